@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs every real part the test suite uses, on a fresh Debian 12 machine of the kind CI runs
+# on (root, package registries reachable, no container registry). Idempotent; heavy builds are
+# cached under $SHING_TEST_CACHE (default ~/.cache/shing-test) so a warm machine skips them.
+# Prints one timing line per step to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE="${SHING_TEST_CACHE:-$HOME/.cache/shing-test}"
+BIN="$CACHE/bin"
+mkdir -p "$BIN"
+export DEBIAN_FRONTEND=noninteractive
+
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # last build of the archived upstream
+FERRETDB_VERSION="v1.24.0"                           # last v1 line: SQLite backend
+MEDIASOUP_VERSION="$(node -p 'require("./package.json").dependencies.mediasoup.replace(/^[^0-9]*/, "")')"
+
+step() { # step NAME COMMAND...: runs one step, reports its time
+  local name=$1 start=$SECONDS; shift
+  "$@" || { echo "install-test-deps: step '$name' failed" >&2; exit 1; }
+  echo "install-test-deps: $name $((SECONDS - start))s" >&2
+}
+
+apt_packages() {
+  local pkgs=(docker.io redis-server ffmpeg chromium busybox-static iproute2 caddy ca-certificates
+    build-essential pkg-config python3-venv libssl-dev libuv1-dev libabsl-dev libflatbuffers-dev
+    flatbuffers-compiler libsrtp2-dev libusrsctp-dev liburing-dev)
+  local missing=()
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+go_env() {
+  export GOPATH="$CACHE/go" GOCACHE="$CACHE/gocache" GOFLAGS=-mod=mod
+}
+
+minio_bin() {
+  [ -x "$BIN/minio-$MINIO_VERSION" ] || {
+    go_env
+    GOBIN="$CACHE/gobin-minio" go install "github.com/minio/minio@$MINIO_VERSION"
+    mv "$CACHE/gobin-minio/minio" "$BIN/minio-$MINIO_VERSION"
+  }
+  ln -sfn "minio-$MINIO_VERSION" "$BIN/minio"
+}
+
+ferretdb_bin() {
+  [ -x "$BIN/ferretdb-$FERRETDB_VERSION" ] || {
+    go_env
+    # `go install …@v1.24.0` is refused (the proxy will not list the module's versions), and the
+    # module zip lacks the generated build/version/version.txt: build from a copy that has it.
+    local work="$CACHE/ferretdb-build"
+    rm -rf "$work" && mkdir -p "$work" && cd "$work"
+    go mod init ferretdb-build >/dev/null 2>&1
+    go get "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" >/dev/null 2>&1
+    go get "github.com/FerretDB/FerretDB/cmd/ferretdb@$FERRETDB_VERSION" >/dev/null 2>&1
+    local src="$GOPATH/pkg/mod/github.com/!ferret!d!b/!ferret!d!b@$FERRETDB_VERSION"
+    cp -r "$src" ./src && chmod -R u+w ./src
+    echo "$FERRETDB_VERSION" > ./src/build/version/version.txt
+    go mod edit -replace github.com/FerretDB/FerretDB=./src
+    go build -o "$BIN/ferretdb-$FERRETDB_VERSION" github.com/FerretDB/FerretDB/cmd/ferretdb
+    cd - >/dev/null
+  }
+  ln -sfn "ferretdb-$FERRETDB_VERSION" "$BIN/ferretdb"
+}
+
+npm_packages() {
+  # --ignore-scripts: mediasoup's postinstall downloads a prebuilt worker, which cannot work
+  # here; the worker is built below instead. Our own build runs explicitly.
+  npm ci --ignore-scripts --no-audit --no-fund
+  npm run build
+}
+
+mediasoup_worker() {
+  local cached="$CACHE/mediasoup-worker-$MEDIASOUP_VERSION"
+  local dest=node_modules/mediasoup/worker/out/Release/mediasoup-worker
+  if [ ! -x "$cached" ]; then
+    VENV="$CACHE/meson-venv" bash ../shared/tools/mediasoup-worker/build-mediasoup-worker.sh
+    cp "$dest" "$cached"
+  fi
+  mkdir -p "$(dirname "$dest")"
+  cp "$cached" "$dest"
+}
+
+step apt apt_packages
+step npm npm_packages
+step minio minio_bin
+step ferretdb ferretdb_bin
+step mediasoup-worker mediasoup_worker

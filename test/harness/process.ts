@@ -1,0 +1,174 @@
+import {spawn, type ChildProcess} from 'node:child_process'
+import {once} from 'node:events'
+import {mkdtemp, rm} from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+/** A server the harness started; stopped by its PID, also when the test fails or the runner dies. */
+export interface ManagedProcess {
+  readonly name: string
+  readonly pid: number
+  /** Everything it printed so far (stdout + stderr), for error messages. */
+  output(): string
+  stop(): Promise<void>
+}
+
+export type Readiness =
+  | {log: RegExp}
+  | {tcp: {host?: string; port: number}}
+  | {probe: () => Promise<boolean>}
+
+export interface StartOptions {
+  name: string
+  command: string
+  args: string[]
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  ready: Readiness
+  timeoutMs?: number
+  /** SIGTERM grace before SIGKILL. */
+  stopTimeoutMs?: number
+}
+
+export class HarnessError extends Error {
+  override name = 'HarnessError'
+}
+
+const live = new Set<ChildProcess>()
+let hooked = false
+function hookExit(): void {
+  if (hooked) return
+  hooked = true
+  const killAll = (): void => {
+    for (const child of live) {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL')
+    }
+  }
+  process.on('exit', killAll)
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAll()
+      process.exit(130)
+    })
+  }
+}
+
+const tail = (s: string, n = 4000): string => (s.length > n ? s.slice(-n) : s)
+
+export async function startProcess(options: StartOptions): Promise<ManagedProcess> {
+  hookExit()
+  const {name, command, args, ready} = options
+  const timeoutMs = options.timeoutMs ?? 30_000
+  let out = ''
+  let child: ChildProcess
+  try {
+    child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+  } catch (error) {
+    throw new HarnessError(`${name}: cannot start ${command}: ${(error as Error).message}`)
+  }
+  live.add(child)
+  const onData = (chunk: Buffer): void => {
+    out += chunk.toString()
+    if (out.length > 1_000_000) out = out.slice(-500_000)
+  }
+  child.stdout?.on('data', onData)
+  child.stderr?.on('data', onData)
+  const exited = new Promise<string>((resolve) => {
+    child.once('error', (error) => resolve(`failed to start: ${error.message}`))
+    child.once('exit', (code, signal) => resolve(`exited with ${signal ?? code}`))
+  })
+  exited.finally(() => live.delete(child))
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+    const done = once(child, 'exit')
+    process.kill(child.pid, 'SIGTERM')
+    const timer = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        process.kill(child.pid, 'SIGKILL')
+      }
+    }, options.stopTimeoutMs ?? 10_000)
+    await done
+    clearTimeout(timer)
+  }
+
+  const deadline = Date.now() + timeoutMs
+  const isReady = async (): Promise<boolean> => {
+    if ('log' in ready) return ready.log.test(out)
+    if ('tcp' in ready) return canConnect(ready.tcp.host ?? '127.0.0.1', ready.tcp.port)
+    return ready.probe().catch(() => false)
+  }
+  let exitReason: string | undefined
+  void exited.then((reason) => {
+    exitReason = reason
+  })
+  for (;;) {
+    if (exitReason !== undefined) {
+      throw new HarnessError(`${name} ${exitReason} before it was ready.\n--- its output ---\n${tail(out)}`)
+    }
+    if (await isReady()) break
+    if (Date.now() > deadline) {
+      await stop()
+      throw new HarnessError(`${name} was not ready within ${timeoutMs} ms.\n--- its output ---\n${tail(out)}`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  if (child.pid === undefined) throw new HarnessError(`${name}: no PID`)
+  return {name, pid: child.pid, output: () => out, stop}
+}
+
+export function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({host, port})
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/** A free TCP port on 127.0.0.1 (the kernel picks; the window for a race is tiny). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  if (address === null || typeof address === 'string') throw new HarnessError('no port')
+  return address.port
+}
+
+/** A temp directory, removed by the returned cleanup. */
+export async function tempDir(prefix: string): Promise<{dir: string; remove: () => Promise<void>}> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `shing-${prefix}-`))
+  return {dir, remove: () => rm(dir, {recursive: true, force: true, maxRetries: 3})}
+}
+
+/** Waits for a condition by polling; for things that offer no event. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  {timeoutMs = 30_000, intervalMs = 100} = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  for (;;) {
+    try {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+    } catch (error) {
+      lastError = error
+    }
+    if (Date.now() > deadline) {
+      const why = lastError instanceof Error ? `: ${lastError.message}` : ''
+      throw new HarnessError(`timed out after ${timeoutMs} ms waiting for ${what}${why}`)
+    }
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
