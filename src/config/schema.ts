@@ -1,0 +1,108 @@
+import {z} from 'zod'
+
+/** The config format version this release writes and reads; older versions will be migrated. */
+export const CONFIG_VERSION = 1
+
+const port = z.number().int().min(1).max(65_535)
+const hostname = z
+  .string()
+  .min(1)
+  .regex(/^[a-zA-Z0-9.:[\]-]+$/, 'must be a DNS name or an IP address, without scheme or path')
+
+export const tlsSchema = z.discriminatedUnion('mode', [
+  z.strictObject({mode: z.literal('auto')}),
+  z.strictObject({mode: z.literal('none')}),
+  z.strictObject({mode: z.literal('files'), certFile: z.string().min(1), keyFile: z.string().min(1)}),
+])
+
+export const storageSchema = z.discriminatedUnion('kind', [
+  z.strictObject({kind: z.literal('minio'), bucket: z.string().min(3).default('shing')}),
+  z.strictObject({
+    kind: z.literal('s3'),
+    endpoint: z.url(),
+    region: z.string().min(1).default('us-east-1'),
+    bucket: z.string().min(3),
+    pathStyle: z.boolean().default(true),
+  }),
+])
+
+export const imagesSchema = z.strictObject({
+  appliance: z.string().min(1).optional(),
+  mongo: z.string().min(1).optional(),
+  redis: z.string().min(1).optional(),
+  minio: z.string().min(1).optional(),
+  caddy: z.string().min(1).optional(),
+})
+
+export const configSchema = z
+  .strictObject({
+    version: z.literal(CONFIG_VERSION),
+    site: z.strictObject({
+      hostname,
+      adminEmail: z.email(),
+    }),
+    ports: z
+      .strictObject({
+        http: port,
+        https: port,
+        rtmp: port,
+        webrtc: z
+          .strictObject({min: port, max: port})
+          .refine((r) => r.min <= r.max, {message: 'min must not be greater than max'}),
+      })
+      .superRefine((ports, ctx) => {
+        const tcp = [['http', ports.http], ['https', ports.https], ['rtmp', ports.rtmp]] as const
+        for (let i = 0; i < tcp.length; i++) {
+          for (let j = i + 1; j < tcp.length; j++) {
+            const [a, pa] = tcp[i]!
+            const [b, pb] = tcp[j]!
+            if (pa === pb) {
+              ctx.addIssue({code: 'custom', path: [b], message: `port clash: ports.${b} and ports.${a} are both ${pa}; give each its own port`})
+            }
+          }
+        }
+        if (ports.webrtc.max - ports.webrtc.min > 10_000) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['webrtc'],
+            message: 'the WebRTC range spans more than 10000 ports; a few hundred per SFU box is plenty',
+          })
+        }
+      }),
+    tls: tlsSchema,
+    storage: storageSchema,
+    dataDir: z.string().startsWith('/', 'must be an absolute path'),
+    hardware: z.strictObject({
+      profile: z.string().min(1),
+      ingestMaxLadders: z.number().int().min(1).optional(),
+    }),
+    images: imagesSchema.default({}),
+  })
+
+export type ShingConfig = z.infer<typeof configSchema>
+export type ShingConfigInput = z.input<typeof configSchema>
+
+/** Generated secrets: swarm secrets at `up`, never regenerated once written. */
+export const generatedSecretNames = [
+  'mongoRootPassword',
+  'redisPassword',
+  'minioRootUser',
+  'minioRootPassword',
+  'sessionSecret',
+  'streamKeySecret',
+] as const
+
+export const secretsSchema = z.strictObject({
+  version: z.literal(CONFIG_VERSION),
+  mongoRootPassword: z.string().min(16),
+  redisPassword: z.string().min(16),
+  minioRootUser: z.string().min(3),
+  minioRootPassword: z.string().min(16),
+  sessionSecret: z.string().min(32),
+  streamKeySecret: z.string().min(32),
+  /** Only with an external S3 (storage.kind: s3). */
+  s3AccessKey: z.string().min(1).optional(),
+  s3SecretKey: z.string().min(1).optional(),
+})
+
+export type ShingSecrets = z.infer<typeof secretsSchema>

@@ -1,0 +1,269 @@
+import {lookup} from 'node:dns/promises'
+import {isIP} from 'node:net'
+import os from 'node:os'
+
+import {validateConfig} from '../config/load.js'
+import type {ShingConfig} from '../config/schema.js'
+import {compareVersions, MIN_ENGINE_VERSION, type EngineTarget} from '../engine/docker.js'
+import {errorMessage} from '../errors.js'
+import {chooseProfile} from '../hardware/choose-profile.js'
+import {detectHardware, type HardwareReport} from '../hardware/detect.js'
+import type {HardwareProfile} from '../hardware/profile-schema.js'
+import {loadProfiles} from '../hardware/profiles.js'
+import {tcpPortFree, udpPortFree} from '../lib/ports.js'
+
+export type CheckStatus = 'pass' | 'warn' | 'fail'
+
+export interface Check {
+  id: string
+  status: CheckStatus
+  message: string
+  /** What to do about it; present on warn and fail. */
+  hint?: string
+}
+
+export interface DoctorResult {
+  ok: boolean
+  summary: {pass: number; warn: number; fail: number}
+  checks: Check[]
+}
+
+const GiB = 1024 ** 3
+const gib = (bytes: number): string => `${(bytes / GiB).toFixed(1)} GiB`
+
+function checkEngine(hw: HardwareReport): Check {
+  const d = hw.docker
+  if (!d.reachable) {
+    return {
+      id: 'docker.engine',
+      status: 'fail',
+      message: `Docker engine not reachable at ${d.host}: ${d.error ?? 'no answer'}`,
+      hint: 'Install and start Docker (apt-get install docker.io && systemctl start docker), or point DOCKER_HOST at a running engine',
+    }
+  }
+  if (d.version !== undefined && compareVersions(d.version, MIN_ENGINE_VERSION) < 0) {
+    return {
+      id: 'docker.engine',
+      status: 'fail',
+      message: `Docker ${d.version} is older than ${MIN_ENGINE_VERSION}`,
+      hint: `Upgrade Docker to ${MIN_ENGINE_VERSION} or newer`,
+    }
+  }
+  return {id: 'docker.engine', status: 'pass', message: `Docker ${d.version} (API ${d.apiVersion}) at ${d.host}`}
+}
+
+function checkSwarm(hw: HardwareReport): Check {
+  const swarm = hw.docker.swarm
+  if (!hw.docker.reachable || swarm === undefined) {
+    return {id: 'docker.swarm', status: 'fail', message: 'swarm state unknown: the engine is not reachable', hint: 'Fix docker.engine first'}
+  }
+  switch (swarm.state) {
+    case 'inactive':
+      return {id: 'docker.swarm', status: 'pass', message: 'not in a swarm yet: `shing up` will make this box a single-node swarm'}
+    case 'active':
+      return swarm.isManager
+        ? {id: 'docker.swarm', status: 'pass', message: `swarm manager (node ${swarm.nodeId})`}
+        : {
+            id: 'docker.swarm',
+            status: 'fail',
+            message: 'this engine is a swarm worker; Shing must run on a manager',
+            hint: 'Run shing on the swarm manager, or leave the swarm: docker swarm leave',
+          }
+    default:
+      return {
+        id: 'docker.swarm',
+        status: 'warn',
+        message: `swarm state is "${swarm.state}"`,
+        hint: 'Wait for the node to settle, or reset it: docker swarm leave --force',
+      }
+  }
+}
+
+async function checkPorts(config: ShingConfig): Promise<Check[]> {
+  const tcp: Array<[string, number]> = [
+    ['ports.http', config.ports.http],
+    ['ports.https', config.ports.https],
+    ['ports.rtmp', config.ports.rtmp],
+  ]
+  const checks: Check[] = []
+  for (const [key, port] of tcp) {
+    checks.push(
+      (await tcpPortFree(port))
+        ? {id: `port.${key.split('.')[1]}`, status: 'pass', message: `TCP ${port} (${key}) is free`}
+        : {
+            id: `port.${key.split('.')[1]}`,
+            status: 'fail',
+            message: `TCP ${port} (${key}) is already in use`,
+            hint: `Stop what listens there (see: ss -ltnp 'sport = :${port}') or set ${key} to another port in shing.yaml`,
+          },
+    )
+  }
+  const {min, max} = config.ports.webrtc
+  const busy: number[] = []
+  for (let p = min; p <= max; p++) if (!(await udpPortFree(p))) busy.push(p)
+  checks.push(
+    busy.length === 0
+      ? {id: 'port.webrtc', status: 'pass', message: `UDP ${min}-${max} (ports.webrtc) is free`}
+      : {
+          id: 'port.webrtc',
+          status: 'fail',
+          message: `UDP ports in ports.webrtc are in use: ${busy.slice(0, 10).join(', ')}${busy.length > 10 ? '…' : ''}`,
+          hint: `Stop what uses them (ss -lunp) or move ports.webrtc to a free range`,
+        },
+  )
+  return checks
+}
+
+function checkResources(hw: HardwareReport, profile: HardwareProfile): Check[] {
+  const {requires} = profile
+  const memOk = hw.memory.totalBytes >= requires.minMemoryGiB * GiB
+  const diskOk = hw.disk.freeBytes >= requires.minDiskGiB * GiB
+  const cpuOk = hw.cpu.threads >= requires.minCores
+  return [
+    memOk
+      ? {id: 'memory', status: 'pass', message: `${gib(hw.memory.totalBytes)} RAM (${profile.name} wants ${requires.minMemoryGiB} GiB)`}
+      : {
+          id: 'memory',
+          status: 'fail',
+          message: `${gib(hw.memory.totalBytes)} RAM; ${profile.name} wants ${requires.minMemoryGiB} GiB`,
+          hint: 'Add memory, or choose a smaller profile: shing init --force --profile cpu-small',
+        },
+    diskOk
+      ? {id: 'disk', status: 'pass', message: `${gib(hw.disk.freeBytes)} free at ${hw.disk.path}`}
+      : {
+          id: 'disk',
+          status: 'fail',
+          message: `${gib(hw.disk.freeBytes)} free at ${hw.disk.path}; ${profile.name} wants ${requires.minDiskGiB} GiB`,
+          hint: 'Free space there, or move dataDir in shing.yaml to a bigger disk',
+        },
+    cpuOk
+      ? {id: 'cpu', status: 'pass', message: `${hw.cpu.threads} cores (${profile.name} wants ${requires.minCores})`}
+      : {
+          id: 'cpu',
+          status: 'warn',
+          message: `${hw.cpu.threads} cores; ${profile.name} wants ${requires.minCores}: live transcodes may fall behind realtime`,
+          hint: 'Choose the profile `shing hardware` suggests: shing init --force --profile <name>',
+        },
+  ]
+}
+
+function checkGpus(hw: HardwareReport, profile: HardwareProfile | undefined): Check[] {
+  const checks: Check[] = []
+  const nvidia = hw.gpus.filter((g) => g.vendor === 'nvidia')
+  if (nvidia.length > 0 && hw.docker.reachable && !hw.docker.runtimes.includes('nvidia')) {
+    const needed = profile?.encoder.kind === 'nvenc'
+    checks.push({
+      id: 'gpu.runtime',
+      status: needed ? 'fail' : 'warn',
+      message: `${nvidia[0]!.name} found, but the Docker engine has no nvidia runtime: containers cannot use the GPU`,
+      hint: 'Install the NVIDIA Container Toolkit and run: nvidia-ctk runtime configure --runtime=docker && systemctl restart docker',
+    })
+  }
+  for (const gpu of hw.gpus) {
+    if (gpu.encoders.length === 0) {
+      checks.push({
+        id: 'gpu.encoder',
+        status: 'warn',
+        message: gpu.note ?? `${gpu.name} has no video encoder`,
+        hint: 'Live transcoding runs on the CPU (x264); for GPU encoding use a card with NVENC, Quick Sync or VCN',
+      })
+    }
+  }
+  if (profile !== undefined && profile.requires.gpu !== 'none' && !hw.gpus.some((g) => g.encoders.includes('h264'))) {
+    checks.push({
+      id: 'gpu.profile',
+      status: 'fail',
+      message: `profile ${profile.name} needs a ${profile.requires.gpu} GPU, and none with an H.264 encoder was found`,
+      hint: 'Choose a CPU profile: shing init --force --profile cpu-small (or see `shing hardware`)',
+    })
+  }
+  if (checks.length === 0) {
+    const message = hw.gpus.length === 0 ? 'no GPU: video is encoded on the CPU' : hw.gpus.map((g) => `${g.name}: ${g.encoders.join(', ')}`).join('; ')
+    checks.push({id: 'gpu', status: 'pass', message})
+  }
+  return checks
+}
+
+async function checkHostname(config: ShingConfig): Promise<Check> {
+  const host = config.site.hostname
+  if (isIP(host) !== 0) {
+    return config.tls.mode === 'auto'
+      ? {
+          id: 'hostname',
+          status: 'fail',
+          message: `tls.mode is auto, but ${host} is an IP address: certificates are issued for DNS names`,
+          hint: 'Set site.hostname to a DNS name that points here, or set tls.mode to none or files',
+        }
+      : {id: 'hostname', status: 'pass', message: `${host} is an IP address`}
+  }
+  const local = new Set(
+    Object.values(os.networkInterfaces())
+      .flat()
+      .map((a) => a?.address),
+  )
+  let resolved: string[]
+  try {
+    resolved = (await lookup(host, {all: true})).map((r) => r.address)
+  } catch (error) {
+    return {
+      id: 'hostname',
+      status: config.tls.mode === 'auto' ? 'fail' : 'warn',
+      message: `${host} does not resolve: ${errorMessage(error)}`,
+      hint: `Create a DNS A/AAAA record for ${host} pointing at this box before asking for certificates`,
+    }
+  }
+  if (resolved.some((a) => local.has(a))) {
+    return {id: 'hostname', status: 'pass', message: `${host} resolves to this box (${resolved.join(', ')})`}
+  }
+  return {
+    id: 'hostname',
+    status: 'warn',
+    message: `${host} resolves to ${resolved.join(', ')}, not to an address of this box`,
+    hint: 'Fine behind NAT or a load balancer that forwards 80/443 here; otherwise fix the DNS record',
+  }
+}
+
+export interface DoctorOptions {
+  dir: string
+  engine?: EngineTarget
+}
+
+/** Preflight: every check runs (none stops the others); ok is false when any failed. */
+export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
+  const validation = await validateConfig(options.dir)
+  const config = validation.valid ? validation.loaded.config : undefined
+  const checks: Check[] = []
+  checks.push(
+    validation.valid
+      ? {id: 'config', status: 'pass', message: `config in ${options.dir} is valid`}
+      : {
+          id: 'config',
+          status: 'fail',
+          message: validation.problems.map((p) => `${p.path || p.file}: ${p.message}`).join('; '),
+          hint: 'Run `shing config validate` for the details, or `shing init` to create a config',
+        },
+  )
+  const [hw, profiles] = await Promise.all([
+    detectHardware({dataPath: config?.dataDir ?? options.dir, ...(options.engine ? {engine: options.engine} : {})}),
+    loadProfiles(),
+  ])
+  checks.push(checkEngine(hw), checkSwarm(hw))
+  const profile = config
+    ? profiles.find((p) => p.name === config.hardware.profile)
+    : chooseProfile(hw, profiles).profile
+  if (config && profile === undefined) {
+    checks.push({
+      id: 'profile',
+      status: 'fail',
+      message: `hardware.profile "${config.hardware.profile}" does not exist`,
+      hint: `Set hardware.profile to one of: ${profiles.map((p) => p.name).join(', ')}`,
+    })
+  }
+  if (profile) checks.push(...checkResources(hw, profile))
+  checks.push(...checkGpus(hw, config ? profile : undefined))
+  if (config) checks.push(...(await checkPorts(config)), await checkHostname(config))
+
+  const summary = {pass: 0, warn: 0, fail: 0}
+  for (const c of checks) summary[c.status]++
+  return {ok: summary.fail === 0, summary, checks}
+}

@@ -1,0 +1,25 @@
+import {chooseProfile} from './choose-profile.js'
+import {detectHardware, type HardwareReport} from './detect.js'
+import {findProfile, loadProfiles} from './profiles.js'
+
+export interface HardwareResult extends HardwareReport {
+  profile: {name: string; reason: string; adjustments: string[]; warnings: string[]; maxLadders: number; encoder: string}
+}
+
+/** `shing hardware`: the detected facts and the profile they lead to. */
+export async function describeHardware(options: {dataPath: string; profile?: string}): Promise<HardwareResult> {
+  const [report, profiles] = await Promise.all([detectHardware({dataPath: options.dataPath}), loadProfiles()])
+  if (options.profile !== undefined) findProfile(profiles, options.profile)
+  const choice = chooseProfile(report, profiles, options.profile)
+  return {
+    ...report,
+    profile: {
+      name: choice.profile.name,
+      reason: choice.reason,
+      adjustments: choice.adjustments,
+      warnings: choice.warnings,
+      maxLadders: choice.profile.ingest.maxLadders,
+      encoder: choice.profile.encoder.kind,
+    },
+  }
+}

@@ -1,0 +1,204 @@
+import {existsSync} from 'node:fs'
+import {mkdir} from 'node:fs/promises'
+import {isIP} from 'node:net'
+import os from 'node:os'
+
+import {configPaths} from '../config/files.js'
+import {renderConfig} from '../config/render.js'
+import {configSchema, type ShingConfig, type ShingConfigInput} from '../config/schema.js'
+import {mergeSecrets, readExistingSecrets, renderSecrets} from '../config/secrets.js'
+import {AbortError} from '../errors.js'
+import {chooseProfile, type ProfileChoice} from '../hardware/choose-profile.js'
+import {detectHardware} from '../hardware/detect.js'
+import {findProfile, loadProfiles} from '../hardware/profiles.js'
+import {toProblems} from '../lib/zod-issues.js'
+import {writeFileAtomic} from '../lib/write-file.js'
+import {logger} from '../logger.js'
+import type {Prompter} from './prompter.js'
+
+const log = logger('init')
+
+/** Everything init can be told; whatever is missing is asked (interactive) or defaulted (--yes). */
+export interface InitAnswers {
+  hostname?: string
+  adminEmail?: string
+  httpPort?: number
+  httpsPort?: number
+  rtmpPort?: number
+  webrtcPorts?: string
+  tls?: 'auto' | 'none' | 'files'
+  tlsCert?: string
+  tlsKey?: string
+  storage?: 'minio' | 's3'
+  s3Endpoint?: string
+  s3Region?: string
+  s3Bucket?: string
+  s3AccessKey?: string
+  s3SecretKey?: string
+  dataDir?: string
+  profile?: string
+}
+
+export interface InitOptions {
+  dir: string
+  answers: InitAnswers
+  force: boolean
+  /** Absent: take defaults for everything not answered (--yes). */
+  prompter?: Prompter
+}
+
+export interface InitResult {
+  dir: string
+  configFile: string
+  secretsFile: string
+  /** true when a shing.yaml was already there and --force rewrote it. */
+  replaced: boolean
+  secrets: {kept: string[]; generated: string[]; added: string[]}
+  profile: {name: string; reason: string; adjustments: string[]; warnings: string[]}
+  config: ShingConfig
+  next: string[]
+}
+
+/** This box's address as others see it: the first non-internal IPv4, else its name. */
+export function detectPublicHost(): string {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const a of addresses ?? []) {
+      if (a.family === 'IPv4' && !a.internal) return a.address
+    }
+  }
+  return os.hostname()
+}
+
+function parseRange(range: string): {min: number; max: number} {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(range)
+  if (m === null) throw new AbortError(`"${range}" is not a port range.`, ['Write it as MIN-MAX, e.g. --webrtc-ports 40000-40100'])
+  return {min: Number(m[1]), max: Number(m[2])}
+}
+
+export async function initSite(options: InitOptions): Promise<InitResult> {
+  const paths = configPaths(options.dir)
+  const replaced = existsSync(paths.config)
+  if (replaced && !options.force) {
+    throw new AbortError(`${paths.config} already exists; nothing was changed.`, [
+      'Edit it and run `shing config validate`, or rewrite it with `shing init --force` (secrets are kept)',
+    ])
+  }
+  // Read the secrets first: if they are unreadable we stop before writing anything.
+  const existingSecrets = await readExistingSecrets(paths.secrets)
+
+  const [profiles, hardware] = await Promise.all([loadProfiles(), detectHardware({dataPath: options.answers.dataDir ?? '/var/lib/shing'})])
+  if (options.answers.profile !== undefined) findProfile(profiles, options.answers.profile)
+  const detected = chooseProfile(hardware, profiles)
+
+  const a = {...options.answers}
+  const ask = options.prompter
+  const hostDefault = detectPublicHost()
+  if (ask) {
+    a.hostname ??= await ask.text('Public hostname or IP address of this platform', hostDefault)
+    a.adminEmail ??= await ask.text('Admin e-mail (certificate notices, first admin account)', defaultEmail(a.hostname))
+    a.httpPort ??= await ask.number('HTTP port', 80)
+    a.httpsPort ??= await ask.number('HTTPS port', 443)
+    a.rtmpPort ??= await ask.number('RTMP port (OBS)', 1935)
+    a.webrtcPorts ??= await ask.text('WebRTC UDP port range', '40000-40100')
+    a.tls ??= await ask.choose(
+      'TLS',
+      [
+        {value: 'auto', name: 'Automatic certificates', description: 'the hostname must resolve to this box, ports 80/443 reachable'},
+        {value: 'none', name: 'None (plain HTTP)', description: 'a LAN, or a proxy in front that terminates TLS'},
+        {value: 'files', name: 'My own certificate files'},
+      ],
+      defaultTls(a.hostname),
+    )
+    if (a.tls === 'files') {
+      a.tlsCert ??= await ask.text('Certificate file (PEM, absolute path)')
+      a.tlsKey ??= await ask.text('Private key file (PEM, absolute path)')
+    }
+    a.storage ??= await ask.choose(
+      'Object storage for recordings and clips',
+      [
+        {value: 'minio', name: 'Bundled MinIO on this box'},
+        {value: 's3', name: 'An external S3-compatible endpoint'},
+      ],
+      'minio',
+    )
+    if (a.storage === 's3') {
+      a.s3Endpoint ??= await ask.text('S3 endpoint URL', 'https://s3.amazonaws.com')
+      a.s3Region ??= await ask.text('S3 region', 'us-east-1')
+      a.s3Bucket ??= await ask.text('S3 bucket', 'shing')
+      a.s3AccessKey ??= await ask.text('S3 access key')
+      a.s3SecretKey ??= await ask.secret('S3 secret key')
+    }
+    a.dataDir ??= await ask.text('Data directory', '/var/lib/shing')
+    a.profile ??= await ask.choose(
+      `Hardware profile (detected: ${detected.profile.name} — ${detected.reason})`,
+      profiles.map((p) => ({value: p.name, name: p.name, description: p.description})),
+      detected.profile.name,
+    )
+  }
+
+  const hostname = a.hostname ?? hostDefault
+  const tls = a.tls ?? defaultTls(hostname)
+  const storage = a.storage ?? 'minio'
+  if (storage === 's3' && (a.s3AccessKey === undefined || a.s3SecretKey === undefined)) {
+    throw new AbortError('An external S3 needs its access and secret keys.', ['Pass --s3-access-key and --s3-secret-key'])
+  }
+  const choice: ProfileChoice = a.profile === undefined || a.profile === detected.profile.name
+    ? detected
+    : chooseProfile(hardware, profiles, a.profile)
+
+  const input: ShingConfigInput = {
+    version: 1,
+    site: {hostname, adminEmail: a.adminEmail ?? defaultEmail(hostname)},
+    ports: {
+      http: a.httpPort ?? 80,
+      https: a.httpsPort ?? 443,
+      rtmp: a.rtmpPort ?? 1935,
+      webrtc: parseRange(a.webrtcPorts ?? '40000-40100'),
+    },
+    tls: tls === 'files' ? {mode: 'files', certFile: a.tlsCert ?? '', keyFile: a.tlsKey ?? ''} : {mode: tls},
+    storage:
+      storage === 's3'
+        ? {kind: 's3', endpoint: a.s3Endpoint ?? '', region: a.s3Region ?? 'us-east-1', bucket: a.s3Bucket ?? 'shing', pathStyle: true}
+        : {kind: 'minio', bucket: 'shing'},
+    dataDir: a.dataDir ?? '/var/lib/shing',
+    hardware: {profile: choice.profile.name, ingestMaxLadders: choice.profile.ingest.maxLadders},
+    images: {},
+  }
+  const parsed = configSchema.safeParse(input)
+  if (!parsed.success) {
+    const lines = toProblems(parsed.error.issues).map((p) => `${p.path}: ${p.message}`)
+    throw new AbortError(`These answers do not make a valid config; nothing was written:\n${lines.join('\n')}`, [
+      'Correct the flags or answers named above and run init again',
+    ])
+  }
+
+  const merged = mergeSecrets(existingSecrets, {
+    ...(a.s3AccessKey === undefined ? {} : {s3AccessKey: a.s3AccessKey}),
+    ...(a.s3SecretKey === undefined ? {} : {s3SecretKey: a.s3SecretKey}),
+  })
+  await mkdir(paths.dir, {recursive: true})
+  // Secrets first: a config never points at secrets that were not written.
+  await writeFileAtomic(paths.secrets, renderSecrets(merged.secrets), 0o600)
+  await writeFileAtomic(paths.config, renderConfig(input))
+  log.info({dir: paths.dir, profile: choice.profile.name}, 'config written')
+
+  return {
+    dir: paths.dir,
+    configFile: paths.config,
+    secretsFile: paths.secrets,
+    replaced,
+    secrets: {kept: merged.kept, generated: merged.generated, added: merged.added},
+    profile: {name: choice.profile.name, reason: choice.reason, adjustments: choice.adjustments, warnings: choice.warnings},
+    config: parsed.data,
+    next: [`shing doctor --dir ${paths.dir}`, `shing up --dir ${paths.dir}`],
+  }
+}
+
+function defaultEmail(hostname: string): string {
+  return isIP(hostname) === 0 && hostname.includes('.') ? `admin@${hostname}` : 'admin@example.com'
+}
+
+/** Certificates can be issued for DNS names, not for bare IPs or single-label names. */
+function defaultTls(hostname: string): 'auto' | 'none' {
+  return isIP(hostname) === 0 && hostname.includes('.') ? 'auto' : 'none'
+}
