@@ -1,0 +1,55 @@
+import {HarnessError, freePort, startProcess, tempDir} from './process.js'
+import {requireTool} from './tools.js'
+
+export interface RedisServer {
+  /** redis://127.0.0.1:PORT */
+  readonly url: string
+  readonly port: number
+  readonly version: string
+  stop(): Promise<void>
+}
+
+export interface StartRedisOptions {
+  /** AOF on (fsync every second), for tests that check durability; off by default for speed. */
+  persistence?: boolean
+}
+
+/** Debian's redis-server on a free port of 127.0.0.1, its data in a temp dir removed on stop. */
+export async function startRedis({persistence = false}: StartRedisOptions = {}): Promise<RedisServer> {
+  const command = requireTool('redis-server')
+  const port = await freePort()
+  const data = await tempDir('redis')
+  try {
+    const server = await startProcess({
+      name: 'redis-server',
+      command,
+      args: [
+        '--port', String(port),
+        '--bind', '127.0.0.1',
+        '--dir', data.dir,
+        '--save', '',
+        '--appendonly', persistence ? 'yes' : 'no',
+        '--daemonize', 'no',
+        '--logfile', '',
+      ],
+      ready: {log: /Ready to accept connections/},
+    })
+    const version = /Redis version=(\S+?),/.exec(server.output())?.[1]
+    if (version === undefined) {
+      await server.stop()
+      throw new HarnessError(`redis-server: no version in its log\n${server.output()}`)
+    }
+    return {
+      url: `redis://127.0.0.1:${port}`,
+      port,
+      version,
+      stop: async () => {
+        await server.stop()
+        await data.remove()
+      },
+    }
+  } catch (error) {
+    await data.remove()
+    throw error
+  }
+}

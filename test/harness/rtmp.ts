@@ -1,0 +1,113 @@
+import {readFileSync} from 'node:fs'
+import {writeFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
+import path from 'node:path'
+
+import {canConnect, freePort, startProcess, tempDir, waitFor, type ManagedProcess} from './process.js'
+import {commandOutput, requireTool} from './tools.js'
+
+/** node-media-server 4: RTMP ingest and HTTP-FLV playback on 127.0.0.1. */
+export interface MediaServer {
+  /** e.g. `node-media-server 4.4.3` */
+  readonly version: string
+  readonly rtmpPort: number
+  readonly httpPort: number
+  rtmpUrl(app: string, key: string): string
+  flvUrl(app: string, key: string): string
+  /** Resolves once the server has accepted a publisher on app/key. */
+  waitForPublish(app: string, key: string, timeoutMs?: number): Promise<void>
+  output(): string
+  stop(): Promise<void>
+}
+
+const resolveFromHere = createRequire(import.meta.url).resolve
+
+/**
+ * Runs the package's own CLI (bin/app.js) as a child process, so it stops by PID like every other
+ * part. Without `auth` in its config it has no REST API, writes nothing back to the config and
+ * needs no secrets; the webadmin is off; its store and recordings stay in a temp dir.
+ */
+export async function startMediaServer(): Promise<MediaServer> {
+  const packageJson = resolveFromHere('node-media-server/package.json')
+  const {version} = JSON.parse(readFileSync(packageJson, 'utf8')) as {version: string}
+  const [rtmpPort, httpPort] = [await freePort(), await freePort()]
+  const data = await tempDir('nms')
+  try {
+    const config = path.join(data.dir, 'config.json')
+    await writeFile(config, JSON.stringify({
+      bind: '127.0.0.1',
+      rtmp: {port: rtmpPort},
+      http: {port: httpPort},
+      store: {path: path.join(data.dir, 'store')},
+      record: {auto: false, path: path.join(data.dir, 'record')},
+      notify: {url: ''},
+      webadmin: {enable: false},
+    }))
+    const server = await startProcess({
+      name: 'node-media-server',
+      command: process.execPath,
+      args: [path.join(path.dirname(packageJson), 'bin', 'app.js'), '--config', config],
+      ready: {probe: async () => (await canConnect('127.0.0.1', rtmpPort)) && canConnect('127.0.0.1', httpPort)},
+    })
+    return {
+      version: `node-media-server ${version}`,
+      rtmpPort,
+      httpPort,
+      rtmpUrl: (app, key) => `rtmp://127.0.0.1:${rtmpPort}/${app}/${key}`,
+      flvUrl: (app, key) => `http://127.0.0.1:${httpPort}/${app}/${key}.flv`,
+      // It logs `RTMP session <id> <ip> start push /<app>/<key>` and offers no other event.
+      waitForPublish: async (app, key, timeoutMs = 15_000) => {
+        await waitFor(`a publisher on /${app}/${key}`, async () => server.output().includes(`start push /${app}/${key}`), {timeoutMs})
+      },
+      output: () => server.output(),
+      stop: async () => {
+        await server.stop()
+        await data.remove()
+      },
+    }
+  } catch (error) {
+    await data.remove()
+    throw error
+  }
+}
+
+export interface PublishOptions {
+  /** rtmp://… */
+  url: string
+  /** Stops by itself after this long; runs until stop() when left out. */
+  durationSec?: number
+  /** WxH, 1280x720 by default. */
+  size?: string
+  fps?: number
+}
+
+/**
+ * ffmpeg publishing like OBS does: realtime x264 (2 s GOP, no scene cuts) + AAC over RTMP.
+ * Ready once ffmpeg reports encoded frames, which it does only after the RTMP handshake.
+ */
+export async function publishTestStream({url, durationSec, size = '1280x720', fps = 30}: PublishOptions): Promise<ManagedProcess> {
+  const gop = String(fps * 2)
+  return startProcess({
+    name: 'ffmpeg-publisher',
+    command: requireTool('ffmpeg'),
+    args: [
+      '-hide_banner', '-nostdin', '-loglevel', 'warning', '-stats',
+      '-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`,
+      '-re', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',
+      ...(durationSec === undefined ? [] : ['-t', String(durationSec)]),
+      '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency',
+      '-g', gop, '-keyint_min', gop, '-sc_threshold', '0',
+      '-b:v', '3000k', '-pix_fmt', 'yuv420p',
+      '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
+      '-f', 'flv', url,
+    ],
+    ready: {log: /frame=\s*\d+/},
+    timeoutMs: 20_000,
+  })
+}
+
+/** e.g. `ffmpeg 5.1.9-0+deb12u1` */
+export async function ffmpegVersion(): Promise<string> {
+  const said = await commandOutput(requireTool('ffmpeg'), ['-version'])
+  return `ffmpeg ${/ffmpeg version (\S+)/.exec(said)?.[1] ?? said.split('\n')[0] ?? 'unknown'}`
+}
