@@ -1,7 +1,8 @@
 import {existsSync} from 'node:fs'
-import {mkdir} from 'node:fs/promises'
+import {mkdir, readFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import os from 'node:os'
+import YAML from 'yaml'
 
 import {configPaths} from '../config/files.js'
 import {renderConfig} from '../config/render.js'
@@ -90,7 +91,9 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
   if (options.answers.profile !== undefined) findProfile(profiles, options.answers.profile)
   const detected = chooseProfile(hardware, profiles)
 
-  const a = {...options.answers}
+  // A re-init keeps what the admin set before: the old config's values are the defaults.
+  const previous = replaced ? await readPreviousConfig(paths.config) : undefined
+  const a: InitAnswers = {...(previous ? answersFromConfig(previous) : {}), ...definedOnly(options.answers)}
   const ask = options.prompter
   const hostDefault = detectPublicHost()
   if (ask) {
@@ -192,6 +195,33 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     config: parsed.data,
     next: [`shing doctor --dir ${paths.dir}`, `shing up --dir ${paths.dir}`],
   }
+}
+
+async function readPreviousConfig(file: string): Promise<ShingConfig | undefined> {
+  const parsed = configSchema.safeParse(YAML.parse(await readFile(file, 'utf8')))
+  if (!parsed.success) log.warn({file}, 'the existing config is not valid; init starts from the defaults')
+  return parsed.success ? parsed.data : undefined
+}
+
+function answersFromConfig(c: ShingConfig): InitAnswers {
+  return {
+    hostname: c.site.hostname,
+    adminEmail: c.site.adminEmail,
+    httpPort: c.ports.http,
+    httpsPort: c.ports.https,
+    rtmpPort: c.ports.rtmp,
+    webrtcPorts: `${c.ports.webrtc.min}-${c.ports.webrtc.max}`,
+    tls: c.tls.mode,
+    ...(c.tls.mode === 'files' ? {tlsCert: c.tls.certFile, tlsKey: c.tls.keyFile} : {}),
+    storage: c.storage.kind,
+    ...(c.storage.kind === 's3' ? {s3Endpoint: c.storage.endpoint, s3Region: c.storage.region, s3Bucket: c.storage.bucket} : {}),
+    dataDir: c.dataDir,
+    profile: c.hardware.profile,
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
 function defaultEmail(hostname: string): string {

@@ -1,0 +1,44 @@
+import {describe, expect, it} from 'vitest'
+import YAML from 'yaml'
+
+import {configTemplate} from '../../../src/config/render.js'
+import {configSchema} from '../../../src/config/schema.js'
+import {toProblems} from '../../../src/lib/zod-issues.js'
+
+const base = (): Record<string, unknown> => YAML.parse(configTemplate()) as Record<string, unknown>
+const problems = (value: unknown): string[] => {
+  const r = configSchema.safeParse(value)
+  return r.success ? [] : toProblems(r.error.issues).map((p) => `${p.path}: ${p.message}`)
+}
+
+describe('config schema', () => {
+  it('names unknown keys by path', () => {
+    const c = base()
+    ;(c.site as Record<string, unknown>).hostnmae = 'x'
+    expect(problems(c)).toEqual(['site.hostnmae: unknown key "hostnmae": remove it or check its spelling'])
+  })
+
+  it('names a wrong type and the type wanted', () => {
+    const c = base()
+    ;(c.ports as Record<string, unknown>).rtmp = 'rtmp'
+    expect(problems(c)).toEqual(['ports.rtmp: wrong type: expected number, received string; set it to a number'])
+  })
+
+  it('finds a port clash', () => {
+    const c = base()
+    ;(c.ports as Record<string, unknown>).rtmp = 443
+    expect(problems(c)).toEqual(['ports.rtmp: port clash: ports.rtmp and ports.https are both 443; give each its own port'])
+  })
+
+  it('lists the TLS modes when the mode is unknown', () => {
+    const c = base()
+    c.tls = {mode: 'letsencrypt'}
+    expect(problems(c)).toEqual(["tls.mode: must be one of 'auto', 'none', 'files'"])
+  })
+
+  it('only knows version 1', () => {
+    const c = base()
+    c.version = 2
+    expect(problems(c)).toEqual(['version: must be 1'])
+  })
+})
