@@ -53,7 +53,7 @@ async function detectNvidia(): Promise<{status: ToolStatus; gpus: Gpu[]}> {
 
 /** Intel/AMD: every DRM render node, asked through vainfo which codecs it can encode. */
 async function detectVaapi(): Promise<{status: ToolStatus; gpus: Gpu[]}> {
-  let nodes: string[] = []
+  let nodes: string[]
   try {
     nodes = (await readdir('/dev/dri')).filter((n) => n.startsWith('renderD')).map((n) => `/dev/dri/${n}`)
   } catch {
