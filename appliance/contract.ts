@@ -1,0 +1,96 @@
+/**
+ * What the CLI (src/) and the appliance agree on: component names, ports, environment, secret
+ * files, the node registry in Redis. src/ may import this file; the appliance never imports src/.
+ */
+import {z} from 'zod'
+
+export const componentNames = ['web', 'ingest', 'relay', 'sfu', 'worker'] as const
+export type ComponentName = (typeof componentNames)[number]
+
+/** Ports inside the container. `http` serves /healthz and /metrics (and the app, for web). */
+export const componentPorts: {[K in ComponentName]: {http: number; rtmp?: number}} = {
+  web: {http: 8080},
+  ingest: {http: 8081, rtmp: 1935},
+  relay: {http: 8082},
+  sfu: {http: 8083},
+  worker: {http: 8084},
+}
+
+export const HEALTH_PATH = '/healthz'
+export const METRICS_PATH = '/metrics'
+
+/** Where swarm mounts secrets, and each secret's file name there. */
+export const SECRETS_DIR = '/run/secrets'
+export const secretFiles = {
+  mongoRootPassword: 'shing_mongo_root_password',
+  redisPassword: 'shing_redis_password',
+  minioRootUser: 'shing_minio_root_user',
+  minioRootPassword: 'shing_minio_root_password',
+  sessionSecret: 'shing_session_secret',
+  streamKeySecret: 'shing_stream_key_secret',
+  /** What components use for S3: MinIO's root credentials when bundled, the external keys otherwise. */
+  s3AccessKey: 'shing_s3_access_key',
+  s3SecretKey: 'shing_s3_secret_key',
+} as const
+export type SecretName = keyof typeof secretFiles
+
+/** The MongoDB user the components authenticate as (the root user of the bundled MongoDB). */
+export const MONGO_USER = 'root'
+export const MONGO_DATABASE = 'shing'
+
+/** Environment every component container gets; parsed by the appliance at start. */
+export const componentEnvSchema = z.object({
+  SHING_COMPONENT: z.enum(componentNames),
+  /** host:port of MongoDB, Redis; the S3 endpoint URL. */
+  SHING_MONGO_HOST: z.string().min(1),
+  SHING_REDIS_HOST: z.string().min(1),
+  SHING_S3_ENDPOINT: z.url(),
+  SHING_S3_REGION: z.string().default('us-east-1'),
+  SHING_S3_BUCKET: z.string().min(3),
+  SHING_S3_PATH_STYLE: z.enum(['true', 'false']).default('true'),
+  /** The URL viewers use, e.g. https://live.example.org */
+  SHING_PUBLIC_URL: z.url(),
+  /** Host and port streamers point OBS at. */
+  SHING_PUBLIC_HOST: z.string().min(1),
+  SHING_RTMP_PORT: z.coerce.number().int().default(1935),
+  SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
+  SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
+  /** The hardware profile, as JSON (hardware-profiles/ schema), fitted to the box. */
+  SHING_PROFILE: z.string().min(2),
+  SHING_SECRETS_DIR: z.string().default(SECRETS_DIR),
+  SHING_LOG_LEVEL: z.string().default('info'),
+  /** Swarm fills these through templates: which node and task this is. */
+  SHING_NODE_HOSTNAME: z.string().optional(),
+  SHING_TASK_NAME: z.string().optional(),
+})
+export type ComponentEnv = z.infer<typeof componentEnvSchema>
+
+/** The node registry: ingest, relay and sfu processes announce themselves and their load. */
+export const REGISTRY_PREFIX = 'shing:registry'
+export const REGISTRY_TTL_SECONDS = 15
+export const HEARTBEAT_INTERVAL_MS = 5000
+export const registeredRoles = ['ingest', 'relay', 'sfu'] as const
+export type RegisteredRole = (typeof registeredRoles)[number]
+
+export const registryRecordSchema = z.object({
+  id: z.string(),
+  role: z.enum(registeredRoles),
+  /** Address other containers reach it at (task IP or name) and its ports. */
+  host: z.string(),
+  ports: z.record(z.string(), z.number()),
+  startedAt: z.string(),
+  heartbeatAt: z.string(),
+  load: z.object({
+    streams: z.number().default(0),
+    viewers: z.number().default(0),
+    /** 0..1 of the container's CPUs. */
+    cpu: z.number(),
+    egressBitsPerSecond: z.number().default(0),
+    slotsUsed: z.number().optional(),
+    slotsFree: z.number().optional(),
+  }),
+})
+export type RegistryRecord = z.infer<typeof registryRecordSchema>
+
+/** Redis key of one registry record (a string with a TTL). */
+export const registryKey = (role: RegisteredRole, id: string): string => `${REGISTRY_PREFIX}:${role}:${id}`
