@@ -14,9 +14,13 @@ MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # last build of the archive
 FERRETDB_VERSION="v1.24.0"                           # last v1 line: SQLite backend
 MEDIASOUP_VERSION="$(node -p 'require("./package.json").dependencies.mediasoup.replace(/^[^0-9]*/, "")')"
 
-step() { # step NAME COMMAND...: runs one step, reports its time
-  local name=$1 start=$SECONDS; shift
-  "$@" || { echo "install-test-deps: step '$name' failed" >&2; exit 1; }
+step() { # step NAME COMMAND...: runs one step with errexit in force, reports its time
+  local name=$1 start=$SECONDS rc; shift
+  set +e
+  (set -e; "$@")
+  rc=$?
+  set -e
+  [ "$rc" -eq 0 ] || { echo "install-test-deps: step '$name' failed (exit $rc)" >&2; exit 1; }
   echo "install-test-deps: $name $((SECONDS - start))s" >&2
 }
 
