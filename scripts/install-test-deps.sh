@@ -71,7 +71,10 @@ ferretdb_bin() {
 npm_packages() {
   # --ignore-scripts: mediasoup's postinstall downloads a prebuilt worker, which cannot work
   # here; the worker is built below instead. Our own build runs explicitly.
-  npm ci --ignore-scripts --no-audit --no-fund
+  # `npm install`, not `npm ci`: the registry reachable here lacks msgpackr-extract's optional
+  # darwin/win32 builds, so the lock file cannot list them and `npm ci` calls it out of sync.
+  # With the lock file present, `npm install` installs exactly what it pins.
+  npm install --ignore-scripts --no-audit --no-fund
   npm run build
 }
 
