@@ -3,7 +3,7 @@ import path from 'node:path'
 import YAML, {isMap, type Document} from 'yaml'
 
 import {packageRoot} from '../lib/package-root.js'
-import type {ShingConfigInput} from './schema.js'
+import type {ShingConfig} from './schema.js'
 
 /** The commented template (templates/shing.yaml) that every written shing.yaml starts from. */
 export function configTemplate(): string {
@@ -31,7 +31,7 @@ function apply(doc: Document, keyPath: string[], value: Json): void {
 }
 
 /** Renders a config as the commented shing.yaml. */
-export function renderConfig(config: ShingConfigInput, template = configTemplate()): string {
+export function renderConfig(config: ShingConfig, template = configTemplate()): string {
   const doc = YAML.parseDocument(template)
   apply(doc, [], JSON.parse(JSON.stringify(config)) as Json)
   return doc.toString({lineWidth: 100})

@@ -77,6 +77,20 @@ export const configSchema = z
       ingestMaxLadders: z.number().int().min(1).optional(),
     }),
     images: imagesSchema.default({}),
+    swarm: z
+      .strictObject({
+        /** Address other boxes reach this one at; detected by the engine when unset. */
+        advertiseAddr: z.string().min(1).optional(),
+        /** IPsec-encrypt the overlay network (needs the kernel's ESP support on every box). */
+        encryptOverlay: z.boolean().default(true),
+      })
+      .default({encryptOverlay: true}),
+    components: z
+      .strictObject({
+        web: z.strictObject({replicas: z.number().int().min(1).max(64)}).default({replicas: 2}),
+        worker: z.strictObject({replicas: z.number().int().min(1).max(64)}).default({replicas: 1}),
+      })
+      .default({web: {replicas: 2}, worker: {replicas: 1}}),
   })
 
 export type ShingConfig = z.infer<typeof configSchema>

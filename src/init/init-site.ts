@@ -165,7 +165,9 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
         : {kind: 'minio', bucket: 'shing'},
     dataDir: a.dataDir ?? '/var/lib/shing',
     hardware: {profile: choice.profile.name, ingestMaxLadders: choice.profile.ingest.maxLadders},
-    images: {},
+    // Settings init does not ask about survive a re-init.
+    images: previous?.images ?? {},
+    ...(previous ? {swarm: previous.swarm, components: previous.components} : {}),
   }
   const parsed = configSchema.safeParse(input)
   if (!parsed.success) {
@@ -182,7 +184,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
   await mkdir(paths.dir, {recursive: true})
   // Secrets first: a config never points at secrets that were not written.
   await writeFileAtomic(paths.secrets, renderSecrets(merged.secrets), 0o600)
-  await writeFileAtomic(paths.config, renderConfig(input))
+  await writeFileAtomic(paths.config, renderConfig(parsed.data))
   log.info({dir: paths.dir, profile: choice.profile.name}, 'config written')
 
   return {

@@ -20,7 +20,7 @@ describe('the commented shing.yaml template', () => {
       hardware: {profile: 'cpu-medium', ingestMaxLadders: 3},
       images: {},
     }
-    const text = renderConfig(config)
+    const text = renderConfig(configSchema.parse(config))
     expect(text).toContain('# The public name (or IP address) viewers and streamers use.')
     expect(YAML.parse(text)).toEqual(configSchema.parse(config))
   })
