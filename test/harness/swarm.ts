@@ -72,7 +72,11 @@ async function netnsPids(netns: string): Promise<number[]> {
   return stdout.split('\n').filter((s) => s.trim() !== '').map(Number)
 }
 
-export async function startSwarm({boxes: count}: {boxes: number}): Promise<Swarm> {
+/**
+ * `form: false` starts the boxes (engines in their namespaces) without making them a swarm:
+ * for tests of code that forms the swarm itself, such as `shing up`.
+ */
+export async function startSwarm({boxes: count, form = true}: {boxes: number; form?: boolean}): Promise<Swarm> {
   if (count < 1 || count > 200) throw new HarnessError(`swarm: boxes must be 1..200, got ${count}`)
   const id = randomBytes(3).toString('hex')
   const tmp = await tempDir('swarm')
@@ -103,9 +107,10 @@ export async function startSwarm({boxes: count}: {boxes: number}): Promise<Swarm
     const problems: string[] = []
     // Services first: otherwise the manager reschedules the tasks whose containers stop() kills.
     const manager = engines[0]?.docker
-    if (manager !== undefined && managerReady) {
+    if (manager !== undefined && (managerReady || !form)) {
       const services = await manager.listServices().catch((error: Error) => {
-        problems.push(`listing services: ${error.message}`)
+        // Unformed boxes may or may not have become a swarm since.
+        if (form) problems.push(`listing services: ${error.message}`)
         return []
       })
       for (const service of services) {
@@ -159,6 +164,17 @@ export async function startSwarm({boxes: count}: {boxes: number}): Promise<Swarm
     const failed = started.find((r) => r.status === 'rejected')
     if (failed !== undefined) throw failed.reason
     // allSettled keeps order, and all fulfilled: engines[i] belongs to layout[i].
+
+    if (!form) {
+      const boxes: SwarmBox[] = layout.map((box, i) => {
+        const engine = engines[i]
+        if (engine === undefined) throw new HarnessError(`swarm: ${box.name} has no engine`)
+        return {...box, socketPath: engine.socketPath, docker: engine.docker, version: engine.version, nodeId: ''}
+      })
+      const first = boxes[0]
+      if (first === undefined) throw new HarnessError('swarm: no box')
+      return {boxes, manager: first, stop}
+    }
 
     const t1 = Date.now()
     const managerBox = layout[0]

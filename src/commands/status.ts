@@ -1,0 +1,15 @@
+import {ShingCommand} from '../base-command.js'
+import {renderStatus} from '../render/stack.js'
+import {stackStatus, type StatusResult} from '../stack/status.js'
+
+export default class Status extends ShingCommand {
+  static override summary = 'Show each service (running/desired, health, node, image, since), the live registry, and the URLs.'
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json']
+
+  async run(): Promise<StatusResult> {
+    const {flags} = await this.parse(Status)
+    const result = await stackStatus(this.configDir(flags))
+    if (!this.jsonEnabled()) this.log(renderStatus(result))
+    return result
+  }
+}

@@ -1,0 +1,53 @@
+import type {ProgressEvent} from '../stack/apply.js'
+import type {DownResult} from '../stack/down.js'
+import type {StatusResult} from '../stack/status.js'
+import type {UpResult} from '../stack/up.js'
+
+export function renderProgress(e: ProgressEvent): string {
+  switch (e.kind) {
+    case 'action':
+      return `→ ${e.description}`
+    case 'waiting':
+      return `  ${e.service}: ${e.running}/${e.desired} healthy`
+    case 'healthy':
+      return `✓ ${e.service} healthy (${e.running}) in ${e.seconds.toFixed(1)}s`
+  }
+}
+
+export function renderUp(r: UpResult): string {
+  if (r.dryRun) {
+    if (r.actions.length === 0) return 'Nothing to do: the stack matches shing.yaml.'
+    return ['Would:', ...r.actions.map((a) => `  ${a.description}`)].join('\n')
+  }
+  const lines = [
+    r.actions.length === 0 ? 'Nothing changed: the stack already matches shing.yaml.' : `Done in ${r.seconds.toFixed(1)}s (${r.actions.length} actions).`,
+    '',
+    `Web        ${r.urls.web}`,
+    `OBS server ${r.urls.rtmp}`,
+    '',
+    'Next: create a stream key for a channel:',
+    `  ${r.next[0]}`,
+  ]
+  return lines.join('\n')
+}
+
+export function renderStatus(r: StatusResult): string {
+  const lines = [`Stack ${r.stack}: ${r.services.length} services${r.swarm ? `, swarm ${r.swarm}` : ''}`]
+  for (const s of r.services) {
+    const tasks = s.tasks.map((t) => `${t.node}:${t.state}${t.health ? `/${t.health}` : ''}`).join(' ')
+    lines.push(`  ${s.name.padEnd(7)} ${String(s.running).padStart(2)}/${s.desired} ${s.healthy ? 'healthy  ' : 'UNHEALTHY'} ${s.image}  ${tasks}`)
+  }
+  if (r.registry) {
+    lines.push('', 'Registry (live processes and their load):')
+    if (r.registry.length === 0) lines.push('  none')
+    for (const n of r.registry) lines.push(`  ${n.role.padEnd(6)} ${n.id}  ${n.host}  cpu ${(n.load.cpu * 100).toFixed(0)}%  streams ${n.load.streams}  viewers ${n.load.viewers}`)
+  } else if (r.registryError) lines.push('', `Registry: unavailable (${r.registryError})`)
+  lines.push('', `Web        ${r.urls.web}`, `OBS server ${r.urls.rtmp}`)
+  return lines.join('\n')
+}
+
+export function renderDown(r: DownResult): string {
+  const lines = [`Removed ${r.removed.services.length} services, ${r.removed.secrets.length} secrets, ${r.removed.configs.length} configs${r.removed.network ? ', the network' : ''}.`]
+  lines.push(r.removed.volumes.length > 0 ? `Removed volumes: ${r.removed.volumes.join(', ')}` : `Kept volumes (your data): ${r.keptVolumes.join(', ') || 'none'}`)
+  return lines.join('\n')
+}

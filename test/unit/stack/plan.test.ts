@@ -1,0 +1,110 @@
+import {describe, expect, it} from 'vitest'
+import YAML from 'yaml'
+
+import {configTemplate} from '../../../src/config/render.js'
+import {configSchema, type ShingConfig} from '../../../src/config/schema.js'
+import {loadProfiles} from '../../../src/hardware/profiles.js'
+import {renderCaddyfile} from '../../../src/stack/caddyfile.js'
+import {diffStack, type ActualStack} from '../../../src/stack/diff.js'
+import {planStack, type StackPlan} from '../../../src/stack/plan.js'
+import {fittedProfile} from '../../../src/stack/up.js'
+
+const secrets = {
+  mongoRootPassword: 'm'.repeat(32),
+  redisPassword: 'r'.repeat(32),
+  minioRootUser: 'shing-minio',
+  minioRootPassword: 'p'.repeat(32),
+  sessionSecret: 's'.repeat(64),
+  streamKeySecret: 'k'.repeat(64),
+}
+
+function config(change: (c: Record<string, unknown>) => void = () => {}): ShingConfig {
+  const raw = YAML.parse(configTemplate()) as Record<string, unknown>
+  change(raw)
+  return configSchema.parse(raw)
+}
+
+async function plan(c: ShingConfig, extraSecrets: Record<string, string> = {}): Promise<StackPlan> {
+  const profiles = await loadProfiles()
+  return planStack({config: c, secrets: {...secrets, ...extraSecrets}, profile: fittedProfile(profiles, c), version: '0.1.0', caddyfile: renderCaddyfile(c)})
+}
+
+/** What the engine would report after applying `p`. */
+function applied(p: StackPlan): ActualStack {
+  return {
+    swarm: {state: 'active', isManager: true, createdByShing: true},
+    nodeLabels: {'io.shing.core': 'true'},
+    network: {name: p.network.name, encrypted: p.network.encrypted},
+    secrets: p.secrets.map((s) => s.name),
+    configs: p.configs.map((c) => c.name),
+    services: p.services.map((s) => ({dockerName: s.dockerName, component: s.name, hash: s.hash})),
+  }
+}
+
+describe('planStack', () => {
+  it('plans every component; core ports are never published; edge, ingest and sfu publish in host mode', async () => {
+    const p = await plan(config())
+    expect(p.services.map((s) => s.name)).toEqual(['mongo', 'redis', 'minio', 'edge', 'web', 'ingest', 'relay', 'sfu', 'worker'])
+    for (const s of p.services) {
+      expect(s.spec.EndpointSpec?.Mode).toBe('dnsrr')
+      for (const port of s.spec.EndpointSpec?.Ports ?? []) expect(port.PublishMode).toBe('host')
+    }
+    for (const name of ['mongo', 'redis', 'minio']) expect(p.services.find((s) => s.name === name)?.spec.EndpointSpec?.Ports).toEqual([])
+    const edge = p.services.find((s) => s.name === 'edge')
+    expect(edge?.spec.EndpointSpec?.Ports?.map((x) => x.PublishedPort)).toEqual([80, 443])
+    const sfu = p.services.find((s) => s.name === 'sfu')
+    expect(sfu?.spec.EndpointSpec?.Ports).toHaveLength(101)
+    expect(p.services.find((s) => s.name === 'web')?.spec.Mode).toEqual({Replicated: {Replicas: 2}})
+    expect(p.services.find((s) => s.name === 'relay')?.spec.Mode).toEqual({Global: {}})
+  })
+
+  it('never puts a secret value in the plan', async () => {
+    const text = JSON.stringify(await plan(config()))
+    for (const value of Object.values(secrets)) expect(text).not.toContain(value)
+  })
+
+  it('with an external S3 there is no MinIO, and components get the external keys', async () => {
+    const p = await plan(
+      config((c) => {
+        c.storage = {kind: 's3', endpoint: 'https://s3.example.org', region: 'eu-1', bucket: 'live'}
+      }),
+      {s3AccessKey: 'AK', s3SecretKey: 'SK'},
+    )
+    expect(p.services.map((s) => s.name)).not.toContain('minio')
+    const web = p.services.find((s) => s.name === 'web')?.spec.TaskTemplate as {ContainerSpec: {Env: string[]; Secrets: Array<{SecretName: string}>}}
+    expect(web.ContainerSpec.Env).toContain('SHING_S3_ENDPOINT=https://s3.example.org')
+    expect(web.ContainerSpec.Secrets.map((s) => s.SecretName).some((n) => n.startsWith('shing_s3_access_key_'))).toBe(true)
+  })
+})
+
+describe('diffStack', () => {
+  it('on an empty engine: make the swarm, label the box, then create everything', async () => {
+    const p = await plan(config())
+    const actions = diffStack(p, {swarm: {state: 'inactive', isManager: false, createdByShing: false}, nodeLabels: {}, secrets: [], configs: [], services: []})
+    expect(actions.slice(0, 3).map((a) => a.kind)).toEqual(['swarm.init', 'node.label', 'network.create'])
+    expect(actions.filter((a) => a.kind === 'service.create')).toHaveLength(9)
+  })
+
+  it('applied once, there is nothing left to do', async () => {
+    const p = await plan(config())
+    expect(diffStack(p, applied(p))).toEqual([])
+  })
+
+  it('web replicas 2 → 3 changes only web', async () => {
+    const before = await plan(config())
+    const after = await plan(config((c) => ((c.components as {web: {replicas: number}}).web.replicas = 3)))
+    expect(diffStack(after, applied(before))).toEqual([expect.objectContaining({kind: 'service.update', service: 'web'})])
+  })
+
+  it('a rotated secret makes a new secret, updates the services that mount it, and drops the old one', async () => {
+    const before = await plan(config())
+    const profiles = await loadProfiles()
+    const c = config()
+    const after = planStack({config: c, secrets: {...secrets, redisPassword: 'x'.repeat(32)}, profile: fittedProfile(profiles, c), version: '0.1.0', caddyfile: renderCaddyfile(c)})
+    const actions = diffStack(after, applied(before))
+    expect(actions.filter((a) => a.kind === 'secret.create')).toHaveLength(1)
+    expect(actions.filter((a) => a.kind === 'secret.remove')).toHaveLength(1)
+    const updated = actions.flatMap((a) => (a.kind === 'service.update' ? [a.service] : [])).sort()
+    expect(updated).toEqual(['ingest', 'redis', 'relay', 'sfu', 'web', 'worker'])
+  })
+})
