@@ -4,13 +4,15 @@ import os from 'node:os'
 
 import {validateConfig} from '../config/load.js'
 import type {ShingConfig} from '../config/schema.js'
-import {compareVersions, MIN_ENGINE_VERSION, type EngineTarget} from '../engine/docker.js'
+import {compareVersions, connectEngine, MIN_ENGINE_VERSION, type EngineTarget} from '../engine/docker.js'
 import {errorMessage} from '../errors.js'
 import {chooseProfile} from '../hardware/choose-profile.js'
 import {detectHardware, type HardwareReport} from '../hardware/detect.js'
 import type {HardwareProfile} from '../hardware/profile-schema.js'
+import {overlayEncryptionSupport} from '../hardware/kernel.js'
 import {loadProfiles} from '../hardware/profiles.js'
 import {tcpPortFree, udpPortFree} from '../lib/ports.js'
+import {labels, STACK} from '../stack/names.js'
 
 export type CheckStatus = 'pass' | 'warn' | 'fail'
 
@@ -79,7 +81,25 @@ function checkSwarm(hw: HardwareReport): Check {
   }
 }
 
-async function checkPorts(config: ShingConfig): Promise<Check[]> {
+function checkOverlay(config: ShingConfig): Check {
+  const support = overlayEncryptionSupport()
+  if (!config.swarm.encryptOverlay) {
+    return {id: 'swarm.overlay', status: 'pass', message: 'overlay encryption is off (swarm.encryptOverlay: false)'}
+  }
+  return support.works
+    ? {id: 'swarm.overlay', status: 'pass', message: `encrypted overlay: ${support.why}`}
+    : {
+        id: 'swarm.overlay',
+        status: 'fail',
+        message: `swarm.encryptOverlay is on, but ${support.why}`,
+        hint: 'Set swarm.encryptOverlay: false in shing.yaml (traffic between boxes is then not encrypted), or use a kernel with ESP',
+      }
+}
+
+/** Ports the stack itself publishes, by port: a port held by Shing is not a clash. */
+export type OwnPorts = Map<string, string>
+
+async function checkPorts(config: ShingConfig, own: OwnPorts): Promise<Check[]> {
   const tcp: Array<[string, number]> = [
     ['ports.http', config.ports.http],
     ['ports.https', config.ports.https],
@@ -87,6 +107,11 @@ async function checkPorts(config: ShingConfig): Promise<Check[]> {
   ]
   const checks: Check[] = []
   for (const [key, port] of tcp) {
+    const owner = own.get(`tcp/${port}`)
+    if (owner !== undefined) {
+      checks.push({id: `port.${key.split('.')[1]}`, status: 'pass', message: `TCP ${port} (${key}) is published by ${owner}`})
+      continue
+    }
     checks.push(
       (await tcpPortFree(port))
         ? {id: `port.${key.split('.')[1]}`, status: 'pass', message: `TCP ${port} (${key}) is free`}
@@ -100,7 +125,7 @@ async function checkPorts(config: ShingConfig): Promise<Check[]> {
   }
   const {min, max} = config.ports.webrtc
   const busy: number[] = []
-  for (let p = min; p <= max; p++) if (!(await udpPortFree(p))) busy.push(p)
+  for (let p = min; p <= max; p++) if (!own.has(`udp/${p}`) && !(await udpPortFree(p))) busy.push(p)
   checks.push(
     busy.length === 0
       ? {id: 'port.webrtc', status: 'pass', message: `UDP ${min}-${max} (ports.webrtc) is free`}
@@ -223,6 +248,19 @@ async function checkHostname(config: ShingConfig): Promise<Check> {
   }
 }
 
+async function ownPorts(engine: EngineTarget | undefined): Promise<OwnPorts> {
+  const own: OwnPorts = new Map()
+  try {
+    const services = await connectEngine(engine).listServices({filters: {label: [`${labels.stack}=${STACK}`]}})
+    for (const s of services) {
+      for (const p of s.Spec?.EndpointSpec?.Ports ?? []) own.set(`${p.Protocol ?? 'tcp'}/${p.PublishedPort}`, s.Spec?.Name ?? 'shing')
+    }
+  } catch {
+    // Not a swarm manager (or no swarm yet): the stack publishes nothing here.
+  }
+  return own
+}
+
 export interface DoctorOptions {
   dir: string
   engine?: EngineTarget
@@ -261,7 +299,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
   }
   if (profile) checks.push(...checkResources(hw, profile))
   checks.push(...checkGpus(hw, config ? profile : undefined))
-  if (config) checks.push(...(await checkPorts(config)), await checkHostname(config))
+  if (config) {
+    const own = hw.docker.reachable ? await ownPorts(options.engine) : new Map<string, string>()
+    checks.push(checkOverlay(config), ...(await checkPorts(config, own)), await checkHostname(config))
+  }
 
   const summary = {pass: 0, warn: 0, fail: 0}
   for (const c of checks) summary[c.status]++

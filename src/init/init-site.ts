@@ -11,6 +11,7 @@ import {mergeSecrets, readExistingSecrets, renderSecrets} from '../config/secret
 import {AbortError} from '../errors.js'
 import {chooseProfile, type ProfileChoice} from '../hardware/choose-profile.js'
 import {detectHardware} from '../hardware/detect.js'
+import {overlayEncryptionSupport} from '../hardware/kernel.js'
 import {findProfile, loadProfiles} from '../hardware/profiles.js'
 import {toProblems} from '../lib/zod-issues.js'
 import {writeFileAtomic} from '../lib/write-file.js'
@@ -57,6 +58,8 @@ export interface InitResult {
   secrets: {kept: string[]; generated: string[]; added: string[]}
   profile: {name: string; reason: string; adjustments: string[]; warnings: string[]}
   config: ShingConfig
+  /** Choices init made for you that you may want to know about. */
+  warnings: string[]
   next: string[]
 }
 
@@ -139,6 +142,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     )
   }
 
+  const overlay = overlayEncryptionSupport()
   const hostname = a.hostname ?? hostDefault
   const tls = a.tls ?? defaultTls(hostname)
   const storage = a.storage ?? 'minio'
@@ -167,7 +171,8 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     hardware: {profile: choice.profile.name, ingestMaxLadders: choice.profile.ingest.maxLadders},
     // Settings init does not ask about survive a re-init.
     images: previous?.images ?? {},
-    ...(previous ? {swarm: previous.swarm, components: previous.components} : {}),
+    swarm: previous?.swarm ?? {encryptOverlay: overlay.works},
+    ...(previous ? {components: previous.components} : {}),
   }
   const parsed = configSchema.safeParse(input)
   if (!parsed.success) {
@@ -194,6 +199,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     replaced,
     secrets: {kept: merged.kept, generated: merged.generated, added: merged.added},
     profile: {name: choice.profile.name, reason: choice.reason, adjustments: choice.adjustments, warnings: choice.warnings},
+    warnings: previous === undefined && !overlay.works ? [`overlay encryption is off: ${overlay.why}`] : [],
     config: parsed.data,
     next: [`shing doctor --dir ${paths.dir}`, `shing up --dir ${paths.dir}`],
   }

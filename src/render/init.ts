@@ -9,6 +9,7 @@ export function renderInit(r: InitResult): string {
     `Profile  ${r.profile.name}: ${r.profile.reason}`,
     ...r.profile.adjustments.map((a) => `         ${a}`),
     ...r.profile.warnings.map((w) => `  warn   ${w}`),
+    ...r.warnings.map((w) => `Note     ${w}`),
     '',
     'Next:',
     ...r.next.map((n) => `  ${n}`),

@@ -1,11 +1,11 @@
 import {execFile, execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {readFileSync, rmSync} from 'node:fs'
+import {rmSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 import {promisify} from 'node:util'
-import {gunzipSync} from 'node:zlib'
 import type Docker from 'dockerode'
+import {overlayEncryptionSupport} from '../../src/hardware/kernel.js'
 import {killProcessesMentioning, killQuietly, onExit, startDockerd, type Dockerd} from './docker.js'
 import {HarnessError, tempDir, waitFor} from './process.js'
 
@@ -41,21 +41,9 @@ export interface Swarm {
   stop(): Promise<void>
 }
 
-/**
- * Whether this kernel can carry an encrypted overlay (`--opt encrypted`: IPsec ESP with AES-GCM).
- * Read from /proc/config.gz; where the kernel does not publish its config, assume it can.
- */
+/** Whether this kernel can carry an encrypted overlay (see src/hardware/kernel.ts). */
 export function overlayEncryptionWorks(): {works: boolean; why: string} {
-  let config: string
-  try {
-    config = gunzipSync(readFileSync('/proc/config.gz')).toString()
-  } catch {
-    return {works: true, why: 'kernel config not published (/proc/config.gz); assuming ESP works'}
-  }
-  const missing = ['CONFIG_INET_ESP', 'CONFIG_CRYPTO_GCM'].filter((key) => !new RegExp(`^${key}=[ym]$`, 'm').test(config))
-  return missing.length === 0
-    ? {works: true, why: 'kernel has ESP and GCM'}
-    : {works: false, why: `kernel lacks ${missing.join(', ')}: encrypted overlays pass no traffic`}
+  return overlayEncryptionSupport()
 }
 
 async function ip(...args: string[]): Promise<void> {
