@@ -52,7 +52,12 @@ export const componentEnvSchema = z.object({
   SHING_PUBLIC_URL: z.url(),
   /** Host and port streamers point OBS at. */
   SHING_PUBLIC_HOST: z.string().min(1),
+  /** What the ingest's RTMP server listens on (the same port is published in host mode). */
   SHING_RTMP_PORT: z.coerce.number().int().default(1935),
+  /** Overrides componentPorts[component].http; only for running several components on one host (tests). */
+  SHING_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Address the component's servers bind; containers need every interface, tests use 127.0.0.1. */
+  SHING_BIND_HOST: z.string().default('0.0.0.0'),
   SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
   SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
   /** The hardware profile, as JSON (hardware-profiles/ schema), fitted to the box. */

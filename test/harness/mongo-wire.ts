@@ -15,11 +15,22 @@ export interface MongoWireServer {
   stop(): Promise<void>
 }
 
+export interface StartMongoWireOptions {
+  /**
+   * A user that clients must authenticate as (SCRAM-SHA-256, in the admin database), like the
+   * stack's MongoDB root user. FerretDB v1 needs its experimental new auth for that; `url` stays
+   * without credentials.
+   */
+  auth?: {username: string; password: string}
+}
+
 /** FerretDB v1 on its SQLite backend on a free port of 127.0.0.1, its files in a temp dir. */
-export async function startMongoWire(): Promise<MongoWireServer> {
+export async function startMongoWire({auth}: StartMongoWireOptions = {}): Promise<MongoWireServer> {
   const command = requireTool('ferretdb')
   const port = await freePort()
   const url = `mongodb://127.0.0.1:${port}/`
+  const credentials = auth === undefined ? '' : `${encodeURIComponent(auth.username)}:${encodeURIComponent(auth.password)}@`
+  const probeUrl = `mongodb://${credentials}127.0.0.1:${port}/${auth === undefined ? '' : '?authSource=admin'}`
   const data = await tempDir('mongo-wire')
   const sqlite = path.join(data.dir, 'sqlite')
   try {
@@ -36,12 +47,15 @@ export async function startMongoWire(): Promise<MongoWireServer> {
         '--telemetry=disable',
         '--debug-addr=-',
         '--log-level=warn',
+        ...(auth === undefined
+          ? []
+          : ['--test-enable-new-auth', '--setup-database=admin', `--setup-username=${auth.username}`, `--setup-password=${auth.password}`]),
       ],
       // TCP first: a driver that finds nothing listening waits out its server selection timeout.
-      ready: {probe: async () => (await canConnect('127.0.0.1', port)) && ping(url)},
+      ready: {probe: async () => (await canConnect('127.0.0.1', port)) && ping(probeUrl)},
     })
     try {
-      const version = await buildVersion(url)
+      const version = await buildVersion(probeUrl)
       const stop = async (): Promise<void> => {
         await server.stop()
         await data.remove()

@@ -12,10 +12,12 @@ export interface RedisServer {
 export interface StartRedisOptions {
   /** AOF on (fsync every second), for tests that check durability; off by default for speed. */
   persistence?: boolean
+  /** requirepass: clients must AUTH with it (the stack's Redis always has one). */
+  password?: string
 }
 
 /** Debian's redis-server on a free port of 127.0.0.1, its data in a temp dir removed on stop. */
-export async function startRedis({persistence = false}: StartRedisOptions = {}): Promise<RedisServer> {
+export async function startRedis({persistence = false, password}: StartRedisOptions = {}): Promise<RedisServer> {
   const command = requireTool('redis-server')
   const port = await freePort()
   const data = await tempDir('redis')
@@ -31,6 +33,7 @@ export async function startRedis({persistence = false}: StartRedisOptions = {}):
         '--appendonly', persistence ? 'yes' : 'no',
         '--daemonize', 'no',
         '--logfile', '',
+        ...(password === undefined ? [] : ['--requirepass', password]),
       ],
       ready: {log: /Ready to accept connections/},
     })

@@ -1,0 +1,56 @@
+// node-media-server 4 ships no types: the small part of its API the ingest uses, read from its source.
+declare module 'node-media-server' {
+  import type {Server} from 'node:net'
+
+  namespace NodeMediaServer {
+    interface Session {
+      id: string
+      ip: string
+      protocol: string
+      streamApp: string
+      streamName: string
+      streamPath: string
+      streamQuery: Record<string, string>
+      createTime: number
+      /** Set when the publisher or player disconnected (0 while connected). */
+      endTime: number
+      inBytes: number
+      outBytes: number
+      close(): void
+    }
+    interface Config {
+      bind?: string
+      rtmp?: {port?: number}
+      http?: {port?: number}
+      store?: {path?: string}
+      record?: {auto?: boolean; path?: string}
+      notify?: {url?: string}
+      webadmin?: {enable?: boolean}
+    }
+    type SessionEvent = 'prePublish' | 'postPublish' | 'donePublish' | 'prePlay' | 'postPlay' | 'donePlay'
+  }
+
+  class NodeMediaServer {
+    constructor(config: NodeMediaServer.Config, configPath?: string)
+    rtmpServer: {tcpServer?: Server}
+    on(event: NodeMediaServer.SessionEvent, listener: (session: NodeMediaServer.Session) => void): void
+    run(): Promise<void>
+    stop(): Promise<void>
+  }
+  export = NodeMediaServer
+}
+
+declare module 'node-media-server/src/core/context.js' {
+  import type NodeMediaServer from 'node-media-server'
+
+  const Context: {
+    /** Live streams by path; `publisher` is null once a publish has finished. */
+    broadcasts: Map<string, {publisher: NodeMediaServer.Session | null; subscribers: Map<string, NodeMediaServer.Session>}>
+  }
+  export = Context
+}
+
+declare module 'node-media-server/src/core/logger.js' {
+  const logger: {level: string; log(message: string, level?: string): void}
+  export = logger
+}
