@@ -1,10 +1,11 @@
 import {execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {chmod, copyFile, mkdir, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
+import {chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
+import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 import type Docker from 'dockerode'
 import {HarnessError, tempDir} from './process.js'
@@ -15,25 +16,36 @@ import {HarnessError, tempDir} from './process.js'
 //
 // The tag's hash covers each input file's resolved path, size and mtime (not its content: hashing
 // ~300 MB of binaries on every run costs more than it is worth; a reinstalled package changes
-// the mtime and so only causes a rebuild) plus the recipe itself.
+// the mtime and so only causes a rebuild) plus the recipe itself. The appliance's own build
+// output (dist/ and friends) is hashed by content: tsc rewrites it often with the same sizes.
 //
-// appliance image: built on baseImage by the stack issue
+// The core images stand in for the upstream images the stack plan runs (mongo:7, redis, minio,
+// caddy): they accept the plan's commands, environment and secret files, and carry what the
+// plan's healthchecks call (sh, cat, grep, wget, redis-cli, a `mongosh` that sends a real ping).
+// The appliance image is the offline twin of appliance/Dockerfile: node, Debian's ffmpeg, the
+// built app with its production node_modules and the mediasoup worker.
 
-export const imageNames = ['base', 'redis', 'minio', 'ferretdb', 'caddy'] as const
+export const imageNames = ['base', 'redis', 'minio', 'ferretdb', 'caddy', 'appliance'] as const
 export type ImageName = (typeof imageNames)[number]
 
 /** Bump when the way images are assembled changes, so cached tars are not reused. */
-const RECIPE_VERSION = 1
+const RECIPE_VERSION = 2
 const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 const installHint = 'run scripts/install-test-deps.sh'
 
 interface Recipe {
   /** Host executables, with every library `ldd` lists (and the loader) at the same paths. */
   executables: string[]
+  /** Host executables or shared objects put at a chosen image path, with their `ldd` libraries. */
+  binaries: Array<[string, string]>
   /** Host files copied as they are: [host path, image path]. */
   files: Array<[string, string]>
+  /** Like `files`, but hashed by content (the app's build output). */
+  appFiles: Array<[string, string]>
   /** Generated files: image path → content. */
   generated: Record<string, string>
+  /** Generated executable scripts (entrypoints, stand-ins): image path → content. */
+  scripts: Record<string, string>
   /** Empty directories to create (WORKDIRs, volumes). */
   dirs: string[]
   /** `docker import --change` lines: CMD, ENTRYPOINT, ENV, EXPOSE, WORKDIR. */
@@ -45,7 +57,10 @@ const cacheRoot = (): string => process.env.SHING_TEST_CACHE ?? path.join(os.hom
 /** Every image starts from busybox-static (sh, wget, nc… for healthchecks), CA bundle and users. */
 const core: Recipe = {
   executables: [],
+  binaries: [],
   files: [['/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt']],
+  appFiles: [],
+  scripts: {},
   generated: {
     '/etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
     '/etc/group': 'root:x:0:\nnogroup:x:65534:\n',
@@ -55,12 +70,214 @@ const core: Recipe = {
   changes: [`ENV ${PATH}`],
 }
 
-const recipes: {[K in ImageName]: () => Recipe} = {
+/** Where a host executable lands in an image: system binaries keep their path, others go on the PATH. */
+const inImage = (executable: string): string =>
+  /^\/(usr\/)?s?bin\//.test(executable) ? executable : `/usr/local/bin/${path.basename(executable)}`
+
+// Like the upstream minio image's entrypoint: `server /data` and `minio server /data` both work,
+// whichever of Command/Args the plan sets.
+const minioEntrypoint = `#!/bin/sh
+if [ -n "\${1:-}" ] && [ "$1" != minio ]; then set -- minio "$@"; fi
+exec "$@"
+`
+
+// The mongo:7 conventions the plan uses, mapped onto FerretDB: root user from
+// MONGO_INITDB_ROOT_USERNAME and MONGO_INITDB_ROOT_PASSWORD(_FILE) (real SCRAM auth through
+// FerretDB's new auth, created on first start), data under /data/db, 0.0.0.0:27017.
+const ferretdbEntrypoint = `#!/bin/sh
+set -e
+# mongod's arguments (mongod, --bind_ip_all, --auth…) mean nothing to FerretDB.
+[ "$#" -eq 0 ] || echo "ferretdb (mongo stand-in): ignoring mongod arguments: $*" >&2
+password="\${MONGO_INITDB_ROOT_PASSWORD:-}"
+if [ -n "\${MONGO_INITDB_ROOT_PASSWORD_FILE:-}" ]; then password="$(cat "$MONGO_INITDB_ROOT_PASSWORD_FILE")"; fi
+if [ -n "\${MONGO_INITDB_ROOT_USERNAME:-}" ] && [ -n "$password" ]; then
+  export FERRETDB_TEST_ENABLE_NEW_AUTH=true FERRETDB_SETUP_DATABASE=admin
+  export FERRETDB_SETUP_USERNAME="$MONGO_INITDB_ROOT_USERNAME" FERRETDB_SETUP_PASSWORD="$password"
+fi
+mkdir -p /data/db
+exec ferretdb --handler=sqlite --sqlite-url=file:/data/db/ --state-dir=/data/db --listen-addr=:27017 \\
+  --debug-addr=- --telemetry=disable --log-level=warn
+`
+
+// `mongosh` for the mongo stand-in image: runs exactly the plan's healthcheck
+// (`mongosh --quiet --norc --eval 'quit(db.adminCommand({ping: 1}).ok ? 0 : 1)'`) by sending a
+// real OP_MSG {ping: 1, $db: 'admin'} over TCP and exiting 0 only if the answer has ok: 1.
+const mongoshStandIn = (node: string): string => `#!${node}\n${String.raw`'use strict'
+const net = require('node:net')
+let host = '127.0.0.1'
+let port = 27017
+let code = ''
+const args = process.argv.slice(2)
+for (let i = 0; i < args.length; i++) {
+  const arg = args[i]
+  if (arg === '--eval') code = args[++i] || ''
+  else if (arg === '--host') host = args[++i] || host
+  else if (arg === '--port') port = Number(args[++i])
+  else if (/^mongodb:\/\//.test(arg)) {
+    const url = new URL(arg)
+    host = url.hostname || host
+    port = Number(url.port || port)
+  } else if (/^(-u|-p|--username|--password|--authenticationDatabase)$/.test(arg)) i++ // ping needs no login
+}
+const fail = (why) => {
+  process.stderr.write('mongosh (shing test stand-in): ' + why + '\n')
+  process.exit(1)
+}
+if (!/\bping\b/.test(code)) fail('only the ping healthcheck is supported, not: ' + code)
+const int32 = (n) => {
+  const b = Buffer.alloc(4)
+  b.writeInt32LE(n)
+  return b
+}
+const element = (type, name, value) => Buffer.concat([Buffer.from([type]), Buffer.from(name + '\0'), value])
+const text = Buffer.from('admin\0')
+const body = Buffer.concat([element(0x10, 'ping', int32(1)), element(0x02, '$db', Buffer.concat([int32(text.length), text]))])
+const doc = Buffer.concat([int32(body.length + 5), body, Buffer.from([0])])
+const payload = Buffer.concat([int32(0), Buffer.from([0]), doc]) // flagBits, section kind 0
+const header = Buffer.concat([int32(16 + payload.length), int32(1), int32(0), int32(2013)]) // OP_MSG
+const fixedSizes = {1: 8, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16}
+function okOf(reply) {
+  if (reply.readInt32LE(12) !== 2013) throw new Error('the answer is not an OP_MSG')
+  let at = 16 + 4 + 1
+  const end = at + reply.readInt32LE(at) - 1
+  at += 4
+  while (at < end) {
+    const type = reply[at++]
+    const nameEnd = reply.indexOf(0, at)
+    const name = reply.toString('utf8', at, nameEnd)
+    at = nameEnd + 1
+    if (name === 'ok') {
+      if (type === 1) return reply.readDoubleLE(at)
+      if (type === 16) return reply.readInt32LE(at)
+      if (type === 18) return Number(reply.readBigInt64LE(at))
+      if (type === 8) return reply[at]
+      throw new Error('ok has BSON type ' + type)
+    }
+    if (type in fixedSizes) at += fixedSizes[type]
+    else if (type === 2 || type === 13 || type === 14) at += 4 + reply.readInt32LE(at)
+    else if (type === 3 || type === 4) at += reply.readInt32LE(at)
+    else if (type === 5) at += 5 + reply.readInt32LE(at)
+    else throw new Error('unexpected BSON type ' + type)
+  }
+  return 0
+}
+const socket = net.connect({host, port})
+const timer = setTimeout(() => fail('no answer from ' + host + ':' + port + ' within 5 s'), 5000)
+let received = Buffer.alloc(0)
+socket.on('connect', () => socket.write(Buffer.concat([header, payload])))
+socket.on('error', (error) => fail(error.message))
+socket.on('data', (chunk) => {
+  received = Buffer.concat([received, chunk])
+  if (received.length < 4 || received.length < received.readInt32LE(0)) return
+  clearTimeout(timer)
+  socket.destroy()
+  let ok = 0
+  try {
+    ok = okOf(received)
+  } catch (error) {
+    fail(error.message)
+  }
+  process.exit(ok ? 0 : 1)
+})
+`}`
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+/** Every file under `dir` (following no directory links), skipping the subtrees named in `skip`. */
+async function filesUnder(dir: string, skip: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const found: string[] = []
+  for (const entry of await readdir(dir, {withFileTypes: true})) {
+    const full = path.join(dir, entry.name)
+    if (skip.has(full)) continue
+    if (entry.isDirectory()) found.push(...(await filesUnder(full, skip)))
+    else if (entry.isFile() || (entry.isSymbolicLink() && (await stat(full)).isFile())) found.push(full)
+  }
+  return found
+}
+
+/**
+ * The production node_modules, as `npm ci --omit=dev` would lay it out: every package the
+ * lockfile does not mark `dev`, copied from the repo's own (full) install. Offline and fast, and
+ * the same versions the tests ran against. Nested node_modules are packages of their own there.
+ */
+async function productionModules(root: string): Promise<Array<[string, string]>> {
+  const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as {
+    packages?: Record<string, {dev?: boolean; optional?: boolean; link?: boolean}>
+  }
+  const files: Array<[string, string]> = []
+  for (const [key, entry] of Object.entries(lock.packages ?? {})) {
+    if (!key.startsWith('node_modules/') || entry.dev === true || entry.link === true) continue
+    const dir = path.join(root, key)
+    const present = await stat(dir).then(
+      (info) => info.isDirectory(),
+      () => false,
+    )
+    if (!present) {
+      if (entry.optional === true) continue // another platform's optional binary
+      throw new HarnessError(`images: appliance needs ${key}, which is missing: run npm ci`)
+    }
+    // mediasoup's worker/ holds C++ sources and build trees; the binary itself is added apart.
+    const skip = new Set([path.join(dir, 'node_modules'), ...(key === 'node_modules/mediasoup' ? [path.join(dir, 'worker')] : [])])
+    for (const file of await filesUnder(dir, skip)) files.push([file, `/app/${path.relative(root, file)}`])
+  }
+  return files
+}
+
+/** The offline twin of appliance/Dockerfile (see it for what real sites run). */
+async function applianceRecipe(): Promise<Recipe> {
+  const root = repoRoot
+  await stat(path.join(root, 'dist', 'appliance')).catch(() => {
+    throw new HarnessError(`images: appliance needs the built app (${root}/dist/appliance is missing): run npx tsc -p tsconfig.json`)
+  })
+  const appFiles: Array<[string, string]> = [[path.join(root, 'package.json'), '/app/package.json']]
+  for (const dir of ['dist', 'hardware-profiles', 'templates']) {
+    for (const file of await filesUnder(path.join(root, dir))) appFiles.push([file, `/app/${path.relative(root, file)}`])
+  }
+  const worker = path.join(root, 'node_modules', 'mediasoup', 'worker', 'out', 'Release', 'mediasoup-worker')
+  await stat(worker).catch(() => {
+    throw new HarnessError(`images: appliance needs the mediasoup worker (${worker} is missing): ${installHint}`)
+  })
+  const binaries: Array<[string, string]> = [[worker, `/app/${path.relative(root, worker)}`]]
+  const files: Array<[string, string]> = [...core.files, ...(await productionModules(root))]
+  // Debian's libsrtp2 does its crypto through NSS, which dlopens its softoken from the directory
+  // libnss3 was loaded from: ldd cannot see these, so they go next to libnss3.
+  const nss3 = (await sharedLibraries(worker)).find((lib) => path.basename(lib) === 'libnss3.so')
+  if (nss3 !== undefined) {
+    for (const name of ['libsoftokn3', 'libfreeblpriv3', 'libfreebl3']) {
+      const lib = path.join(path.dirname(nss3), `${name}.so`)
+      const present = await stat(lib).then(
+        () => true,
+        () => false,
+      )
+      if (!present) continue
+      binaries.push([lib, lib])
+      const check = path.join(path.dirname(nss3), `${name}.chk`)
+      if (await stat(check).then(() => true, () => false)) files.push([check, check])
+    }
+  }
+  return {
+    ...core,
+    executables: [process.execPath, '/usr/bin/ffmpeg', '/usr/bin/ffprobe'],
+    binaries,
+    files,
+    appFiles,
+    dirs: [...core.dirs, '/app', '/data'],
+    changes: [
+      ...core.changes,
+      'ENV NODE_ENV=production',
+      'WORKDIR /app',
+      'ENTRYPOINT ["node", "/app/dist/appliance/main.js"]',
+    ],
+  }
+}
+
+const recipes: {[K in ImageName]: () => Recipe | Promise<Recipe>} = {
   base: () => ({
     ...core,
     executables: [process.execPath],
     changes: [...core.changes, 'CMD ["node"]'],
   }),
+  appliance: applianceRecipe,
   redis: () => ({
     ...core,
     executables: ['/usr/bin/redis-server', '/usr/bin/redis-cli'],
@@ -72,26 +289,36 @@ const recipes: {[K in ImageName]: () => Recipe} = {
       'CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]',
     ],
   }),
+  // MinIO reads MINIO_ROOT_USER_FILE / MINIO_ROOT_PASSWORD_FILE itself (a bare name is taken
+  // under /run/secrets); the healthcheck falls through `mc` and curl to busybox wget.
   minio: () => ({
     ...core,
     executables: [path.join(cacheRoot(), 'bin', 'minio')],
+    scripts: {'/usr/bin/docker-entrypoint.sh': minioEntrypoint},
     dirs: [...core.dirs, '/data'],
     changes: [
       ...core.changes,
       'EXPOSE 9000',
-      'ENTRYPOINT ["minio"]',
+      'ENTRYPOINT ["/usr/bin/docker-entrypoint.sh"]',
       'CMD ["server", "/data", "--address", ":9000", "--console-address", ":9001"]',
     ],
   }),
+  // Stands in for mongo:7 (see ferretdbEntrypoint); node runs the mongosh stand-in. `mongod` is
+  // there too, for a plan that names it as the command.
   ferretdb: () => ({
     ...core,
-    executables: [path.join(cacheRoot(), 'bin', 'ferretdb')],
-    dirs: [...core.dirs, '/state'],
+    executables: [process.execPath, path.join(cacheRoot(), 'bin', 'ferretdb')],
+    scripts: {
+      '/usr/local/bin/docker-entrypoint.sh': ferretdbEntrypoint,
+      '/usr/local/bin/mongod': '#!/bin/sh\nexec /usr/local/bin/docker-entrypoint.sh "$@"\n',
+      '/usr/local/bin/mongosh': mongoshStandIn(inImage(process.execPath)),
+    },
+    dirs: [...core.dirs, '/data/db', '/data/configdb'],
     changes: [
       ...core.changes,
       'EXPOSE 27017',
-      'ENTRYPOINT ["ferretdb"]',
-      'CMD ["--handler=sqlite", "--sqlite-url=file:/state/", "--state-dir=/state", "--listen-addr=:27017", "--telemetry=disable"]',
+      'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]',
+      'CMD ["mongod"]',
     ],
   }),
   caddy: () => ({
@@ -150,7 +377,7 @@ async function requireFile(file: string, name: ImageName): Promise<void> {
 const plans = new Map<ImageName, Promise<ImagePlan>>()
 
 async function planImage(name: ImageName): Promise<ImagePlan> {
-  const recipe = recipes[name]()
+  const recipe = await recipes[name]()
   const busybox = '/usr/bin/busybox'
   await requireFile(busybox, name)
   if ((await sharedLibraries(busybox)).length > 0) {
@@ -158,30 +385,34 @@ async function planImage(name: ImageName): Promise<ImagePlan> {
   }
   const copies = new Map<string, string>() // image path → host path
   copies.set('/bin/busybox', busybox)
-  for (const [from, to] of recipe.files) {
+  // In parallel: the appliance has thousands of files (node_modules).
+  await Promise.all([...recipe.files, ...recipe.appFiles].map(([from]) => requireFile(from, name)))
+  for (const [from, to] of [...recipe.files, ...recipe.appFiles]) copies.set(to, from)
+  const byContent = new Set(recipe.appFiles.map(([, to]) => to))
+  const binaries: Array<[string, string]> = [...recipe.executables.map((e): [string, string] => [e, inImage(e)]), ...recipe.binaries]
+  for (const [from, to] of binaries) {
     await requireFile(from, name)
     copies.set(to, from)
-  }
-  for (const executable of recipe.executables) {
-    await requireFile(executable, name)
-    // System binaries keep their path; others (the cached Go builds) go on the PATH.
-    const inImage = /^\/(usr\/)?s?bin\//.test(executable) ? executable : `/usr/local/bin/${path.basename(executable)}`
-    copies.set(inImage, executable)
-    for (const lib of await sharedLibraries(executable)) copies.set(lib, lib)
+    for (const lib of await sharedLibraries(from)) copies.set(lib, lib)
   }
   const symlinks: Array<[string, string]> = (await busyboxApplets(busybox))
     .map((applet): [string, string] => [`/bin/${applet}`, 'busybox'])
-    .filter(([at]) => !copies.has(at))
+    .filter(([at]) => !copies.has(at) && recipe.scripts[at] === undefined)
 
   const hash = createHash('sha256')
   hash.update(JSON.stringify({RECIPE_VERSION, name, recipe, symlinks}))
-  const resolved: Array<[string, string]> = []
-  for (const [to, from] of [...copies.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    const real = await realpath(from)
-    const info = await stat(real)
-    hash.update(`${to}\0${real}\0${info.size}\0${info.mtimeMs}\0${info.mode}\n`)
-    resolved.push([real, to])
-  }
+  const entries = await Promise.all(
+    [...copies.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(async ([to, from]) => {
+        const real = await realpath(from)
+        const info = await stat(real)
+        const version = byContent.has(to) ? createHash('sha256').update(await readFile(real)).digest('hex') : `${info.size}\0${info.mtimeMs}`
+        return {to, real, line: `${to}\0${real}\0${version}\0${info.mode}\n`}
+      }),
+  )
+  for (const {line} of entries) hash.update(line)
+  const resolved = entries.map(({real, to}): [string, string] => [real, to])
   const digest = hash.digest('hex').slice(0, 16)
   return {name, hash: digest, tag: `shing-test/${name}:${digest}`, copies: resolved, symlinks, recipe}
 }
@@ -235,6 +466,10 @@ async function stageRootfs(p: ImagePlan, dir: string): Promise<void> {
     await mkdir(path.dirname(path.join(dir, at)), {recursive: true})
     await writeFile(path.join(dir, at), content)
   }
+  for (const [at, content] of Object.entries(p.recipe.scripts)) {
+    await mkdir(path.dirname(path.join(dir, at)), {recursive: true})
+    await writeFile(path.join(dir, at), content, {mode: 0o755})
+  }
 }
 
 /** Assembles the rootfs, imports it into `docker` and saves the image to the cache. */
@@ -263,6 +498,20 @@ async function build(docker: Docker, p: ImagePlan): Promise<void> {
     await rename(partial, file) // atomic: a concurrent run never loads half a tar
   } finally {
     await rm(partial, {force: true})
+  }
+  await pruneCache(p)
+}
+
+/**
+ * Removes the cached tars of this image's older versions: the appliance changes with every
+ * rebuild of dist/ and each tar is ~450 MB. (A run still loading one keeps reading it: unlinking
+ * an open file does not cut it short.)
+ */
+async function pruneCache(p: ImagePlan): Promise<void> {
+  const dir = path.dirname(cacheFile(p))
+  const current = path.basename(cacheFile(p))
+  for (const entry of await readdir(dir)) {
+    if (entry !== current && new RegExp(`^${p.name}-[0-9a-f]{16}\\.tar$`).test(entry)) await rm(path.join(dir, entry), {force: true})
   }
 }
 
