@@ -97,5 +97,9 @@ export const registryRecordSchema = z.object({
 })
 export type RegistryRecord = z.infer<typeof registryRecordSchema>
 
+/** GET /api/nodes on web: the live registry by role, least loaded first. */
+export type NodesView = {[R in RegisteredRole]: RegistryRecord[]}
+export const NODES_API_PATH = '/api/nodes'
+
 /** Redis key of one registry record (a string with a TTL). */
 export const registryKey = (role: RegisteredRole, id: string): string => `${REGISTRY_PREFIX}:${role}:${id}`

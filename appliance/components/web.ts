@@ -1,10 +1,8 @@
 import type {ComponentDef} from '../component.js'
-import {registeredRoles, type RegisteredRole, type RegistryRecord} from '../contract.js'
+import {NODES_API_PATH, registeredRoles, type NodesView} from '../contract.js'
 import {mongoCheck, redisCheck, s3Check} from '../lib/checks.js'
 import {createHttpServer, listen} from '../lib/http-server.js'
 import {listNodes} from '../lib/registry.js'
-
-export type NodesView = {[R in RegisteredRole]: RegistryRecord[]}
 
 const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] ?? c)
@@ -50,7 +48,7 @@ export const web: ComponentDef<'web'> = {
 
     const app = createHttpServer({component: 'web', checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage)], metrics, log})
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(homePage(siteName, await nodes())))
-    app.get('/api/nodes', async () => nodes())
+    app.get(NODES_API_PATH, async () => nodes())
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
     return {stop: () => app.close()}

@@ -50,7 +50,19 @@ export async function applyActions(options: ApplyOptions): Promise<ServiceHealth
     if (s === undefined) throw new Error(`no planned service ${name}`)
     return s
   }
-  const withHash = (s: PlannedService): Docker.ServiceSpec => ({...s.spec, Labels: {...s.spec.Labels, [labels.specHash]: s.hash}})
+  // The engine wants secrets and configs by ID as well as by name; IDs exist only once created.
+  let ids: Map<string, string> | undefined
+  const withHash = async (s: PlannedService): Promise<Docker.ServiceSpec> => {
+    ids ??= await objectIds(docker)
+    const spec = withIds(s.spec, ids)
+    const task = spec.TaskTemplate as Docker.ContainerTaskSpec
+    // The task hash on the tasks too, so health checks look only at tasks of this template.
+    return {
+      ...spec,
+      Labels: {...spec.Labels, [labels.specHash]: s.hash},
+      TaskTemplate: {...task, ContainerSpec: {...task.ContainerSpec, Labels: {...task.ContainerSpec?.Labels, [labels.taskHash]: s.taskHash}}},
+    }
+  }
 
   for (const action of actions) {
     switch (action.kind) {
@@ -100,7 +112,7 @@ export async function applyActions(options: ApplyOptions): Promise<ServiceHealth
     for (const action of actions) {
       if (action.kind === 'service.create' && action.tier === tier) {
         const s = serviceSpec(action.service)
-        await step(action, () => docker.createService(withHash(s)).catch((error: unknown) => {
+        await step(action, async () => docker.createService(await withHash(s)).catch((error: unknown) => {
           throw new AbortError(`Creating service ${s.dockerName} failed: ${errorMessage(error)}`, ['Check the engine with: shing doctor'])
         }))
         changed.push(action.service)
@@ -110,7 +122,7 @@ export async function applyActions(options: ApplyOptions): Promise<ServiceHealth
         await step(action, async () => {
           const service = docker.getService(s.dockerName)
           const current = (await service.inspect()) as {Version?: {Index?: number}}
-          await service.update({_query: {version: current.Version?.Index}, _body: withHash(s)} as unknown as Docker.ServiceSpec)
+          await service.update({_query: {version: current.Version?.Index}, _body: await withHash(s)} as unknown as Docker.ServiceSpec)
           if (await rollsOut(service)) updated.push(action.service)
         })
         changed.push(action.service)
@@ -139,6 +151,40 @@ export async function applyActions(options: ApplyOptions): Promise<ServiceHealth
     if (action.kind === 'config.remove') await step(action, () => removeWhenUnused(() => docker.getConfig(action.name).remove(), action.name))
   }
   return health
+}
+
+/** Secret and config IDs by name, for the stack's objects. */
+async function objectIds(docker: Docker): Promise<Map<string, string>> {
+  const filters = {label: [`${labels.stack}=${STACK}`]}
+  const [secrets, configs] = await Promise.all([docker.listSecrets({filters}), docker.listConfigs({filters})])
+  const ids = new Map<string, string>()
+  for (const o of [...secrets, ...configs]) {
+    const name = (o.Spec as {Name?: string} | undefined)?.Name
+    if (name !== undefined) ids.set(name, o.ID)
+  }
+  return ids
+}
+
+function withIds(spec: Docker.ServiceSpec, ids: Map<string, string>): Docker.ServiceSpec {
+  const task = spec.TaskTemplate as Docker.ContainerTaskSpec | undefined
+  const container = task?.ContainerSpec
+  if (task === undefined || container === undefined) return spec
+  const id = (name: string | undefined): string => {
+    const found = ids.get(name ?? '')
+    if (found === undefined) throw new Error(`${name} was not created`)
+    return found
+  }
+  return {
+    ...spec,
+    TaskTemplate: {
+      ...task,
+      ContainerSpec: {
+        ...container,
+        Secrets: (container.Secrets ?? []).map((r) => ({...r, SecretID: id(r.SecretName)})),
+        Configs: (container.Configs ?? []).map((r) => ({...r, ConfigID: id(r.ConfigName)})),
+      },
+    },
+  }
 }
 
 async function initSwarm(docker: Docker, advertiseAddr: string | undefined): Promise<void> {
@@ -188,7 +234,7 @@ interface TaskInfo {
   ID: string
   CreatedAt?: string
   DesiredState?: string
-  Spec?: {ContainerSpec?: {Image?: string}}
+  Spec?: {ContainerSpec?: {Image?: string; Labels?: Record<string, string>}; ForceUpdate?: number}
   Status?: {State?: string; Err?: string; Message?: string; Timestamp?: string}
 }
 
@@ -246,7 +292,16 @@ export async function waitHealthy(
       if (options.announce) options.onProgress({kind: 'healthy', service: service.name, running, seconds})
       return {service: service.name, running, desired, seconds}
     }
-    const tasks = (await docker.listTasks({filters: {service: [service.dockerName]}})) as TaskInfo[]
+    // Earlier specs' failures (a missing image since fixed) are history, not news.
+    const current = (await docker.getService(service.dockerName).inspect()) as {
+      Spec?: {TaskTemplate?: {ForceUpdate?: number; ContainerSpec?: {Labels?: Record<string, string>}}}
+    }
+    const template = current.Spec?.TaskTemplate
+    const tasks = ((await docker.listTasks({filters: {service: [service.dockerName]}})) as TaskInfo[]).filter(
+      (t) =>
+        (t.Spec?.ForceUpdate ?? 0) === (template?.ForceUpdate ?? 0) &&
+        t.Spec?.ContainerSpec?.Labels?.[labels.taskHash] === template?.ContainerSpec?.Labels?.[labels.taskHash],
+    )
     const failure =
       fatalTaskError(tasks) ??
       (updateState === 'paused' || updateState?.startsWith('rollback') ? `its update ${updateState}: ${info?.UpdateStatus?.Message ?? ''}` : undefined)

@@ -11,6 +11,8 @@ export const labels = {
   stack: 'io.shing.stack',
   component: 'io.shing.component',
   specHash: 'io.shing.spec-hash',
+  /** On tasks' containers: the task template's hash, to tell this spec's tasks from older ones. */
+  taskHash: 'io.shing.task-hash',
   version: 'io.shing.version',
   /** On the swarm itself: Shing created it. */
   createdBy: 'io.shing.created-by',

@@ -50,7 +50,10 @@ export interface PlannedService {
   /** Core services start (and are healthy) before the components. */
   tier: 'core' | 'app'
   spec: Docker.ServiceSpec
+  /** Of the whole spec: any change updates the service. */
   hash: string
+  /** Of the task template only: a change here replaces the tasks (scaling does not). */
+  taskHash: string
 }
 
 export interface StackPlan {
@@ -208,7 +211,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
 
   const caddyConfig: PlannedConfig = {name: dockerName(`caddyfile_${sha(inputs.caddyfile).slice(0, 8)}`), data: inputs.caddyfile}
 
-  const services: Array<Omit<PlannedService, 'hash'>> = []
+  const services: Array<Omit<PlannedService, 'hash' | 'taskHash'>> = []
   const core = (name: 'mongo' | 'redis' | 'minio' | 'edge', spec: Docker.ServiceSpec): void => {
     services.push({name, dockerName: dockerName(name), tier: 'core', spec})
   }
@@ -356,7 +359,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
     network: {name: NETWORK, encrypted: config.swarm.encryptOverlay},
     secrets: plannedSecrets,
     configs: [caddyConfig],
-    services: services.map((s) => ({...s, hash: specHash(s.spec)})),
+    services: services.map((s) => ({...s, hash: specHash(s.spec), taskHash: specHash({TaskTemplate: s.spec.TaskTemplate})})),
   }
 }
 

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode'
 
-import {componentPorts, type RegistryRecord} from '../../appliance/contract.js'
+import {componentPorts, NODES_API_PATH, registeredRoles, type NodesView, type RegistryRecord} from '../../appliance/contract.js'
 import {loadConfig} from '../config/load.js'
 import {connectEngine} from '../engine/docker.js'
 import {errorMessage} from '../errors.js'
@@ -94,7 +94,7 @@ async function readRegistry(docker: Docker): Promise<RegistryRecord[]> {
   const containers = await docker.listContainers({filters: {label: [`${labels.component}=web`, `${labels.stack}=${STACK}`], status: ['running']}})
   const first = containers[0]
   if (first === undefined) throw new Error(`no running ${dockerName('web')} container on this box`)
-  const url = `http://127.0.0.1:${componentPorts.web.http}/api/nodes`
+  const url = `http://127.0.0.1:${componentPorts.web.http}${NODES_API_PATH}`
   const exec = await docker.getContainer(first.Id).exec({
     Cmd: ['node', '-e', `fetch(${JSON.stringify(url)}).then(r=>r.text()).then(t=>process.stdout.write(t)).catch(e=>{console.error(e.message);process.exit(1)})`],
     AttachStdout: true,
@@ -108,6 +108,6 @@ async function readRegistry(docker: Docker): Promise<RegistryRecord[]> {
     stream.on('error', reject)
   })
   const {demuxLogs} = await import('./docker-logs.js')
-  const body = JSON.parse(demuxLogs(Buffer.concat(chunks))) as RegistryRecord[] | {nodes?: RegistryRecord[]}
-  return Array.isArray(body) ? body : (body.nodes ?? [])
+  const view = JSON.parse(demuxLogs(Buffer.concat(chunks))) as NodesView
+  return registeredRoles.flatMap((role) => view[role] ?? [])
 }

@@ -110,13 +110,17 @@ describe('the stack on one box', () => {
   })
 
   it('status agrees: every service healthy, the registry lists ingest, relay and sfu', async () => {
+    let last = ''
     const status = await waitFor('the registry to list ingest, relay and sfu', async () => {
       const run = await shing('status', '--json')
-      if (run.exitCode !== 0) throw new Error(explain(run))
+      last = explain(run)
+      if (run.exitCode !== 0) throw new Error(last)
       const s = run.json<StatusJson>()
       const roles = new Set((s.registry ?? []).map((r) => r.role))
       return ['ingest', 'relay', 'sfu'].every((r) => roles.has(r)) ? s : undefined
-    }, {timeoutMs: 30_000, intervalMs: 1000})
+    }, {timeoutMs: 30_000, intervalMs: 1000}).catch((error: Error) => {
+      throw new Error(`${error.message}\nlast status: ${last}`)
+    })
     expect(status.services.map((s) => s.name).sort()).toEqual(['edge', 'ingest', 'minio', 'mongo', 'redis', 'relay', 'sfu', 'web', 'worker'])
     for (const s of status.services) {
       expect(s.healthy, `${s.name}: ${JSON.stringify(s.tasks)}`).toBe(true)
