@@ -9,7 +9,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
-import {runShing, type CliRun} from '../harness/cli.js'
+import {repoRoot, runShing, type CliRun} from '../harness/cli.js'
 import {ensureImages} from '../harness/images.js'
 import {tempDir, waitFor} from '../harness/process.js'
 import {startSwarm, type Swarm, type SwarmBox} from '../harness/swarm.js'
@@ -179,6 +179,30 @@ describe('the stack on one box', () => {
     expect(await box.docker.listServices()).toEqual([])
     const volumes = ((await box.docker.listVolumes({filters: {label: ['io.shing.stack=shing']}})).Volumes ?? []).map((v) => v.Name).sort()
     expect(volumes).toEqual(['shing_caddy_data', 'shing_minio_data', 'shing_mongo_data', 'shing_redis_data'])
+  })
+
+  it('an up interrupted with Ctrl-C is finished by the next up', async () => {
+    const child = execa(process.execPath, [path.join(repoRoot, 'bin/run.js'), 'up', '--dir', dir], {env, reject: false, stdin: 'ignore'})
+    let seen = ''
+    await new Promise<void>((resolve) => {
+      child.stderr?.on('data', (chunk: Buffer) => {
+        seen += chunk.toString()
+        if (/create service shing_mongo/.test(seen)) resolve()
+      })
+      void child.then(() => resolve())
+    })
+    child.kill('SIGINT')
+    const interrupted = await child
+    expect(interrupted.exitCode ?? interrupted.signal, seen).not.toBe(0)
+    const half = ((await box.docker.listServices()) as Array<{Spec?: {Name?: string}}>).map((x) => x.Spec?.Name)
+    expect(half).not.toContain('shing_web')
+
+    const run = await shing('up', '--json')
+    expect(run.exitCode, explain(run)).toBe(0)
+    const {actions, services} = run.json<UpJson>()
+    expect(actions.map((a) => a.kind)).not.toContain('swarm.init')
+    expect(services).toHaveLength(9)
+    await shing('down')
   })
 
   it('down --volumes without --yes and without a terminal refuses; with --yes nothing of Shing remains', async () => {
