@@ -103,3 +103,35 @@ export const NODES_API_PATH = '/api/nodes'
 
 /** Redis key of one registry record (a string with a TTL). */
 export const registryKey = (role: RegisteredRole, id: string): string => `${REGISTRY_PREFIX}:${role}:${id}`
+
+/* ---- The live video path (issue 5) ---- */
+
+/** Channel names: in URLs (/c/<channel>, /live/<channel>/…) and S3 keys. */
+export const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/
+/** OBS: server rtmp://<host>:<port>/live, stream key <key>. */
+export const RTMP_APP = 'live'
+
+/**
+ * A live stream's state in Redis, written by the ingest that holds it and refreshed with its
+ * heartbeat (TTL = REGISTRY_TTL_SECONDS): when that ingest dies, the stream goes offline by itself.
+ */
+export const streamStateKey = (channel: string): string => `shing:stream:${channel}`
+export const streamStateSchema = z.object({
+  channel: z.string(),
+  /** One id per broadcast: S3 keys and the VOD live under it. */
+  streamId: z.string(),
+  since: z.string(),
+  ingestId: z.string(),
+  /** Where relays fetch from: the ingest's HTTP server (host:port). */
+  origin: z.string(),
+  renditions: z.array(z.object({name: z.string(), height: z.number(), bandwidth: z.number()})),
+})
+export type StreamState = z.infer<typeof streamStateSchema>
+
+/**
+ * HLS paths, the same at the ingest (origin), the relays and the edge:
+ *   /live/<channel>/master.m3u8
+ *   /live/<channel>/<rendition>/index.m3u8   (LL-HLS: EXT-X-PART, blocking reload with _HLS_msn/_HLS_part)
+ *   /live/<channel>/<rendition>/init.mp4, seg<N>.m4s, part<N>.<i>.m4s
+ */
+export const LIVE_PREFIX = '/live'
