@@ -22,6 +22,8 @@ export interface ComponentContext<K extends ComponentName> {
   readonly metrics: Metrics
   readonly redis: Redis
   readonly redisEndpoint: RedisEndpoint
+  /** A secret the component declared in its def (throws for one it did not). */
+  secret(name: SecretName): string
   /** Made on first use; needs the mongoRootPassword secret. */
   mongo(): MongoConnection
   /** Made on first use (and the bucket ensured); needs the s3 secrets. */

@@ -52,12 +52,16 @@ export const componentEnvSchema = z.object({
   SHING_PUBLIC_URL: z.url(),
   /** Host and port streamers point OBS at. */
   SHING_PUBLIC_HOST: z.string().min(1),
+  /** The public name of this box when it differs from SHING_PUBLIC_HOST (an ingest box in a multi-box swarm). */
+  SHING_BOX_PUBLIC_HOST: z.string().min(1).optional(),
   /** What the ingest's RTMP server listens on (the same port is published in host mode). */
   SHING_RTMP_PORT: z.coerce.number().int().default(1935),
   /** Overrides componentPorts[component].http; only for running several components on one host (tests). */
   SHING_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Address the component's servers bind; containers need every interface, tests use 127.0.0.1. */
   SHING_BIND_HOST: z.string().default('0.0.0.0'),
+  /** The relay's in-memory cache of HLS objects (MiB); it never holds more. */
+  SHING_RELAY_CACHE_MB: z.coerce.number().int().min(1).default(256),
   SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
   SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
   /** The hardware profile, as JSON (hardware-profiles/ schema), fitted to the box. */
@@ -82,6 +86,8 @@ export const registryRecordSchema = z.object({
   role: z.enum(registeredRoles),
   /** Address other containers reach it at (task IP or name) and its ports. */
   host: z.string(),
+  /** Where the public reaches this process directly (an ingest box's RTMP); absent: SHING_PUBLIC_HOST. */
+  publicHost: z.string().optional(),
   ports: z.record(z.string(), z.number()),
   startedAt: z.string(),
   heartbeatAt: z.string(),
@@ -135,3 +141,23 @@ export type StreamState = z.infer<typeof streamStateSchema>
  *   /live/<channel>/<rendition>/init.mp4, seg<N>.m4s, part<N>.<i>.m4s
  */
 export const LIVE_PREFIX = '/live'
+
+/** Web API: where OBS should publish (the least-loaded ingest with a free ladder slot); 503 when none. */
+export const INGEST_ASSIGN_PATH = '/api/ingest/assign'
+export interface IngestAssignment {
+  /** rtmp://<host>:<port>/live: OBS's "Server"; the stream key goes in its own field. */
+  rtmpUrl: string
+  ingestId: string
+}
+
+/** Web API: what a player loads for a channel; 404 for a name that is not a channel name. */
+export const playbackApiPath = (channel: string): string => `/api/streams/${channel}/playback`
+export interface Playback {
+  live: boolean
+  since?: string
+  streamId?: string
+  /** <SHING_PUBLIC_URL>/live/<channel>/master.m3u8: through the edge, which routes /live/* to the relays. */
+  url: string
+  /** The least-loaded relay's registry id, for clients that go to a relay directly. */
+  relay?: string
+}

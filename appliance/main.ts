@@ -58,6 +58,7 @@ function createContext<K extends ComponentName>(name: K, env: ApplianceEnv, secr
     metrics: createMetrics(name),
     redis,
     redisEndpoint,
+    secret: (key) => secret(secrets, key),
     mongo: () => (mongo ??= connectMongo(env.SHING_MONGO_HOST, secret(secrets, 'mongoRootPassword'), `shing-${name}`)),
     storage: () => {
       if (storage === undefined) {

@@ -1,8 +1,22 @@
+import type {Redis} from 'ioredis'
+
 import type {ComponentDef} from '../component.js'
-import {NODES_API_PATH, registeredRoles, type NodesView} from '../contract.js'
+import {
+  CHANNEL_PATTERN,
+  INGEST_ASSIGN_PATH,
+  LIVE_PREFIX,
+  NODES_API_PATH,
+  RTMP_APP,
+  playbackApiPath,
+  registeredRoles,
+  type IngestAssignment,
+  type NodesView,
+  type Playback,
+} from '../contract.js'
 import {mongoCheck, redisCheck, s3Check} from '../lib/checks.js'
 import {createHttpServer, listen} from '../lib/http-server.js'
 import {listNodes} from '../lib/registry.js'
+import {StreamStates} from '../media/stream-state.js'
 
 const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] ?? c)
@@ -25,13 +39,25 @@ function homePage(siteName: string, nodes: NodesView): string {
 `
 }
 
+/** An IPv6 literal needs brackets in a URL. */
+const urlHost = (host: string): string => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host)
+
+/** The least-loaded ingest with a free ladder slot; its own public address when it registered one. */
+async function assignIngest(redis: Redis, publicHost: string): Promise<IngestAssignment | undefined> {
+  const ingests = await listNodes(redis, 'ingest')
+  const free = ingests.find((n) => (n.load.slotsFree ?? 0) > 0 && n.ports.rtmp !== undefined)
+  if (free === undefined) return undefined
+  return {rtmpUrl: `rtmp://${urlHost(free.publicHost ?? publicHost)}:${free.ports.rtmp}/${RTMP_APP}`, ingestId: free.id}
+}
+
 /**
- * Web: the UI and API. For now the home page, and /api/nodes (the registry, least loaded first);
- * channels, player, chat and accounts come in later issues.
+ * Web: the UI and API. For now the home page, /api/nodes (the registry, least loaded first), and
+ * assignment: which ingest a streamer publishes to, where a viewer plays a channel. Channels,
+ * player, chat and accounts come in later issues.
  */
 export const web: ComponentDef<'web'> = {
   name: 'web',
-  secrets: ['mongoRootPassword', 's3AccessKey', 's3SecretKey'],
+  secrets: ['mongoRootPassword', 's3AccessKey', 's3SecretKey', 'streamKeySecret'],
   start: async (ctx) => {
     const {log, metrics, redis, env} = ctx
     const mongo = ctx.mongo()
@@ -49,6 +75,28 @@ export const web: ComponentDef<'web'> = {
     const app = createHttpServer({component: 'web', checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage)], metrics, log})
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(homePage(siteName, await nodes())))
     app.get(NODES_API_PATH, async () => nodes())
+
+    const states = new StreamStates(redis)
+    const publicUrl = env.SHING_PUBLIC_URL.replace(/\/+$/, '')
+    app.get(INGEST_ASSIGN_PATH, async (_request, reply) => {
+      const assignment = await assignIngest(redis, env.SHING_PUBLIC_HOST)
+      if (assignment === undefined) {
+        return reply.code(503).send({error: 'no ingest has a free transcode slot: wait for a stream to end, or add an ingest box (shing node add ingest)'})
+      }
+      return assignment
+    })
+    app.get<{Params: {channel: string}}>(playbackApiPath(':channel'), async (request, reply) => {
+      const {channel} = request.params
+      if (!CHANNEL_PATTERN.test(channel)) return reply.code(404).send({error: `no such channel: ${channel}`})
+      const [state, relays] = await Promise.all([states.get(channel), listNodes(redis, 'relay')])
+      const playback: Playback = {
+        live: state !== undefined,
+        ...(state === undefined ? {} : {since: state.since, streamId: state.streamId}),
+        url: `${publicUrl}${LIVE_PREFIX}/${channel}/master.m3u8`,
+        ...(relays[0] === undefined ? {} : {relay: relays[0].id}),
+      }
+      return playback
+    })
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
     return {stop: () => app.close()}

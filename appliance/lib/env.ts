@@ -16,6 +16,8 @@ export class ConfigError extends Error {
  */
 const profileSchema = z.object({
   name: z.string(),
+  /** The ABR ladder, highest first: stream state lists it as the renditions. */
+  ladder: z.array(z.object({name: z.string(), height: z.number().int(), fps: z.number(), videoKbps: z.number(), audioKbps: z.number()})).min(1),
   ingest: z.object({maxLadders: z.number().int().min(1)}),
   sfu: z.object({workers: z.number().int().min(0)}),
   worker: z.object({concurrency: z.number().int().min(1)}),

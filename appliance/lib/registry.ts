@@ -57,6 +57,8 @@ export interface HeartbeatOptions {
   role: RegisteredRole
   id: string
   host: string
+  /** The record's publicHost: where the public reaches this process directly. */
+  publicHost?: string
   ports: Record<string, number>
   load: () => LoadReport | Promise<LoadReport>
   log: Logger
@@ -90,6 +92,7 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
       id,
       role,
       host,
+      ...(options.publicHost === undefined ? {} : {publicHost: options.publicHost}),
       ports,
       startedAt,
       heartbeatAt: new Date().toISOString(),

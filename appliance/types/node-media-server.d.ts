@@ -45,7 +45,15 @@ declare module 'node-media-server/src/core/context.js' {
 
   const Context: {
     /** Live streams by path; `publisher` is null once a publish has finished. */
-    broadcasts: Map<string, {publisher: NodeMediaServer.Session | null; subscribers: Map<string, NodeMediaServer.Session>}>
+    broadcasts: Map<
+      string,
+      {
+        publisher: NodeMediaServer.Session | null
+        subscribers: Map<string, NodeMediaServer.Session>
+        /** How long a disconnected publisher may resume before donePublish fires (30 s by default). */
+        publishGraceMs: number
+      }
+    >
   }
   export = Context
 }

@@ -1,12 +1,13 @@
 import type Docker from 'dockerode'
 
-import {componentPorts, NODES_API_PATH, registeredRoles, type NodesView, type RegistryRecord} from '../../appliance/contract.js'
+import {NODES_API_PATH, registeredRoles, type NodesView, type RegistryRecord} from '../../appliance/contract.js'
 import {loadConfig} from '../config/load.js'
 import {connectEngine} from '../engine/docker.js'
 import {errorMessage} from '../errors.js'
 import {readActualStack} from './engine-state.js'
-import {dockerName, labels, STACK} from './names.js'
+import {labels, STACK} from './names.js'
 import {publicUrl, rtmpUrl} from './plan.js'
+import {fetchInWeb} from './web-exec.js'
 
 export interface ServiceStatus {
   name: string
@@ -91,23 +92,8 @@ export async function stackStatus(dir: string): Promise<StatusResult> {
 
 /** The registry as the web API serves it, asked from inside a web container on this box. */
 async function readRegistry(docker: Docker): Promise<RegistryRecord[]> {
-  const containers = await docker.listContainers({filters: {label: [`${labels.component}=web`, `${labels.stack}=${STACK}`], status: ['running']}})
-  const first = containers[0]
-  if (first === undefined) throw new Error(`no running ${dockerName('web')} container on this box`)
-  const url = `http://127.0.0.1:${componentPorts.web.http}${NODES_API_PATH}`
-  const exec = await docker.getContainer(first.Id).exec({
-    Cmd: ['node', '-e', `fetch(${JSON.stringify(url)}).then(r=>r.text()).then(t=>process.stdout.write(t)).catch(e=>{console.error(e.message);process.exit(1)})`],
-    AttachStdout: true,
-    AttachStderr: true,
-  })
-  const stream = await exec.start({hijack: true, stdin: false})
-  const chunks: Buffer[] = []
-  stream.on('data', (c: Buffer) => chunks.push(c))
-  await new Promise((resolve, reject) => {
-    stream.on('end', resolve)
-    stream.on('error', reject)
-  })
-  const {demuxLogs} = await import('./docker-logs.js')
-  const view = JSON.parse(demuxLogs(Buffer.concat(chunks))) as NodesView
+  const {status, body} = await fetchInWeb(docker, NODES_API_PATH)
+  if (status !== 200) throw new Error(`${NODES_API_PATH} answered ${status}: ${body.slice(0, 200)}`)
+  const view = JSON.parse(body) as NodesView
   return registeredRoles.flatMap((role) => view[role] ?? [])
 }

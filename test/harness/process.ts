@@ -11,6 +11,8 @@ export interface ManagedProcess {
   readonly pid: number
   /** Everything it printed so far (stdout + stderr), for error messages. */
   output(): string
+  /** Settles when it exits: its exit code, or the signal that ended it. */
+  readonly exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
   stop(): Promise<void>
 }
 
@@ -83,6 +85,10 @@ export async function startProcess(options: StartOptions): Promise<ManagedProces
     child.once('exit', (code, signal) => resolve(`exited with ${signal ?? code}`))
   })
   exited.finally(() => live.delete(child))
+  const exitStatus = once(child, 'exit').then(
+    ([code, signal]) => ({code: code as number | null, signal: signal as NodeJS.Signals | null}),
+    () => ({code: null, signal: null}), // it never started: startProcess throws that
+  )
 
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
@@ -119,7 +125,7 @@ export async function startProcess(options: StartOptions): Promise<ManagedProces
     await new Promise((r) => setTimeout(r, 50))
   }
   if (child.pid === undefined) throw new HarnessError(`${name}: no PID`)
-  return {name, pid: child.pid, output: () => out, stop}
+  return {name, pid: child.pid, output: () => out, exited: exitStatus, stop}
 }
 
 export function canConnect(host: string, port: number): Promise<boolean> {

@@ -253,7 +253,10 @@ describe('appliance components against real Redis, MongoDB wire and S3', () => {
   it('an RTMP publish to the ingest shows in its registry load', async () => {
     const ingest = get('ingest')
     const since = performance.now()
-    const publisher = await publishTestStream({url: `rtmp://127.0.0.1:${ingest.rtmpPort}/live/test-key`, size: '640x360', fps: 30})
+    // The ingest accepts only a stream key of a channel (test/integration/appliance/stream-keys.test.ts).
+    const created = await execa(process.execPath, [path.join(repoRoot, 'dist/appliance/admin.js'), 'stream-key', 'create', 'load-test', '--json'], {env: {...baseEnv, SHING_COMPONENT: 'web'}, extendEnv: false})
+    const {key} = JSON.parse(created.stdout) as {key: string}
+    const publisher = await publishTestStream({url: `rtmp://127.0.0.1:${ingest.rtmpPort}/live/${key}`, size: '640x360', fps: 30})
     try {
       const record = await waitFor('ingest load streams=1', async () => {
         const [entry] = await records('ingest')

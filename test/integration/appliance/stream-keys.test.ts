@@ -1,0 +1,324 @@
+/**
+ * Stream keys, publish authorization at the ingest, stream state and the assignment API, with the
+ * real processes (`node dist/appliance/{main,admin}.js`) against real Redis (password), FerretDB
+ * (auth) and MinIO, and real ffmpeg publishing over RTMP like OBS.
+ */
+import {createHmac, randomBytes} from 'node:crypto'
+import {readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {execa} from 'execa'
+import {Redis} from 'ioredis'
+import {MongoClient} from 'mongodb'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import YAML from 'yaml'
+
+import {
+  MONGO_DATABASE,
+  MONGO_USER,
+  REGISTRY_TTL_SECONDS,
+  secretFiles,
+  streamStateKey,
+  streamStateSchema,
+  type ComponentName,
+  type IngestAssignment,
+  type Playback,
+  type StreamState,
+} from '../../../appliance/contract.js'
+import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../../appliance/media/stream-keys.js'
+import {repoRoot} from '../../harness/cli.js'
+import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
+import {freePort, HarnessError, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
+import {startRedis, type RedisServer} from '../../harness/redis.js'
+import {publishTestStream} from '../../harness/rtmp.js'
+import {startS3, type S3Server} from '../../harness/s3.js'
+
+const mainJs = path.join(repoRoot, 'dist/appliance/main.js')
+const adminJs = path.join(repoRoot, 'dist/appliance/admin.js')
+
+const redisPassword = randomBytes(12).toString('hex')
+const mongoPassword = randomBytes(12).toString('hex')
+const streamKeySecret = randomBytes(32).toString('hex')
+let redis: RedisServer
+let mongo: MongoWireServer
+let s3: S3Server
+let secrets: {dir: string; remove: () => Promise<void>}
+let client: Redis
+let mongoClient: MongoClient
+let baseEnv: NodeJS.ProcessEnv
+const running = new Map<ComponentName, {process: ManagedProcess; httpPort: number; rtmpPort: number}>()
+const publishers: ManagedProcess[] = []
+let alicePublisher: ManagedProcess | undefined
+
+const timing = (what: string, since: number): void => console.log(`timing: ${what} in ${Math.round(performance.now() - since)} ms`)
+
+const handedOut = new Set<number>()
+async function uniquePort(): Promise<number> {
+  for (;;) {
+    const port = await freePort()
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+}
+
+async function startComponent(name: ComponentName): Promise<void> {
+  const [httpPort, rtmpPort] = [await uniquePort(), await uniquePort()]
+  const process = await startProcess({
+    name: `appliance ${name}`,
+    command: globalThis.process.execPath,
+    args: [mainJs, name],
+    env: {...baseEnv, SHING_COMPONENT: name, SHING_HTTP_PORT: String(httpPort), SHING_RTMP_PORT: String(rtmpPort)},
+    ready: {probe: async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`, {signal: AbortSignal.timeout(3000)})).status === 200},
+    timeoutMs: 60_000,
+  })
+  running.set(name, {process, httpPort, rtmpPort})
+}
+
+function get(name: ComponentName): {process: ManagedProcess; httpPort: number; rtmpPort: number} {
+  const component = running.get(name)
+  if (component === undefined) throw new Error(`${name} is not running`)
+  return component
+}
+
+async function admin<T>(...args: string[]): Promise<T> {
+  const result = await execa(process.execPath, [adminJs, 'stream-key', ...args, '--json'], {env: {...baseEnv, SHING_COMPONENT: 'web'}, extendEnv: false, reject: false})
+  expect(result.exitCode, `admin ${args.join(' ')}: ${result.stderr}`).toBe(0)
+  return JSON.parse(result.stdout) as T
+}
+
+async function webGet<T>(apiPath: string): Promise<{status: number; body: T}> {
+  const response = await fetch(`http://127.0.0.1:${get('web').httpPort}${apiPath}`)
+  return {status: response.status, body: (await response.json()) as T}
+}
+
+async function refusedCount(reason: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${get('ingest').httpPort}/metrics`)).text()
+  const match = new RegExp(`^shing_ingest_publish_refused_total\\{reason="${reason}",component="ingest"\\} (\\d+)$`, 'm').exec(text)
+  if (match?.[1] === undefined) throw new Error(`no shing_ingest_publish_refused_total{reason="${reason}"} in /metrics`)
+  return Number(match[1])
+}
+
+const rtmpUrl = (key: string): string => `rtmp://127.0.0.1:${get('ingest').rtmpPort}/live/${key}`
+
+async function publish(key: string): Promise<ManagedProcess> {
+  const publisher = await publishTestStream({url: rtmpUrl(key), size: '320x180', fps: 15})
+  publishers.push(publisher)
+  return publisher
+}
+
+/** ffmpeg publishing with the key must end by itself, non-zero, within a few seconds. */
+async function expectRefused(key: string): Promise<number> {
+  const since = performance.now()
+  let code: number | null
+  try {
+    const publisher = await publish(key)
+    const exit = await Promise.race([publisher.exited, new Promise<undefined>((r) => setTimeout(r, 10_000))])
+    if (exit === undefined) throw new Error(`ffmpeg still publishing 10 s after a refused publish:\n${publisher.output().slice(-2000)}`)
+    code = exit.code
+  } catch (error) {
+    // Refused before ffmpeg printed its first progress line.
+    if (!(error instanceof HarnessError) || !/exited with (\d+) before it was ready/.test(error.message)) throw error
+    code = Number(/exited with (\d+)/.exec(error.message)?.[1])
+  }
+  expect(code).not.toBe(0)
+  return performance.now() - since
+}
+
+async function state(channel: string): Promise<{state: StreamState; ttl: number} | undefined> {
+  const value = await client.get(streamStateKey(channel))
+  if (value === null) return undefined
+  return {state: streamStateSchema.parse(JSON.parse(value)), ttl: await client.ttl(streamStateKey(channel))}
+}
+
+interface StreamDoc {
+  channel: string
+  streamId: string
+  ingestId: string
+  startedAt: Date
+  endedAt?: Date
+  live: boolean
+}
+const streamsCollection = () => mongoClient.db(MONGO_DATABASE).collection<StreamDoc>('streams')
+
+beforeAll(async () => {
+  let since = performance.now()
+  ;[redis, mongo, s3] = await Promise.all([
+    startRedis({password: redisPassword}),
+    startMongoWire({auth: {username: MONGO_USER, password: mongoPassword}}),
+    startS3(),
+  ])
+  timing(`redis ${redis.version}, ${mongo.version}, ${s3.version} ready`, since)
+  client = new Redis({port: redis.port, host: '127.0.0.1', password: redisPassword, maxRetriesPerRequest: 1})
+  mongoClient = new MongoClient(`mongodb://${MONGO_USER}:${mongoPassword}@${new URL(mongo.url).host}/?authSource=admin`)
+
+  secrets = await tempDir('stream-key-secrets')
+  const values: {[K in keyof typeof secretFiles]: string} = {
+    mongoRootPassword: mongoPassword,
+    redisPassword,
+    minioRootUser: s3.accessKey,
+    minioRootPassword: s3.secretKey,
+    sessionSecret: randomBytes(32).toString('hex'),
+    streamKeySecret,
+    s3AccessKey: s3.accessKey,
+    s3SecretKey: s3.secretKey,
+  }
+  for (const [name, file] of Object.entries(secretFiles)) {
+    await writeFile(path.join(secrets.dir, file), `${values[name as keyof typeof secretFiles]}\n`, {mode: 0o600})
+  }
+  const profile = YAML.parse(await readFile(path.join(repoRoot, 'hardware-profiles/cpu-small.yaml'), 'utf8')) as {ingest: {maxLadders: number}}
+  // One ladder slot: a second channel finds none, and assignment answers 503 while one is live.
+  profile.ingest.maxLadders = 1
+  baseEnv = {
+    PATH: process.env.PATH,
+    SHING_MONGO_HOST: new URL(mongo.url).host,
+    SHING_REDIS_HOST: `127.0.0.1:${redis.port}`,
+    SHING_S3_ENDPOINT: s3.endpoint,
+    SHING_S3_REGION: s3.region,
+    SHING_S3_BUCKET: 'shing-media',
+    SHING_PUBLIC_URL: 'https://live.example.test/',
+    SHING_PUBLIC_HOST: 'live.example.test',
+    SHING_PROFILE: JSON.stringify(profile),
+    SHING_SECRETS_DIR: secrets.dir,
+    SHING_BIND_HOST: '127.0.0.1',
+    SHING_LOG_LEVEL: 'info',
+  }
+  since = performance.now()
+  await Promise.all((['web', 'ingest', 'relay'] as const).map((name) => startComponent(name)))
+  timing('web, ingest, relay healthy', since)
+})
+
+afterAll(async () => {
+  await Promise.allSettled(publishers.map((p) => p.stop()))
+  await Promise.allSettled([...running.values()].map((c) => c.process.stop()))
+  if (process.env.SHING_TEST_DEBUG) console.log(running.get('ingest')?.process.output().slice(-6000))
+  client?.disconnect()
+  await mongoClient?.close()
+  await Promise.allSettled([redis?.stop(), mongo?.stop(), s3?.stop()])
+  await secrets?.remove()
+})
+
+describe('stream keys, publish authorization and assignment', () => {
+  const keys: Record<'alice1' | 'alice2' | 'bob', CreatedStreamKey> = {} as Record<'alice1' | 'alice2' | 'bob', CreatedStreamKey>
+
+  it('admin.js creates keys, stored only as an HMAC; list shows ids, never keys', async () => {
+    const since = performance.now()
+    keys.alice1 = await admin<CreatedStreamKey>('create', 'alice')
+    timing('admin.js stream-key create', since)
+    keys.alice2 = await admin<CreatedStreamKey>('create', 'alice')
+    keys.bob = await admin<CreatedStreamKey>('create', 'bob')
+    expect(keys.alice1).toMatchObject({channel: 'alice', keyId: expect.stringMatching(/^[0-9a-f]{12}$/), key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/)})
+    expect(keys.alice1.key).not.toBe(keys.alice2.key)
+
+    const db = mongoClient.db(MONGO_DATABASE)
+    const docs = await db.collection('streamKeys').find({channel: 'alice'}).toArray()
+    expect(docs.map((d) => d.hash).sort()).toEqual([keys.alice1.key, keys.alice2.key].map((k) => createHmac('sha256', streamKeySecret).update(k).digest('hex')).sort())
+    expect(JSON.stringify(docs)).not.toContain(keys.alice1.key)
+    expect(await db.collection('channels').countDocuments({name: {$in: ['alice', 'bob']}})).toBe(2)
+
+    const listed = await admin<StreamKeyInfo[]>('list', 'alice')
+    expect(listed.map((k) => k.keyId).sort()).toEqual([keys.alice1.keyId, keys.alice2.keyId].sort())
+    expect(JSON.stringify(listed)).not.toContain(keys.alice1.key)
+
+    const bad = await execa(process.execPath, [adminJs, 'stream-key', 'create', 'Not A Channel', '--json'], {env: {...baseEnv, SHING_COMPONENT: 'web'}, extendEnv: false, reject: false})
+    expect(bad.exitCode).toBe(1)
+    expect(JSON.parse(bad.stdout)).toMatchObject({error: {kind: 'abort', message: expect.stringContaining('invalid channel name')}})
+  })
+
+  it('assignment gives the ingest RTMP URL; playback of an offline channel says so; bad names are 404', async () => {
+    const assign = await webGet<IngestAssignment>('/api/ingest/assign')
+    expect(assign.status).toBe(200)
+    expect(assign.body.rtmpUrl).toBe(`rtmp://live.example.test:${get('ingest').rtmpPort}/live`)
+    expect(assign.body.ingestId).toMatch(/\S/)
+    const playback = await webGet<Playback>('/api/streams/alice/playback')
+    expect(playback.status).toBe(200)
+    expect(playback.body).toMatchObject({live: false, url: 'https://live.example.test/live/alice/master.m3u8', relay: expect.any(String)})
+    expect((await webGet('/api/streams/No%20Such!/playback')).status).toBe(404)
+  })
+
+  it('a good key is accepted: stream state with a TTL in Redis, the broadcast live in MongoDB, playback live', async () => {
+    const since = performance.now()
+    alicePublisher = await publish(keys.alice1.key)
+    const live = await waitFor('alice stream state', () => state('alice'), {timeoutMs: 10_000})
+    timing('publish accepted → stream state in Redis', since)
+    expect(live.ttl).toBeGreaterThan(0)
+    expect(live.ttl).toBeLessThanOrEqual(REGISTRY_TTL_SECONDS)
+    expect(live.state).toMatchObject({channel: 'alice', origin: expect.stringMatching(new RegExp(`:${get('ingest').httpPort}$`))})
+    expect(live.state.renditions.map((r) => r.name)).toEqual(['720p', '480p', '360p'])
+    const doc = await waitFor('streams document', async () => (await streamsCollection().findOne({streamId: live.state.streamId})) ?? undefined, {timeoutMs: 5000})
+    expect(doc).toMatchObject({channel: 'alice', live: true, ingestId: live.state.ingestId})
+    const playback = await webGet<Playback>('/api/streams/alice/playback')
+    expect(playback.body).toMatchObject({live: true, since: live.state.since, streamId: live.state.streamId})
+  })
+
+  it('while alice is live: her other key is refused (already-live), bob finds no slot, assignment answers 503', async () => {
+    const alreadyLive = await refusedCount('already-live')
+    const tookMs = await expectRefused(keys.alice2.key)
+    console.log(`timing: second publisher of a live channel refused, ffmpeg exited in ${Math.round(tookMs)} ms`)
+    expect(await refusedCount('already-live')).toBe(alreadyLive + 1)
+    // The same key twice: node-media-server refuses the path itself, and we count it too.
+    await expectRefused(keys.alice1.key)
+    expect(await refusedCount('already-live')).toBe(alreadyLive + 2)
+
+    const noSlot = await refusedCount('no-slot')
+    await expectRefused(keys.bob.key)
+    expect(await refusedCount('no-slot')).toBe(noSlot + 1)
+    expect(await state('bob')).toBeUndefined()
+
+    const assign = await waitFor('assignment 503', async () => {
+      const answer = await webGet<{error: string}>('/api/ingest/assign')
+      return answer.status === 503 ? answer.body : undefined
+    }, {timeoutMs: 10_000})
+    expect(assign.error).toContain('no ingest has a free transcode slot')
+    // alice is still live after all that.
+    expect((await state('alice'))?.state.channel).toBe('alice')
+  })
+
+  it('a wrong key is refused: ffmpeg exits non-zero, counted, no state, and the key never reaches the log', async () => {
+    const before = await refusedCount('bad-key')
+    const wrong = randomBytes(32).toString('base64url')
+    await expectRefused(wrong)
+    expect(await refusedCount('bad-key')).toBe(before + 1)
+    const ingestLog = get('ingest').process.output()
+    expect(ingestLog).toMatch(/"reason":"bad-key".*"msg":"publish refused"/)
+    for (const key of [wrong, keys.alice1.key, keys.alice2.key, keys.bob.key]) expect(ingestLog.includes(key)).toBe(false)
+  })
+
+  it('stopping the publisher removes the state and ends the broadcast; playback offline, assignment free again', async () => {
+    const live = await state('alice')
+    expect(live).toBeDefined()
+    const since = performance.now()
+    await alicePublisher?.stop()
+    await waitFor('alice stream state gone', async () => (await state('alice')) === undefined, {timeoutMs: 5000})
+    timing('publisher stopped → stream state gone', since)
+    const doc = await waitFor('stream ended in MongoDB', async () => {
+      const d = await streamsCollection().findOne({streamId: live?.state.streamId})
+      return d?.live === false ? d : undefined
+    }, {timeoutMs: 5000})
+    expect(doc.endedAt).toBeInstanceOf(Date)
+    expect((await webGet<Playback>('/api/streams/alice/playback')).body.live).toBe(false)
+    await waitFor('assignment 200', async () => (await webGet('/api/ingest/assign')).status === 200, {timeoutMs: 10_000})
+  })
+
+  it('a revoked key is refused at once, even right after it was accepted (its cache entry is replaced)', async () => {
+    // alice2 is looked up and cached as good by this publish.
+    const publisher = await publish(keys.alice2.key)
+    await waitFor('alice live with her second key', () => state('alice'), {timeoutMs: 10_000})
+    await publisher.stop()
+    await waitFor('alice offline', async () => (await state('alice')) === undefined, {timeoutMs: 5000})
+
+    const one = await admin<RevokeResult>('revoke', 'alice', '--key-id', keys.alice1.keyId)
+    expect(one.revoked).toEqual([keys.alice1.keyId])
+    const all = await admin<RevokeResult>('revoke', 'alice')
+    expect(all.revoked).toEqual([keys.alice2.keyId])
+    const before = await refusedCount('revoked')
+    await expectRefused(keys.alice2.key)
+    await expectRefused(keys.alice1.key)
+    expect(await refusedCount('revoked')).toBe(before + 2)
+    expect(await state('alice')).toBeUndefined()
+    const listed = await admin<StreamKeyInfo[]>('list', 'alice')
+    expect(listed.every((k) => k.revokedAt !== undefined)).toBe(true)
+    expect(listed.find((k) => k.keyId === keys.alice2.keyId)?.lastUsedAt).toBeDefined()
+  })
+})
