@@ -55,7 +55,8 @@ function createContext<K extends ComponentName>(name: K, env: ApplianceEnv, secr
     ports: {http: env.SHING_HTTP_PORT ?? componentPorts[name].http, rtmp: env.SHING_RTMP_PORT},
     id,
     // Bound to one address (tests): that is where others reach it. Else its container address.
-    host: env.SHING_BIND_HOST !== '0.0.0.0' ? env.SHING_BIND_HOST : (ownAddress() ?? env.SHING_TASK_NAME ?? os.hostname()),
+    // In swarm the task's name resolves on the overlay (a container may have several addresses).
+    host: env.SHING_BIND_HOST !== '0.0.0.0' ? env.SHING_BIND_HOST : (env.SHING_TASK_NAME ?? ownAddress() ?? os.hostname()),
     metrics: createMetrics(name),
     redis,
     redisEndpoint,

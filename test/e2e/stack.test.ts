@@ -4,15 +4,15 @@
  * `stack e2e: <N> services healthy in <s>s; re-up actions=0 in <s>s; recovered in <s>s`.
  */
 import {execa} from 'execa'
-import {readFile, writeFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
 import {repoRoot, runShing, type CliRun} from '../harness/cli.js'
-import {ensureImages} from '../harness/images.js'
-import {tempDir, waitFor} from '../harness/process.js'
-import {startSwarm, type Swarm, type SwarmBox} from '../harness/swarm.js'
+import {waitFor} from '../harness/process.js'
+import type {SwarmBox} from '../harness/swarm.js'
+import {explain, startSite, type Site} from './site.js'
 
 interface UpJson {
   actions: Array<{kind: string; description: string}>
@@ -25,50 +25,25 @@ interface StatusJson {
   registryError?: string
 }
 
-let swarm: Swarm
+let site: Site
 let box: SwarmBox
 let dir: string
-let removeDir: () => Promise<void>
 let env: NodeJS.ProcessEnv
 const timings = {up: 0, reUp: 0, recovered: 0, healthy: 0}
 
-const shing = (...args: string[]): Promise<CliRun> => runShing([...args, '--dir', dir], {env})
-const explain = (run: CliRun): string => `exit ${run.exitCode}\nstdout: ${run.stdout.slice(-3000)}\nstderr: ${run.stderr.slice(-3000)}`
-
-async function editConfig(change: (c: Record<string, unknown>) => void): Promise<void> {
-  const file = path.join(dir, 'shing.yaml')
-  const doc = YAML.parseDocument(await readFile(file, 'utf8'))
-  const value = doc.toJS() as Record<string, unknown>
-  change(value)
-  for (const [key, v] of Object.entries(value)) doc.set(key, v)
-  await writeFile(file, doc.toString())
-}
+const shing = (...args: string[]): Promise<CliRun> => site.shing(...args)
+const editConfig = (change: (c: Record<string, unknown>) => void): Promise<void> => site.editConfig(change)
 
 beforeAll(async () => {
-  ;({dir, remove: removeDir} = await tempDir('stack-e2e'))
-  swarm = await startSwarm({boxes: 1, form: false})
-  box = swarm.manager
-  env = {DOCKER_HOST: `unix://${box.socketPath}`}
-  const images = await ensureImages(box.docker, ['appliance', 'redis', 'ferretdb', 'minio', 'caddy'])
-  const init = await runShing(
-    ['init', '--yes', '--json', '--dir', dir, '--hostname', box.address, '--tls', 'none', '--webrtc-ports', '40000-40004', '--data-dir', dir],
-    {env},
-  )
-  expect(init.exitCode, explain(init)).toBe(0)
-  await editConfig((c) => {
-    c.images = {appliance: images.appliance, mongo: images.ferretdb, redis: images.redis, minio: images.minio, caddy: images.caddy}
-    // This kernel has no ESP: an encrypted overlay passes no packets here (see test/harness/swarm.ts).
-    c.swarm = {encryptOverlay: false}
-  })
+  site = await startSite()
+  ;({box, dir, env} = site)
 })
 
 afterAll(async () => {
-  await swarm?.stop()
-  await removeDir?.()
+  await site?.stop()
 })
 
-/** Runs a command inside the box's network namespace (where the published ports are). */
-const inBox = (command: string, args: string[]) => execa('ip', ['netns', 'exec', box.netns, command, ...args], {reject: false, timeout: 30_000})
+const inBox = (command: string, args: string[]) => site.inBox(command, args)
 
 describe('the stack on one box', () => {
   it('up with an unreachable engine: a clear error, exit 1', async () => {

@@ -1,4 +1,4 @@
-import {readdir, readFile, stat} from 'node:fs/promises'
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:http'
 import {once} from 'node:events'
 import path from 'node:path'
@@ -23,6 +23,8 @@ const fakeMediaFlags = ['--use-fake-device-for-media-stream', '--use-fake-ui-for
 export interface LaunchOptions {
   /** A fake camera and microphone, granted without a prompt. */
   fakeMedia?: boolean
+  /** Run the browser inside this network namespace (a test "box"), to reach its addresses. */
+  netns?: string
 }
 
 export interface RunningChromium {
@@ -73,9 +75,15 @@ async function processesOf(marker: string, groups: Set<number>): Promise<number[
 }
 
 export async function launchChromium(options: LaunchOptions = {}): Promise<RunningChromium> {
-  const executablePath = requireTool('chromium')
+  const chromiumPath = requireTool('chromium')
   // A fresh profile per launch; a persistent context is how playwright takes --user-data-dir.
   const profile = await tempDir('chromium-profile')
+  let executablePath = chromiumPath
+  if (options.netns !== undefined) {
+    // playwright talks to the browser over pipes, so only the browser needs to be in the namespace.
+    executablePath = path.join(profile.dir, 'chromium-in-netns')
+    await writeFile(executablePath, `#!/bin/sh\nexec ip netns exec ${options.netns} ${chromiumPath} "$@"\n`, {mode: 0o755})
+  }
   let context: BrowserContext
   try {
     context = await chromium.launchPersistentContext(profile.dir, {

@@ -79,18 +79,23 @@ export interface PublishOptions {
   /** WxH, 1280x720 by default. */
   size?: string
   fps?: number
+  /** Publish from inside this network namespace (a test box). */
+  netns?: string
 }
 
 /**
  * ffmpeg publishing like OBS does: realtime x264 (2 s GOP, no scene cuts) + AAC over RTMP.
  * Ready once ffmpeg reports encoded frames, which it does only after the RTMP handshake.
  */
-export async function publishTestStream({url, durationSec, size = '1280x720', fps = 30}: PublishOptions): Promise<ManagedProcess> {
+export async function publishTestStream({url, durationSec, size = '1280x720', fps = 30, netns}: PublishOptions): Promise<ManagedProcess> {
   const gop = String(fps * 2)
+  // Inside a test box's network namespace when asked: `ip netns exec` execs ffmpeg (same PID).
+  const command = netns === undefined ? [requireTool('ffmpeg')] : ['ip', 'netns', 'exec', netns, requireTool('ffmpeg')]
   return startProcess({
     name: 'ffmpeg-publisher',
-    command: requireTool('ffmpeg'),
+    command: command[0] ?? 'ffmpeg',
     args: [
+      ...command.slice(1),
       '-hide_banner', '-nostdin', '-loglevel', 'warning', '-stats',
       '-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`,
       '-re', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',

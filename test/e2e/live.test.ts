@@ -1,0 +1,120 @@
+/**
+ * The live path in the whole stack: `shing up` on a test box, a stream key from `shing stream-key
+ * create`, ffmpeg publishing like OBS to the box's RTMP port, ffprobe and Chromium playing through
+ * the edge, and the broadcast archived to MinIO and playable as a VOD. Ends with
+ * `live e2e: renditions=<n> played=<s>s relays=<n> dvr-segments=<n>`.
+ */
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {launchChromium, type RunningChromium} from '../harness/chromium.js'
+import {waitFor, type ManagedProcess} from '../harness/process.js'
+import {publishTestStream} from '../harness/rtmp.js'
+import {requireTool} from '../harness/tools.js'
+import {explain, startSite, type Site} from './site.js'
+
+const CHANNEL = 'demo'
+let site: Site
+let base: string
+let publisher: ManagedProcess | undefined
+let browser: RunningChromium | undefined
+const figures = {renditions: 0, played: 0, relays: 0, dvrSegments: 0}
+
+interface Playback {
+  live: boolean
+  url: string
+  streamId?: string
+}
+
+/** GET inside the box (where the edge listens), as JSON. */
+async function getJson<T>(urlPath: string): Promise<T> {
+  const r = await site.inBox(process.execPath, ['-e', `fetch(${JSON.stringify(base + urlPath)}).then(r=>r.text()).then(t=>process.stdout.write(t))`])
+  return JSON.parse(r.stdout) as T
+}
+
+beforeAll(async () => {
+  site = await startSite()
+  base = `http://${site.box.address}`
+  const up = await site.shing('up', '--json', '--timeout', '240')
+  expect(up.exitCode, explain(up)).toBe(0)
+})
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined)
+  await publisher?.stop()
+  await site?.stop()
+})
+
+describe('live through the stack', () => {
+  let key = ''
+  let streamId = ''
+
+  it('shing stream-key create prints the OBS server and a key', async () => {
+    const run = await site.shing('stream-key', 'create', CHANNEL, '--json')
+    expect(run.exitCode, explain(run)).toBe(0)
+    const created = run.json<{server: string; key: string; channel: string}>()
+    expect(created.server).toBe(`rtmp://${site.box.address}:1935/live`)
+    expect(created.key.length).toBeGreaterThanOrEqual(32)
+    key = created.key
+  })
+
+  it('a wrong key is refused at publish', async () => {
+    const bad = await publishTestStream({url: `rtmp://${site.box.address}:1935/live/not-a-key`, netns: site.box.netns}).catch((e: Error) => e)
+    if (!(bad instanceof Error)) {
+      const exit = await bad.exited
+      expect(exit.code).not.toBe(0)
+    }
+    const playback = await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)
+    expect(playback.live).toBe(false)
+  })
+
+  it('OBS-like publish: every rendition plays through the edge', async () => {
+    publisher = await publishTestStream({url: `rtmp://${site.box.address}:1935/live/${key}`, netns: site.box.netns})
+    const playback = await waitFor('the channel to be live', async () => {
+      const p = await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)
+      return p.live ? p : undefined
+    }, {timeoutMs: 30_000, intervalMs: 500})
+    streamId = playback.streamId ?? ''
+    const master = `${base}/live/${CHANNEL}/master.m3u8`
+    const probe = await waitFor('ffprobe to read every rendition through the edge', async () => {
+      const r = await site.inBox(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'stream=height', '-of', 'csv=p=0', master], 60_000)
+      const heights = r.stdout.split('\n').map((l) => Number(l.trim())).filter((h) => h > 0)
+      return heights.length >= 3 ? heights : undefined
+    }, {timeoutMs: 60_000, intervalMs: 1000})
+    expect([...new Set(probe)].sort((a, b) => a - b)).toEqual([360, 480, 720])
+    figures.renditions = new Set(probe).size
+  })
+
+  it('Chromium plays /c/<channel> for 10 s', async () => {
+    browser = await launchChromium({netns: site.box.netns})
+    const page = await browser.newPage()
+    await page.goto(`${base}/c/${CHANNEL}`)
+    await page.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) > 1, undefined, {timeout: 60_000})
+    const start = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
+    await page.waitForTimeout(10_000)
+    const end = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
+    expect(end - start).toBeGreaterThanOrEqual(9)
+    expect(await page.evaluate(() => document.body.dataset.state)).toBe('live')
+    figures.played = end
+    const status = await site.shing('status', '--json')
+    const registry = status.json<{registry?: Array<{role: string}>}>().registry ?? []
+    figures.relays = registry.filter((r) => r.role === 'relay').length
+    expect(figures.relays).toBeGreaterThanOrEqual(1)
+  })
+
+  it('ending the broadcast: the page goes offline; the archive is in MinIO and plays as a VOD', async () => {
+    await publisher?.stop()
+    publisher = undefined
+    await waitFor('the channel to be offline', async () => !(await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live, {timeoutMs: 30_000, intervalMs: 500})
+    const vods = await waitFor('the VOD to be recorded', async () => {
+      const list = await getJson<Array<{streamId: string; segments: number}>>(`/api/streams/${CHANNEL}/vods`)
+      return list.find((v) => v.streamId === streamId)
+    }, {timeoutMs: 60_000, intervalMs: 1000})
+    expect(vods.segments).toBeGreaterThan(0)
+    figures.dvrSegments = vods.segments
+    const vod = `${base}/vod/${CHANNEL}/${streamId}/master.m3u8`
+    const r = await site.inBox(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', vod], 60_000)
+    expect(Number(r.stdout.trim().split('\n')[0])).toBeGreaterThan(4)
+
+    process.stdout.write(`live e2e: renditions=${figures.renditions} played=${figures.played.toFixed(1)}s relays=${figures.relays} dvr-segments=${figures.dvrSegments}\n`)
+  })
+})
