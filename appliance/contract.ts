@@ -156,8 +156,10 @@ export interface Playback {
   live: boolean
   since?: string
   streamId?: string
-  /** <SHING_PUBLIC_URL>/live/<channel>/master.m3u8: through the edge, which routes /live/* to the relays. */
+  /** /live/<channel>/master.m3u8, relative: the page's origin (the edge routes /live/* to the relays). */
   url: string
+  /** <SHING_PUBLIC_URL>/live/<channel>/master.m3u8, for players elsewhere. */
+  publicUrl: string
   /** The least-loaded relay's registry id, for clients that go to a relay directly. */
   relay?: string
 }

@@ -5,7 +5,7 @@
 import os from 'node:os'
 
 import type {ComponentContext, ComponentDef, RunningComponent} from './component.js'
-import {ingest} from './components/ingest.js'
+import {createIngest} from './components/ingest.js'
 import {relay} from './components/relay.js'
 import {sfu} from './components/sfu.js'
 import {web} from './components/web.js'
@@ -18,9 +18,10 @@ import {connectMongo, type MongoConnection} from './lib/mongo.js'
 import {closeRedis, connectRedis, parseHostPort} from './lib/redis.js'
 import {ownAddress} from './lib/registry.js'
 import {connectStorage, type Storage} from './lib/storage.js'
+import {liveLadder} from './media/live-ingest.js'
 
 /** Every component, typed so that a new name in the contract does not compile until it is here. */
-const components: {[K in ComponentName]: ComponentDef<K>} = {web, ingest, relay, sfu, worker}
+const components: {[K in ComponentName]: ComponentDef<K>} = {web, ingest: createIngest(liveLadder()), relay, sfu, worker}
 
 /** Docker sends SIGKILL 10 s after SIGTERM by default: finish before that. */
 const SHUTDOWN_DEADLINE_MS = 9000

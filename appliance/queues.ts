@@ -31,9 +31,23 @@ export interface HousekeepingResult {
   registry: {[R in RegisteredRole]: {live: number; removed: number}}
 }
 
+/** A broadcast's archive checked in S3 and recorded as a VOD (one `vods` document per stream). */
+export interface DvrFinalizeResult {
+  status: 'done'
+  streamId: string
+  channel: string
+  /** dvr/<channel>/<streamId>: where the archive lives in the bucket. */
+  prefix: string
+  /** Segments listed by the closed playlists, all renditions together. */
+  segments: number
+  /** The longest rendition's playlist duration. */
+  durationSeconds: number
+  renditions: {name: string; segments: number; durationSeconds: number}[]
+}
+
 export interface JobResult {
   notifications: NotImplemented
-  'dvr.finalize': NotImplemented
+  'dvr.finalize': DvrFinalizeResult
   'dvr.encode': NotImplemented
   'clips.cut': NotImplemented
   'timeline.fanout': NotImplemented

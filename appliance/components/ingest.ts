@@ -9,11 +9,12 @@ import nmsLogger from 'node-media-server/src/core/logger.js'
 import {Counter} from 'prom-client'
 
 import type {ComponentContext, ComponentDef} from '../component.js'
-import {RTMP_APP, type StreamState} from '../contract.js'
+import {LIVE_PREFIX, RTMP_APP, type StreamState} from '../contract.js'
 import {mongoCheck, redisCheck, s3Check} from '../lib/checks.js'
 import {createHttpServer, listen, type HealthCheck} from '../lib/http-server.js'
 import type {Logger} from '../lib/logger.js'
 import {startHeartbeat} from '../lib/registry.js'
+import {isLivePathError, parseLivePath} from '../media/relay-paths.js'
 import {StreamKeys} from '../media/stream-keys.js'
 import {buildStreamState, renditionsOf, StreamRecords, StreamStates} from '../media/stream-state.js'
 
@@ -25,6 +26,21 @@ export interface AcceptedPublish {
   state: StreamState
   /** rtmp://127.0.0.1:<port>/live/<key>: where a local ffmpeg plays the publish back from. */
   inputUrl: string
+  /** Ends the publish from our side (its ladder died): the publisher is dropped, onPublishEnded follows. */
+  end(reason: string): void
+}
+
+/** One answer of the ingest's HLS origin (what LlHlsPackager.handle returns). */
+export interface OriginResponse {
+  status: number
+  headers: Record<string, string>
+  body: Buffer | string
+}
+
+/** What the ladder adds to the registry heartbeat. */
+export interface LadderLoad {
+  /** CPU time (µs) of the ladder's processes since the ingest started (monotonic). */
+  extraCpuMicros: number
 }
 
 /**
@@ -34,6 +50,11 @@ export interface AcceptedPublish {
 export interface PublishHooks {
   onPublishAccepted(publish: AcceptedPublish): Promise<void>
   onPublishEnded(publish: AcceptedPublish): Promise<void>
+  /** GET /live/<channel>/<path>: the channel's HLS as relays pull it; undefined when it is not live here. */
+  serve?(channel: string, path: string, query: URLSearchParams): Promise<OriginResponse | undefined>
+  load?(): LadderLoad
+  /** After every publish ended, on stop. */
+  close?(): Promise<void>
 }
 export type PublishHooksFactory = (ctx: ComponentContext<'ingest'>) => PublishHooks
 
@@ -136,6 +157,25 @@ export function createIngest(hooksFor: PublishHooksFactory): ComponentDef<'inges
         },
       }
       const app = createHttpServer({component: 'ingest', checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage), rtmpCheck], metrics, log})
+      // Relays pull each object once: this counter is how that is checked.
+      const originRequests = new Counter({
+        name: 'shing_ingest_origin_requests_total',
+        help: 'HLS requests served to relays, by object kind (blocking-playlist: with _HLS_msn)',
+        labelNames: ['kind'],
+        registers: [metrics.registry],
+      })
+      const offline = {error: 'offline'}
+      app.get(`${LIVE_PREFIX}/*`, async (request, reply) => {
+        const url = request.raw.url ?? ''
+        const parsed = parseLivePath(url)
+        if (isLivePathError(parsed)) return reply.code(parsed.status).header('cache-control', 'no-store').send({error: parsed.message})
+        originRequests.inc({kind: parsed.blocking === undefined ? parsed.kind : 'blocking-playlist'})
+        const question = url.indexOf('?')
+        const query = new URLSearchParams(question === -1 ? '' : url.slice(question + 1))
+        const answer = await hooks.serve?.(parsed.channel, parsed.path, query)
+        if (answer === undefined) return reply.code(404).header('cache-control', 'no-store').send(offline)
+        return reply.code(answer.status).headers(answer.headers).send(answer.body)
+      })
       await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
       /** Keeps each live channel's state alive with the registry record; gives up a channel another ingest took. */
@@ -164,7 +204,7 @@ export function createIngest(hooksFor: PublishHooksFactory): ComponentDef<'inges
         ports: {rtmp: ctx.ports.rtmp, http: ctx.ports.http},
         load: async () => {
           await refreshStates()
-          return {...load(), viewers: 0, egressBitsPerSecond: 0}
+          return {...load(), viewers: 0, egressBitsPerSecond: 0, ...(hooks.load === undefined ? {} : {extraCpuMicros: hooks.load().extraCpuMicros})}
         },
         log,
       })
@@ -230,7 +270,19 @@ export function createIngest(hooksFor: PublishHooksFactory): ComponentDef<'inges
         }
         if (!claimed) return refuse(t, 'already-live', {channel, keyId})
 
-        const publish: AcceptedPublish = {channel, streamKey: session.streamName, state, inputUrl: `rtmp://127.0.0.1:${ctx.ports.rtmp}/${RTMP_APP}/${session.streamName}`}
+        const publish: AcceptedPublish = {
+          channel,
+          streamKey: session.streamName,
+          state,
+          inputUrl: `rtmp://127.0.0.1:${ctx.ports.rtmp}/${RTMP_APP}/${session.streamName}`,
+          end: (reason) => {
+            if (t.phase !== 'accepted') return
+            log.warn({channel, streamId: state.streamId, reason}, 'ending the publish')
+            t.closed = true
+            session.close()
+            void endPublish(t)
+          },
+        }
         t.publish = publish
         t.phase = 'accepted'
         acceptedTotal.inc()
@@ -292,6 +344,7 @@ export function createIngest(hooksFor: PublishHooksFactory): ComponentDef<'inges
               await endPublish(t)
             }),
           )
+          await hooks.close?.().catch((error: Error) => log.warn({err: error.message}, 'closing the ladder failed'))
           await nms.stop()
           await app.close()
           await rm(store, {recursive: true, force: true})

@@ -1,3 +1,7 @@
+import {createHash} from 'node:crypto'
+import {readFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
+
 import type {Redis} from 'ioredis'
 
 import type {ComponentDef} from '../component.js'
@@ -16,7 +20,10 @@ import {
 import {mongoCheck, redisCheck, s3Check} from '../lib/checks.js'
 import {createHttpServer, listen} from '../lib/http-server.js'
 import {listNodes} from '../lib/registry.js'
+import {dvrPrefix} from '../media/dvr.js'
 import {StreamStates} from '../media/stream-state.js'
+import {listVods, isMissingObject, STREAM_ID_PATTERN} from '../web/vods.js'
+import {HLS_JS_PATH, notFoundPage, watchPage} from '../web/watch-page.js'
 
 const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] ?? c)
@@ -37,6 +44,18 @@ function homePage(siteName: string, nodes: NodesView): string {
 </body>
 </html>
 `
+}
+
+/** Archived objects the web serves under /vod/<channel>/<streamId>/: playlists, init and segments. */
+const VOD_OBJECT = /^(?:[a-z0-9][a-z0-9_-]{0,31}\/)?(?:master\.m3u8|index\.m3u8|init\.mp4|seg\d{1,10}\.m4s)$/
+const vodTypes: Record<string, string> = {m3u8: 'application/vnd.apple.mpegurl', mp4: 'video/mp4', m4s: 'video/iso.segment'}
+const IMMUTABLE = 'public, max-age=31536000, immutable'
+
+/** hls.js as the page loads it, with a version of its content for the immutable URL. */
+async function loadHlsJs(): Promise<{body: Buffer; version: string}> {
+  const file = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js')
+  const body = await readFile(file)
+  return {body, version: createHash('sha256').update(body).digest('hex').slice(0, 12)}
 }
 
 /** An IPv6 literal needs brackets in a URL. */
@@ -72,6 +91,7 @@ export const web: ComponentDef<'web'> = {
       metrics.gauge(`shing_web_registered_${role}`, `Live ${role} processes in the registry`, async () => (await listNodes(redis, role)).length)
     }
 
+    const hlsJs = await loadHlsJs()
     const app = createHttpServer({component: 'web', checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage)], metrics, log})
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(homePage(siteName, await nodes())))
     app.get(NODES_API_PATH, async () => nodes())
@@ -92,10 +112,52 @@ export const web: ComponentDef<'web'> = {
       const playback: Playback = {
         live: state !== undefined,
         ...(state === undefined ? {} : {since: state.since, streamId: state.streamId}),
-        url: `${publicUrl}${LIVE_PREFIX}/${channel}/master.m3u8`,
+        url: `${LIVE_PREFIX}/${channel}/master.m3u8`,
+        publicUrl: `${publicUrl}${LIVE_PREFIX}/${channel}/master.m3u8`,
         ...(relays[0] === undefined ? {} : {relay: relays[0].id}),
       }
       return playback
+    })
+
+    app.get<{Params: {channel: string}}>('/c/:channel', async (request, reply) => {
+      const {channel} = request.params
+      reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
+      if (!CHANNEL_PATTERN.test(channel)) return reply.code(404).send(notFoundPage({siteName, what: 'There is no channel by that name.'}))
+      return watchPage({siteName, channel, assetVersion: hlsJs.version})
+    })
+    // The URL carries the content's version (?v=): a new hls.js is a new URL, so this may be cached for good.
+    app.get(HLS_JS_PATH, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', IMMUTABLE).send(hlsJs.body))
+
+    app.get<{Params: {channel: string}}>('/api/streams/:channel/vods', async (request, reply) => {
+      const {channel} = request.params
+      if (!CHANNEL_PATTERN.test(channel)) return reply.code(404).send({error: `no such channel: ${channel}`})
+      return {channel, vods: await listVods(mongo.db, channel)}
+    })
+
+    // The archive plays as a VOD from S3 through the web (the edge sends everything but /live/* here).
+    app.get<{Params: {channel: string; streamId: string; '*': string}}>('/vod/:channel/:streamId/*', async (request, reply) => {
+      const {channel, streamId} = request.params
+      const object = request.params['*']
+      if (!CHANNEL_PATTERN.test(channel) || !STREAM_ID_PATTERN.test(streamId) || !VOD_OBJECT.test(object)) {
+        return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
+      }
+      const key = `${dvrPrefix(channel, streamId)}/${object}`
+      let size: number
+      try {
+        size = (await storage.client.statObject(storage.bucket, key)).size
+      } catch (error) {
+        if (isMissingObject(error)) return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
+        throw error
+      }
+      const body = await storage.client.getObject(storage.bucket, key)
+      const extension = object.slice(object.lastIndexOf('.') + 1)
+      // Playlists change while the broadcast is live (EVENT); media objects never change.
+      return reply
+        .type(vodTypes[extension] ?? 'application/octet-stream')
+        .header('content-length', size)
+        .header('cache-control', extension === 'm3u8' ? 'no-cache' : IMMUTABLE)
+        .header('access-control-allow-origin', '*')
+        .send(body)
     })
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 

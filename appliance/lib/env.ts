@@ -18,6 +18,14 @@ const profileSchema = z.object({
   name: z.string(),
   /** The ABR ladder, highest first: stream state lists it as the renditions. */
   ladder: z.array(z.object({name: z.string(), height: z.number().int(), fps: z.number(), videoKbps: z.number(), audioKbps: z.number()})).min(1),
+  /** How the ingest's ladder encodes and packages (src/hardware/profile-schema.ts has the checks). */
+  encoder: z.object({
+    kind: z.enum(['x264', 'nvenc', 'vaapi', 'qsv']),
+    inputArgs: z.array(z.string()),
+    scaleFilter: z.string(),
+    videoArgs: z.array(z.string()),
+  }),
+  hls: z.object({segmentSeconds: z.number(), partSeconds: z.number()}),
   ingest: z.object({maxLadders: z.number().int().min(1)}),
   sfu: z.object({workers: z.number().int().min(0)}),
   worker: z.object({concurrency: z.number().int().min(1)}),

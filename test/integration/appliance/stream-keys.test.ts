@@ -233,7 +233,7 @@ describe('stream keys, publish authorization and assignment', () => {
     expect(assign.body.ingestId).toMatch(/\S/)
     const playback = await webGet<Playback>('/api/streams/alice/playback')
     expect(playback.status).toBe(200)
-    expect(playback.body).toMatchObject({live: false, url: 'https://live.example.test/live/alice/master.m3u8', relay: expect.any(String)})
+    expect(playback.body).toMatchObject({live: false, url: '/live/alice/master.m3u8', publicUrl: 'https://live.example.test/live/alice/master.m3u8', relay: expect.any(String)})
     expect((await webGet('/api/streams/No%20Such!/playback')).status).toBe(404)
   })
 
