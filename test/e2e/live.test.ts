@@ -106,12 +106,12 @@ describe('live through the stack', () => {
     publisher = undefined
     await waitFor('the channel to be offline', async () => !(await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live, {timeoutMs: 30_000, intervalMs: 500})
     const vods = await waitFor('the VOD to be recorded', async () => {
-      const list = await getJson<Array<{streamId: string; segments: number}>>(`/api/streams/${CHANNEL}/vods`)
-      return list.find((v) => v.streamId === streamId)
+      const {vods} = await getJson<{vods: Array<{streamId: string; segments: number; url: string}>}>(`/api/streams/${CHANNEL}/vods`)
+      return vods.find((v) => v.streamId === streamId)
     }, {timeoutMs: 60_000, intervalMs: 1000})
     expect(vods.segments).toBeGreaterThan(0)
     figures.dvrSegments = vods.segments
-    const vod = `${base}/vod/${CHANNEL}/${streamId}/master.m3u8`
+    const vod = `${base}${vods.url}`
     const r = await site.inBox(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', vod], 60_000)
     expect(Number(r.stdout.trim().split('\n')[0])).toBeGreaterThan(4)
 
