@@ -139,15 +139,30 @@ export function canConnect(host: string, port: number): Promise<boolean> {
   })
 }
 
-/** A free TCP port on 127.0.0.1 (the kernel picks; the window for a race is tiny). */
+const handedOut = new Set<number>()
+
+/**
+ * A free TCP port on 127.0.0.1 (the kernel picks). The probe closes at once, so the kernel may
+ * offer the same port again: one process never gets the same port twice.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  if (address === null || typeof address === 'string') throw new HarnessError('no port')
-  return address.port
+  for (;;) {
+    const server = net.createServer()
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const address = server.address()
+    server.close()
+    if (address === null || typeof address === 'string') throw new HarnessError('no port')
+    if (!handedOut.has(address.port)) {
+      handedOut.add(address.port)
+      return address.port
+    }
+  }
+}
+
+/** Prints how long something took, as the tests' `timing:` lines. */
+export function timing(what: string, since: number): void {
+  console.log(`timing: ${what} in ${Math.round(performance.now() - since)} ms`)
 }
 
 /** A temp directory, removed by the returned cleanup. */

@@ -26,14 +26,14 @@ import {
   type RegistryRecord,
 } from '../../../appliance/contract.js'
 import {QUEUE_PREFIX, type HousekeepingResult} from '../../../appliance/queues.js'
+import {mainJs, startComponent as startAppliance} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
-import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
+import {freePort, tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'
 import {publishTestStream} from '../../harness/rtmp.js'
 import {startS3, type S3Server} from '../../harness/s3.js'
 
-const mainJs = path.join(repoRoot, 'dist/appliance/main.js')
 const healthcheckJs = path.join(repoRoot, 'dist/appliance/healthcheck.js')
 
 /** The checks each component's /healthz must report, all 'ok'. */
@@ -77,42 +77,19 @@ let baseEnv: NodeJS.ProcessEnv
 let maxLadders: number
 const running = new Map<ComponentName, Running>()
 
-const timing = (what: string, since: number): void => console.log(`timing: ${what} in ${Math.round(performance.now() - since)} ms`)
 
 async function health(port: number): Promise<{code: number; body: Health}> {
   const response = await fetch(`http://127.0.0.1:${port}/healthz`, {signal: AbortSignal.timeout(4000)})
   return {code: response.status, body: (await response.json()) as Health}
 }
 
-/** freePort closes its probe at once, so two calls can return the same port: never hand one out twice. */
-const handedOut = new Set<number>()
-async function uniquePort(): Promise<number> {
-  for (;;) {
-    const port = await freePort()
-    if (!handedOut.has(port)) {
-      handedOut.add(port)
-      return port
-    }
-  }
-}
 
 async function componentEnv(name: ComponentName): Promise<{env: NodeJS.ProcessEnv; httpPort: number; rtmpPort: number}> {
-  const [httpPort, rtmpPort] = [await uniquePort(), await uniquePort()]
+  const [httpPort, rtmpPort] = [await freePort(), await freePort()]
   return {env: {...baseEnv, SHING_HTTP_PORT: String(httpPort), SHING_RTMP_PORT: String(rtmpPort), SHING_TASK_NAME: undefined, SHING_COMPONENT: name}, httpPort, rtmpPort}
 }
 
-async function startComponent(name: ComponentName): Promise<Running> {
-  const {env, httpPort, rtmpPort} = await componentEnv(name)
-  const process = await startProcess({
-    name: `appliance ${name}`,
-    command: globalThis.process.execPath,
-    args: [mainJs, name],
-    env,
-    ready: {probe: async () => (await health(httpPort)).code === 200},
-    timeoutMs: 60_000,
-  })
-  return {process, httpPort, rtmpPort}
-}
+const startComponent = (name: ComponentName): Promise<Running> => startAppliance({component: name, env: baseEnv})
 
 function get(name: ComponentName): Running {
   const component = running.get(name)

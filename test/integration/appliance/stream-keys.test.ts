@@ -26,15 +26,14 @@ import {
   type StreamState,
 } from '../../../appliance/contract.js'
 import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../../appliance/media/stream-keys.js'
+import {adminJs, startComponent as startAppliance} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
-import {freePort, HarnessError, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
+import {HarnessError, tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'
 import {publishTestStream} from '../../harness/rtmp.js'
 import {startS3, type S3Server} from '../../harness/s3.js'
 
-const mainJs = path.join(repoRoot, 'dist/appliance/main.js')
-const adminJs = path.join(repoRoot, 'dist/appliance/admin.js')
 
 const redisPassword = randomBytes(12).toString('hex')
 const mongoPassword = randomBytes(12).toString('hex')
@@ -50,30 +49,10 @@ const running = new Map<ComponentName, {process: ManagedProcess; httpPort: numbe
 const publishers: ManagedProcess[] = []
 let alicePublisher: ManagedProcess | undefined
 
-const timing = (what: string, since: number): void => console.log(`timing: ${what} in ${Math.round(performance.now() - since)} ms`)
 
-const handedOut = new Set<number>()
-async function uniquePort(): Promise<number> {
-  for (;;) {
-    const port = await freePort()
-    if (!handedOut.has(port)) {
-      handedOut.add(port)
-      return port
-    }
-  }
-}
 
 async function startComponent(name: ComponentName): Promise<void> {
-  const [httpPort, rtmpPort] = [await uniquePort(), await uniquePort()]
-  const process = await startProcess({
-    name: `appliance ${name}`,
-    command: globalThis.process.execPath,
-    args: [mainJs, name],
-    env: {...baseEnv, SHING_COMPONENT: name, SHING_HTTP_PORT: String(httpPort), SHING_RTMP_PORT: String(rtmpPort)},
-    ready: {probe: async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`, {signal: AbortSignal.timeout(3000)})).status === 200},
-    timeoutMs: 60_000,
-  })
-  running.set(name, {process, httpPort, rtmpPort})
+  running.set(name, await startAppliance({component: name, env: baseEnv}))
 }
 
 function get(name: ComponentName): {process: ManagedProcess; httpPort: number; rtmpPort: number} {

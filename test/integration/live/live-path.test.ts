@@ -21,6 +21,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
 import {
+  type ComponentName,
   MONGO_DATABASE,
   MONGO_USER,
   REGISTRY_TTL_SECONDS,
@@ -37,17 +38,16 @@ import {
 import {isLivePathError, parseLivePath} from '../../../appliance/media/relay-paths.js'
 import type {CreatedStreamKey} from '../../../appliance/media/stream-keys.js'
 import type {VodDoc, VodListing} from '../../../appliance/web/vods.js'
+import {adminJs, startComponent as startAppliance} from '../../harness/appliance.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
-import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
+import {tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'
 import {publishTestStream} from '../../harness/rtmp.js'
 import {startS3, type S3Server} from '../../harness/s3.js'
 import {requireTool} from '../../harness/tools.js'
 
-const mainJs = path.join(repoRoot, 'dist/appliance/main.js')
-const adminJs = path.join(repoRoot, 'dist/appliance/admin.js')
 const CHANNEL = 'livepath'
 const BUCKET = 'shing-media'
 const HEIGHTS = [360, 480, 720]
@@ -83,31 +83,11 @@ const summary = {renditions: 0, played: 0, relays: 2, dvrSegments: 0}
 /** The first broadcast (its ingest is killed) and the second (stopped by its publisher). */
 const broadcasts: {first?: StreamState; second?: StreamState} = {}
 
-const timing = (what: string, since: number): void => console.log(`timing: ${what} in ${Math.round(performance.now() - since)} ms`)
 
-const handedOut = new Set<number>()
-async function uniquePort(): Promise<number> {
-  for (;;) {
-    const port = await freePort()
-    if (!handedOut.has(port)) {
-      handedOut.add(port)
-      return port
-    }
-  }
-}
 
 async function startComponent(id: ComponentId): Promise<void> {
-  const component = id.replace(/-[ab]$/, '')
-  const [httpPort, rtmpPort] = [await uniquePort(), await uniquePort()]
-  const process = await startProcess({
-    name: `appliance ${id}`,
-    command: globalThis.process.execPath,
-    args: [mainJs, component],
-    env: {...baseEnv, SHING_COMPONENT: component, SHING_TASK_NAME: id, SHING_HTTP_PORT: String(httpPort), SHING_RTMP_PORT: String(rtmpPort)},
-    ready: {probe: async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`, {signal: AbortSignal.timeout(3000)})).status === 200},
-    timeoutMs: 60_000,
-  })
-  running.set(id, {process, httpPort, rtmpPort})
+  const component = id.replace(/-[ab]$/, '') as ComponentName
+  running.set(id, await startAppliance({component, env: baseEnv, id}))
 }
 
 function get(id: ComponentId): Running {
