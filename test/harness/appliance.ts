@@ -1,6 +1,8 @@
+import {randomBytes} from 'node:crypto'
+import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import type {ComponentName} from '../../appliance/contract.js'
+import {secretFiles, type ComponentName} from '../../appliance/contract.js'
 import {repoRoot} from './cli.js'
 import {freePort, startProcess, type ManagedProcess} from './process.js'
 
@@ -41,4 +43,39 @@ export async function startComponent(options: {
     timeoutMs: options.timeoutMs ?? 60_000,
   })
   return {process, httpPort, rtmpPort}
+}
+
+/** Writes every secret file a component reads (contract.secretFiles) into `dir`, mode 0600. */
+export async function writeSecretFiles(dir: string, site: {mongoPassword: string; redisPassword: string; s3: {accessKey: string; secretKey: string}; streamKeySecret?: string}): Promise<void> {
+  const values: {[K in keyof typeof secretFiles]: string} = {
+    mongoRootPassword: site.mongoPassword,
+    redisPassword: site.redisPassword,
+    minioRootUser: site.s3.accessKey,
+    minioRootPassword: site.s3.secretKey,
+    sessionSecret: randomBytes(32).toString('hex'),
+    streamKeySecret: site.streamKeySecret ?? randomBytes(32).toString('hex'),
+    s3AccessKey: site.s3.accessKey,
+    s3SecretKey: site.s3.secretKey,
+  }
+  for (const [name, file] of Object.entries(secretFiles)) {
+    await writeFile(path.join(dir, file), `${values[name as keyof typeof secretFiles]}\n`, {mode: 0o600})
+  }
+}
+
+/** The environment components get in a test site: the harness's Redis, MongoDB wire server and S3, on 127.0.0.1. */
+export function siteEnv(site: {redisPort: number; mongoUrl: string; s3: {endpoint: string; region: string}; secretsDir: string; profile: unknown; bucket?: string}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    SHING_MONGO_HOST: new URL(site.mongoUrl).host,
+    SHING_REDIS_HOST: `127.0.0.1:${site.redisPort}`,
+    SHING_S3_ENDPOINT: site.s3.endpoint,
+    SHING_S3_REGION: site.s3.region,
+    SHING_S3_BUCKET: site.bucket ?? 'shing-media',
+    SHING_PUBLIC_URL: 'https://live.example.test/',
+    SHING_PUBLIC_HOST: 'live.example.test',
+    SHING_PROFILE: JSON.stringify(site.profile),
+    SHING_SECRETS_DIR: site.secretsDir,
+    SHING_BIND_HOST: '127.0.0.1',
+    SHING_LOG_LEVEL: 'info',
+  }
 }

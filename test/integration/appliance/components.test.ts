@@ -3,7 +3,7 @@
  * against real Redis (with a password), FerretDB (MongoDB wire, with auth) and MinIO.
  */
 import {randomBytes} from 'node:crypto'
-import {readFile, writeFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -26,7 +26,7 @@ import {
   type RegistryRecord,
 } from '../../../appliance/contract.js'
 import {QUEUE_PREFIX, type HousekeepingResult} from '../../../appliance/queues.js'
-import {mainJs, startComponent as startAppliance} from '../../harness/appliance.js'
+import {mainJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
 import {freePort, tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
@@ -115,34 +115,12 @@ beforeAll(async () => {
   client = new Redis({port: redis.port, host: '127.0.0.1', password: redisPassword, maxRetriesPerRequest: 1})
 
   secrets = await tempDir('appliance-secrets')
-  const values: {[K in keyof typeof secretFiles]: string} = {
-    mongoRootPassword: mongoPassword,
-    redisPassword,
-    minioRootUser: s3.accessKey,
-    minioRootPassword: s3.secretKey,
-    sessionSecret: randomBytes(32).toString('hex'),
-    streamKeySecret: randomBytes(32).toString('hex'),
-    s3AccessKey: s3.accessKey,
-    s3SecretKey: s3.secretKey,
-  }
-  for (const [name, file] of Object.entries(secretFiles)) {
-    await writeFile(path.join(secrets.dir, file), `${values[name as keyof typeof secretFiles]}\n`, {mode: 0o600})
-  }
+  await writeSecretFiles(secrets.dir, {mongoPassword, redisPassword, s3})
   const profile = YAML.parse(await readFile(path.join(repoRoot, 'hardware-profiles/cpu-small.yaml'), 'utf8')) as {ingest: {maxLadders: number}}
   maxLadders = profile.ingest.maxLadders
   baseEnv = {
-    PATH: process.env.PATH,
-    SHING_MONGO_HOST: new URL(mongo.url).host,
-    SHING_REDIS_HOST: `127.0.0.1:${redis.port}`,
-    SHING_S3_ENDPOINT: s3.endpoint,
-    SHING_S3_REGION: s3.region,
-    SHING_S3_BUCKET: 'shing-media',
+    ...siteEnv({redisPort: redis.port, mongoUrl: mongo.url, s3, secretsDir: secrets.dir, profile}),
     SHING_PUBLIC_URL: 'https://live.example.test',
-    SHING_PUBLIC_HOST: 'live.example.test',
-    SHING_PROFILE: JSON.stringify(profile),
-    SHING_SECRETS_DIR: secrets.dir,
-    SHING_BIND_HOST: '127.0.0.1',
-    SHING_LOG_LEVEL: 'info',
   }
 
   since = performance.now()

@@ -4,7 +4,7 @@
  * (auth) and MinIO, and real ffmpeg publishing over RTMP like OBS.
  */
 import {createHmac, randomBytes} from 'node:crypto'
-import {readFile, writeFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {execa} from 'execa'
@@ -17,7 +17,6 @@ import {
   MONGO_DATABASE,
   MONGO_USER,
   REGISTRY_TTL_SECONDS,
-  secretFiles,
   streamStateKey,
   streamStateSchema,
   type ComponentName,
@@ -26,7 +25,7 @@ import {
   type StreamState,
 } from '../../../appliance/contract.js'
 import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../../appliance/media/stream-keys.js'
-import {adminJs, startComponent as startAppliance} from '../../harness/appliance.js'
+import {adminJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
 import {HarnessError, tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
@@ -133,35 +132,12 @@ beforeAll(async () => {
   mongoClient = new MongoClient(`mongodb://${MONGO_USER}:${mongoPassword}@${new URL(mongo.url).host}/?authSource=admin`)
 
   secrets = await tempDir('stream-key-secrets')
-  const values: {[K in keyof typeof secretFiles]: string} = {
-    mongoRootPassword: mongoPassword,
-    redisPassword,
-    minioRootUser: s3.accessKey,
-    minioRootPassword: s3.secretKey,
-    sessionSecret: randomBytes(32).toString('hex'),
-    streamKeySecret,
-    s3AccessKey: s3.accessKey,
-    s3SecretKey: s3.secretKey,
-  }
-  for (const [name, file] of Object.entries(secretFiles)) {
-    await writeFile(path.join(secrets.dir, file), `${values[name as keyof typeof secretFiles]}\n`, {mode: 0o600})
-  }
+  await writeSecretFiles(secrets.dir, {mongoPassword, redisPassword, s3, streamKeySecret})
   const profile = YAML.parse(await readFile(path.join(repoRoot, 'hardware-profiles/cpu-small.yaml'), 'utf8')) as {ingest: {maxLadders: number}}
   // One ladder slot: a second channel finds none, and assignment answers 503 while one is live.
   profile.ingest.maxLadders = 1
   baseEnv = {
-    PATH: process.env.PATH,
-    SHING_MONGO_HOST: new URL(mongo.url).host,
-    SHING_REDIS_HOST: `127.0.0.1:${redis.port}`,
-    SHING_S3_ENDPOINT: s3.endpoint,
-    SHING_S3_REGION: s3.region,
-    SHING_S3_BUCKET: 'shing-media',
-    SHING_PUBLIC_URL: 'https://live.example.test/',
-    SHING_PUBLIC_HOST: 'live.example.test',
-    SHING_PROFILE: JSON.stringify(profile),
-    SHING_SECRETS_DIR: secrets.dir,
-    SHING_BIND_HOST: '127.0.0.1',
-    SHING_LOG_LEVEL: 'info',
+    ...siteEnv({redisPort: redis.port, mongoUrl: mongo.url, s3, secretsDir: secrets.dir, profile}),
   }
   since = performance.now()
   await Promise.all((['web', 'ingest', 'relay'] as const).map((name) => startComponent(name)))

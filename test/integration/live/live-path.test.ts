@@ -27,7 +27,6 @@ import {
   REGISTRY_TTL_SECONDS,
   registryKey,
   registryRecordSchema,
-  secretFiles,
   streamStateKey,
   streamStateSchema,
   type IngestAssignment,
@@ -38,7 +37,7 @@ import {
 import {isLivePathError, parseLivePath} from '../../../appliance/media/relay-paths.js'
 import type {CreatedStreamKey} from '../../../appliance/media/stream-keys.js'
 import type {VodDoc, VodListing} from '../../../appliance/web/vods.js'
-import {adminJs, startComponent as startAppliance} from '../../harness/appliance.js'
+import {adminJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
@@ -303,35 +302,14 @@ beforeAll(async () => {
   minio = new MinioClient({endPoint: s3.host, port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: s3.region, pathStyle: true})
 
   secrets = await tempDir('live-path-secrets')
-  const values: {[K in keyof typeof secretFiles]: string} = {
-    mongoRootPassword: mongoPassword,
-    redisPassword,
-    minioRootUser: s3.accessKey,
-    minioRootPassword: s3.secretKey,
-    sessionSecret: randomBytes(32).toString('hex'),
-    streamKeySecret: randomBytes(32).toString('hex'),
-    s3AccessKey: s3.accessKey,
-    s3SecretKey: s3.secretKey,
-  }
-  for (const [name, file] of Object.entries(secretFiles)) {
-    await writeFile(path.join(secrets.dir, file), `${values[name as keyof typeof secretFiles]}\n`, {mode: 0o600})
-  }
+  await writeSecretFiles(secrets.dir, {mongoPassword, redisPassword, s3})
   const profile: unknown = YAML.parse(await readFile(path.join(repoRoot, 'hardware-profiles/cpu-small.yaml'), 'utf8'))
   baseEnv = {
+    ...siteEnv({redisPort: redis.port, mongoUrl: mongo.url, s3, secretsDir: secrets.dir, profile, bucket: BUCKET}),
     // The ingest runs ffmpeg from PATH: the one the harness found first.
     PATH: `${path.dirname(requireTool('ffmpeg'))}:${process.env.PATH ?? ''}`,
-    SHING_MONGO_HOST: new URL(mongo.url).host,
-    SHING_REDIS_HOST: `127.0.0.1:${redis.port}`,
-    SHING_S3_ENDPOINT: s3.endpoint,
-    SHING_S3_REGION: s3.region,
-    SHING_S3_BUCKET: BUCKET,
-    SHING_PUBLIC_URL: 'https://live.example.test/',
     // Assignment answers rtmp://<this>:<port>/live: the test publishes to it as it is.
     SHING_PUBLIC_HOST: '127.0.0.1',
-    SHING_PROFILE: JSON.stringify(profile),
-    SHING_SECRETS_DIR: secrets.dir,
-    SHING_BIND_HOST: '127.0.0.1',
-    SHING_LOG_LEVEL: 'info',
   }
   since = performance.now()
   await Promise.all((['web', 'worker', 'ingest-a', 'ingest-b', 'relay-a', 'relay-b'] as const).map((id) => startComponent(id)))
