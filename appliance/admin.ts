@@ -13,10 +13,10 @@ import {parseArgs} from 'node:util'
 
 import pino from 'pino'
 
-import {ConfigError, parseEnv, readSecrets, secret} from './lib/env.js'
-import {connectMongo} from './lib/mongo.js'
-import {closeRedis, connectRedis, parseHostPort} from './lib/redis.js'
-import {InvalidChannelError, StreamKeys, type CreatedStreamKey, type RevokeResult, type StreamKeyInfo} from './media/stream-keys.js'
+import {ConfigError, parseEnv, readSecrets, secret} from './platform/env.js'
+import {connectMongo} from './platform/mongo.js'
+import {closeRedis, connectRedis, parseHostPort} from './platform/redis.js'
+import {InvalidChannelError, StreamKeys, type CreatedStreamKey, type RevokeResult, type StreamKeyInfo} from './channels/stream-keys.js'
 
 const USAGE = `usage: admin.js stream-key create <channel> [--json]
        admin.js stream-key list [<channel>] [--json]

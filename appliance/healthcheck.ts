@@ -3,7 +3,7 @@
  * It reads only what it needs (SHING_COMPONENT, SHING_HTTP_PORT): a healthcheck must not fail
  * because of an unrelated variable.
  */
-import {HEALTH_PATH, componentNames, componentPorts, type ComponentName} from './contract.js'
+import {HEALTH_PATH, componentNames, componentPorts, type ComponentName} from './contract/index.js'
 
 const TIMEOUT_MS = 3000
 

@@ -24,8 +24,8 @@ import {parseArgs} from 'node:util'
 
 import type {Page} from 'playwright-core'
 
-import {RTMP_APP} from '../appliance/contract.js'
-import {LiveTranscode} from '../appliance/media/live-transcode.js'
+import {RTMP_APP} from '../appliance/contract/index.js'
+import {LiveTranscode} from '../appliance/hls/live-transcode.js'
 import {findProfile, loadProfiles} from '../src/hardware/profiles.js'
 import {launchChromium, type RunningChromium} from '../test/harness/chromium.js'
 import {waitFor} from '../test/harness/process.js'

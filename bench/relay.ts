@@ -24,7 +24,7 @@ import {parseArgs} from 'node:util'
 import {Redis} from 'ioredis'
 import YAML from 'yaml'
 
-import {LIVE_PREFIX, RTMP_APP, secretFiles, streamStateKey, type StreamState} from '../appliance/contract.js'
+import {LIVE_PREFIX, RTMP_APP, secretFiles, streamStateKey, type StreamState} from '../appliance/contract/index.js'
 import {repoRoot} from '../test/harness/cli.js'
 import {freePort, startProcess, tempDir, waitFor} from '../test/harness/process.js'
 import {startRedis} from '../test/harness/redis.js'

@@ -6,7 +6,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {EventEmitter, once} from 'node:events'
 import {closeSync, openSync} from 'node:fs'
 
-import {ladderArgs, type LadderProfile} from '../../appliance/media/ladder.js'
+import {ladderArgs, type LadderProfile} from '../../appliance/hls/ladder.js'
 
 export interface ProgressSample {
   /** performance.now() when the report arrived. */

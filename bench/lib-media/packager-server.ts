@@ -4,7 +4,7 @@ import {readFileSync} from 'node:fs'
 import {createServer} from 'node:http'
 import {createRequire} from 'node:module'
 
-import type {LlHlsPackager} from '../../appliance/media/llhls.js'
+import type {LlHlsPackager} from '../../appliance/hls/llhls.js'
 import {freePort} from '../../test/harness/process.js'
 
 export interface PackagerServer {

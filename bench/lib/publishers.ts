@@ -10,7 +10,7 @@ import {mkdir, readFile, stat} from 'node:fs/promises'
 import http from 'node:http'
 import path from 'node:path'
 
-import {LIVE_PREFIX} from '../../appliance/contract.js'
+import {LIVE_PREFIX} from '../../appliance/contract/index.js'
 import {startProcess, tempDir, waitFor, type ManagedProcess} from '../../test/harness/process.js'
 import {requireTool} from '../../test/harness/tools.js'
 import {CLIP_GOP_SECONDS, type SourceClip} from './source-clip.js'

@@ -8,7 +8,7 @@ import {compareVersions, connectEngine, MIN_ENGINE_VERSION, type EngineTarget} f
 import {errorMessage} from '../errors.js'
 import {chooseProfile} from '../hardware/choose-profile.js'
 import {detectHardware, type HardwareReport} from '../hardware/detect.js'
-import type {HardwareProfile} from '../hardware/profile-schema.js'
+import type {HardwareProfile} from '../../appliance/contract/hardware-profile.js'
 import {overlayEncryptionSupport} from '../hardware/kernel.js'
 import {loadProfiles} from '../hardware/profiles.js'
 import {tcpPortFree, udpPortFree} from '../lib/ports.js'

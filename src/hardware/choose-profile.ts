@@ -1,5 +1,5 @@
 import type {Gpu} from './gpu.js'
-import type {HardwareProfile} from './profile-schema.js'
+import type {HardwareProfile} from '../../appliance/contract/hardware-profile.js'
 import {x264LadderCapacity} from './transcode-capacity.js'
 
 /** The parts of a hardware report the choice depends on. */

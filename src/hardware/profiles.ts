@@ -5,7 +5,7 @@ import YAML from 'yaml'
 import {AbortError, BugError} from '../errors.js'
 import {packageRoot} from '../lib/package-root.js'
 import {formatIssues} from '../lib/zod-issues.js'
-import {hardwareProfileSchema, type HardwareProfile} from './profile-schema.js'
+import {hardwareProfileSchema, type HardwareProfile} from '../../appliance/contract/hardware-profile.js'
 
 export function profilesDir(): string {
   return path.join(packageRoot(), 'hardware-profiles')

@@ -1,4 +1,4 @@
-import type {Rendition} from './profile-schema.js'
+import type {Rendition} from '../../appliance/contract/hardware-profile.js'
 
 /**
  * Measured on a 2-core Debian 12 box of the kind Shing is tested on: 5 realtime 720p30

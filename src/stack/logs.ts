@@ -1,6 +1,6 @@
 import type {Writable} from 'node:stream'
 
-import {componentNames} from '../../appliance/contract.js'
+import {componentNames} from '../../appliance/contract/index.js'
 import {connectEngine} from '../engine/docker.js'
 import {AbortError} from '../errors.js'
 import {coreServiceNames, dockerName} from './names.js'

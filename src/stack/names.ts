@@ -1,4 +1,4 @@
-import type {ComponentName} from '../../appliance/contract.js'
+import type {ComponentName} from '../../appliance/contract/index.js'
 
 /** The stack's name: every Docker object Shing owns starts with it and carries its label. */
 export const STACK = 'shing'

@@ -14,9 +14,9 @@ import {
   SECRETS_DIR,
   type SecretName,
   secretFiles,
-} from '../../appliance/contract.js'
+} from '../../appliance/contract/index.js'
 import type {ShingConfig} from '../config/schema.js'
-import type {HardwareProfile} from '../hardware/profile-schema.js'
+import type {HardwareProfile} from '../../appliance/contract/hardware-profile.js'
 import {TLS_CERT_FILE, TLS_KEY_FILE} from './caddyfile.js'
 import {dockerName, labels, NETWORK, STACK, type ServiceName} from './names.js'
 

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode'
 
-import {NODES_API_PATH, registeredRoles, type NodesView, type RegistryRecord} from '../../appliance/contract.js'
+import {NODES_API_PATH, registeredRoles, type NodesView, type RegistryRecord} from '../../appliance/contract/index.js'
 import {loadConfig} from '../config/load.js'
 import {connectEngine} from '../engine/docker.js'
 import {errorMessage} from '../errors.js'

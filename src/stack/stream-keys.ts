@@ -5,9 +5,9 @@
  */
 import type Docker from 'dockerode'
 
-import {CHANNEL_PATTERN, INGEST_ASSIGN_PATH, type IngestAssignment} from '../../appliance/contract.js'
-import {safeJson} from '../../appliance/lib/registry.js'
-import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../appliance/media/stream-keys.js'
+import {CHANNEL_PATTERN, INGEST_ASSIGN_PATH, type IngestAssignment} from '../../appliance/contract/index.js'
+import {safeJson} from '../../appliance/registry/registry.js'
+import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../appliance/channels/stream-keys.js'
 import {loadConfig} from '../config/load.js'
 import {connectEngine} from '../engine/docker.js'
 import {AbortError, BugError} from '../errors.js'

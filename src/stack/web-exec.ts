@@ -7,7 +7,7 @@ import {finished} from 'node:stream/promises'
 
 import type Docker from 'dockerode'
 
-import {componentPorts} from '../../appliance/contract.js'
+import {componentPorts} from '../../appliance/contract/index.js'
 import {AbortError} from '../errors.js'
 import {dockerName, labels, STACK} from './names.js'
 

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {secretFiles, type ComponentName} from '../../appliance/contract.js'
+import {secretFiles, type ComponentName} from '../../appliance/contract/index.js'
 import {repoRoot} from './cli.js'
 import {freePort, startProcess, type ManagedProcess} from './process.js'
 

@@ -24,8 +24,8 @@ import {
   type ComponentName,
   type RegisteredRole,
   type RegistryRecord,
-} from '../../../appliance/contract.js'
-import {QUEUE_PREFIX, type HousekeepingResult} from '../../../appliance/queues.js'
+} from '../../../appliance/contract/index.js'
+import {QUEUE_PREFIX, type HousekeepingResult} from '../../../appliance/jobs/types.js'
 import {mainJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'

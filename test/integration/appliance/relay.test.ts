@@ -15,7 +15,7 @@ import {Redis} from 'ioredis'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
-import {LIVE_PREFIX, registryKey, registryRecordSchema, secretFiles, streamStateKey, type RegistryRecord, type StreamState} from '../../../appliance/contract.js'
+import {LIVE_PREFIX, registryKey, registryRecordSchema, secretFiles, streamStateKey, type RegistryRecord, type StreamState} from '../../../appliance/contract/index.js'
 import {repoRoot} from '../../harness/cli.js'
 import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'

@@ -23,8 +23,8 @@ import {
   type IngestAssignment,
   type Playback,
   type StreamState,
-} from '../../../appliance/contract.js'
-import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../../appliance/media/stream-keys.js'
+} from '../../../appliance/contract/index.js'
+import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../../appliance/channels/stream-keys.js'
 import {adminJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'

@@ -4,7 +4,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {chooseProfile, type HardwareFacts} from '../../../src/hardware/choose-profile.js'
 import {parseNvidiaSmi, parseVainfo} from '../../../src/hardware/gpu.js'
-import type {HardwareProfile} from '../../../src/hardware/profile-schema.js'
+import type {HardwareProfile} from '../../../appliance/contract/hardware-profile.js'
 import {loadProfiles} from '../../../src/hardware/profiles.js'
 import {x264LadderCapacity} from '../../../src/hardware/transcode-capacity.js'
 
@@ -87,7 +87,7 @@ describe('shipped hardware profiles', () => {
   })
 
   it('a broken profile is rejected with its key path', async () => {
-    const {hardwareProfileSchema} = await import('../../../src/hardware/profile-schema.js')
+    const {hardwareProfileSchema} = await import('../../../appliance/contract/hardware-profile.js')
     const base = profiles.find((p) => p.name === 'cpu-small')!
     const bad = hardwareProfileSchema.safeParse({...base, ladder: [...base.ladder].reverse(), extra: 1})
     expect(bad.success).toBe(false)

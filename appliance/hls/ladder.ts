@@ -1,0 +1,85 @@
+import type {HardwareProfile, Rendition} from '../contract/hardware-profile.js'
+
+/** What the ladder needs of a hardware profile. */
+export type LadderProfile = Pick<HardwareProfile, 'encoder' | 'ladder' | 'hls'>
+
+export interface LadderOptions {
+  profile: LadderProfile
+  /** rtmp://127.0.0.1:<port>/live/<key>, or anything ffmpeg reads. */
+  input: string
+  /** Arguments before `-i` besides the profile's (a test feeds `-re -f lavfi`). */
+  inputArgs?: string[]
+  /** The first rendition goes to this file descriptor, the next to fd + 1, … */
+  firstFd?: number
+}
+
+export interface LadderOutput {
+  rendition: Rendition
+  /** The child's file descriptor that carries this rendition's fragmented MP4. */
+  fd: number
+}
+
+export interface LadderCommand {
+  /** ffmpeg's argv, without the program. */
+  args: string[]
+  outputs: LadderOutput[]
+}
+
+/**
+ * The muxer flags of every rendition: a fragmented MP4 on a pipe (no seeking back), the moov up
+ * front with no samples, a new fragment at each keyframe and at least every part, tfdt-relative
+ * offsets (what MSE and Safari expect of CMAF-style media) and no mfra index at the end.
+ */
+export const fragmentFlags = '+frag_keyframe+empty_moov+default_base_moof+skip_trailer'
+
+/**
+ * ffmpeg argv for one live stream's ABR ladder. The input is decoded once and split; each
+ * rendition is scaled, encoded with the profile's encoder at its own bitrate and frame rate,
+ * and written, video and audio muxed together, as fragmented MP4 to its own pipe.
+ *
+ * - GOP = fps × segmentSeconds, and keyframes are forced on segment boundaries (no scene-cut
+ *   keyframes, no B-frames) so every segment of every rendition starts on a keyframe at the same
+ *   instant: players switch renditions on segment boundaries.
+ * - A fragment is at most one part long (`-frag_duration`): each fragment becomes one LL-HLS part.
+ *   With whole fps the mp4 timescale (15360) holds a part exactly, so parts are whole frames.
+ * - Audio is encoded once per rendition (AAC at the rendition's audioKbps) and muxed with its
+ *   video: one playlist per rendition, no alternate audio group. hls.js and Safari both play
+ *   muxed fMP4, and a low rendition gets a lower audio bitrate too. Decoding happens once; an
+ *   AAC encode costs about 1% of one core, nothing next to the video.
+ * - progress goes to stdout as key=value lines (`speed=1.01x`): the ingest's load figure.
+ */
+export function ladderArgs({profile, input, inputArgs = [], firstFd = 3}: LadderOptions): LadderCommand {
+  const {encoder, ladder, hls} = profile
+  const n = ladder.length
+  const split = n === 1 ? '[0:v:0]null[s0]' : `[0:v:0]split=${n}${ladder.map((_, i) => `[s${i}]`).join('')}`
+  const chains = ladder.map((r, i) => `[s${i}]fps=${r.fps},${encoder.scaleFilter.replaceAll('{height}', String(r.height))}[v${i}]`)
+  const args = [
+    '-hide_banner', '-nostdin', '-loglevel', 'warning',
+    '-nostats', '-progress', 'pipe:1', '-stats_period', '1',
+    ...encoder.inputArgs,
+    ...inputArgs,
+    '-i', input,
+    '-filter_complex', [split, ...chains].join(';'),
+  ]
+  const outputs: LadderOutput[] = []
+  for (const [i, r] of ladder.entries()) {
+    const fd = firstFd + i
+    const gop = String(r.fps * hls.segmentSeconds)
+    const fragMicros = Math.round(hls.partSeconds * 1_000_000)
+    args.push(
+      '-map', `[v${i}]`, '-map', '0:a:0?',
+      ...encoder.videoArgs,
+      '-b:v', `${r.videoKbps}k`, '-maxrate', `${r.videoKbps}k`, '-bufsize', `${r.videoKbps * 2}k`,
+      '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-bf', '0',
+      '-force_key_frames', `expr:gte(t,n_forced*${hls.segmentSeconds})`,
+      '-c:a', 'aac', '-b:a', `${r.audioKbps}k`, '-ar', '48000', '-ac', '2',
+      // The default (make_non_negative) shifts video by AAC's priming and stretches the first
+      // sample by 21 ms: the first part would outgrow PART-TARGET.
+      '-avoid_negative_ts', 'disabled',
+      '-f', 'mp4', '-movflags', fragmentFlags, '-frag_duration', String(fragMicros),
+      `pipe:${fd}`,
+    )
+    outputs.push({rendition: r, fd})
+  }
+  return {args, outputs}
+}

@@ -1,0 +1,70 @@
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {ladderArgs} from '../../../../appliance/hls/ladder.js'
+import type {HardwareProfile} from '../../../../appliance/contract/hardware-profile.js'
+import {findProfile, loadProfiles} from '../../../../src/hardware/profiles.js'
+
+let profiles: HardwareProfile[]
+beforeAll(async () => {
+  profiles = await loadProfiles()
+})
+
+/** The argv of one output: from its first -map to its pipe. */
+function outputArgs(args: string[], fd: number): string[] {
+  const end = args.indexOf(`pipe:${fd}`)
+  let start = end
+  while (start > 0 && !(args[start] === '-map' && args[start + 1]?.startsWith('[v'))) start -= 1
+  return args.slice(start, end + 1)
+}
+
+const valueOf = (args: string[], flag: string): string | undefined => args[args.indexOf(flag) + 1]
+
+describe('ladderArgs', () => {
+  it('decodes the RTMP input once and splits it into every rendition of cpu-small', () => {
+    const profile = findProfile(profiles, 'cpu-small')
+    const {args, outputs} = ladderArgs({profile, input: 'rtmp://127.0.0.1:1935/live/abc'})
+    expect(args.filter((a) => a === '-i')).toHaveLength(1)
+    expect(valueOf(args, '-i')).toBe('rtmp://127.0.0.1:1935/live/abc')
+    expect(valueOf(args, '-filter_complex')).toBe(
+      '[0:v:0]split=3[s0][s1][s2];' +
+        '[s0]fps=30,scale=-2:720[v0];[s1]fps=30,scale=-2:480[v1];[s2]fps=30,scale=-2:360[v2]',
+    )
+    expect(outputs.map((o) => [o.rendition.name, o.fd])).toEqual([['720p', 3], ['480p', 4], ['360p', 5]])
+    // Progress for the ingest's load on stdout, no interactive stats on stderr.
+    expect(args.slice(0, 12)).toEqual(expect.arrayContaining(['-nostdin', '-nostats', '-progress', 'pipe:1']))
+  })
+
+  it('gives each rendition its bitrate, a segment-long GOP with forced keyframes, AAC and a fragmented MP4 pipe', () => {
+    const profile = findProfile(profiles, 'cpu-small')
+    const {args} = ladderArgs({profile, input: 'rtmp://x/live/k'})
+    expect(outputArgs(args, 4)).toEqual([
+      '-map', '[v1]', '-map', '0:a:0?',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high', '-pix_fmt', 'yuv420p',
+      '-b:v', '1000k', '-maxrate', '1000k', '-bufsize', '2000k',
+      '-g', '60', '-keyint_min', '60', '-sc_threshold', '0', '-bf', '0',
+      '-force_key_frames', 'expr:gte(t,n_forced*2)',
+      '-c:a', 'aac', '-b:a', '96k', '-ar', '48000', '-ac', '2',
+      '-avoid_negative_ts', 'disabled',
+      '-f', 'mp4', '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer', '-frag_duration', '500000',
+      'pipe:4',
+    ])
+  })
+
+  it('uses the profile encoder: hardware input args before -i, its scale filter and GOP per fps', () => {
+    const profile = findProfile(profiles, 'nvidia-nvenc')
+    const {args, outputs} = ladderArgs({profile, input: 'rtmp://x/live/k', firstFd: 7})
+    expect(args.slice(args.indexOf('-hwaccel'), args.indexOf('-i'))).toEqual(['-hwaccel', 'cuda', '-hwaccel_output_format', 'cuda'])
+    expect(valueOf(args, '-filter_complex')).toContain('[s0]fps=60,scale_cuda=-2:1080[v0]')
+    expect(outputs.map((o) => o.fd)).toEqual([7, 8, 9, 10])
+    expect(valueOf(outputArgs(args, 7), '-g')).toBe('120')
+    expect(valueOf(outputArgs(args, 9), '-g')).toBe('60')
+    expect(outputArgs(args, 7)).toContain('h264_nvenc')
+  })
+
+  it('puts extra input args (a test source) right before -i', () => {
+    const profile = findProfile(profiles, 'cpu-small')
+    const {args} = ladderArgs({profile: {...profile, ladder: profile.ladder.slice(0, 1)}, input: 'testsrc2', inputArgs: ['-re', '-f', 'lavfi']})
+    expect(args.slice(args.indexOf('-i') - 3, args.indexOf('-i') + 2)).toEqual(['-re', '-f', 'lavfi', '-i', 'testsrc2'])
+    expect(valueOf(args, '-filter_complex')).toBe('[0:v:0]null[s0];[s0]fps=30,scale=-2:720[v0]')
+  })
+})
