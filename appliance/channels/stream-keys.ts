@@ -10,8 +10,8 @@ import type {Redis} from 'ioredis'
 import type {Collection, Db} from 'mongodb'
 import {z} from 'zod'
 
-import {CHANNEL_PATTERN} from '../contract/index.js'
-import {safeJson} from '../registry/registry.js'
+import {CHANNEL_PATTERN, type CreatedStreamKey, type RevokeResult, type StreamKeyInfo} from '../contract/index.js'
+import {safeJson} from '../platform/json.js'
 
 /** 32 random bytes, base64url (43 characters): fits node-media-server's stream name pattern. */
 const KEY_BYTES = 32
@@ -55,28 +55,6 @@ interface StreamKeyDoc {
 interface ChannelDoc {
   name: string
   createdAt: Date
-}
-
-export interface CreatedStreamKey {
-  channel: string
-  keyId: string
-  /** The only time the key is ever shown. */
-  key: string
-  createdAt: string
-}
-
-export interface StreamKeyInfo {
-  channel: string
-  keyId: string
-  createdAt: string
-  revokedAt?: string
-  lastUsedAt?: string
-}
-
-export interface RevokeResult {
-  channel: string
-  /** Key ids revoked now (already revoked ones are left out). */
-  revoked: string[]
 }
 
 export type KeyLookup = {status: 'ok'; channel: string; keyId: string} | {status: 'unknown'} | {status: 'revoked'; channel: string; keyId: string}

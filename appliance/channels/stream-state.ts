@@ -10,14 +10,13 @@ import {randomBytes} from 'node:crypto'
 import type {Redis} from 'ioredis'
 import type {Collection, Db} from 'mongodb'
 
-import {REGISTRY_TTL_SECONDS, streamStateKey, streamStateSchema, type StreamState} from '../contract/index.js'
-import type {ApplianceProfile} from '../platform/env.js'
-import {safeJson} from '../registry/registry.js'
+import {REGISTRY_TTL_SECONDS, streamStateKey, streamStateSchema, type HardwareProfile, type StreamState} from '../contract/index.js'
+import {safeJson} from '../platform/json.js'
 
 export const STREAMS_COLLECTION = 'streams'
 
 /** The renditions a profile's ladder makes; bandwidth as HLS counts it (video + audio, bit/s). */
-export function renditionsOf(ladder: ApplianceProfile['ladder']): StreamState['renditions'] {
+export function renditionsOf(ladder: HardwareProfile['ladder']): StreamState['renditions'] {
   return ladder.map((r) => ({name: r.name, height: r.height, bandwidth: Math.round((r.videoKbps + r.audioKbps) * 1000)}))
 }
 

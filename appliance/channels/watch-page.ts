@@ -3,26 +3,14 @@
  * switches by itself when the broadcast starts or ends (it polls the playback API while
  * offline, and falls back to offline when the stream's playlist goes away).
  */
-export const HLS_JS_PATH = '/assets/hls.min.js'
-
-const escapeHtml = (text: string): string =>
-  text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] ?? c)
+import {escapeHtml} from '../web/html.js'
+import {HLS_JS_PATH} from '../web/assets.js'
 
 export interface WatchPageOptions {
   siteName: string
   channel: string
   /** A version of hls.js's content: its URL changes with it, so browsers may cache it for good. */
   assetVersion?: string
-}
-
-/** The page for a name that is no channel (answered with 404). */
-export function notFoundPage(options: {siteName: string; what: string}): string {
-  return `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Not found · ${escapeHtml(options.siteName)}</title></head>
-<body><h1>Not found</h1><p>${escapeHtml(options.what)}</p></body>
-</html>
-`
 }
 
 export function watchPage(options: WatchPageOptions): string {

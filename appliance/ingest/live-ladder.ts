@@ -13,7 +13,7 @@ import type {ComponentContext} from '../platform/component.js'
 import type {AcceptedPublish, LadderLoad, OriginResponse, PublishHooks, PublishHooksFactory} from './rtmp-ingest.js'
 import type {Logger} from '../platform/logger.js'
 import {bullConnection} from '../platform/redis.js'
-import {QUEUE_PREFIX, type JobData, type JobResult} from '../jobs/types.js'
+import {DVR_FINALIZE_JOB_OPTIONS, dvrFinalizeJobId, QUEUE_PREFIX, type JobData, type JobResult} from '../jobs/types.js'
 import {DvrArchive, type ArchivedRendition} from '../vods/dvr-archive.js'
 import {LiveTranscode} from '../hls/live-transcode.js'
 import type {LlHlsPackager} from '../hls/llhls.js'
@@ -21,15 +21,6 @@ import type {LlHlsPackager} from '../hls/llhls.js'
 export interface LiveLadderOptions {
   ffmpegPath?: string
 }
-
-/** A job per broadcast (its id is the stream's), retried: the archive may take a moment to settle. */
-export const DVR_FINALIZE_JOB_OPTIONS = {
-  attempts: 5,
-  backoff: {type: 'exponential', delay: 2000},
-  removeOnComplete: 1000,
-  removeOnFail: 1000,
-} as const
-export const dvrFinalizeJobId = (streamId: string): string => `dvr.finalize-${streamId}`
 
 interface LiveStream {
   publish: AcceptedPublish
@@ -74,7 +65,7 @@ export function archivedRenditions(packager: LlHlsPackager): ArchivedRendition[]
   })
 }
 
-/** The hooks the ingest runs its ladder through (appliance/main.ts plugs them in). */
+/** The hooks the ingest runs its ladder through (components/ingest.ts plugs them in). */
 export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory {
   return (ctx: ComponentContext<'ingest'>): PublishHooks => {
     const {env, metrics} = ctx

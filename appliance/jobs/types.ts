@@ -1,28 +1,18 @@
 /**
- * The BullMQ jobs every component agrees on: the job types, their data and results. The web enqueues,
- * the worker runs them; a job type without a handler in JobHandlers does not compile.
+ * The BullMQ jobs the components agree on: their types, data and results. Components enqueue,
+ * the worker runs them; a job type without a handler (worker/handlers/) does not compile.
  */
 import type {RegisteredRole} from '../contract/index.js'
 
-export const jobTypes = ['notifications', 'dvr.finalize', 'dvr.encode', 'clips.cut', 'timeline.fanout', 'housekeeping'] as const
+export const jobTypes = ['dvr.finalize', 'housekeeping'] as const
 export type JobType = (typeof jobTypes)[number]
 
 /** Redis key prefix of every queue (one queue per job type, named by the type). */
 export const QUEUE_PREFIX = 'shing:queue'
 
 export interface JobData {
-  notifications: {userIds: string[]; kind: string; payload: Record<string, unknown>}
   'dvr.finalize': {streamId: string}
-  'dvr.encode': {vodId: string}
-  'clips.cut': {clipId: string; streamId: string; startSeconds: number; endSeconds: number}
-  'timeline.fanout': {postId: string; authorId: string}
   housekeeping: Record<string, never>
-}
-
-/** A handler whose feature is not built yet says so instead of pretending it did the work. */
-export interface NotImplemented {
-  status: 'not-implemented'
-  type: JobType
 }
 
 export interface HousekeepingResult {
@@ -46,11 +36,7 @@ export interface DvrFinalizeResult {
 }
 
 export interface JobResult {
-  notifications: NotImplemented
   'dvr.finalize': DvrFinalizeResult
-  'dvr.encode': NotImplemented
-  'clips.cut': NotImplemented
-  'timeline.fanout': NotImplemented
   housekeeping: HousekeepingResult
 }
 
@@ -58,3 +44,12 @@ export type JobHandler<T extends JobType, Context> = (data: JobData[T], context:
 
 /** Exhaustive: every job type must have its handler. */
 export type JobHandlers<Context> = {[T in JobType]: JobHandler<T, Context>}
+
+/** dvr.finalize: one job per broadcast (its id is the stream's), retried while the archive settles. */
+export const DVR_FINALIZE_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: {type: 'exponential', delay: 2000},
+  removeOnComplete: 1000,
+  removeOnFail: 1000,
+} as const
+export const dvrFinalizeJobId = (streamId: string): string => `dvr.finalize-${streamId}`

@@ -1,39 +1,15 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {z} from 'zod'
-
-import {componentEnvSchema, secretFiles, type ComponentEnv, type SecretName} from '../contract/index.js'
+import {componentEnvSchema, hardwareProfileSchema, secretFiles, type ComponentEnv, type HardwareProfile, type SecretName} from '../contract/index.js'
 
 /** Something the operator can fix (missing variable, unreadable secret): a message, no stack, exit 1. */
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-/**
- * The parts of the hardware profile the appliance uses. The full schema lives in src/ (which the
- * appliance must not import) and has already validated the document before it was put in the env.
- */
-const profileSchema = z.object({
-  name: z.string(),
-  /** The ABR ladder, highest first: stream state lists it as the renditions. */
-  ladder: z.array(z.object({name: z.string(), height: z.number().int(), fps: z.number(), videoKbps: z.number(), audioKbps: z.number()})).min(1),
-  /** How the ingest's ladder encodes and packages (src/hardware/profile-schema.ts has the checks). */
-  encoder: z.object({
-    kind: z.enum(['x264', 'nvenc', 'vaapi', 'qsv']),
-    inputArgs: z.array(z.string()),
-    scaleFilter: z.string(),
-    videoArgs: z.array(z.string()),
-  }),
-  hls: z.object({segmentSeconds: z.number(), partSeconds: z.number()}),
-  ingest: z.object({maxLadders: z.number().int().min(1)}),
-  sfu: z.object({workers: z.number().int().min(0)}),
-  worker: z.object({concurrency: z.number().int().min(1)}),
-})
-export type ApplianceProfile = z.infer<typeof profileSchema>
-
 export interface ApplianceEnv extends Omit<ComponentEnv, 'SHING_PROFILE'> {
-  profile: ApplianceProfile
+  profile: HardwareProfile
 }
 
 /** Parses the environment; every problem names its variable. */
@@ -53,7 +29,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): ApplianceEnv {
   } catch (error) {
     throw new ConfigError(`environment variable SHING_PROFILE is not JSON: ${(error as Error).message}`)
   }
-  const profile = profileSchema.safeParse(json)
+  const profile = hardwareProfileSchema.safeParse(json)
   if (!profile.success) {
     const where = profile.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
     throw new ConfigError(`environment variable SHING_PROFILE is not a hardware profile: ${where}`)

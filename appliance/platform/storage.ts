@@ -1,3 +1,5 @@
+import type {Readable} from 'node:stream'
+
 import {Client} from 'minio'
 
 import type {Logger} from './logger.js'
@@ -72,4 +74,27 @@ export function connectStorage(options: StorageOptions): Storage {
     },
     close: () => clearTimeout(timer),
   }
+}
+
+/** S3's "there is no such object", as MinIO and other S3 APIs say it. */
+export const isMissingObject = (error: unknown): boolean => {
+  const code = (error as {code?: string}).code
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket'
+}
+
+export async function readObjectText(storage: Storage, key: string): Promise<string> {
+  const stream: Readable = await storage.client.getObject(storage.bucket, key)
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Every object name under a prefix (recursive). */
+export async function listObjectNames(storage: Storage, prefix: string): Promise<string[]> {
+  const names: string[] = []
+  for await (const item of storage.client.listObjectsV2(storage.bucket, prefix, true)) {
+    const name = (item as {name?: string}).name
+    if (name !== undefined) names.push(name)
+  }
+  return names
 }

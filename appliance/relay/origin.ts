@@ -6,7 +6,7 @@ import type {Redis} from 'ioredis'
 
 import {LIVE_PREFIX, streamStateKey, streamStateSchema, type StreamState} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
-import {safeJson} from '../registry/registry.js'
+import {safeJson} from '../platform/json.js'
 import {SingleFlight} from './cache.js'
 
 export type ReadStreamState = (channel: string) => Promise<StreamState | undefined>

@@ -2,11 +2,7 @@
  * Archived broadcasts (VODs): the worker's dvr.finalize writes one document per stream in `vods`
  * once the archive in S3 checks out; the web lists them and serves the archive under /vod/.
  */
-import type {Readable} from 'node:stream'
-
 import type {Db} from 'mongodb'
-
-import type {Storage} from '../platform/storage.js'
 
 export const VODS_COLLECTION = 'vods'
 
@@ -47,27 +43,4 @@ export async function listVods(db: Db, channel: string, limit = 50): Promise<Vod
     createdAt: d.createdAt.toISOString(),
     url: vodUrl(d.channel, d.streamId),
   }))
-}
-
-/** S3's "there is no such object", as MinIO and other S3 APIs say it. */
-export const isMissingObject = (error: unknown): boolean => {
-  const code = (error as {code?: string}).code
-  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket'
-}
-
-export async function readObjectText(storage: Storage, key: string): Promise<string> {
-  const stream: Readable = await storage.client.getObject(storage.bucket, key)
-  const chunks: Buffer[] = []
-  for await (const chunk of stream) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-/** Every object name under a prefix (recursive). */
-export async function listObjectNames(storage: Storage, prefix: string): Promise<string[]> {
-  const names: string[] = []
-  for await (const item of storage.client.listObjectsV2(storage.bucket, prefix, true)) {
-    const name = (item as {name?: string}).name
-    if (name !== undefined) names.push(name)
-  }
-  return names
 }

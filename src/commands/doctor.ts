@@ -10,7 +10,7 @@ export default class Doctor extends ShingCommand {
 
   async run(): Promise<DoctorResult> {
     const {flags} = await this.parse(Doctor)
-    const result = await runDoctor({dir: this.configDir(flags)})
+    const result = await runDoctor({dir: this.configDir(flags), engine: this.engine()})
     if (!this.jsonEnabled()) this.log(renderDoctor(result))
     if (!result.ok) process.exitCode = 1
     return result

@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 import {ShingCommand} from '../base-command.js'
 import {AbortError} from '../errors.js'
 import {renderDown} from '../render/stack.js'
-import {down, type DownResult} from '../stack/down.js'
+import {down, type DownResult} from '../down/down.js'
 
 export default class Down extends ShingCommand {
   static override summary = 'Remove the stack\'s services, network, secrets and configs; keep the data unless --volumes.'
@@ -25,7 +25,7 @@ export default class Down extends ShingCommand {
       const sure = await confirm({message: 'Delete all Shing data (MongoDB, Redis, MinIO volumes)? This cannot be undone.', default: false})
       if (!sure) throw new AbortError('Nothing was removed.', ['Run shing down without --volumes to keep the data'])
     }
-    const result = await down({removeVolumes: flags.volumes})
+    const result = await down(this.engine(), {removeVolumes: flags.volumes})
     if (!this.jsonEnabled()) this.log(renderDown(result))
     return result
   }

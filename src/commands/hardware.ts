@@ -15,7 +15,7 @@ export default class Hardware extends ShingCommand {
 
   async run(): Promise<HardwareResult> {
     const {flags} = await this.parse(Hardware)
-    const result = await describeHardware({dir: this.configDir(flags), ...(flags.profile ? {profile: flags.profile} : {})})
+    const result = await describeHardware({dir: this.configDir(flags), engine: this.engine(), ...(flags.profile ? {profile: flags.profile} : {})})
     if (!this.jsonEnabled()) this.log(renderHardware(result))
     return result
   }

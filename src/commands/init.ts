@@ -47,6 +47,7 @@ Refuses to overwrite an existing shing.yaml without --force; secrets already wri
     }
     const result = await initSite({
       dir: this.configDir(flags),
+      engine: this.engine(),
       force: flags.force,
       ...(interactive ? {prompter: terminalPrompter} : {}),
       answers: {

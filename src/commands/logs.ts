@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ShingCommand} from '../base-command.js'
-import {checkServiceName, serviceNames, streamLogs} from '../stack/logs.js'
+import {checkServiceName, serviceNames, streamLogs} from '../logs/logs.js'
 
 export default class Logs extends ShingCommand {
   static override summary = 'Print (or follow) the logs of one component, from every box it runs on.'
@@ -18,7 +18,7 @@ export default class Logs extends ShingCommand {
   async run(): Promise<{component: string}> {
     const {args, flags} = await this.parse(Logs)
     const component = checkServiceName(args.component)
-    await streamLogs({
+    await streamLogs(this.engine(), {
       component,
       follow: flags.follow,
       ...(flags.since ? {since: flags.since} : {}),

@@ -2,9 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {ShingCommand} from '../base-command.js'
 import {renderProgress} from '../render/stack.js'
-import type {ServiceHealth} from '../stack/apply.js'
-import {checkServiceName, serviceNames} from '../stack/logs.js'
-import {restartService} from '../stack/restart.js'
+import type {ServiceHealth} from '../up/apply.js'
+import {checkServiceName, serviceNames} from '../logs/logs.js'
+import {restartService} from '../restart/restart.js'
 
 export default class Restart extends ShingCommand {
   static override summary = 'Replace every task of one component, one at a time, and wait until it is healthy again.'
@@ -18,7 +18,7 @@ export default class Restart extends ShingCommand {
 
   async run(): Promise<ServiceHealth> {
     const {args, flags} = await this.parse(Restart)
-    const result = await restartService({
+    const result = await restartService(this.engine(), {
       component: checkServiceName(args.component),
       timeoutMs: flags.timeout * 1000,
       onProgress: (e) => this.logToStderr(renderProgress(e)),

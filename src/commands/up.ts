@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {ShingCommand} from '../base-command.js'
 import {renderProgress, renderUp} from '../render/stack.js'
-import {up, type UpResult} from '../stack/up.js'
+import {up, type UpResult} from '../up/up.js'
 
 export default class Up extends ShingCommand {
   static override summary = 'Bring every component up as Docker Swarm services, changing only what differs.'
@@ -16,7 +16,7 @@ export default class Up extends ShingCommand {
 
   async run(): Promise<UpResult> {
     const {flags} = await this.parse(Up)
-    const result = await up({
+    const result = await up(this.engine(), {
       dir: this.configDir(flags),
       dryRun: flags['dry-run'],
       joinExisting: flags['join-existing'],

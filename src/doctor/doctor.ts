@@ -4,15 +4,19 @@ import os from 'node:os'
 
 import {validateConfig} from '../config/load.js'
 import type {ShingConfig} from '../config/schema.js'
-import {compareVersions, connectEngine, MIN_ENGINE_VERSION, type EngineTarget} from '../engine/docker.js'
+import type {HardwareProfile} from '../../appliance/contract/index.js'
+import {compareVersions, MIN_ENGINE_VERSION} from '../engine/docker-engine.js'
+import type {Engine} from '../engine/engine.js'
 import {errorMessage} from '../errors.js'
-import {chooseProfile} from '../hardware/choose-profile.js'
+import {chooseProfile, fit, unmet} from '../hardware/choose-profile.js'
 import {detectHardware, type HardwareReport} from '../hardware/detect.js'
-import type {HardwareProfile} from '../../appliance/contract/hardware-profile.js'
 import {overlayEncryptionSupport} from '../hardware/kernel.js'
 import {loadProfiles} from '../hardware/profiles.js'
+import {checkImages, describeImage} from '../images/ensure-images.js'
 import {tcpPortFree, udpPortFree} from '../lib/ports.js'
-import {labels, STACK} from '../stack/names.js'
+import {shingVersion} from '../lib/version.js'
+import {stackImages} from '../stack/plan.js'
+import {stackLabels} from '../up/read-stack.js'
 
 export type CheckStatus = 'pass' | 'warn' | 'fail'
 
@@ -39,7 +43,7 @@ function checkEngine(hw: HardwareReport): Check {
     return {
       id: 'docker.engine',
       status: 'fail',
-      message: `Docker engine not reachable at ${d.host}: ${d.error ?? 'no answer'}`,
+      message: `Docker engine not reachable at ${d.address}: ${d.error}`,
       hint: 'Install and start Docker (apt-get install docker.io && systemctl start docker), or point DOCKER_HOST at a running engine',
     }
   }
@@ -51,14 +55,14 @@ function checkEngine(hw: HardwareReport): Check {
       hint: `Upgrade Docker to ${MIN_ENGINE_VERSION} or newer`,
     }
   }
-  return {id: 'docker.engine', status: 'pass', message: `Docker ${d.version} (API ${d.apiVersion}) at ${d.host}`}
+  return {id: 'docker.engine', status: 'pass', message: `Docker ${d.version} (API ${d.apiVersion}) at ${d.address}`}
 }
 
 function checkSwarm(hw: HardwareReport): Check {
-  const swarm = hw.docker.swarm
-  if (!hw.docker.reachable || swarm === undefined) {
+  if (!hw.docker.reachable) {
     return {id: 'docker.swarm', status: 'fail', message: 'swarm state unknown: the engine is not reachable', hint: 'Fix docker.engine first'}
   }
+  const swarm = hw.docker.swarm
   switch (swarm.state) {
     case 'inactive':
       return {id: 'docker.swarm', status: 'pass', message: 'not in a swarm yet: `shing up` will make this box a single-node swarm'}
@@ -194,12 +198,13 @@ function checkGpus(hw: HardwareReport, profile: HardwareProfile | undefined): Ch
       })
     }
   }
-  if (profile !== undefined && profile.requires.gpu !== 'none' && !hw.gpus.some((g) => g.encoders.includes('h264'))) {
+  const needsGpu = profile === undefined ? undefined : unmet(profile, hw).find((why) => why.includes(' GPU; '))
+  if (profile !== undefined && needsGpu !== undefined) {
     checks.push({
       id: 'gpu.profile',
       status: 'fail',
-      message: `profile ${profile.name} needs a ${profile.requires.gpu} GPU, and none with an H.264 encoder was found`,
-      hint: 'Choose a CPU profile: shing init --force --profile cpu-small (or see `shing hardware`)',
+      message: `hardware.profile is ${profile.name}: ${needsGpu}`,
+      hint: `Set hardware.profile to the one \`shing hardware\` chooses for this box (e.g. shing init --force --profile cpu-small)`,
     })
   }
   if (checks.length === 0) {
@@ -248,22 +253,57 @@ async function checkHostname(config: ShingConfig): Promise<Check> {
   }
 }
 
-async function ownPorts(engine: EngineTarget | undefined): Promise<OwnPorts> {
+async function ownPorts(engine: Engine, hw: HardwareReport): Promise<OwnPorts> {
   const own: OwnPorts = new Map()
-  try {
-    const services = await connectEngine(engine).listServices({filters: {label: [`${labels.stack}=${STACK}`]}})
-    for (const s of services) {
-      for (const p of s.Spec?.EndpointSpec?.Ports ?? []) own.set(`${p.Protocol ?? 'tcp'}/${p.PublishedPort}`, s.Spec?.Name ?? 'shing')
-    }
-  } catch {
-    // Not a swarm manager (or no swarm yet): the stack publishes nothing here.
+  // Not a swarm manager (or no swarm yet): the stack publishes nothing here.
+  if (!hw.docker.reachable || !hw.docker.swarm.isManager) return own
+  for (const s of await engine.listServices({labels: stackLabels})) {
+    for (const p of s.publishedPorts) own.set(`${p.protocol}/${p.port}`, s.name)
   }
   return own
 }
 
+/** More live ladders than the box transcodes in realtime makes every viewer's stream stall. */
+function checkCapacity(config: ShingConfig, hw: HardwareReport, profile: HardwareProfile): Check {
+  const configured = config.hardware.ingestMaxLadders ?? profile.ingest.maxLadders
+  const fits = fit(profile, hw).profile.ingest.maxLadders
+  if (configured <= fits) {
+    return {id: 'capacity', status: 'pass', message: `${configured} live ladders per ingest (${profile.name} on this box fits ${fits})`}
+  }
+  const why = profile.encoder.kind === 'x264' ? `${hw.cpu.threads} cores transcode ${fits} ${profile.name} ladders in realtime` : `this box's encoder fits ${fits}`
+  return {
+    id: 'capacity',
+    status: 'fail',
+    message: `hardware.ingestMaxLadders is ${configured}, but ${why}: more would stall every live stream`,
+    hint: `Set hardware.ingestMaxLadders to ${fits} or less in shing.yaml (or remove it to take the profile's fitted value)`,
+  }
+}
+
+async function checkStackImages(engine: Engine, config: ShingConfig): Promise<Check[]> {
+  const images = await checkImages(engine, stackImages(config, shingVersion()))
+  return images.map((image): Check => {
+    const id = `image.${image.key}`
+    switch (image.state.status) {
+      case 'present':
+        return {id, status: 'pass', message: `${image.ref} is on this box`}
+      case 'in-registry':
+        return {id, status: 'pass', message: `${image.ref}: shing up pulls it`}
+      case 'buildable':
+        return {id, status: 'warn', message: `${image.ref} is not on this box: shing up builds it from this package`, hint: 'The first build takes several minutes and needs Debian\'s mirror and the npm registry'}
+      case 'missing':
+        return {
+          id,
+          status: 'fail',
+          message: describeImage(image),
+          hint: `Load it on this box (docker load -i <file>.tar), or set images.${image.key} in shing.yaml to an image it has or can pull`,
+        }
+    }
+  })
+}
+
 export interface DoctorOptions {
   dir: string
-  engine?: EngineTarget
+  engine: Engine
 }
 
 /** Preflight: every check runs (none stops the others); ok is false when any failed. */
@@ -282,7 +322,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
         },
   )
   const [hw, profiles] = await Promise.all([
-    detectHardware({dataPath: config?.dataDir ?? options.dir, ...(options.engine ? {engine: options.engine} : {})}),
+    detectHardware({dataPath: config?.dataDir ?? options.dir, engine: options.engine}),
     loadProfiles(),
   ])
   checks.push(checkEngine(hw), checkSwarm(hw))
@@ -298,10 +338,12 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
     })
   }
   if (profile) checks.push(...checkResources(hw, profile))
+  if (config && profile) checks.push(checkCapacity(config, hw, profile))
   checks.push(...checkGpus(hw, config ? profile : undefined))
   if (config) {
-    const own = hw.docker.reachable ? await ownPorts(options.engine) : new Map<string, string>()
+    const own = await ownPorts(options.engine, hw)
     checks.push(checkOverlay(config), ...(await checkPorts(config, own)), await checkHostname(config))
+    if (hw.docker.reachable) checks.push(...(await checkStackImages(options.engine, config)))
   }
 
   const summary = {pass: 0, warn: 0, fail: 0}

@@ -33,7 +33,8 @@ function gpuClass(gpu: Gpu): HardwareProfile['requires']['gpu'] | undefined {
 // NVENC first (fastest, frees the CPU), then Quick Sync, then AMD.
 const GPU_PREFERENCE: Array<HardwareProfile['requires']['gpu']> = ['nvidia-nvenc', 'intel-vaapi', 'amd-vaapi']
 
-function unmet(profile: HardwareProfile, facts: HardwareFacts): string[] {
+/** Requirements of the profile this box does not meet, one sentence each. */
+export function unmet(profile: HardwareProfile, facts: HardwareFacts): string[] {
   const out: string[] = []
   const {requires} = profile
   if (facts.cpu.threads < requires.minCores) {
@@ -44,13 +45,14 @@ function unmet(profile: HardwareProfile, facts: HardwareFacts): string[] {
     out.push(`${profile.name} wants ${requires.minMemoryGiB} GiB of RAM; this box has ${memGiB.toFixed(1)} GiB`)
   }
   if (requires.gpu !== 'none' && !facts.gpus.some((g) => gpuClass(g) === requires.gpu)) {
-    out.push(`${profile.name} needs a ${requires.gpu} GPU; none was found`)
+    const others = facts.gpus.map((g) => g.note ?? `${g.name} (${g.encoders.length > 0 ? `encodes ${g.encoders.join(', ')}` : 'no encoder'})`)
+    out.push(`${profile.name} needs a ${requires.gpu} GPU; ${others.length === 0 ? 'this box has no GPU' : `this box has ${others.join('; ')}`}`)
   }
   return out
 }
 
 /** Fits the profile's numbers to this box: x264 capacity from the core count, NVENC session caps. */
-function fit(profile: HardwareProfile, facts: HardwareFacts): {profile: HardwareProfile; adjustments: string[]} {
+export function fit(profile: HardwareProfile, facts: HardwareFacts): {profile: HardwareProfile; adjustments: string[]} {
   const adjustments: string[] = []
   let maxLadders = profile.ingest.maxLadders
   if (profile.encoder.kind === 'x264') {

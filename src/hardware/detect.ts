@@ -2,7 +2,8 @@ import {execa} from 'execa'
 import {readdir, statfs} from 'node:fs/promises'
 import si from 'systeminformation'
 
-import {inspectEngine, type EngineReport, type EngineTarget} from '../engine/docker.js'
+import type {Engine} from '../engine/engine.js'
+import {reportEngine, type EngineReport} from '../engine/report.js'
 import {errorMessage} from '../errors.js'
 import {logger} from '../logger.js'
 import {parseNvidiaSmi, parseVainfo, type Gpu} from './gpu.js'
@@ -76,7 +77,7 @@ async function detectVaapi(): Promise<{status: ToolStatus; gpus: Gpu[]}> {
 export interface DetectOptions {
   /** Where Shing keeps its data: the disk checked for free space. */
   dataPath: string
-  engine?: EngineTarget
+  engine: Engine
 }
 
 export async function detectHardware(options: DetectOptions): Promise<HardwareReport> {
@@ -87,7 +88,7 @@ export async function detectHardware(options: DetectOptions): Promise<HardwareRe
     si.mem(),
     si.osInfo(),
     diskAt(options.dataPath),
-    inspectEngine(options.engine),
+    reportEngine(options.engine),
     detectNvidia(),
     detectVaapi(),
   ])

@@ -8,6 +8,7 @@ import {configPaths} from '../config/files.js'
 import {renderConfig} from '../config/render.js'
 import {configSchema, type ShingConfig, type ShingConfigInput} from '../config/schema.js'
 import {mergeSecrets, readExistingSecrets, renderSecrets} from '../config/secrets.js'
+import type {Engine} from '../engine/engine.js'
 import {AbortError} from '../errors.js'
 import {chooseProfile, type ProfileChoice} from '../hardware/choose-profile.js'
 import {detectHardware} from '../hardware/detect.js'
@@ -43,6 +44,8 @@ export interface InitAnswers {
 
 export interface InitOptions {
   dir: string
+  /** Asked what it is (the report `shing hardware` shows); init itself runs nothing on it. */
+  engine: Engine
   answers: InitAnswers
   force: boolean
   /** Absent: take defaults for everything not answered (--yes). */
@@ -90,7 +93,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
   // Read the secrets first: if they are unreadable we stop before writing anything.
   const existingSecrets = await readExistingSecrets(paths.secrets)
 
-  const [profiles, hardware] = await Promise.all([loadProfiles(), detectHardware({dataPath: options.answers.dataDir ?? '/var/lib/shing'})])
+  const [profiles, hardware] = await Promise.all([loadProfiles(), detectHardware({dataPath: options.answers.dataDir ?? '/var/lib/shing', engine: options.engine})])
   if (options.answers.profile !== undefined) findProfile(profiles, options.answers.profile)
   const detected = chooseProfile(hardware, profiles)
 

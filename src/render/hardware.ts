@@ -8,8 +8,8 @@ export function renderHardware(h: HardwareResult): string {
     .filter(([, on]) => on)
     .map(([f]) => f.toUpperCase())
   const docker = h.docker.reachable
-    ? `${h.docker.version} (API ${h.docker.apiVersion}), swarm ${h.docker.swarm?.state}, runtimes: ${h.docker.runtimes.join(', ') || 'none'}`
-    : `not reachable at ${h.docker.host} (${h.docker.error ?? 'no answer'})`
+    ? `${h.docker.version} (API ${h.docker.apiVersion}) at ${h.docker.address}, swarm ${h.docker.swarm.state}, runtimes: ${h.docker.runtimes.join(', ') || 'none'}`
+    : `not reachable at ${h.docker.address} (${h.docker.error})`
   const lines = [
     `CPU      ${h.cpu.model}: ${h.cpu.cores} cores, ${h.cpu.threads} threads${flags.length ? ` (${flags.join(', ')})` : ''}`,
     `Memory   ${gib(h.memory.totalBytes)} (${gib(h.memory.availableBytes)} available)`,

@@ -1,7 +1,7 @@
-import type {ProgressEvent} from '../stack/apply.js'
-import type {DownResult} from '../stack/down.js'
-import type {StatusResult} from '../stack/status.js'
-import type {UpResult} from '../stack/up.js'
+import type {ProgressEvent} from '../up/apply.js'
+import type {DownResult} from '../down/down.js'
+import type {StatusResult} from '../status/status.js'
+import type {UpResult} from '../up/up.js'
 
 export function renderProgress(e: ProgressEvent): string {
   switch (e.kind) {
@@ -11,16 +11,21 @@ export function renderProgress(e: ProgressEvent): string {
       return `  ${e.service}: ${e.running}/${e.desired} healthy`
     case 'healthy':
       return `✓ ${e.service} healthy (${e.running}) in ${e.seconds.toFixed(1)}s`
+    case 'image':
+      return `  ${e.image}: ${e.text}`
   }
 }
 
 export function renderUp(r: UpResult): string {
+  const images = r.images.filter((i) => i.action !== 'present')
   if (r.dryRun) {
-    if (r.actions.length === 0) return 'Nothing to do: the stack matches shing.yaml.'
-    return ['Would:', ...r.actions.map((a) => `  ${a.description}`)].join('\n')
+    if (r.actions.length === 0 && images.length === 0) return 'Nothing to do: the stack matches shing.yaml.'
+    return ['Would:', ...images.map((i) => `  ${i.action} image ${i.ref}`), ...r.actions.map((a) => `  ${a.description}`)].join('\n')
   }
   const lines = [
-    r.actions.length === 0 ? 'Nothing changed: the stack already matches shing.yaml.' : `Done in ${r.seconds.toFixed(1)}s (${r.actions.length} actions).`,
+    r.actions.length === 0 && images.length === 0
+      ? 'Nothing changed: the stack already matches shing.yaml.'
+      : `Done in ${r.seconds.toFixed(1)}s (${[images.length > 0 ? `${images.map((i) => `${i.action} ${i.ref}`).join(', ')}` : '', `${r.actions.length} actions`].filter(Boolean).join('; ')}).`,
     '',
     `Web        ${r.urls.web}`,
     `OBS server ${r.urls.rtmp}`,

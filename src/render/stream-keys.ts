@@ -1,4 +1,4 @@
-import type {CreateStreamKeyResult, ListStreamKeysResult, RevokeStreamKeysResult} from '../stack/stream-keys.js'
+import type {CreateStreamKeyResult, ListStreamKeysResult, RevokeStreamKeysResult} from '../stream-keys/stream-keys.js'
 
 export function renderCreatedStreamKey(r: CreateStreamKeyResult): string {
   return [

@@ -4,19 +4,22 @@
  */
 import {createHash} from 'node:crypto'
 import path from 'node:path'
-import type Docker from 'dockerode'
 
 import {
   componentNames,
   type ComponentEnv,
   type ComponentName,
+  type HardwareProfile,
+  imagePaths,
   MONGO_DATABASE,
+  rtmpUrl,
   SECRETS_DIR,
   type SecretName,
   secretFiles,
+  urlHost,
 } from '../../appliance/contract/index.js'
 import type {ShingConfig} from '../config/schema.js'
-import type {HardwareProfile} from '../../appliance/contract/hardware-profile.js'
+import type {MountSettings, PortConfig, ServiceMode, ServiceSpec} from '../engine/engine.js'
 import {TLS_CERT_FILE, TLS_KEY_FILE} from './caddyfile.js'
 import {dockerName, labels, NETWORK, STACK, type ServiceName} from './names.js'
 
@@ -49,7 +52,7 @@ export interface PlannedService {
   dockerName: string
   /** Core services start (and are healthy) before the components. */
   tier: 'core' | 'app'
-  spec: Docker.ServiceSpec
+  spec: ServiceSpec
   /** Of the whole spec: any change updates the service. */
   hash: string
   /** Of the task template only: a change here replaces the tasks (scaling does not). */
@@ -73,6 +76,13 @@ export const defaultImages = (version: string): Required<ShingConfig['images']> 
   caddy: 'caddy:2-alpine',
 })
 
+/** The images the stack runs, by their key under `images:` (MinIO only when it is bundled). */
+export function stackImages(config: ShingConfig, version: string): Array<{key: keyof ShingConfig['images']; ref: string}> {
+  const images = {...defaultImages(version), ...config.images}
+  const keys = (['mongo', 'redis', 'minio', 'caddy', 'appliance'] as const).filter((k) => k !== 'minio' || config.storage.kind === 'minio')
+  return keys.map((key) => ({key, ref: images[key]}))
+}
+
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
 
 /** JSON with sorted keys: the same spec always hashes the same. */
@@ -87,7 +97,7 @@ function canonical(value: unknown): string {
   return JSON.stringify(value)
 }
 
-export function specHash(spec: Docker.ServiceSpec): string {
+export function specHash(spec: ServiceSpec): string {
   return sha(canonical(spec)).slice(0, 16)
 }
 
@@ -105,12 +115,12 @@ function serviceSpec(options: {
   configs?: Array<{config: PlannedConfig; file: string}>
   health: string[]
   startPeriodS?: number
-  mounts?: Docker.MountSettings[]
+  mounts?: MountSettings[]
   constraints: string[]
-  mode: Docker.ServiceMode
-  ports?: Docker.PortConfig[]
+  mode: ServiceMode
+  ports?: PortConfig[]
   stopGraceS?: number
-}): Docker.ServiceSpec {
+}): ServiceSpec {
   const objectLabels = {[labels.stack]: STACK, [labels.component]: options.name, [labels.version]: options.version}
   return {
     Name: dockerName(options.name),
@@ -155,14 +165,14 @@ function serviceSpec(options: {
 
 const CORE = [`node.labels.${labels.core}==true`]
 const onRole = (role: string): string[] => [`node.labels.${labels.role(role)}==true`]
-const volume = (name: string, target: string): Docker.MountSettings =>
+const volume = (name: string, target: string): MountSettings =>
   ({
     Type: 'volume',
     Source: dockerName(`${name}_data`),
     Target: target,
     // @types/dockerode marks every VolumeOptions field required; the API does not.
     VolumeOptions: {Labels: {[labels.stack]: STACK, [labels.component]: name}},
-  }) as unknown as Docker.MountSettings
+  }) as unknown as MountSettings
 
 export const healthchecks = {
   mongo: ['CMD-SHELL', "mongosh --quiet --norc --eval 'quit(db.adminCommand({ping: 1}).ok ? 0 : 1)' >/dev/null"],
@@ -172,18 +182,18 @@ export const healthchecks = {
     'mc ready local >/dev/null 2>&1 || curl -fsS http://127.0.0.1:9000/minio/health/live >/dev/null 2>&1 || wget -q -O /dev/null http://127.0.0.1:9000/minio/health/live',
   ],
   edge: ['CMD-SHELL', 'wget -q -O /dev/null http://127.0.0.1:2019/config/ || curl -fsS http://127.0.0.1:2019/config/ >/dev/null'],
-  component: ['CMD', 'node', '/app/dist/appliance/healthcheck.js'],
+  component: ['CMD', 'node', imagePaths.healthcheck],
 } as const
 
 export function publicUrl(config: ShingConfig): string {
-  const {hostname} = config.site
-  const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname
+  const host = urlHost(config.site.hostname)
   if (config.tls.mode === 'none') return config.ports.http === 80 ? `http://${host}` : `http://${host}:${config.ports.http}`
   return config.ports.https === 443 ? `https://${host}` : `https://${host}:${config.ports.https}`
 }
 
-export function rtmpUrl(config: ShingConfig): string {
-  return `rtmp://${config.site.hostname}:${config.ports.rtmp}/live`
+/** OBS's "Server" for the site's own address. */
+export function siteRtmpUrl(config: ShingConfig): string {
+  return rtmpUrl(config.site.hostname, config.ports.rtmp)
 }
 
 export function planStack(inputs: PlanInputs): StackPlan {
@@ -212,10 +222,10 @@ export function planStack(inputs: PlanInputs): StackPlan {
   const caddyConfig: PlannedConfig = {name: dockerName(`caddyfile_${sha(inputs.caddyfile).slice(0, 8)}`), data: inputs.caddyfile}
 
   const services: Array<Omit<PlannedService, 'hash' | 'taskHash'>> = []
-  const core = (name: 'mongo' | 'redis' | 'minio' | 'edge', spec: Docker.ServiceSpec): void => {
+  const core = (name: 'mongo' | 'redis' | 'minio' | 'edge', spec: ServiceSpec): void => {
     services.push({name, dockerName: dockerName(name), tier: 'core', spec})
   }
-  const one: Docker.ServiceMode = {Replicated: {Replicas: 1}}
+  const one: ServiceMode = {Replicated: {Replicas: 1}}
 
   core(
     'mongo',
@@ -312,11 +322,11 @@ export function planStack(inputs: PlanInputs): StackPlan {
     sfu: [mount('redisPassword')],
     worker: [mount('mongoRootPassword'), mount('redisPassword'), ...s3Secrets],
   }
-  const webrtcPorts: Docker.PortConfig[] = []
+  const webrtcPorts: PortConfig[] = []
   for (let p = config.ports.webrtc.min; p <= config.ports.webrtc.max; p++) {
     webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
-  const componentShape: {[K in ComponentName]: {mode: Docker.ServiceMode; ports?: Docker.PortConfig[]}} = {
+  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]}} = {
     web: {mode: {Replicated: {Replicas: config.components.web.replicas}}},
     worker: {mode: {Replicated: {Replicas: config.components.worker.replicas}}},
     // One per box of the role: adding a box of that role adds one.

@@ -2,12 +2,24 @@ import {randomBytes} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {secretFiles, type ComponentName} from '../../appliance/contract/index.js'
+import {execa} from 'execa'
+
+import {adminReplySchema, type AdminReply, secretFiles, type AdminInput, type AdminOperationName, type ComponentName} from '../../appliance/contract/index.js'
 import {repoRoot} from './cli.js'
 import {freePort, startProcess, type ManagedProcess} from './process.js'
 
-export const mainJs = path.join(repoRoot, 'dist/appliance/main.js')
-export const adminJs = path.join(repoRoot, 'dist/appliance/admin.js')
+export const mainJs = path.join(repoRoot, 'appliance/dist/main.js')
+export const adminJs = path.join(repoRoot, 'appliance/dist/admin.js')
+
+/** Runs an admin operation the way `shing` does in a container (`node admin.js <op> <json>`); its exit code and reply. */
+export async function runAdminOperation<K extends AdminOperationName>(
+  name: K,
+  input: AdminInput<K> | string,
+  env: NodeJS.ProcessEnv,
+): Promise<{exitCode: number; reply: AdminReply; stderr: string}> {
+  const result = await execa(process.execPath, [adminJs, name, typeof input === 'string' ? input : JSON.stringify(input)], {env, extendEnv: false, reject: false})
+  return {exitCode: result.exitCode ?? -1, reply: adminReplySchema.parse(JSON.parse(String(result.stdout))), stderr: String(result.stderr)}
+}
 
 export interface RunningComponent {
   process: ManagedProcess
@@ -16,7 +28,7 @@ export interface RunningComponent {
 }
 
 /**
- * One appliance component as a process (`node dist/appliance/main.js <component>`) on ports of
+ * One appliance component as a process (`node appliance/dist/main.js <component>`) on ports of
  * its own, ready once its /healthz answers 200. `env` carries the site (Redis, MongoDB, S3…).
  */
 export async function startComponent(options: {

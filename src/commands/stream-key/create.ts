@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {ShingCommand} from '../../base-command.js'
 import {renderCreatedStreamKey} from '../../render/stream-keys.js'
-import {createStreamKey, type CreateStreamKeyResult} from '../../stack/stream-keys.js'
+import {createStreamKey, type CreateStreamKeyResult} from '../../stream-keys/stream-keys.js'
 
 export default class StreamKeyCreate extends ShingCommand {
   static override summary = 'Create a stream key for a channel; prints the OBS server URL and the key (shown only once).'
@@ -13,7 +13,7 @@ export default class StreamKeyCreate extends ShingCommand {
 
   async run(): Promise<CreateStreamKeyResult> {
     const {args, flags} = await this.parse(StreamKeyCreate)
-    const result = await createStreamKey(this.configDir(flags), args.channel)
+    const result = await createStreamKey(this.engine(), this.configDir(flags), args.channel)
     if (!this.jsonEnabled()) this.log(renderCreatedStreamKey(result))
     return result
   }

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {ShingCommand} from '../../base-command.js'
 import {renderStreamKeys} from '../../render/stream-keys.js'
-import {listStreamKeys, type ListStreamKeysResult} from '../../stack/stream-keys.js'
+import {listStreamKeys, type ListStreamKeysResult} from '../../stream-keys/stream-keys.js'
 
 export default class StreamKeyList extends ShingCommand {
   static override summary = 'List stream keys (channel, key id, created, revoked); never the keys themselves.'
@@ -13,7 +13,7 @@ export default class StreamKeyList extends ShingCommand {
 
   async run(): Promise<ListStreamKeysResult> {
     const {args} = await this.parse(StreamKeyList)
-    const result = await listStreamKeys(args.channel)
+    const result = await listStreamKeys(this.engine(), args.channel)
     if (!this.jsonEnabled()) this.log(renderStreamKeys(result))
     return result
   }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {ShingCommand} from '../../base-command.js'
 import {renderRevoked} from '../../render/stream-keys.js'
-import {revokeStreamKeys, type RevokeStreamKeysResult} from '../../stack/stream-keys.js'
+import {revokeStreamKeys, type RevokeStreamKeysResult} from '../../stream-keys/stream-keys.js'
 
 export default class StreamKeyRevoke extends ShingCommand {
   static override summary = "Revoke a channel's stream keys (all, or one by --key-id); publishing with them is refused at once."
@@ -16,7 +16,7 @@ export default class StreamKeyRevoke extends ShingCommand {
 
   async run(): Promise<RevokeStreamKeysResult> {
     const {args, flags} = await this.parse(StreamKeyRevoke)
-    const result = await revokeStreamKeys(args.channel, flags['key-id'])
+    const result = await revokeStreamKeys(this.engine(), args.channel, flags['key-id'])
     if (!this.jsonEnabled()) this.log(renderRevoked(result))
     return result
   }

@@ -33,11 +33,11 @@ import {
   type Playback,
   type RegistryRecord,
   type StreamState,
+  createdStreamKeySchema,
 } from '../../../appliance/contract/index.js'
 import {isLivePathError, parseLivePath} from '../../../appliance/hls/live-paths.js'
-import type {CreatedStreamKey} from '../../../appliance/channels/stream-keys.js'
 import type {VodDoc, VodListing} from '../../../appliance/vods/vods.js'
-import {adminJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
+import {runAdminOperation, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
@@ -316,9 +316,10 @@ beforeAll(async () => {
   timing('web, worker, 2 ingests, 2 relays healthy', since)
 
   since = performance.now()
-  const created = await execa(process.execPath, [adminJs, 'stream-key', 'create', CHANNEL, '--json'], {env: {...baseEnv, SHING_COMPONENT: 'web'}, extendEnv: false, reject: false})
+  const created = await runAdminOperation('stream-key.create', {channel: CHANNEL}, {...baseEnv, SHING_COMPONENT: 'web'})
   expect(created.exitCode, created.stderr).toBe(0)
-  streamKey = (JSON.parse(created.stdout) as CreatedStreamKey).key
+  if (!created.reply.ok) throw new Error(created.reply.error.message)
+  streamKey = createdStreamKeySchema.parse(created.reply.result).key
   timing('stream key created (admin.js)', since)
 
   front = new Front((i) => get(relayIds[i]!).httpPort)

@@ -14,18 +14,22 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
 import {
+  adminOperations,
   MONGO_DATABASE,
   MONGO_USER,
   REGISTRY_TTL_SECONDS,
   streamStateKey,
   streamStateSchema,
+  type AdminInput,
+  type AdminOperationName,
+  type AdminResult,
   type ComponentName,
+  type CreatedStreamKey,
   type IngestAssignment,
   type Playback,
   type StreamState,
 } from '../../../appliance/contract/index.js'
-import type {CreatedStreamKey, RevokeResult, StreamKeyInfo} from '../../../appliance/channels/stream-keys.js'
-import {adminJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
+import {runAdminOperation, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
 import {HarnessError, tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
@@ -60,10 +64,11 @@ function get(name: ComponentName): {process: ManagedProcess; httpPort: number; r
   return component
 }
 
-async function admin<T>(...args: string[]): Promise<T> {
-  const result = await execa(process.execPath, [adminJs, 'stream-key', ...args, '--json'], {env: {...baseEnv, SHING_COMPONENT: 'web'}, extendEnv: false, reject: false})
-  expect(result.exitCode, `admin ${args.join(' ')}: ${result.stderr}`).toBe(0)
-  return JSON.parse(result.stdout) as T
+async function admin<K extends AdminOperationName>(name: K, input: AdminInput<K>): Promise<AdminResult<K>> {
+  const {exitCode, reply, stderr} = await runAdminOperation(name, input, {...baseEnv, SHING_COMPONENT: 'web'})
+  expect(exitCode, `admin ${name}: ${JSON.stringify(reply)} ${stderr}`).toBe(0)
+  if (!reply.ok) throw new Error(reply.error.message)
+  return adminOperations[name].result.parse(reply.result) as AdminResult<K>
 }
 
 async function webGet<T>(apiPath: string): Promise<{status: number; body: T}> {
@@ -159,10 +164,10 @@ describe('stream keys, publish authorization and assignment', () => {
 
   it('admin.js creates keys, stored only as an HMAC; list shows ids, never keys', async () => {
     const since = performance.now()
-    keys.alice1 = await admin<CreatedStreamKey>('create', 'alice')
+    keys.alice1 = await admin('stream-key.create', {channel: 'alice'})
     timing('admin.js stream-key create', since)
-    keys.alice2 = await admin<CreatedStreamKey>('create', 'alice')
-    keys.bob = await admin<CreatedStreamKey>('create', 'bob')
+    keys.alice2 = await admin('stream-key.create', {channel: 'alice'})
+    keys.bob = await admin('stream-key.create', {channel: 'bob'})
     expect(keys.alice1).toMatchObject({channel: 'alice', keyId: expect.stringMatching(/^[0-9a-f]{12}$/), key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/)})
     expect(keys.alice1.key).not.toBe(keys.alice2.key)
 
@@ -172,13 +177,13 @@ describe('stream keys, publish authorization and assignment', () => {
     expect(JSON.stringify(docs)).not.toContain(keys.alice1.key)
     expect(await db.collection('channels').countDocuments({name: {$in: ['alice', 'bob']}})).toBe(2)
 
-    const listed = await admin<StreamKeyInfo[]>('list', 'alice')
+    const listed = await admin('stream-key.list', {channel: 'alice'})
     expect(listed.map((k) => k.keyId).sort()).toEqual([keys.alice1.keyId, keys.alice2.keyId].sort())
     expect(JSON.stringify(listed)).not.toContain(keys.alice1.key)
 
-    const bad = await execa(process.execPath, [adminJs, 'stream-key', 'create', 'Not A Channel', '--json'], {env: {...baseEnv, SHING_COMPONENT: 'web'}, extendEnv: false, reject: false})
+    const bad = await runAdminOperation('stream-key.create', {channel: 'Not A Channel'}, {...baseEnv, SHING_COMPONENT: 'web'})
     expect(bad.exitCode).toBe(1)
-    expect(JSON.parse(bad.stdout)).toMatchObject({error: {kind: 'abort', message: expect.stringContaining('invalid channel name')}})
+    expect(bad.reply).toMatchObject({ok: false, error: {kind: 'abort', message: expect.stringContaining('a channel name is 1-63')}})
   })
 
   it('assignment gives the ingest RTMP URL; playback of an offline channel says so; bad names are 404', async () => {
@@ -263,16 +268,16 @@ describe('stream keys, publish authorization and assignment', () => {
     await publisher.stop()
     await waitFor('alice offline', async () => (await state('alice')) === undefined, {timeoutMs: 5000})
 
-    const one = await admin<RevokeResult>('revoke', 'alice', '--key-id', keys.alice1.keyId)
+    const one = await admin('stream-key.revoke', {channel: 'alice', keyId: keys.alice1.keyId})
     expect(one.revoked).toEqual([keys.alice1.keyId])
-    const all = await admin<RevokeResult>('revoke', 'alice')
+    const all = await admin('stream-key.revoke', {channel: 'alice'})
     expect(all.revoked).toEqual([keys.alice2.keyId])
     const before = await refusedCount('revoked')
     await expectRefused(keys.alice2.key)
     await expectRefused(keys.alice1.key)
     expect(await refusedCount('revoked')).toBe(before + 2)
     expect(await state('alice')).toBeUndefined()
-    const listed = await admin<StreamKeyInfo[]>('list', 'alice')
+    const listed = await admin('stream-key.list', {channel: 'alice'})
     expect(listed.every((k) => k.revokedAt !== undefined)).toBe(true)
     expect(listed.find((k) => k.keyId === keys.alice2.keyId)?.lastUsedAt).toBeDefined()
   })

@@ -7,7 +7,7 @@ import {loadProfiles} from '../../../src/hardware/profiles.js'
 import {renderCaddyfile} from '../../../src/stack/caddyfile.js'
 import {diffStack, type ActualStack} from '../../../src/stack/diff.js'
 import {planStack, type StackPlan} from '../../../src/stack/plan.js'
-import {fittedProfile} from '../../../src/stack/up.js'
+import {fittedProfile} from '../../../src/up/up.js'
 
 const secrets = {
   mongoRootPassword: 'm'.repeat(32),

@@ -2,7 +2,7 @@ import {createHmac} from 'node:crypto'
 
 import {describe, expect, it} from 'vitest'
 
-import {parseCommand} from '../../../../appliance/admin.js'
+import {AdminAbort, parseRequest} from '../../../../appliance/admin/operations.js'
 import {redactStreamNames} from '../../../../appliance/ingest/rtmp-ingest.js'
 import {streamStateSchema} from '../../../../appliance/contract/index.js'
 import {assertChannel, hashStreamKey, InvalidChannelError, keyIdOf, newStreamKey} from '../../../../appliance/channels/stream-keys.js'
@@ -53,17 +53,19 @@ describe('ingest log redaction', () => {
   })
 })
 
-describe('admin.js command line', () => {
-  it('parses stream-key create/list/revoke', () => {
-    expect(parseCommand(['stream-key', 'create', 'alice', '--json'])).toEqual({command: {verb: 'create', channel: 'alice'}, json: true})
-    expect(parseCommand(['stream-key', 'list'])).toEqual({command: {verb: 'list'}, json: false})
-    expect(parseCommand(['stream-key', 'revoke', 'alice', '--key-id', 'abc'])).toEqual({command: {verb: 'revoke', channel: 'alice', keyId: 'abc'}, json: false})
+describe('admin operation requests', () => {
+  it('parse an operation and its JSON input with the contract schema', () => {
+    expect(parseRequest(['stream-key.create', '{"channel":"alice"}'])).toEqual({name: 'stream-key.create', input: {channel: 'alice'}})
+    expect(parseRequest(['stream-key.list'])).toEqual({name: 'stream-key.list', input: {}})
+    expect(parseRequest(['stream-key.revoke', '{"channel":"alice","keyId":"abc"}'])).toEqual({name: 'stream-key.revoke', input: {channel: 'alice', keyId: 'abc'}})
   })
 
-  it('refuses what it does not know', () => {
-    expect(() => parseCommand(['stream-key', 'create'])).toThrow(/needs a channel/)
-    expect(() => parseCommand(['stream-key', 'delete', 'alice'])).toThrow(/usage/)
-    expect(() => parseCommand(['stream-key', 'create', 'alice', '--key-id', 'x'])).toThrow(/revoke only/)
-    expect(() => parseCommand(['user', 'create', 'alice'])).toThrow(/usage/)
+  it('refuse what they do not know, saying what is wrong', () => {
+    expect(() => parseRequest([])).toThrow(/usage.*stream-key\.create/)
+    expect(() => parseRequest(['user.create', '{}'])).toThrow(AdminAbort)
+    expect(() => parseRequest(['stream-key.create', '{channel:'])).toThrow(/not JSON/)
+    expect(() => parseRequest(['stream-key.create', '{}'])).toThrow(/channel/)
+    expect(() => parseRequest(['stream-key.create', '{"channel":"Alice"}'])).toThrow(/channel: a channel name is 1-63/)
+    expect(() => parseRequest(['stream-key.create', '{"channel":"alice","extra":1}'])).toThrow(/extra/)
   })
 })

@@ -1,0 +1,79 @@
+/**
+ * The appliance's side of the admin operations (contract/admin.ts): one handler per operation,
+ * the map exhaustive. Input is parsed with the operation's schema before anything connects, and
+ * the result is checked against its schema before it is printed.
+ */
+import type {Redis} from 'ioredis'
+import type {Db} from 'mongodb'
+import {z} from 'zod'
+
+import {adminOperations, type AdminInput, type AdminOperationName, type AdminReply, type AdminResult, type SecretName} from '../contract/index.js'
+import {InvalidChannelError, StreamKeys} from '../channels/stream-keys.js'
+import {ConfigError} from '../platform/env.js'
+
+export interface AdminContext {
+  db: Db
+  redis: Redis
+  secret(name: SecretName): string
+}
+
+type Handler<K extends AdminOperationName> = (input: AdminInput<K>, ctx: AdminContext) => Promise<AdminResult<K>>
+
+const streamKeys = (ctx: AdminContext): StreamKeys => new StreamKeys({db: ctx.db, redis: ctx.redis, secret: ctx.secret('streamKeySecret')})
+
+const handlers: {[K in AdminOperationName]: Handler<K>} = {
+  'stream-key.create': (input, ctx) => streamKeys(ctx).create(input.channel),
+  'stream-key.list': (input, ctx) => streamKeys(ctx).list(input.channel),
+  'stream-key.revoke': (input, ctx) => streamKeys(ctx).revoke(input.channel, input.keyId),
+}
+
+/** Secrets the operations read (besides the Redis password). */
+export const adminSecrets: readonly SecretName[] = ['mongoRootPassword', 'streamKeySecret']
+
+/** Something the admin can fix: reported as kind 'abort', without a stack. */
+export class AdminAbort extends Error {
+  override name = 'AdminAbort'
+  constructor(
+    message: string,
+    readonly actions: string[] = [],
+  ) {
+    super(message)
+  }
+}
+
+const isOperation = (name: string): name is AdminOperationName => Object.hasOwn(adminOperations, name)
+
+/** The operation and its parsed input, or an AdminAbort that says what is wrong with them. */
+export function parseRequest(argv: readonly string[]): {name: AdminOperationName; input: unknown} {
+  const [name, json = '{}', ...rest] = argv
+  const known = Object.keys(adminOperations).join(', ')
+  if (name === undefined || !isOperation(name) || rest.length > 0) {
+    throw new AdminAbort(`usage: admin.js <operation> '<input JSON>'; operations: ${known}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(json)
+  } catch (error) {
+    throw new AdminAbort(`the input of ${name} is not JSON: ${(error as Error).message}`)
+  }
+  const parsed = (adminOperations[name].input as z.ZodType).safeParse(raw)
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')
+    throw new AdminAbort(`invalid input for ${name}: ${problems}`)
+  }
+  return {name, input: parsed.data}
+}
+
+export async function runOperation(name: AdminOperationName, input: unknown, ctx: AdminContext): Promise<unknown> {
+  const handler = handlers[name] as (input: unknown, ctx: AdminContext) => Promise<unknown>
+  const result = await handler(input, ctx)
+  // Our own bug if it does not match: the CLI would reject it anyway.
+  return (adminOperations[name].result as z.ZodType).parse(result)
+}
+
+export function errorReply(error: unknown): AdminReply {
+  const message = error instanceof Error ? error.message : String(error)
+  if (error instanceof AdminAbort) return {ok: false, error: {kind: 'abort', message, actions: error.actions}}
+  if (error instanceof ConfigError || error instanceof InvalidChannelError) return {ok: false, error: {kind: 'abort', message, actions: []}}
+  return {ok: false, error: {kind: 'bug', message: error instanceof Error ? (error.stack ?? message) : message, actions: []}}
+}

@@ -1,0 +1,33 @@
+/** Worker: runs every job type's handler (worker/handlers/) with the profile's concurrency. */
+import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
+import type {ComponentDef} from '../platform/component.js'
+import {createHttpServer, listen} from '../platform/http-server.js'
+import {handlers} from '../worker/handlers/index.js'
+import {startJobRunner} from '../worker/job-runner.js'
+
+export const worker: ComponentDef<'worker'> = {
+  name: 'worker',
+  secrets: ['mongoRootPassword', 's3AccessKey', 's3SecretKey'],
+  start: async (ctx) => {
+    const {log, metrics, redis, env} = ctx
+    const mongo = ctx.mongo()
+    const storage = ctx.storage()
+    const runner = await startJobRunner({
+      handlers,
+      context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage},
+      redis,
+      redisEndpoint: ctx.redisEndpoint,
+      concurrency: env.profile.worker.concurrency,
+      metrics,
+      log,
+    })
+    const app = createHttpServer({component: 'worker', checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage), runner.check], metrics, log})
+    await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
+    return {
+      stop: async () => {
+        await app.close()
+        await runner.close()
+      },
+    }
+  },
+}

@@ -1,0 +1,73 @@
+/**
+ * Admin operations: what `shing` asks of the running platform (stream keys today; users, channels,
+ * bans, backups later). One typed map, each operation with its input and result schemas. The CLI
+ * runs `node <imagePaths.admin> <operation> '<input JSON>'` in a web container; the appliance
+ * parses the input, runs the operation and prints one line, an AdminReply.
+ */
+import {z} from 'zod'
+
+import {channelNameSchema} from './live.js'
+
+export const createdStreamKeySchema = z.object({
+  channel: z.string(),
+  keyId: z.string(),
+  /** The only time the key is ever shown. */
+  key: z.string(),
+  createdAt: z.string(),
+})
+export type CreatedStreamKey = z.infer<typeof createdStreamKeySchema>
+
+export const streamKeyInfoSchema = z.object({
+  channel: z.string(),
+  keyId: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().optional(),
+  lastUsedAt: z.string().optional(),
+})
+export type StreamKeyInfo = z.infer<typeof streamKeyInfoSchema>
+
+export const revokeResultSchema = z.object({
+  channel: z.string(),
+  /** Key ids revoked now (already revoked ones are left out). */
+  revoked: z.array(z.string()),
+})
+export type RevokeResult = z.infer<typeof revokeResultSchema>
+
+interface AdminOperation {
+  summary: string
+  input: z.ZodType
+  result: z.ZodType
+}
+
+export const adminOperations = {
+  'stream-key.create': {
+    summary: 'Create a stream key for a channel (the channel is created if new)',
+    input: z.strictObject({channel: channelNameSchema}),
+    result: createdStreamKeySchema,
+  },
+  'stream-key.list': {
+    summary: 'List stream keys, never the keys themselves',
+    input: z.strictObject({channel: channelNameSchema.optional()}),
+    result: z.array(streamKeyInfoSchema),
+  },
+  'stream-key.revoke': {
+    summary: "Revoke a channel's keys (all, or one by keyId)",
+    input: z.strictObject({channel: channelNameSchema, keyId: z.string().regex(/^[0-9a-f]{1,64}$/).optional()}),
+    result: revokeResultSchema,
+  },
+} as const satisfies Record<string, AdminOperation>
+
+export type AdminOperationName = keyof typeof adminOperations
+export const adminOperationNames = Object.keys(adminOperations) as AdminOperationName[]
+export type AdminInput<K extends AdminOperationName> = z.infer<(typeof adminOperations)[K]['input']>
+export type AdminResult<K extends AdminOperationName> = z.infer<(typeof adminOperations)[K]['result']>
+
+/** The one line the admin entry prints: the result, or an error the admin can act on ('abort') or ours ('bug'). */
+export const adminReplySchema = z.discriminatedUnion('ok', [
+  z.object({ok: z.literal(true), result: z.unknown()}),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({kind: z.enum(['abort', 'bug']), message: z.string(), actions: z.array(z.string()).default([])}),
+  }),
+])
+export type AdminReply = z.infer<typeof adminReplySchema>

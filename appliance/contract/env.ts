@@ -1,0 +1,59 @@
+/** What a component container is given: environment variables and secret files. */
+import {z} from 'zod'
+
+import {componentNames} from './components.js'
+
+/** Where swarm mounts secrets, and each secret's file name there. */
+export const SECRETS_DIR = '/run/secrets'
+export const secretFiles = {
+  mongoRootPassword: 'shing_mongo_root_password',
+  redisPassword: 'shing_redis_password',
+  minioRootUser: 'shing_minio_root_user',
+  minioRootPassword: 'shing_minio_root_password',
+  sessionSecret: 'shing_session_secret',
+  streamKeySecret: 'shing_stream_key_secret',
+  /** What components use for S3: MinIO's root credentials when bundled, the external keys otherwise. */
+  s3AccessKey: 'shing_s3_access_key',
+  s3SecretKey: 'shing_s3_secret_key',
+} as const
+export type SecretName = keyof typeof secretFiles
+
+/** The MongoDB user the components authenticate as (the root user of the bundled MongoDB). */
+export const MONGO_USER = 'root'
+export const MONGO_DATABASE = 'shing'
+
+/** Environment every component container gets; parsed by the appliance at start. */
+export const componentEnvSchema = z.object({
+  SHING_COMPONENT: z.enum(componentNames),
+  /** host:port of MongoDB, Redis; the S3 endpoint URL. */
+  SHING_MONGO_HOST: z.string().min(1),
+  SHING_REDIS_HOST: z.string().min(1),
+  SHING_S3_ENDPOINT: z.url(),
+  SHING_S3_REGION: z.string().default('us-east-1'),
+  SHING_S3_BUCKET: z.string().min(3),
+  SHING_S3_PATH_STYLE: z.enum(['true', 'false']).default('true'),
+  /** The URL viewers use, e.g. https://live.example.org */
+  SHING_PUBLIC_URL: z.url(),
+  /** Host and port streamers point OBS at. */
+  SHING_PUBLIC_HOST: z.string().min(1),
+  /** The public name of this box when it differs from SHING_PUBLIC_HOST (an ingest box in a multi-box swarm). */
+  SHING_BOX_PUBLIC_HOST: z.string().min(1).optional(),
+  /** What the ingest's RTMP server listens on (the same port is published in host mode). */
+  SHING_RTMP_PORT: z.coerce.number().int().default(1935),
+  /** Overrides componentPorts[component].http; only for running several components on one host (tests). */
+  SHING_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Address the component's servers bind; containers need every interface, tests use 127.0.0.1. */
+  SHING_BIND_HOST: z.string().default('0.0.0.0'),
+  /** The relay's in-memory cache of HLS objects (MiB); it never holds more. */
+  SHING_RELAY_CACHE_MB: z.coerce.number().int().min(1).default(256),
+  SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
+  SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
+  /** The hardware profile, as JSON (contract/hardware-profile.ts), fitted to the box. */
+  SHING_PROFILE: z.string().min(2),
+  SHING_SECRETS_DIR: z.string().default(SECRETS_DIR),
+  SHING_LOG_LEVEL: z.string().default('info'),
+  /** Swarm fills these through templates: which node and task this is. */
+  SHING_NODE_HOSTNAME: z.string().optional(),
+  SHING_TASK_NAME: z.string().optional(),
+})
+export type ComponentEnv = z.infer<typeof componentEnvSchema>

@@ -1,0 +1,67 @@
+/** The live video path: channel names, RTMP, stream state in Redis, HLS paths, playback and assignment APIs. */
+import {z} from 'zod'
+
+/** Channel names: in URLs (/c/<channel>, /live/<channel>/…) and S3 keys. */
+export const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/
+export const channelNameSchema = z.string().regex(CHANNEL_PATTERN, 'a channel name is 1-63 of a-z, 0-9, _ and -, starting with a letter or digit')
+
+/** OBS: server rtmp://<host>:<port>/live, stream key <key>. */
+export const RTMP_APP = 'live'
+
+/** A host as it goes into a URL: an IPv6 literal gets its brackets. */
+export const urlHost = (host: string): string => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host)
+
+/** OBS's "Server": rtmp://<host>:<port>/live. The one builder of it, for the CLI and the web alike. */
+export const rtmpUrl = (host: string, port: number): string => `rtmp://${urlHost(host)}:${port}/${RTMP_APP}`
+
+/**
+ * A live stream's state in Redis, written by the ingest that holds it and refreshed with its
+ * heartbeat (TTL = REGISTRY_TTL_SECONDS): when that ingest dies, the stream goes offline by itself.
+ */
+export const streamStateKey = (channel: string): string => `shing:stream:${channel}`
+export const streamStateSchema = z.object({
+  channel: z.string(),
+  /** One id per broadcast: S3 keys and the VOD live under it. */
+  streamId: z.string(),
+  since: z.string(),
+  ingestId: z.string(),
+  /** Where relays fetch from: the ingest's HTTP server (host:port). */
+  origin: z.string(),
+  renditions: z.array(z.object({name: z.string(), height: z.number(), bandwidth: z.number()})),
+})
+export type StreamState = z.infer<typeof streamStateSchema>
+
+/**
+ * HLS paths, the same at the ingest (origin), the relays and the edge:
+ *   /live/<channel>/master.m3u8
+ *   /live/<channel>/<rendition>/index.m3u8   (LL-HLS: EXT-X-PART, blocking reload with _HLS_msn/_HLS_part)
+ *   /live/<channel>/<rendition>/init.mp4, seg<N>.m4s, part<N>.<i>.m4s
+ */
+export const LIVE_PREFIX = '/live'
+
+/** Web API: where OBS should publish (the least-loaded ingest with a free ladder slot); 503 when none. */
+export const INGEST_ASSIGN_PATH = '/api/ingest/assign'
+export const ingestAssignmentSchema = z.object({
+  /** rtmp://<host>:<port>/live: OBS's "Server"; the stream key goes in its own field. */
+  rtmpUrl: z.string(),
+  ingestId: z.string(),
+})
+export type IngestAssignment = z.infer<typeof ingestAssignmentSchema>
+
+/** Web API: what a player loads for a channel; 404 for a name that is not a channel name. */
+export const playbackApiPath = (channel: string): string => `/api/streams/${channel}/playback`
+export const playbackSchema = z.object({
+  live: z.boolean(),
+  since: z.string().optional(),
+  streamId: z.string().optional(),
+  /** /live/<channel>/master.m3u8, relative: the page's origin (the edge routes /live/* to the relays). */
+  url: z.string(),
+  /** <SHING_PUBLIC_URL>/live/<channel>/master.m3u8, for players elsewhere. */
+  publicUrl: z.string(),
+  /** The least-loaded relay's registry id, for clients that go to a relay directly. */
+  relay: z.string().optional(),
+})
+export type Playback = z.infer<typeof playbackSchema>
+
+/** Every API error answers this shape. */
+export const apiErrorSchema = z.object({error: z.string()})

@@ -1,0 +1,48 @@
+/** VODs as viewers reach them: the list per channel, and the archive served from S3 under /vod/. */
+import type {FastifyInstance} from 'fastify'
+import type {Db} from 'mongodb'
+
+import {CHANNEL_PATTERN} from '../contract/index.js'
+import {isMissingObject, type Storage} from '../platform/storage.js'
+import {IMMUTABLE} from '../web/assets.js'
+import {dvrPrefix} from './dvr-archive.js'
+import {listVods, STREAM_ID_PATTERN} from './vods.js'
+
+/** Archived objects served under /vod/<channel>/<streamId>/: playlists, init and segments. */
+const VOD_OBJECT = /^(?:[a-z0-9][a-z0-9_-]{0,31}\/)?(?:master\.m3u8|index\.m3u8|init\.mp4|seg\d{1,10}\.m4s)$/
+const vodTypes: Record<string, string> = {m3u8: 'application/vnd.apple.mpegurl', mp4: 'video/mp4', m4s: 'video/iso.segment'}
+
+export async function vodRoutes(app: FastifyInstance, options: {db: Db; storage: Storage}): Promise<void> {
+  const {db, storage} = options
+  app.get<{Params: {channel: string}}>('/api/streams/:channel/vods', async (request, reply) => {
+    const {channel} = request.params
+    if (!CHANNEL_PATTERN.test(channel)) return reply.code(404).send({error: 'no such channel'})
+    return {channel, vods: await listVods(db, channel)}
+  })
+
+  // The archive plays as a VOD from S3 through the web (the edge sends everything but /live/* here).
+  app.get<{Params: {channel: string; streamId: string; '*': string}}>('/vod/:channel/:streamId/*', async (request, reply) => {
+    const {channel, streamId} = request.params
+    const object = request.params['*']
+    if (!CHANNEL_PATTERN.test(channel) || !STREAM_ID_PATTERN.test(streamId) || !VOD_OBJECT.test(object)) {
+      return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
+    }
+    const key = `${dvrPrefix(channel, streamId)}/${object}`
+    let size: number
+    try {
+      size = (await storage.client.statObject(storage.bucket, key)).size
+    } catch (error) {
+      if (isMissingObject(error)) return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
+      throw error
+    }
+    const body = await storage.client.getObject(storage.bucket, key)
+    const extension = object.slice(object.lastIndexOf('.') + 1)
+    // Playlists change while the broadcast is live (EVENT); media objects never change.
+    return reply
+      .type(vodTypes[extension] ?? 'application/octet-stream')
+      .header('content-length', size)
+      .header('cache-control', extension === 'm3u8' ? 'no-cache' : IMMUTABLE)
+      .header('access-control-allow-origin', '*')
+      .send(body)
+  })
+}

@@ -1,0 +1,12 @@
+/** Every job type and the one handler (one file each) that runs it: the map is exhaustive. */
+import type {JobHandlers} from '../../jobs/types.js'
+import type {JobContext} from './context.js'
+import {dvrFinalize} from './dvr-finalize.js'
+import {housekeeping} from './housekeeping.js'
+
+export type {JobContext} from './context.js'
+
+export const handlers: JobHandlers<JobContext> = {
+  'dvr.finalize': dvrFinalize,
+  housekeeping,
+}
