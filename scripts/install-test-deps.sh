@@ -94,7 +94,8 @@ mediasoup_worker() {
   local cached="$CACHE/mediasoup-worker-$MEDIASOUP_VERSION"
   # Where npm put the appliance's mediasoup (hoisted to the root, unless a conflict kept it nested).
   local ms_dir
-  ms_dir=$(cd appliance && node -p 'require("path").dirname(require.resolve("mediasoup/package.json"))')
+  # (its exports map hides package.json: cut the entry point's path at the package directory)
+  ms_dir=$(cd appliance && node -p 'const m = require.resolve("mediasoup"); m.slice(0, m.lastIndexOf("/node_modules/mediasoup/") + "/node_modules/mediasoup".length)')
   local dest="$ms_dir/worker/out/Release/mediasoup-worker"
   if [ ! -x "$cached" ]; then
     MS_DIR="$ms_dir" VENV="$CACHE/meson-venv" nice -n 10 bash scripts/mediasoup-worker/build-mediasoup-worker.sh

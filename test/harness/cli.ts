@@ -13,13 +13,13 @@ export interface CliRun {
 }
 
 /** Runs the real `shing` binary (bin/run.js over the built dist/) as a user would, no stdin. */
-export async function runShing(args: string[], options: {env?: NodeJS.ProcessEnv; cwd?: string} = {}): Promise<CliRun> {
+export async function runShing(args: string[], options: {env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number} = {}): Promise<CliRun> {
   const result = await execa(process.execPath, [path.join(repoRoot, 'bin/run.js'), ...args], {
     reject: false,
     stdin: 'ignore',
     cwd: options.cwd ?? repoRoot,
     env: {SHING_LOG_LEVEL: 'warn', ...options.env},
-    timeout: 120_000,
+    timeout: options.timeoutMs ?? 120_000,
   })
   const stdout = String(result.stdout)
   return {

@@ -1,7 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, rmdirSync, rmSync} from 'node:fs'
-import {readFile, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import Docker from 'dockerode'
 import {HarnessError, startProcess, tempDir} from './process.js'
@@ -96,6 +96,7 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
   const configFile = path.join(dir, 'daemon.json')
   // Its own cgroup parent, so that every container it ran can be found (and killed) by it.
   const cgroupParent = `shing-test-${randomBytes(4).toString('hex')}`
+  await mkdir(dir, {recursive: true})
   await writeFile(configFile, '{}\n') // ignore any /etc/docker/daemon.json on this host
   const args = [
     `--config-file=${configFile}`,

@@ -1,13 +1,13 @@
 import {execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
+import {chmod, copyFile, mkdir, readdir, realpath, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
-import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 import type Docker from 'dockerode'
+import {ensureApplianceImage} from './appliance-image.js'
 import {HarnessError, tempDir} from './process.js'
 
 // Test images without a registry: each is a rootfs assembled from this host's own files (the
@@ -16,16 +16,17 @@ import {HarnessError, tempDir} from './process.js'
 //
 // The tag's hash covers each input file's resolved path, size and mtime (not its content: hashing
 // ~300 MB of binaries on every run costs more than it is worth; a reinstalled package changes
-// the mtime and so only causes a rebuild) plus the recipe itself. The appliance's own build
-// output (dist/ and friends) is hashed by content: tsc rewrites it often with the same sizes.
+// the mtime and so only causes a rebuild) plus the recipe itself.
 //
 // The core images stand in for the upstream images the stack plan runs (mongo:7, redis, minio,
 // caddy): they accept the plan's commands, environment and secret files, and carry what the
 // plan's healthchecks call (sh, cat, grep, wget, redis-cli, a `mongosh` that sends a real ping).
-// The appliance image is the offline twin of appliance/Dockerfile: node, Debian's ffmpeg, the
-// built app with its production node_modules and the mediasoup worker.
+// The appliance image is not assembled: it is built from appliance/Dockerfile (appliance-image.ts).
 
-export const imageNames = ['base', 'redis', 'minio', 'ferretdb', 'caddy', 'appliance'] as const
+/** Images assembled here from host files. The appliance is built from its Dockerfile (appliance-image.ts). */
+const assembledNames = ['base', 'redis', 'minio', 'ferretdb', 'caddy'] as const
+type AssembledName = (typeof assembledNames)[number]
+export const imageNames = [...assembledNames, 'appliance'] as const
 export type ImageName = (typeof imageNames)[number]
 
 /** Bump when the way images are assembled changes, so cached tars are not reused. */
@@ -40,8 +41,6 @@ interface Recipe {
   binaries: Array<[string, string]>
   /** Host files copied as they are: [host path, image path]. */
   files: Array<[string, string]>
-  /** Like `files`, but hashed by content (the app's build output). */
-  appFiles: Array<[string, string]>
   /** Generated files: image path → content. */
   generated: Record<string, string>
   /** Generated executable scripts (entrypoints, stand-ins): image path → content. */
@@ -59,7 +58,6 @@ const core: Recipe = {
   executables: [],
   binaries: [],
   files: [['/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt']],
-  appFiles: [],
   scripts: {},
   generated: {
     '/etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
@@ -181,103 +179,12 @@ socket.on('data', (chunk) => {
 })
 `}`
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-
-/** Every file under `dir` (following no directory links), skipping the subtrees named in `skip`. */
-async function filesUnder(dir: string, skip: ReadonlySet<string> = new Set()): Promise<string[]> {
-  const found: string[] = []
-  for (const entry of await readdir(dir, {withFileTypes: true})) {
-    const full = path.join(dir, entry.name)
-    if (skip.has(full)) continue
-    if (entry.isDirectory()) found.push(...(await filesUnder(full, skip)))
-    else if (entry.isFile() || (entry.isSymbolicLink() && (await stat(full)).isFile())) found.push(full)
-  }
-  return found
-}
-
-/**
- * The production node_modules, as `npm ci --omit=dev` would lay it out: every package the
- * lockfile does not mark `dev`, copied from the repo's own (full) install. Offline and fast, and
- * the same versions the tests ran against. Nested node_modules are packages of their own there.
- */
-async function productionModules(root: string): Promise<Array<[string, string]>> {
-  const lock = JSON.parse(await readFile(path.join(root, 'package-lock.json'), 'utf8')) as {
-    packages?: Record<string, {dev?: boolean; optional?: boolean; link?: boolean}>
-  }
-  const files: Array<[string, string]> = []
-  for (const [key, entry] of Object.entries(lock.packages ?? {})) {
-    if (!key.startsWith('node_modules/') || entry.dev === true || entry.link === true) continue
-    const dir = path.join(root, key)
-    const present = await stat(dir).then(
-      (info) => info.isDirectory(),
-      () => false,
-    )
-    if (!present) {
-      if (entry.optional === true) continue // another platform's optional binary
-      throw new HarnessError(`images: appliance needs ${key}, which is missing: run npm ci`)
-    }
-    // mediasoup's worker/ holds C++ sources and build trees; the binary itself is added apart.
-    const skip = new Set([path.join(dir, 'node_modules'), ...(key === 'node_modules/mediasoup' ? [path.join(dir, 'worker')] : [])])
-    for (const file of await filesUnder(dir, skip)) files.push([file, `/app/${path.relative(root, file)}`])
-  }
-  return files
-}
-
-/** The offline twin of appliance/Dockerfile (see it for what real sites run). */
-async function applianceRecipe(): Promise<Recipe> {
-  const root = repoRoot
-  await stat(path.join(root, 'dist', 'appliance')).catch(() => {
-    throw new HarnessError(`images: appliance needs the built app (${root}/dist/appliance is missing): run npx tsc -p tsconfig.json`)
-  })
-  const appFiles: Array<[string, string]> = [[path.join(root, 'package.json'), '/app/package.json']]
-  for (const dir of ['dist', 'hardware-profiles', 'templates']) {
-    for (const file of await filesUnder(path.join(root, dir))) appFiles.push([file, `/app/${path.relative(root, file)}`])
-  }
-  const worker = path.join(root, 'node_modules', 'mediasoup', 'worker', 'out', 'Release', 'mediasoup-worker')
-  await stat(worker).catch(() => {
-    throw new HarnessError(`images: appliance needs the mediasoup worker (${worker} is missing): ${installHint}`)
-  })
-  const binaries: Array<[string, string]> = [[worker, `/app/${path.relative(root, worker)}`]]
-  const files: Array<[string, string]> = [...core.files, ...(await productionModules(root))]
-  // Debian's libsrtp2 does its crypto through NSS, which dlopens its softoken from the directory
-  // libnss3 was loaded from: ldd cannot see these, so they go next to libnss3.
-  const nss3 = (await sharedLibraries(worker)).find((lib) => path.basename(lib) === 'libnss3.so')
-  if (nss3 !== undefined) {
-    for (const name of ['libsoftokn3', 'libfreeblpriv3', 'libfreebl3']) {
-      const lib = path.join(path.dirname(nss3), `${name}.so`)
-      const present = await stat(lib).then(
-        () => true,
-        () => false,
-      )
-      if (!present) continue
-      binaries.push([lib, lib])
-      const check = path.join(path.dirname(nss3), `${name}.chk`)
-      if (await stat(check).then(() => true, () => false)) files.push([check, check])
-    }
-  }
-  return {
-    ...core,
-    executables: [process.execPath, '/usr/bin/ffmpeg', '/usr/bin/ffprobe'],
-    binaries,
-    files,
-    appFiles,
-    dirs: [...core.dirs, '/app', '/data'],
-    changes: [
-      ...core.changes,
-      'ENV NODE_ENV=production',
-      'WORKDIR /app',
-      'ENTRYPOINT ["node", "/app/dist/appliance/main.js"]',
-    ],
-  }
-}
-
-const recipes: {[K in ImageName]: () => Recipe | Promise<Recipe>} = {
+const recipes: {[K in AssembledName]: () => Recipe | Promise<Recipe>} = {
   base: () => ({
     ...core,
     executables: [process.execPath],
     changes: [...core.changes, 'CMD ["node"]'],
   }),
-  appliance: applianceRecipe,
   redis: () => ({
     ...core,
     executables: ['/usr/bin/redis-server', '/usr/bin/redis-cli'],
@@ -338,7 +245,7 @@ const recipes: {[K in ImageName]: () => Recipe | Promise<Recipe>} = {
 
 /** A recipe resolved against this host: every file to copy and the tag that names the result. */
 interface ImagePlan {
-  name: ImageName
+  name: AssembledName
   tag: string
   hash: string
   /** [host path (resolved), image path] */
@@ -368,15 +275,15 @@ async function busyboxApplets(busybox: string): Promise<string[]> {
   return stdout.split('\n').filter((s) => /^[\w.[-]+$/.test(s))
 }
 
-async function requireFile(file: string, name: ImageName): Promise<void> {
+async function requireFile(file: string, name: AssembledName): Promise<void> {
   await stat(file).catch(() => {
     throw new HarnessError(`images: ${name} needs ${file}, which is missing: ${installHint}`)
   })
 }
 
-const plans = new Map<ImageName, Promise<ImagePlan>>()
+const plans = new Map<AssembledName, Promise<ImagePlan>>()
 
-async function planImage(name: ImageName): Promise<ImagePlan> {
+async function planImage(name: AssembledName): Promise<ImagePlan> {
   const recipe = await recipes[name]()
   const busybox = '/usr/bin/busybox'
   await requireFile(busybox, name)
@@ -386,9 +293,8 @@ async function planImage(name: ImageName): Promise<ImagePlan> {
   const copies = new Map<string, string>() // image path → host path
   copies.set('/bin/busybox', busybox)
   // In parallel: the appliance has thousands of files (node_modules).
-  await Promise.all([...recipe.files, ...recipe.appFiles].map(([from]) => requireFile(from, name)))
-  for (const [from, to] of [...recipe.files, ...recipe.appFiles]) copies.set(to, from)
-  const byContent = new Set(recipe.appFiles.map(([, to]) => to))
+  await Promise.all(recipe.files.map(([from]) => requireFile(from, name)))
+  for (const [from, to] of recipe.files) copies.set(to, from)
   const binaries: Array<[string, string]> = [...recipe.executables.map((e): [string, string] => [e, inImage(e)]), ...recipe.binaries]
   for (const [from, to] of binaries) {
     await requireFile(from, name)
@@ -407,7 +313,7 @@ async function planImage(name: ImageName): Promise<ImagePlan> {
       .map(async ([to, from]) => {
         const real = await realpath(from)
         const info = await stat(real)
-        const version = byContent.has(to) ? createHash('sha256').update(await readFile(real)).digest('hex') : `${info.size}\0${info.mtimeMs}`
+        const version = `${info.size}\0${info.mtimeMs}`
         return {to, real, line: `${to}\0${real}\0${version}\0${info.mode}\n`}
       }),
   )
@@ -417,7 +323,7 @@ async function planImage(name: ImageName): Promise<ImagePlan> {
   return {name, hash: digest, tag: `shing-test/${name}:${digest}`, copies: resolved, symlinks, recipe}
 }
 
-function plan(name: ImageName): Promise<ImagePlan> {
+function plan(name: AssembledName): Promise<ImagePlan> {
   let planned = plans.get(name)
   if (planned === undefined) {
     planned = planImage(name)
@@ -427,10 +333,6 @@ function plan(name: ImageName): Promise<ImagePlan> {
   return planned
 }
 
-/** The tag an image gets on this host, e.g. `shing-test/redis:0123abcd…`, for image overrides. */
-export async function imageTag(name: ImageName): Promise<string> {
-  return (await plan(name)).tag
-}
 
 /** Where the saved image of a plan is cached (a `docker save` tar). */
 const cacheFile = (p: ImagePlan): string => path.join(cacheRoot(), 'images', `${p.name}-${p.hash}.tar`)
@@ -522,7 +424,11 @@ async function pruneCache(p: ImagePlan): Promise<void> {
 export async function ensureImages<N extends ImageName>(docker: Docker, names: readonly N[]): Promise<Record<N, string>> {
   const tags = {} as Record<N, string>
   for (const name of names) {
-    const p = await plan(name)
+    if (name === 'appliance') {
+      tags[name] = await ensureApplianceImage(docker)
+      continue
+    }
+    const p = await plan(name as AssembledName)
     tags[name] = p.tag
     if (await hasImage(docker, p.tag)) continue
     const started = Date.now()

@@ -7,7 +7,6 @@ import {createHmac, randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {execa} from 'execa'
 import {Redis} from 'ioredis'
 import {MongoClient} from 'mongodb'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'

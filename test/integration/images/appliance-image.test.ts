@@ -13,7 +13,8 @@ import {ensureImages, type ImageName} from '../../harness/images.js'
 import {tempDir, waitFor} from '../../harness/process.js'
 
 // The test images stand in for the upstream images of the stack plan (mongo:7, redis, minio,
-// caddy) and the appliance image. Each core image runs here with the plan's command,
+// caddy); the appliance image is the real one, built from appliance/Dockerfile by `shing image
+// build` (harness/appliance-image.ts). Each core image runs here with the plan's command,
 // environment, secret files and exact healthcheck, and must become healthy; then the
 // credentials from the secret files are checked from outside, so "healthy" is not vacuous.
 
@@ -221,22 +222,25 @@ describe('test images', () => {
     expect(await answer.text()).toBe('shing-test caddy')
   })
 
-  it('appliance image has node, ffmpeg with x264, the production modules and a starting mediasoup worker', async () => {
+  it('appliance image (appliance/Dockerfile): Node 24 as uid 1000, ffmpeg with x264, the production modules and a starting mediasoup worker', async () => {
     const {docker} = engine
     const image = await docker.getImage(tags.appliance).inspect()
-    expect(image.Config.Entrypoint).toEqual(['node', '/app/dist/appliance/main.js'])
+    expect(image.Config.Entrypoint).toEqual(['node', '/app/appliance/dist/main.js'])
     expect(image.Config.WorkingDir).toBe('/app')
+    expect(image.Config.User).toBe('node')
+    expect(image.Config.Labels?.['org.opencontainers.image.version']).toBe('0.1.0')
 
     // Every production dependency must import from /app: a pruning mistake shows up here.
     const script = `
       const {execFileSync} = require('node:child_process')
       const first = (cmd, args) => execFileSync(cmd, args, {encoding: 'utf8'}).split('\\n')[0]
+      console.log('node ' + process.version + ' uid ' + process.getuid())
       console.log(first('ffmpeg', ['-hide_banner', '-version']))
       console.log(first('ffprobe', ['-hide_banner', '-version']))
       execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30',
         '-t', '1', '-c:v', 'libx264', '-preset', 'veryfast', '-f', 'null', '-'])
       console.log('x264 ok')
-      const deps = Object.keys(require('/app/package.json').dependencies)
+      const deps = Object.keys(require('/app/appliance/package.json').dependencies)
       ;(async () => {
         for (const dep of deps) await import(dep)
         console.log('imports ok ' + deps.length)
@@ -260,10 +264,11 @@ describe('test images', () => {
     log(`timing: appliance checks in ${Date.now() - started} ms`)
     log(output.trim())
     expect(result.StatusCode, output).toBe(0)
+    expect(output).toMatch(/^node v24\.\d+\.\d+ uid 1000$/m)
     expect(output).toMatch(/^ffmpeg version \S+/m)
     expect(output).toMatch(/^ffprobe version \S+/m)
     expect(output).toContain('x264 ok')
-    expect(output).toMatch(/imports ok \d+/)
+    expect(output).toMatch(/imports ok 11/)
     expect(output).toMatch(/worker ok 3\.\d+\.\d+ pid \d+ dtls [1-9]/)
   })
 })
