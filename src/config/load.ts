@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises'
 import YAML from 'yaml'
 
 import {AbortError, errorMessage} from '../errors.js'
+import {loadProfiles} from '../hardware/profiles.js'
 import {toProblems, type Problem} from '../lib/zod-issues.js'
 import {configPaths} from './files.js'
 import {configSchema, secretsSchema, type ShingConfig, type ShingSecrets} from './schema.js'
@@ -67,6 +68,17 @@ export async function validateConfig(dir: string): Promise<ValidationResult> {
       )
     }
   } else problems.push(...rawSecrets.problems.map((p) => ({...p, file: paths.secrets})))
+
+  if (config !== undefined) {
+    const names = (await loadProfiles()).map((p) => p.name)
+    if (!names.includes(config.hardware.profile)) {
+      problems.push({
+        path: 'hardware.profile',
+        message: `no hardware profile is named "${config.hardware.profile}": use one of ${names.join(', ')} (\`shing hardware\` shows the one for this box)`,
+        file: paths.config,
+      })
+    }
+  }
 
   if (config?.storage.kind === 's3' && secrets !== undefined) {
     for (const key of ['s3AccessKey', 's3SecretKey'] as const) {

@@ -15,13 +15,21 @@ export const tlsSchema = z.discriminatedUnion('mode', [
   z.strictObject({mode: z.literal('files'), certFile: z.string().min(1), keyFile: z.string().min(1)}),
 ])
 
+/** S3's bucket naming rules (the strictest of the common ones, so any S3 takes the name). */
+const bucket = z
+  .string()
+  .regex(
+    /^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'not a valid S3 bucket name: use 3-63 of a-z, 0-9, "." and "-", starting and ending with a letter or digit (e.g. shing-media)',
+  )
+
 export const storageSchema = z.discriminatedUnion('kind', [
-  z.strictObject({kind: z.literal('minio'), bucket: z.string().min(3).default('shing')}),
+  z.strictObject({kind: z.literal('minio'), bucket: bucket.default('shing')}),
   z.strictObject({
     kind: z.literal('s3'),
     endpoint: z.url(),
     region: z.string().min(1).default('us-east-1'),
-    bucket: z.string().min(3),
+    bucket,
     pathStyle: z.boolean().default(true),
   }),
 ])
@@ -73,8 +81,10 @@ export const configSchema = z
     storage: storageSchema,
     dataDir: z.string().startsWith('/', 'must be an absolute path'),
     hardware: z.strictObject({
+      /** A name from hardware-profiles/; validateConfig checks that it exists. */
       profile: z.string().min(1),
-      ingestMaxLadders: z.number().int().min(1).optional(),
+      /** Live ladders per ingest; `shing doctor` checks it against what this box transcodes in realtime. */
+      ingestMaxLadders: z.number().int().min(1).max(256).optional(),
     }),
     images: imagesSchema.default({}),
     swarm: z

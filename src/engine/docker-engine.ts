@@ -57,7 +57,8 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ETIMEDOUT
 function isConnectionFailure(error: unknown): boolean {
   const e = error as {code?: string; level?: string; statusCode?: number; message?: string}
   if (e.statusCode !== undefined) return false
-  if (e.code !== undefined && CONNECTION_CODES.has(e.code)) return true
+  if (e.code !== undefined && (CONNECTION_CODES.has(e.code) || /^ERR_(SSL|TLS)_|^(UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|CERT_)/.test(e.code))) return true
+  if (/SSL routines|certificate/i.test(e.message ?? '')) return true // a TLS handshake the engine or we refused
   if (typeof e.level === 'string' && e.level.startsWith('client-')) return true // ssh2: socket, authentication, timeout
   return /timed? ?out|socket hang up|All configured authentication methods failed|Host denied/i.test(e.message ?? '')
 }
@@ -89,7 +90,9 @@ function unreachable(address: string, error: unknown, hostKey: HostKeyVerdict | 
       ? ['Start Docker on this box (systemctl start docker), or point DOCKER_HOST at the engine', 'Check with: shing doctor']
       : target.kind === 'ssh'
         ? [`Check that you can log in: ssh -p ${target.port} ${target.user}@${target.host} docker version`, 'Check with: shing doctor']
-        : [`Check that the engine listens on ${target.host}:${target.port}${target.tls ? ' with TLS (DOCKER_CERT_PATH holds ca.pem, cert.pem, key.pem)' : ''}`, 'Check with: shing doctor']
+        : target.tls && /SSL|certificate/i.test(why)
+          ? [`The TLS handshake failed: DOCKER_CERT_PATH must hold the ca.pem the engine's certificate is signed by, and a cert.pem/key.pem signed by the CA the engine trusts (its --tlscacert)`]
+          : [`Check that the engine listens on ${target.host}:${target.port}${target.tls ? ' with TLS (DOCKER_CERT_PATH holds ca.pem, cert.pem, key.pem)' : ''}`, 'Check with: shing doctor']
   return new EngineUnreachableError(`The Docker engine is not reachable at ${address}: ${why}`, actions)
 }
 
@@ -103,6 +106,8 @@ function dockerOptions(target: EngineTarget, timeoutMs: number | undefined, host
         ? {host: target.host, port: target.port, protocol: 'https', ca: target.tls.ca, cert: target.tls.cert, key: target.tls.key, ...timeout}
         : {host: target.host, port: target.port, protocol: 'http', ...timeout}
     case 'ssh':
+      // No per-request timeout over SSH: Node's http client would call setTimeout on the ssh2
+      // channel, which has none. The connection itself times out (readyTimeout).
       return {
         host: target.host,
         port: target.port,
@@ -114,7 +119,6 @@ function dockerOptions(target: EngineTarget, timeoutMs: number | undefined, host
           hostVerifier,
           readyTimeout: 15_000,
         },
-        ...timeout,
       } as Docker.DockerOptions
   }
 }

@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 import {mkdir, readFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import os from 'node:os'
+import path from 'node:path'
 import YAML from 'yaml'
 
 import {configPaths} from '../config/files.js'
@@ -14,8 +15,9 @@ import {chooseProfile, type ProfileChoice} from '../hardware/choose-profile.js'
 import {detectHardware} from '../hardware/detect.js'
 import {overlayEncryptionSupport} from '../hardware/kernel.js'
 import {findProfile, loadProfiles} from '../hardware/profiles.js'
+import {cliCommand} from '../lib/invocation.js'
 import {toProblems} from '../lib/zod-issues.js'
-import {writeFileAtomic} from '../lib/write-file.js'
+import {fileSystemAbort, writeFileAtomic} from '../lib/write-file.js'
 import {logger} from '../logger.js'
 import type {Prompter} from './prompter.js'
 
@@ -189,10 +191,21 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     ...(a.s3AccessKey === undefined ? {} : {s3AccessKey: a.s3AccessKey}),
     ...(a.s3SecretKey === undefined ? {} : {s3SecretKey: a.s3SecretKey}),
   })
-  await mkdir(paths.dir, {recursive: true})
+  const write = async (file: string, run: () => Promise<unknown>, nothingChanged: string): Promise<void> => {
+    try {
+      await run()
+    } catch (error) {
+      throw fileSystemAbort(error, file, nothingChanged) ?? error
+    }
+  }
+  await write(path.join(paths.dir, '.'), () => mkdir(paths.dir, {recursive: true}), 'nothing was written')
   // Secrets first: a config never points at secrets that were not written.
-  await writeFileAtomic(paths.secrets, renderSecrets(merged.secrets), 0o600)
-  await writeFileAtomic(paths.config, renderConfig(parsed.data))
+  await write(paths.secrets, () => writeFileAtomic(paths.secrets, renderSecrets(merged.secrets), 0o600), 'nothing was written')
+  await write(
+    paths.config,
+    () => writeFileAtomic(paths.config, renderConfig(parsed.data)),
+    `${paths.secrets} was written (its secrets are kept by the next init); ${paths.config} was ${replaced ? 'left as it was' : 'not written'}`,
+  )
   log.info({dir: paths.dir, profile: choice.profile.name}, 'config written')
 
   return {
@@ -204,7 +217,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     profile: {name: choice.profile.name, reason: choice.reason, adjustments: choice.adjustments, warnings: choice.warnings},
     warnings: previous === undefined && !overlay.works ? [`overlay encryption is off: ${overlay.why}`] : [],
     config: parsed.data,
-    next: [`shing doctor --dir ${paths.dir}`, `shing up --dir ${paths.dir}`],
+    next: [`${cliCommand()} doctor --dir ${paths.dir}`, `${cliCommand()} up --dir ${paths.dir}`],
   }
 }
 

@@ -7,6 +7,7 @@ import type {Engine} from '../engine/engine.js'
 import {AbortError, errorMessage} from '../errors.js'
 import {findProfile, loadProfiles} from '../hardware/profiles.js'
 import {checkImages, missingImagesError, provideImages} from '../images/ensure-images.js'
+import {cliCommand} from '../lib/invocation.js'
 import {shingVersion} from '../lib/version.js'
 import {renderCaddyfile} from '../stack/caddyfile.js'
 import {describeAction, diffStack} from '../stack/diff.js'
@@ -105,7 +106,7 @@ export async function up(engine: Engine, options: UpOptions): Promise<UpResult> 
     actions: actions.map((a) => ({kind: a.kind, description: describeAction(a)})),
     services,
     urls: {web: publicUrl(config), rtmp: siteRtmpUrl(config)},
-    next: ['shing stream-key create <channel>', 'shing status'],
+    next: [`${cliCommand()} stream-key create <channel>`, `${cliCommand()} status`],
     seconds: (Date.now() - started) / 1000,
   })
   if (options.dryRun) return result([])

@@ -52,7 +52,8 @@ export async function startSite(initArgs: string[] = []): Promise<Site> {
       await writeFile(file, doc.toString())
     }
     await editConfig((c) => {
-      c.images = {appliance: images.appliance, mongo: images.ferretdb, redis: images.redis, minio: images.minio, caddy: images.caddy}
+      // The appliance runs under its default name (shing/appliance:<version>), built from appliance/Dockerfile.
+      c.images = {mongo: images.ferretdb, redis: images.redis, minio: images.minio, caddy: images.caddy}
       // This kernel has no ESP: an encrypted overlay passes no packets here (see src/hardware/kernel.ts).
       c.swarm = {encryptOverlay: false}
     })

@@ -63,14 +63,23 @@ describe('the stack on one box', () => {
     expect(info.Swarm.LocalNodeState).toBe('inactive')
   })
 
-  it('a service whose image is missing: up fails naming it; fixed, the next up finishes the job', async () => {
+  it('an image that is nowhere: doctor fails it, up stops before changing anything, naming it; fixed, up does the job', async () => {
     const config = YAML.parse(await readFile(path.join(dir, 'shing.yaml'), 'utf8')) as {images: Record<string, string>}
     const goodCaddy = config.images.caddy
     await editConfig((c) => ((c.images as Record<string, string>).caddy = 'shing-test/no-such-image:1'))
+    const doctor = await shing('doctor', '--json')
+    expect(doctor.exitCode, explain(doctor)).toBe(1)
+    const checks = doctor.json<{checks: Array<{id: string; status: string; message: string}>}>().checks
+    expect(checks.find((c) => c.id === 'image.caddy')).toMatchObject({status: 'fail', message: expect.stringContaining('shing-test/no-such-image:1')})
+    expect(checks.find((c) => c.id === 'image.appliance')).toMatchObject({status: 'pass'})
+
     const failed = await shing('up', '--timeout', '120')
     expect(failed.exitCode, explain(failed)).toBe(1)
-    expect(failed.stderr).toMatch(/shing_edge did not become healthy/)
-    expect(failed.stderr).toMatch(/images\.caddy/)
+    expect(failed.stderr).toMatch(/images\.caddy: shing-test\/no-such-image:1 is neither on this box nor in a registry/)
+    expect(failed.stderr).toMatch(/nothing was changed/)
+    expect(failed.stderr).not.toMatch(/\n\s+at /) // no stack trace
+    const info = (await box.docker.info()) as {Swarm: {LocalNodeState: string}}
+    expect(info.Swarm.LocalNodeState).toBe('inactive')
 
     await editConfig((c) => ((c.images as Record<string, string>).caddy = goodCaddy ?? ''))
     const started = Date.now()

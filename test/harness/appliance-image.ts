@@ -30,7 +30,7 @@ import {applianceContext, defaultApplianceTag} from '../../src/images/appliance-
 import {repoRoot, runShing} from './cli.js'
 import {startDockerd} from './docker.js'
 import {HarnessError, tempDir} from './process.js'
-import {testCacheDir} from './tools.js'
+import {requireTool, testCacheDir} from './tools.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -121,7 +121,7 @@ async function baseImageTar(): Promise<string> {
       'chroot "$1" groupadd --gid 1000 node && chroot "$1" useradd --uid 1000 --gid node --shell /bin/bash --create-home node',
     ]
     try {
-      await execFileAsync('mmdebstrap', ['--quiet', '--variant=minbase', ...hooks.map((h) => `--customize-hook=${h}`), 'bookworm', rootfs], {maxBuffer: 10_000_000})
+      await execFileAsync(requireTool('mmdebstrap'), ['--quiet', '--variant=minbase', ...hooks.map((h) => `--customize-hook=${h}`), 'bookworm', rootfs], {maxBuffer: 10_000_000})
     } catch (error) {
       throw new HarnessError(`appliance image: mmdebstrap failed (is it installed? run scripts/install-test-deps.sh): ${(error as {stderr?: string}).stderr ?? (error as Error).message}`)
     }

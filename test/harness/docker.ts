@@ -30,6 +30,8 @@ export interface DockerdOptions {
    * iptables and bridges freely; outside one it must not touch the host's networking.
    */
   netns?: string
+  /** More dockerd flags, e.g. a TCP listener with TLS. */
+  extraArgs?: string[]
   timeoutMs?: number
 }
 
@@ -107,6 +109,7 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
     `-H`,
     `unix://${socketPath}`,
     '--shutdown-timeout=5',
+    ...(options.extraArgs ?? []),
     ...(netns === undefined
       ? // In the host's namespace: no iptables rules, no docker0. (Never --default-address-pool
         // here: it deletes an existing docker0 bridge of the host.)

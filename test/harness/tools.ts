@@ -7,7 +7,7 @@ import {promisify} from 'node:util'
 import {HarnessError} from './process.js'
 
 /** Every external program the harness starts; scripts/install-test-deps.sh installs them all. */
-export const toolNames = ['redis-server', 'ffmpeg', 'ffprobe', 'minio', 'ferretdb', 'chromium', 'dockerd'] as const
+export const toolNames = ['redis-server', 'ffmpeg', 'ffprobe', 'minio', 'ferretdb', 'chromium', 'dockerd', 'sshd', 'ssh-keygen', 'openssl', 'mmdebstrap'] as const
 export type ToolName = (typeof toolNames)[number]
 
 /** Where the heavy Go builds are cached (the same default as install-test-deps.sh). */
@@ -26,6 +26,10 @@ const locations: {[T in ToolName]: () => Location} = {
   // Debian's build: playwright's own download cannot reach its CDN from these machines.
   chromium: () => ({file: '/usr/bin/chromium'}),
   dockerd: () => ({onPath: 'dockerd'}),
+  sshd: () => ({onPath: 'sshd'}),
+  'ssh-keygen': () => ({onPath: 'ssh-keygen'}),
+  openssl: () => ({onPath: 'openssl'}),
+  mmdebstrap: () => ({onPath: 'mmdebstrap'}),
 }
 
 const isExecutable = (file: string): boolean => {
