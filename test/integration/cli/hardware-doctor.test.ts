@@ -3,8 +3,11 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import YAML from 'yaml'
+
 import {runShing} from '../../harness/cli.js'
 import {startDockerEngine, type DockerEngine} from '../../harness/docker.js'
+import {ensureImages} from '../../harness/images.js'
 import {freePort, tempDir} from '../../harness/process.js'
 
 interface Check {
@@ -83,20 +86,77 @@ describe('shing doctor --json', () => {
     expect(checks.find((c) => c.id === 'config')?.status).toBe('pass')
   })
 
+  /** Changes shing.yaml for one test, then puts it back. */
+  async function withConfig<T>(change: (c: Record<string, Record<string, unknown>>) => void, run: () => Promise<T>): Promise<T> {
+    const file = path.join(configDir, 'shing.yaml')
+    const original = await readFile(file, 'utf8')
+    const doc = YAML.parseDocument(original)
+    const value = doc.toJS() as Record<string, Record<string, unknown>>
+    change(value)
+    for (const [key, v] of Object.entries(value)) doc.set(key, v)
+    await writeFile(file, doc.toString())
+    try {
+      return await run()
+    } finally {
+      await writeFile(file, original)
+    }
+  }
+
   describe('against a real private Docker engine', () => {
     let engine: DockerEngine
+    const doctor = () => runShing(['doctor', '--json', '--dir', configDir], {env: {DOCKER_HOST: `unix://${engine.socketPath}`}})
     beforeAll(async () => {
       engine = await startDockerEngine({name: 'doctor'})
+      // The images the stack runs are on this box (the appliance under its default name).
+      const images = await ensureImages(engine.docker, ['appliance', 'redis', 'ferretdb', 'minio', 'caddy'])
+      const file = path.join(configDir, 'shing.yaml')
+      const doc = YAML.parseDocument(await readFile(file, 'utf8'))
+      doc.set('images', {mongo: images.ferretdb, redis: images.redis, minio: images.minio, caddy: images.caddy})
+      await writeFile(file, doc.toString())
     })
     afterAll(async () => engine?.stop())
 
     it('passes every check and exits 0', async () => {
-      const run = await runShing(['doctor', '--json', '--dir', configDir], {env: {DOCKER_HOST: `unix://${engine.socketPath}`}})
+      const run = await doctor()
       const {checks} = run.json<{checks: Check[]}>()
       expect(checks.filter((c) => c.status === 'fail')).toEqual([])
       expect(run.exitCode).toBe(0)
       expect(checks.find((c) => c.id === 'docker.engine')?.message).toContain(engine.version)
       expect(checks.find((c) => c.id === 'docker.swarm')?.message).toMatch(/single-node swarm/)
+      expect(checks.find((c) => c.id === 'image.appliance')).toMatchObject({status: 'pass', message: 'shing/appliance:0.1.0 is on this box'})
+      expect(checks.find((c) => c.id === 'capacity')?.status).toBe('pass')
+    })
+
+    it('an image neither on the box nor in a reachable registry fails, naming its key and the fix', async () => {
+      const run = await withConfig((c) => ((c.images as Record<string, string>).caddy = 'shing-test/nowhere:1'), doctor)
+      expect(run.exitCode).toBe(1)
+      const check = run.json<{checks: Check[]}>().checks.find((c) => c.id === 'image.caddy')
+      expect(check).toMatchObject({status: 'fail', message: expect.stringContaining('shing-test/nowhere:1 is neither on this box nor in a registry'), hint: expect.stringContaining('images.caddy')})
+    })
+
+    it('more live ladders than this box transcodes in realtime fails, naming hardware.ingestMaxLadders and the number that fits', async () => {
+      const run = await withConfig((c) => (c.hardware!.ingestMaxLadders = 200), doctor)
+      expect(run.exitCode).toBe(1)
+      const check = run.json<{checks: Check[]}>().checks.find((c) => c.id === 'capacity')
+      expect(check?.status).toBe('fail')
+      expect(check?.message).toMatch(new RegExp(`hardware.ingestMaxLadders is 200, but ${os.cpus().length} cores transcode \\d+ cpu-\\w+ ladders in realtime`))
+      expect(check?.hint).toMatch(/Set hardware.ingestMaxLadders to \d+ or less/)
+    })
+
+    it('an NVENC profile on a box without an NVIDIA GPU fails, and so does one on an H100 (no NVENC)', async () => {
+      const run = await withConfig((c) => (c.hardware!.profile = 'nvidia-nvenc'), doctor)
+      expect(run.exitCode).toBe(1)
+      expect(run.json<{checks: Check[]}>().checks.find((c) => c.id === 'gpu.profile')).toMatchObject({
+        status: 'fail',
+        message: 'hardware.profile is nvidia-nvenc: nvidia-nvenc needs a nvidia-nvenc GPU; this box has no GPU',
+      })
+      const bin = path.join(dir, 'fake-bin')
+      const h100 = await withConfig(
+        (c) => (c.hardware!.profile = 'nvidia-nvenc'),
+        () => runShing(['doctor', '--json', '--dir', configDir], {env: {DOCKER_HOST: `unix://${engine.socketPath}`, PATH: `${bin}:${process.env.PATH}`}}),
+      )
+      expect(h100.exitCode).toBe(1)
+      expect(h100.json<{checks: Check[]}>().checks.find((c) => c.id === 'gpu.profile')?.message).toMatch(/H100 80GB HBM3 has no NVENC/)
     })
 
     it('fails a configured port that something already listens on, naming the key', async () => {
@@ -105,7 +165,7 @@ describe('shing doctor --json', () => {
       const rtmp = Number(/rtmp: (\d+)/.exec(config)?.[1])
       const server = createServer().listen(rtmp, '0.0.0.0')
       try {
-        const run = await runShing(['doctor', '--json', '--dir', configDir], {env: {DOCKER_HOST: `unix://${engine.socketPath}`}})
+        const run = await doctor()
         expect(run.exitCode).toBe(1)
         const check = run.json<{checks: Check[]}>().checks.find((c) => c.id === 'port.rtmp')
         expect(check).toMatchObject({status: 'fail', hint: expect.stringContaining('ports.rtmp')})

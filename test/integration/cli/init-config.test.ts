@@ -1,9 +1,11 @@
-import {readFile, stat, writeFile} from 'node:fs/promises'
+import {execFile} from 'node:child_process'
+import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
+import {promisify} from 'node:util'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
-import {runShing} from '../../harness/cli.js'
+import {repoRoot, runShing} from '../../harness/cli.js'
 import {tempDir} from '../../harness/process.js'
 
 let dir: string
@@ -65,11 +67,60 @@ describe('shing init --yes', () => {
     expect(run.stderr).toMatch(/no terminal.*\n.*--yes/s)
   })
 
+  it('prints next steps that run as printed (bin/run.js when shing is not on the PATH)', async () => {
+    const run = await init()
+    expect(run.exitCode, run.stderr).toBe(0)
+    const {next} = run.json<{next: string[]}>()
+    expect(next[0]).toBe(`./bin/run.js doctor --dir ${dir}`)
+    const doctor = await execFileAsync('sh', ['-c', `${next[0]} --json`], {cwd: repoRoot}).catch((e: {code?: number; stdout?: string}) => e)
+    expect((doctor as {code?: number}).code ?? 0).not.toBe(127) // "command not found" would be 127
+    expect(JSON.parse(String(doctor.stdout))).toHaveProperty('checks')
+  })
+
   it('rejects a bad answer before writing anything', async () => {
     const run = await init('--admin-email', 'not-an-email')
     expect(run.exitCode).toBe(1)
     expect(run.json()).toMatchObject({error: {message: expect.stringContaining('site.adminEmail')}})
     await expect(stat(path.join(dir, 'shing.yaml'))).rejects.toThrow(/ENOENT/)
+  })
+})
+
+const execFileAsync = promisify(execFile)
+
+describe('shing init where it cannot write', () => {
+  let mount: string
+  beforeEach(async () => {
+    mount = path.join(dir, 'small')
+    await mkdir(mount)
+    // A 64 KiB file system of our own (the tests run as root, as CI does).
+    await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=755', 'shing-test', mount])
+  })
+  afterEach(async () => {
+    await execFileAsync('umount', [mount])
+  })
+
+  it('a full disk: exit 1, says so and what to do, no stack, and no temp file left behind', async () => {
+    await writeFile(path.join(mount, 'filler'), Buffer.alloc(128 * 1024)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOSPC') throw error
+    })
+    const run = await runShing(['init', '--yes', '--dir', mount, '--hostname', 'shing.example.test', '--json'])
+    expect(run.exitCode).toBe(1)
+    expect(run.json()).toMatchObject({
+      error: {kind: 'abort', message: `The disk holding ${mount} is full (no space left); nothing was written`, actions: [expect.stringMatching(/^Free some space there \(see: df -h/)]},
+    })
+    const text = await runShing(['init', '--yes', '--dir', mount, '--hostname', 'shing.example.test'])
+    expect(text.exitCode).toBe(1)
+    expect(text.stderr).toMatch(/is full/)
+    expect(text.stderr).not.toMatch(/\n\s+at |ENOSPC/)
+    expect((await readdir(mount)).sort()).toEqual(['filler'])
+  })
+
+  it('a read-only directory: exit 1, says so, nothing written', async () => {
+    await execFileAsync('mount', ['-o', 'remount,ro', mount])
+    const run = await runShing(['init', '--yes', '--dir', mount, '--hostname', 'shing.example.test', '--json'])
+    expect(run.exitCode).toBe(1)
+    expect(run.json()).toMatchObject({error: {kind: 'abort', message: `${mount} is on a read-only file system; nothing was written`, actions: ['Use a writable directory: --dir <path>']}})
+    expect(await readdir(mount)).toEqual([])
   })
 })
 
@@ -113,6 +164,21 @@ describe('shing config validate', () => {
     const {problems} = (await validate()).json<{problems: Array<{path: string; message: string}>}>()
     expect(problems.map((p) => p.path).sort()).toEqual(['ports.rtmp', 'redisPassword'])
     expect(problems.find((p) => p.path === 'redisPassword')?.message).toMatch(/missing secret/)
+  })
+
+  it('an unknown hardware profile, a bad bucket name, an absurd ladder count: each named with its fix', async () => {
+    await edit((t) => t.replace(/profile: \S+/, 'profile: cpu-sall').replace('bucket: shing', 'bucket: "Bad_Bucket!"').replace(/ingestMaxLadders: \d+/, 'ingestMaxLadders: 500'))
+    const run = await validate()
+    expect(run.exitCode).toBe(1)
+    const {problems} = run.json<{problems: Array<{path: string; message: string}>}>()
+    expect(problems.map((p) => p.path).sort()).toEqual(['hardware.ingestMaxLadders', 'storage.bucket'])
+    // The profile is checked once the document parses: fix the rest and it is named.
+    await edit((t) => t.replace('bucket: "Bad_Bucket!"', 'bucket: shing').replace('ingestMaxLadders: 500', 'ingestMaxLadders: 2'))
+    const text = await runShing(['config', 'validate', '--dir', dir])
+    expect(text.exitCode).toBe(1)
+    expect(text.stderr).toContain('shing.yaml: hardware.profile: no hardware profile is named "cpu-sall": use one of amd-vaapi, cpu-large, cpu-medium, cpu-small, intel-vaapi, nvidia-nvenc')
+    expect(problems.find((p) => p.path === 'storage.bucket')?.message).toMatch(/not a valid S3 bucket name: use 3-63 of a-z/)
+    expect(problems.find((p) => p.path === 'hardware.ingestMaxLadders')?.message).toMatch(/out of range/)
   })
 
   it('config show redacts every secret', async () => {

@@ -6,7 +6,8 @@ import {configSchema, type ShingConfig} from '../../../src/config/schema.js'
 import {loadProfiles} from '../../../src/hardware/profiles.js'
 import {renderCaddyfile} from '../../../src/stack/caddyfile.js'
 import {diffStack, type ActualStack} from '../../../src/stack/diff.js'
-import {planStack, type StackPlan} from '../../../src/stack/plan.js'
+import {rtmpUrl} from '../../../appliance/contract/index.js'
+import {planStack, publicUrl, siteRtmpUrl, stackImages, type StackPlan} from '../../../src/stack/plan.js'
 import {fittedProfile} from '../../../src/up/up.js'
 
 const secrets = {
@@ -40,6 +41,26 @@ function applied(p: StackPlan): ActualStack {
     services: p.services.map((s) => ({dockerName: s.dockerName, component: s.name, hash: s.hash})),
   }
 }
+
+describe('the URLs a site prints', () => {
+  it('one RTMP URL builder for the CLI and the web: the app name, and an IPv6 host in brackets', () => {
+    const v6 = config((c) => ((c.site as Record<string, string>).hostname = '2001:db8::7'))
+    expect(siteRtmpUrl(v6)).toBe('rtmp://[2001:db8::7]:1935/live')
+    expect(rtmpUrl('2001:db8::7', 1935)).toBe(siteRtmpUrl(v6))
+    expect(rtmpUrl('live.example.org', 1936)).toBe('rtmp://live.example.org:1936/live')
+    expect(publicUrl(v6)).toMatch(/^https?:\/\/\[2001:db8::7\]/)
+  })
+
+  it('the images a site runs: MinIO only when bundled, the appliance under its version', () => {
+    expect(stackImages(config(), '0.1.0').map((i) => `${i.key}=${i.ref}`)).toEqual([
+      'mongo=mongo:7.0',
+      'redis=redis:7.2-alpine',
+      'minio=minio/minio:latest',
+      'caddy=caddy:2-alpine',
+      'appliance=shing/appliance:0.1.0',
+    ])
+  })
+})
 
 describe('planStack', () => {
   it('plans every component; core ports are never published; edge, ingest and sfu publish in host mode', async () => {
