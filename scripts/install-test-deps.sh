@@ -87,7 +87,7 @@ npm_packages() {
   # --ignore-scripts: mediasoup's postinstall downloads a prebuilt worker, which cannot work
   # here; the worker is built below instead. Our own build runs explicitly.
   scripts/with-node24 npm ci --ignore-scripts --no-audit --no-fund
-  scripts/with-node24 npm run build
+  scripts/with-node24 npm run build && scripts/with-node24 npm run build:appliance
 }
 
 mediasoup_worker() {
