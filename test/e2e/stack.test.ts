@@ -73,11 +73,15 @@ describe('the stack on one box', () => {
     expect(checks.find((c) => c.id === 'image.caddy')).toMatchObject({status: 'fail', message: expect.stringContaining('shing-test/no-such-image:1')})
     expect(checks.find((c) => c.id === 'image.appliance')).toMatchObject({status: 'pass'})
 
-    const failed = await shing('up', '--timeout', '120')
+    const failed = await shing('up', '--json', '--timeout', '120')
     expect(failed.exitCode, explain(failed)).toBe(1)
-    expect(failed.stderr).toMatch(/images\.caddy: shing-test\/no-such-image:1 is neither on this box nor in a registry/)
-    expect(failed.stderr).toMatch(/nothing was changed/)
-    expect(failed.stderr).not.toMatch(/\n\s+at /) // no stack trace
+    const {error} = failed.json<{error: {kind: string; message: string; actions: string[]}}>()
+    expect(error.kind).toBe('abort') // no stack trace: the admin's to fix
+    expect(error.message).toMatch(/nothing was changed:\n {2}images\.caddy: shing-test\/no-such-image:1 is neither on this box nor in a registry/)
+    expect(error.actions.join('\n')).toMatch(/docker load/)
+    const text = await shing('up')
+    expect(text.exitCode).toBe(1)
+    expect(text.stderr).not.toMatch(/\n\s+at /)
     const info = (await box.docker.info()) as {Swarm: {LocalNodeState: string}}
     expect(info.Swarm.LocalNodeState).toBe('inactive')
 
