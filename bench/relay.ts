@@ -202,7 +202,7 @@ async function startShing(clip: SourceClip): Promise<Side> {
     const relay = await startProcess({
       name: 'appliance relay',
       command: process.execPath,
-      args: [path.join(repoRoot, 'dist/appliance/main.js'), 'relay'],
+      args: [path.join(repoRoot, 'appliance/dist/main.js'), 'relay'],
       env: {
         PATH: process.env.PATH,
         // The relay never connects to MongoDB or S3; the environment schema only wants them named.

@@ -1,5 +1,5 @@
 /**
- * Every appliance component as the real process (`node dist/appliance/main.js <component>`)
+ * Every appliance component as the real process (`node appliance/dist/main.js <component>`)
  * against real Redis (with a password), FerretDB (MongoDB wire, with auth) and MinIO.
  */
 import {randomBytes} from 'node:crypto'
@@ -18,6 +18,7 @@ import {
   REGISTRY_PREFIX,
   REGISTRY_TTL_SECONDS,
   componentNames,
+  createdStreamKeySchema,
   registryKey,
   registryRecordSchema,
   secretFiles,
@@ -26,7 +27,7 @@ import {
   type RegistryRecord,
 } from '../../../appliance/contract/index.js'
 import {QUEUE_PREFIX, type HousekeepingResult} from '../../../appliance/jobs/types.js'
-import {mainJs, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
+import {mainJs, runAdminOperation, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
 import {freePort, tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
@@ -34,7 +35,7 @@ import {startRedis, type RedisServer} from '../../harness/redis.js'
 import {publishTestStream} from '../../harness/rtmp.js'
 import {startS3, type S3Server} from '../../harness/s3.js'
 
-const healthcheckJs = path.join(repoRoot, 'dist/appliance/healthcheck.js')
+const healthcheckJs = path.join(repoRoot, 'appliance/dist/healthcheck.js')
 
 /** The checks each component's /healthz must report, all 'ok'. */
 const expectedChecks: {[K in ComponentName]: string[]} = {
@@ -209,8 +210,9 @@ describe('appliance components against real Redis, MongoDB wire and S3', () => {
     const ingest = get('ingest')
     const since = performance.now()
     // The ingest accepts only a stream key of a channel (test/integration/appliance/stream-keys.test.ts).
-    const created = await execa(process.execPath, [path.join(repoRoot, 'dist/appliance/admin.js'), 'stream-key', 'create', 'load-test', '--json'], {env: {...baseEnv, SHING_COMPONENT: 'web'}, extendEnv: false})
-    const {key} = JSON.parse(created.stdout) as {key: string}
+    const created = await runAdminOperation('stream-key.create', {channel: 'load-test'}, {...baseEnv, SHING_COMPONENT: 'web'})
+    if (!created.reply.ok) throw new Error(created.reply.error.message)
+    const {key} = createdStreamKeySchema.parse(created.reply.result)
     const publisher = await publishTestStream({url: `rtmp://127.0.0.1:${ingest.rtmpPort}/live/${key}`, size: '640x360', fps: 30})
     try {
       const record = await waitFor('ingest load streams=1', async () => {

@@ -1,5 +1,5 @@
 /**
- * The relay as the real process (`node dist/appliance/main.js relay`) against real Redis (with a
+ * The relay as the real process (`node appliance/dist/main.js relay`) against real Redis (with a
  * password) and a real HTTP origin written here: node http on 127.0.0.1 serving a fake LL-HLS
  * stream from memory, counting every request, and holding blocking playlist reloads until the
  * test publishes the next part (as the ingest does). The relay needs neither MongoDB nor S3.
@@ -20,7 +20,7 @@ import {repoRoot} from '../../harness/cli.js'
 import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'
 
-const mainJs = path.join(repoRoot, 'dist/appliance/main.js')
+const mainJs = path.join(repoRoot, 'appliance/dist/main.js')
 const CHANNEL = 'demo'
 const CACHE_MB = 8
 const TASK = 'relay-under-test'

@@ -1,6 +1,6 @@
 /**
  * Stream keys, publish authorization at the ingest, stream state and the assignment API, with the
- * real processes (`node dist/appliance/{main,admin}.js`) against real Redis (password), FerretDB
+ * real processes (`node appliance/dist/{main,admin}.js`) against real Redis (password), FerretDB
  * (auth) and MinIO, and real ffmpeg publishing over RTMP like OBS.
  */
 import {createHmac, randomBytes} from 'node:crypto'
