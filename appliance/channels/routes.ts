@@ -1,45 +1,105 @@
-/** A channel as viewers reach it: the playback API and the watch page /c/<channel>. */
-import type {FastifyInstance} from 'fastify'
+/** A channel as viewers reach it: the playback API, the watch page /c/<channel>, and its VOD pages. */
+import type {FastifyInstance, FastifyReply} from 'fastify'
 import type {Redis} from 'ioredis'
+import type {Db} from 'mongodb'
 
-import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback} from '../contract/index.js'
+import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback, type StreamState} from '../contract/index.js'
+import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
+import {listVods, STREAM_ID_PATTERN, vodPage, vodUrl} from '../vods/vods.js'
 import {notFoundPage} from '../web/html.js'
-import {StreamStates} from './stream-state.js'
+import type {ChannelDirectory} from './directory.js'
+import {type LiveStates, StreamStates} from './stream-state.js'
 import {watchPage} from './watch-page.js'
 
 export interface ChannelRoutesOptions {
   redis: Redis
+  db: Db
+  channels: ChannelDirectory
+  /** The last sweep of every live channel: the answer while Redis is away. */
+  liveStates: LiveStates
   siteName: string
   /** SHING_PUBLIC_URL: players elsewhere get absolute URLs under it. */
   publicUrl: string
   /** hls.js's content version, for its immutable URL. */
   hlsJsVersion: string
+  log: Logger
+}
+
+/** A 503 that says why, logged with its cause (the client gets the reason, not the stack). */
+function unavailable(reply: FastifyReply, log: Logger, what: string, error: unknown): FastifyReply {
+  log.error({err: (error as Error).message, url: reply.request.url.slice(0, 200)}, `503: ${what}`)
+  return reply.code(503).header('retry-after', '5').header('cache-control', 'no-store').send({error: `${what}: retry in a moment`})
 }
 
 export async function channelRoutes(app: FastifyInstance, options: ChannelRoutesOptions): Promise<void> {
-  const {redis, siteName} = options
+  const {redis, db, channels, liveStates, siteName, log} = options
   const states = new StreamStates(redis)
   const publicUrl = options.publicUrl.replace(/\/+$/, '')
+  const unknown = {error: 'no such channel'}
 
   app.get<{Params: {channel: string}}>(playbackApiPath(':channel'), async (request, reply) => {
     const {channel} = request.params
-    if (!CHANNEL_PATTERN.test(channel)) return reply.code(404).send({error: 'no such channel'})
-    const [state, relays] = await Promise.all([states.get(channel), listNodes(redis, 'relay')])
+    if (!CHANNEL_PATTERN.test(channel)) return reply.code(404).send(unknown)
+    try {
+      if (!(await channels.exists(channel))) return reply.code(404).send(unknown)
+    } catch (error) {
+      return unavailable(reply, log, 'the channel directory (MongoDB) is unavailable', error)
+    }
+    let state: StreamState | undefined
+    let stale = false
+    try {
+      state = await states.get(channel)
+    } catch (error) {
+      const known = liveStates.lastKnown(channel)
+      if (known === undefined) return unavailable(reply, log, 'the live registry (Redis) is unavailable', error)
+      log.warn({channel, err: (error as Error).message, ageSeconds: liveStates.ageSeconds()}, 'Redis unavailable: answering with the last known state')
+      state = known ?? undefined
+      stale = true
+    }
+    const [relays, vods] = await Promise.all([
+      listNodes(redis, 'relay').catch(() => []),
+      state === undefined ? listVods(db, channel, 1).catch(() => []) : Promise.resolve([]),
+    ])
+    const latest = vods[0]
     const playback: Playback = {
       live: state !== undefined,
-      ...(state === undefined ? {} : {since: state.since, streamId: state.streamId}),
+      ...(state === undefined ? {} : {since: state.since, streamId: state.streamId, audioOnly: state.renditions.every((r) => r.height === 0)}),
       url: `${LIVE_PREFIX}/${channel}/master.m3u8`,
       publicUrl: `${publicUrl}${LIVE_PREFIX}/${channel}/master.m3u8`,
       ...(relays[0] === undefined ? {} : {relay: relays[0].id}),
+      ...(stale ? {stale} : {}),
+      ...(latest === undefined ? {} : {vod: {streamId: latest.streamId, url: latest.url, page: vodPage(channel, latest.streamId)}}),
     }
-    return playback
+    return reply.header('cache-control', 'no-store').send(playback)
   })
 
-  app.get<{Params: {channel: string}}>('/c/:channel', async (request, reply) => {
-    const {channel} = request.params
+  const page = async (channel: string, reply: FastifyReply, render: () => Promise<string | undefined>): Promise<FastifyReply> => {
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
-    if (!CHANNEL_PATTERN.test(channel)) return reply.code(404).send(notFoundPage({siteName, what: 'There is no channel by that name.'}))
-    return watchPage({siteName, channel, assetVersion: options.hlsJsVersion})
+    const gone = (): FastifyReply => reply.code(404).send(notFoundPage({siteName, what: 'There is no channel by that name.'}))
+    if (!CHANNEL_PATTERN.test(channel)) return gone()
+    try {
+      if (!(await channels.exists(channel))) return gone()
+    } catch (error) {
+      log.error({channel, err: (error as Error).message}, '503: the channel directory (MongoDB) is unavailable')
+      return reply.code(503).header('retry-after', '5').send(notFoundPage({siteName, what: 'This page cannot be shown right now; try again in a moment.', title: 'Unavailable'}))
+    }
+    const html = await render()
+    if (html === undefined) return reply.code(404).send(notFoundPage({siteName, what: 'There is no such broadcast on this channel.'}))
+    return reply.send(html)
+  }
+
+  app.get<{Params: {channel: string}}>('/c/:channel', async (request, reply) =>
+    page(request.params.channel, reply, async () => watchPage({siteName, channel: request.params.channel, assetVersion: options.hlsJsVersion})),
+  )
+
+  app.get<{Params: {channel: string; streamId: string}}>('/c/:channel/vod/:streamId', async (request, reply) => {
+    const {channel, streamId} = request.params
+    return page(channel, reply, async () => {
+      if (!STREAM_ID_PATTERN.test(streamId)) return undefined
+      const vod = (await listVods(db, channel, 200)).find((v) => v.streamId === streamId)
+      if (vod === undefined) return undefined
+      return watchPage({siteName, channel, assetVersion: options.hlsJsVersion, vod: {url: vodUrl(channel, streamId), startedAt: vod.createdAt}})
+    })
   })
 }

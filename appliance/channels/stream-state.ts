@@ -93,6 +93,8 @@ interface StreamDoc {
   renditions: StreamState['renditions']
   /** Why it ended when not by the publisher leaving, e.g. 'superseded' after its ingest died. */
   endReason?: string
+  /** What in the encoder's settings hurt the ladder, each with what to change (the dashboard shows them). */
+  sourceWarnings?: string[]
 }
 
 /** One document per broadcast in `streams`. */
@@ -133,7 +135,101 @@ export class StreamRecords {
     })
   }
 
+  /** The encoder's settings that hurt, found once per broadcast. */
+  async sourceWarnings(streamId: string, warnings: string[]): Promise<void> {
+    await this.streams.updateOne({streamId}, {$set: {sourceWarnings: warnings}})
+  }
+
   async ended(streamId: string, at = new Date()): Promise<void> {
     await this.streams.updateOne({streamId, live: true}, {$set: {live: false, endedAt: at}})
+  }
+}
+
+/** How the last sweep went: every live channel's state, and when it was read. */
+interface Sweep {
+  at: number
+  states: Map<string, StreamState>
+}
+
+/**
+ * Every live channel's state, swept from Redis every few seconds (SCAN + MGET: a handful of
+ * keys). While Redis is away the last sweep stands in, for up to maxAgeMs: a relay keeps serving
+ * a stream it had not served yet, and the web answers with the last known state.
+ */
+export class LiveStates {
+  private sweep: Sweep | undefined
+  private timer: NodeJS.Timeout | undefined
+  private failing = false
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly log: {warn(obj: object, msg: string): void; info(obj: object, msg: string): void},
+    private readonly options: {everyMs?: number; maxAgeMs?: number; now?: () => number} = {},
+  ) {}
+
+  private get now(): number {
+    return (this.options.now ?? Date.now)()
+  }
+
+  /** Sweeps now and then every everyMs, until stop(). */
+  start(): void {
+    const run = (): void => {
+      void this.refresh()
+    }
+    run()
+    this.timer = setInterval(run, this.options.everyMs ?? 2000)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const keys: string[] = []
+      let cursor = '0'
+      do {
+        const [next, batch] = await this.redis.scan(cursor, 'MATCH', streamStateKey('*'), 'COUNT', 500)
+        keys.push(...batch)
+        cursor = next
+      } while (cursor !== '0')
+      const values = keys.length === 0 ? [] : await this.redis.mget(keys)
+      const states = new Map<string, StreamState>()
+      for (const value of values) {
+        const parsed = value === null ? undefined : streamStateSchema.safeParse(safeJson(value))
+        if (parsed?.success) states.set(parsed.data.channel, parsed.data)
+      }
+      this.sweep = {at: this.now, states}
+      if (this.failing) this.log.info({channels: states.size}, 'live channels read from Redis again')
+      this.failing = false
+    } catch (error) {
+      if (!this.failing) this.log.warn({err: (error as Error).message}, 'cannot read the live channels from Redis; serving the last ones known')
+      this.failing = true
+    }
+  }
+
+  /** The last sweep, unless it is older than maxAgeMs (then nothing is known). */
+  private fresh(): Sweep | undefined {
+    const sweep = this.sweep
+    if (sweep === undefined || this.now - sweep.at > (this.options.maxAgeMs ?? 120_000)) return undefined
+    return sweep
+  }
+
+  /** What the last sweep knew of a channel: its state (live), null (offline), undefined (nothing known). */
+  lastKnown(channel: string): StreamState | null | undefined {
+    const sweep = this.fresh()
+    if (sweep === undefined) return undefined
+    return sweep.states.get(channel) ?? null
+  }
+
+  /** Live channels as last swept (empty when nothing is known), newest first. */
+  all(): StreamState[] {
+    return [...(this.fresh()?.states.values() ?? [])].sort((a, b) => b.since.localeCompare(a.since))
+  }
+
+  /** Seconds since the last good sweep (undefined: none yet). */
+  ageSeconds(): number | undefined {
+    return this.sweep === undefined ? undefined : (this.now - this.sweep.at) / 1000
   }
 }

@@ -60,6 +60,12 @@ export const playbackSchema = z.object({
   publicUrl: z.string(),
   /** The least-loaded relay's registry id, for clients that go to a relay directly. */
   relay: z.string().optional(),
+  /** The broadcast has no video: players show a poster. */
+  audioOnly: z.boolean().optional(),
+  /** Redis is away: this is the last state known (it may have changed since). */
+  stale: z.boolean().optional(),
+  /** Offline: the last broadcast, to watch again (its master playlist and its page). */
+  vod: z.object({streamId: z.string(), url: z.string(), page: z.string()}).optional(),
 })
 export type Playback = z.infer<typeof playbackSchema>
 

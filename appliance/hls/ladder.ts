@@ -3,10 +3,30 @@ import type {HardwareProfile, Rendition} from '../contract/hardware-profile.js'
 /** What the ladder needs of a hardware profile. */
 export type LadderProfile = Pick<HardwareProfile, 'encoder' | 'ladder' | 'hls'>
 
+/** Which tracks the source has: the ladder encodes what is there. */
+export interface LadderTracks {
+  video: boolean
+  audio: boolean
+}
+
+/**
+ * The rungs for a source's tracks: the profile's ladder for video; for an audio-only source one
+ * audio rendition per distinct audio bitrate of the ladder (a128, a96, …; height and fps 0).
+ */
+export function ladderRungs(profile: Pick<HardwareProfile, 'ladder'>, tracks: LadderTracks): Rendition[] {
+  if (tracks.video) return profile.ladder
+  const bitrates = [...new Set(profile.ladder.map((r) => r.audioKbps))].sort((a, b) => b - a)
+  return bitrates.map((kbps) => ({name: `a${kbps}`, height: 0, fps: 0, videoKbps: 0, audioKbps: kbps}))
+}
+
 export interface LadderOptions {
   profile: LadderProfile
   /** rtmp://127.0.0.1:<port>/live/<key>, or anything ffmpeg reads. */
   input: string
+  /** The source's tracks (default: video and audio; audio is optional when video is there). */
+  tracks?: LadderTracks
+  /** The rungs to encode (default: ladderRungs for the tracks); a shed ladder has fewer. */
+  rungs?: Rendition[]
   /** Arguments before `-i` besides the profile's (a test feeds `-re -f lavfi`). */
   inputArgs?: string[]
   /** The first rendition goes to this file descriptor, the next to fd + 1, … */
@@ -48,8 +68,10 @@ export const fragmentFlags = '+frag_keyframe+empty_moov+default_base_moof+skip_t
  *   AAC encode costs about 1% of one core, nothing next to the video.
  * - progress goes to stdout as key=value lines (`speed=1.01x`): the ingest's load figure.
  */
-export function ladderArgs({profile, input, inputArgs = [], firstFd = 3}: LadderOptions): LadderCommand {
-  const {encoder, ladder, hls} = profile
+export function ladderArgs({profile, input, inputArgs = [], firstFd = 3, tracks = {video: true, audio: true}, rungs}: LadderOptions): LadderCommand {
+  const ladder = rungs ?? ladderRungs(profile, tracks)
+  if (!tracks.video) return audioLadderArgs({profile, input, inputArgs, firstFd, ladder})
+  const {encoder, hls} = profile
   const n = ladder.length
   const split = n === 1 ? '[0:v:0]null[s0]' : `[0:v:0]split=${n}${ladder.map((_, i) => `[s${i}]`).join('')}`
   const chains = ladder.map((r, i) => `[s${i}]fps=${r.fps},${encoder.scaleFilter.replaceAll('{height}', String(r.height))}[v${i}]`)
@@ -75,6 +97,26 @@ export function ladderArgs({profile, input, inputArgs = [], firstFd = 3}: Ladder
       '-c:a', 'aac', '-b:a', `${r.audioKbps}k`, '-ar', '48000', '-ac', '2',
       // The default (make_non_negative) shifts video by AAC's priming and stretches the first
       // sample by 21 ms: the first part would outgrow PART-TARGET.
+      '-avoid_negative_ts', 'disabled',
+      '-f', 'mp4', '-movflags', fragmentFlags, '-frag_duration', String(fragMicros),
+      `pipe:${fd}`,
+    )
+    outputs.push({rendition: r, fd})
+  }
+  return {args, outputs}
+}
+
+/** An audio-only source: one AAC encode per rung, each its own fragmented MP4 (fragments of one part). */
+function audioLadderArgs(options: {profile: LadderProfile; input: string; inputArgs: string[]; firstFd: number; ladder: Rendition[]}): LadderCommand {
+  const {profile, input, inputArgs, firstFd, ladder} = options
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:1', '-stats_period', '1', ...inputArgs, '-i', input]
+  const outputs: LadderOutput[] = []
+  const fragMicros = Math.round(profile.hls.partSeconds * 1_000_000)
+  for (const [i, r] of ladder.entries()) {
+    const fd = firstFd + i
+    args.push(
+      '-map', '0:a:0', '-vn',
+      '-c:a', 'aac', '-b:a', `${r.audioKbps}k`, '-ar', '48000', '-ac', '2',
       '-avoid_negative_ts', 'disabled',
       '-f', 'mp4', '-movflags', fragmentFlags, '-frag_duration', String(fragMicros),
       `pipe:${fd}`,

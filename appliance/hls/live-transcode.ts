@@ -3,7 +3,8 @@ import {EventEmitter, once} from 'node:events'
 import type {Readable} from 'node:stream'
 
 import {Fmp4Reader} from './fmp4.js'
-import {ladderArgs, type LadderProfile} from './ladder.js'
+import type {Rendition} from '../contract/index.js'
+import {ladderArgs, type LadderProfile, type LadderTracks} from './ladder.js'
 import {LlHlsPackager, packagerRenditions} from './llhls.js'
 
 export interface LiveTranscodeOptions {
@@ -12,6 +13,15 @@ export interface LiveTranscodeOptions {
   input: string
   /** Arguments before `-i` besides the profile's (tests: `-re -f lavfi`). */
   inputArgs?: string[]
+  /** The source's tracks (default: video and audio). */
+  tracks?: LadderTracks
+  /** The rungs to encode (default: all the tracks allow). */
+  rungs?: Rendition[]
+  /**
+   * Packages into this packager instead of a new one (the ladder restarted without a rung); it
+   * is then not ended when ffmpeg exits: the caller owns it.
+   */
+  packager?: LlHlsPackager
   ffmpegPath?: string
   /** Complete segments each rendition keeps in memory. */
   windowSegments?: number
@@ -50,6 +60,8 @@ const tail = (s: string, n = 4000): string => (s.length > n ? s.slice(-n) : s)
 export class LiveTranscode extends EventEmitter<LiveTranscodeEvents> {
   readonly packager: LlHlsPackager
   readonly args: string[]
+  /** What this ffmpeg encodes, highest first. */
+  readonly rungs: Rendition[]
   private readonly child: ChildProcess
   private stderr = ''
   private stopping = false
@@ -60,15 +72,25 @@ export class LiveTranscode extends EventEmitter<LiveTranscodeEvents> {
   constructor(private readonly options: LiveTranscodeOptions) {
     super()
     const {profile} = options
-    const command = ladderArgs({profile, input: options.input, inputArgs: options.inputArgs})
-    this.args = command.args
-    const packager = new LlHlsPackager({
-      renditions: packagerRenditions(profile.ladder),
-      segmentSeconds: profile.hls.segmentSeconds,
-      partSeconds: profile.hls.partSeconds,
-      windowSegments: options.windowSegments,
-      firstMediaSequence: options.firstMediaSequence,
+    const command = ladderArgs({
+      profile,
+      input: options.input,
+      ...(options.inputArgs ? {inputArgs: options.inputArgs} : {}),
+      ...(options.tracks ? {tracks: options.tracks} : {}),
+      ...(options.rungs ? {rungs: options.rungs} : {}),
     })
+    this.args = command.args
+    this.rungs = command.outputs.map((o) => o.rendition)
+    const ownsPackager = options.packager === undefined
+    const packager =
+      options.packager ??
+      new LlHlsPackager({
+        renditions: packagerRenditions(this.rungs),
+        segmentSeconds: profile.hls.segmentSeconds,
+        partSeconds: profile.hls.partSeconds,
+        windowSegments: options.windowSegments,
+        firstMediaSequence: options.firstMediaSequence,
+      })
     this.packager = packager
     const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe', ...command.outputs.map(() => 'pipe' as const)]
     this.child = spawn(options.ffmpegPath ?? 'ffmpeg', command.args, {stdio})
@@ -111,7 +133,7 @@ export class LiveTranscode extends EventEmitter<LiveTranscodeEvents> {
       // ffmpeg ends with 0 when the publisher goes away; with 255 after our SIGINT.
       const clean = code === 0 || (this.stopping && (code === 255 || signal !== null))
       if (!clean) this.fail(new TranscodeError(`ffmpeg exited with ${signal ?? code}\n--- its output ---\n${tail(this.stderr)}`))
-      packager.end()
+      if (ownsPackager) packager.end()
       this.emit('end', {code, signal})
     })()
   }

@@ -46,6 +46,8 @@ export interface Segment {
   duration: number
   /** Wall-clock time of the first frame (ms since epoch). */
   programDateTime: number
+  /** The first segment of a new encode (the ladder restarted): timestamps start over. */
+  discontinuity?: boolean
   /** Set once the segment is complete. */
   bytes?: Buffer
 }
@@ -56,6 +58,7 @@ export interface SegmentEvent {
   bytes: Buffer
   duration: number
   programDateTime: number
+  discontinuity: boolean
 }
 export interface PartEvent {
   rendition: string
@@ -96,12 +99,23 @@ class RenditionTrack {
   current: Segment | undefined
   nextMsn: number
   waiters = new Set<Waiter>()
+  /**
+   * Wall clock ↔ media time of the encode this track belongs to, for EXT-X-PROGRAM-DATE-TIME;
+   * shared by the renditions of one encode, so their segments carry the same times.
+   */
+  clock: {anchor?: {wall: number; media: number}}
+  /** The next segment starts a new encode. */
+  discontinuityNext = false
+  /** Discontinuities that slid out of the window (EXT-X-DISCONTINUITY-SEQUENCE). */
+  discontinuitySequence = 0
 
   constructor(
     readonly config: PackagerRendition,
     firstMsn: number,
+    clock: {anchor?: {wall: number; media: number}},
   ) {
     this.nextMsn = firstMsn
+    this.clock = clock
   }
 
   /** The segment in progress, or the next one to start when none is. */
@@ -135,7 +149,6 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
   private readonly windowSegments: number
   private readonly now: () => number
   private readonly tracks = new Map<string, RenditionTrack>()
-  private clockAnchor: {wall: number; media: number} | undefined
   private ended = false
   private readonly endWaiters = new Set<() => void>()
 
@@ -150,7 +163,8 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
     this.windowSegments = Math.max(3, options.windowSegments ?? 6)
     this.now = options.now ?? Date.now
     const firstMsn = options.firstMediaSequence ?? Math.floor(this.now() / 1000 / options.segmentSeconds)
-    for (const r of options.renditions) this.tracks.set(r.name, new RenditionTrack(r, firstMsn))
+    const clock = {}
+    for (const r of options.renditions) this.tracks.set(r.name, new RenditionTrack(r, firstMsn, clock))
   }
 
   get renditions(): PackagerRendition[] {
@@ -190,15 +204,17 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
     if (this.ended) throw new PackagerError('the stream has ended')
     const track = this.track(rendition)
     const at = this.now()
-    this.clockAnchor ??= {wall: at - fragment.duration * 1000, media: fragment.decodeTime}
+    // The first fragment of an encode anchors its clock: the wall time it began, its media time.
+    const anchor = (track.clock.anchor ??= {wall: at - fragment.duration * 1000, media: fragment.decodeTime})
     let segment = track.current
     if (segment !== undefined && fragment.keyframe && this.segmentIsFull(segment)) {
       this.finishSegment(rendition, track)
       segment = undefined
     }
     if (segment === undefined) {
-      const pdt = this.clockAnchor.wall + (fragment.decodeTime - this.clockAnchor.media) * 1000
-      segment = {msn: track.nextMsn, parts: [], duration: 0, programDateTime: pdt}
+      const pdt = anchor.wall + (fragment.decodeTime - anchor.media) * 1000
+      segment = {msn: track.nextMsn, parts: [], duration: 0, programDateTime: pdt, ...(track.discontinuityNext ? {discontinuity: true} : {})}
+      track.discontinuityNext = false
       track.nextMsn += 1
       track.current = segment
     }
@@ -207,6 +223,30 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
     segment.duration += fragment.duration
     this.emit('part', {rendition, msn: segment.msn, part: part.index, duration: part.duration, independent: part.independent, at})
     track.wake()
+  }
+
+  /**
+   * A new encode takes over these renditions (the ladder restarted, e.g. without its top rung):
+   * the segments in progress end here, the next ones are marked EXT-X-DISCONTINUITY, and
+   * timestamps may start over.
+   */
+  restartEncode(renditions: readonly string[]): void {
+    const clock = {}
+    for (const name of renditions) {
+      const track = this.track(name)
+      if (track.current !== undefined) this.finishSegment(name, track)
+      track.discontinuityNext = true
+      track.clock = clock
+    }
+  }
+
+  /** Stops offering a rendition: its playlist and media are gone, the master no longer lists it. */
+  dropRendition(name: string): void {
+    const track = this.track(name)
+    if (this.tracks.size <= 1) throw new PackagerError('the last rendition cannot be dropped')
+    this.tracks.delete(name)
+    for (const waiter of track.waiters) waiter.resolve()
+    track.waiters.clear()
   }
 
   /** Finishes every segment in progress; playlists get #EXT-X-ENDLIST; waiters are answered. */
@@ -230,10 +270,19 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
     track.current = undefined
     segment.bytes = Buffer.concat(segment.parts.map((p) => p.bytes))
     track.segments.push(segment)
-    while (track.segments.length > this.windowSegments) track.segments.shift()
+    while (track.segments.length > this.windowSegments) {
+      if (track.segments.shift()?.discontinuity === true) track.discontinuitySequence += 1
+    }
     // Older parts are no longer listed: drop their bytes so memory stays at about one copy of the window.
     for (const old of track.segments.slice(0, -this.segmentsWithParts)) for (const p of old.parts) p.bytes = Buffer.alloc(0)
-    this.emit('segment', {rendition, msn: segment.msn, bytes: segment.bytes, duration: segment.duration, programDateTime: segment.programDateTime})
+    this.emit('segment', {
+      rendition,
+      msn: segment.msn,
+      bytes: segment.bytes,
+      duration: segment.duration,
+      programDateTime: segment.programDateTime,
+      discontinuity: segment.discontinuity === true,
+    })
   }
 
   /** Complete segments still listed with their parts: the last three target durations (RFC 8216bis 4.4.4.9). */
@@ -330,7 +379,7 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
       const attributes = [`BANDWIDTH=${track.config.bandwidth}`]
       if (video?.width !== undefined && video.height !== undefined) attributes.push(`RESOLUTION=${video.width}x${video.height}`)
       if (codecs.length > 0) attributes.push(`CODECS="${codecs.join(',')}"`)
-      attributes.push(`FRAME-RATE=${track.config.fps.toFixed(3)}`)
+      if (video !== undefined && track.config.fps > 0) attributes.push(`FRAME-RATE=${track.config.fps.toFixed(3)}`)
       lines.push(`#EXT-X-STREAM-INF:${attributes.join(',')}`, `${track.config.name}/index.m3u8`)
     }
     return `${lines.join('\n')}\n`
@@ -349,10 +398,12 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
       `#EXT-X-PART-INF:PART-TARGET=${round3(this.partSeconds)}`,
       `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${round3(3 * this.partSeconds)}`,
       `#EXT-X-MEDIA-SEQUENCE:${firstMsn}`,
+      ...(track.discontinuitySequence > 0 ? [`#EXT-X-DISCONTINUITY-SEQUENCE:${track.discontinuitySequence}`] : []),
       '#EXT-X-MAP:URI="init.mp4"',
     ]
     const recent = new Set(track.segments.slice(-this.segmentsWithParts).map((s) => s.msn))
     for (const segment of track.segments) {
+      if (segment.discontinuity === true) lines.push('#EXT-X-DISCONTINUITY')
       lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(segment.programDateTime).toISOString()}`)
       if (recent.has(segment.msn) && !this.ended) lines.push(...partLines(segment))
       lines.push(`#EXTINF:${round3(segment.duration)},`, `seg${segment.msn}.m4s`)
@@ -362,6 +413,7 @@ export class LlHlsPackager extends EventEmitter<PackagerEvents> {
     } else {
       const current = track.current
       if (current !== undefined) {
+        if (current.discontinuity === true) lines.push('#EXT-X-DISCONTINUITY')
         lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(current.programDateTime).toISOString()}`)
         lines.push(...partLines(current))
       }
@@ -462,7 +514,7 @@ function partLines(segment: Segment): string[] {
   )
 }
 
-/** A packager rendition for each ladder rung: BANDWIDTH is video + audio plus 10% muxing overhead. */
+/** A packager rendition for each ladder rung: BANDWIDTH is video + audio plus 10% muxing overhead (height and fps 0: audio only). */
 export function packagerRenditions(ladder: readonly {name: string; height: number; fps: number; videoKbps: number; audioKbps: number}[]): PackagerRendition[] {
   return ladder.map((r) => ({name: r.name, height: r.height, fps: r.fps, bandwidth: Math.round((r.videoKbps + r.audioKbps) * 1000 * 1.1)}))
 }

@@ -2,37 +2,55 @@
  * The ingest's ladder: for each accepted publish one LiveTranscode (ffmpeg ABR ladder → LL-HLS
  * packager) that relays pull from over the ingest's HTTP server, and a DvrArchive that gets every
  * finished segment at once. When the publish ends (or its ffmpeg dies) the archive is closed as a
- * VOD and a `dvr.finalize` job is queued.
+ * VOD and a `dvr.finalize` job is queued. Every second it measures how the ladders keep up: when
+ * the box falls behind realtime, the ingest takes no new publish, and a running stream gives up
+ * its top rendition (its ffmpeg restarts without it) rather than every rendition stalling.
  */
 import {readFileSync} from 'node:fs'
 
 import {Queue} from 'bullmq'
 import {Counter} from 'prom-client'
 
+import type {Rendition} from '../contract/index.js'
+import {DVR_FINALIZE_JOB_OPTIONS, dvrFinalizeJobId, QUEUE_PREFIX, type JobData, type JobResult} from '../jobs/types.js'
+import {ladderRungs} from '../hls/ladder.js'
+import {LiveTranscode} from '../hls/live-transcode.js'
+import {LlHlsPackager, packagerRenditions} from '../hls/llhls.js'
 import type {ComponentContext} from '../platform/component.js'
-import type {AcceptedPublish, LadderLoad, OriginResponse, PublishHooks, PublishHooksFactory} from './rtmp-ingest.js'
 import type {Logger} from '../platform/logger.js'
 import {bullConnection} from '../platform/redis.js'
-import {DVR_FINALIZE_JOB_OPTIONS, dvrFinalizeJobId, QUEUE_PREFIX, type JobData, type JobResult} from '../jobs/types.js'
 import {DvrArchive, type ArchivedRendition} from '../vods/dvr-archive.js'
-import {LiveTranscode} from '../hls/live-transcode.js'
-import type {LlHlsPackager} from '../hls/llhls.js'
+import {BoxCpu, CapacityMonitor, type CapacityOptions, type CapacityState} from './capacity.js'
+import type {AcceptedPublish, LadderLoad, OriginResponse, PublishHooks, PublishHooksFactory} from './rtmp-ingest.js'
 
 export interface LiveLadderOptions {
   ffmpegPath?: string
+  /** Tests drive the capacity monitor with shorter windows. */
+  capacity?: CapacityOptions
 }
 
 interface LiveStream {
   publish: AcceptedPublish
   transcode: LiveTranscode
+  packager: LlHlsPackager
   archive: DvrArchive
-  /** ffmpeg's CPU (µs) at the last look, counted into the ingest's load. */
+  /** CPU (µs) of this stream's ffmpeg processes so far, the ones already replaced included. */
   cpuMicros: number
+  /** CPU of ffmpeg processes this stream ran before the current one. */
+  previousCpuMicros: number
+  /** Media seconds written by ffmpeg processes this stream ran before the current one. */
+  previousOutTime: number
+  /** A shed in progress (the old ffmpeg stopping, the new one starting). */
+  shedding: Promise<void> | undefined
+  /** The ffmpeg a shed is stopping: its end is not the publish's. */
+  retired: LiveTranscode | undefined
   ending: Promise<void> | undefined
 }
 
 /** SIGINT → SIGKILL grace for a ladder whose publish ended. */
 const STOP_TIMEOUT_MS = 2000
+/** How often the ladders' speed and the box's CPU are sampled. */
+const SAMPLE_EVERY_MS = 1000
 
 /** Linux clock ticks (USER_HZ): 100 on every architecture Node runs on. */
 const TICKS_PER_SECOND = 100
@@ -60,7 +78,7 @@ export function archivedRenditions(packager: LlHlsPackager): ArchivedRendition[]
       bandwidth: r.bandwidth,
       ...(video?.width !== undefined && video.height !== undefined ? {resolution: `${video.width}x${video.height}`} : {}),
       ...(codecs.length > 0 ? {codecs: codecs.join(',')} : {}),
-      frameRate: r.fps,
+      ...(r.fps > 0 ? {frameRate: r.fps} : {}),
     }
   })
 }
@@ -78,71 +96,157 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
     finalizeQueue.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
     const live = new Map<string, LiveStream>()
     let endedCpuMicros = 0
+    const cpu = new BoxCpu()
+    const capacity = new CapacityMonitor(options.capacity)
+    let state: CapacityState = {full: false, behind: []}
 
     const archived = new Counter({name: 'shing_ingest_dvr_segments_total', help: 'Segments archived to S3', registers: [metrics.registry]})
     const archiveFailures = new Counter({name: 'shing_ingest_dvr_failures_total', help: 'DVR uploads that failed for good', registers: [metrics.registry]})
     const deaths = new Counter({name: 'shing_ingest_transcode_failures_total', help: 'Ladders whose ffmpeg died while the publish was live', registers: [metrics.registry]})
+    const shed = new Counter({name: 'shing_ingest_renditions_shed_total', help: 'Top renditions given up by running streams because the box fell behind realtime', registers: [metrics.registry]})
     metrics.gauge('shing_ingest_transcodes', 'Live ladders (ffmpeg processes) on this ingest', () => live.size)
     // Below 1 the box cannot keep up: viewers fall behind and the ingest should take no more.
     metrics.gauge('shing_ingest_transcode_speed_min', 'The slowest live ladder, media seconds per wall second (0: none)', () => {
       const speeds = [...live.values()].map((s) => s.transcode.progress?.speed ?? 0)
       return speeds.length === 0 ? 0 : Math.min(...speeds)
     })
+    metrics.gauge('shing_ingest_behind_realtime', '1 while a live ladder falls behind realtime or the box has no CPU to spare (no new publish is taken)', () => (state.full ? 1 : 0))
+    metrics.gauge('shing_ingest_box_cpu', "The box's CPU share busy over the last seconds (every process on it)", () => state.boxBusy ?? 0)
 
     const sampleCpu = (stream: LiveStream): void => {
       const now = processCpuMicros(stream.transcode.pid)
-      if (now !== undefined) stream.cpuMicros = now
+      if (now !== undefined) stream.cpuMicros = stream.previousCpuMicros + now
     }
 
-    const start = (publish: AcceptedPublish): LiveStream => {
-      const {channel, state} = publish
-      const transcode = new LiveTranscode({
+    const wire = (stream: LiveStream, transcode: LiveTranscode): void => {
+      const {channel, state: streamState} = stream.publish
+      transcode.on('error', (error) => log.error({channel, streamId: streamState.streamId, err: error.message}, 'ladder failed'))
+      transcode.on('end', ({code, signal}) => {
+        // Ours to stop (the publish ended, or a shed replaced it): nothing to do. Otherwise ffmpeg
+        // left by itself: the publisher went away (its EOF), or ffmpeg died. The publish is over.
+        if (stream.ending !== undefined || stream.transcode !== transcode || stream.retired === transcode) return
+        if (transcode.error !== undefined) deaths.inc()
+        log.info({channel, streamId: streamState.streamId, code, signal}, 'ffmpeg exited while the publish was live')
+        stream.publish.end(transcode.error === undefined ? 'ffmpeg ended' : 'ffmpeg died')
+      })
+    }
+
+    const newTranscode = (publish: AcceptedPublish, extra: {packager: LlHlsPackager; rungs?: Rendition[]}): LiveTranscode =>
+      new LiveTranscode({
         profile: env.profile,
         input: publish.inputUrl,
+        tracks: publish.tracks,
+        ...extra,
         // The publisher is gone when we stop it: ffmpeg has nothing left to flush but what it holds,
         // and it sometimes sits in its RTMP read for seconds after SIGINT; the VOD should not wait.
         stopTimeoutMs: STOP_TIMEOUT_MS,
         ...(options.ffmpegPath === undefined ? {} : {ffmpegPath: options.ffmpegPath}),
       })
-      const archive = new DvrArchive(storage, channel, state.streamId, log.child({channel, streamId: state.streamId}))
-      const stream: LiveStream = {publish, transcode, archive, cpuMicros: 0, ending: undefined}
-      const {packager} = transcode
+
+    const start = (publish: AcceptedPublish): LiveStream => {
+      const {channel, state: streamState} = publish
+      // The stream's packager outlives any one ffmpeg (a shed replaces the ffmpeg, not the playlists).
+      const packager = new LlHlsPackager({
+        renditions: packagerRenditions(ladderRungs(env.profile, publish.tracks)),
+        segmentSeconds: env.profile.hls.segmentSeconds,
+        partSeconds: env.profile.hls.partSeconds,
+      })
+      const transcode = newTranscode(publish, {packager})
+      const archive = new DvrArchive(storage, channel, streamState.streamId, log.child({channel, streamId: streamState.streamId}))
+      const stream: LiveStream = {
+        publish,
+        transcode,
+        packager,
+        archive,
+        cpuMicros: 0,
+        previousCpuMicros: 0,
+        previousOutTime: 0,
+        shedding: undefined,
+        retired: undefined,
+        ending: undefined,
+      }
       const archiveFailed = (): void => archiveFailures.inc()
-      // setInit comes once per rendition (one init per ffmpeg output).
+      // setInit comes once per rendition and encode (a restarted encode sends the same bytes again).
       packager.on('init', ({rendition, bytes}) => void archive.putInit(rendition, bytes).catch(archiveFailed))
       packager.on('segment', (segment) => {
         const name = `seg${segment.msn}.m4s`
-        const meta = {msn: segment.msn, duration: segment.duration, name, startedAt: new Date(segment.programDateTime).toISOString()}
+        const meta = {msn: segment.msn, duration: segment.duration, name, startedAt: new Date(segment.programDateTime).toISOString(), discontinuity: segment.discontinuity}
         archive.putSegment(segment.rendition, meta, segment.bytes).then(() => archived.inc(), archiveFailed)
       })
-      transcode.on('error', (error) => log.error({channel, streamId: state.streamId, err: error.message}, 'ladder failed'))
-      transcode.on('end', ({code, signal}) => {
-        // Ours to stop (the publish ended): nothing to do. Otherwise ffmpeg left by itself: the
-        // publisher went away (its EOF), or ffmpeg died. Either way the publish is over.
-        if (stream.ending !== undefined) return
-        if (transcode.error !== undefined) deaths.inc()
-        log.info({channel, streamId: state.streamId, code, signal}, 'ffmpeg exited while the publish was live')
-        publish.end(transcode.error === undefined ? 'ffmpeg ended' : 'ffmpeg died')
-      })
+      wire(stream, transcode)
       return stream
     }
 
-    const finish = async (stream: LiveStream): Promise<void> => {
-      const {transcode, archive, publish} = stream
-      const {channel, state} = publish
+    /** Restarts the stream's ffmpeg without its top rendition; the packager carries on with the rest. */
+    const shedTop = async (stream: LiveStream): Promise<void> => {
+      const old = stream.transcode
+      const [top, ...rest] = old.rungs
+      if (top === undefined || rest.length === 0) return
+      const {channel, state: streamState} = stream.publish
+      const speed = capacity.speed(`${channel}/${streamState.streamId}`, Date.now())
       sampleCpu(stream)
-      await transcode.stop()
+      stream.previousCpuMicros = stream.cpuMicros
+      stream.previousOutTime += old.progress?.outTime ?? 0
+      stream.retired = old
+      await old.stop()
+      if (stream.ending !== undefined) return
+      stream.packager.restartEncode(rest.map((r) => r.name))
+      stream.packager.dropRendition(top.name)
+      const transcode = newTranscode(stream.publish, {packager: stream.packager, rungs: rest})
+      stream.transcode = transcode
+      wire(stream, transcode)
+      shed.inc()
+      log.warn(
+        {channel, streamId: streamState.streamId, dropped: top.name, kept: rest.map((r) => r.name), speed, boxCpu: state.boxBusy},
+        `the box fell behind realtime: ${channel} gives up its ${top.name} rendition so the others keep up (add an ingest box, or lower hardware.ingestMaxLadders)`,
+      )
+    }
+
+    const finish = async (stream: LiveStream): Promise<void> => {
+      const {archive, publish, packager} = stream
+      const {channel, state: streamState} = publish
+      await stream.shedding
+      sampleCpu(stream)
+      await stream.transcode.stop()
+      packager.end()
       // Relays see the channel offline already (its state is released): stop serving it.
       if (live.get(channel) === stream) live.delete(channel)
       endedCpuMicros += stream.cpuMicros
       // The packager has ended: its last segments are queued for upload; finish() waits for them.
-      const renditions = archivedRenditions(transcode.packager)
-      const {segments} = await archive.finish(renditions)
-      log.info({channel, streamId: state.streamId, segments, failedUploads: archive.failedUploads}, 'broadcast archived')
+      const {segments} = await archive.finish(archivedRenditions(packager))
+      log.info({channel, streamId: streamState.streamId, segments, failedUploads: archive.failedUploads}, 'broadcast archived')
       if (segments === 0) return
-      await finalizeQueue.add('dvr.finalize', {streamId: state.streamId}, {...DVR_FINALIZE_JOB_OPTIONS, jobId: dvrFinalizeJobId(state.streamId)})
-      log.info({channel, streamId: state.streamId}, 'dvr.finalize queued')
+      await finalizeQueue.add('dvr.finalize', {streamId: streamState.streamId}, {...DVR_FINALIZE_JOB_OPTIONS, jobId: dvrFinalizeJobId(streamState.streamId)})
+      log.info({channel, streamId: streamState.streamId}, 'dvr.finalize queued')
     }
+
+    const idOf = (stream: LiveStream): string => `${stream.publish.channel}/${stream.publish.state.streamId}`
+    const sampler = setInterval(() => {
+      const now = Date.now()
+      const streams = [...live.values()].filter((s) => s.ending === undefined && s.shedding === undefined)
+      for (const s of streams) sampleCpu(s)
+      capacity.observe(now, {
+        boxBusy: cpu.sample(),
+        ladders: streams.map((s) => ({id: idOf(s), outTime: s.previousOutTime + (s.transcode.progress?.outTime ?? 0), rungs: s.transcode.rungs.length, cpuMicros: s.cpuMicros})),
+      })
+      const next = capacity.state(now)
+      if (next.full !== state.full) {
+        if (next.full) log.warn({reason: next.reason, behind: next.behind, boxCpu: next.boxBusy}, `no more publishes on this ingest: ${next.reason}`)
+        else log.info({boxCpu: next.boxBusy}, 'the ladders keep up again: taking publishes')
+      }
+      state = next
+      const candidate = capacity.shedCandidate(now)
+      const stream = streams.find((s) => idOf(s) === candidate)
+      if (stream !== undefined) {
+        capacity.recordShed(now)
+        stream.shedding = shedTop(stream)
+          .catch((error: unknown) => log.error({channel: stream.publish.channel, err: error}, 'shedding a rendition failed'))
+          .finally(() => {
+            stream.shedding = undefined
+          })
+      }
+    }, SAMPLE_EVERY_MS)
+    sampler.unref()
 
     return {
       onPublishAccepted: async (publish) => {
@@ -151,7 +255,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         if (previous !== undefined && previous.ending === undefined) previous.publish.end('superseded')
         const stream = start(publish)
         live.set(publish.channel, stream)
-        log.info({channel: publish.channel, streamId: publish.state.streamId, pid: stream.transcode.pid}, 'ladder started')
+        log.info({channel: publish.channel, streamId: publish.state.streamId, pid: stream.transcode.pid, renditions: stream.transcode.rungs.map((r) => r.name)}, 'ladder started')
       },
       onPublishEnded: async (publish) => {
         const stream = live.get(publish.channel)
@@ -164,7 +268,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       serve: async (channel, path, query): Promise<OriginResponse | undefined> => {
         const stream = live.get(channel)
         if (stream === undefined) return undefined
-        return stream.transcode.packager.handle(path, query)
+        return stream.packager.handle(path, query)
       },
       load: (): LadderLoad => {
         let micros = endedCpuMicros
@@ -172,9 +276,12 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
           sampleCpu(stream)
           micros += stream.cpuMicros
         }
-        return {extraCpuMicros: micros}
+        const headroom = capacity.headroom(Date.now())
+        return {extraCpuMicros: micros, capacity: state, ...(headroom === undefined ? {} : {headroom})}
       },
+      capacity: () => state,
       close: async () => {
+        clearInterval(sampler)
         await Promise.allSettled([...live.values()].map((s) => s.ending ?? finish(s)))
         await finalizeQueue.close()
       },

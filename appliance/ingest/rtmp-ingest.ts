@@ -4,19 +4,22 @@ import os from 'node:os'
 import path from 'node:path'
 
 import NodeMediaServer from 'node-media-server'
-import nmsContext from 'node-media-server/src/core/context.js'
 import nmsLogger from 'node-media-server/src/core/logger.js'
 import {Counter} from 'prom-client'
 
-import type {ComponentContext, RunningComponent} from '../platform/component.js'
-import {LIVE_PREFIX, RTMP_APP, type StreamState} from '../contract/index.js'
+import {StreamKeys} from '../channels/stream-keys.js'
+import {buildStreamState, renditionsOf, StreamRecords, StreamStates} from '../channels/stream-state.js'
+import {LIVE_PREFIX, RTMP_APP, rtmpUrl, type StreamState} from '../contract/index.js'
+import {ladderRungs, type LadderTracks} from '../hls/ladder.js'
+import {isLivePathError, parseLivePath} from '../hls/live-paths.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
+import type {ComponentContext, RunningComponent} from '../platform/component.js'
 import {createHttpServer, listen, type HealthCheck} from '../platform/http-server.js'
 import type {Logger} from '../platform/logger.js'
 import {startHeartbeat} from '../registry/heartbeat.js'
-import {isLivePathError, parseLivePath} from '../hls/live-paths.js'
-import {StreamKeys} from '../channels/stream-keys.js'
-import {buildStreamState, renditionsOf, StreamRecords, StreamStates} from '../channels/stream-state.js'
+import type {CapacityState} from './capacity.js'
+import {installPublishGate, isPublisherOf, noPublishGrace, publishMetadata, refuseAfterStart, tapPackets, type PublishDecision, type RefusalCode} from './nms.js'
+import {judgeTracks, SourceInspector, type SourceTracks} from './source.js'
 
 /** A publish that passed the key check and holds its channel's stream state. */
 export interface AcceptedPublish {
@@ -24,6 +27,8 @@ export interface AcceptedPublish {
   /** The RTMP stream name; never log it. */
   streamKey: string
   state: StreamState
+  /** What the source sends: the ladder encodes these. */
+  tracks: LadderTracks
   /** rtmp://127.0.0.1:<port>/live/<key>: where a local ffmpeg plays the publish back from. */
   inputUrl: string
   /** Ends the publish from our side (its ladder died): the publisher is dropped, onPublishEnded follows. */
@@ -41,6 +46,9 @@ export interface OriginResponse {
 export interface LadderLoad {
   /** CPU time (µs) of the ladder's processes since the ingest started (monotonic). */
   extraCpuMicros: number
+  capacity: CapacityState
+  /** More ladders the box has measured room for (undefined while nothing runs to measure by). */
+  headroom?: number
 }
 
 /**
@@ -53,13 +61,30 @@ export interface PublishHooks {
   /** GET /live/<channel>/<path>: the channel's HLS as relays pull it; undefined when it is not live here. */
   serve?(channel: string, path: string, query: URLSearchParams): Promise<OriginResponse | undefined>
   load?(): LadderLoad
+  /** Whether the box keeps up now; a full one takes no new publish. */
+  capacity?(): CapacityState
   /** After every publish ended, on stop. */
   close?(): Promise<void>
 }
 export type PublishHooksFactory = (ctx: ComponentContext<'ingest'>) => PublishHooks
 
-export const refuseReasons = ['bad-path', 'bad-key', 'revoked', 'already-live', 'no-slot', 'lookup-failed', 'start-failed'] as const
+export const refuseReasons = ['bad-path', 'bad-key', 'revoked', 'already-live', 'no-slot', 'lookup-failed', 'unsupported', 'start-failed'] as const
 export type RefuseReason = (typeof refuseReasons)[number]
+
+/** Stream keys as newStreamKey makes them (32 random bytes, base64url): anything else is no key. */
+const STREAM_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/
+
+/** The RTMP status each refusal gets: BadName for what the streamer must change, Rejected for "not now". */
+const refusalCodes: {[R in RefuseReason]: RefusalCode} = {
+  'bad-path': 'NetStream.Publish.BadName',
+  'bad-key': 'NetStream.Publish.BadName',
+  revoked: 'NetStream.Publish.BadName',
+  'already-live': 'NetStream.Publish.BadName',
+  'no-slot': 'NetStream.Publish.Rejected',
+  'lookup-failed': 'NetStream.Publish.Rejected',
+  unsupported: 'NetStream.Publish.Rejected',
+  'start-failed': 'NetStream.Publish.Rejected',
+}
 
 /** node-media-server logs stream paths (`push /live/<key>`, `streamPath=…`, `name=<key>`): keep keys out of our log. */
 export function redactStreamNames(message: string): string {
@@ -78,26 +103,40 @@ function captureNmsLogs(log: Logger): void {
 /** Session ips are "address:port". */
 const isLoopback = (ip: string): boolean => ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(ip.replace(/:\d+$/, ''))
 
+/** How long a publish may take to show its tracks before it is judged with what came. */
+const INSPECT_GIVE_UP_MS = 5000
+/** How long the source is watched for settings that hurt (a few keyframe intervals). */
+const WATCH_SETTINGS_MS = 20_000
+
+/** Between the gate's yes and node-media-server's prePublish: the key's channel and a held slot. */
+interface Reservation {
+  channel: string
+  keyId: string
+  timer: NodeJS.Timeout
+}
+
 interface TrackedPublish {
   session: NodeMediaServer.Session
-  phase: 'checking' | 'accepted' | 'ending'
-  /** The publisher left while its key was being checked. */
+  channel: string
+  keyId: string
+  /** inspecting: its tracks are being read, it is not live yet. */
+  phase: 'inspecting' | 'accepted' | 'ending'
+  /** The publisher left. */
   closed: boolean
-  /** Holds a ladder slot (from the slot check until the ladder stopped). */
-  slot: boolean
   publish?: AcceptedPublish
 }
 
 /**
- * Ingest: node-media-server takes RTMP from OBS at /live/<stream key>. Each publish is checked
- * (key, channel not live anywhere, a free ladder slot) before the ladder starts; refusals are
- * logged and counted. It registers with its live publishes and ladder slots (ingest.maxLadders).
+ * Ingest: node-media-server takes RTMP from OBS at /live/<stream key>. Each publish is decided
+ * before it is answered (the key, the channel not live anywhere, room on this box), and refused
+ * with an RTMP status the encoder shows; then its tracks are read, and only a source the ladder
+ * can take goes live. It registers with its live publishes and the ladder slots it has room for.
  */
 export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: PublishHooksFactory): Promise<RunningComponent> {
   const {log, metrics, redis, env} = ctx
   const maxLadders = env.profile.ingest.maxLadders
-  const renditions = renditionsOf(env.profile.ladder)
   const origin = `${ctx.host}:${ctx.ports.http}`
+  const serverUrl = rtmpUrl(env.SHING_BOX_PUBLIC_HOST ?? env.SHING_PUBLIC_HOST, ctx.ports.rtmp)
   const mongo = ctx.mongo()
   const storage = ctx.storage()
   const keys = new StreamKeys({db: mongo.db, redis, secret: ctx.secret('streamKeySecret')})
@@ -118,22 +157,22 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   })
   const rtmpServer = nms.rtmpServer.tcpServer
   if (rtmpServer === undefined) throw new Error('node-media-server made no RTMP server')
-  const listening = once(rtmpServer, 'listening')
-  await nms.run()
-  await listening
-  log.info({port: ctx.ports.rtmp}, 'rtmp listening')
 
   const tracked = new Map<string, TrackedPublish>()
+  const reservations = new Map<string, Reservation>()
   const accepted = (): TrackedPublish[] => [...tracked.values()].filter((t) => t.phase === 'accepted')
+  /** Slots held: reserved by the gate, then by the publish until its ladder stopped. */
   let slotsUsed = 0
-  const load = (): {streams: number; slotsUsed: number; slotsFree: number} => ({
-    streams: accepted().length,
-    slotsUsed,
-    slotsFree: Math.max(0, maxLadders - slotsUsed),
-  })
+  const capacity = (): CapacityState => hooks.capacity?.() ?? {full: false, behind: []}
+  const load = (): {streams: number; slotsUsed: number; slotsFree: number} => {
+    const ladder = hooks.load?.()
+    const configured = Math.max(0, maxLadders - slotsUsed)
+    const measured = ladder?.capacity.full ? 0 : (ladder?.headroom ?? configured)
+    return {streams: accepted().length, slotsUsed, slotsFree: Math.min(configured, measured)}
+  }
   metrics.gauge('shing_ingest_streams', 'Live publishes on this ingest (accepted)', () => load().streams)
   metrics.gauge('shing_ingest_slots_used', 'Ladder slots in use', () => load().slotsUsed)
-  metrics.gauge('shing_ingest_slots_free', 'Ladder slots free (profile ingest.maxLadders)', () => load().slotsFree)
+  metrics.gauge('shing_ingest_slots_free', 'Ladder slots free: the configured ones, fewer when the box measures less room', () => load().slotsFree)
   const refusedTotal = new Counter({
     name: 'shing_ingest_publish_refused_total',
     help: 'RTMP publishes refused, by reason',
@@ -143,8 +182,76 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   for (const reason of refuseReasons) refusedTotal.inc({reason}, 0)
   const acceptedTotal = new Counter({name: 'shing_ingest_publish_accepted_total', help: 'RTMP publishes accepted', registers: [metrics.registry]})
 
+  /** A refusal: counted, logged with what the admin can do, the encoder told why. */
+  const refusal = (reason: RefuseReason, description: string, details: Record<string, unknown>): PublishDecision => {
+    refusedTotal.inc({reason})
+    log.warn({reason, ...details}, `publish refused (${reason}): ${description}`)
+    return {accept: false, code: refusalCodes[reason], description}
+  }
+
+  let stopping = false
+  const decide = async (request: {sessionId: string; ip: string; app: string; name: string}): Promise<PublishDecision> => {
+    const details = {session: request.sessionId, ip: request.ip}
+    if (stopping) return refusal('no-slot', 'This server is restarting: publish again in a moment', {...details, fix: 'the ingest is shutting down'})
+    if (request.app !== RTMP_APP) {
+      return refusal('bad-path', `Set the encoder's server to ${serverUrl}`, {...details, app: request.app.slice(0, 64), fix: `the server URL must end in /${RTMP_APP}`})
+    }
+    // A key never has another character (nor a ?query): refused as a key, never looked up.
+    if (!STREAM_KEY_PATTERN.test(request.name)) {
+      return refusal('bad-key', 'This stream key is not valid: copy it again from where you got it', {...details, fix: 'not a stream key (43 letters, digits, - and _); the streamer should copy it again'})
+    }
+    let lookup: Awaited<ReturnType<StreamKeys['lookup']>>
+    try {
+      lookup = await keys.lookup(request.name)
+    } catch (error) {
+      return refusal('lookup-failed', 'The server cannot check stream keys right now: try again in a minute', {
+        ...details,
+        err: (error as Error).message,
+        fix: 'MongoDB or Redis does not answer: see shing status',
+      })
+    }
+    if (lookup.status === 'unknown') {
+      return refusal('bad-key', 'This stream key is not valid: copy it again from where you got it', {...details, fix: 'no such key: the streamer should copy it again (shing stream-key list shows the key ids)'})
+    }
+    const {channel, keyId} = lookup
+    if (lookup.status === 'revoked') {
+      return refusal('revoked', 'This stream key was revoked: ask for a new one', {...details, channel, keyId, fix: `create a new key: shing stream-key create ${channel}`})
+    }
+    const here = [...reservations.values(), ...tracked.values()].some((t) => t.channel === channel)
+    if (here || (await states.get(channel).catch(() => undefined)) !== undefined) {
+      return refusal('already-live', `${channel} is already live from another encoder: stop that one first`, {...details, channel, keyId, fix: 'a second encoder publishes the channel'})
+    }
+    const room = capacity()
+    // Checked and taken in one synchronous step: two publishes here cannot both get the last slot.
+    if (room.full || slotsUsed >= maxLadders) {
+      const why = room.full ? (room.reason ?? 'the box is behind realtime') : `all ${maxLadders} ladder slots are in use`
+      return refusal('no-slot', 'This server has no room for another broadcast now: try again in a few minutes', {
+        ...details,
+        channel,
+        keyId,
+        why,
+        fix: 'wait for a broadcast to end, or give the ingest a bigger box (hardware.ingestMaxLadders caps the slots)',
+      })
+    }
+    slotsUsed += 1
+    // node-media-server emits prePublish right after it answers; a reservation it never claims goes back.
+    const timer = setTimeout(() => {
+      if (reservations.delete(request.sessionId)) slotsUsed -= 1
+    }, 10_000)
+    timer.unref()
+    reservations.set(request.sessionId, {channel, keyId, timer})
+    return {accept: true}
+  }
+  const uninstallGate = installPublishGate(decide)
+
+  const listening = once(rtmpServer, 'listening')
+  await nms.run()
+  await listening
+  log.info({port: ctx.ports.rtmp}, 'rtmp listening')
+
   const rtmpCheck: HealthCheck = {
     name: 'rtmp',
+    kind: 'self',
     run: async () => {
       if (!rtmpServer.listening) throw new Error('RTMP server is not listening')
     },
@@ -202,13 +309,15 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     log,
   })
 
-  const refuse = (t: TrackedPublish, reason: RefuseReason, details: Record<string, unknown> = {}): void => {
-    refusedTotal.inc({reason})
-    log.warn({reason, session: t.session.id, ip: t.session.ip, ...details}, 'publish refused')
-    tracked.delete(t.session.id)
-    if (t.slot) slotsUsed -= 1
-    t.slot = false
-    t.session.close()
+  const release = (t: TrackedPublish): void => {
+    if (tracked.delete(t.session.id)) slotsUsed -= 1
+  }
+
+  /** Ends a publish that was answered but never went live (its source, or a lost claim). */
+  const refuseStarted = (t: TrackedPublish, reason: RefuseReason, description: string, details: Record<string, unknown>): void => {
+    refusal(reason, description, {session: t.session.id, ip: t.session.ip, channel: t.channel, keyId: t.keyId, ...details})
+    release(t)
+    refuseAfterStart(t.session, refusalCodes[reason], description)
   }
 
   const endPublish = async (t: TrackedPublish): Promise<void> => {
@@ -224,53 +333,74 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     } catch (error) {
       log.error({channel, streamId: state.streamId, err: error}, 'onPublishEnded failed')
     }
-    tracked.delete(t.session.id)
-    if (t.slot) slotsUsed -= 1
-    t.slot = false
+    release(t)
     log.info({channel, streamId: state.streamId, seconds: Math.round((Date.now() - Date.parse(state.since)) / 1000)}, 'publish ended')
     void heartbeat.beat()
   }
 
-  const authorize = async (t: TrackedPublish): Promise<void> => {
-    const {session} = t
-    if (session.streamApp !== RTMP_APP) return refuse(t, 'bad-path', {app: session.streamApp})
-    let lookup: Awaited<ReturnType<StreamKeys['lookup']>>
-    try {
-      lookup = await keys.lookup(session.streamName)
-    } catch (error) {
-      return refuse(t, 'lookup-failed', {err: (error as Error).message})
-    }
-    if (lookup.status === 'unknown') return refuse(t, 'bad-key')
-    if (lookup.status === 'revoked') return refuse(t, 'revoked', {channel: lookup.channel, keyId: lookup.keyId})
-    const {channel, keyId} = lookup
-    if (t.closed) return void tracked.delete(session.id)
-    // node-media-server refuses a second publisher of the same path itself, after our event fired.
-    if (nmsContext.broadcasts.get(session.streamPath)?.publisher !== session) return refuse(t, 'already-live', {channel, keyId})
-    // The common case, named right; the atomic guard is the claim below.
-    if ((await states.get(channel).catch(() => undefined)) !== undefined) return refuse(t, 'already-live', {channel, keyId})
-    if (t.closed) return void tracked.delete(session.id)
-    // Checked and taken in one synchronous step: two publishes here cannot both get the last slot.
-    if (slotsUsed >= maxLadders) return refuse(t, 'no-slot', {channel, keyId, maxLadders})
-    slotsUsed += 1
-    t.slot = true
+  /** Watches the source's settings for a while and logs, once per broadcast, what hurts the ladder. */
+  const watchSettings = (inspector: SourceInspector, t: TrackedPublish, publish: AcceptedPublish, untap: () => void): void => {
+    const top = env.profile.ladder[0]!
+    const started = Date.now()
+    const timer = setInterval(() => {
+      const over = t.phase !== 'accepted'
+      if (!over && !inspector.settled() && Date.now() - started < WATCH_SETTINGS_MS) return
+      clearInterval(timer)
+      untap()
+      if (over || !publish.tracks.video) return
+      const warnings = inspector.warnings({fps: top.fps, videoKbps: top.videoKbps, segmentSeconds: env.profile.hls.segmentSeconds})
+      if (warnings.length === 0) return
+      log.warn({channel: publish.channel, streamId: publish.state.streamId, warnings}, `the encoder's settings hurt the live ladder: ${warnings.join('; ')}`)
+      records.sourceWarnings(publish.state.streamId, warnings).catch((error: Error) => log.warn({err: error.message}, 'could not store the source warnings'))
+    }, 500)
+    timer.unref()
+  }
 
-    const state = buildStreamState({channel, ingestId: ctx.id, origin, renditions})
+  /** Reads the publish's tracks; a source the ladder can take goes live, any other is refused. */
+  const inspect = async (t: TrackedPublish): Promise<void> => {
+    const {session} = t
+    const inspector = new SourceInspector(Date.now())
+    const untap = tapPackets(session.streamPath, (packet) => inspector.push(packet, Date.now()))
+    let tracks: SourceTracks | undefined
+    while (!t.closed && !stopping) {
+      const metadata = publishMetadata(session)
+      if (metadata !== undefined) inspector.setMetadata(metadata)
+      tracks = inspector.tracks(Date.now(), 1500, INSPECT_GIVE_UP_MS)
+      if (tracks !== undefined) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    if (t.closed || stopping || tracks === undefined) {
+      untap()
+      release(t)
+      return
+    }
+    const verdict = judgeTracks(tracks)
+    if (!verdict.ok) {
+      untap()
+      return refuseStarted(t, 'unsupported', verdict.reason, {fix: verdict.fix})
+    }
+    const ladderTracks: LadderTracks = {video: tracks.video !== undefined, audio: tracks.audio !== undefined}
+    const state = buildStreamState({channel: t.channel, ingestId: ctx.id, origin, renditions: renditionsOf(ladderRungs(env.profile, ladderTracks))})
     let claimed: boolean
     try {
       claimed = await states.claim(state)
     } catch (error) {
-      return refuse(t, 'lookup-failed', {channel, err: (error as Error).message})
+      untap()
+      return refuseStarted(t, 'lookup-failed', 'The server cannot go live right now: try again in a minute', {err: (error as Error).message, fix: 'Redis does not answer: see shing status'})
     }
-    if (!claimed) return refuse(t, 'already-live', {channel, keyId})
-
+    if (!claimed) {
+      untap()
+      return refuseStarted(t, 'already-live', `${t.channel} is already live from another encoder: stop that one first`, {fix: 'a second encoder publishes the channel'})
+    }
     const publish: AcceptedPublish = {
-      channel,
+      channel: t.channel,
       streamKey: session.streamName,
       state,
+      tracks: ladderTracks,
       inputUrl: `rtmp://127.0.0.1:${ctx.ports.rtmp}/${RTMP_APP}/${session.streamName}`,
       end: (reason) => {
         if (t.phase !== 'accepted') return
-        log.warn({channel, streamId: state.streamId, reason}, 'ending the publish')
+        log.warn({channel: t.channel, streamId: state.streamId, reason}, 'ending the publish')
         t.closed = true
         session.close()
         void endPublish(t)
@@ -279,37 +409,49 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     t.publish = publish
     t.phase = 'accepted'
     acceptedTotal.inc()
-    log.info({channel, keyId, streamId: state.streamId, session: session.id, ip: session.ip}, 'publish accepted')
+    log.info({channel: t.channel, keyId: t.keyId, streamId: state.streamId, session: session.id, ip: session.ip, tracks: ladderTracks}, 'publish accepted')
     await Promise.all([
-      records.started(state).catch((error: Error) => log.error({channel, err: error.message}, 'could not record the stream in MongoDB')),
-      keys.markUsed(keyId, channel).catch((error: Error) => log.warn({channel, err: error.message}, 'could not update the key lastUsedAt')),
+      records.started(state).catch((error: Error) => log.error({channel: t.channel, err: error.message}, 'could not record the stream in MongoDB')),
+      keys.markUsed(t.keyId, t.channel).catch((error: Error) => log.warn({channel: t.channel, err: error.message}, 'could not update the key lastUsedAt')),
     ])
     void heartbeat.beat()
-    if (t.closed) return endPublish(t)
+    if (t.closed) {
+      untap()
+      return endPublish(t)
+    }
     try {
       await hooks.onPublishAccepted(publish)
     } catch (error) {
+      untap()
       refusedTotal.inc({reason: 'start-failed'})
-      log.error({channel, streamId: state.streamId, err: error}, 'onPublishAccepted failed; ending the publish')
+      log.error({channel: t.channel, streamId: state.streamId, err: error}, 'onPublishAccepted failed; ending the publish')
       session.close()
       return endPublish(t)
     }
+    watchSettings(inspector, t, publish, untap)
     if (t.closed) return endPublish(t)
   }
 
-  let stopping = false
-  // node-media-server emits prePublish and ignores what listeners do: it has already taken the
-  // publish. So we check asynchronously and close the session when refused; no ffmpeg runs before.
   nms.on('prePublish', (session) => {
-    if (stopping) return session.close()
-    const broadcast = nmsContext.broadcasts.get(session.streamPath)
+    const reservation = reservations.get(session.id)
+    if (reservation === undefined) return session.close() // not through the gate: never happens
+    reservations.delete(session.id)
+    clearTimeout(reservation.timer)
     // Its 30 s resume grace would keep an ended publish "live" and replay it into the old state.
-    if (broadcast !== undefined) broadcast.publishGraceMs = 0
-    const t: TrackedPublish = {session, phase: 'checking', closed: false, slot: false}
+    noPublishGrace(session.streamPath)
+    const t: TrackedPublish = {session, channel: reservation.channel, keyId: reservation.keyId, phase: 'inspecting', closed: false}
     tracked.set(session.id, t)
-    authorize(t).catch((error: unknown) => {
-      log.error({err: error, session: session.id}, 'publish check failed')
-      if (tracked.has(session.id) && t.phase === 'checking') refuse(t, 'lookup-failed')
+    // node-media-server refuses a second publisher of the same path itself, after this event.
+    setImmediate(() => {
+      if (!isPublisherOf(session)) {
+        t.closed = true
+        return
+      }
+      inspect(t).catch((error: unknown) => {
+        log.error({err: error, session: session.id}, 'publish check failed')
+        release(t)
+        session.close()
+      })
     })
   })
   nms.on('donePublish', (session) => {
@@ -333,12 +475,14 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
       // Offline at once instead of after the TTL; the streamer's OBS reconnects elsewhere.
       await Promise.all(
         [...tracked.values()].map(async (t) => {
+          t.closed = true
           t.session.close()
           await endPublish(t)
         }),
       )
       await hooks.close?.().catch((error: Error) => log.warn({err: error.message}, 'closing the ladder failed'))
       await nms.stop()
+      uninstallGate()
       await app.close()
       await rm(store, {recursive: true, force: true})
     },

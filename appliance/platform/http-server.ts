@@ -1,4 +1,4 @@
-import Fastify, {LogController, type FastifyBaseLogger, type FastifyInstance} from 'fastify'
+import Fastify, {LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import {Gauge, Registry, collectDefaultMetrics} from 'prom-client'
 
 import {HEALTH_PATH, METRICS_PATH} from '../contract/index.js'
@@ -7,13 +7,20 @@ import type {Logger} from './logger.js'
 /** One thing a component depends on; `run` throws (or times out) when it is not usable. */
 export interface HealthCheck {
   name: string
+  /**
+   * self: the component itself (its RTMP server, its workers); a failure means it is broken and
+   * should be replaced. dependency (the default): something it uses (Redis, MongoDB, S3); a
+   * failure degrades it, and replacing it would not help: a transcoder keeps serving meanwhile.
+   */
+  kind?: 'self' | 'dependency'
   run(): Promise<void>
 }
 
 export type CheckStatus = 'ok' | 'failing'
 
 export interface HealthReport {
-  status: CheckStatus
+  /** ok; degraded: a dependency fails (answered 200, so swarm keeps the task); failing: 503. */
+  status: 'ok' | 'degraded' | 'failing'
   checks: Record<string, CheckStatus>
   /** Why each failing check failed. */
   errors?: Record<string, string>
@@ -45,19 +52,19 @@ export async function runChecks(checks: readonly HealthCheck[], timeoutMs = CHEC
     checks.map(async (check) => {
       try {
         await withTimeout(() => check.run(), timeoutMs)
-        return {name: check.name, error: undefined}
+        return {check, error: undefined}
       } catch (error) {
-        return {name: check.name, error: (error as Error).message || String(error)}
+        return {check, error: (error as Error).message || String(error)}
       }
     }),
   )
   const report: HealthReport = {status: 'ok', checks: {}}
-  for (const {name, error} of results) {
-    report.checks[name] = error === undefined ? 'ok' : 'failing'
-    if (error !== undefined) {
-      report.status = 'failing'
-      report.errors = {...report.errors, [name]: error}
-    }
+  for (const {check, error} of results) {
+    report.checks[check.name] = error === undefined ? 'ok' : 'failing'
+    if (error === undefined) continue
+    report.errors = {...report.errors, [check.name]: error}
+    if (check.kind === 'self') report.status = 'failing'
+    else if (report.status === 'ok') report.status = 'degraded'
   }
   return report
 }
@@ -93,13 +100,16 @@ export interface HttpServerOptions {
   checks: readonly HealthCheck[]
   metrics: Metrics
   log: Logger
+  /** What a path nobody serves gets (default: JSON 404 that does not echo the path). */
+  notFound?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply | Promise<FastifyReply>
 }
 
 /**
- * A fastify app that already answers /healthz (200 or 503 naming the failing checks) and
- * /metrics; components add their own routes before listen().
+ * A fastify app that already answers /healthz (200 while the component itself works, degraded
+ * or not; 503 naming the failing checks when it is broken) and /metrics; every 5xx is logged with
+ * its cause. Components add their own routes before listen().
  */
-export function createHttpServer({checks, metrics, log}: HttpServerOptions): FastifyInstance {
+export function createHttpServer({checks, metrics, log, notFound}: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({module: 'http'}) as FastifyBaseLogger,
     // Docker polls /healthz every few seconds: no line per request; changes of health are logged below.
@@ -112,17 +122,26 @@ export function createHttpServer({checks, metrics, log}: HttpServerOptions): Fas
     labelNames: ['check'],
     registers: [metrics.registry],
   })
-  let lastStatus: CheckStatus | undefined
+  let lastStatus: HealthReport['status'] | undefined
   app.get(HEALTH_PATH, async (_request, reply) => {
     const report = await runChecks(checks)
     for (const [name, status] of Object.entries(report.checks)) checkUp.set({check: name}, status === 'ok' ? 1 : 0)
     // Log changes only: Docker asks every few seconds.
     if (report.status !== lastStatus) {
       if (report.status === 'ok') log.info({checks: report.checks}, 'healthy')
-      else log.warn({checks: report.checks, errors: report.errors}, 'unhealthy')
+      else if (report.status === 'degraded') log.warn({checks: report.checks, errors: report.errors}, 'degraded: a dependency fails; serving what can be served')
+      else log.error({checks: report.checks, errors: report.errors}, 'unhealthy')
       lastStatus = report.status
     }
-    return reply.code(report.status === 'ok' ? 200 : 503).send(report)
+    return reply.code(report.status === 'failing' ? 503 : 200).send(report)
+  })
+  // Never fastify's default, which echoes the whole path (10 kB of it, if that is what was asked).
+  app.setNotFoundHandler(notFound ?? ((_request, reply) => reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})))
+  // An error a route did not handle: logged with its cause; the client learns only that it happened.
+  app.setErrorHandler((error: Error & {statusCode?: number}, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    if (status >= 500) log.error({method: request.method, url: request.url.slice(0, 200), err: error}, `${request.method} ${request.url.slice(0, 200)} failed: ${error.message}`)
+    void reply.code(status).header('cache-control', 'no-store').send({error: status >= 500 ? 'internal error: the server logged the cause' : error.message})
   })
   app.get(METRICS_PATH, async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

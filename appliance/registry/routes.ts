@@ -10,6 +10,15 @@ export async function readNodes(redis: Redis): Promise<NodesView> {
   return {ingest, relay, sfu}
 }
 
+/**
+ * The boxes and their load are the admin's (`shing status` asks from inside a web container, over
+ * loopback); to anyone else, through the edge, there is nothing here.
+ */
 export async function registryRoutes(app: FastifyInstance, options: {redis: Redis}): Promise<void> {
-  app.get(NODES_API_PATH, async () => readNodes(options.redis))
+  app.get(NODES_API_PATH, async (request, reply) => {
+    if (!isLoopback(request.socket.remoteAddress ?? '')) return reply.code(404).send({error: 'not found'})
+    return readNodes(options.redis)
+  })
 }
+
+const isLoopback = (address: string): boolean => address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1'

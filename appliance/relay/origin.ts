@@ -26,7 +26,8 @@ export function redisStreamStateReader(redis: Redis, log: Logger): ReadStreamSta
 /**
  * Stream states for ttlMs (offline included, so requests for a dead channel do not hammer Redis).
  * Concurrent lookups of one channel share a single Redis read. When Redis cannot be read, a
- * channel that was live stays on its last state; one never seen live makes get() throw.
+ * channel that was live stays on its last state (this cache's, or the last sweep's); one never
+ * known live makes get() throw.
  */
 export class StreamStateCache {
   private readonly known = new Map<string, {state: StreamState | undefined; expiresAt: number}>()
@@ -36,6 +37,8 @@ export class StreamStateCache {
     private readonly read: ReadStreamState,
     private readonly ttlMs = 1000,
     private readonly now: () => number = Date.now,
+    /** When Redis cannot be read and this cache never saw the channel: the last sweep of every live channel. */
+    private readonly lastKnown: (channel: string) => StreamState | null | undefined = () => undefined,
   ) {}
 
   async get(channel: string): Promise<StreamState | undefined> {
@@ -46,9 +49,11 @@ export class StreamStateCache {
       try {
         state = await this.read(channel)
       } catch (error) {
-        // Redis unreachable: viewers of a live stream keep watching on what was last known.
-        if (hit?.state === undefined) throw error
-        state = hit.state
+        // Redis unreachable: viewers of a live stream keep watching on what was last known, by
+        // this cache or by the last sweep of every live channel.
+        const known = hit?.state ?? this.lastKnown(channel)
+        if (known === undefined || known === null) throw error
+        state = known
       }
       // Bounded by the channels asked for within a TTL: drop stale ones before it grows.
       if (this.known.size >= 1000) for (const [key, entry] of this.known) if (entry.expiresAt <= this.now()) this.known.delete(key)

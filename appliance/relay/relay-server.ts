@@ -6,6 +6,7 @@ import {redisCheck} from '../platform/checks.js'
 import {createHttpServer, listen} from '../platform/http-server.js'
 import {startHeartbeat, type Heartbeat} from '../registry/heartbeat.js'
 import {ByteLru} from './cache.js'
+import {LiveStates} from '../channels/stream-state.js'
 import {StreamStateCache, fetchFromOrigin, redisStreamStateReader} from './origin.js'
 import {isLivePathError, parseLivePath} from '../hls/live-paths.js'
 import {RelayPull, type CachedObject, type PullResult} from './pull.js'
@@ -30,7 +31,10 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   const {log, metrics, redis, env} = ctx
   const maxBytes = env.SHING_RELAY_CACHE_MB * 1024 * 1024
   const cache = new ByteLru<CachedObject>(maxBytes, (object) => object.body.length + ENTRY_OVERHEAD_BYTES)
-  const states = new StreamStateCache(redisStreamStateReader(redis, log.child({module: 'streams'})))
+  // Every live channel's whereabouts, swept every 2 s: what a relay goes by while Redis is away.
+  const liveStates = new LiveStates(redis, log.child({module: 'streams'}))
+  liveStates.start()
+  const states = new StreamStateCache(redisStreamStateReader(redis, log.child({module: 'streams'})), 1000, Date.now, (channel) => liveStates.lastKnown(channel))
   const viewers = new ViewerTracker()
   const egress = new EgressMeter()
   const sends = new SendTracker()
@@ -148,6 +152,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   return {
     stop: async () => {
       clearInterval(sweeper)
+      liveStates.stop()
       clearTimeout(beatSoon)
       // Out of the registry first, so no new viewer is sent here while it drains.
       await heartbeat.stop()

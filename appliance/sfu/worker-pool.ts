@@ -56,6 +56,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
   const alive = (): WorkerSlot[] => slots.filter((s) => s.death === undefined && !s.worker.closed)
   const workersCheck: HealthCheck = {
     name: 'mediasoup',
+    kind: 'self',
     run: async () => {
       const dead = slots.filter((s) => !alive().includes(s))
       if (dead.length > 0) throw new Error(dead.map((s) => `worker ${s.worker.pid} ${s.death === undefined ? 'closed' : `died: ${s.death}`}`).join('; '))

@@ -16,6 +16,13 @@ declare module 'node-media-server' {
       endTime: number
       inBytes: number
       outBytes: number
+      /** From the publisher's onMetaData (FLV codec ids, pixels, fps, kbit/s). */
+      videoCodec?: number | string
+      videoWidth?: number
+      videoHeight?: number
+      videoFramerate?: number
+      videoDatarate?: number
+      audioCodec?: number | string
       close(): void
     }
     interface Config {
@@ -44,6 +51,8 @@ declare module 'node-media-server/src/core/context.js' {
   import type NodeMediaServer from 'node-media-server'
 
   const Context: {
+    /** Every connected session by id; an RTMP session holds its protocol state in `rtmp`. */
+    sessions: Map<string, NodeMediaServer.Session & {rtmp?: unknown; socket?: import('node:net').Socket}>
     /** Live streams by path; `publisher` is null once a publish has finished. */
     broadcasts: Map<
       string,
@@ -52,6 +61,8 @@ declare module 'node-media-server/src/core/context.js' {
         subscribers: Map<string, NodeMediaServer.Session>
         /** How long a disconnected publisher may resume before donePublish fires (30 s by default). */
         publishGraceMs: number
+        /** Every packet of the publish goes through here (an instance field: it can be wrapped). */
+        broadcastMessage: (packet: {codec_type: number; codec_id: number; flags: number; dts: number; pts: number; size: number}) => void
       }
     >
   }
@@ -61,4 +72,16 @@ declare module 'node-media-server/src/core/context.js' {
 declare module 'node-media-server/src/core/logger.js' {
   const logger: {level: string; log(message: string, level?: string): void}
   export = logger
+}
+
+declare module 'node-media-server/src/protocol/rtmp.js' {
+  /** The RTMP protocol state of one connection (one per session). */
+  class Rtmp {
+    streamApp: string
+    streamId: number
+    parserPacket: {header: {stream_id: number}}
+    onPublish(invokeMessage: {streamName: string}): void
+    sendStatusMessage(streamId: number, level: 'status' | 'error', code: string, description: string): void
+  }
+  export = Rtmp
 }

@@ -14,6 +14,8 @@ export interface ArchivedSegment {
   name: string
   /** When the segment began (EXT-X-PROGRAM-DATE-TIME). */
   startedAt?: string
+  /** The first segment of a new encode (the ladder restarted): marked EXT-X-DISCONTINUITY. */
+  discontinuity?: boolean
 }
 
 export interface ArchivedRendition {
@@ -41,8 +43,8 @@ export function archivePlaylist(segments: readonly ArchivedSegment[], closed: bo
   ]
   let previous: number | undefined
   for (const s of segments) {
-    // A gap (a segment lost with a crash) is marked, so players skip rather than stall.
-    if (previous !== undefined && s.msn !== previous + 1) lines.push('#EXT-X-DISCONTINUITY')
+    // A gap (a segment lost with a crash) or a new encode is marked, so players skip rather than stall.
+    if ((previous !== undefined && s.msn !== previous + 1) || s.discontinuity === true) lines.push('#EXT-X-DISCONTINUITY')
     if (s.startedAt) lines.push(`#EXT-X-PROGRAM-DATE-TIME:${s.startedAt}`)
     lines.push(`#EXTINF:${s.duration.toFixed(3)},`, s.name)
     previous = s.msn
@@ -101,14 +103,16 @@ export class DvrArchive {
     })
   }
 
-  /** Closes every playlist and writes the master: the archive is now a VOD. */
+  /**
+   * Closes every playlist and writes the master: the archive is now a VOD. The master lists
+   * `renditions` (those that ran to the end); one shed on the way is closed but not listed.
+   */
   async finish(renditions: readonly ArchivedRendition[]): Promise<{segments: number}> {
     await Promise.all(this.queues.values())
     let count = 0
-    for (const r of renditions) {
-      const list = this.segments.get(r.name) ?? []
-      count += list.length
-      await this.put(`${r.name}/index.m3u8`, archivePlaylist(list, true))
+    for (const [name, list] of this.segments) {
+      if (renditions.some((r) => r.name === name)) count += list.length
+      await this.put(`${name}/index.m3u8`, archivePlaylist(list, true))
     }
     await this.put('master.m3u8', archiveMaster(renditions.filter((r) => (this.segments.get(r.name) ?? []).length > 0)))
     return {segments: count}

@@ -29,6 +29,8 @@ export interface VodListing {
 
 /** /vod/<channel>/<streamId>/master.m3u8 */
 export const vodUrl = (channel: string, streamId: string): string => `/vod/${channel}/${streamId}/master.m3u8`
+/** /c/<channel>/vod/<streamId>: the page that plays it. */
+export const vodPage = (channel: string, streamId: string): string => `/c/${channel}/vod/${streamId}`
 
 /** Stream ids as newStreamId makes them (20250102T030405Z-9f3a1c2b); anything else is not looked up. */
 export const STREAM_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/

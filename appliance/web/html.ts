@@ -1,34 +1,42 @@
 /** HTML the web serves besides each domain's own pages: escaping, the front page, the 404 page. */
-import {registeredRoles, type NodesView} from '../contract/index.js'
 
 /** Text into HTML (element content or a quoted attribute). */
 export const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] ?? c)
 
-/** The page for a name that is no channel (answered with 404). */
-export function notFoundPage(options: {siteName: string; what: string}): string {
+const STYLE = `<style>
+  body { margin: 0; font: 16px/1.5 system-ui, sans-serif; background: #111; color: #eee; }
+  main { max-width: 40rem; margin: 0 auto; padding: 2rem 1rem; }
+  h1 { font-size: 1.5rem; }
+  a { color: #8cf; }
+  a:focus-visible { outline: 2px solid #8cf; outline-offset: 2px; }
+  ul { padding-left: 1.2rem; }
+</style>`
+
+function page(siteName: string, title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Not found · ${escapeHtml(options.siteName)}</title></head>
-<body><h1>Not found</h1><p>${escapeHtml(options.what)}</p></body>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · ${escapeHtml(siteName)}</title>
+${STYLE}
+</head>
+<body><main>
+${body}
+</main></body>
 </html>
 `
 }
 
-export function homePage(siteName: string, nodes: NodesView): string {
-  const live = nodes.ingest.reduce((sum, n) => sum + n.load.streams, 0)
-  const counts = registeredRoles.map((role) => `<li>${role}: ${nodes[role].length}</li>`).join('')
-  return `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(siteName)}</title></head>
-<body>
-<h1>${escapeHtml(siteName)}</h1>
-<p>Shing is running.</p>
-<h2>Live channels</h2>
-<p>${live === 0 ? 'None yet.' : `${live} live now.`}</p>
-<h2>Nodes</h2>
-<ul>${counts}</ul>
-</body>
-</html>
-`
+/** The page for what is not there (answered with 404): it never echoes the path it was asked for. */
+export function notFoundPage(options: {siteName: string; what: string; title?: string}): string {
+  const title = options.title ?? 'Not found'
+  return page(options.siteName, title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(options.what)}</p>\n<p><a href="/">Go to the front page</a></p>`)
+}
+
+/** The front page: who is live now. (How the platform's boxes are doing is the admin's: shing status.) */
+export function homePage(siteName: string, live: readonly {channel: string; since: string}[]): string {
+  const list =
+    live.length === 0
+      ? '<p>Nobody is live right now.</p>'
+      : `<ul>${live.map((s) => `<li><a href="/c/${encodeURIComponent(s.channel)}">${escapeHtml(s.channel)}</a></li>`).join('')}</ul>`
+  return page(siteName, 'Live now', `<h1>${escapeHtml(siteName)}</h1>\n<h2>Live now</h2>\n${list}`)
 }

@@ -86,6 +86,7 @@ export async function startJobRunner<Context>(options: JobRunnerOptions<Context>
   return {
     check: {
       name: 'queues',
+      kind: 'self',
       run: async () => {
         const idle = jobTypes.filter((_, i) => !workers[i]?.isRunning())
         if (idle.length > 0) throw new Error(`not consuming: ${idle.join(', ')}`)

@@ -1,0 +1,33 @@
+/**
+ * Which channels exist. Until accounts own channels (the web platform), a channel exists once a
+ * stream key was made for it (`channels` in MongoDB). Answers are cached for a minute, so that a
+ * known channel stays known while MongoDB is briefly away.
+ */
+import type {Db} from 'mongodb'
+
+import {CHANNELS_COLLECTION} from './stream-keys.js'
+
+export class ChannelDirectory {
+  private readonly known = new Map<string, {exists: boolean; at: number}>()
+
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Throws when MongoDB cannot say and the answer is not known from before. */
+  async exists(name: string): Promise<boolean> {
+    const cached = this.known.get(name)
+    if (cached !== undefined && this.now() - cached.at < this.ttlMs) return cached.exists
+    try {
+      const exists = (await this.db.collection(CHANNELS_COLLECTION).findOne({name}, {projection: {_id: 1}})) !== null
+      if (this.known.size >= 10_000) this.known.clear()
+      this.known.set(name, {exists, at: this.now()})
+      return exists
+    } catch (error) {
+      if (cached?.exists === true) return true
+      throw error
+    }
+  }
+}
