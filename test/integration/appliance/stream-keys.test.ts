@@ -91,21 +91,25 @@ async function publish(key: string): Promise<ManagedProcess> {
 }
 
 /** ffmpeg publishing with the key must end by itself, non-zero, within a few seconds. */
-async function expectRefused(key: string): Promise<number> {
+/** ffmpeg publishing with the key ends by itself, non-zero, within a few seconds; what it printed. */
+async function expectRefused(key: string): Promise<{ms: number; output: string}> {
   const since = performance.now()
   let code: number | null
+  let output: string
   try {
     const publisher = await publish(key)
     const exit = await Promise.race([publisher.exited, new Promise<undefined>((r) => setTimeout(r, 10_000))])
     if (exit === undefined) throw new Error(`ffmpeg still publishing 10 s after a refused publish:\n${publisher.output().slice(-2000)}`)
     code = exit.code
+    output = publisher.output()
   } catch (error) {
     // Refused before ffmpeg printed its first progress line.
     if (!(error instanceof HarnessError) || !/exited with (\d+) before it was ready/.test(error.message)) throw error
     code = Number(/exited with (\d+)/.exec(error.message)?.[1])
+    output = error.message
   }
   expect(code).not.toBe(0)
-  return performance.now() - since
+  return {ms: performance.now() - since, output}
 }
 
 async function state(channel: string): Promise<{state: StreamState; ttl: number} | undefined> {
@@ -213,7 +217,9 @@ describe('stream keys, publish authorization and assignment', () => {
 
   it('while alice is live: her other key is refused (already-live), bob finds no slot, assignment answers 503', async () => {
     const alreadyLive = await refusedCount('already-live')
-    const tookMs = await expectRefused(keys.alice2.key)
+    const {ms: tookMs, output} = await expectRefused(keys.alice2.key)
+    // The encoder is told why (ffmpeg prints the server's status: OBS shows it).
+    expect(output).toContain('Server error: alice is already live from another encoder')
     console.log(`timing: second publisher of a live channel refused, ffmpeg exited in ${Math.round(tookMs)} ms`)
     expect(await refusedCount('already-live')).toBe(alreadyLive + 1)
     // The same key twice: node-media-server refuses the path itself, and we count it too.
@@ -221,7 +227,7 @@ describe('stream keys, publish authorization and assignment', () => {
     expect(await refusedCount('already-live')).toBe(alreadyLive + 2)
 
     const noSlot = await refusedCount('no-slot')
-    await expectRefused(keys.bob.key)
+    expect((await expectRefused(keys.bob.key)).output).toContain('Server error: This server has no room for another broadcast now')
     expect(await refusedCount('no-slot')).toBe(noSlot + 1)
     expect(await state('bob')).toBeUndefined()
 
@@ -234,14 +240,36 @@ describe('stream keys, publish authorization and assignment', () => {
     expect((await state('alice'))?.state.channel).toBe('alice')
   })
 
-  it('a wrong key is refused: ffmpeg exits non-zero, counted, no state, and the key never reaches the log', async () => {
+  it('a wrong key is refused with a status ffmpeg prints: counted, no state, and the key never reaches the log', async () => {
     const before = await refusedCount('bad-key')
     const wrong = randomBytes(32).toString('base64url')
-    await expectRefused(wrong)
+    const {output} = await expectRefused(wrong)
+    expect(output).toContain('Server error: This stream key is not valid')
     expect(await refusedCount('bad-key')).toBe(before + 1)
     const ingestLog = get('ingest').process.output()
-    expect(ingestLog).toMatch(/"reason":"bad-key".*"msg":"publish refused"/)
+    expect(ingestLog).toMatch(/"reason":"bad-key".*"msg":"publish refused \(bad-key\)/)
     for (const key of [wrong, keys.alice1.key, keys.alice2.key, keys.bob.key]) expect(ingestLog.includes(key)).toBe(false)
+  })
+
+  it('a key with characters a key never has is bad-key (not bad-path), and node-media-server logs no error for it; <key>?x is not <key>', async () => {
+    const before = await refusedCount('bad-key')
+    const pathBefore = await refusedCount('bad-path')
+    const weird = `${randomBytes(30).toString('base64url')}.%`
+    expect((await expectRefused(weird)).output).toContain('Server error: This stream key is not valid')
+    expect((await expectRefused(`${keys.bob.key}?x=1`)).output).toContain('Server error: This stream key is not valid')
+    expect(await refusedCount('bad-key')).toBe(before + 2)
+    expect(await refusedCount('bad-path')).toBe(pathBefore)
+    const errors = get('ingest').process.output().split('\n').filter((l) => l.includes('"level":50') && l.includes('"module":"nms"'))
+    expect(errors).toEqual([])
+    expect(await state('bob')).toBeUndefined()
+  })
+
+  it('a wrong app (server URL) is bad-path, and the status names the server to use', async () => {
+    const before = await refusedCount('bad-path')
+    const publisher = await publishTestStream({url: `rtmp://127.0.0.1:${get('ingest').rtmpPort}/wrongapp/${keys.bob.key}`, size: '320x180', fps: 15}).catch((error: Error) => error)
+    const output = publisher instanceof Error ? publisher.message : (await publisher.exited, publisher.output())
+    expect(output).toMatch(/Server error: Set the encoder's server to rtmp:\/\/live\.example\.test:\d+\/live/)
+    expect(await refusedCount('bad-path')).toBe(before + 1)
   })
 
   it('stopping the publisher removes the state and ends the broadcast; playback offline, assignment free again', async () => {
