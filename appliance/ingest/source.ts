@@ -30,8 +30,8 @@ export interface SourceMetadata {
   audioCodec?: number | string
 }
 
-export type VideoCodec = 'h264' | 'hevc' | 'av1' | 'vp9' | 'other'
-export type AudioCodec = 'aac' | 'mp3' | 'opus' | 'other'
+export type VideoCodec = 'h264' | 'hevc' | 'av1' | 'vp9' | 'flv1' | 'vp6' | 'screen' | 'other'
+export type AudioCodec = 'aac' | 'mp3' | 'opus' | 'pcm' | 'adpcm' | 'nellymoser' | 'speex' | 'other'
 
 export interface SourceTracks {
   video?: {codec: VideoCodec; codecId: number}
@@ -39,10 +39,21 @@ export interface SourceTracks {
 }
 
 const fourcc = (s: string): number => Buffer.from(s, 'latin1').readUInt32BE(0)
-const VIDEO_CODECS: Record<number, VideoCodec> = {7: 'h264', 12: 'hevc', [fourcc('hvc1')]: 'hevc', [fourcc('av01')]: 'av1', [fourcc('vp09')]: 'vp9'}
-const AUDIO_CODECS: Record<number, AudioCodec> = {10: 'aac', 2: 'mp3', 14: 'mp3', [fourcc('Opus')]: 'opus'}
-const VIDEO_NAMES: Record<VideoCodec, string> = {h264: 'H.264', hevc: 'HEVC (H.265)', av1: 'AV1', vp9: 'VP9', other: 'an unknown video codec'}
-const AUDIO_NAMES: Record<AudioCodec, string> = {aac: 'AAC', mp3: 'MP3', opus: 'Opus', other: 'an unknown audio codec'}
+/** FLV's CodecID and SoundFormat values (and enhanced RTMP's FourCCs). */
+const VIDEO_CODECS: Record<number, VideoCodec> = {
+  2: 'flv1', 3: 'screen', 4: 'vp6', 5: 'vp6', 6: 'screen', 7: 'h264', 12: 'hevc',
+  [fourcc('hvc1')]: 'hevc', [fourcc('av01')]: 'av1', [fourcc('vp09')]: 'vp9',
+}
+const AUDIO_CODECS: Record<number, AudioCodec> = {
+  0: 'pcm', 1: 'adpcm', 2: 'mp3', 3: 'pcm', 4: 'nellymoser', 5: 'nellymoser', 6: 'nellymoser', 10: 'aac', 11: 'speex', 14: 'mp3',
+  [fourcc('Opus')]: 'opus',
+}
+const VIDEO_NAMES: Record<VideoCodec, string> = {
+  h264: 'H.264', hevc: 'HEVC (H.265)', av1: 'AV1', vp9: 'VP9', flv1: 'Sorenson H.263 (FLV1)', vp6: 'On2 VP6', screen: 'Screen Video', other: 'an unknown video codec',
+}
+const AUDIO_NAMES: Record<AudioCodec, string> = {
+  aac: 'AAC', mp3: 'MP3', opus: 'Opus', pcm: 'PCM', adpcm: 'ADPCM', nellymoser: 'Nellymoser', speex: 'Speex', other: 'an unknown audio codec',
+}
 
 /** What the ladder decodes from RTMP (Debian's ffmpeg 5.1 reads neither enhanced RTMP nor FLV's odd codecs). */
 export const SUPPORTED = {video: ['h264'] as VideoCodec[], audio: ['aac', 'mp3'] as AudioCodec[]}

@@ -81,14 +81,34 @@ export interface PublishOptions {
   fps?: number
   /** Publish from inside this network namespace (a test box). */
   netns?: string
+  /** false: an audio-only source (a radio, a podcast). */
+  video?: false | {codec?: 'libx264' | 'flv1'; gopSeconds?: number; bFrames?: number; kbps?: number}
+  /** false: a video-only source. */
+  audio?: false | {codec?: 'aac' | 'libmp3lame' | 'nellymoser'}
 }
 
 /**
  * ffmpeg publishing like OBS does: realtime x264 (2 s GOP, no scene cuts) + AAC over RTMP.
  * Ready once ffmpeg reports encoded frames, which it does only after the RTMP handshake.
  */
-export async function publishTestStream({url, durationSec, size = '1280x720', fps = 30, netns}: PublishOptions): Promise<ManagedProcess> {
-  const gop = String(fps * 2)
+export async function publishTestStream({url, durationSec, size = '1280x720', fps = 30, netns, video = {}, audio = {}}: PublishOptions): Promise<ManagedProcess> {
+  const gop = String(Math.round(fps * (video === false ? 2 : (video.gopSeconds ?? 2))))
+  const videoArgs =
+    video === false
+      ? []
+      : video.codec === 'flv1'
+        ? ['-c:v', 'flv1', '-b:v', '1000k', '-g', gop]
+        : [
+            '-c:v', 'libx264', '-preset', 'veryfast', ...(video.bFrames ? ['-bf', String(video.bFrames)] : ['-tune', 'zerolatency']),
+            '-g', gop, '-keyint_min', gop, '-sc_threshold', '0',
+            '-b:v', `${video.kbps ?? 3000}k`, '-pix_fmt', 'yuv420p',
+          ]
+  const audioArgs =
+    audio === false
+      ? []
+      : audio.codec === 'nellymoser'
+        ? ['-c:a', 'nellymoser', '-ar', '44100', '-ac', '1']
+        : ['-c:a', audio.codec ?? 'aac', '-b:a', '128k', '-ar', audio.codec === 'libmp3lame' ? '44100' : '48000']
   // Inside a test box's network namespace when asked: `ip netns exec` execs ffmpeg (same PID).
   const command = netns === undefined ? [requireTool('ffmpeg')] : ['ip', 'netns', 'exec', netns, requireTool('ffmpeg')]
   return startProcess({
@@ -97,16 +117,15 @@ export async function publishTestStream({url, durationSec, size = '1280x720', fp
     args: [
       ...command.slice(1),
       '-hide_banner', '-nostdin', '-loglevel', 'warning', '-stats',
-      '-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`,
-      '-re', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',
+      ...(video === false ? [] : ['-re', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`]),
+      ...(audio === false ? [] : ['-re', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000']),
       ...(durationSec === undefined ? [] : ['-t', String(durationSec)]),
-      '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency',
-      '-g', gop, '-keyint_min', gop, '-sc_threshold', '0',
-      '-b:v', '3000k', '-pix_fmt', 'yuv420p',
-      '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
+      ...videoArgs,
+      ...audioArgs,
       '-f', 'flv', url,
     ],
-    ready: {log: /frame=\s*\d+/},
+    // Encoding stats start once the RTMP publish is answered (frame= with video, size= without).
+    ready: {log: video === false ? /size=\s*\d+/ : /frame=\s*\d+/},
     timeoutMs: 20_000,
   })
 }
