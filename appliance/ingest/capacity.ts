@@ -49,6 +49,8 @@ export interface CapacityOptions {
   behindBelow?: number
   /** Above this share of the box's CPU no new ladder is taken. */
   busyAbove?: number
+  /** Above this share the box is overloaded: renditions are shed even before a ladder slows down. */
+  overloadedAbove?: number
   /** A ladder's first seconds (its start reads a burst of cached media) do not count. */
   warmupMs?: number
   /** After shedding a rendition, wait this long for the effect before shedding another. */
@@ -78,6 +80,7 @@ export class CapacityMonitor {
   private readonly windowMs: number
   private readonly behindBelow: number
   private readonly busyAbove: number
+  private readonly overloadedAbove: number
   private readonly warmupMs: number
   private readonly holdMs: number
   private readonly cores: number
@@ -89,6 +92,7 @@ export class CapacityMonitor {
     this.windowMs = options.windowMs ?? 6000
     this.behindBelow = options.behindBelow ?? 0.97
     this.busyAbove = options.busyAbove ?? 0.9
+    this.overloadedAbove = options.overloadedAbove ?? 0.95
     this.warmupMs = options.warmupMs ?? 8000
     this.holdMs = options.holdMs ?? 10_000
     this.cores = options.cores ?? os.availableParallelism()
@@ -169,14 +173,18 @@ export class CapacityMonitor {
   }
 
   /**
-   * The one stream that should give up its top rendition now: the box is behind, this stream is
-   * behind and has more than one rendition, and the last shed had time to take effect. The one
-   * with the most renditions (then the slowest) goes first.
+   * The one stream that should give up its top rendition now: some ladder is behind realtime, or
+   * the box's CPU is saturated (every ladder is about to be); the last shed had time to take
+   * effect; the stream keeps at least one rendition. Among the ladders behind (or, on a
+   * saturated box, all of them), the one with the most renditions (then the slowest) goes first.
    */
   shedCandidate(now: number): string | undefined {
     if (now - this.lastShedAt < this.holdMs) return undefined
-    const candidates = this.state(now)
-      .behind.map((id) => ({id, rungs: this.ladders.get(id)?.rungs ?? 0, speed: this.speed(id, now) ?? 1}))
+    const {behind, boxBusy} = this.state(now)
+    const saturated = boxBusy !== undefined && boxBusy > this.overloadedAbove
+    const pool = behind.length > 0 ? behind : saturated ? [...this.ladders.keys()].filter((id) => this.speed(id, now) !== undefined) : []
+    const candidates = pool
+      .map((id) => ({id, rungs: this.ladders.get(id)?.rungs ?? 0, speed: this.speed(id, now) ?? 1}))
       .filter((c) => c.rungs > 1)
       .sort((a, b) => b.rungs - a.rungs || a.speed - b.speed)
     return candidates[0]?.id

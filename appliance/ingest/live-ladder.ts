@@ -44,6 +44,8 @@ interface LiveStream {
   shedding: Promise<void> | undefined
   /** The ffmpeg a shed is stopping: its end is not the publish's. */
   retired: LiveTranscode | undefined
+  /** Renditions the stream started with (a shed stream runs fewer). */
+  packagerRungs: number
   ending: Promise<void> | undefined
 }
 
@@ -98,7 +100,10 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
     let endedCpuMicros = 0
     const cpu = new BoxCpu()
     const capacity = new CapacityMonitor(options.capacity)
+    /** What the ingest goes by (measured, and degraded while a stream runs shed). */
     let state: CapacityState = {full: false, behind: []}
+    /** What the last samples measured. */
+    let measured: CapacityState = {full: false, behind: []}
 
     const archived = new Counter({name: 'shing_ingest_dvr_segments_total', help: 'Segments archived to S3', registers: [metrics.registry]})
     const archiveFailures = new Counter({name: 'shing_ingest_dvr_failures_total', help: 'DVR uploads that failed for good', registers: [metrics.registry]})
@@ -110,7 +115,8 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       const speeds = [...live.values()].map((s) => s.transcode.progress?.speed ?? 0)
       return speeds.length === 0 ? 0 : Math.min(...speeds)
     })
-    metrics.gauge('shing_ingest_behind_realtime', '1 while a live ladder falls behind realtime or the box has no CPU to spare (no new publish is taken)', () => (state.full ? 1 : 0))
+    metrics.gauge('shing_ingest_behind_realtime', '1 while a live ladder falls behind realtime or the box has no CPU to spare', () => (measured.full ? 1 : 0))
+    metrics.gauge('shing_ingest_full', '1 while the ingest takes no new publish (behind realtime, or a running stream gave up renditions)', () => (state.full ? 1 : 0))
     metrics.gauge('shing_ingest_box_cpu', "The box's CPU share busy over the last seconds (every process on it)", () => state.boxBusy ?? 0)
 
     const sampleCpu = (stream: LiveStream): void => {
@@ -163,6 +169,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         previousOutTime: 0,
         shedding: undefined,
         retired: undefined,
+        packagerRungs: transcode.rungs.length,
         ending: undefined,
       }
       const archiveFailed = (): void => archiveFailures.inc()
@@ -188,6 +195,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       stream.previousCpuMicros = stream.cpuMicros
       stream.previousOutTime += old.progress?.outTime ?? 0
       stream.retired = old
+      shed.inc()
       await old.stop()
       if (stream.ending !== undefined) return
       stream.packager.restartEncode(rest.map((r) => r.name))
@@ -195,7 +203,6 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       const transcode = newTranscode(stream.publish, {packager: stream.packager, rungs: rest})
       stream.transcode = transcode
       wire(stream, transcode)
-      shed.inc()
       log.warn(
         {channel, streamId: streamState.streamId, dropped: top.name, kept: rest.map((r) => r.name), speed, boxCpu: state.boxBusy},
         `the box fell behind realtime: ${channel} gives up its ${top.name} rendition so the others keep up (add an ingest box, or lower hardware.ingestMaxLadders)`,
@@ -221,6 +228,8 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
     }
 
     const idOf = (stream: LiveStream): string => `${stream.publish.channel}/${stream.publish.state.streamId}`
+    /** A stream that gave up renditions is degraded: the box takes nothing new until it ended. */
+    const degraded = (): number => [...live.values()].filter((s) => s.ending === undefined && s.transcode.rungs.length < s.packagerRungs).length
     const sampler = setInterval(() => {
       const now = Date.now()
       const streams = [...live.values()].filter((s) => s.ending === undefined && s.shedding === undefined)
@@ -229,7 +238,10 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         boxBusy: cpu.sample(),
         ladders: streams.map((s) => ({id: idOf(s), outTime: s.previousOutTime + (s.transcode.progress?.outTime ?? 0), rungs: s.transcode.rungs.length, cpuMicros: s.cpuMicros})),
       })
-      const next = capacity.state(now)
+      measured = capacity.state(now)
+      const shedStreams = degraded()
+      const next: CapacityState =
+        !measured.full && shedStreams > 0 ? {...measured, full: true, reason: `${shedStreams} running stream(s) gave up renditions to keep up`} : measured
       if (next.full !== state.full) {
         if (next.full) log.warn({reason: next.reason, behind: next.behind, boxCpu: next.boxBusy}, `no more publishes on this ingest: ${next.reason}`)
         else log.info({boxCpu: next.boxBusy}, 'the ladders keep up again: taking publishes')
@@ -276,7 +288,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
           sampleCpu(stream)
           micros += stream.cpuMicros
         }
-        const headroom = capacity.headroom(Date.now())
+        const headroom = state.full ? 0 : capacity.headroom(Date.now())
         return {extraCpuMicros: micros, capacity: state, ...(headroom === undefined ? {} : {headroom})}
       },
       capacity: () => state,

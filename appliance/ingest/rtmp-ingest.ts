@@ -223,8 +223,13 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     }
     const room = capacity()
     // Checked and taken in one synchronous step: two publishes here cannot both get the last slot.
-    if (room.full || slotsUsed >= maxLadders) {
-      const why = room.full ? (room.reason ?? 'the box is behind realtime') : `all ${maxLadders} ladder slots are in use`
+    // The slots free are the configured ones, fewer when the box measures less room (load()).
+    if (room.full || load().slotsFree <= 0) {
+      const why = room.full
+        ? (room.reason ?? 'the box is behind realtime')
+        : slotsUsed >= maxLadders
+          ? `all ${maxLadders} ladder slots are in use`
+          : 'the box has no CPU to spare for another ladder (measured)'
       return refusal('no-slot', 'This server has no room for another broadcast now: try again in a few minutes', {
         ...details,
         channel,
