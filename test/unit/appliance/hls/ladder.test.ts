@@ -1,6 +1,6 @@
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {ladderArgs} from '../../../../appliance/hls/ladder.js'
+import {ladderArgs, ladderRungs} from '../../../../appliance/hls/ladder.js'
 import type {HardwareProfile} from '../../../../appliance/contract/hardware-profile.js'
 import {findProfile, loadProfiles} from '../../../../src/hardware/profiles.js'
 
@@ -66,5 +66,29 @@ describe('ladderArgs', () => {
     const {args} = ladderArgs({profile: {...profile, ladder: profile.ladder.slice(0, 1)}, input: 'testsrc2', inputArgs: ['-re', '-f', 'lavfi']})
     expect(args.slice(args.indexOf('-i') - 3, args.indexOf('-i') + 2)).toEqual(['-re', '-f', 'lavfi', '-i', 'testsrc2'])
     expect(valueOf(args, '-filter_complex')).toBe('[0:v:0]null[s0];[s0]fps=30,scale=-2:720[v0]')
+  })
+})
+
+describe('the ladder for what the source sends', () => {
+  it('audio only: one AAC rendition per distinct audio bitrate, no video, no filter graph', () => {
+    const profile = findProfile(profiles, 'cpu-small')
+    expect(ladderRungs(profile, {video: false, audio: true}).map((r) => [r.name, r.audioKbps, r.height])).toEqual([
+      ['a128', 128, 0],
+      ['a96', 96, 0],
+      ['a64', 64, 0],
+    ])
+    const {args, outputs} = ladderArgs({profile, input: 'rtmp://x/live/k', tracks: {video: false, audio: true}})
+    expect(args).not.toContain('-filter_complex')
+    expect(args).not.toContain('libx264')
+    expect(outputs.map((o) => o.fd)).toEqual([3, 4, 5])
+    const first = args.slice(args.indexOf('-map'), args.indexOf('pipe:3') + 1)
+    expect(first).toEqual(expect.arrayContaining(['-map', '0:a:0', '-vn', '-c:a', 'aac', '-b:a', '128k', '-f', 'mp4']))
+  })
+
+  it('a shed ladder encodes only the rungs it keeps', () => {
+    const profile = findProfile(profiles, 'cpu-small')
+    const {outputs, args} = ladderArgs({profile, input: 'rtmp://x/live/k', rungs: profile.ladder.slice(1)})
+    expect(outputs.map((o) => o.rendition.name)).toEqual(['480p', '360p'])
+    expect(valueOf(args, '-filter_complex')).toBe('[0:v:0]split=2[s0][s1];[s0]fps=30,scale=-2:480[v0];[s1]fps=30,scale=-2:360[v1]')
   })
 })

@@ -148,3 +148,61 @@ describe('LlHlsPackager', () => {
     expect(() => p.pushFragment('720p', fragment(3, false))).toThrow(/ended/)
   })
 })
+
+describe('a restarted encode (a rendition shed)', () => {
+  function twoRenditions(): LlHlsPackager {
+    let clock = Date.UTC(2026, 0, 1)
+    const p = new LlHlsPackager({
+      renditions: [
+        {name: '720p', height: 720, fps: 30, bandwidth: 2_890_800},
+        {name: '360p', height: 360, fps: 30, bandwidth: 730_000},
+      ],
+      segmentSeconds: 2,
+      partSeconds: 0.5,
+      windowSegments: 3,
+      firstMediaSequence: 100,
+      now: () => (clock += 10),
+    })
+    for (const r of ['720p', '360p']) p.setInit(r, init)
+    return p
+  }
+  const both = (p: LlHlsPackager, from: number, to: number): void => {
+    for (let t = from; t < to; t += 0.5) for (const r of ['720p', '360p']) p.pushFragment(r, fragment(t, t % 2 === 0))
+  }
+
+  it('drops the rendition from the master and its URLs; the kept one carries on with EXT-X-DISCONTINUITY, its timestamps starting over', async () => {
+    const p = twoRenditions()
+    const events: SegmentEvent[] = []
+    p.on('segment', (s) => events.push(s))
+    both(p, 0, 5)
+    p.restartEncode(['360p'])
+    p.dropRendition('720p')
+    expect(p.masterPlaylist()).not.toContain('720p')
+    expect((await p.handle('720p/index.m3u8')).status).toBe(404)
+    // The new ffmpeg's timestamps start at 0 again.
+    for (let t = 0; t < 4.5; t += 0.5) p.pushFragment('360p', fragment(t, t % 2 === 0))
+    const playlist = p.mediaPlaylist('360p')
+    const lines = playlist.split('\n')
+    const at = lines.indexOf('#EXT-X-DISCONTINUITY')
+    expect(at).toBeGreaterThan(0)
+    // The segment in progress at the restart was closed short (1 s), the next one starts the new encode.
+    expect(events.filter((e) => e.rendition === '360p').map((e) => [e.msn, e.duration, e.discontinuity])).toEqual([
+      [100, 2, false],
+      [101, 2, false],
+      [102, 1, false],
+      [103, 2, true],
+      [104, 2, false],
+    ])
+    expect(() => p.dropRendition('360p')).toThrow(/last rendition/)
+  })
+
+  it('counts discontinuities that left the window (EXT-X-DISCONTINUITY-SEQUENCE)', () => {
+    const p = twoRenditions()
+    both(p, 0, 2.5)
+    p.restartEncode(['720p', '360p'])
+    both(p, 0, 12.5)
+    const playlist = p.mediaPlaylist('360p')
+    expect(playlist).toContain('#EXT-X-DISCONTINUITY-SEQUENCE:1\n')
+    expect(playlist).not.toContain('#EXT-X-DISCONTINUITY\n')
+  })
+})
