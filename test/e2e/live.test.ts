@@ -13,11 +13,12 @@ import {requireTool} from '../harness/tools.js'
 import {explain, startSite, type Site} from './site.js'
 
 const CHANNEL = 'demo'
+const RADIO = 'radio'
 let site: Site
 let base: string
 let publisher: ManagedProcess | undefined
 let browser: RunningChromium | undefined
-const figures = {renditions: 0, played: 0, relays: 0, dvrSegments: 0}
+const figures = {renditions: 0, played: 0, relays: 0, dvrSegments: 0, audioOnly: 'no'}
 
 interface Playback {
   live: boolean
@@ -114,7 +115,37 @@ describe('live through the stack', () => {
     const vod = `${base}${vods.url}`
     const r = await site.inBox(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', vod], 60_000)
     expect(Number(r.stdout.trim().split('\n')[0])).toBeGreaterThan(4)
+  })
 
-    process.stdout.write(`live e2e: renditions=${figures.renditions} played=${figures.played.toFixed(1)}s relays=${figures.relays} dvr-segments=${figures.dvrSegments}\n`)
+  it('an audio-only broadcast (a radio) goes live as audio renditions through the edge and leaves a VOD', async () => {
+    const created = await site.shing('stream-key', 'create', RADIO, '--json')
+    expect(created.exitCode, explain(created)).toBe(0)
+    const radioKey = created.json<{key: string}>().key
+    const radio = await publishTestStream({url: `rtmp://${site.box.address}:1935/live/${radioKey}`, netns: site.box.netns, video: false})
+    try {
+      const live = await waitFor('the radio to be live', async () => {
+        const p = await getJson<Playback & {audioOnly?: boolean}>(`/api/streams/${RADIO}/playback`)
+        return p.live ? p : undefined
+      }, {timeoutMs: 30_000, intervalMs: 500})
+      expect(live.audioOnly).toBe(true)
+      const probe = await waitFor('ffprobe to read the audio renditions through the edge', async () => {
+        const r = await site.inBox(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', `${base}/live/${RADIO}/master.m3u8`], 60_000)
+        const types = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+        return types.length >= 3 ? types : undefined
+      }, {timeoutMs: 60_000, intervalMs: 1000})
+      expect(new Set(probe)).toEqual(new Set(['audio']))
+      await new Promise((resolve) => setTimeout(resolve, 4000))
+    } finally {
+      await radio.stop()
+    }
+    const vod = await waitFor('the radio VOD', async () => (await getJson<{vods: Array<{url: string}>}>(`/api/streams/${RADIO}/vods`)).vods[0], {timeoutMs: 60_000, intervalMs: 1000})
+    const r = await site.inBox(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', `${base}${vod.url}`], 60_000)
+    expect(r.stdout).toContain('audio')
+    expect(r.stdout).not.toContain('video')
+    figures.audioOnly = 'ok'
+
+    process.stdout.write(
+      `live e2e: renditions=${figures.renditions} played=${figures.played.toFixed(1)}s relays=${figures.relays} dvr-segments=${figures.dvrSegments} audio-only=${figures.audioOnly}\n`,
+    )
   })
 })
