@@ -236,6 +236,9 @@ describe('stream keys, publish authorization and assignment', () => {
       return answer.status === 503 ? answer.body : undefined
     }, {timeoutMs: 10_000})
     expect(assign.error).toContain('no ingest has a free transcode slot')
+    // It names only what exists (there is no `shing node add` yet).
+    expect(assign.error).toMatch(/shing status/)
+    expect(assign.error).not.toMatch(/node add/)
     // alice is still live after all that.
     expect((await state('alice'))?.state.channel).toBe('alice')
   })
