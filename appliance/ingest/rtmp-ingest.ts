@@ -217,7 +217,9 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     if (lookup.status === 'revoked') {
       return refusal('revoked', 'This stream key was revoked: ask for a new one', {...details, channel, keyId, fix: `create a new key: shing stream-key create ${channel}`})
     }
-    const here = [...reservations.values(), ...tracked.values()].some((t) => t.channel === channel)
+    // A broadcast of the channel still winding down here (ending) does not count: the streamer's
+    // reconnect is taken while the last one's ladder finishes.
+    const here = [...reservations.values()].some((r) => r.channel === channel) || [...tracked.values()].some((t) => t.channel === channel && t.phase !== 'ending')
     if (here || (await states.get(channel).catch(() => undefined)) !== undefined) {
       return refusal('already-live', `${channel} is already live from another encoder: stop that one first`, {...details, channel, keyId, fix: 'a second encoder publishes the channel'})
     }
