@@ -108,7 +108,15 @@ describe('sources the ladder takes', () => {
       return s.length >= 3 ? s : undefined
     }, {timeoutMs: 30_000, intervalMs: 1000})
     expect(streams.map((s) => s.codec_type)).toEqual(['video', 'video', 'video'])
+    // The encoder reconnects at once (OBS does after a blip): taken while the last broadcast winds down.
     await publisher.stop()
+    const again = await publish('silent', {audio: false})
+    const next = await waitFor('the reconnect live as a new broadcast', async () => {
+      const p = await playback('silent')
+      return p.live && p.streamId !== live.streamId ? p : undefined
+    }, {timeoutMs: 20_000, intervalMs: 250})
+    expect(next.streamId).not.toBe(live.streamId)
+    await again.stop()
   })
 })
 
