@@ -52,6 +52,9 @@ export interface LadderCommand {
  */
 export const fragmentFlags = '+frag_keyframe+empty_moov+default_base_moof+skip_trailer'
 
+/** Quiet, no stdin, and -progress key=value lines on stdout every second (the ingest's load figures). */
+const PROGRESS_ARGS = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:1', '-stats_period', '1']
+
 /**
  * ffmpeg argv for one live stream's ABR ladder. The input is decoded once and split; each
  * rendition is scaled, encoded with the profile's encoder at its own bitrate and frame rate,
@@ -76,8 +79,7 @@ export function ladderArgs({profile, input, inputArgs = [], firstFd = 3, tracks 
   const split = n === 1 ? '[0:v:0]null[s0]' : `[0:v:0]split=${n}${ladder.map((_, i) => `[s${i}]`).join('')}`
   const chains = ladder.map((r, i) => `[s${i}]fps=${r.fps},${encoder.scaleFilter.replaceAll('{height}', String(r.height))}[v${i}]`)
   const args = [
-    '-hide_banner', '-nostdin', '-loglevel', 'warning',
-    '-nostats', '-progress', 'pipe:1', '-stats_period', '1',
+    ...PROGRESS_ARGS,
     ...encoder.inputArgs,
     ...inputArgs,
     '-i', input,
@@ -94,33 +96,34 @@ export function ladderArgs({profile, input, inputArgs = [], firstFd = 3, tracks 
       '-b:v', `${r.videoKbps}k`, '-maxrate', `${r.videoKbps}k`, '-bufsize', `${r.videoKbps * 2}k`,
       '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-bf', '0',
       '-force_key_frames', `expr:gte(t,n_forced*${hls.segmentSeconds})`,
-      '-c:a', 'aac', '-b:a', `${r.audioKbps}k`, '-ar', '48000', '-ac', '2',
-      // The default (make_non_negative) shifts video by AAC's priming and stretches the first
-      // sample by 21 ms: the first part would outgrow PART-TARGET.
-      '-avoid_negative_ts', 'disabled',
-      '-f', 'mp4', '-movflags', fragmentFlags, '-frag_duration', String(fragMicros),
-      `pipe:${fd}`,
+      ...audioAndMuxer(r, fragMicros, fd),
     )
     outputs.push({rendition: r, fd})
   }
   return {args, outputs}
 }
 
+/** Each rendition's AAC and its fragmented MP4 pipe (fragments at most one part long). */
+function audioAndMuxer(r: Rendition, fragMicros: number, fd: number): string[] {
+  return [
+    '-c:a', 'aac', '-b:a', `${r.audioKbps}k`, '-ar', '48000', '-ac', '2',
+    // The default (make_non_negative) shifts video by AAC's priming and stretches the first
+    // sample by 21 ms: the first part would outgrow PART-TARGET.
+    '-avoid_negative_ts', 'disabled',
+    '-f', 'mp4', '-movflags', fragmentFlags, '-frag_duration', String(fragMicros),
+    `pipe:${fd}`,
+  ]
+}
+
 /** An audio-only source: one AAC encode per rung, each its own fragmented MP4 (fragments of one part). */
 function audioLadderArgs(options: {profile: LadderProfile; input: string; inputArgs: string[]; firstFd: number; ladder: Rendition[]}): LadderCommand {
   const {profile, input, inputArgs, firstFd, ladder} = options
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:1', '-stats_period', '1', ...inputArgs, '-i', input]
+  const args = [...PROGRESS_ARGS, ...inputArgs, '-i', input]
   const outputs: LadderOutput[] = []
   const fragMicros = Math.round(profile.hls.partSeconds * 1_000_000)
   for (const [i, r] of ladder.entries()) {
     const fd = firstFd + i
-    args.push(
-      '-map', '0:a:0', '-vn',
-      '-c:a', 'aac', '-b:a', `${r.audioKbps}k`, '-ar', '48000', '-ac', '2',
-      '-avoid_negative_ts', 'disabled',
-      '-f', 'mp4', '-movflags', fragmentFlags, '-frag_duration', String(fragMicros),
-      `pipe:${fd}`,
-    )
+    args.push('-map', '0:a:0', '-vn', ...audioAndMuxer(r, fragMicros, fd))
     outputs.push({rendition: r, fd})
   }
   return {args, outputs}
