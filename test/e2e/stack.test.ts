@@ -120,7 +120,7 @@ describe('the stack on one box', () => {
   it('the web app answers through the edge on the published HTTP port', async () => {
     const page = await inBox(process.execPath, ['-e', `fetch('http://${box.address}:80/').then(async r => console.log(r.status, await r.text()))`])
     expect(page.stdout).toMatch(/^200 /)
-    expect(page.stdout).toMatch(/Shing/)
+    expect(page.stdout).toMatch(/<h2>Live now<\/h2>/)
   })
 
   it('a second up changes nothing', async () => {
