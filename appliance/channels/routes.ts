@@ -1,5 +1,5 @@
 /** A channel as viewers reach it: the playback API, the watch page /c/<channel>, and its VOD pages. */
-import type {FastifyInstance, FastifyReply} from 'fastify'
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
@@ -7,7 +7,8 @@ import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback, type Strea
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
 import {listVods, STREAM_ID_PATTERN, vodPage, vodUrl} from '../vods/vods.js'
-import {notFoundPage} from '../web/html.js'
+import type {Asset} from '../web/assets.js'
+import {notFoundPage, type PageContext, type PageContextOf} from '../web/html.js'
 import type {ChannelDirectory} from './directory.js'
 import {type LiveStates, StreamStates} from './stream-state.js'
 import {watchPage} from './watch-page.js'
@@ -18,11 +19,10 @@ export interface ChannelRoutesOptions {
   channels: ChannelDirectory
   /** The last sweep of every live channel: the answer while Redis is away. */
   liveStates: LiveStates
-  siteName: string
+  pageContext: PageContextOf
   /** SHING_PUBLIC_URL: players elsewhere get absolute URLs under it. */
   publicUrl: string
-  /** hls.js's content version, for its immutable URL. */
-  hlsJsVersion: string
+  hlsJs: Asset
   log: Logger
 }
 
@@ -33,7 +33,7 @@ function unavailable(reply: FastifyReply, log: Logger, what: string, error: unkn
 }
 
 export async function channelRoutes(app: FastifyInstance, options: ChannelRoutesOptions): Promise<void> {
-  const {redis, db, channels, liveStates, siteName, log} = options
+  const {redis, db, channels, liveStates, pageContext, log} = options
   const states = new StreamStates(redis)
   const publicUrl = options.publicUrl.replace(/\/+$/, '')
   const unknown = {error: 'no such channel'}
@@ -74,32 +74,33 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     return reply.header('cache-control', 'no-store').send(playback)
   })
 
-  const page = async (channel: string, reply: FastifyReply, render: () => Promise<string | undefined>): Promise<FastifyReply> => {
+  const page = async (request: FastifyRequest, reply: FastifyReply, channel: string, render: (context: PageContext) => Promise<string | undefined>): Promise<FastifyReply> => {
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
-    const gone = (): FastifyReply => reply.code(404).send(notFoundPage({siteName, what: 'There is no channel by that name.'}))
+    const context = pageContext(request, reply)
+    const gone = (): FastifyReply => reply.code(404).send(notFoundPage(context, {what: 'There is no channel by that name.'}))
     if (!CHANNEL_PATTERN.test(channel)) return gone()
     try {
       if (!(await channels.exists(channel))) return gone()
     } catch (error) {
       log.error({channel, err: (error as Error).message}, '503: the channel directory (MongoDB) is unavailable')
-      return reply.code(503).header('retry-after', '5').send(notFoundPage({siteName, what: 'This page cannot be shown right now; try again in a moment.', title: 'Unavailable'}))
+      return reply.code(503).header('retry-after', '5').send(notFoundPage(context, {what: 'This page cannot be shown right now; try again in a moment.', title: 'Unavailable'}))
     }
-    const html = await render()
-    if (html === undefined) return reply.code(404).send(notFoundPage({siteName, what: 'There is no such broadcast on this channel.'}))
+    const html = await render(context)
+    if (html === undefined) return reply.code(404).send(notFoundPage(context, {what: 'There is no such broadcast on this channel.'}))
     return reply.send(html)
   }
 
   app.get<{Params: {channel: string}}>('/c/:channel', async (request, reply) =>
-    page(request.params.channel, reply, async () => watchPage({siteName, channel: request.params.channel, assetVersion: options.hlsJsVersion})),
+    page(request, reply, request.params.channel, async (context) => watchPage(context, {channel: request.params.channel, hlsJs: options.hlsJs})),
   )
 
   app.get<{Params: {channel: string; streamId: string}}>('/c/:channel/vod/:streamId', async (request, reply) => {
     const {channel, streamId} = request.params
-    return page(channel, reply, async () => {
+    return page(request, reply, channel, async (context) => {
       if (!STREAM_ID_PATTERN.test(streamId)) return undefined
       const vod = (await listVods(db, channel, 200)).find((v) => v.streamId === streamId)
       if (vod === undefined) return undefined
-      return watchPage({siteName, channel, assetVersion: options.hlsJsVersion, vod: {url: vodUrl(channel, streamId), startedAt: vod.createdAt}})
+      return watchPage(context, {channel, hlsJs: options.hlsJs, vod: {url: vodUrl(channel, streamId), startedAt: vod.createdAt}})
     })
   })
 }

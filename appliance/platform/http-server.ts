@@ -102,6 +102,10 @@ export interface HttpServerOptions {
   log: Logger
   /** What a path nobody serves gets (default: JSON 404 that does not echo the path). */
   notFound?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply | Promise<FastifyReply>
+  /** How an error is shown where JSON is not what was asked for (pages); undefined: the JSON answer. */
+  errorPage?: (request: FastifyRequest, reply: FastifyReply, status: number, message: string) => FastifyReply | undefined
+  /** Proxies in front whose X-Forwarded-For is believed (the web behind the edge: 1). */
+  trustProxy?: number
 }
 
 /**
@@ -109,12 +113,14 @@ export interface HttpServerOptions {
  * or not; 503 naming the failing checks when it is broken) and /metrics; every 5xx is logged with
  * its cause. Components add their own routes before listen().
  */
-export function createHttpServer({checks, metrics, log, notFound}: HttpServerOptions): FastifyInstance {
+export function createHttpServer({checks, metrics, log, notFound, errorPage, trustProxy}: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({module: 'http'}) as FastifyBaseLogger,
     // Docker polls /healthz every few seconds: no line per request; changes of health are logged below.
     logController: new LogController({disableRequestLogging: true}),
     forceCloseConnections: true,
+    // Believe only the nearest `trustProxy` hops of X-Forwarded-For.
+    ...(trustProxy === undefined ? {} : {trustProxy: (_address: string, hop: number) => hop < trustProxy}),
   })
   const checkUp = new Gauge({
     name: 'shing_health_check_up',
@@ -141,7 +147,9 @@ export function createHttpServer({checks, metrics, log, notFound}: HttpServerOpt
   app.setErrorHandler((error: Error & {statusCode?: number}, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
     if (status >= 500) log.error({method: request.method, url: request.url.slice(0, 200), err: error}, `${request.method} ${request.url.slice(0, 200)} failed: ${error.message}`)
-    void reply.code(status).header('cache-control', 'no-store').send({error: status >= 500 ? 'internal error: the server logged the cause' : error.message})
+    const message = status >= 500 ? 'internal error: the server logged the cause' : error.message
+    if (errorPage?.(request, reply.header('cache-control', 'no-store'), status, message) !== undefined) return
+    void reply.code(status).header('cache-control', 'no-store').send({error: message})
   })
   app.get(METRICS_PATH, async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

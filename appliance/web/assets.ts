@@ -1,37 +1,104 @@
-/** Static assets the pages load, served under URLs that carry their content's version. */
+/** Static assets the pages load, served by the web itself under URLs that carry their content's hash. */
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {createRequire} from 'node:module'
 
 import type {FastifyInstance} from 'fastify'
 
-export const HLS_JS_PATH = '/assets/hls.min.js'
+export const IMMUTABLE = 'public, max-age=31536000, immutable'
+
+export interface Asset {
+  path: string
+  type: string
+  body: Buffer
+  /** A hash of the content: a new file is a new URL (?v=), so the URL may be cached for good. */
+  version: string
+  /** path?v=version: what pages link to. */
+  url: string
+}
+
+export function asset(path: string, type: string, content: string | Buffer): Asset {
+  const body = typeof content === 'string' ? Buffer.from(content) : content
+  const version = createHash('sha256').update(body).digest('hex').slice(0, 12)
+  return {path, type, body, version, url: `${path}?v=${version}`}
+}
+
+/** hls.js as the page loads it. */
+export async function loadHlsJs(): Promise<Asset> {
+  const file = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js')
+  return asset('/assets/hls.min.js', 'text/javascript; charset=utf-8', await readFile(file))
+}
+
 /** What an audio-only broadcast shows where the picture would be. */
-export const AUDIO_POSTER_PATH = '/assets/audio-poster.svg'
-const AUDIO_POSTER = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1280 720">
+export const audioPoster = asset(
+  '/assets/audio-poster.svg',
+  'image/svg+xml',
+  `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1280 720">
 <rect width="1280" height="720" fill="#15171c"/>
 <g fill="none" stroke="#8cf" stroke-width="14" stroke-linecap="round">
 <path d="M560 250v220M600 200v320M640 280v160M680 230v260M720 290v140"/>
 </g>
 <text x="640" y="600" fill="#aab" font-family="system-ui, sans-serif" font-size="44" text-anchor="middle">Audio only</text>
 </svg>
-`
-export const IMMUTABLE = 'public, max-age=31536000, immutable'
+`,
+)
 
-export interface Asset {
-  body: Buffer
-  /** A hash of the content: a new file is a new URL (?v=), so the URL may be cached for good. */
-  version: string
-}
+/** The site's one stylesheet (no inline styles: the Content-Security-Policy allows none). */
+export const siteCss = asset(
+  '/assets/site.css',
+  'text/css; charset=utf-8',
+  `:root { color-scheme: dark; --bg: #111; --panel: #1b1d22; --line: #2c2f36; --text: #eee; --muted: #aab; --link: #8cf; --danger: #f77; --ok: #7d7; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, sans-serif; background: var(--bg); color: var(--text); }
+a { color: var(--link); }
+a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible, select:focus-visible, video:focus-visible { outline: 2px solid var(--link); outline-offset: 2px; }
+.skip { position: absolute; left: -999px; }
+.skip:focus { left: 1rem; top: .5rem; background: var(--panel); padding: .25rem .5rem; z-index: 10; }
+.site-header { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; padding: .6rem 1rem; border-bottom: 1px solid var(--line); }
+.site-header .brand { font-weight: 700; color: var(--text); text-decoration: none; margin-right: auto; }
+.site-header nav { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem .9rem; }
+.site-header form { margin: 0; }
+.linklike { background: none; border: 0; padding: 0; color: var(--link); font: inherit; text-decoration: underline; cursor: pointer; }
+main.narrow { max-width: 28rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+main.wide { max-width: 64rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+h1 { font-size: 1.5rem; margin: 0 0 1rem; }
+h2 { font-size: 1.15rem; margin: 1.75rem 0 .5rem; }
+form.stack { display: grid; gap: .9rem; }
+label { display: grid; gap: .3rem; font-weight: 600; }
+.hint { font-weight: 400; color: var(--muted); font-size: .875rem; }
+input, textarea, select { font: inherit; font-weight: 400; color: var(--text); background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .55rem .65rem; width: 100%; }
+input[aria-invalid="true"] { border-color: var(--danger); }
+.field-error { color: var(--danger); font-weight: 400; font-size: .9rem; }
+button.primary, .button { font: inherit; font-weight: 600; background: #2d6cdf; color: #fff; border: 0; border-radius: .4rem; padding: .6rem 1rem; cursor: pointer; text-decoration: none; display: inline-block; }
+button.danger { font: inherit; font-weight: 600; background: #8a2222; color: #fff; border: 0; border-radius: .4rem; padding: .6rem 1rem; cursor: pointer; }
+.notice { border: 1px solid var(--line); border-left: 4px solid var(--link); background: var(--panel); padding: .6rem .8rem; border-radius: .3rem; }
+.notice.error { border-left-color: var(--danger); }
+.notice.ok { border-left-color: var(--ok); }
+.muted { color: var(--muted); }
+ul.channels { list-style: none; padding: 0; display: grid; gap: .5rem; }
+ul.channels li { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem .8rem; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
 
-/** hls.js as the page loads it. */
-export async function loadHlsJs(): Promise<Asset> {
-  const file = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js')
-  const body = await readFile(file)
-  return {body, version: createHash('sha256').update(body).digest('hex').slice(0, 12)}
-}
+/* The watch page */
+.watch-header { display: flex; gap: .75rem; align-items: center; padding: .75rem 1rem; }
+.watch-header h1 { font-size: 1.1rem; margin: 0; }
+#badge { font-size: .8rem; font-weight: 700; padding: .1rem .5rem; border-radius: .25rem; background: #444; }
+body[data-state="live"] #badge { background: #d22; }
+#quality { margin-left: auto; font-size: .85rem; color: var(--muted); }
+main.player { max-width: 1280px; margin: 0 auto; }
+video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; }
+#offline { padding: 3rem 1rem; text-align: center; color: var(--muted); }
+#last[hidden] { display: none; }
+body[data-state="live"] #offline, body[data-state="offline"] video { display: none; }
+body[data-state="vod"] #badge { background: #246; }
+body[data-state="vod"] #offline { display: none; }
+`,
+)
 
-export async function assetRoutes(app: FastifyInstance, options: {hlsJs: Asset}): Promise<void> {
-  app.get(HLS_JS_PATH, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', IMMUTABLE).send(options.hlsJs.body))
-  app.get(AUDIO_POSTER_PATH, async (_request, reply) => reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(AUDIO_POSTER))
+export async function assetRoutes(app: FastifyInstance, options: {assets: readonly Asset[]}): Promise<void> {
+  for (const item of options.assets) {
+    app.get(item.path, async (_request, reply) => reply.type(item.type).header('cache-control', IMMUTABLE).send(item.body))
+  }
 }

@@ -1,42 +1,92 @@
-/** HTML the web serves besides each domain's own pages: escaping, the front page, the 404 page. */
+/**
+ * HTML the web serves: escaping, the page shell every page shares (header with who is logged in,
+ * the stylesheet, scripts by URL only), the front page and the 404 page.
+ */
+import type {FastifyReply, FastifyRequest} from 'fastify'
+
+import {siteCss} from './assets.js'
 
 /** Text into HTML (element content or a quoted attribute). */
 export const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] ?? c)
 
-const STYLE = `<style>
-  body { margin: 0; font: 16px/1.5 system-ui, sans-serif; background: #111; color: #eee; }
-  main { max-width: 40rem; margin: 0 auto; padding: 2rem 1rem; }
-  h1 { font-size: 1.5rem; }
-  a { color: #8cf; }
-  a:focus-visible { outline: 2px solid #8cf; outline-offset: 2px; }
-  ul { padding-left: 1.2rem; }
-</style>`
+/** Who looks at a page, and the CSRF token their forms carry. */
+export interface PageContext {
+  siteName: string
+  viewer?: {username: string; role: string}
+  /** The session's CSRF token: whenever someone is logged in (the log-out button is a form), and on pages with a form. */
+  csrfToken?: string
+}
 
-function page(siteName: string, title: string, body: string): string {
+/** What a route asks for the page context of its request (the web component knows how). */
+export type PageContextOf = (request: FastifyRequest, reply: FastifyReply, options?: {form?: boolean}) => PageContext
+
+export interface PageOptions {
+  title: string
+  body: string
+  /** narrow: forms; wide: lists and dashboards; player: the watch page (no padding). */
+  width?: 'narrow' | 'wide' | 'player'
+  /** Script URLs (assets), loaded deferred; no inline script is ever served. */
+  scripts?: readonly string[]
+  /** Attributes of <body> as name → value (escaped here), for the scripts to read. */
+  data?: Record<string, string | undefined>
+}
+
+export const csrfField = (token: string | undefined): string => (token === undefined ? '' : `<input type="hidden" name="_csrf" value="${escapeHtml(token)}">`)
+
+function header(context: PageContext): string {
+  const viewer = context.viewer
+  const links =
+    viewer === undefined
+      ? '<a href="/login">Log in</a><a href="/signup">Sign up</a>'
+      : `<span class="muted">${escapeHtml(viewer.username)}</span><a href="/account">Account</a>` +
+        `<form method="post" action="/logout">${csrfField(context.csrfToken)}<button class="linklike" type="submit">Log out</button></form>`
+  return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><nav aria-label="Account">${links}</nav></header>`
+}
+
+export function page(context: PageContext, options: PageOptions): string {
+  const data = Object.entries(options.data ?? {})
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([name, value]) => ` data-${name}="${escapeHtml(value)}"`)
+    .join('')
+  const scripts = (options.scripts ?? []).map((url) => `<script src="${escapeHtml(url)}" defer></script>`).join('\n')
   return `<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · ${escapeHtml(siteName)}</title>
-${STYLE}
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(options.title)} · ${escapeHtml(context.siteName)}</title>
+<link rel="stylesheet" href="${siteCss.url}">
+${scripts}
 </head>
-<body><main>
-${body}
-</main></body>
+<body${data}>
+<a class="skip" href="#content">Skip to content</a>
+${header(context)}
+<main id="content" class="${options.width ?? 'narrow'}">
+${options.body}
+</main>
+</body>
 </html>
 `
 }
 
 /** The page for what is not there (answered with 404): it never echoes the path it was asked for. */
-export function notFoundPage(options: {siteName: string; what: string; title?: string}): string {
+export function notFoundPage(context: PageContext, options: {what: string; title?: string}): string {
   const title = options.title ?? 'Not found'
-  return page(options.siteName, title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(options.what)}</p>\n<p><a href="/">Go to the front page</a></p>`)
+  return page(context, {title, body: `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(options.what)}</p>\n<p><a href="/">Go to the front page</a></p>`})
+}
+
+/** A page for an error the visitor can act on (a refused form, too many attempts). */
+export function errorPage(context: PageContext, options: {title: string; message: string; back?: string}): string {
+  const back = options.back === undefined ? '<a href="/">Go to the front page</a>' : `<a href="${escapeHtml(options.back)}">Go back</a>`
+  return page(context, {title: options.title, body: `<h1>${escapeHtml(options.title)}</h1>\n<p class="notice error" role="alert">${escapeHtml(options.message)}</p>\n<p>${back}</p>`})
 }
 
 /** The front page: who is live now. (How the platform's boxes are doing is the admin's: shing status.) */
-export function homePage(siteName: string, live: readonly {channel: string; since: string}[]): string {
+export function homePage(context: PageContext, live: readonly {channel: string; since: string}[]): string {
   const list =
     live.length === 0
       ? '<p>Nobody is live right now.</p>'
-      : `<ul>${live.map((s) => `<li><a href="/c/${encodeURIComponent(s.channel)}">${escapeHtml(s.channel)}</a></li>`).join('')}</ul>`
-  return page(siteName, 'Live now', `<h1>${escapeHtml(siteName)}</h1>\n<h2>Live now</h2>\n${list}`)
+      : `<ul class="channels">${live.map((s) => `<li><a href="/c/${encodeURIComponent(s.channel)}">${escapeHtml(s.channel)}</a></li>`).join('')}</ul>`
+  return page(context, {title: 'Live now', width: 'wide', body: `<h1>${escapeHtml(context.siteName)}</h1>\n<h2>Live now</h2>\n${list}`})
 }

@@ -78,7 +78,7 @@ describe('sources the ladder takes', () => {
       })
       return s.time >= 6 ? s : undefined
     }, {timeoutMs: 40_000, intervalMs: 500})
-    expect(played).toMatchObject({state: 'live', audioOnly: true, poster: expect.stringMatching(/\/assets\/audio-poster\.svg$/)})
+    expect(played).toMatchObject({state: 'live', audioOnly: true, poster: expect.stringMatching(/\/assets\/audio-poster\.svg\?v=[0-9a-f]+$/)})
     const poster = await fetch(`${site.frontUrl()}/assets/audio-poster.svg`)
     expect(poster.headers.get('content-type')).toMatch(/^image\/svg\+xml/)
 

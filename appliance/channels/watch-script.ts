@@ -1,0 +1,132 @@
+/**
+ * The watch page's script (served as an asset: the Content-Security-Policy allows no inline
+ * script). It reads the channel, the VOD URL and the audio poster from <body data-…>.
+ */
+import {asset} from '../web/assets.js'
+
+export const watchJs = asset(
+  '/assets/watch.js',
+  'text/javascript; charset=utf-8',
+  `(() => {
+  const channel = document.body.dataset.channel;
+  const vodUrl = document.body.dataset.vod;
+  const video = document.getElementById('video');
+  const badge = document.getElementById('badge');
+  const quality = document.getElementById('quality');
+  const last = document.getElementById('last');
+  const lastLink = document.getElementById('last-link');
+  const AUDIO_POSTER = document.body.dataset.audioPoster;
+  let hls = null;
+  let poll = null;
+  const player = (window.shingPlayer = {state: 'loading', level: null, levels: [], hls: null, errors: []});
+
+  function setState(state) {
+    player.state = state;
+    document.body.dataset.state = state;
+    badge.textContent = state === 'live' ? 'LIVE' : state === 'offline' ? 'OFFLINE' : state === 'vod' ? 'REPLAY' : '…';
+  }
+
+  /** Audio only: a poster stands where the picture would be. */
+  function setAudioOnly(on) {
+    player.audioOnly = on;
+    if (on) video.poster = AUDIO_POSTER; else video.removeAttribute('poster');
+  }
+
+  // The broadcast playing (its streamId), and the timer that asks the API now and then while it plays.
+  let current = null;
+  let watch = null;
+  let checking = null;
+
+  function stop() {
+    if (hls) { hls.destroy(); hls = null; player.hls = null; }
+    current = null;
+    quality.textContent = '';
+    player.level = null;
+    if (watch) { clearInterval(watch); watch = null; }
+    video.removeAttribute('src');
+    video.load(); // releases the old source (and resets currentTime)
+  }
+
+  function goOffline(vod) {
+    stop();
+    setState('offline');
+    // The broadcast that just ended (or the last one) is there to watch again.
+    if (vod) { lastLink.href = vod.page; last.hidden = false; player.lastVod = vod.page; }
+    if (!poll) poll = setInterval(check, 3000);
+  }
+
+  function play(url, streamId, state) {
+    if (poll) { clearInterval(poll); poll = null; }
+    current = streamId;
+    last.hidden = true;
+    setState(state || 'live');
+    // A backstop: a player stuck on a gone broadcast (no error, no ENDLIST) notices within this.
+    if (!vodUrl) watch = setInterval(check, 15000);
+    if (window.Hls && window.Hls.isSupported()) {
+      // Catching up at up to 1.5x keeps the player near the live edge (measured: 2.7 s → 1.7 s latency).
+      hls = new window.Hls({lowLatencyMode: true, backBufferLength: 30, liveSyncDurationCount: 2, maxLiveSyncPlaybackRate: 1.5});
+      player.hls = hls;
+      hls.on(window.Hls.Events.MANIFEST_PARSED, (_e, data) => {
+        player.levels = data.levels.map((l) => l.height);
+        if (data.levels.every((l) => !l.height)) setAudioOnly(true);
+        video.play().catch(() => {});
+      });
+      hls.on(window.Hls.Events.LEVEL_SWITCHED, (_e, data) => {
+        const level = hls.levels[data.level];
+        player.level = level ? level.height : null;
+        quality.textContent = !level ? '' : level.height ? level.height + 'p' : 'audio ' + Math.round(level.bitrate / 1000) + ' kbit/s';
+      });
+      // #EXT-X-ENDLIST: the broadcast ended (the ingest marks it offline before it closes the playlists).
+      hls.on(window.Hls.Events.LEVEL_LOADED, (_e, data) => {
+        if (!vodUrl && data.details && data.details.live === false) check();
+      });
+      hls.on(window.Hls.Events.ERROR, (_e, data) => {
+        const status = data.response ? data.response.code : undefined;
+        // Kept for whoever debugs a player (the tests print them).
+        player.errors.push({details: data.details, fatal: data.fatal, status: status, at: Date.now()});
+        if (player.errors.length > 50) player.errors.shift();
+        // 404: the relay says the channel is offline; hls.js would try other levels first.
+        if (!data.fatal) { if (status === 404) check(); return; }
+        // The playlist is gone (404): the broadcast ended or moved; ask the API again.
+        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) { stop(); check(); return; }
+        if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
+        goOffline();
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = url; // Safari plays (LL-)HLS natively
+      video.play().catch(() => {});
+    }
+  }
+
+  async function ask() {
+    try {
+      const response = await fetch('/api/streams/' + encodeURIComponent(channel) + '/playback', {cache: 'no-store'});
+      if (response.status === 404) { goOffline(); return; }
+      const body = await response.json();
+      if (!response.ok) { if (current === null) goOffline(); return; }
+      if (!body.live) goOffline(body.vod);
+      // Started, or a new broadcast (the streamer reconnected): play it from its start.
+      else if (body.streamId !== current) { stop(); setAudioOnly(body.audioOnly === true); play(body.url, body.streamId); }
+    } catch {
+      // The API is away: a playing broadcast goes on; otherwise show offline and keep asking.
+      if (current === null) goOffline();
+    }
+  }
+
+  /** One question at a time: events may ask together. */
+  function check() {
+    if (!checking) checking = ask().finally(() => { checking = null; });
+    return checking;
+  }
+
+  if (vodUrl) {
+    play(vodUrl, 'vod', 'vod');
+  } else {
+    video.addEventListener('ended', () => check());
+    check();
+  }
+})();
+`,
+)
