@@ -26,7 +26,7 @@ export default tseslint.config(
           paths: applianceOnlyPackages.map((name) => ({name, message: 'The CLI package does not carry the appliance\'s dependencies.'})),
           patterns: [
             {regex: '(^|/)appliance/(?!contract/)', message: 'src/ may import only appliance/contract/ from the appliance.'},
-            {group: applianceOnlyPackages.map((name) => `${name}/*`), message: 'The CLI package does not carry the appliance\'s dependencies.'},
+            {group: [...applianceOnlyPackages.map((name) => `${name}/*`), '@fastify/*'], message: 'The CLI package does not carry the appliance\'s dependencies.'},
           ],
         },
       ],

@@ -1,10 +1,17 @@
 /**
  * Web: the UI and API. Each domain brings its routes as a fastify plugin; this wires them onto
- * the component's HTTP server (which already answers /healthz and /metrics).
+ * the component's HTTP server (which already answers /healthz and /metrics), behind the security
+ * every request goes through (headers, sessions, CSRF, rate limits: web/security.ts).
  */
+import type {FastifyRequest} from 'fastify'
+
+import {accountRoutes, loadViewer} from '../accounts/routes.js'
+import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
+import {Users} from '../accounts/users.js'
 import {ChannelDirectory} from '../channels/directory.js'
 import {channelRoutes} from '../channels/routes.js'
 import {LiveStates} from '../channels/stream-state.js'
+import {watchJs} from '../channels/watch-script.js'
 import {registeredRoles} from '../contract/index.js'
 import {assignRoutes} from '../ingest/assign.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
@@ -13,12 +20,31 @@ import {createHttpServer, listen} from '../platform/http-server.js'
 import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
 import {vodRoutes} from '../vods/routes.js'
-import {assetRoutes, loadHlsJs} from '../web/assets.js'
-import {homePage, notFoundPage} from '../web/html.js'
+import {assetRoutes, audioPoster, loadHlsJs, siteCss} from '../web/assets.js'
+import {errorPage, homePage, notFoundPage, type PageContextOf} from '../web/html.js'
+import {registerSecurity} from '../web/security.js'
+
+/** What an error page says, by status, to someone who filled in a form or followed a link. */
+function errorText(status: number, message: string): {title: string; message: string} {
+  if (/csrf/i.test(message)) return {title: 'This form has expired', message: 'The form was too old, or it was sent from another site. Go back, reload the page and try again.'}
+  if (status === 429) return {title: 'Too many attempts', message}
+  if (status >= 500) return {title: 'Something went wrong', message: 'Something went wrong on our side (the server logged it). Try again in a moment.'}
+  return {title: 'That did not work', message}
+}
+
+/** Where a refused form came from, when it is this site: the error page links back to it. */
+function refererPath(request: FastifyRequest): string | undefined {
+  try {
+    const referer = new URL(request.headers.referer ?? '')
+    return referer.host === request.host ? referer.pathname : undefined
+  } catch {
+    return undefined
+  }
+}
 
 export const web: ComponentDef<'web'> = {
   name: 'web',
-  secrets: ['mongoRootPassword', 's3AccessKey', 's3SecretKey', 'streamKeySecret'],
+  secrets: ['mongoRootPassword', 's3AccessKey', 's3SecretKey', 'streamKeySecret', 'sessionSecret'],
   start: async (ctx) => {
     const {log, metrics, redis, env} = ctx
     const mongo = ctx.mongo()
@@ -30,28 +56,61 @@ export const web: ComponentDef<'web'> = {
     const liveStates = new LiveStates(redis, log.child({module: 'streams'}))
     liveStates.start()
     const channels = new ChannelDirectory(mongo.db)
+    const users = new Users(mongo.db)
+    // MongoDB may come up after the web: the indexes are made as soon as it answers.
+    let stopped = false
+    void (async () => {
+      for (let attempt = 1; !stopped; attempt++) {
+        try {
+          await users.ensureIndexes()
+          return
+        } catch (error) {
+          if (attempt === 1 || attempt % 12 === 0) log.warn({err: (error as Error).message}, 'account indexes not made yet: MongoDB unavailable; retrying')
+          await new Promise((resolve) => setTimeout(resolve, 5000).unref())
+        }
+      }
+    })()
+    const sessions = new RedisSessionStore(redis)
 
+    const pageContext: PageContextOf = (request, reply, options) => ({
+      siteName,
+      viewer: request.viewer,
+      // A token only where a form is (or the log-out button): anonymous pages make no session.
+      csrfToken: request.viewer !== undefined || options?.form === true ? reply.generateCsrf() : undefined,
+    })
+    const wantsPage = (url: string): boolean => !url.startsWith('/api/')
     const hlsJs = await loadHlsJs()
     const app = createHttpServer({
       component: 'web',
       checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage)],
       metrics,
       log,
+      // The edge (Caddy) is the one proxy in front: its X-Forwarded-For names the client.
+      trustProxy: 1,
       // Pages get a page; the API gets JSON. Neither repeats the path it was asked for.
       notFound: (request, reply) =>
-        request.url.startsWith('/api/')
-          ? reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
-          : reply.code(404).type('text/html; charset=utf-8').send(notFoundPage({siteName, what: 'There is nothing at this address.'})),
+        wantsPage(request.url)
+          ? reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(pageContext(request, reply), {what: 'There is nothing at this address.'}))
+          : reply.code(404).header('cache-control', 'no-store').send({error: 'not found'}),
+      errorPage: (request, reply, status, message) => {
+        if (!wantsPage(request.url)) return undefined
+        const {title, message: text} = errorText(status, message)
+        return reply.code(status).type('text/html; charset=utf-8').send(errorPage({siteName, viewer: request.viewer}, {title, message: text, back: refererPath(request)}))
+      },
     })
-    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(siteName, liveStates.all())))
-    await app.register(assetRoutes, {hlsJs})
+    await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
+    loadViewer(app, users, log.child({module: 'accounts'}))
+    app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), liveStates.all())))
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, siteCss, audioPoster]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
-    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, siteName, publicUrl: env.SHING_PUBLIC_URL, hlsJsVersion: hlsJs.version, log})
+    await app.register(accountRoutes, {users, sessions, pageContext, log: log.child({module: 'accounts'})})
+    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, log})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {
       stop: async () => {
+        stopped = true
         liveStates.stop()
         await app.close()
       },

@@ -1,0 +1,105 @@
+/** The account pages: sign up, log in, and the account's own page. Every value shown is escaped. */
+import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
+import {PASSWORD_MIN_LENGTH} from './passwords.js'
+
+export type FieldErrors = Partial<Record<string, string>>
+
+function field(options: {
+  name: string
+  label: string
+  type?: string
+  value?: string
+  autocomplete: string
+  hint?: string
+  errors: FieldErrors
+  required?: boolean
+  extra?: string
+}): string {
+  const error = options.errors[options.name]
+  const hintId = `${options.name}-hint`
+  const errorId = `${options.name}-error`
+  const describedBy = [options.hint ? hintId : '', error ? errorId : ''].filter(Boolean).join(' ')
+  return `<label>${escapeHtml(options.label)}
+  <input name="${options.name}" type="${options.type ?? 'text'}" autocomplete="${options.autocomplete}"${options.value === undefined ? '' : ` value="${escapeHtml(options.value)}"`}${options.required === false ? '' : ' required'}${error ? ' aria-invalid="true"' : ''}${describedBy ? ` aria-describedby="${describedBy}"` : ''}${options.extra ?? ''}>
+  ${options.hint ? `<span class="hint" id="${hintId}">${escapeHtml(options.hint)}</span>` : ''}${error ? `<span class="field-error" id="${errorId}">${escapeHtml(error)}</span>` : ''}
+</label>`
+}
+
+const formError = (message: string | undefined): string => (message === undefined ? '' : `<p class="notice error" role="alert">${escapeHtml(message)}</p>`)
+
+export function signupPage(context: PageContext, options: {values?: {username?: string; email?: string}; errors?: FieldErrors; message?: string; closed?: string}): string {
+  const errors = options.errors ?? {}
+  if (options.closed !== undefined) {
+    return page(context, {title: 'Sign up', body: `<h1>Sign up</h1>\n<p class="notice">${escapeHtml(options.closed)}</p>\n<p>Have an account? <a href="/login">Log in</a></p>`})
+  }
+  return page(context, {
+    title: 'Sign up',
+    body: `<h1>Create your account</h1>
+${formError(options.message)}
+<form class="stack" method="post" action="/signup" novalidate>
+${csrfField(context.csrfToken)}
+${field({name: 'username', label: 'Username', value: options.values?.username, autocomplete: 'username', hint: '3-30 letters, digits, _ or -. It is your address on this site.', errors, extra: ' maxlength="30" autocapitalize="none" spellcheck="false"'})}
+${field({name: 'email', label: 'E-mail', type: 'email', value: options.values?.email, autocomplete: 'email', errors})}
+${field({name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password', hint: `At least ${PASSWORD_MIN_LENGTH} characters.`, errors, extra: ` minlength="${PASSWORD_MIN_LENGTH}"`})}
+<button class="primary" type="submit">Sign up</button>
+</form>
+<p>Have an account? <a href="/login">Log in</a></p>`,
+  })
+}
+
+export function loginPage(context: PageContext, options: {login?: string; message?: string; next?: string; notice?: string}): string {
+  return page(context, {
+    title: 'Log in',
+    body: `<h1>Log in</h1>
+${options.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(options.notice)}</p>`}
+${formError(options.message)}
+<form class="stack" method="post" action="/login">
+${csrfField(context.csrfToken)}
+${options.next === undefined ? '' : `<input type="hidden" name="next" value="${escapeHtml(options.next)}">`}
+${field({name: 'login', label: 'Username or e-mail', value: options.login, autocomplete: 'username', errors: {}, extra: ' autocapitalize="none" spellcheck="false"'})}
+${field({name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', errors: {}})}
+<button class="primary" type="submit">Log in</button>
+</form>
+<p>New here? <a href="/signup">Create an account</a></p>`,
+  })
+}
+
+export interface AccountView {
+  username: string
+  email: string
+  role: string
+  createdAt: Date
+  sessions: number
+}
+
+export function accountPage(context: PageContext, account: AccountView, options: {errors?: FieldErrors; notice?: string} = {}): string {
+  const errors = options.errors ?? {}
+  const others = account.sessions - 1
+  return page(context, {
+    title: 'Your account',
+    body: `<h1>Your account</h1>
+${options.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(options.notice)}</p>`}
+<dl class="facts">
+<dt>Username</dt><dd>${escapeHtml(account.username)}</dd>
+<dt>E-mail</dt><dd>${escapeHtml(account.email)}</dd>
+<dt>Role</dt><dd>${escapeHtml(account.role)}</dd>
+<dt>Member since</dt><dd>${escapeHtml(account.createdAt.toISOString().slice(0, 10))}</dd>
+</dl>
+
+<h2>Change your password</h2>
+<form class="stack" method="post" action="/account/password">
+${csrfField(context.csrfToken)}
+<input type="text" name="username" autocomplete="username" value="${escapeHtml(account.username)}" hidden>
+${field({name: 'current', label: 'Current password', type: 'password', autocomplete: 'current-password', errors})}
+${field({name: 'password', label: 'New password', type: 'password', autocomplete: 'new-password', hint: `At least ${PASSWORD_MIN_LENGTH} characters. Your other sessions are logged out.`, errors})}
+<button class="primary" type="submit">Change password</button>
+</form>
+
+<h2>Sessions</h2>
+<p>${others <= 0 ? 'You are logged in here only.' : `You are logged in here and in ${others} other ${others === 1 ? 'place' : 'places'}.`}</p>
+<form method="post" action="/account/logout-everywhere">
+${csrfField(context.csrfToken)}
+<button class="danger" type="submit">Log out everywhere</button>
+</form>`,
+  })
+}

@@ -1,0 +1,170 @@
+/**
+ * Accounts on the web: sign up, log in, log out, log out everywhere, change password. Forms post
+ * and redirect (a reload never posts twice); a refused form comes back with its values (not the
+ * password) and a message beside the field to fix. Log-in and sign-up are rate limited per address
+ * across every web instance; a wrong password and an unknown name get the same answer.
+ */
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
+
+import type {Logger} from '../platform/logger.js'
+import type {PageContextOf} from '../web/html.js'
+import {accountPage, loginPage, signupPage, type FieldErrors} from './pages.js'
+import {SESSION_TTL_SECONDS, type RedisSessionStore} from './sessions.js'
+import {AccountInputError, viewerOf, type Users, type Viewer} from './users.js'
+import {passwordProblem, verifyPassword} from './passwords.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The logged-in account, when there is one (loaded before every handler). */
+    viewer?: Viewer
+  }
+}
+
+export interface AccountRoutesOptions {
+  users: Users
+  sessions: RedisSessionStore
+  pageContext: PageContextOf
+  log: Logger
+}
+
+/** Limits per client address, shared by every web instance (Redis). */
+export const LOGIN_LIMIT = {max: 10, timeWindow: '1 minute'}
+export const SIGNUP_LIMIT = {max: 20, timeWindow: '1 hour'}
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : '')
+
+/** Only a path on this site (no //host, no scheme): where a log-in may send the browser next. */
+export const safeNext = (next: unknown): string | undefined => {
+  const value = text(next)
+  return /^\/(?![/\\])[\x21-\x7e]{0,500}$/.test(value) ? value : undefined
+}
+
+const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
+  reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
+
+/**
+ * Loads the logged-in account before every handler. An account that is gone, suspended or banned
+ * ends the session there and then; MongoDB away leaves the visitor anonymous for that request.
+ */
+export function loadViewer(app: FastifyInstance, users: Users, log: Logger): void {
+  app.decorateRequest('viewer', undefined)
+  app.addHook('preHandler', async (request) => {
+    const userId = request.session?.userId
+    if (userId === undefined) return
+    try {
+      const user = await users.byId(userId)
+      if (user === null || user.status !== 'active') {
+        await request.session.destroy()
+        return
+      }
+      request.viewer = viewerOf(user)
+    } catch (error) {
+      log.warn({err: (error as Error).message}, 'could not load the logged-in account: MongoDB unavailable')
+    }
+  })
+}
+
+/** Starts a logged-in session under a new id (no session fixation). */
+async function logIn(request: FastifyRequest, userId: string): Promise<void> {
+  await request.session.regenerate()
+  request.session.cookie.maxAge = SESSION_TTL_SECONDS * 1000
+  request.session.userId = userId
+  request.session.loggedInAt = new Date().toISOString()
+  await request.session.save()
+}
+
+export async function accountRoutes(app: FastifyInstance, options: AccountRoutesOptions): Promise<void> {
+  const {users, sessions, pageContext, log} = options
+
+  app.get('/signup', async (request, reply) => {
+    if (request.viewer) return reply.redirect('/account')
+    return html(reply, 200, signupPage(pageContext(request, reply, {form: true}), {}))
+  })
+
+  app.post<{Body: Record<string, unknown>}>('/signup', {config: {rateLimit: SIGNUP_LIMIT}}, async (request, reply) => {
+    const values = {username: text(request.body?.username).trim(), email: text(request.body?.email).trim()}
+    try {
+      const user = await users.create({...values, password: text(request.body?.password)})
+      log.info({user: user.username}, 'account created')
+      await logIn(request, user._id.toHexString())
+      return reply.redirect('/account?welcome=1', 303)
+    } catch (error) {
+      if (!(error instanceof AccountInputError)) throw error
+      const errors: FieldErrors = {[error.field]: error.message}
+      return html(reply, error.message.includes('taken') || error.message.includes('already') ? 409 : 400, signupPage(pageContext(request, reply, {form: true}), {values, errors, message: 'Check the form: one field needs a change.'}))
+    }
+  })
+
+  app.get<{Querystring: {next?: string; out?: string}}>('/login', async (request, reply) => {
+    const next = safeNext(request.query.next)
+    if (request.viewer) return reply.redirect(next ?? '/account')
+    const notice = request.query.out === 'everywhere' ? 'You are logged out on every device.' : undefined
+    return html(reply, 200, loginPage(pageContext(request, reply, {form: true}), {next, notice}))
+  })
+
+  app.post<{Body: Record<string, unknown>}>('/login', {config: {rateLimit: LOGIN_LIMIT}}, async (request, reply) => {
+    const login = text(request.body?.login).trim()
+    const next = safeNext(request.body?.next)
+    const user = login === '' ? null : await users.authenticate(login, text(request.body?.password))
+    if (user === null || user.status !== 'active') {
+      log.info({login: login.slice(0, 80), ip: request.ip}, 'log-in refused')
+      // The same answer for an unknown name, a wrong password and a closed account.
+      return html(reply, 401, loginPage(pageContext(request, reply, {form: true}), {login, next, message: 'Wrong username or password, or this account cannot log in.'}))
+    }
+    await logIn(request, user._id.toHexString())
+    return reply.redirect(next ?? '/account', 303)
+  })
+
+  app.post('/logout', async (request, reply) => {
+    await request.session.destroy()
+    return reply.redirect('/', 303)
+  })
+
+  const requireViewer = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined => {
+    if (request.viewer !== undefined) return request.viewer
+    void reply.redirect(`/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 303)
+    return undefined
+  }
+
+  const showAccount = async (request: FastifyRequest, reply: FastifyReply, status: number, extra: {errors?: FieldErrors; notice?: string}): Promise<FastifyReply> => {
+    const viewer = request.viewer!
+    const user = await users.byId(viewer.id)
+    if (user === null) return reply.redirect('/login', 303)
+    const view = {username: user.username, email: user.email, role: user.role, createdAt: user.createdAt, sessions: await sessions.count(viewer.id)}
+    return html(reply, status, accountPage(pageContext(request, reply, {form: true}), view, extra))
+  }
+
+  app.get<{Querystring: {welcome?: string; changed?: string}}>('/account', async (request, reply) => {
+    if (requireViewer(request, reply) === undefined) return reply
+    const notice = request.query.welcome !== undefined ? 'Welcome! Your account is ready.' : request.query.changed !== undefined ? 'Your password was changed; your other sessions were logged out.' : undefined
+    return showAccount(request, reply, 200, {notice})
+  })
+
+  app.post<{Body: Record<string, unknown>}>('/account/password', {config: {rateLimit: LOGIN_LIMIT}}, async (request, reply) => {
+    const viewer = requireViewer(request, reply)
+    if (viewer === undefined) return reply
+    const user = await users.byId(viewer.id)
+    if (user === null) return reply.redirect('/login', 303)
+    if (!(await verifyPassword(text(request.body?.current), user.passwordHash))) {
+      return showAccount(request, reply, 400, {errors: {current: 'That is not your current password.'}})
+    }
+    const password = text(request.body?.password)
+    const problem = passwordProblem(password, user.username)
+    if (problem !== undefined) return showAccount(request, reply, 400, {errors: {password: problem}})
+    await users.setPassword(user._id, password, user.username)
+    // Whoever knew the old password is logged out everywhere; this browser stays, under a new session id.
+    await sessions.endAll(viewer.id, request.session.sessionId)
+    await logIn(request, viewer.id)
+    log.info({user: user.username}, 'password changed; other sessions ended')
+    return reply.redirect('/account?changed=1', 303)
+  })
+
+  app.post('/account/logout-everywhere', async (request, reply) => {
+    const viewer = requireViewer(request, reply)
+    if (viewer === undefined) return reply
+    const ended = await sessions.endAll(viewer.id)
+    await request.session.destroy()
+    log.info({user: viewer.username, sessions: ended}, 'logged out everywhere')
+    return reply.redirect('/login?out=everywhere', 303)
+  })
+}

@@ -1,0 +1,143 @@
+/**
+ * Accounts in MongoDB (`users`). Usernames and e-mail addresses are unique without regard to case
+ * (a lower-cased key each, with a unique index); the username is also the URL of the user.
+ */
+import {MongoServerError, ObjectId, type Collection, type Db} from 'mongodb'
+
+import {roles, type Role} from '../contract/index.js'
+import {decoyHash, hashPassword, passwordProblem, verifyPassword} from './passwords.js'
+
+export const USERS_COLLECTION = 'users'
+export {roles, type Role}
+export const accountStatuses = ['active', 'suspended', 'banned'] as const
+export type AccountStatus = (typeof accountStatuses)[number]
+
+/** 3-30 of letters, digits, _ and -, starting with a letter or digit. */
+export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{2,29}$/
+/** Enough of RFC 5322 to catch typos; the verification mail checks the rest. */
+const EMAIL_PATTERN = /^[^\s@<>"']{1,64}@[^\s@<>"']+\.[^\s@<>"']{2,}$/
+
+export interface UserDoc {
+  _id: ObjectId
+  username: string
+  usernameKey: string
+  email: string
+  emailKey: string
+  passwordHash: string
+  role: Role
+  status: AccountStatus
+  createdAt: Date
+  passwordChangedAt?: Date
+}
+
+/** What a page may know of the person looking at it. */
+export interface Viewer {
+  id: string
+  username: string
+  role: Role
+}
+
+export const viewerOf = (user: UserDoc): Viewer => ({id: user._id.toHexString(), username: user.username, role: user.role})
+
+export class AccountInputError extends Error {
+  override name = 'AccountInputError'
+  constructor(
+    readonly field: 'username' | 'email' | 'password',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export function usernameProblem(username: string): string | undefined {
+  if (!USERNAME_PATTERN.test(username)) return 'Use 3-30 letters, digits, _ or -, starting with a letter or digit.'
+  return undefined
+}
+
+export function emailProblem(email: string): string | undefined {
+  if (email.length > 254 || !EMAIL_PATTERN.test(email)) return 'Enter an e-mail address such as name@example.org.'
+  return undefined
+}
+
+export class Users {
+  readonly collection: Collection<UserDoc>
+
+  constructor(db: Db) {
+    this.collection = db.collection<UserDoc>(USERS_COLLECTION)
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.collection.createIndex({usernameKey: 1}, {unique: true, name: 'username_unique'})
+    await this.collection.createIndex({emailKey: 1}, {unique: true, name: 'email_unique'})
+  }
+
+  /** Creates an account; AccountInputError names the field to fix (a taken name or address among them). */
+  async create(input: {username: string; email: string; password: string; role?: Role}): Promise<UserDoc> {
+    const username = input.username.trim()
+    const email = input.email.trim()
+    const problem =
+      (usernameProblem(username) && new AccountInputError('username', usernameProblem(username)!)) ??
+      (emailProblem(email) && new AccountInputError('email', emailProblem(email)!)) ??
+      (passwordProblem(input.password, username) && new AccountInputError('password', passwordProblem(input.password, username)!))
+    if (problem) throw problem
+    const user: UserDoc = {
+      _id: new ObjectId(),
+      username,
+      usernameKey: username.toLowerCase(),
+      email,
+      emailKey: email.toLowerCase(),
+      passwordHash: await hashPassword(input.password),
+      role: input.role ?? 'user',
+      status: 'active',
+      createdAt: new Date(),
+    }
+    try {
+      await this.collection.insertOne(user)
+    } catch (error) {
+      if (error instanceof MongoServerError && error.code === 11000) {
+        // Which index refused it: the username (public anyway) or the address.
+        if (await this.collection.findOne({usernameKey: user.usernameKey}, {projection: {_id: 1}})) throw new AccountInputError('username', 'That username is taken; choose another.')
+        throw new AccountInputError('email', 'An account already uses this e-mail address: log in instead.')
+      }
+      throw error
+    }
+    return user
+  }
+
+  byId(id: string): Promise<UserDoc | null> {
+    if (!ObjectId.isValid(id)) return Promise.resolve(null)
+    return this.collection.findOne({_id: new ObjectId(id)})
+  }
+
+  byUsername(username: string): Promise<UserDoc | null> {
+    return this.collection.findOne({usernameKey: username.trim().toLowerCase()})
+  }
+
+  /**
+   * The account for a username or e-mail address and its password, or null. An unknown name costs
+   * as much time as a wrong password, so the answer's timing tells nobody which names exist.
+   */
+  async authenticate(login: string, password: string): Promise<UserDoc | null> {
+    const key = login.trim().toLowerCase()
+    const user = key.includes('@') ? await this.collection.findOne({emailKey: key}) : await this.collection.findOne({usernameKey: key})
+    if (user === null) {
+      await verifyPassword(password, await decoyHash())
+      return null
+    }
+    return (await verifyPassword(password, user.passwordHash)) ? user : null
+  }
+
+  async setPassword(id: ObjectId, password: string, username: string): Promise<void> {
+    const problem = passwordProblem(password, username)
+    if (problem) throw new AccountInputError('password', problem)
+    await this.collection.updateOne({_id: id}, {$set: {passwordHash: await hashPassword(password), passwordChangedAt: new Date()}})
+  }
+
+  async setStatus(id: ObjectId, status: AccountStatus): Promise<void> {
+    await this.collection.updateOne({_id: id}, {$set: {status}})
+  }
+
+  async setRole(id: ObjectId, role: Role): Promise<void> {
+    await this.collection.updateOne({_id: id}, {$set: {role}})
+  }
+}

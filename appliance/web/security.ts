@@ -1,0 +1,91 @@
+/**
+ * What every web request goes through: security headers (a Content-Security-Policy with no inline
+ * script, frame-ancestors, nosniff, Referrer-Policy), form bodies, server-side sessions (Redis),
+ * CSRF tokens checked on every state-changing request, and rate limits shared by every web
+ * instance (Redis). Registered on the root app, so every domain's routes get them.
+ */
+import cookie from '@fastify/cookie'
+import csrf from '@fastify/csrf-protection'
+import formbody from '@fastify/formbody'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import session, {type SessionStore} from '@fastify/session'
+import type {FastifyInstance} from 'fastify'
+import type {Redis} from 'ioredis'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: a state-changing route that needs no CSRF token (one authenticated otherwise). */
+    csrf?: boolean
+  }
+}
+
+export const SESSION_COOKIE = 'shing_session'
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+export interface SecurityOptions {
+  /** SHING_PUBLIC_URL: https sites get Secure cookies and HSTS. */
+  publicUrl: string
+  redis: Redis
+  sessionSecret: string
+  sessionStore: SessionStore
+  /** A new (visitor's) session's lifetime; a log-in sets its own. */
+  sessionTtlSeconds: number
+}
+
+/** The policy every page is served under: scripts, styles and media from the site itself only. */
+export function contentSecurityPolicy(https: boolean): Record<string, string[] | null> {
+  return {
+    'default-src': ["'self'"],
+    'script-src': ["'self'"],
+    'script-src-attr': ["'none'"],
+    'style-src': ["'self'"],
+    'img-src': ["'self'", 'data:', 'blob:'],
+    // hls.js plays through MediaSource (blob: URLs) and may run its demuxer in a blob: worker.
+    'media-src': ["'self'", 'blob:'],
+    'worker-src': ["'self'", 'blob:'],
+    'connect-src': ["'self'"],
+    'font-src': ["'self'"],
+    'object-src': ["'none'"],
+    'base-uri': ["'self'"],
+    'form-action': ["'self'"],
+    'frame-ancestors': ["'none'"],
+    // Over plain HTTP (a site on an IP address) upgrading would break every asset.
+    'upgrade-insecure-requests': https ? [] : null,
+  }
+}
+
+export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<void> {
+  const https = new URL(options.publicUrl).protocol === 'https:'
+  await app.register(helmet, {
+    contentSecurityPolicy: {useDefaults: false, directives: contentSecurityPolicy(https)},
+    referrerPolicy: {policy: 'strict-origin-when-cross-origin'},
+    hsts: https ? {maxAge: 180 * 24 * 3600} : false,
+    // Players on other sites may load the public playlist URLs; pages themselves stay unframeable.
+    crossOriginResourcePolicy: {policy: 'same-site'},
+  })
+  await app.register(formbody, {bodyLimit: 64 * 1024})
+  await app.register(cookie)
+  await app.register(session, {
+    secret: options.sessionSecret,
+    cookieName: SESSION_COOKIE,
+    store: options.sessionStore,
+    saveUninitialized: false,
+    // Behind the edge (TLS) request.protocol is https: Secure cookies there, plain ones on an http site.
+    cookie: {httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: options.sessionTtlSeconds * 1000},
+  })
+  await app.register(csrf, {sessionPlugin: '@fastify/session'})
+  await app.register(rateLimit, {
+    global: false,
+    redis: options.redis,
+    nameSpace: 'shing:rate-limit:',
+    // Redis away: the site keeps working unthrottled rather than refusing every log-in.
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => ({statusCode: 429, error: 'Too Many Requests', message: `Too many attempts: wait ${context.after} and try again.`}),
+  })
+  // Every state-changing request carries the token of its session (a form field or a header).
+  app.addHook('preHandler', (request, reply, done) => {
+    if (SAFE_METHODS.has(request.method) || request.routeOptions.config.csrf === false) return done()
+    app.csrfProtection(request, reply, done)
+  })
+}
