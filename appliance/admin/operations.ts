@@ -8,6 +8,8 @@ import type {Db} from 'mongodb'
 import {z} from 'zod'
 
 import {adminOperations, type AdminInput, type AdminOperationName, type AdminReply, type AdminResult, type SecretName} from '../contract/index.js'
+import {createUser, resetPassword, UnknownUserError} from '../accounts/admin.js'
+import {AccountInputError} from '../accounts/users.js'
 import {InvalidChannelError, StreamKeys} from '../channels/stream-keys.js'
 import {ConfigError} from '../platform/env.js'
 
@@ -25,6 +27,8 @@ const handlers: {[K in AdminOperationName]: Handler<K>} = {
   'stream-key.create': (input, ctx) => streamKeys(ctx).create(input.channel),
   'stream-key.list': (input, ctx) => streamKeys(ctx).list(input.channel),
   'stream-key.revoke': (input, ctx) => streamKeys(ctx).revoke(input.channel, input.keyId),
+  'user.create': (input, ctx) => createUser(ctx.db, input),
+  'user.reset-password': (input, ctx) => resetPassword(ctx.db, ctx.redis, input.username),
 }
 
 /** Secrets the operations read (besides the Redis password). */
@@ -74,6 +78,7 @@ export async function runOperation(name: AdminOperationName, input: unknown, ctx
 export function errorReply(error: unknown): AdminReply {
   const message = error instanceof Error ? error.message : String(error)
   if (error instanceof AdminAbort) return {ok: false, error: {kind: 'abort', message, actions: error.actions}}
-  if (error instanceof ConfigError || error instanceof InvalidChannelError) return {ok: false, error: {kind: 'abort', message, actions: []}}
+  if (error instanceof AccountInputError) return {ok: false, error: {kind: 'abort', message: `${error.field}: ${message}`, actions: []}}
+  if (error instanceof ConfigError || error instanceof InvalidChannelError || error instanceof UnknownUserError) return {ok: false, error: {kind: 'abort', message, actions: []}}
   return {ok: false, error: {kind: 'bug', message: error instanceof Error ? (error.stack ?? message) : message, actions: []}}
 }

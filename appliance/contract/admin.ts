@@ -1,11 +1,12 @@
 /**
- * Admin operations: what `shing` asks of the running platform (stream keys today; users, channels,
- * bans, backups later). One typed map, each operation with its input and result schemas. The CLI
+ * Admin operations: what `shing` asks of the running platform (stream keys and users today;
+ * channels, bans, backups later). One typed map, each operation with its input and result schemas. The CLI
  * runs `node <imagePaths.admin> <operation> '<input JSON>'` in a web container; the appliance
  * parses the input, runs the operation and prints one line, an AdminReply.
  */
 import {z} from 'zod'
 
+import {createdUserSchema, passwordResetSchema, roleSchema} from './accounts.js'
 import {channelNameSchema} from './live.js'
 
 export const createdStreamKeySchema = z.object({
@@ -54,6 +55,16 @@ export const adminOperations = {
     summary: "Revoke a channel's keys (all, or one by keyId)",
     input: z.strictObject({channel: channelNameSchema, keyId: z.string().regex(/^[0-9a-f]{1,64}$/).optional()}),
     result: revokeResultSchema,
+  },
+  'user.create': {
+    summary: 'Create an account with a generated password (shown once); role admin for a first admin',
+    input: z.strictObject({username: z.string().min(1).max(100), email: z.string().min(1).max(254), role: roleSchema.default('user')}),
+    result: createdUserSchema,
+  },
+  'user.reset-password': {
+    summary: "Give an account a new generated password (shown once) and log out all of its sessions",
+    input: z.strictObject({username: z.string().min(1).max(100)}),
+    result: passwordResetSchema,
   },
 } as const satisfies Record<string, AdminOperation>
 

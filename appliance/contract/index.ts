@@ -2,6 +2,7 @@
  * What the CLI (src/) and the appliance agree on, with a zod schema for every shape that crosses.
  * src/ imports only this folder of the appliance; the appliance never imports src/.
  */
+export * from './accounts.js'
 export * from './admin.js'
 export * from './components.js'
 export * from './env.js'

@@ -30,8 +30,9 @@ export function renderUp(r: UpResult): string {
     `Web        ${r.urls.web}`,
     `OBS server ${r.urls.rtmp}`,
     '',
-    'Next: create a stream key for a channel:',
+    'Next: create your admin account (its password is printed once), then a stream key for a channel:',
     `  ${r.next[0]}`,
+    `  ${r.next[1]}`,
   ]
   return lines.join('\n')
 }

@@ -106,7 +106,7 @@ export async function up(engine: Engine, options: UpOptions): Promise<UpResult> 
     actions: actions.map((a) => ({kind: a.kind, description: describeAction(a)})),
     services,
     urls: {web: publicUrl(config), rtmp: siteRtmpUrl(config)},
-    next: [`${cliCommand()} stream-key create <channel>`, `${cliCommand()} status`],
+    next: [`${cliCommand()} user create admin --email ${config.site.adminEmail} --admin`, `${cliCommand()} stream-key create <channel>`, `${cliCommand()} status`],
     seconds: (Date.now() - started) / 1000,
   })
   if (options.dryRun) return result([])

@@ -123,6 +123,28 @@ describe('the stack on one box', () => {
     expect(page.stdout).toMatch(/<h2>Live now<\/h2>/)
   })
 
+  it('shing user create makes the first admin, who logs in through the edge (two web replicas share the session)', async () => {
+    const run = await shing('user', 'create', 'siteadmin', '--email', 'admin@example.test', '--admin', '--json')
+    expect(run.exitCode, explain(run)).toBe(0)
+    const created = run.json<{username: string; role: string; password: string; loginUrl: string}>()
+    expect(created).toMatchObject({username: 'siteadmin', role: 'admin', loginUrl: expect.stringMatching(/^http:.*\/login$/)})
+    const script = `(async () => {
+      const base = 'http://${box.address}:80'
+      const form = await fetch(base + '/login')
+      const csp = form.headers.get('content-security-policy')
+      const cookie = form.headers.getSetCookie()[0].split(';')[0]
+      const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())[1]
+      const body = new URLSearchParams({_csrf: token, login: 'siteadmin', password: ${JSON.stringify(created.password)}})
+      const login = await fetch(base + '/login', {method: 'POST', redirect: 'manual', headers: {cookie, 'content-type': 'application/x-www-form-urlencoded'}, body})
+      const session = login.headers.getSetCookie()[0].split(';')[0]
+      const pages = []
+      for (let i = 0; i < 4; i++) pages.push(await (await fetch(base + '/account', {headers: {cookie: session}})).text())
+      console.log(JSON.stringify({csp, login: login.status, admin: pages.every((p) => p.includes('<dt>Role</dt><dd>admin</dd>'))}))
+    })()`
+    const answer = await inBox(process.execPath, ['-e', script])
+    expect(JSON.parse(answer.stdout)).toEqual({csp: expect.stringContaining("script-src 'self'"), login: 303, admin: true})
+  })
+
   it('a second up changes nothing', async () => {
     const started = Date.now()
     const run = await shing('up', '--json')
