@@ -45,6 +45,8 @@ local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end
 if not v then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end
 return 0`
+/** shing:stream-end:<channel> = streamId: an admin asked to end that broadcast. */
+const END_PREFIX = 'shing:stream-end:'
 /** Delete only our own state: a late release must not end someone else's broadcast. */
 const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -74,6 +76,16 @@ export class StreamStates {
     return answer === 1
   }
 
+  /** Asks the ingest that holds the channel's broadcast `streamId` to end it (at its next heartbeat). */
+  async requestEnd(channel: string, streamId: string): Promise<void> {
+    await this.redis.set(END_PREFIX + channel, streamId, 'EX', 60)
+  }
+
+  /** True when someone asked to end this broadcast. */
+  async endRequested(state: StreamState): Promise<boolean> {
+    return (await this.redis.get(END_PREFIX + state.channel)) === state.streamId
+  }
+
   /** The live state, or undefined when the channel is offline (or the value is not a state). */
   async get(channel: string): Promise<StreamState | undefined> {
     const value = await this.redis.get(streamStateKey(channel))
@@ -83,7 +95,7 @@ export class StreamStates {
   }
 }
 
-interface StreamDoc {
+export interface StreamDoc {
   channel: string
   streamId: string
   ingestId: string
@@ -133,6 +145,11 @@ export class StreamRecords {
       live: true,
       renditions: state.renditions,
     })
+  }
+
+  /** The channel's latest broadcast (live or not), or null. */
+  latest(channel: string): Promise<StreamDoc | null> {
+    return this.streams.findOne({channel}, {sort: {startedAt: -1}})
   }
 
   /** The encoder's settings that hurt, found once per broadcast. */

@@ -295,6 +295,15 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
           if ((await states.refresh(publish.state)) === 'lost') {
             log.error({channel: publish.channel, streamId: publish.state.streamId}, 'another ingest holds this channel now; ending the publish')
             t.session.close()
+            return
+          }
+          // A key revoked while it publishes (from the dashboard, the terminal, or a ban) ends the broadcast.
+          if ((await keys.lookup(publish.streamKey)).status !== 'ok') {
+            log.warn({channel: publish.channel, keyId: t.keyId, streamId: publish.state.streamId}, 'the stream key of this broadcast was revoked; ending the publish')
+            t.session.close()
+          } else if (await states.endRequested(publish.state)) {
+            log.warn({channel: publish.channel, streamId: publish.state.streamId}, 'an admin ended this broadcast; ending the publish')
+            t.session.close()
           }
         } catch (error) {
           log.warn({channel: publish.channel, err: (error as Error).message}, 'stream state refresh failed; it expires unless the next one gets through')
