@@ -1,11 +1,13 @@
 /**
- * Which channels exist. Until accounts own channels (the web platform), a channel exists once a
- * stream key was made for it (`channels` in MongoDB). Answers are cached for a minute, so that a
- * known channel stays known while MongoDB is briefly away.
+ * Which channels exist (`channels` in MongoDB: made on a user's dashboard, or by
+ * `shing stream-key create`). Answers are cached for a minute (a "no" for
+ * 3 s), so that a known channel stays known while MongoDB is briefly away.
  */
 import type {Db} from 'mongodb'
 
 import {CHANNELS_COLLECTION} from './stream-keys.js'
+
+const NEGATIVE_TTL_MS = 3000
 
 export class ChannelDirectory {
   private readonly known = new Map<string, {exists: boolean; at: number}>()
@@ -19,7 +21,8 @@ export class ChannelDirectory {
   /** Throws when MongoDB cannot say and the answer is not known from before. */
   async exists(name: string): Promise<boolean> {
     const cached = this.known.get(name)
-    if (cached !== undefined && this.now() - cached.at < this.ttlMs) return cached.exists
+    // A channel that does not exist yet may be made any moment (the dashboard): "no" is kept briefly.
+    if (cached !== undefined && this.now() - cached.at < (cached.exists ? this.ttlMs : Math.min(this.ttlMs, NEGATIVE_TTL_MS))) return cached.exists
     try {
       const exists = (await this.db.collection(CHANNELS_COLLECTION).findOne({name}, {projection: {_id: 1}})) !== null
       if (this.known.size >= 10_000) this.known.clear()

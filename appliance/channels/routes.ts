@@ -9,6 +9,7 @@ import {listNodes} from '../registry/nodes.js'
 import {listVods, STREAM_ID_PATTERN, vodPage, vodUrl} from '../vods/vods.js'
 import type {Asset} from '../web/assets.js'
 import {notFoundPage, type PageContext, type PageContextOf} from '../web/html.js'
+import {Channels} from './channels.js'
 import type {ChannelDirectory} from './directory.js'
 import {type LiveStates, StreamStates} from './stream-state.js'
 import {watchPage} from './watch-page.js'
@@ -35,6 +36,7 @@ function unavailable(reply: FastifyReply, log: Logger, what: string, error: unkn
 export async function channelRoutes(app: FastifyInstance, options: ChannelRoutesOptions): Promise<void> {
   const {redis, db, channels, liveStates, pageContext, log} = options
   const states = new StreamStates(redis)
+  const channelDocs = new Channels(db)
   const publicUrl = options.publicUrl.replace(/\/+$/, '')
   const unknown = {error: 'no such channel'}
 
@@ -91,7 +93,16 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
   }
 
   app.get<{Params: {channel: string}}>('/c/:channel', async (request, reply) =>
-    page(request, reply, request.params.channel, async (context) => watchPage(context, {channel: request.params.channel, hlsJs: options.hlsJs})),
+    page(request, reply, request.params.channel, async (context) => {
+      const {channel} = request.params
+      const [doc, vods] = await Promise.all([channelDocs.byName(channel), listVods(db, channel, 20)])
+      return watchPage(context, {
+        channel,
+        hlsJs: options.hlsJs,
+        ...(doc?.title === undefined ? {} : {title: doc.title}),
+        pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
+      })
+    }),
   )
 
   app.get<{Params: {channel: string; streamId: string}}>('/c/:channel/vod/:streamId', async (request, reply) => {

@@ -6,7 +6,7 @@
  * archived broadcast instead (/c/<channel>/vod/<streamId>).
  */
 import {audioPoster, type Asset} from '../web/assets.js'
-import {escapeHtml, page, type PageContext} from '../web/html.js'
+import {escapeHtml, formatDuration, page, type PageContext} from '../web/html.js'
 import {watchJs} from './watch-script.js'
 
 export interface WatchPageOptions {
@@ -15,6 +15,19 @@ export interface WatchPageOptions {
   hlsJs: Asset
   /** Plays this archived broadcast (its master playlist and when it began) instead of the live one. */
   vod?: {url: string; startedAt: string}
+  /** The channel's title, set on its dashboard. */
+  title?: string
+  /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
+  pastBroadcasts?: readonly {page: string; startedAt: string; durationSeconds: number}[]
+}
+
+function pastBroadcasts(list: WatchPageOptions['pastBroadcasts']): string {
+  if (list === undefined) return ''
+  const items = list.map(
+    (b) =>
+      `<li><a href="${escapeHtml(b.page)}"><time datetime="${escapeHtml(b.startedAt)}">${escapeHtml(b.startedAt.slice(0, 16).replace('T', ' '))} UTC</time></a> <span class="muted">${formatDuration(b.durationSeconds)}</span></li>`,
+  )
+  return `<section class="past" aria-labelledby="past-heading"><h2 id="past-heading">Past broadcasts</h2>${items.length === 0 ? '<p class="muted">None yet.</p>' : `<ul class="channels">${items.join('')}</ul>`}</section>`
 }
 
 export function watchPage(context: PageContext, options: WatchPageOptions): string {
@@ -25,7 +38,9 @@ export function watchPage(context: PageContext, options: WatchPageOptions): stri
     scripts: [options.hlsJs.url, watchJs.url],
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
     body: `<div class="watch-header"><h1>${channel}</h1><span id="badge">…</span><span id="quality" aria-live="polite"></span></div>
+${options.title === undefined ? '' : `<p class="stream-title">${escapeHtml(options.title)}</p>`}
 <video id="video" controls muted autoplay playsinline></video>
-<p id="offline">${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p>`,
+<p id="offline">${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p>
+${pastBroadcasts(options.pastBroadcasts)}`,
   })
 }

@@ -35,6 +35,13 @@ export const vodPage = (channel: string, streamId: string): string => `/c/${chan
 /** Stream ids as newStreamId makes them (20250102T030405Z-9f3a1c2b); anything else is not looked up. */
 export const STREAM_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/
 
+/** A channel's past broadcasts, and everyone's newest (the front page). */
+export async function ensureVodIndexes(db: Db): Promise<void> {
+  const vods = db.collection<VodDoc>(VODS_COLLECTION)
+  await vods.createIndex({channel: 1, createdAt: -1})
+  await vods.createIndex({createdAt: -1})
+}
+
 export async function listVods(db: Db, channel: string, limit = 50): Promise<VodListing[]> {
   const docs = await db.collection<VodDoc>(VODS_COLLECTION).find({channel}).sort({createdAt: -1}).limit(limit).toArray()
   return docs.map((d) => ({

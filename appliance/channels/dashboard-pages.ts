@@ -1,0 +1,145 @@
+/** The streamer's dashboard: their channels, and one channel's live state, title and stream keys. Every value is escaped. */
+import type {StreamKeyInfo} from '../contract/index.js'
+import {asset} from '../web/assets.js'
+import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
+import {TITLE_MAX_LENGTH, type ChannelDoc} from './channels.js'
+
+export type FieldErrors = Partial<Record<'name' | 'title', string>>
+
+/** The dashboard's island: copy buttons, and the live state kept current without a reload. */
+export const dashboardJs = asset(
+  '/assets/dashboard.js',
+  'text/javascript; charset=utf-8',
+  `(() => {
+  for (const button of document.querySelectorAll('[data-copy]')) {
+    button.hidden = false;
+    button.addEventListener('click', async () => {
+      const field = document.getElementById(button.dataset.copy);
+      try { await navigator.clipboard.writeText(field.value); } catch { field.select(); document.execCommand('copy'); }
+      button.textContent = 'Copied';
+      setTimeout(() => { button.textContent = 'Copy'; }, 2000);
+    });
+  }
+  const status = document.getElementById('live-status');
+  if (!status) return;
+  const channel = document.body.dataset.channel;
+  const render = (p) => {
+    status.dataset.live = p.live ? 'true' : 'false';
+    status.textContent = p.live ? 'Live since ' + new Date(p.since).toLocaleTimeString() : 'Offline: start streaming from OBS with a key below.';
+  };
+  const poll = async () => {
+    try {
+      const r = await fetch('/api/streams/' + encodeURIComponent(channel) + '/playback', {cache: 'no-store'});
+      if (r.ok) render(await r.json());
+    } catch {}
+  };
+  setInterval(poll, 3000);
+})();
+`,
+)
+
+const errorOf = (errors: FieldErrors, name: keyof FieldErrors): string => {
+  const error = errors[name]
+  return error === undefined ? '' : `<span class="field-error" id="${name}-error">${escapeHtml(error)}</span>`
+}
+const invalid = (errors: FieldErrors, name: keyof FieldErrors): string => (errors[name] === undefined ? '' : ` aria-invalid="true" aria-describedby="${name}-error"`)
+
+export function dashboardPage(context: PageContext, options: {channels: ChannelDoc[]; canCreate: boolean; values?: {name?: string; title?: string}; errors?: FieldErrors}): string {
+  const errors = options.errors ?? {}
+  const list =
+    options.channels.length === 0
+      ? '<p>You have no channel yet. Make one to go live.</p>'
+      : `<ul class="channels">${options.channels
+          .map((c) => `<li><a href="/dashboard/c/${encodeURIComponent(c.name)}">${escapeHtml(c.name)}</a>${c.title ? ` <span class="muted">${escapeHtml(c.title)}</span>` : ''}</li>`)
+          .join('')}</ul>`
+  const create = !options.canCreate
+    ? ''
+    : `<h2>Create a channel</h2>
+<form class="stack" method="post" action="/dashboard/channels" novalidate>
+${csrfField(context.csrfToken)}
+<label>Channel name
+  <input name="name" value="${escapeHtml(options.values?.name ?? '')}" required maxlength="63" autocapitalize="none" spellcheck="false"${invalid(errors, 'name')}>
+  <span class="hint">Lowercase letters, digits, _ and -. Viewers find it at /c/&lt;name&gt;.</span>${errorOf(errors, 'name')}
+</label>
+<label>Title
+  <input name="title" value="${escapeHtml(options.values?.title ?? '')}" maxlength="${TITLE_MAX_LENGTH}"${invalid(errors, 'title')}>
+  <span class="hint">What your broadcasts are about; you can change it while live.</span>${errorOf(errors, 'title')}
+</label>
+<button class="primary" type="submit">Create channel</button>
+</form>`
+  return page(context, {title: 'Dashboard', width: 'wide', body: `<h1>Your channels</h1>\n${list}\n${create}`})
+}
+
+export interface ChannelDashboard {
+  channel: ChannelDoc
+  live?: {since: string; renditions: string[]}
+  /** What the ingest found wrong with the encoder's settings in the latest broadcast. */
+  warnings: string[]
+  keys: StreamKeyInfo[]
+  /** OBS "Server". */
+  server: string
+  /** A key made just now: shown this once. */
+  newKey?: {key: string; keyId: string}
+  notice?: string
+  errors?: FieldErrors
+}
+
+const when = (iso: string | undefined): string => (iso === undefined ? '—' : `<time datetime="${escapeHtml(iso)}">${escapeHtml(iso.slice(0, 16).replace('T', ' '))} UTC</time>`)
+
+export function channelDashboardPage(context: PageContext, view: ChannelDashboard): string {
+  const name = view.channel.name
+  const path = `/dashboard/c/${encodeURIComponent(name)}`
+  const errors = view.errors ?? {}
+  const status = view.live
+    ? `<p id="live-status" data-live="true" role="status" aria-live="polite">Live since ${when(view.live.since)} (${escapeHtml(view.live.renditions.join(', '))})</p>`
+    : '<p id="live-status" data-live="false" role="status" aria-live="polite">Offline: start streaming from OBS with a key below.</p>'
+  const warnings =
+    view.warnings.length === 0
+      ? ''
+      : `<div class="notice error"><p><strong>Your encoder's settings</strong> (from the latest broadcast):</p><ul>${view.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></div>`
+  const newKey =
+    view.newKey === undefined
+      ? ''
+      : `<div class="notice ok" role="status"><p><strong>Your new stream key</strong> (id ${escapeHtml(view.newKey.keyId)}). It is shown only now: copy it into OBS and keep it secret.</p>
+<label>Stream key <span class="copy-row"><input id="new-key" value="${escapeHtml(view.newKey.key)}" readonly spellcheck="false"><button type="button" class="primary" data-copy="new-key" hidden>Copy</button></span></label></div>`
+  const active = view.keys.filter((k) => k.revokedAt === undefined)
+  const keys =
+    active.length === 0
+      ? '<p>No active stream key.</p>'
+      : `<div class="table-wrap"><table class="keys"><thead><tr><th scope="col">Key id</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col"><span class="skip">Action</span></th></tr></thead><tbody>${active
+          .map(
+            (k) =>
+              `<tr><td><code>${escapeHtml(k.keyId)}</code></td><td>${when(k.createdAt)}</td><td>${when(k.lastUsedAt)}</td><td><form method="post" action="${path}/keys/${encodeURIComponent(k.keyId)}/revoke">${csrfField(context.csrfToken)}<button class="danger" type="submit" aria-label="Revoke key ${escapeHtml(k.keyId)}">Revoke</button></form></td></tr>`,
+          )
+          .join('')}</tbody></table></div>`
+  return page(context, {
+    title: `${name} · Dashboard`,
+    width: 'wide',
+    scripts: [dashboardJs.url],
+    data: {channel: name},
+    body: `<p><a href="/dashboard">Your channels</a></p>
+<h1>${escapeHtml(name)}</h1>
+<p><a href="/c/${encodeURIComponent(name)}">Open the channel page</a></p>
+${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
+${status}
+${warnings}
+<h2>Title</h2>
+<form class="stack" method="post" action="${path}/title">
+${csrfField(context.csrfToken)}
+<label>Title shown to viewers
+  <input name="title" value="${escapeHtml(view.channel.title ?? '')}" maxlength="${TITLE_MAX_LENGTH}"${invalid(errors, 'title')}>${errorOf(errors, 'title')}
+</label>
+<button class="primary" type="submit">Save title</button>
+</form>
+<h2>Streaming from OBS</h2>
+<label>Server <span class="copy-row"><input id="obs-server" value="${escapeHtml(view.server)}" readonly spellcheck="false"><button type="button" class="primary" data-copy="obs-server" hidden>Copy</button></span></label>
+${newKey}
+<h3>Stream keys</h3>
+${keys}
+<form method="post" action="${path}/keys">
+${csrfField(context.csrfToken)}
+<button class="primary" type="submit">Create a stream key</button>
+</form>
+<p class="hint">Revoking a key ends a broadcast that uses it within seconds.</p>`,
+  })
+}

@@ -1,0 +1,161 @@
+/**
+ * The streamer's dashboard (/dashboard): make a channel, set its title (also while live), see it
+ * live or offline, and make and revoke its stream keys with the OBS server beside them. A new key
+ * is shown once: it travels to the next page in the session (Redis) and is dropped there.
+ */
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
+import type {Redis} from 'ioredis'
+import type {Db} from 'mongodb'
+
+import {rtmpUrl} from '../contract/index.js'
+import {assignIngest} from '../ingest/assign.js'
+import type {Logger} from '../platform/logger.js'
+import {notFoundPage, type PageContextOf} from '../web/html.js'
+import {ChannelInputError, Channels, MAX_CHANNELS_PER_USER, type ChannelDoc} from './channels.js'
+import {channelDashboardPage, dashboardPage, type FieldErrors} from './dashboard-pages.js'
+import {StreamKeys} from './stream-keys.js'
+import {StreamRecords, StreamStates} from './stream-state.js'
+
+declare module 'fastify' {
+  interface Session {
+    /** A stream key made on the dashboard, until the next page shows it (once). */
+    newStreamKey?: {channel: string; key: string; keyId: string}
+  }
+}
+
+export interface DashboardOptions {
+  db: Db
+  redis: Redis
+  streamKeySecret: string
+  /** Where OBS publishes when no ingest is assigned: the site's RTMP host and port. */
+  publicHost: string
+  rtmpPort: number
+  pageContext: PageContextOf
+  log: Logger
+}
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : '')
+
+export async function dashboardRoutes(app: FastifyInstance, options: DashboardOptions): Promise<void> {
+  const {db, redis, pageContext, log} = options
+  const channels = new Channels(db)
+  const keys = new StreamKeys({db, redis, secret: options.streamKeySecret})
+  const states = new StreamStates(redis)
+  const records = new StreamRecords(db)
+  let indexed: Promise<void> | undefined
+
+  const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
+    reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
+
+  /** The logged-in user's id, or a redirect to the log-in page (and undefined). */
+  const userOf = (request: FastifyRequest, reply: FastifyReply): string | undefined => {
+    if (request.viewer !== undefined) return request.viewer.id
+    void reply.redirect(`/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 303)
+    return undefined
+  }
+
+  // Someone else's channel looks the same as none.
+  const notYours = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
+    html(reply, 404, notFoundPage(pageContext(request, reply), {what: 'You have no channel by that name.'}))
+
+  const showChannel = async (request: FastifyRequest, reply: FastifyReply, channel: ChannelDoc, extra: {status?: number; notice?: string; errors?: FieldErrors} = {}): Promise<FastifyReply> => {
+    const [state, latest, list, assignment] = await Promise.all([
+      states.get(channel.name).catch(() => undefined),
+      records.latest(channel.name).catch(() => null),
+      keys.list(channel.name),
+      assignIngest(redis, options.publicHost).catch(() => undefined),
+    ])
+    const fresh = request.session.newStreamKey
+    let newKey: {key: string; keyId: string} | undefined
+    if (fresh?.channel === channel.name) {
+      newKey = {key: fresh.key, keyId: fresh.keyId}
+      delete request.session.newStreamKey
+    }
+    return html(
+      reply,
+      extra.status ?? 200,
+      channelDashboardPage(pageContext(request, reply, {form: true}), {
+        channel,
+        ...(state === undefined ? {} : {live: {since: state.since, renditions: state.renditions.map((r) => (r.height === 0 ? r.name : `${r.height}p`))}}),
+        warnings: latest?.sourceWarnings ?? [],
+        keys: list,
+        server: assignment?.rtmpUrl ?? rtmpUrl(options.publicHost, options.rtmpPort),
+        ...(newKey === undefined ? {} : {newKey}),
+        ...(extra.notice === undefined ? {} : {notice: extra.notice}),
+        ...(extra.errors === undefined ? {} : {errors: extra.errors}),
+      }),
+    )
+  }
+
+  app.get('/dashboard', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const mine = await channels.byOwner(userId)
+    return html(reply, 200, dashboardPage(pageContext(request, reply, {form: true}), {channels: mine, canCreate: mine.length < MAX_CHANNELS_PER_USER}))
+  })
+
+  app.post<{Body: Record<string, unknown>}>('/dashboard/channels', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const values = {name: text(request.body?.name), title: text(request.body?.title)}
+    try {
+      indexed ??= channels.ensureIndexes().catch((error: unknown) => {
+        indexed = undefined
+        throw error
+      })
+      await indexed
+      const channel = await channels.create({...values, ownerId: userId})
+      log.info({channel: channel.name, user: request.viewer?.username}, 'channel created')
+      return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?created=1`, 303)
+    } catch (error) {
+      if (!(error instanceof ChannelInputError)) throw error
+      const mine = await channels.byOwner(userId)
+      return html(reply, 400, dashboardPage(pageContext(request, reply, {form: true}), {channels: mine, canCreate: true, values, errors: {[error.field]: error.message}}))
+    }
+  })
+
+  app.get<{Params: {channel: string}; Querystring: {created?: string; revoked?: string}}>('/dashboard/c/:channel', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const channel = await channels.owned(request.params.channel, userId)
+    if (channel === null) return notYours(request, reply)
+    const notice =
+      request.query.created !== undefined ? 'Your channel is ready. Create a stream key to go live.' : request.query.revoked !== undefined ? 'The key is revoked: publishing with it is refused, and a broadcast using it ends within seconds.' : undefined
+    return showChannel(request, reply, channel, {...(notice === undefined ? {} : {notice})})
+  })
+
+  app.post<{Params: {channel: string}; Body: Record<string, unknown>}>('/dashboard/c/:channel/title', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const channel = await channels.owned(request.params.channel, userId)
+    if (channel === null) return notYours(request, reply)
+    try {
+      await channels.setTitle(channel.name, text(request.body?.title))
+    } catch (error) {
+      if (!(error instanceof ChannelInputError)) throw error
+      return showChannel(request, reply, {...channel, title: text(request.body?.title)}, {status: 400, errors: {[error.field]: error.message}})
+    }
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}`, 303)
+  })
+
+  app.post<{Params: {channel: string}}>('/dashboard/c/:channel/keys', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const channel = await channels.owned(request.params.channel, userId)
+    if (channel === null) return notYours(request, reply)
+    const created = await keys.create(channel.name)
+    log.info({channel: channel.name, keyId: created.keyId, user: request.viewer?.username}, 'stream key created on the dashboard')
+    request.session.newStreamKey = {channel: channel.name, key: created.key, keyId: created.keyId}
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}`, 303)
+  })
+
+  app.post<{Params: {channel: string; keyId: string}}>('/dashboard/c/:channel/keys/:keyId/revoke', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const channel = await channels.owned(request.params.channel, userId)
+    if (channel === null || !/^[0-9a-f]{1,64}$/.test(request.params.keyId)) return notYours(request, reply)
+    const result = await keys.revoke(channel.name, request.params.keyId)
+    log.info({channel: channel.name, revoked: result.revoked, user: request.viewer?.username}, 'stream key revoked on the dashboard')
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?revoked=1`, 303)
+  })
+}

@@ -1,0 +1,63 @@
+/**
+ * What the front page shows: who is live (newest first, with their titles) and the latest past
+ * broadcasts. Built from the live sweep (no Redis round trip per request) and two indexed MongoDB
+ * queries, and kept for a couple of seconds, so that a busy front page costs MongoDB a query
+ * or two per interval, however many visitors ask.
+ */
+import type {Db} from 'mongodb'
+
+import type {Logger} from '../platform/logger.js'
+import {VODS_COLLECTION, vodPage, type VodDoc} from '../vods/vods.js'
+import {Channels} from './channels.js'
+import type {LiveStates} from './stream-state.js'
+
+export interface FrontPage {
+  live: Array<{channel: string; since: string; title?: string}>
+  recent: Array<{channel: string; page: string; startedAt: string; durationSeconds: number; title?: string}>
+}
+
+export const FRONT_PAGE_TTL_MS = 2000
+const LIVE_LIMIT = 100
+const RECENT_LIMIT = 12
+
+export class FrontPageData {
+  private cached: {at: number; data: Promise<FrontPage>} | undefined
+  private readonly channels: Channels
+
+  constructor(
+    private readonly db: Db,
+    private readonly liveStates: LiveStates,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.channels = new Channels(db)
+  }
+
+  get(): Promise<FrontPage> {
+    if (this.cached === undefined || this.now() - this.cached.at >= FRONT_PAGE_TTL_MS) {
+      this.cached = {at: this.now(), data: this.build()}
+    }
+    return this.cached.data
+  }
+
+  private async build(): Promise<FrontPage> {
+    const live = this.liveStates.all().slice(0, LIVE_LIMIT)
+    try {
+      const recentDocs = await this.db.collection<VodDoc>(VODS_COLLECTION).find({}).sort({createdAt: -1}).limit(RECENT_LIMIT).toArray()
+      const names = [...new Set([...live.map((s) => s.channel), ...recentDocs.map((v) => v.channel)])]
+      const titles = new Map((await this.channels.collection.find({name: {$in: names}}, {projection: {name: 1, title: 1}}).toArray()).map((c) => [c.name, c.title]))
+      const withTitle = (name: string): {title?: string} => {
+        const title = titles.get(name)
+        return title === undefined ? {} : {title}
+      }
+      return {
+        live: live.map((s) => ({channel: s.channel, since: s.since, ...withTitle(s.channel)})),
+        recent: recentDocs.map((v) => ({channel: v.channel, page: vodPage(v.channel, v.streamId), startedAt: v.createdAt.toISOString(), durationSeconds: v.durationSeconds, ...withTitle(v.channel)})),
+      }
+    } catch (error) {
+      // MongoDB away: who is live still shows (without titles).
+      this.log.warn({err: (error as Error).message}, 'front page without titles or past broadcasts: MongoDB unavailable')
+      return {live: live.map((s) => ({channel: s.channel, since: s.since})), recent: []}
+    }
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The streamer's dashboard, in Chromium against the real web, ingest and relay: make a channel,
+ * make a stream key (shown once) with the OBS server beside it, publish with ffmpeg, see the
+ * dashboard turn live by itself, change the title while live, and revoke the key, which ends the
+ * broadcast within seconds. Someone else's channel is not theirs to see; hostile input is text.
+ */
+import type {Page} from 'playwright-core'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {createdUserSchema, type Playback} from '../../../appliance/contract/index.js'
+import {runAdminOperation} from '../../harness/appliance.js'
+import {screenshot} from '../../harness/artifacts.js'
+import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
+import {csrfToken, FormClient} from '../../harness/http-client.js'
+import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
+import {waitFor, type ManagedProcess} from '../../harness/process.js'
+import {publishTestStream} from '../../harness/rtmp.js'
+
+let site: LiveSite
+let chromium: RunningChromium
+let page: Page
+let web: string
+let publisher: ManagedProcess | undefined
+const dialogs: string[] = []
+const PASSWORD = 'night owls sing loudly'
+const TITLE = '<b>Late "night" & <script>alert(1)</script></b>'
+
+beforeAll(async () => {
+  site = await startLiveSite()
+  await Promise.all(['web', 'ingest', 'relay'].map((id) => site.start(id)))
+  web = `http://127.0.0.1:${site.get('web').httpPort}`
+  chromium = await launchChromium()
+  page = await chromium.newPage()
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message())
+    void dialog.dismiss()
+  })
+  await page.setExtraHTTPHeaders({'x-forwarded-for': '192.0.2.10'})
+})
+
+afterAll(async () => {
+  await publisher?.stop().catch(() => undefined)
+  await chromium?.close().catch(() => undefined)
+  await site?.stop()
+})
+
+const playback = async (channel: string): Promise<Playback> => (await site.web<Playback>(`/api/streams/${channel}/playback`)).body
+
+describe('the dashboard', () => {
+  let key = ''
+  let server = ''
+
+  it('a new user makes a channel; a hostile or taken name is refused with the fix', async () => {
+    await page.goto(`${web}/signup`)
+    await page.getByLabel('Username').fill('streamer')
+    await page.getByLabel('E-mail').fill('streamer@example.test')
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', {name: 'Sign up'}).click()
+    await page.waitForURL(/\/account/)
+    await page.getByRole('link', {name: 'Dashboard'}).click()
+    await page.waitForURL(`${web}/dashboard`)
+    expect(await page.textContent('main')).toContain('You have no channel yet')
+
+    await page.getByLabel('Channel name').fill('<script>')
+    await page.getByRole('button', {name: 'Create channel'}).click()
+    expect(await page.locator('#name-error').textContent()).toMatch(/a-z, 0-9/)
+    expect(await page.getByLabel('Channel name').inputValue()).toBe('<script>')
+
+    await page.getByLabel('Channel name').fill('night-show')
+    await page.getByLabel('Title').fill(TITLE)
+    await page.getByRole('button', {name: 'Create channel'}).click()
+    await page.waitForURL(`${web}/dashboard/c/night-show?created=1`)
+    expect(await page.getByLabel('Title shown to viewers').inputValue()).toBe(TITLE)
+    expect(await page.locator('#live-status').textContent()).toMatch(/^Offline/)
+    // The channel page exists now.
+    expect((await fetch(`${web}/c/night-show`)).status).toBe(200)
+
+    const other = new FormClient(web, '192.0.2.11')
+    await other.submit('/signup', '/signup', {username: 'someone', email: 'someone@example.test', password: PASSWORD})
+    const taken = await other.submit('/dashboard', '/dashboard/channels', {name: 'night-show', title: ''})
+    expect(taken.status).toBe(400)
+    expect(taken.text).toContain('That channel name is taken')
+    // Someone else's dashboard is not there for them.
+    expect((await other.get('/dashboard/c/night-show')).status).toBe(404)
+    const forged = await other.submit('/dashboard', '/dashboard/c/night-show/keys', {})
+    expect(forged.status).toBe(404)
+  })
+
+  it('a stream key is shown once, with the OBS server of the assigned ingest', async () => {
+    await page.getByRole('button', {name: 'Create a stream key'}).click()
+    await page.waitForURL(`${web}/dashboard/c/night-show`)
+    key = await page.locator('#new-key').inputValue()
+    server = await page.locator('#obs-server').inputValue()
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(server).toBe(`rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live`)
+    await page.reload()
+    expect(await page.locator('#new-key').count()).toBe(0)
+    expect(await page.locator('table.keys tbody tr').count()).toBe(1)
+  })
+
+  it('publishing with it turns the dashboard live by itself; the title changes while live', async () => {
+    publisher = await publishTestStream({url: `${server}/${key}`, size: '640x360'})
+    await waitFor('the dashboard to show live without a reload', async () => (await page.locator('#live-status').getAttribute('data-live')) === 'true', {timeoutMs: 30_000, intervalMs: 500})
+    expect(await page.locator('#live-status').textContent()).toMatch(/^Live since/)
+    await page.reload()
+    expect(await page.locator('#live-status').textContent()).toMatch(/^Live since .+\(.*p.*\)/)
+    await page.getByLabel('Title shown to viewers').fill('Live now: the night show')
+    await page.getByRole('button', {name: 'Save title'}).click()
+    await page.waitForURL(`${web}/dashboard/c/night-show`)
+    expect(await page.getByLabel('Title shown to viewers').inputValue()).toBe('Live now: the night show')
+    await screenshot(page, 'dashboard-live')
+    await page.setViewportSize({width: 390, height: 844})
+    await screenshot(page, 'dashboard-live-phone')
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await page.setViewportSize({width: 1280, height: 720})
+  })
+
+  it('a visitor finds the channel live on the front page with its title, and watches it on the channel page', async () => {
+    const visitor = new FormClient(site.frontUrl())
+    const front = await waitFor('the front page to list the channel with its title', async () => {
+      const answer = await visitor.get('/')
+      return answer.text.includes('Live now: the night show') ? answer.text : undefined
+    }, {timeoutMs: 10_000, intervalMs: 500})
+    expect(front).toMatch(/<ul class="channels live"><li><a href="\/c\/night-show">night-show<\/a>/)
+
+    const watcher = await chromium.newPage()
+    await watcher.goto(site.frontUrl())
+    await screenshot(watcher, 'front-page')
+    await watcher.getByRole('link', {name: 'night-show'}).click()
+    await watcher.waitForURL(`${site.frontUrl()}/c/night-show`)
+    expect(await watcher.locator('.stream-title').textContent()).toBe('Live now: the night show')
+    await waitFor('the channel page to play 3 s', async () => watcher.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime > 3), {timeoutMs: 30_000, intervalMs: 500})
+    await screenshot(watcher, 'channel-page')
+    await watcher.close()
+  })
+
+  it('revoking the key in use ends the broadcast within seconds', async () => {
+    expect((await playback('night-show')).live).toBe(true)
+    const started = Date.now()
+    await page.getByRole('button', {name: /^Revoke key/}).click()
+    await page.waitForURL(`${web}/dashboard/c/night-show?revoked=1`)
+    await waitFor('the broadcast to end', async () => !(await playback('night-show')).live, {timeoutMs: 15_000, intervalMs: 250})
+    const seconds = (Date.now() - started) / 1000
+    expect(seconds).toBeLessThan(10)
+    await publisher?.exited
+    expect(publisher?.output()).toMatch(/error|closed|broken|end of file/i)
+    expect(await page.locator('table.keys').count()).toBe(0)
+    expect(dialogs).toEqual([])
+  })
+
+  it('an admin bans the streamer: the broadcast ends, their sessions are gone, and the audit log says who did it', async () => {
+    await page.goto(`${web}/dashboard/c/night-show`)
+    await page.getByRole('button', {name: 'Create a stream key'}).click()
+    await page.waitForURL(`${web}/dashboard/c/night-show`)
+    const fresh = await page.locator('#new-key').inputValue()
+    publisher = await publishTestStream({url: `${server}/${fresh}`, size: '640x360'})
+    await waitFor('live again', async () => (await playback('night-show')).live, {timeoutMs: 30_000, intervalMs: 250})
+
+    const created = await runAdminOperation('user.create', {username: 'boss', email: 'boss@example.test', role: 'admin'}, {...site.env, SHING_COMPONENT: 'web'})
+    const boss = createdUserSchema.parse(created.reply.ok ? created.reply.result : undefined)
+    const admin = new FormClient(web, '192.0.2.20')
+    expect((await admin.submit('/login', '/login', {login: 'boss', password: boss.password})).status).toBe(303)
+    const area = await admin.get('/admin?q=stream')
+    expect(area.status).toBe(200)
+    const banForm = /<form method="post" action="(\/admin\/users\/[0-9a-f]{24}\/status)">[^]*?name="status" value="banned"/.exec(area.text)
+    expect(banForm).not.toBeNull()
+    const started = Date.now()
+    const ban = await admin.post(banForm![1]!, {_csrf: csrfToken(area.text), status: 'banned'})
+    expect(ban.status).toBe(303)
+    await waitFor('the broadcast to end', async () => !(await playback('night-show')).live, {timeoutMs: 15_000, intervalMs: 250})
+    expect((Date.now() - started) / 1000).toBeLessThan(10)
+    await page.goto(`${web}/dashboard`)
+    expect(page.url()).toBe(`${web}/login?next=%2Fdashboard`)
+
+    const audit = await admin.get('/admin/audit')
+    expect(audit.text).toMatch(/<td>boss<\/td><td><code>user\.ban<\/code><\/td><td>streamer<\/td>/)
+    expect(audit.text).toContain('broadcastsEnded: night-show')
+
+    // A user who is not an admin is refused the admin area.
+    const other = new FormClient(web, '192.0.2.21')
+    await other.submit('/login', '/login', {login: 'someone', password: PASSWORD})
+    expect((await other.get('/admin')).status).toBe(403)
+    expect((await other.post(banForm![1]!, {_csrf: csrfToken((await other.get('/account')).text), status: 'active'})).status).toBe(403)
+
+    await page.getByLabel('Username or e-mail').fill('boss')
+    await page.getByLabel('Password').fill(boss.password)
+    await page.getByRole('button', {name: 'Log in'}).click()
+    await page.waitForURL(`${web}/dashboard`)
+    await page.goto(`${web}/admin`)
+    await screenshot(page, 'admin')
+    await page.goto(`${web}/admin/audit`)
+    await screenshot(page, 'admin-audit')
+  })
+})
