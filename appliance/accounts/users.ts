@@ -127,6 +127,14 @@ export class Users {
     return (await verifyPassword(password, user.passwordHash)) ? user : null
   }
 
+  /** Accounts whose username or e-mail starts with `query` (any case), or the newest ones when it is empty. */
+  search(query: string, limit = 50): Promise<UserDoc[]> {
+    const key = query.trim().toLowerCase()
+    const prefix = new RegExp(`^${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`)
+    const filter = key === '' ? {} : {$or: [{usernameKey: prefix}, {emailKey: prefix}]}
+    return this.collection.find(filter, {projection: {passwordHash: 0}}).sort({createdAt: -1}).limit(limit).toArray() as Promise<UserDoc[]>
+  }
+
   async setPassword(id: ObjectId, password: string, username: string): Promise<void> {
     const problem = passwordProblem(password, username)
     if (problem) throw new AccountInputError('password', problem)

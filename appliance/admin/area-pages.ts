@@ -1,0 +1,91 @@
+/** The admin area's pages: accounts (search, role, suspend, ban), live broadcasts (end now), the audit log. Every value is escaped. */
+import {roles, type AccountStatus, type Role} from '../accounts/users.js'
+import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
+import type {AuditEntry} from './audit.js'
+
+export interface AdminUserRow {
+  id: string
+  username: string
+  email: string
+  role: Role
+  status: AccountStatus
+  createdAt: Date
+}
+
+export interface AdminLiveRow {
+  channel: string
+  since: string
+  owner?: string
+}
+
+const nav = '<nav class="admin-nav" aria-label="Admin"><a href="/admin">Accounts and broadcasts</a> <a href="/admin/audit">Audit log</a></nav>'
+
+function userRow(context: PageContext, user: AdminUserRow, self: boolean): string {
+  const base = `/admin/users/${encodeURIComponent(user.id)}`
+  const token = csrfField(context.csrfToken)
+  const statusButtons = self
+    ? '<span class="muted">you</span>'
+    : (['active', 'suspended', 'banned'] as const)
+        .filter((s) => s !== user.status)
+        .map((s) => {
+          const label = s === 'active' ? 'Reactivate' : s === 'suspended' ? 'Suspend' : 'Ban'
+          return `<form method="post" action="${base}/status">${token}<input type="hidden" name="status" value="${s}"><button class="${s === 'active' ? 'primary' : 'danger'}" type="submit" aria-label="${label} ${escapeHtml(user.username)}">${label}</button></form>`
+        })
+        .join('')
+  const roleForm = self
+    ? escapeHtml(user.role)
+    : `<form method="post" action="${base}/role" class="inline">${token}<label class="skip" for="role-${escapeHtml(user.id)}">Role of ${escapeHtml(user.username)}</label><select id="role-${escapeHtml(user.id)}" name="role">${roles
+        .map((r) => `<option value="${r}"${r === user.role ? ' selected' : ''}>${r}</option>`)
+        .join('')}</select><button type="submit" class="primary">Set</button></form>`
+  return `<tr><td>${escapeHtml(user.username)}</td><td>${escapeHtml(user.email)}</td><td>${roleForm}</td><td class="status-${user.status}">${user.status}</td><td>${escapeHtml(user.createdAt.toISOString().slice(0, 10))}</td><td class="actions">${statusButtons}</td></tr>`
+}
+
+export function adminPage(context: PageContext, view: {query: string; users: AdminUserRow[]; live: AdminLiveRow[]; selfId: string; notice?: string}): string {
+  const token = csrfField(context.csrfToken)
+  const users =
+    view.users.length === 0
+      ? '<p>No account matches.</p>'
+      : `<div class="table-wrap"><table class="admin"><thead><tr><th scope="col">Username</th><th scope="col">E-mail</th><th scope="col">Role</th><th scope="col">Status</th><th scope="col">Since</th><th scope="col">Actions</th></tr></thead><tbody>${view.users
+          .map((u) => userRow(context, u, u.id === view.selfId))
+          .join('')}</tbody></table></div>`
+  const live =
+    view.live.length === 0
+      ? '<p>Nobody is live.</p>'
+      : `<ul class="channels">${view.live
+          .map(
+            (l) =>
+              `<li><a href="/c/${encodeURIComponent(l.channel)}">${escapeHtml(l.channel)}</a> <span class="muted">since ${escapeHtml(l.since.slice(11, 16))} UTC${l.owner === undefined ? '' : ` · ${escapeHtml(l.owner)}`}</span> <form method="post" action="/admin/channels/${encodeURIComponent(l.channel)}/end" class="inline">${token}<button class="danger" type="submit" aria-label="End the broadcast of ${escapeHtml(l.channel)}">End broadcast</button></form></li>`,
+          )
+          .join('')}</ul>`
+  return page(context, {
+    title: 'Admin',
+    width: 'wide',
+    body: `<h1>Admin</h1>
+${nav}
+${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
+<h2>Live now</h2>
+${live}
+<h2>Accounts</h2>
+<form method="get" action="/admin" class="search" role="search"><label>Find an account <input name="q" value="${escapeHtml(view.query)}" placeholder="username or e-mail, from its start" autocapitalize="none" spellcheck="false"></label><button class="primary" type="submit">Search</button></form>
+${users}
+<p class="hint">Suspending or banning ends the account's sessions at once, revokes its channels' stream keys and ends their broadcasts within seconds.</p>`,
+  })
+}
+
+export function auditPage(context: PageContext, entries: readonly AuditEntry[]): string {
+  const rows = entries
+    .map(
+      (e) =>
+        `<tr><td><time datetime="${e.at.toISOString()}">${escapeHtml(e.at.toISOString().slice(0, 19).replace('T', ' '))}</time></td><td>${escapeHtml(e.actor)}</td><td><code>${escapeHtml(e.action)}</code></td><td>${escapeHtml(e.target)}</td><td>${escapeHtml(
+          Object.entries(e.details ?? {})
+            .map(([k, v]) => `${k}: ${String(v)}`)
+            .join(', '),
+        )}</td></tr>`,
+    )
+    .join('')
+  return page(context, {
+    title: 'Audit log',
+    width: 'wide',
+    body: `<h1>Audit log</h1>\n${nav}\n${entries.length === 0 ? '<p>No admin action yet.</p>' : `<div class="table-wrap"><table class="admin"><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">On</th><th scope="col">Details</th></tr></thead><tbody>${rows}</tbody></table></div>`}`,
+  })
+}

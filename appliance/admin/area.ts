@@ -1,0 +1,144 @@
+/**
+ * The admin area (/admin), for accounts whose role is admin: find accounts, set their role,
+ * suspend, ban or reactivate them, end a live broadcast now, and read the audit log, where every
+ * one of these actions is written with who did it and when.
+ */
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
+import type {Redis} from 'ioredis'
+import {ObjectId, type Db} from 'mongodb'
+
+import {accountStatuses, roles, Users, type AccountStatus, type Role, type Viewer} from '../accounts/users.js'
+import {Channels} from '../channels/channels.js'
+import {StreamStates, type LiveStates} from '../channels/stream-state.js'
+import type {Logger} from '../platform/logger.js'
+import {errorPage, notFoundPage, type PageContextOf} from '../web/html.js'
+import {adminPage, auditPage} from './area-pages.js'
+import {AuditLog} from './audit.js'
+import {setAccountStatus} from './moderation.js'
+
+export interface AdminAreaOptions {
+  db: Db
+  redis: Redis
+  streamKeySecret: string
+  liveStates: LiveStates
+  pageContext: PageContextOf
+  log: Logger
+}
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : '')
+
+export async function adminArea(app: FastifyInstance, options: AdminAreaOptions): Promise<void> {
+  const {db, redis, liveStates, pageContext, log} = options
+  const users = new Users(db)
+  const channels = new Channels(db)
+  const states = new StreamStates(redis)
+  const audit = new AuditLog(db)
+  void audit.ensureIndexes().catch((error: Error) => log.warn({err: error.message}, 'audit index not made yet'))
+
+  const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
+    reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
+
+  /** The admin looking, or an answer already sent (log in first; others get 403). */
+  const adminOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined => {
+    const viewer = request.viewer
+    if (viewer === undefined) {
+      void reply.redirect(`/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 303)
+      return undefined
+    }
+    if (viewer.role !== 'admin') {
+      void html(reply, 403, errorPage(pageContext(request, reply), {title: 'Admins only', message: 'This part of the site is for its admins.'}))
+      return undefined
+    }
+    return viewer
+  }
+
+  const record = (admin: Viewer, action: string, target: string, details?: Record<string, string | number | boolean>): Promise<void> =>
+    audit.record({actor: admin.username, actorId: admin.id, action, target, ...(details === undefined ? {} : {details})})
+
+  app.get<{Querystring: {q?: string; done?: string}}>('/admin', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    const query = text(request.query.q).slice(0, 100)
+    const found = await users.search(query)
+    const live = liveStates.all().slice(0, 100)
+    const owners = new Map((await channels.collection.find({name: {$in: live.map((l) => l.channel)}}).toArray()).map((c) => [c.name, c.ownerId]))
+    const ownerIds = [...new Set([...owners.values()].filter((id): id is string => id !== undefined && ObjectId.isValid(id)))]
+    const ownerNames = new Map(
+      (await users.collection.find({_id: {$in: ownerIds.map((id) => new ObjectId(id))}}, {projection: {username: 1}}).toArray()).map((u) => [u._id.toHexString(), u.username]),
+    )
+    return html(
+      reply,
+      200,
+      adminPage(pageContext(request, reply, {form: true}), {
+        query,
+        selfId: admin.id,
+        users: found.map((u) => ({id: u._id.toHexString(), username: u.username, email: u.email, role: u.role, status: u.status, createdAt: u.createdAt})),
+        live: live.map((l) => {
+          const owner = ownerNames.get(owners.get(l.channel) ?? '')
+          return {channel: l.channel, since: l.since, ...(owner === undefined ? {} : {owner})}
+        }),
+        ...(request.query.done === undefined ? {} : {notice: text(request.query.done).slice(0, 200)}),
+      }),
+    )
+  })
+
+  const target = async (request: FastifyRequest<{Params: {id: string}}>, reply: FastifyReply, admin: Viewer) => {
+    const user = await users.byId(request.params.id)
+    if (user === null) {
+      void html(reply, 404, notFoundPage(pageContext(request, reply), {what: 'There is no such account.'}))
+      return undefined
+    }
+    if (user._id.toHexString() === admin.id) {
+      void html(reply, 400, errorPage(pageContext(request, reply), {title: 'Not on yourself', message: 'An admin cannot change their own role or status here; ask another admin.', back: '/admin'}))
+      return undefined
+    }
+    return user
+  }
+
+  app.post<{Params: {id: string}; Body: Record<string, unknown>}>('/admin/users/:id/status', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    const status = text(request.body?.status) as AccountStatus
+    if (!accountStatuses.includes(status)) return html(reply, 400, errorPage(pageContext(request, reply), {title: 'That did not work', message: `Status must be one of ${accountStatuses.join(', ')}.`, back: '/admin'}))
+    const user = await target(request, reply, admin)
+    if (user === undefined) return reply
+    const change = await setAccountStatus({db, redis, streamKeySecret: options.streamKeySecret}, user, status)
+    await record(admin, `user.${status === 'active' ? 'reactivate' : status === 'suspended' ? 'suspend' : 'ban'}`, user.username, {
+      sessionsEnded: change.sessionsEnded,
+      keysRevoked: change.keysRevoked,
+      ...(change.broadcastsEnded.length === 0 ? {} : {broadcastsEnded: change.broadcastsEnded.join(' ')}),
+    })
+    log.info({admin: admin.username, user: user.username, status, ...change}, 'account status changed')
+    return reply.redirect(`/admin?done=${encodeURIComponent(`${user.username} is ${status === 'active' ? 'active again' : status}.`)}`, 303)
+  })
+
+  app.post<{Params: {id: string}; Body: Record<string, unknown>}>('/admin/users/:id/role', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    const role = text(request.body?.role) as Role
+    if (!roles.includes(role)) return html(reply, 400, errorPage(pageContext(request, reply), {title: 'That did not work', message: `Role must be one of ${roles.join(', ')}.`, back: '/admin'}))
+    const user = await target(request, reply, admin)
+    if (user === undefined) return reply
+    await users.setRole(user._id, role)
+    await record(admin, 'user.role', user.username, {from: user.role, to: role})
+    return reply.redirect(`/admin?done=${encodeURIComponent(`${user.username} is ${role === 'user' ? 'a user' : `a ${role}`} now.`)}`, 303)
+  })
+
+  app.post<{Params: {channel: string}}>('/admin/channels/:channel/end', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    const {channel} = request.params
+    const live = await states.get(channel)
+    if (live !== undefined) {
+      await states.requestEnd(channel, live.streamId)
+      await record(admin, 'channel.end', channel, {streamId: live.streamId})
+    }
+    return reply.redirect(`/admin?done=${encodeURIComponent(live === undefined ? `${channel} was not live.` : `The broadcast of ${channel} ends within seconds.`)}`, 303)
+  })
+
+  app.get('/admin/audit', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    return html(reply, 200, auditPage(pageContext(request, reply), await audit.latest(200)))
+  })
+}
