@@ -6,9 +6,14 @@
 import type {FastifyRequest} from 'fastify'
 
 import {accountRoutes, loadViewer} from '../accounts/routes.js'
+import {adminArea} from '../admin/area.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
 import {Users} from '../accounts/users.js'
+import {dashboardRoutes} from '../channels/dashboard.js'
+import {dashboardJs} from '../channels/dashboard-pages.js'
+import {Channels} from '../channels/channels.js'
 import {ChannelDirectory} from '../channels/directory.js'
+import {FrontPageData} from '../channels/front.js'
 import {channelRoutes} from '../channels/routes.js'
 import {LiveStates} from '../channels/stream-state.js'
 import {watchJs} from '../channels/watch-script.js'
@@ -20,6 +25,7 @@ import {createHttpServer, listen} from '../platform/http-server.js'
 import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
 import {vodRoutes} from '../vods/routes.js'
+import {ensureVodIndexes} from '../vods/vods.js'
 import {assetRoutes, audioPoster, loadHlsJs, siteCss} from '../web/assets.js'
 import {errorPage, homePage, notFoundPage, type PageContextOf} from '../web/html.js'
 import {registerSecurity} from '../web/security.js'
@@ -63,9 +69,11 @@ export const web: ComponentDef<'web'> = {
       for (let attempt = 1; !stopped; attempt++) {
         try {
           await users.ensureIndexes()
+          await new Channels(mongo.db).ensureIndexes()
+          await ensureVodIndexes(mongo.db)
           return
         } catch (error) {
-          if (attempt === 1 || attempt % 12 === 0) log.warn({err: (error as Error).message}, 'account indexes not made yet: MongoDB unavailable; retrying')
+          if (attempt === 1 || attempt % 12 === 0) log.warn({err: (error as Error).message}, 'indexes not made yet: MongoDB unavailable; retrying')
           await new Promise((resolve) => setTimeout(resolve, 5000).unref())
         }
       }
@@ -100,11 +108,22 @@ export const web: ComponentDef<'web'> = {
     })
     await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
     loadViewer(app, users, log.child({module: 'accounts'}))
-    app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), liveStates.all())))
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, siteCss, audioPoster]})
+    const front = new FrontPageData(mongo.db, liveStates, log.child({module: 'front'}))
+    app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())))
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     await app.register(accountRoutes, {users, sessions, pageContext, log: log.child({module: 'accounts'})})
+    await app.register(dashboardRoutes, {
+      db: mongo.db,
+      redis,
+      streamKeySecret: ctx.secret('streamKeySecret'),
+      publicHost: env.SHING_PUBLIC_HOST,
+      rtmpPort: env.SHING_RTMP_PORT,
+      pageContext,
+      log: log.child({module: 'dashboard'}),
+    })
+    await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, pageContext, log: log.child({module: 'admin'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, log})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})

@@ -81,6 +81,29 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1r
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 
+table.keys { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
+table.keys th, table.keys td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid var(--line); }
+table.keys button { padding: .3rem .7rem; }
+.copy-row { display: flex; gap: .5rem; }
+.copy-row input { flex: 1; font-family: ui-monospace, monospace; }
+#live-status { font-weight: 600; }
+#live-status[data-live="true"]::before { content: "● "; color: #f44; }
+h3 { font-size: 1rem; margin: 1.25rem 0 .25rem; }
+.notice ul { margin: .25rem 0; }
+code { font-family: ui-monospace, monospace; }
+
+.admin-nav { display: flex; gap: 1rem; margin-bottom: .5rem; }
+.table-wrap { overflow-x: auto; }
+table.admin { border-collapse: collapse; width: 100%; font-size: .95rem; }
+table.admin th, table.admin td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid var(--line); vertical-align: middle; }
+table.admin td.actions { display: flex; gap: .4rem; flex-wrap: wrap; }
+table.admin form, form.inline { display: inline-flex; gap: .3rem; align-items: center; margin: 0; }
+table.admin button, form.inline button { padding: .3rem .7rem; }
+table.admin select { width: auto; padding: .3rem; }
+td.status-banned, td.status-suspended { color: var(--danger); font-weight: 600; }
+form.search { display: flex; gap: .5rem; align-items: end; margin: .5rem 0 1rem; }
+form.search label { flex: 1; }
+
 /* The watch page */
 .watch-header { display: flex; gap: .75rem; align-items: center; padding: .75rem 1rem; }
 .watch-header h1 { font-size: 1.1rem; margin: 0; }
@@ -94,6 +117,8 @@ video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; }
 body[data-state="live"] #offline, body[data-state="offline"] video { display: none; }
 body[data-state="vod"] #badge { background: #246; }
 body[data-state="vod"] #offline { display: none; }
+.stream-title { margin: 0; padding: 0 1rem .75rem; font-size: 1.05rem; }
+section.past { padding: 0 1rem 2rem; }
 `,
 )
 

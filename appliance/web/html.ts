@@ -10,6 +10,15 @@ import {siteCss} from './assets.js'
 export const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c] ?? c)
 
+/** 5025 → "1:23:45"; 75 → "1:15". */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds))
+  const h = Math.floor(s / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  const rest = String(s % 60).padStart(2, '0')
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`
+}
+
 /** Who looks at a page, and the CSRF token their forms carry. */
 export interface PageContext {
   siteName: string
@@ -39,7 +48,7 @@ function header(context: PageContext): string {
   const links =
     viewer === undefined
       ? '<a href="/login">Log in</a><a href="/signup">Sign up</a>'
-      : `<span class="muted">${escapeHtml(viewer.username)}</span><a href="/account">Account</a>` +
+      : `<span class="muted">${escapeHtml(viewer.username)}</span><a href="/dashboard">Dashboard</a>${viewer.role === 'admin' ? '<a href="/admin">Admin</a>' : ''}<a href="/account">Account</a>` +
         `<form method="post" action="/logout">${csrfField(context.csrfToken)}<button class="linklike" type="submit">Log out</button></form>`
   return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><nav aria-label="Account">${links}</nav></header>`
 }
@@ -82,11 +91,27 @@ export function errorPage(context: PageContext, options: {title: string; message
   return page(context, {title: options.title, body: `<h1>${escapeHtml(options.title)}</h1>\n<p class="notice error" role="alert">${escapeHtml(options.message)}</p>\n<p>${back}</p>`})
 }
 
-/** The front page: who is live now. (How the platform's boxes are doing is the admin's: shing status.) */
-export function homePage(context: PageContext, live: readonly {channel: string; since: string}[]): string {
-  const list =
-    live.length === 0
+/** The front page: who is live now, then the latest past broadcasts. (How the platform's boxes are doing is the admin's: shing status.) */
+export function homePage(
+  context: PageContext,
+  data: {
+    live: readonly {channel: string; since: string; title?: string}[]
+    recent: readonly {channel: string; page: string; startedAt: string; durationSeconds: number; title?: string}[]
+  },
+): string {
+  const titled = (title: string | undefined): string => (title === undefined ? '' : `<span class="muted">${escapeHtml(title)}</span>`)
+  const live =
+    data.live.length === 0
       ? '<p>Nobody is live right now.</p>'
-      : `<ul class="channels">${live.map((s) => `<li><a href="/c/${encodeURIComponent(s.channel)}">${escapeHtml(s.channel)}</a></li>`).join('')}</ul>`
-  return page(context, {title: 'Live now', width: 'wide', body: `<h1>${escapeHtml(context.siteName)}</h1>\n<h2>Live now</h2>\n${list}`})
+      : `<ul class="channels live">${data.live.map((s) => `<li><a href="/c/${encodeURIComponent(s.channel)}">${escapeHtml(s.channel)}</a> ${titled(s.title)}</li>`).join('')}</ul>`
+  const recent =
+    data.recent.length === 0
+      ? ''
+      : `<h2>Recent broadcasts</h2>\n<ul class="channels recent">${data.recent
+          .map(
+            (b) =>
+              `<li><a href="${escapeHtml(b.page)}">${escapeHtml(b.channel)}</a> ${titled(b.title)} <span class="muted"><time datetime="${escapeHtml(b.startedAt)}">${escapeHtml(b.startedAt.slice(0, 10))}</time> · ${formatDuration(b.durationSeconds)}</span></li>`,
+          )
+          .join('')}</ul>`
+  return page(context, {title: 'Live now', width: 'wide', body: `<h1>${escapeHtml(context.siteName)}</h1>\n<h2>Live now</h2>\n${live}\n${recent}`})
 }
