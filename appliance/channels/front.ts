@@ -7,6 +7,7 @@
 import type {Db} from 'mongodb'
 
 import type {Logger} from '../platform/logger.js'
+import {TtlCache} from '../platform/ttl-cache.js'
 import {VODS_COLLECTION, vodPage, type VodDoc} from '../vods/vods.js'
 import {Channels} from './channels.js'
 import type {LiveStates} from './stream-state.js'
@@ -21,23 +22,19 @@ const LIVE_LIMIT = 100
 const RECENT_LIMIT = 12
 
 export class FrontPageData {
-  private cached: {at: number; data: Promise<FrontPage>} | undefined
+  private readonly cache = new TtlCache<'front', FrontPage>(FRONT_PAGE_TTL_MS, 1)
   private readonly channels: Channels
 
   constructor(
     private readonly db: Db,
     private readonly liveStates: LiveStates,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
   ) {
     this.channels = new Channels(db)
   }
 
   get(): Promise<FrontPage> {
-    if (this.cached === undefined || this.now() - this.cached.at >= FRONT_PAGE_TTL_MS) {
-      this.cached = {at: this.now(), data: this.build()}
-    }
-    return this.cached.data
+    return this.cache.get('front', () => this.build())
   }
 
   private async build(): Promise<FrontPage> {

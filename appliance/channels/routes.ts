@@ -6,10 +6,11 @@ import type {Db} from 'mongodb'
 import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback, type StreamState} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
-import {listVods, STREAM_ID_PATTERN, vodPage, vodUrl} from '../vods/vods.js'
+import {listVods, STREAM_ID_PATTERN, vodPage, vodUrl, type VodListing} from '../vods/vods.js'
 import type {Asset} from '../web/assets.js'
 import {notFoundPage, type PageContext, type PageContextOf} from '../web/html.js'
-import {Channels} from './channels.js'
+import {TtlCache} from '../platform/ttl-cache.js'
+import {Channels, type ChannelDoc} from './channels.js'
 import type {ChannelDirectory} from './directory.js'
 import {type LiveStates, StreamStates} from './stream-state.js'
 import {watchPage} from './watch-page.js'
@@ -37,6 +38,8 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
   const {redis, db, channels, liveStates, pageContext, log} = options
   const states = new StreamStates(redis)
   const channelDocs = new Channels(db)
+  // The channel page's title and past broadcasts, kept 2 s: a popular channel costs MongoDB two queries per interval.
+  const pageData = new TtlCache<string, [ChannelDoc | null, VodListing[]]>(2000)
   const publicUrl = options.publicUrl.replace(/\/+$/, '')
   const unknown = {error: 'no such channel'}
 
@@ -92,17 +95,17 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     return reply.send(html)
   }
 
-  app.get<{Params: {channel: string}}>('/c/:channel', async (request, reply) =>
-    page(request, reply, request.params.channel, async (context) => {
-      const {channel} = request.params
-      const [doc, vods] = await Promise.all([channelDocs.byName(channel), listVods(db, channel, 20)])
-      return watchPage(context, {
-        channel,
-        hlsJs: options.hlsJs,
-        ...(doc?.title === undefined ? {} : {title: doc.title}),
-        pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
-      })
-    }),
+  const renderChannel = async (context: PageContext, channel: string): Promise<string> => {
+    const [doc, vods] = await pageData.get(channel, () => Promise.all([channelDocs.byName(channel), listVods(db, channel, 20)]))
+    return watchPage(context, {
+      channel,
+      hlsJs: options.hlsJs,
+      ...(doc?.title === undefined ? {} : {title: doc.title}),
+      pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
+    })
+  }
+  app.get<{Params: {channel: string}}>('/c/:channel', {config: {microcache: true}}, async (request, reply) =>
+    page(request, reply, request.params.channel, (context) => renderChannel(context, request.params.channel)),
   )
 
   app.get<{Params: {channel: string; streamId: string}}>('/c/:channel/vod/:streamId', async (request, reply) => {

@@ -28,7 +28,8 @@ import {vodRoutes} from '../vods/routes.js'
 import {ensureVodIndexes} from '../vods/vods.js'
 import {assetRoutes, audioPoster, loadHlsJs, siteCss} from '../web/assets.js'
 import {errorPage, homePage, notFoundPage, type PageContextOf} from '../web/html.js'
-import {registerSecurity} from '../web/security.js'
+import {MicroCache} from '../web/microcache.js'
+import {registerSecurity, SESSION_COOKIE} from '../web/security.js'
 
 /** What an error page says, by status, to someone who filled in a form or followed a link. */
 function errorText(status: number, message: string): {title: string; message: string} {
@@ -88,8 +89,12 @@ export const web: ComponentDef<'web'> = {
     })
     const wantsPage = (url: string): boolean => !url.startsWith('/api/')
     const hlsJs = await loadHlsJs()
+    // Pages alike for every visitor without a session, answered from the last one for 2 s.
+    const microcache = new MicroCache(2000, SESSION_COOKIE)
+    metrics.gauge('shing_web_microcache_hits', 'Answers served from the micro-cache since start', () => microcache.hits)
     const app = createHttpServer({
       component: 'web',
+      before: (request, response) => microcache.serve(request, response),
       checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage)],
       metrics,
       log,
@@ -106,10 +111,13 @@ export const web: ComponentDef<'web'> = {
         return reply.code(status).type('text/html; charset=utf-8').send(errorPage({siteName, viewer: request.viewer}, {title, message: text, back: refererPath(request)}))
       },
     })
+    microcache.register(app)
     await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
     loadViewer(app, users, log.child({module: 'accounts'}))
     const front = new FrontPageData(mongo.db, liveStates, log.child({module: 'front'}))
-    app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())))
+    app.get('/', {config: {microcache: true}}, async (request, reply) =>
+      reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
+    )
     await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})

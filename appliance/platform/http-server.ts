@@ -1,3 +1,5 @@
+import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
+
 import Fastify, {LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import {Gauge, Registry, collectDefaultMetrics} from 'prom-client'
 
@@ -106,6 +108,8 @@ export interface HttpServerOptions {
   errorPage?: (request: FastifyRequest, reply: FastifyReply, status: number, message: string) => FastifyReply | undefined
   /** Proxies in front whose X-Forwarded-For is believed (the web behind the edge: 1). */
   trustProxy?: number
+  /** Answers a request before the app sees it (a micro-cache hit): true when it did. */
+  before?: (request: IncomingMessage, response: ServerResponse) => boolean
 }
 
 /**
@@ -113,7 +117,7 @@ export interface HttpServerOptions {
  * or not; 503 naming the failing checks when it is broken) and /metrics; every 5xx is logged with
  * its cause. Components add their own routes before listen().
  */
-export function createHttpServer({checks, metrics, log, notFound, errorPage, trustProxy}: HttpServerOptions): FastifyInstance {
+export function createHttpServer({checks, metrics, log, notFound, errorPage, trustProxy, before}: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({module: 'http'}) as FastifyBaseLogger,
     // Docker polls /healthz every few seconds: no line per request; changes of health are logged below.
@@ -121,6 +125,7 @@ export function createHttpServer({checks, metrics, log, notFound, errorPage, tru
     forceCloseConnections: true,
     // Believe only the nearest `trustProxy` hops of X-Forwarded-For.
     ...(trustProxy === undefined ? {} : {trustProxy: (_address: string, hop: number) => hop < trustProxy}),
+    ...(before === undefined ? {} : {serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => createServer((request, response) => before(request, response) || handler(request, response))}),
   })
   const checkUp = new Gauge({
     name: 'shing_health_check_up',

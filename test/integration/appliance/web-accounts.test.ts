@@ -70,6 +70,18 @@ describe('every page', () => {
     }
     expect((await new FormClient(webA).get('/')).headers.getSetCookie()).toEqual([])
   })
+
+  it('the same page to every visitor without a session comes from the micro-cache, headers and all', async () => {
+    const hits = async (): Promise<number> => site.metric('web-a', 'shing_web_microcache_hits')
+    const before = await hits()
+    const first = await new FormClient(webA).get('/')
+    const again = await new FormClient(webA).get('/')
+    expect(await hits()).toBeGreaterThan(before)
+    expect(again.text).toBe(first.text)
+    expect(again.headers.get('content-security-policy')).toBe(first.headers.get('content-security-policy'))
+    expect(again.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(again.headers.get('content-type')).toBe('text/html; charset=utf-8')
+  })
 })
 
 describe('accounts in Chromium', () => {
@@ -92,6 +104,9 @@ describe('accounts in Chromium', () => {
 
     await page.goto(`${webB}/account`)
     expect(page.url()).toBe(`${webB}/account`)
+    expect(await page.locator('.site-header').textContent()).toContain(alice.username)
+    // A logged-in visitor never gets the page cached for visitors without a session.
+    await page.goto(`${webA}/`)
     expect(await page.locator('.site-header').textContent()).toContain(alice.username)
   })
 
