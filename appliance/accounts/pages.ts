@@ -27,7 +27,10 @@ function field(options: {
 
 const formError = (message: string | undefined): string => (message === undefined ? '' : `<p class="notice error" role="alert">${escapeHtml(message)}</p>`)
 
-export function signupPage(context: PageContext, options: {values?: {username?: string; email?: string}; errors?: FieldErrors; message?: string; closed?: string}): string {
+export function signupPage(
+  context: PageContext,
+  options: {mode?: 'open' | 'approval' | 'invite' | 'closed'; rules?: string; values?: {username?: string; email?: string; invite?: string}; errors?: FieldErrors; message?: string; closed?: string},
+): string {
   const errors = options.errors ?? {}
   if (options.closed !== undefined) {
     return page(context, {title: 'Sign up', body: `<h1>Sign up</h1>\n<p class="notice">${escapeHtml(options.closed)}</p>\n<p>Have an account? <a href="/login">Log in</a></p>`})
@@ -35,12 +38,15 @@ export function signupPage(context: PageContext, options: {values?: {username?: 
   return page(context, {
     title: 'Sign up',
     body: `<h1>Create your account</h1>
+${options.mode === 'approval' ? '<p class="notice">An admin approves new accounts on this site: you can log in once yours is approved.</p>' : ''}
 ${formError(options.message)}
 <form class="stack" method="post" action="/signup" novalidate>
 ${csrfField(context.csrfToken)}
+${options.mode === 'invite' ? field({name: 'invite', label: 'Invite code', value: options.values?.invite, autocomplete: 'off', hint: 'Sign-up on this site is by invitation.', errors, extra: ' autocapitalize="none" spellcheck="false"'}) : ''}
 ${field({name: 'username', label: 'Username', value: options.values?.username, autocomplete: 'username', hint: '3-30 letters, digits, _ or -. It is your address on this site.', errors, extra: ' maxlength="30" autocapitalize="none" spellcheck="false"'})}
 ${field({name: 'email', label: 'E-mail', type: 'email', value: options.values?.email, autocomplete: 'email', errors})}
 ${field({name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password', hint: `At least ${PASSWORD_MIN_LENGTH} characters.`, errors, extra: ` minlength="${PASSWORD_MIN_LENGTH}"`})}
+${options.rules ? `<details open><summary>This site's rules</summary><p class="rules">${escapeHtml(options.rules)}</p></details>` : ''}
 <button class="primary" type="submit">Sign up</button>
 </form>
 <p>Have an account? <a href="/login">Log in</a></p>`,

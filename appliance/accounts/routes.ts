@@ -11,6 +11,7 @@ import type {PageContextOf} from '../web/html.js'
 import {accountPage, loginPage, signupPage, type FieldErrors} from './pages.js'
 import {SESSION_TTL_SECONDS, type RedisSessionStore} from './sessions.js'
 import {AccountInputError, viewerOf, type Users, type Viewer} from './users.js'
+import type {SiteSettings} from '../site/settings.js'
 import {passwordProblem, verifyPassword} from './passwords.js'
 
 declare module 'fastify' {
@@ -23,6 +24,7 @@ declare module 'fastify' {
 export interface AccountRoutesOptions {
   users: Users
   sessions: RedisSessionStore
+  settings: SiteSettings
   pageContext: PageContextOf
   log: Logger
 }
@@ -74,31 +76,51 @@ async function logIn(request: FastifyRequest, userId: string): Promise<void> {
 }
 
 export async function accountRoutes(app: FastifyInstance, options: AccountRoutesOptions): Promise<void> {
-  const {users, sessions, pageContext, log} = options
+  const {users, sessions, settings, pageContext, log} = options
+  const CLOSED = 'Sign-ups are closed on this site. An admin can make you an account.'
 
   app.get('/signup', async (request, reply) => {
     if (request.viewer) return reply.redirect('/account')
-    return html(reply, 200, signupPage(pageContext(request, reply, {form: true}), {}))
+    const {registration, rules} = await settings.get()
+    if (registration === 'closed') return html(reply, 200, signupPage(pageContext(request, reply), {closed: CLOSED}))
+    return html(reply, 200, signupPage(pageContext(request, reply, {form: true}), {mode: registration, rules}))
   })
 
   app.post<{Body: Record<string, unknown>}>('/signup', {config: {rateLimit: SIGNUP_LIMIT}}, async (request, reply) => {
-    const values = {username: text(request.body?.username).trim(), email: text(request.body?.email).trim()}
+    const {registration, rules} = await settings.get()
+    if (registration === 'closed') return html(reply, 403, signupPage(pageContext(request, reply), {closed: CLOSED}))
+    const values = {username: text(request.body?.username).trim(), email: text(request.body?.email).trim(), invite: text(request.body?.invite).trim()}
+    const refuse = (status: number, errors: FieldErrors): FastifyReply =>
+      html(reply, status, signupPage(pageContext(request, reply, {form: true}), {mode: registration, rules, values, errors, message: 'Check the form: one field needs a change.'}))
+    const badInvite = {invite: 'This invite code is not valid or was used already: ask the admin who invited you for another.'}
+    if (registration === 'invite' && !(await settings.inviteValid(values.invite))) return refuse(400, badInvite)
+    let user
     try {
-      const user = await users.create({...values, password: text(request.body?.password)})
-      log.info({user: user.username}, 'account created')
-      await logIn(request, user._id.toHexString())
-      return reply.redirect('/account?welcome=1', 303)
+      user = await users.create({username: values.username, email: values.email, password: text(request.body?.password), status: registration === 'approval' ? 'pending' : 'active'})
     } catch (error) {
       if (!(error instanceof AccountInputError)) throw error
-      const errors: FieldErrors = {[error.field]: error.message}
-      return html(reply, error.message.includes('taken') || error.message.includes('already') ? 409 : 400, signupPage(pageContext(request, reply, {form: true}), {values, errors, message: 'Check the form: one field needs a change.'}))
+      return refuse(error.message.includes('taken') || error.message.includes('already') ? 409 : 400, {[error.field]: error.message})
     }
+    // Another sign-up may have used the same code meanwhile: the code decides, atomically.
+    if (registration === 'invite' && !(await settings.useInvite(values.invite, user.username))) {
+      await users.remove(user._id)
+      return refuse(400, badInvite)
+    }
+    log.info({user: user.username, status: user.status}, 'account created')
+    if (user.status === 'pending') return reply.redirect('/login?pending=1', 303)
+    await logIn(request, user._id.toHexString())
+    return reply.redirect('/account?welcome=1', 303)
   })
 
-  app.get<{Querystring: {next?: string; out?: string}}>('/login', async (request, reply) => {
+  app.get<{Querystring: {next?: string; out?: string; pending?: string}}>('/login', async (request, reply) => {
     const next = safeNext(request.query.next)
     if (request.viewer) return reply.redirect(next ?? '/account')
-    const notice = request.query.out === 'everywhere' ? 'You are logged out on every device.' : undefined
+    const notice =
+      request.query.out === 'everywhere'
+        ? 'You are logged out on every device.'
+        : request.query.pending !== undefined
+          ? 'Your account is made. An admin approves new accounts here: you can log in once yours is approved.'
+          : undefined
     return html(reply, 200, loginPage(pageContext(request, reply, {form: true}), {next, notice}))
   })
 
@@ -106,6 +128,10 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
     const login = text(request.body?.login).trim()
     const next = safeNext(request.body?.next)
     const user = login === '' ? null : await users.authenticate(login, text(request.body?.password))
+    if (user?.status === 'pending') {
+      // Only after the right password: the account's owner learns why.
+      return html(reply, 401, loginPage(pageContext(request, reply, {form: true}), {login, next, message: 'Your account waits for an admin\'s approval; try again once it is approved.'}))
+    }
     if (user === null || user.status !== 'active') {
       log.info({login: login.slice(0, 80), ip: request.ip}, 'log-in refused')
       // The same answer for an unknown name, a wrong password and a closed account.

@@ -9,7 +9,8 @@ import {decoyHash, hashPassword, passwordProblem, verifyPassword} from './passwo
 
 export const USERS_COLLECTION = 'users'
 export {roles, type Role}
-export const accountStatuses = ['active', 'suspended', 'banned'] as const
+/** pending: signed up on a site where an admin approves new accounts, not approved yet. */
+export const accountStatuses = ['active', 'pending', 'suspended', 'banned'] as const
 export type AccountStatus = (typeof accountStatuses)[number]
 
 /** 3-30 of letters, digits, _ and -, starting with a letter or digit. */
@@ -72,7 +73,7 @@ export class Users {
   }
 
   /** Creates an account; AccountInputError names the field to fix (a taken name or address among them). */
-  async create(input: {username: string; email: string; password: string; role?: Role}): Promise<UserDoc> {
+  async create(input: {username: string; email: string; password: string; role?: Role; status?: AccountStatus}): Promise<UserDoc> {
     const username = input.username.trim()
     const email = input.email.trim()
     const problem =
@@ -88,7 +89,7 @@ export class Users {
       emailKey: email.toLowerCase(),
       passwordHash: await hashPassword(input.password),
       role: input.role ?? 'user',
-      status: 'active',
+      status: input.status ?? 'active',
       createdAt: new Date(),
     }
     try {
@@ -102,6 +103,10 @@ export class Users {
       throw error
     }
     return user
+  }
+
+  async remove(id: ObjectId): Promise<void> {
+    await this.collection.deleteOne({_id: id})
   }
 
   byId(id: string): Promise<UserDoc | null> {

@@ -1,6 +1,7 @@
 /** The admin area's pages: accounts (search, role, suspend, ban), live broadcasts (end now), the audit log. Every value is escaped. */
 import {roles, type AccountStatus, type Role} from '../accounts/users.js'
 import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
+import {registrationModes, RULES_MAX, SITE_TITLE_MAX, type SiteSettingsView} from '../site/settings.js'
 import type {AuditEntry} from './audit.js'
 
 export interface AdminUserRow {
@@ -18,7 +19,7 @@ export interface AdminLiveRow {
   owner?: string
 }
 
-const nav = '<nav class="admin-nav" aria-label="Admin"><a href="/admin">Accounts and broadcasts</a> <a href="/admin/audit">Audit log</a></nav>'
+const nav = '<nav class="admin-nav" aria-label="Admin"><a href="/admin">Accounts and broadcasts</a> <a href="/admin/settings">Site settings</a> <a href="/admin/audit">Audit log</a></nav>'
 
 function userRow(context: PageContext, user: AdminUserRow, self: boolean): string {
   const base = `/admin/users/${encodeURIComponent(user.id)}`
@@ -26,9 +27,9 @@ function userRow(context: PageContext, user: AdminUserRow, self: boolean): strin
   const statusButtons = self
     ? '<span class="muted">you</span>'
     : (['active', 'suspended', 'banned'] as const)
-        .filter((s) => s !== user.status)
+        .filter((s) => s !== user.status && !(user.status === 'pending' && s === 'suspended'))
         .map((s) => {
-          const label = s === 'active' ? 'Reactivate' : s === 'suspended' ? 'Suspend' : 'Ban'
+          const label = s === 'active' ? (user.status === 'pending' ? 'Approve' : 'Reactivate') : s === 'suspended' ? 'Suspend' : 'Ban'
           return `<form method="post" action="${base}/status">${token}<input type="hidden" name="status" value="${s}"><button class="${s === 'active' ? 'primary' : 'danger'}" type="submit" aria-label="${label} ${escapeHtml(user.username)}">${label}</button></form>`
         })
         .join('')
@@ -87,5 +88,38 @@ export function auditPage(context: PageContext, entries: readonly AuditEntry[]):
     title: 'Audit log',
     width: 'wide',
     body: `<h1>Audit log</h1>\n${nav}\n${entries.length === 0 ? '<p>No admin action yet.</p>' : `<div class="table-wrap"><table class="admin"><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">On</th><th scope="col">Details</th></tr></thead><tbody>${rows}</tbody></table></div>`}`,
+  })
+}
+
+const modeLabels: Record<(typeof registrationModes)[number], string> = {
+  open: 'Open: anyone may sign up',
+  approval: 'Approval: new accounts wait for an admin',
+  invite: 'Invite only: sign-up needs an invite code',
+  closed: 'Closed: only admins make accounts',
+}
+
+export function settingsPage(context: PageContext, view: {settings: SiteSettingsView; unusedInvites: number; error?: string; notice?: string; invite?: string}): string {
+  const token = csrfField(context.csrfToken)
+  const s = view.settings
+  return page(context, {
+    title: 'Site settings',
+    width: 'wide',
+    body: `<h1>Site settings</h1>
+${nav}
+${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
+${view.error === undefined ? '' : `<p class="notice error" role="alert">${escapeHtml(view.error)}</p>`}
+<form class="stack" method="post" action="/admin/settings">
+${token}
+<label>Site title <input name="title" value="${escapeHtml(s.title)}" maxlength="${SITE_TITLE_MAX}"><span class="hint">Shown in every page's header.</span></label>
+<fieldset><legend>Sign-up</legend>
+${registrationModes.map((m) => `<label class="choice"><input type="radio" name="registration" value="${m}"${m === s.registration ? ' checked' : ''}> ${escapeHtml(modeLabels[m])}</label>`).join('\n')}
+</fieldset>
+<label>Rules <textarea name="rules" rows="6" maxlength="${RULES_MAX}">${escapeHtml(s.rules)}</textarea><span class="hint">Plain text, shown on the sign-up page.</span></label>
+<button class="primary" type="submit">Save settings</button>
+</form>
+<h2>Invites</h2>
+<p>${view.unusedInvites === 0 ? 'No unused invite code.' : `${view.unusedInvites} unused invite ${view.unusedInvites === 1 ? 'code' : 'codes'}.`} Each code makes one account while sign-up is invite only.</p>
+${view.invite === undefined ? '' : `<div class="notice ok" role="status"><p><strong>New invite code</strong>, shown only now:</p><label>Invite code <span class="copy-row"><input id="invite-code" value="${escapeHtml(view.invite)}" readonly spellcheck="false"></span></label></div>`}
+<form method="post" action="/admin/invites">${token}<button class="primary" type="submit">Make an invite code</button></form>`,
   })
 }

@@ -12,7 +12,8 @@ import {Channels} from '../channels/channels.js'
 import {StreamStates, type LiveStates} from '../channels/stream-state.js'
 import type {Logger} from '../platform/logger.js'
 import {errorPage, notFoundPage, type PageContextOf} from '../web/html.js'
-import {adminPage, auditPage} from './area-pages.js'
+import {registrationModes, RULES_MAX, SITE_TITLE_MAX, type RegistrationMode, type SiteSettings} from '../site/settings.js'
+import {adminPage, auditPage, settingsPage} from './area-pages.js'
 import {AuditLog} from './audit.js'
 import {setAccountStatus} from './moderation.js'
 
@@ -21,6 +22,7 @@ export interface AdminAreaOptions {
   redis: Redis
   streamKeySecret: string
   liveStates: LiveStates
+  settings: SiteSettings
   pageContext: PageContextOf
   log: Logger
 }
@@ -28,7 +30,7 @@ export interface AdminAreaOptions {
 const text = (value: unknown): string => (typeof value === 'string' ? value : '')
 
 export async function adminArea(app: FastifyInstance, options: AdminAreaOptions): Promise<void> {
-  const {db, redis, liveStates, pageContext, log} = options
+  const {db, redis, liveStates, settings, pageContext, log} = options
   const users = new Users(db)
   const channels = new Channels(db)
   const states = new StreamStates(redis)
@@ -103,13 +105,15 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
     const user = await target(request, reply, admin)
     if (user === undefined) return reply
     const change = await setAccountStatus({db, redis, streamKeySecret: options.streamKeySecret}, user, status)
-    await record(admin, `user.${status === 'active' ? 'reactivate' : status === 'suspended' ? 'suspend' : 'ban'}`, user.username, {
+    const action = status === 'active' ? (user.status === 'pending' ? 'approve' : 'reactivate') : status === 'suspended' ? 'suspend' : status === 'banned' ? 'ban' : 'set-pending'
+    await record(admin, `user.${action}`, user.username, {
       sessionsEnded: change.sessionsEnded,
       keysRevoked: change.keysRevoked,
       ...(change.broadcastsEnded.length === 0 ? {} : {broadcastsEnded: change.broadcastsEnded.join(' ')}),
     })
     log.info({admin: admin.username, user: user.username, status, ...change}, 'account status changed')
-    return reply.redirect(`/admin?done=${encodeURIComponent(`${user.username} is ${status === 'active' ? 'active again' : status}.`)}`, 303)
+    const done = action === 'approve' ? `${user.username} is approved and can log in.` : `${user.username} is ${status === 'active' ? 'active again' : status}.`
+    return reply.redirect(`/admin?done=${encodeURIComponent(done)}`, 303)
   })
 
   app.post<{Params: {id: string}; Body: Record<string, unknown>}>('/admin/users/:id/role', async (request, reply) => {
@@ -134,6 +138,43 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
       await record(admin, 'channel.end', channel, {streamId: live.streamId})
     }
     return reply.redirect(`/admin?done=${encodeURIComponent(live === undefined ? `${channel} was not live.` : `The broadcast of ${channel} ends within seconds.`)}`, 303)
+  })
+
+  const showSettings = async (request: FastifyRequest, reply: FastifyReply, extra: {status?: number; error?: string; notice?: string; invite?: string} = {}): Promise<FastifyReply> =>
+    html(reply, extra.status ?? 200, settingsPage(pageContext(request, reply, {form: true}), {settings: await settings.get(), unusedInvites: await settings.unusedInvites(), ...extra}))
+
+  app.get<{Querystring: {saved?: string}}>('/admin/settings', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    return showSettings(request, reply, request.query.saved === undefined ? {} : {notice: 'Saved. Every web replica shows it within seconds.'})
+  })
+
+  app.post<{Body: Record<string, unknown>}>('/admin/settings', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    const title = text(request.body?.title).trim()
+    const rules = text(request.body?.rules)
+    const registration = text(request.body?.registration) as RegistrationMode
+    const error = !registrationModes.includes(registration)
+      ? `Sign-up must be one of ${registrationModes.join(', ')}.`
+      : title.length > SITE_TITLE_MAX
+        ? `Keep the title to ${SITE_TITLE_MAX} characters.`
+        : rules.length > RULES_MAX
+          ? `Keep the rules to ${RULES_MAX} characters.`
+          : undefined
+    if (error !== undefined) return showSettings(request, reply, {status: 400, error})
+    const before = await settings.get()
+    await settings.update({title, registration, rules})
+    await record(admin, 'site.settings', 'site', {registration, ...(title === before.title ? {} : {title})})
+    return reply.redirect('/admin/settings?saved=1', 303)
+  })
+
+  app.post('/admin/invites', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    const invite = await settings.createInvite(admin.username)
+    await record(admin, 'invite.create', 'site')
+    return showSettings(request, reply, {invite})
   })
 
   app.get('/admin/audit', async (request, reply) => {

@@ -28,6 +28,7 @@ import {vodRoutes} from '../vods/routes.js'
 import {ensureVodIndexes} from '../vods/vods.js'
 import {assetRoutes, audioPoster, loadHlsJs, siteCss} from '../web/assets.js'
 import {errorPage, homePage, notFoundPage, type PageContextOf} from '../web/html.js'
+import {SiteSettings} from '../site/settings.js'
 import {MicroCache} from '../web/microcache.js'
 import {registerSecurity, SESSION_COOKIE} from '../web/security.js'
 
@@ -46,6 +47,13 @@ function refererPath(request: FastifyRequest): string | undefined {
     return referer.host === request.host ? referer.pathname : undefined
   } catch {
     return undefined
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The site's title from its settings (admin area), for the page header. */
+    siteTitle?: string
   }
 }
 
@@ -81,8 +89,9 @@ export const web: ComponentDef<'web'> = {
     })()
     const sessions = new RedisSessionStore(redis)
 
+    const settings = new SiteSettings(mongo.db, siteName)
     const pageContext: PageContextOf = (request, reply, options) => ({
-      siteName,
+      siteName: request.siteTitle ?? siteName,
       viewer: request.viewer,
       // A token only where a form is (or the log-out button): anonymous pages make no session.
       csrfToken: request.viewer !== undefined || options?.form === true ? reply.generateCsrf() : undefined,
@@ -108,12 +117,16 @@ export const web: ComponentDef<'web'> = {
       errorPage: (request, reply, status, message) => {
         if (!wantsPage(request.url)) return undefined
         const {title, message: text} = errorText(status, message)
-        return reply.code(status).type('text/html; charset=utf-8').send(errorPage({siteName, viewer: request.viewer}, {title, message: text, back: refererPath(request)}))
+        return reply.code(status).type('text/html; charset=utf-8').send(errorPage({siteName: request.siteTitle ?? siteName, viewer: request.viewer}, {title, message: text, back: refererPath(request)}))
       },
     })
     microcache.register(app)
     await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
     loadViewer(app, users, log.child({module: 'accounts'}))
+    app.decorateRequest('siteTitle', undefined)
+    app.addHook('preHandler', async (request) => {
+      request.siteTitle = (await settings.get()).title
+    })
     const front = new FrontPageData(mongo.db, liveStates, log.child({module: 'front'}))
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
@@ -121,7 +134,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
-    await app.register(accountRoutes, {users, sessions, pageContext, log: log.child({module: 'accounts'})})
+    await app.register(accountRoutes, {users, sessions, settings, pageContext, log: log.child({module: 'accounts'})})
     await app.register(dashboardRoutes, {
       db: mongo.db,
       redis,
@@ -131,7 +144,7 @@ export const web: ComponentDef<'web'> = {
       pageContext,
       log: log.child({module: 'dashboard'}),
     })
-    await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, pageContext, log: log.child({module: 'admin'})})
+    await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, settings, pageContext, log: log.child({module: 'admin'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, log})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})

@@ -104,6 +104,12 @@ td.status-banned, td.status-suspended { color: var(--danger); font-weight: 600; 
 form.search { display: flex; gap: .5rem; align-items: end; margin: .5rem 0 1rem; }
 form.search label { flex: 1; }
 
+fieldset { border: 1px solid var(--line); border-radius: .4rem; padding: .5rem .9rem .8rem; margin: 0; display: grid; gap: .4rem; }
+legend { font-weight: 600; padding: 0 .3rem; }
+label.choice { display: flex; gap: .5rem; align-items: center; font-weight: 400; }
+label.choice input { width: auto; }
+.rules { white-space: pre-line; }
+
 /* The watch page */
 .watch-header { display: flex; gap: .75rem; align-items: center; padding: .75rem 1rem; }
 .watch-header h1 { font-size: 1.1rem; margin: 0; }

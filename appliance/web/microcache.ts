@@ -3,7 +3,7 @@
  * is not logged in sees alike (the front page, a channel page) are answered for a couple of
  * seconds from the last complete answer (status 200, no cookie set, security headers included),
  * before fastify, its hooks and the renderer run. A request with a session cookie, a method other
- * than GET/HEAD, or a path not marked cacheable always goes to the app.
+ * than GET/HEAD, a query string, or a path not marked cacheable always goes to the app.
  */
 import type {IncomingMessage, OutgoingHttpHeaders, ServerResponse} from 'node:http'
 
@@ -37,6 +37,8 @@ export class MicroCache {
 
   private cacheable(request: IncomingMessage): boolean {
     if (request.method !== 'GET' && request.method !== 'HEAD') return false
+    // A query string makes a new URL at will: those go to the app, so nobody fills the cache.
+    if (request.url === undefined || request.url.includes('?')) return false
     const cookie = request.headers.cookie
     return cookie === undefined || !cookie.includes(`${this.sessionCookie}=`)
   }

@@ -6,6 +6,7 @@
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {INGEST_ASSIGN_PATH} from '../../appliance/contract/index.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {waitFor, type ManagedProcess} from '../harness/process.js'
 import {publishTestStream} from '../harness/rtmp.js'
@@ -121,6 +122,10 @@ describe('live through the stack', () => {
     const created = await site.shing('stream-key', 'create', RADIO, '--json')
     expect(created.exitCode, explain(created)).toBe(0)
     const radioKey = created.json<{key: string}>().key
+    // As an encoder asks for a server first: right after the last broadcast (its ladder winding
+    // down, the worker closing its archive, Chromium just gone) the 2-core box may measure no
+    // room for a while, and the ingest rightly refuses until it does.
+    await waitFor('an ingest with a free slot', async () => (await getJson<{rtmpUrl?: string}>(INGEST_ASSIGN_PATH)).rtmpUrl !== undefined, {timeoutMs: 60_000, intervalMs: 1000})
     const radio = await publishTestStream({url: `rtmp://${site.box.address}:1935/live/${radioKey}`, netns: site.box.netns, video: false})
     try {
       const live = await waitFor('the radio to be live', async () => {

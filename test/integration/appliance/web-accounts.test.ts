@@ -15,9 +15,9 @@ import {createdUserSchema, passwordResetSchema} from '../../../appliance/contrac
 import {runAdminOperation} from '../../harness/appliance.js'
 import {screenshot} from '../../harness/artifacts.js'
 import {launchChromium, serveDir, type RunningChromium, type StaticServer} from '../../harness/chromium.js'
-import {FormClient} from '../../harness/http-client.js'
+import {csrfToken, FormClient} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
-import {tempDir} from '../../harness/process.js'
+import {tempDir, waitFor} from '../../harness/process.js'
 
 let site: LiveSite
 let chromium: RunningChromium
@@ -296,5 +296,68 @@ describe('from the terminal (admin operations, as `shing user …` runs them)', 
 
     const unknown = await runAdminOperation('user.reset-password', {username: 'nobody-at-all'}, adminEnv())
     expect(unknown.reply).toMatchObject({ok: false, error: {kind: 'abort', message: 'no account is named "nobody-at-all"'}})
+  })
+})
+
+describe('site settings in the admin area: the title and how people sign up', () => {
+  let admin: FormClient
+  const save = async (settings: {title: string; registration: string; rules: string}): Promise<void> => {
+    const answer = await admin.submit('/admin/settings', '/admin/settings', settings)
+    expect(answer).toMatchObject({status: 303, location: '/admin/settings?saved=1'})
+  }
+  /** Settings are cached for a few seconds per web instance. */
+  const eventually = <T,>(what: string, check: () => Promise<T | undefined>): Promise<T> => waitFor(what, check, {timeoutMs: 8000, intervalMs: 250})
+
+  it('approval: a new account waits until an admin approves it; the title and rules show, escaped', async () => {
+    const created = await runAdminOperation('user.create', {username: 'settings-admin', email: 'sa@example.test', role: 'admin'}, {...site.env, SHING_COMPONENT: 'web'})
+    const password = createdUserSchema.parse(created.reply.ok ? created.reply.result : undefined).password
+    admin = new FormClient(webA, '198.51.100.50')
+    expect((await admin.submit('/login', '/login', {login: 'settings-admin', password})).status).toBe(303)
+    await save({title: 'Night <TV>', registration: 'approval', rules: 'Be kind.\n<b>No spam.</b>'})
+
+    const visitor = new FormClient(webB, '198.51.100.51')
+    const signup = await eventually('the approval notice on the other instance', async () => {
+      const page = await visitor.get('/signup')
+      return page.text.includes('An admin approves new accounts') ? page.text : undefined
+    })
+    expect(signup).toContain('Night &lt;TV&gt;')
+    expect(signup).toContain('&lt;b&gt;No spam.&lt;/b&gt;')
+    const made = await visitor.submit('/signup', '/signup', {username: 'pending-pat', email: 'pat@example.test', password: PASSWORD})
+    expect(made).toMatchObject({status: 303, location: '/login?pending=1'})
+    const early = await visitor.submit('/login', '/login', {login: 'pending-pat', password: PASSWORD})
+    expect(early.status).toBe(401)
+    expect(early.text).toContain('waits for an admin')
+
+    const area = await admin.get('/admin?q=pending')
+    const approve = /<form method="post" action="(\/admin\/users\/[0-9a-f]{24}\/status)">[^]*?value="active"><button[^>]*>Approve</.exec(area.text)
+    expect(approve).not.toBeNull()
+    expect((await admin.post(approve![1]!, {_csrf: csrfToken(area.text), status: 'active'})).status).toBe(303)
+    expect((await visitor.submit('/login', '/login', {login: 'pending-pat', password: PASSWORD})).status).toBe(303)
+  })
+
+  it('invite only: a sign-up needs an unused code; closed: nobody signs up; every change is in the audit log', async () => {
+    await save({title: '', registration: 'invite', rules: ''})
+    const made = await admin.submit('/admin/settings', '/admin/invites', {})
+    const code = /id="invite-code" value="([^"]+)"/.exec(made.text)?.[1]
+    expect(code).toMatch(/^[A-Za-z0-9_-]{16}$/)
+
+    const guest = new FormClient(webB, '198.51.100.52')
+    await eventually('the invite field', async () => ((await guest.get('/signup')).text.includes('name="invite"') ? true : undefined))
+    const without = await guest.submit('/signup', '/signup', {username: 'invited-ivy', email: 'ivy@example.test', password: PASSWORD, invite: 'not-a-code'})
+    expect(without.status).toBe(400)
+    expect(without.text).toContain('This invite code is not valid')
+    expect((await guest.submit('/signup', '/signup', {username: 'invited-ivy', email: 'ivy@example.test', password: PASSWORD, invite: code!})).status).toBe(303)
+    const reuse = await new FormClient(webB, '198.51.100.53').submit('/signup', '/signup', {username: 'second-sam', email: 'sam@example.test', password: PASSWORD, invite: code!})
+    expect(reuse.status).toBe(400)
+
+    await save({title: '', registration: 'closed', rules: ''})
+    const closed = new FormClient(webA, '198.51.100.54')
+    await eventually('sign-up closed', async () => ((await closed.get('/signup')).text.includes('Sign-ups are closed') ? true : undefined))
+    const refused = await closed.post('/signup', {_csrf: csrfToken((await closed.get('/login')).text), username: 'late-lou', email: 'lou@example.test', password: PASSWORD})
+    expect(refused.status).toBe(403)
+
+    const audit = await admin.get('/admin/audit')
+    for (const action of ['site.settings', 'user.approve', 'invite.create']) expect(audit.text).toContain(`<code>${action}</code>`)
+    await save({title: '', registration: 'open', rules: ''})
   })
 })

@@ -1,20 +1,23 @@
 /**
- * The streamer's dashboard, in Chromium against the real web, ingest and relay: make a channel,
- * make a stream key (shown once) with the OBS server beside it, publish with ffmpeg, see the
- * dashboard turn live by itself, change the title while live, and revoke the key, which ends the
- * broadcast within seconds. Someone else's channel is not theirs to see; hostile input is text.
+ * The web platform's flow (`npm run e2e:web`), in Chromium against the real web, ingest and relay
+ * as processes (real Redis, FerretDB, MinIO): sign up, make a channel, make a stream key (shown
+ * once) with the OBS server beside it, publish with ffmpeg, see the dashboard turn live by itself,
+ * change the title while live, a visitor finds the channel on the front page and watches it,
+ * revoking the key ends the broadcast within seconds, and an admin's ban ends the next one and
+ * the streamer's sessions. Someone else's channel is not theirs to see; hostile input is text.
+ * Ends with `web e2e: <n> steps ok` when every step passed.
  */
 import type {Page} from 'playwright-core'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
-import {createdUserSchema, type Playback} from '../../../appliance/contract/index.js'
-import {runAdminOperation} from '../../harness/appliance.js'
-import {screenshot} from '../../harness/artifacts.js'
-import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
-import {csrfToken, FormClient} from '../../harness/http-client.js'
-import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
-import {waitFor, type ManagedProcess} from '../../harness/process.js'
-import {publishTestStream} from '../../harness/rtmp.js'
+import {createdUserSchema, type Playback} from '../../appliance/contract/index.js'
+import {runAdminOperation} from '../harness/appliance.js'
+import {screenshot} from '../harness/artifacts.js'
+import {launchChromium, type RunningChromium} from '../harness/chromium.js'
+import {csrfToken, FormClient} from '../harness/http-client.js'
+import {startLiveSite, type LiveSite} from '../harness/live-site.js'
+import {waitFor, type ManagedProcess} from '../harness/process.js'
+import {publishTestStream} from '../harness/rtmp.js'
 
 let site: LiveSite
 let chromium: RunningChromium
@@ -38,7 +41,14 @@ beforeAll(async () => {
   await page.setExtraHTTPHeaders({'x-forwarded-for': '192.0.2.10'})
 })
 
+const steps = {passed: 0, run: 0}
+afterEach((context) => {
+  steps.run += 1
+  if (context.task.result?.state !== 'fail') steps.passed += 1
+})
+
 afterAll(async () => {
+  if (steps.run > 0 && steps.passed === steps.run) process.stdout.write(`web e2e: ${steps.passed} steps ok\n`)
   await publisher?.stop().catch(() => undefined)
   await chromium?.close().catch(() => undefined)
   await site?.stop()
@@ -190,5 +200,7 @@ describe('the dashboard', () => {
     await screenshot(page, 'admin')
     await page.goto(`${web}/admin/audit`)
     await screenshot(page, 'admin-audit')
+    await page.goto(`${web}/admin/settings`)
+    await screenshot(page, 'admin-settings')
   })
 })
