@@ -5,6 +5,7 @@
 import {MongoServerError, ObjectId, type Collection, type Db} from 'mongodb'
 
 import {roles, type Role} from '../contract/index.js'
+import {FieldError} from '../platform/field-error.js'
 import {decoyHash, hashPassword, passwordProblem, verifyPassword} from './passwords.js'
 
 export const USERS_COLLECTION = 'users'
@@ -40,14 +41,8 @@ export interface Viewer {
 
 export const viewerOf = (user: UserDoc): Viewer => ({id: user._id.toHexString(), username: user.username, role: user.role})
 
-export class AccountInputError extends Error {
+export class AccountInputError extends FieldError<'username' | 'email' | 'password'> {
   override name = 'AccountInputError'
-  constructor(
-    readonly field: 'username' | 'email' | 'password',
-    message: string,
-  ) {
-    super(message)
-  }
 }
 
 export function usernameProblem(username: string): string | undefined {

@@ -6,6 +6,7 @@
 import {MongoServerError, type Collection, type Db} from 'mongodb'
 
 import {CHANNEL_PATTERN} from '../contract/index.js'
+import {FieldError} from '../platform/field-error.js'
 import {CHANNELS_COLLECTION} from './stream-keys.js'
 
 /** How many channels a user may own (an admin setting later; one until then). */
@@ -21,14 +22,8 @@ export interface ChannelDoc {
   title?: string
 }
 
-export class ChannelInputError extends Error {
+export class ChannelInputError extends FieldError<'name' | 'title'> {
   override name = 'ChannelInputError'
-  constructor(
-    readonly field: 'name' | 'title',
-    message: string,
-  ) {
-    super(message)
-  }
 }
 
 export function channelNameProblem(name: string): string | undefined {

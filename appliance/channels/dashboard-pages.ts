@@ -1,7 +1,7 @@
 /** The streamer's dashboard: their channels, and one channel's live state, title and stream keys. Every value is escaped. */
 import type {StreamKeyInfo} from '../contract/index.js'
 import {asset} from '../web/assets.js'
-import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
+import {csrfField, escapeHtml, formatDuration, page, type PageContext} from '../web/html.js'
 import {TITLE_MAX_LENGTH, type ChannelDoc} from './channels.js'
 
 export type FieldErrors = Partial<Record<'name' | 'title', string>>
@@ -76,6 +76,8 @@ export interface ChannelDashboard {
   /** What the ingest found wrong with the encoder's settings in the latest broadcast. */
   warnings: string[]
   keys: StreamKeyInfo[]
+  /** Past broadcasts, newest first. */
+  vods: Array<{streamId: string; page: string; startedAt: string; durationSeconds: number}>
   /** OBS "Server". */
   server: string
   /** A key made just now: shown this once. */
@@ -140,6 +142,17 @@ ${keys}
 ${csrfField(context.csrfToken)}
 <button class="primary" type="submit">Create a stream key</button>
 </form>
-<p class="hint">Revoking a key ends a broadcast that uses it within seconds.</p>`,
+<p class="hint">Revoking a key ends a broadcast that uses it within seconds.</p>
+<h2>Past broadcasts</h2>
+${
+  view.vods.length === 0
+    ? '<p>None yet: each broadcast is recorded and appears here when it ends.</p>'
+    : `<div class="table-wrap"><table class="keys vods"><thead><tr><th scope="col">Started</th><th scope="col">Length</th><th scope="col"><span class="skip">Action</span></th></tr></thead><tbody>${view.vods
+        .map(
+          (v) =>
+            `<tr><td><a href="${escapeHtml(v.page)}">${when(v.startedAt)}</a></td><td>${formatDuration(v.durationSeconds)}</td><td><form method="post" action="${path}/vods/${encodeURIComponent(v.streamId)}/delete">${csrfField(context.csrfToken)}<button class="danger" type="submit" aria-label="Delete the broadcast of ${escapeHtml(v.startedAt.slice(0, 16).replace('T', ' '))}">Delete</button></form></td></tr>`,
+        )
+        .join('')}</tbody></table></div>`
+}`,
   })
 }

@@ -1,7 +1,8 @@
 /**
  * The streamer's dashboard (/dashboard): make a channel, set its title (also while live), see it
- * live or offline, and make and revoke its stream keys with the OBS server beside them. A new key
- * is shown once: it travels to the next page in the session (Redis) and is dropped there.
+ * live or offline, make and revoke its stream keys with the OBS server beside them, and delete
+ * past broadcasts. A new key is shown once: it travels to the next page in the session (Redis)
+ * and is dropped there.
  */
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
@@ -13,6 +14,7 @@ import type {Logger} from '../platform/logger.js'
 import {notFoundPage, type PageContextOf} from '../web/html.js'
 import {ChannelInputError, Channels, MAX_CHANNELS_PER_USER, type ChannelDoc} from './channels.js'
 import {channelDashboardPage, dashboardPage, type FieldErrors} from './dashboard-pages.js'
+import {listVods, STREAM_ID_PATTERN, vodPage, VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import {StreamKeys} from './stream-keys.js'
 import {StreamRecords, StreamStates} from './stream-state.js'
 
@@ -30,6 +32,8 @@ export interface DashboardOptions {
   /** Where OBS publishes when no ingest is assigned: the site's RTMP host and port. */
   publicHost: string
   rtmpPort: number
+  /** Hands a deleted broadcast's archive to the worker (vod.delete). */
+  deleteArchive: (channel: string, streamId: string) => Promise<void>
   pageContext: PageContextOf
   log: Logger
 }
@@ -59,11 +63,12 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     html(reply, 404, notFoundPage(pageContext(request, reply), {what: 'You have no channel by that name.'}))
 
   const showChannel = async (request: FastifyRequest, reply: FastifyReply, channel: ChannelDoc, extra: {status?: number; notice?: string; errors?: FieldErrors} = {}): Promise<FastifyReply> => {
-    const [state, latest, list, assignment] = await Promise.all([
+    const [state, latest, list, assignment, vods] = await Promise.all([
       states.get(channel.name).catch(() => undefined),
       records.latest(channel.name).catch(() => null),
       keys.list(channel.name),
       assignIngest(redis, options.publicHost).catch(() => undefined),
+      listVods(db, channel.name, 100),
     ])
     const fresh = request.session.newStreamKey
     let newKey: {key: string; keyId: string} | undefined
@@ -79,6 +84,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
         ...(state === undefined ? {} : {live: {since: state.since, renditions: state.renditions.map((r) => (r.height === 0 ? r.name : `${r.height}p`))}}),
         warnings: latest?.sourceWarnings ?? [],
         keys: list,
+        vods: vods.map((v) => ({streamId: v.streamId, page: vodPage(channel.name, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
         server: assignment?.rtmpUrl ?? rtmpUrl(options.publicHost, options.rtmpPort),
         ...(newKey === undefined ? {} : {newKey}),
         ...(extra.notice === undefined ? {} : {notice: extra.notice}),
@@ -114,13 +120,34 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     }
   })
 
-  app.get<{Params: {channel: string}; Querystring: {created?: string; revoked?: string}}>('/dashboard/c/:channel', async (request, reply) => {
+  app.post<{Params: {channel: string; streamId: string}}>('/dashboard/c/:channel/vods/:streamId/delete', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const channel = await channels.owned(request.params.channel, userId)
+    const {streamId} = request.params
+    if (channel === null || !STREAM_ID_PATTERN.test(streamId)) return notYours(request, reply)
+    // The document first, so that it leaves every page at once; then the worker empties S3.
+    const removed = await db.collection<VodDoc>(VODS_COLLECTION).deleteOne({channel: channel.name, streamId})
+    if (removed.deletedCount === 1) {
+      await options.deleteArchive(channel.name, streamId)
+      log.info({channel: channel.name, streamId, user: request.viewer?.username}, 'past broadcast deleted on the dashboard')
+    }
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?deleted=1`, 303)
+  })
+
+  app.get<{Params: {channel: string}; Querystring: {created?: string; revoked?: string; deleted?: string}}>('/dashboard/c/:channel', async (request, reply) => {
     const userId = userOf(request, reply)
     if (userId === undefined) return reply
     const channel = await channels.owned(request.params.channel, userId)
     if (channel === null) return notYours(request, reply)
     const notice =
-      request.query.created !== undefined ? 'Your channel is ready. Create a stream key to go live.' : request.query.revoked !== undefined ? 'The key is revoked: publishing with it is refused, and a broadcast using it ends within seconds.' : undefined
+      request.query.created !== undefined
+        ? 'Your channel is ready. Create a stream key to go live.'
+        : request.query.revoked !== undefined
+          ? 'The key is revoked: publishing with it is refused, and a broadcast using it ends within seconds.'
+          : request.query.deleted !== undefined
+            ? 'The broadcast is deleted: it is gone from your channel, and its recording from storage.'
+            : undefined
     return showChannel(request, reply, channel, {...(notice === undefined ? {} : {notice})})
   })
 

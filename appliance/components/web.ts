@@ -3,6 +3,7 @@
  * the component's HTTP server (which already answers /healthz and /metrics), behind the security
  * every request goes through (headers, sessions, CSRF, rate limits: web/security.ts).
  */
+import {Queue} from 'bullmq'
 import type {FastifyRequest} from 'fastify'
 
 import {accountRoutes, loadViewer} from '../accounts/routes.js'
@@ -18,10 +19,12 @@ import {channelRoutes} from '../channels/routes.js'
 import {LiveStates} from '../channels/stream-state.js'
 import {watchJs} from '../channels/watch-script.js'
 import {registeredRoles} from '../contract/index.js'
+import {QUEUE_PREFIX, VOD_DELETE_JOB_OPTIONS, vodDeleteJobId, type JobData, type JobResult} from '../jobs/types.js'
 import {assignRoutes} from '../ingest/assign.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
 import type {ComponentDef} from '../platform/component.js'
 import {createHttpServer, listen} from '../platform/http-server.js'
+import {bullConnection} from '../platform/redis.js'
 import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
 import {vodRoutes} from '../vods/routes.js'
@@ -127,6 +130,8 @@ export const web: ComponentDef<'web'> = {
     app.addHook('preHandler', async (request) => {
       request.siteTitle = (await settings.get()).title
     })
+    const vodDeletes = new Queue<JobData['vod.delete'], JobResult['vod.delete']>('vod.delete', {connection: bullConnection(ctx.redisEndpoint), prefix: QUEUE_PREFIX})
+    vodDeletes.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
     const front = new FrontPageData(mongo.db, liveStates, log.child({module: 'front'}))
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
@@ -141,6 +146,9 @@ export const web: ComponentDef<'web'> = {
       streamKeySecret: ctx.secret('streamKeySecret'),
       publicHost: env.SHING_PUBLIC_HOST,
       rtmpPort: env.SHING_RTMP_PORT,
+      deleteArchive: async (channel, streamId) => {
+        await vodDeletes.add('vod.delete', {channel, streamId}, {...VOD_DELETE_JOB_OPTIONS, jobId: vodDeleteJobId(streamId)})
+      },
       pageContext,
       log: log.child({module: 'dashboard'}),
     })
@@ -153,6 +161,7 @@ export const web: ComponentDef<'web'> = {
         stopped = true
         liveStates.stop()
         await app.close()
+        await vodDeletes.close()
       },
     }
   },

@@ -4,7 +4,7 @@
  */
 import type {RegisteredRole} from '../contract/index.js'
 
-export const jobTypes = ['dvr.finalize', 'housekeeping'] as const
+export const jobTypes = ['dvr.finalize', 'vod.delete', 'housekeeping'] as const
 export type JobType = (typeof jobTypes)[number]
 
 /** Redis key prefix of every queue (one queue per job type, named by the type). */
@@ -12,6 +12,8 @@ export const QUEUE_PREFIX = 'shing:queue'
 
 export interface JobData {
   'dvr.finalize': {streamId: string}
+  /** A past broadcast its streamer deleted: its archive in S3 goes (its VOD document went first). */
+  'vod.delete': {channel: string; streamId: string}
   housekeeping: Record<string, never>
 }
 
@@ -35,8 +37,16 @@ export interface DvrFinalizeResult {
   renditions: {name: string; segments: number; durationSeconds: number}[]
 }
 
+export interface VodDeleteResult {
+  status: 'done'
+  /** dvr/<channel>/<streamId> */
+  prefix: string
+  objectsRemoved: number
+}
+
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
+  'vod.delete': VodDeleteResult
   housekeeping: HousekeepingResult
 }
 
@@ -53,3 +63,12 @@ export const DVR_FINALIZE_JOB_OPTIONS = {
   removeOnFail: 1000,
 } as const
 export const dvrFinalizeJobId = (streamId: string): string => `dvr.finalize-${streamId}`
+
+/** vod.delete: one job per broadcast, retried while S3 is away. */
+export const VOD_DELETE_JOB_OPTIONS = {
+  attempts: 10,
+  backoff: {type: 'exponential', delay: 2000},
+  removeOnComplete: 1000,
+  removeOnFail: 1000,
+} as const
+export const vodDeleteJobId = (streamId: string): string => `vod.delete-${streamId}`

@@ -15,7 +15,7 @@ import {runAdminOperation} from '../harness/appliance.js'
 import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {csrfToken, FormClient} from '../harness/http-client.js'
-import {startLiveSite, type LiveSite} from '../harness/live-site.js'
+import {BUCKET, startLiveSite, type LiveSite} from '../harness/live-site.js'
 import {waitFor, type ManagedProcess} from '../harness/process.js'
 import {publishTestStream} from '../harness/rtmp.js'
 
@@ -30,7 +30,7 @@ const TITLE = '<b>Late "night" & <script>alert(1)</script></b>'
 
 beforeAll(async () => {
   site = await startLiveSite()
-  await Promise.all(['web', 'ingest', 'relay'].map((id) => site.start(id)))
+  await Promise.all(['web', 'ingest', 'relay', 'worker'].map((id) => site.start(id)))
   web = `http://127.0.0.1:${site.get('web').httpPort}`
   chromium = await launchChromium()
   page = await chromium.newPage()
@@ -156,6 +156,28 @@ describe('the dashboard', () => {
     expect(publisher?.output()).toMatch(/error|closed|broken|end of file/i)
     expect(await page.locator('table.keys').count()).toBe(0)
     expect(dialogs).toEqual([])
+  })
+
+  it('the ended broadcast is a past broadcast; deleting it takes it off the channel and its recording out of storage', async () => {
+    const row = await waitFor('the recording on the dashboard', async () => {
+      await page.goto(`${web}/dashboard/c/night-show`)
+      return (await page.locator('table.vods tbody tr').count()) === 1 ? true : undefined
+    }, {timeoutMs: 60_000, intervalMs: 1000})
+    expect(row).toBe(true)
+    const href = await page.locator('table.vods tbody tr a').getAttribute('href')
+    const streamId = href!.split('/').pop()!
+    const objects = async (): Promise<number> => {
+      let count = 0
+      for await (const _ of site.minio.listObjectsV2(BUCKET, `dvr/night-show/${streamId}/`, true)) count += 1
+      return count
+    }
+    expect(await objects()).toBeGreaterThan(0)
+    expect((await fetch(`${web}/c/night-show`)).status).toBe(200)
+    await page.getByRole('button', {name: /^Delete the broadcast/}).click()
+    await page.waitForURL(`${web}/dashboard/c/night-show?deleted=1`)
+    expect(await page.locator('table.vods').count()).toBe(0)
+    await waitFor('the recording gone from storage', async () => ((await objects()) === 0 ? true : undefined), {timeoutMs: 30_000, intervalMs: 500})
+    await waitFor('the channel page without it', async () => (!(await (await fetch(`${web}/c/night-show`)).text()).includes(streamId) ? true : undefined), {timeoutMs: 10_000, intervalMs: 500})
   })
 
   it('an admin bans the streamer: the broadcast ends, their sessions are gone, and the audit log says who did it', async () => {

@@ -3,10 +3,12 @@ import type {JobHandlers} from '../../jobs/types.js'
 import type {JobContext} from './context.js'
 import {dvrFinalize} from './dvr-finalize.js'
 import {housekeeping} from './housekeeping.js'
+import {vodDelete} from './vod-delete.js'
 
 export type {JobContext} from './context.js'
 
 export const handlers: JobHandlers<JobContext> = {
   'dvr.finalize': dvrFinalize,
+  'vod.delete': vodDelete,
   housekeeping,
 }
