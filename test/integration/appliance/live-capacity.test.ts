@@ -27,31 +27,36 @@ async function renditions(channel: string): Promise<string[]> {
   return master.split('\n').filter((l) => l.endsWith('/index.m3u8')).map((l) => l.split('/')[0]!)
 }
 
-/**
- * Where a rendition's media is now, in media seconds: the program date-time of its newest segment
- * (it maps media time onto the wall clock from the encode's start) plus the parts it has so far.
- */
-async function mediaPosition(channel: string, rendition: string): Promise<number | undefined> {
+/** The parts a rendition's playlist lists now: each part's URI (part<msn>.<i>.m4s, never reused) and its duration. */
+async function listedParts(channel: string, rendition: string): Promise<Map<string, number>> {
   const playlist = await text(`${origin()}/live/${channel}/${rendition}/index.m3u8`)
-  let position: number | undefined
+  const parts = new Map<string, number>()
   for (const line of playlist.split('\n')) {
-    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) position = Date.parse(line.slice(25)) / 1000
-    else if (line.startsWith('#EXT-X-PART:') && position !== undefined) position += Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? 0)
-    else if (line.startsWith('#EXT-X-DISCONTINUITY')) position = undefined
+    if (!line.startsWith('#EXT-X-PART:')) continue
+    const uri = /URI="([^"]+)"/.exec(line)?.[1]
+    if (uri !== undefined) parts.set(uri, Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? 0))
   }
-  return position
+  return parts
 }
 
 /**
- * Media seconds per wall second over `seconds`: the slope of media position against wall time,
- * sampled every half second (a least-squares fit, so part-sized steps average out).
+ * Media seconds per wall second over `seconds`: every part that appears is counted once (by its
+ * place in the media sequence, so neither program date-times nor discontinuities move the count),
+ * and the rate is the slope of the media made against wall time, sampled every half second (a
+ * least-squares fit, so part-sized steps average out).
  */
 async function mediaRate(channel: string, rendition: string, seconds: number): Promise<number> {
+  const seen = new Set((await listedParts(channel, rendition)).keys())
   const samples: Array<{wall: number; media: number}> = []
+  let media = 0
   const started = Date.now()
   while (Date.now() - started < seconds * 1000) {
-    const media = await mediaPosition(channel, rendition)
-    if (media !== undefined) samples.push({wall: Date.now() / 1000, media})
+    for (const [key, duration] of await listedParts(channel, rendition)) {
+      if (seen.has(key)) continue
+      seen.add(key)
+      media += duration
+    }
+    samples.push({wall: Date.now() / 1000, media})
     await new Promise((resolve) => setTimeout(resolve, 500))
   }
   const n = samples.length
@@ -120,7 +125,7 @@ describe('capacity measured on a 2-core box', () => {
     }, {timeoutMs: 10_000, intervalMs: 500})
   })
 
-  it('when something else takes the CPU (a worker\'s encode), the streams fall behind, shed top renditions, and what they keep runs at realtime (≥ 0.98×)', {timeout: 300_000}, async () => {
+  it('when something else takes the CPU (a worker\'s encode), the streams fall behind, shed top renditions, and what they keep runs at realtime (≥ 0.98×)', {timeout: 480_000}, async () => {
     // A flat-out encode on one core, as a worker's VOD job would run on a shared box.
     hog = await startProcess({
       name: 'cpu-hog',
@@ -130,22 +135,34 @@ describe('capacity measured on a 2-core box', () => {
     })
     await waitFor('the ingest to fall behind', async () => (await behind()) || (await site.metric('ingest', 'shing_ingest_renditions_shed_total')) > 0, {timeoutMs: 60_000, intervalMs: 1000})
     // Sheds come one at a time (10 s apart) while the box is behind; wait until none came for 20 s.
-    let lastShed = await site.metric('ingest', 'shing_ingest_renditions_shed_total')
-    let quietSince = Date.now()
-    await waitFor('the sheds to settle', async () => {
-      const now = await site.metric('ingest', 'shing_ingest_renditions_shed_total')
-      if (now !== lastShed) {
-        lastShed = now
-        quietSince = Date.now()
-      }
-      return now > 0 && Date.now() - quietSince > 20_000 && !(await behind())
-    }, {timeoutMs: 180_000, intervalMs: 1000})
+    const shedCount = (): Promise<number> => site.metric('ingest', 'shing_ingest_renditions_shed_total')
+    const settle = async (): Promise<void> => {
+      let lastShed = await shedCount()
+      let quietSince = Date.now()
+      await waitFor('the sheds to settle', async () => {
+        const now = await shedCount()
+        if (now !== lastShed) {
+          lastShed = now
+          quietSince = Date.now()
+        }
+        return now > 0 && Date.now() - quietSince > 20_000 && !(await behind())
+      }, {timeoutMs: 180_000, intervalMs: 1000})
+    }
     expect(site.get('ingest').process.output()).toMatch(/gives up its 720p rendition so the others keep up/)
-    const kept = await Promise.all(live.map(async (channel) => ({channel, renditions: await renditions(channel)})))
+    // What is kept is measured over 30 s. A shed during that window (the box may still have been
+    // at its edge) changes what is kept: settle again and measure again.
+    let kept: Array<{channel: string; renditions: string[]}> = []
+    let rates: Array<{channel: string; rendition: string; rate: number}> = []
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await settle()
+      const shedBefore = await shedCount()
+      kept = await Promise.all(live.map(async (channel) => ({channel, renditions: await renditions(channel)})))
+      rates = await Promise.all(
+        kept.flatMap(({channel, renditions: names}) => [...new Set([names[0]!, names.at(-1)!])].map(async (r) => ({channel, rendition: r, rate: await mediaRate(channel, r, 30)}))),
+      )
+      if ((await shedCount()) === shedBefore) break
+    }
     expect(kept.some((k) => !k.renditions.includes('720p'))).toBe(true)
-    const rates = await Promise.all(
-      kept.flatMap(({channel, renditions: names}) => [...new Set([names[0]!, names.at(-1)!])].map(async (r) => ({channel, rendition: r, rate: await mediaRate(channel, r, 30)}))),
-    )
     for (const r of rates) expect(r.rate, JSON.stringify(rates)).toBeGreaterThanOrEqual(0.98)
     // Degraded, it takes nothing new until those streams end.
     expect(await site.metric('ingest', 'shing_ingest_full')).toBe(1)
