@@ -1,8 +1,6 @@
 /** The account pages: sign up, log in, and the account's own page. Every value shown is escaped. */
-import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
+import {csrfField, escapeHtml, page, type FieldErrors, type PageContext} from '../web/html.js'
 import {PASSWORD_MIN_LENGTH} from './passwords.js'
-
-export type FieldErrors = Partial<Record<string, string>>
 
 function field(options: {
   name: string

@@ -7,8 +7,8 @@
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
 import type {Logger} from '../platform/logger.js'
-import type {PageContextOf} from '../web/html.js'
-import {accountPage, loginPage, signupPage, type FieldErrors} from './pages.js'
+import {formText as text, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
+import {accountPage, loginPage, signupPage} from './pages.js'
 import {SESSION_TTL_SECONDS, type RedisSessionStore} from './sessions.js'
 import {AccountInputError, viewerOf, type Users, type Viewer} from './users.js'
 import type {SiteSettings} from '../site/settings.js'
@@ -33,16 +33,11 @@ export interface AccountRoutesOptions {
 export const LOGIN_LIMIT = {max: 10, timeWindow: '1 minute'}
 export const SIGNUP_LIMIT = {max: 20, timeWindow: '1 hour'}
 
-const text = (value: unknown): string => (typeof value === 'string' ? value : '')
-
 /** Only a path on this site (no //host, no scheme): where a log-in may send the browser next. */
 export const safeNext = (next: unknown): string | undefined => {
   const value = text(next)
   return /^\/(?![/\\])[\x21-\x7e]{0,500}$/.test(value) ? value : undefined
 }
-
-const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
-  reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
 
 /**
  * Loads the logged-in account before every handler. An account that is gone, suspended or banned
@@ -99,7 +94,7 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
       user = await users.create({username: values.username, email: values.email, password: text(request.body?.password), status: registration === 'approval' ? 'pending' : 'active'})
     } catch (error) {
       if (!(error instanceof AccountInputError)) throw error
-      return refuse(error.message.includes('taken') || error.message.includes('already') ? 409 : 400, {[error.field]: error.message})
+      return refuse(error.conflict ? 409 : 400, {[error.field]: error.message})
     }
     // Another sign-up may have used the same code meanwhile: the code decides, atomically.
     if (registration === 'invite' && !(await settings.useInvite(values.invite, user.username))) {
@@ -146,12 +141,6 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
     return reply.redirect('/', 303)
   })
 
-  const requireViewer = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined => {
-    if (request.viewer !== undefined) return request.viewer
-    void reply.redirect(`/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 303)
-    return undefined
-  }
-
   const showAccount = async (request: FastifyRequest, reply: FastifyReply, status: number, extra: {errors?: FieldErrors; notice?: string}): Promise<FastifyReply> => {
     const viewer = request.viewer!
     const user = await users.byId(viewer.id)
@@ -161,13 +150,13 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
   }
 
   app.get<{Querystring: {welcome?: string; changed?: string}}>('/account', async (request, reply) => {
-    if (requireViewer(request, reply) === undefined) return reply
+    if (viewerOrLogIn(request, reply) === undefined) return reply
     const notice = request.query.welcome !== undefined ? 'Welcome! Your account is ready.' : request.query.changed !== undefined ? 'Your password was changed; your other sessions were logged out.' : undefined
     return showAccount(request, reply, 200, {notice})
   })
 
   app.post<{Body: Record<string, unknown>}>('/account/password', {config: {rateLimit: LOGIN_LIMIT}}, async (request, reply) => {
-    const viewer = requireViewer(request, reply)
+    const viewer = viewerOrLogIn(request, reply)
     if (viewer === undefined) return reply
     const user = await users.byId(viewer.id)
     if (user === null) return reply.redirect('/login', 303)
@@ -186,7 +175,7 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
   })
 
   app.post('/account/logout-everywhere', async (request, reply) => {
-    const viewer = requireViewer(request, reply)
+    const viewer = viewerOrLogIn(request, reply)
     if (viewer === undefined) return reply
     const ended = await sessions.endAll(viewer.id)
     await request.session.destroy()

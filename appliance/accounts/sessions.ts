@@ -12,7 +12,7 @@ declare module 'fastify' {
   interface Session {
     /** The logged-in account (its MongoDB id), absent for a visitor. */
     userId?: string
-    /** When this log-in happened (ISO), shown in the account page. */
+    /** When this log-in happened (ISO). */
     loggedInAt?: string
   }
 }
@@ -62,12 +62,10 @@ export class RedisSessionStore implements SessionStore {
   async count(userId: string): Promise<number> {
     const ids = await this.redis.smembers(USER_PREFIX + userId)
     if (ids.length === 0) return 0
-    const alive = await this.redis.exists(...ids.map((id) => SESSION_PREFIX + id))
-    if (alive < ids.length) {
-      const flags = await Promise.all(ids.map(async (id) => ((await this.redis.exists(SESSION_PREFIX + id)) === 1 ? undefined : id)))
-      const dead = flags.filter((id): id is string => id !== undefined)
-      if (dead.length > 0) await this.redis.srem(USER_PREFIX + userId, ...dead)
-    }
-    return alive
+    const exists = ids.reduce((multi, id) => multi.exists(SESSION_PREFIX + id), this.redis.multi())
+    const answers = (await exists.exec()) ?? []
+    const dead = ids.filter((_, i) => answers[i]?.[1] !== 1)
+    if (dead.length > 0) await this.redis.srem(USER_PREFIX + userId, ...dead)
+    return ids.length - dead.length
   }
 }

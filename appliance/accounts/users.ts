@@ -71,11 +71,12 @@ export class Users {
   async create(input: {username: string; email: string; password: string; role?: Role; status?: AccountStatus}): Promise<UserDoc> {
     const username = input.username.trim()
     const email = input.email.trim()
-    const problem =
-      (usernameProblem(username) && new AccountInputError('username', usernameProblem(username)!)) ??
-      (emailProblem(email) && new AccountInputError('email', emailProblem(email)!)) ??
-      (passwordProblem(input.password, username) && new AccountInputError('password', passwordProblem(input.password, username)!))
-    if (problem) throw problem
+    const problems = [
+      ['username', usernameProblem(username)],
+      ['email', emailProblem(email)],
+      ['password', passwordProblem(input.password, username)],
+    ] as const
+    for (const [field, problem] of problems) if (problem !== undefined) throw new AccountInputError(field, problem)
     const user: UserDoc = {
       _id: new ObjectId(),
       username,
@@ -92,8 +93,8 @@ export class Users {
     } catch (error) {
       if (error instanceof MongoServerError && error.code === 11000) {
         // Which index refused it: the username (public anyway) or the address.
-        if (await this.collection.findOne({usernameKey: user.usernameKey}, {projection: {_id: 1}})) throw new AccountInputError('username', 'That username is taken; choose another.')
-        throw new AccountInputError('email', 'An account already uses this e-mail address: log in instead.')
+        if (await this.collection.findOne({usernameKey: user.usernameKey}, {projection: {_id: 1}})) throw new AccountInputError('username', 'That username is taken; choose another.', true)
+        throw new AccountInputError('email', 'An account already uses this e-mail address: log in instead.', true)
       }
       throw error
     }

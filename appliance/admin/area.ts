@@ -7,15 +7,25 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
 import {ObjectId, type Db} from 'mongodb'
 
-import {accountStatuses, roles, Users, type AccountStatus, type Role, type Viewer} from '../accounts/users.js'
+import {roles, Users, type AccountStatus, type Role, type Viewer} from '../accounts/users.js'
 import {Channels} from '../channels/channels.js'
 import {StreamStates, type LiveStates} from '../channels/stream-state.js'
 import type {Logger} from '../platform/logger.js'
-import {errorPage, notFoundPage, type PageContextOf} from '../web/html.js'
+import {errorPage, formText as text, notFoundPage, sendPage as html, viewerOrLogIn, type PageContextOf} from '../web/html.js'
 import {registrationModes, RULES_MAX, SITE_TITLE_MAX, type RegistrationMode, type SiteSettings} from '../site/settings.js'
 import {adminPage, auditPage, settingsPage} from './area-pages.js'
 import {AuditLog} from './audit.js'
 import {setAccountStatus} from './moderation.js'
+
+declare module 'fastify' {
+  interface Session {
+    /** What the admin's last action did, until the admin page shows it (once). */
+    adminNotice?: string
+  }
+}
+
+/** What an admin may set an account to (pending is where sign-up puts it, not an admin). */
+const settableStatuses = ['active', 'suspended', 'banned'] as const satisfies readonly AccountStatus[]
 
 export interface AdminAreaOptions {
   db: Db
@@ -27,8 +37,6 @@ export interface AdminAreaOptions {
   log: Logger
 }
 
-const text = (value: unknown): string => (typeof value === 'string' ? value : '')
-
 export async function adminArea(app: FastifyInstance, options: AdminAreaOptions): Promise<void> {
   const {db, redis, liveStates, settings, pageContext, log} = options
   const users = new Users(db)
@@ -37,16 +45,10 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
   const audit = new AuditLog(db)
   void audit.ensureIndexes().catch((error: Error) => log.warn({err: error.message}, 'audit index not made yet'))
 
-  const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
-    reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
-
   /** The admin looking, or an answer already sent (log in first; others get 403). */
   const adminOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined => {
-    const viewer = request.viewer
-    if (viewer === undefined) {
-      void reply.redirect(`/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 303)
-      return undefined
-    }
+    const viewer = viewerOrLogIn(request, reply)
+    if (viewer === undefined) return undefined
     if (viewer.role !== 'admin') {
       void html(reply, 403, errorPage(pageContext(request, reply), {title: 'Admins only', message: 'This part of the site is for its admins.'}))
       return undefined
@@ -57,10 +59,18 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
   const record = (admin: Viewer, action: string, target: string, details?: Record<string, string | number | boolean>): Promise<void> =>
     audit.record({actor: admin.username, actorId: admin.id, action, target, ...(details === undefined ? {} : {details})})
 
-  app.get<{Querystring: {q?: string; done?: string}}>('/admin', async (request, reply) => {
+  /** Back to the admin page, which says once what was done (the words travel in the session, not the URL: nobody can put words there). */
+  const done = (request: FastifyRequest, reply: FastifyReply, notice: string): FastifyReply => {
+    request.session.adminNotice = notice
+    return reply.redirect('/admin', 303)
+  }
+
+  app.get<{Querystring: {q?: string}}>('/admin', async (request, reply) => {
     const admin = adminOf(request, reply)
     if (admin === undefined) return reply
     const query = text(request.query.q).slice(0, 100)
+    const notice = request.session.adminNotice
+    delete request.session.adminNotice
     const found = await users.search(query)
     const live = liveStates.all().slice(0, 100)
     const owners = new Map((await channels.collection.find({name: {$in: live.map((l) => l.channel)}}).toArray()).map((c) => [c.name, c.ownerId]))
@@ -79,7 +89,7 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
           const owner = ownerNames.get(owners.get(l.channel) ?? '')
           return {channel: l.channel, since: l.since, ...(owner === undefined ? {} : {owner})}
         }),
-        ...(request.query.done === undefined ? {} : {notice: text(request.query.done).slice(0, 200)}),
+        ...(notice === undefined ? {} : {notice}),
       }),
     )
   })
@@ -100,20 +110,19 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
   app.post<{Params: {id: string}; Body: Record<string, unknown>}>('/admin/users/:id/status', async (request, reply) => {
     const admin = adminOf(request, reply)
     if (admin === undefined) return reply
-    const status = text(request.body?.status) as AccountStatus
-    if (!accountStatuses.includes(status)) return html(reply, 400, errorPage(pageContext(request, reply), {title: 'That did not work', message: `Status must be one of ${accountStatuses.join(', ')}.`, back: '/admin'}))
+    const status = settableStatuses.find((s) => s === text(request.body?.status))
+    if (status === undefined) return html(reply, 400, errorPage(pageContext(request, reply), {title: 'That did not work', message: `Status must be one of ${settableStatuses.join(', ')}.`, back: '/admin'}))
     const user = await target(request, reply, admin)
     if (user === undefined) return reply
     const change = await setAccountStatus({db, redis, streamKeySecret: options.streamKeySecret}, user, status)
-    const action = status === 'active' ? (user.status === 'pending' ? 'approve' : 'reactivate') : status === 'suspended' ? 'suspend' : status === 'banned' ? 'ban' : 'set-pending'
+    const action = status === 'active' ? (user.status === 'pending' ? 'approve' : 'reactivate') : status === 'suspended' ? 'suspend' : 'ban'
     await record(admin, `user.${action}`, user.username, {
       sessionsEnded: change.sessionsEnded,
       keysRevoked: change.keysRevoked,
       ...(change.broadcastsEnded.length === 0 ? {} : {broadcastsEnded: change.broadcastsEnded.join(' ')}),
     })
     log.info({admin: admin.username, user: user.username, status, ...change}, 'account status changed')
-    const done = action === 'approve' ? `${user.username} is approved and can log in.` : `${user.username} is ${status === 'active' ? 'active again' : status}.`
-    return reply.redirect(`/admin?done=${encodeURIComponent(done)}`, 303)
+    return done(request, reply, action === 'approve' ? `${user.username} is approved and can log in.` : `${user.username} is ${status === 'active' ? 'active again' : status}.`)
   })
 
   app.post<{Params: {id: string}; Body: Record<string, unknown>}>('/admin/users/:id/role', async (request, reply) => {
@@ -125,7 +134,7 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
     if (user === undefined) return reply
     await users.setRole(user._id, role)
     await record(admin, 'user.role', user.username, {from: user.role, to: role})
-    return reply.redirect(`/admin?done=${encodeURIComponent(`${user.username} is ${role === 'user' ? 'a user' : `a ${role}`} now.`)}`, 303)
+    return done(request, reply, `${user.username} is ${role === 'user' ? 'a user' : `a ${role}`} now.`)
   })
 
   app.post<{Params: {channel: string}}>('/admin/channels/:channel/end', async (request, reply) => {
@@ -137,7 +146,7 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
       await states.requestEnd(channel, live.streamId)
       await record(admin, 'channel.end', channel, {streamId: live.streamId})
     }
-    return reply.redirect(`/admin?done=${encodeURIComponent(live === undefined ? `${channel} was not live.` : `The broadcast of ${channel} ends within seconds.`)}`, 303)
+    return done(request, reply, live === undefined ? `${channel} was not live.` : `The broadcast of ${channel} ends within seconds.`)
   })
 
   const showSettings = async (request: FastifyRequest, reply: FastifyReply, extra: {status?: number; error?: string; notice?: string; invite?: string} = {}): Promise<FastifyReply> =>

@@ -11,6 +11,7 @@ import {adminOperations, type AdminInput, type AdminOperationName, type AdminRep
 import {createUser, resetPassword, UnknownUserError} from '../accounts/admin.js'
 import {AccountInputError} from '../accounts/users.js'
 import {InvalidChannelError, StreamKeys} from '../channels/stream-keys.js'
+import {AuditLog} from './audit.js'
 import {ConfigError} from '../platform/env.js'
 
 export interface AdminContext {
@@ -18,6 +19,10 @@ export interface AdminContext {
   redis: Redis
   secret(name: SecretName): string
 }
+
+/** What is done to accounts from the terminal goes into the admin area's audit log too, by "terminal". */
+const terminalAudit = (ctx: AdminContext, action: string, target: string, details: Record<string, string | number>): Promise<void> =>
+  new AuditLog(ctx.db).record({actor: 'terminal', action, target, details})
 
 type Handler<K extends AdminOperationName> = (input: AdminInput<K>, ctx: AdminContext) => Promise<AdminResult<K>>
 
@@ -27,8 +32,16 @@ const handlers: {[K in AdminOperationName]: Handler<K>} = {
   'stream-key.create': (input, ctx) => streamKeys(ctx).create(input.channel),
   'stream-key.list': (input, ctx) => streamKeys(ctx).list(input.channel),
   'stream-key.revoke': (input, ctx) => streamKeys(ctx).revoke(input.channel, input.keyId),
-  'user.create': (input, ctx) => createUser(ctx.db, input),
-  'user.reset-password': (input, ctx) => resetPassword(ctx.db, ctx.redis, input.username),
+  'user.create': async (input, ctx) => {
+    const created = await createUser(ctx.db, input)
+    await terminalAudit(ctx, 'user.create', created.username, {role: created.role})
+    return created
+  },
+  'user.reset-password': async (input, ctx) => {
+    const reset = await resetPassword(ctx.db, ctx.redis, input.username)
+    await terminalAudit(ctx, 'user.reset-password', reset.username, {sessionsEnded: reset.sessionsEnded})
+    return reset
+  },
 }
 
 /** Secrets the operations read (besides the Redis password). */

@@ -76,7 +76,7 @@ export class Channels {
     try {
       await this.collection.insertOne(channel)
     } catch (error) {
-      if (error instanceof MongoServerError && error.code === 11000) throw new ChannelInputError('name', 'That channel name is taken; choose another.')
+      if (error instanceof MongoServerError && error.code === 11000) throw new ChannelInputError('name', 'That channel name is taken; choose another.', true)
       throw error
     }
     return channel

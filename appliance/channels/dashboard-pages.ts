@@ -1,10 +1,9 @@
 /** The streamer's dashboard: their channels, and one channel's live state, title and stream keys. Every value is escaped. */
 import type {StreamKeyInfo} from '../contract/index.js'
 import {asset} from '../web/assets.js'
-import {csrfField, escapeHtml, formatDuration, page, type PageContext} from '../web/html.js'
+import {csrfField, escapeHtml, formatDuration, page, type FieldErrors, type PageContext} from '../web/html.js'
 import {TITLE_MAX_LENGTH, type ChannelDoc} from './channels.js'
 
-export type FieldErrors = Partial<Record<'name' | 'title', string>>
 
 /** The dashboard's island: copy buttons, and the live state kept current without a reload. */
 export const dashboardJs = asset(

@@ -8,12 +8,12 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
-import {rtmpUrl} from '../contract/index.js'
+import {KEY_ID_PATTERN, rtmpUrl} from '../contract/index.js'
 import {assignIngest} from '../ingest/assign.js'
 import type {Logger} from '../platform/logger.js'
-import {notFoundPage, type PageContextOf} from '../web/html.js'
+import {formText as text, notFoundPage, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
 import {ChannelInputError, Channels, MAX_CHANNELS_PER_USER, type ChannelDoc} from './channels.js'
-import {channelDashboardPage, dashboardPage, type FieldErrors} from './dashboard-pages.js'
+import {channelDashboardPage, dashboardPage} from './dashboard-pages.js'
 import {listVods, STREAM_ID_PATTERN, vodPage, VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import {StreamKeys} from './stream-keys.js'
 import {StreamRecords, StreamStates} from './stream-state.js'
@@ -38,25 +38,14 @@ export interface DashboardOptions {
   log: Logger
 }
 
-const text = (value: unknown): string => (typeof value === 'string' ? value : '')
-
 export async function dashboardRoutes(app: FastifyInstance, options: DashboardOptions): Promise<void> {
   const {db, redis, pageContext, log} = options
   const channels = new Channels(db)
   const keys = new StreamKeys({db, redis, secret: options.streamKeySecret})
   const states = new StreamStates(redis)
   const records = new StreamRecords(db)
-  let indexed: Promise<void> | undefined
-
-  const html = (reply: FastifyReply, status: number, body: string): FastifyReply =>
-    reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
-
   /** The logged-in user's id, or a redirect to the log-in page (and undefined). */
-  const userOf = (request: FastifyRequest, reply: FastifyReply): string | undefined => {
-    if (request.viewer !== undefined) return request.viewer.id
-    void reply.redirect(`/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 303)
-    return undefined
-  }
+  const userOf = (request: FastifyRequest, reply: FastifyReply): string | undefined => viewerOrLogIn(request, reply)?.id
 
   // Someone else's channel looks the same as none.
   const notYours = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
@@ -105,11 +94,6 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     if (userId === undefined) return reply
     const values = {name: text(request.body?.name), title: text(request.body?.title)}
     try {
-      indexed ??= channels.ensureIndexes().catch((error: unknown) => {
-        indexed = undefined
-        throw error
-      })
-      await indexed
       const channel = await channels.create({...values, ownerId: userId})
       log.info({channel: channel.name, user: request.viewer?.username}, 'channel created')
       return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?created=1`, 303)
@@ -180,7 +164,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     const userId = userOf(request, reply)
     if (userId === undefined) return reply
     const channel = await channels.owned(request.params.channel, userId)
-    if (channel === null || !/^[0-9a-f]{1,64}$/.test(request.params.keyId)) return notYours(request, reply)
+    if (channel === null || !KEY_ID_PATTERN.test(request.params.keyId)) return notYours(request, reply)
     const result = await keys.revoke(channel.name, request.params.keyId)
     log.info({channel: channel.name, revoked: result.revoked, user: request.viewer?.username}, 'stream key revoked on the dashboard')
     return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?revoked=1`, 303)

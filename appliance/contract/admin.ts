@@ -34,6 +34,9 @@ export const revokeResultSchema = z.object({
 })
 export type RevokeResult = z.infer<typeof revokeResultSchema>
 
+/** A stream key's id as `list` shows it and `revoke` takes it: hex, a prefix of the key's HMAC. */
+export const KEY_ID_PATTERN = /^[0-9a-f]{1,64}$/
+
 interface AdminOperation {
   summary: string
   input: z.ZodType
@@ -53,7 +56,7 @@ export const adminOperations = {
   },
   'stream-key.revoke': {
     summary: "Revoke a channel's keys (all, or one by keyId)",
-    input: z.strictObject({channel: channelNameSchema, keyId: z.string().regex(/^[0-9a-f]{1,64}$/).optional()}),
+    input: z.strictObject({channel: channelNameSchema, keyId: z.string().regex(KEY_ID_PATTERN).optional()}),
     result: revokeResultSchema,
   },
   'user.create': {

@@ -4,6 +4,8 @@ export class FieldError<F extends string = string> extends Error {
   constructor(
     readonly field: F,
     message: string,
+    /** The value is fine but taken (a name in use): 409 rather than 400. */
+    readonly conflict = false,
   ) {
     super(message)
   }

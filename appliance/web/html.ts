@@ -27,6 +27,26 @@ export interface PageContext {
   csrfToken?: string
 }
 
+/** Per form field, the message to show beside it. */
+export type FieldErrors = Partial<Record<string, string>>
+
+/** A form field's value as text (a missing or non-text field is empty). */
+export const formText = (value: unknown): string => (typeof value === 'string' ? value : '')
+
+/** Sends a page nobody may cache (it carries a person's name or a form's token). */
+export const sendPage = (reply: FastifyReply, status: number, body: string): FastifyReply =>
+  reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body)
+
+/**
+ * The logged-in account, or undefined after redirecting to the log-in page (which comes back
+ * here after): what every page for logged-in people starts with.
+ */
+export function viewerOrLogIn<V>(request: FastifyRequest & {viewer?: V}, reply: FastifyReply): V | undefined {
+  if (request.viewer !== undefined) return request.viewer
+  void reply.redirect(`/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 303)
+  return undefined
+}
+
 /** What a route asks for the page context of its request (the web component knows how). */
 export type PageContextOf = (request: FastifyRequest, reply: FastifyReply, options?: {form?: boolean}) => PageContext
 

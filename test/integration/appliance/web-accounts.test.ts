@@ -357,7 +357,7 @@ describe('site settings in the admin area: the title and how people sign up', ()
     expect(refused.status).toBe(403)
 
     const audit = await admin.get('/admin/audit')
-    for (const action of ['site.settings', 'user.approve', 'invite.create']) expect(audit.text).toContain(`<code>${action}</code>`)
+    for (const action of ['site.settings', 'user.approve', 'invite.create', 'user.create']) expect(audit.text).toContain(`<code>${action}</code>`)
     await save({title: '', registration: 'open', rules: ''})
   })
 })
