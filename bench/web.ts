@@ -2,7 +2,7 @@
  * bench:web — requests per second per core of the web's front page and channel page, against
  * bare fastify serving the same bytes from memory, in the same run.
  *
- *   npm run build:appliance && npm run bench:web [-- --seconds 10 --connections 32]
+ *   npm run bench:web [-- --seconds 10 --connections 32]   (it builds the appliance first)
  *
  * The site: real Redis, FerretDB (MongoDB wire) and MinIO from the test harness; 1,000 channels
  * with titles and owners, 50 of them live (stream states in Redis), 200 past broadcasts; the real

@@ -107,10 +107,10 @@ export function channelDashboardPage(context: PageContext, view: ChannelDashboar
   const keys =
     active.length === 0
       ? '<p>No active stream key.</p>'
-      : `<div class="table-wrap"><table class="keys"><thead><tr><th scope="col">Key id</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col"><span class="skip">Action</span></th></tr></thead><tbody>${active
+      : `<div class="table-wrap"><table class="keys"><thead><tr><th scope="col">Key id</th><th scope="col">Created</th><th scope="col" class="last-used">Last used</th><th scope="col"><span class="skip">Action</span></th></tr></thead><tbody>${active
           .map(
             (k) =>
-              `<tr><td><code>${escapeHtml(k.keyId)}</code></td><td>${when(k.createdAt)}</td><td>${when(k.lastUsedAt)}</td><td><form method="post" action="${path}/keys/${encodeURIComponent(k.keyId)}/revoke">${csrfField(context.csrfToken)}<button class="danger" type="submit" aria-label="Revoke key ${escapeHtml(k.keyId)}">Revoke</button></form></td></tr>`,
+              `<tr><td><code>${escapeHtml(k.keyId)}</code></td><td>${when(k.createdAt)}</td><td class="last-used">${when(k.lastUsedAt)}</td><td><form method="post" action="${path}/keys/${encodeURIComponent(k.keyId)}/revoke">${csrfField(context.csrfToken)}<button class="danger" type="submit" aria-label="Revoke key ${escapeHtml(k.keyId)}">Revoke</button></form></td></tr>`,
           )
           .join('')}</tbody></table></div>`
   return page(context, {

@@ -84,6 +84,8 @@ dl.facts dd { margin: 0; }
 table.keys { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
 table.keys th, table.keys td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid var(--line); }
 table.keys button { padding: .3rem .7rem; }
+/* A phone keeps the key, its date and Revoke in view. */
+@media (max-width: 30rem) { table.keys .last-used { display: none; } }
 .copy-row { display: flex; gap: .5rem; }
 .copy-row input { flex: 1; font-family: ui-monospace, monospace; }
 #live-status { font-weight: 600; }
