@@ -10,7 +10,7 @@
 import type {Page} from 'playwright-core'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
-import {createdUserSchema, type Playback} from '../../appliance/contract/index.js'
+import {createdUserSchema, INGEST_ASSIGN_PATH, type Playback} from '../../appliance/contract/index.js'
 import {runAdminOperation} from '../harness/appliance.js'
 import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
@@ -55,6 +55,13 @@ afterAll(async () => {
 })
 
 const playback = async (channel: string): Promise<Playback> => (await site.web<Playback>(`/api/streams/${channel}/playback`)).body
+
+/**
+ * As an encoder asks for a server first: on the 2-core box (components starting, Chromium, the last
+ * ladder winding down) the ingest may measure no room for a while, and rightly refuses until it does.
+ */
+const waitForFreeIngest = (): Promise<unknown> =>
+  waitFor('an ingest with a free slot', async () => (await site.web<{rtmpUrl?: string}>(INGEST_ASSIGN_PATH)).body.rtmpUrl !== undefined, {timeoutMs: 60_000, intervalMs: 1000})
 
 describe('the dashboard', () => {
   let key = ''
@@ -109,6 +116,7 @@ describe('the dashboard', () => {
   })
 
   it('publishing with it turns the dashboard live by itself; the title changes while live', async () => {
+    await waitForFreeIngest()
     publisher = await publishTestStream({url: `${server}/${key}`, size: '640x360'})
     await waitFor('the dashboard to show live without a reload', async () => (await page.locator('#live-status').getAttribute('data-live')) === 'true', {timeoutMs: 30_000, intervalMs: 500})
     expect(await page.locator('#live-status').textContent()).toMatch(/^Live since/)
@@ -185,6 +193,7 @@ describe('the dashboard', () => {
     await page.getByRole('button', {name: 'Create a stream key'}).click()
     await page.waitForURL(`${web}/dashboard/c/night-show`)
     const fresh = await page.locator('#new-key').inputValue()
+    await waitForFreeIngest()
     publisher = await publishTestStream({url: `${server}/${fresh}`, size: '640x360'})
     await waitFor('live again', async () => (await playback('night-show')).live, {timeoutMs: 30_000, intervalMs: 250})
 

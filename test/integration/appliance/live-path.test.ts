@@ -398,8 +398,15 @@ describe('the live path: OBS → ingest ladder → relays → browser, DVR to S3
 
     since = performance.now()
     // Unthrottled, ABR climbs to the top rendition; then the network shrinks below 480p's bitrate.
-    await waitFor('the top rendition', async () => (await playerState()).level === 720, {timeoutMs: 30_000, intervalMs: 250})
-    timing('reached 720p', since)
+    // On a loaded 2-core box the ingest may give up its top rendition to keep realtime (the capacity
+    // test covers that): then the top is the highest one still encoded.
+    const holder = broadcasts.first!.ingestId as ComponentId
+    const top = await waitFor('the top rendition still encoded', async () => {
+      const shed = await metric(holder, 'shing_ingest_renditions_shed_total')
+      const highest = [...HEIGHTS].sort((a, b) => b - a)[shed] ?? HEIGHTS[0]!
+      return (await playerState()).level === highest ? highest : undefined
+    }, {timeoutMs: 45_000, intervalMs: 250})
+    timing(`reached ${top}p`, since)
     cdp = await page.context().newCDPSession(page)
     await cdp.send('Network.enable')
     const kbps = 800
@@ -407,7 +414,7 @@ describe('the live path: OBS → ingest ladder → relays → browser, DVR to S3
     since = performance.now()
     const lower = await waitFor('a lower rendition while throttled', async () => {
       const level = (await playerState()).level
-      return level !== null && level < 720 ? level : undefined
+      return level !== null && level < top ? level : undefined
     }, {timeoutMs: 30_000, intervalMs: 250})
     timing(`throttled to ${kbps} kbit/s → switched to ${lower}p`, since)
     await cdp.send('Network.emulateNetworkConditions', {offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1})
