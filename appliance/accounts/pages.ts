@@ -64,13 +64,15 @@ ${field({name: 'login', label: 'Username or e-mail', value: options.login, autoc
 ${field({name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', errors: {}})}
 <button class="primary" type="submit">Log in</button>
 </form>
-<p>New here? <a href="/signup">Create an account</a></p>`,
+<p><a href="/forgot">Forgot your password?</a> · New here? <a href="/signup">Create an account</a></p>`,
   })
 }
 
 export interface AccountView {
   username: string
   email: string
+  /** undefined: this site sends no mail, so there is nothing to confirm. */
+  emailVerified?: boolean
   role: string
   createdAt: Date
   sessions: number
@@ -85,10 +87,26 @@ export function accountPage(context: PageContext, account: AccountView, options:
 ${options.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(options.notice)}</p>`}
 <dl class="facts">
 <dt>Username</dt><dd>${escapeHtml(account.username)}</dd>
-<dt>E-mail</dt><dd>${escapeHtml(account.email)}</dd>
+<dt>E-mail</dt><dd>${escapeHtml(account.email)}${account.emailVerified === undefined ? '' : account.emailVerified ? ' <span class="badge ok">confirmed</span>' : ' <span class="badge warn">not confirmed</span>'}</dd>
 <dt>Role</dt><dd>${escapeHtml(account.role)}</dd>
 <dt>Member since</dt><dd>${escapeHtml(account.createdAt.toISOString().slice(0, 10))}</dd>
 </dl>
+
+${account.emailVerified === false
+  ? `<form class="notice" method="post" action="/account/email/resend">
+${csrfField(context.csrfToken)}
+<p>Confirm your address to go live and to get password reset links: follow the link we mailed to it.</p>
+<button type="submit">Send the link again</button>
+</form>`
+  : ''}
+
+<h2>Change your e-mail address</h2>
+<form class="stack" method="post" action="/account/email">
+${csrfField(context.csrfToken)}
+${field({name: 'email', label: 'New e-mail address', type: 'email', autocomplete: 'email', hint: account.emailVerified === undefined ? undefined : 'We mail a link to the new address; it changes when you follow it.', errors})}
+${field({name: 'emailPassword', label: 'Current password', type: 'password', autocomplete: 'current-password', errors})}
+<button class="primary" type="submit">Change e-mail address</button>
+</form>
 
 <h2>Change your password</h2>
 <form class="stack" method="post" action="/account/password">
@@ -105,5 +123,51 @@ ${field({name: 'password', label: 'New password', type: 'password', autocomplete
 ${csrfField(context.csrfToken)}
 <button class="danger" type="submit">Log out everywhere</button>
 </form>`,
+  })
+}
+
+export function forgotPage(context: PageContext, options: {mailEnabled: boolean; login?: string; sent?: boolean}): string {
+  if (!options.mailEnabled) {
+    return page(context, {
+      title: 'Forgot your password?',
+      body: `<h1>Forgot your password?</h1>
+<p class="notice">This site sends no e-mail, so it cannot mail you a reset link. Ask the site's admin: they can set a new password for you (<code>shing user reset-password &lt;username&gt;</code>).</p>
+<p><a href="/login">Back to log in</a></p>`,
+    })
+  }
+  return page(context, {
+    title: 'Forgot your password?',
+    body: `<h1>Forgot your password?</h1>
+${options.sent ? '<p class="notice ok" role="status">If an account uses that name or address, a mail with a reset link is on its way to it. The link works once, for an hour. Nothing there? Look in the spam folder, then ask again.</p>' : '<p>Enter your username or e-mail address: we mail a link to choose a new password to the account\'s address.</p>'}
+<form class="stack" method="post" action="/forgot">
+${csrfField(context.csrfToken)}
+${field({name: 'login', label: 'Username or e-mail', value: options.login, autocomplete: 'username', errors: {}, extra: ' autocapitalize="none" spellcheck="false"'})}
+<button class="primary" type="submit">Mail me a reset link</button>
+</form>
+<p><a href="/login">Back to log in</a></p>`,
+  })
+}
+
+export function resetPage(context: PageContext, options: {token: string; username: string; errors?: FieldErrors}): string {
+  return page(context, {
+    title: 'Choose a new password',
+    body: `<h1>Choose a new password</h1>
+<form class="stack" method="post" action="/reset" novalidate>
+${csrfField(context.csrfToken)}
+<input type="hidden" name="token" value="${escapeHtml(options.token)}">
+<input type="text" name="username" autocomplete="username" value="${escapeHtml(options.username)}" hidden>
+${field({name: 'password', label: 'New password', type: 'password', autocomplete: 'new-password', hint: `At least ${PASSWORD_MIN_LENGTH} characters. Every session of the account is logged out.`, errors: options.errors ?? {}, extra: ` minlength="${PASSWORD_MIN_LENGTH}"`})}
+<button class="primary" type="submit">Set the new password</button>
+</form>`,
+  })
+}
+
+/** What a mailed link leads to when it cannot be used: why, and what to do instead. */
+export function deadLinkPage(context: PageContext, options: {title: string; message: string; next: {href: string; label: string}}): string {
+  return page(context, {
+    title: options.title,
+    body: `<h1>${escapeHtml(options.title)}</h1>
+<p class="notice error" role="alert">${escapeHtml(options.message)}</p>
+<p><a href="${escapeHtml(options.next.href)}">${escapeHtml(options.next.label)}</a></p>`,
   })
 }

@@ -10,9 +10,10 @@ import type {Logger} from '../platform/logger.js'
 import {formText as text, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
 import {accountPage, loginPage, signupPage} from './pages.js'
 import {SESSION_TTL_SECONDS, type RedisSessionStore} from './sessions.js'
-import {AccountInputError, viewerOf, type Users, type Viewer} from './users.js'
+import {AccountInputError, emailProblem, viewerOf, type Users, type Viewer} from './users.js'
 import type {SiteSettings} from '../site/settings.js'
 import {passwordProblem, verifyPassword} from './passwords.js'
+import type {AccountMail} from './account-mail.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -25,6 +26,7 @@ export interface AccountRoutesOptions {
   users: Users
   sessions: RedisSessionStore
   settings: SiteSettings
+  mail: AccountMail
   pageContext: PageContextOf
   log: Logger
 }
@@ -32,6 +34,7 @@ export interface AccountRoutesOptions {
 /** Limits per client address, shared by every web instance (Redis). */
 export const LOGIN_LIMIT = {max: 10, timeWindow: '1 minute'}
 export const SIGNUP_LIMIT = {max: 20, timeWindow: '1 hour'}
+export const RESEND_LIMIT = {max: 3, timeWindow: '1 hour'}
 
 /** Only a path on this site (no //host, no scheme): where a log-in may send the browser next. */
 export const safeNext = (next: unknown): string | undefined => {
@@ -71,7 +74,7 @@ async function logIn(request: FastifyRequest, userId: string): Promise<void> {
 }
 
 export async function accountRoutes(app: FastifyInstance, options: AccountRoutesOptions): Promise<void> {
-  const {users, sessions, settings, pageContext, log} = options
+  const {users, sessions, settings, mail, pageContext, log} = options
   const CLOSED = 'Sign-ups are closed on this site. An admin can make you an account.'
 
   app.get('/signup', async (request, reply) => {
@@ -102,20 +105,22 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
       return refuse(400, badInvite)
     }
     log.info({user: user.username, status: user.status}, 'account created')
+    await mail.sendVerification(user)
     if (user.status === 'pending') return reply.redirect('/login?pending=1', 303)
     await logIn(request, user._id.toHexString())
     return reply.redirect('/account?welcome=1', 303)
   })
 
-  app.get<{Querystring: {next?: string; out?: string; pending?: string}}>('/login', async (request, reply) => {
+  const loginNotices: Record<string, string> = {
+    pending: 'Your account is made. An admin approves new accounts here: you can log in once yours is approved.',
+    reset: 'Your password was changed, and every session of the account logged out: log in with the new one.',
+    verified: 'Your e-mail address is confirmed. Log in to carry on.',
+    'email-changed': 'Your e-mail address was changed. Log in to carry on.',
+  }
+  app.get<{Querystring: Record<string, string | undefined>}>('/login', async (request, reply) => {
     const next = safeNext(request.query.next)
     if (request.viewer) return reply.redirect(next ?? '/account')
-    const notice =
-      request.query.out === 'everywhere'
-        ? 'You are logged out on every device.'
-        : request.query.pending !== undefined
-          ? 'Your account is made. An admin approves new accounts here: you can log in once yours is approved.'
-          : undefined
+    const notice = request.query.out === 'everywhere' ? 'You are logged out on every device.' : Object.entries(loginNotices).find(([flag]) => request.query[flag] !== undefined)?.[1]
     return html(reply, 200, loginPage(pageContext(request, reply, {form: true}), {next, notice}))
   })
 
@@ -145,14 +150,65 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
     const viewer = request.viewer!
     const user = await users.byId(viewer.id)
     if (user === null) return reply.redirect('/login', 303)
-    const view = {username: user.username, email: user.email, role: user.role, createdAt: user.createdAt, sessions: await sessions.count(viewer.id)}
+    const view = {
+      username: user.username,
+      email: user.email,
+      ...(mail.enabled ? {emailVerified: user.emailVerifiedAt !== undefined} : {}),
+      role: user.role,
+      createdAt: user.createdAt,
+      sessions: await sessions.count(viewer.id),
+    }
     return html(reply, status, accountPage(pageContext(request, reply, {form: true}), view, extra))
   }
 
-  app.get<{Querystring: {welcome?: string; changed?: string}}>('/account', async (request, reply) => {
+  const accountNotices: Record<string, string> = {
+    welcome: mail.enabled ? 'Welcome! Your account is ready. We mailed you a link to confirm your address.' : 'Welcome! Your account is ready.',
+    changed: 'Your password was changed; your other sessions were logged out.',
+    verified: 'Your e-mail address is confirmed.',
+    'email-sent': 'We mailed a link to your new address: it becomes your address when you follow it.',
+    'email-changed': 'Your e-mail address was changed.',
+    resent: 'We mailed you a new confirmation link. Nothing there? Look in the spam folder.',
+  }
+  app.get<{Querystring: Record<string, string | undefined>}>('/account', async (request, reply) => {
     if (viewerOrLogIn(request, reply) === undefined) return reply
-    const notice = request.query.welcome !== undefined ? 'Welcome! Your account is ready.' : request.query.changed !== undefined ? 'Your password was changed; your other sessions were logged out.' : undefined
+    const notice = Object.entries(accountNotices).find(([flag]) => request.query[flag] !== undefined)?.[1]
     return showAccount(request, reply, 200, {notice})
+  })
+
+  app.post<{Body: Record<string, unknown>}>('/account/email', {config: {rateLimit: LOGIN_LIMIT}}, async (request, reply) => {
+    const viewer = viewerOrLogIn(request, reply)
+    if (viewer === undefined) return reply
+    const user = await users.byId(viewer.id)
+    if (user === null) return reply.redirect('/login', 303)
+    const email = text(request.body?.email).trim()
+    const problem = emailProblem(email) ?? (email.toLowerCase() === user.emailKey ? 'That is your address already.' : undefined)
+    if (problem !== undefined) return showAccount(request, reply, 400, {errors: {email: problem}})
+    if (!(await verifyPassword(text(request.body?.emailPassword), user.passwordHash))) {
+      return showAccount(request, reply, 400, {errors: {emailPassword: 'That is not your current password.'}})
+    }
+    if (mail.enabled) {
+      // The address changes once its owner follows the link sent to it.
+      await mail.sendEmailChange(user, email)
+      return reply.redirect('/account?email-sent=1', 303)
+    }
+    try {
+      await users.setEmail(user._id, email, false)
+    } catch (error) {
+      if (!(error instanceof AccountInputError)) throw error
+      return showAccount(request, reply, error.conflict ? 409 : 400, {errors: {email: error.message}})
+    }
+    log.info({user: user.username}, 'e-mail address changed')
+    return reply.redirect('/account?email-changed=1', 303)
+  })
+
+  app.post('/account/email/resend', {config: {rateLimit: RESEND_LIMIT}}, async (request, reply) => {
+    const viewer = viewerOrLogIn(request, reply)
+    if (viewer === undefined) return reply
+    const user = await users.byId(viewer.id)
+    if (user === null) return reply.redirect('/login', 303)
+    if (user.emailVerifiedAt !== undefined || !mail.enabled) return reply.redirect('/account', 303)
+    await mail.sendVerification(user)
+    return reply.redirect('/account?resent=1', 303)
   })
 
   app.post<{Body: Record<string, unknown>}>('/account/password', {config: {rateLimit: LOGIN_LIMIT}}, async (request, reply) => {

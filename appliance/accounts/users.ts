@@ -30,6 +30,8 @@ export interface UserDoc {
   status: AccountStatus
   createdAt: Date
   passwordChangedAt?: Date
+  /** When the owner followed the verification link sent to `email` (absent: not verified). */
+  emailVerifiedAt?: Date
 }
 
 /** What a page may know of the person looking at it. */
@@ -37,9 +39,11 @@ export interface Viewer {
   id: string
   username: string
   role: Role
+  /** The account's address is confirmed (on a site that sends mail; see Outbox.enabled). */
+  emailVerified: boolean
 }
 
-export const viewerOf = (user: UserDoc): Viewer => ({id: user._id.toHexString(), username: user.username, role: user.role})
+export const viewerOf = (user: UserDoc): Viewer => ({id: user._id.toHexString(), username: user.username, role: user.role, emailVerified: user.emailVerifiedAt !== undefined})
 
 export class AccountInputError extends FieldError<'username' | 'email' | 'password'> {
   override name = 'AccountInputError'
@@ -119,13 +123,39 @@ export class Users {
    * as much time as a wrong password, so the answer's timing tells nobody which names exist.
    */
   async authenticate(login: string, password: string): Promise<UserDoc | null> {
-    const key = login.trim().toLowerCase()
-    const user = key.includes('@') ? await this.collection.findOne({emailKey: key}) : await this.collection.findOne({usernameKey: key})
+    const user = await this.byLogin(login)
     if (user === null) {
       await verifyPassword(password, await decoyHash())
       return null
     }
     return (await verifyPassword(password, user.passwordHash)) ? user : null
+  }
+
+  /** The account for a username or an e-mail address (any case). */
+  byLogin(login: string): Promise<UserDoc | null> {
+    const key = login.trim().toLowerCase()
+    return this.collection.findOne(key.includes('@') ? {emailKey: key} : {usernameKey: key})
+  }
+
+  /** Confirms the address, if the account still has the one the link was sent to. */
+  async markEmailVerified(id: ObjectId, email: string): Promise<boolean> {
+    const result = await this.collection.updateOne({_id: id, emailKey: email.toLowerCase()}, {$set: {emailVerifiedAt: new Date()}})
+    return result.matchedCount === 1
+  }
+
+  /** Moves the account to a new address; `verified` when its owner proved they read it. */
+  async setEmail(id: ObjectId, email: string, verified: boolean): Promise<void> {
+    const problem = emailProblem(email)
+    if (problem !== undefined) throw new AccountInputError('email', problem)
+    try {
+      await this.collection.updateOne(
+        {_id: id},
+        verified ? {$set: {email, emailKey: email.toLowerCase(), emailVerifiedAt: new Date()}} : {$set: {email, emailKey: email.toLowerCase()}, $unset: {emailVerifiedAt: ''}},
+      )
+    } catch (error) {
+      if (error instanceof MongoServerError && error.code === 11000) throw new AccountInputError('email', 'Another account uses this e-mail address.', true)
+      throw error
+    }
   }
 
   /** Accounts whose username or e-mail starts with `query` (any case), or the newest ones when it is empty. */

@@ -1,6 +1,8 @@
 /** Worker: runs every job type's handler (worker/handlers/) with the profile's concurrency. */
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
+import {createTransport, smtpSettings} from '../mail/mailer.js'
 import type {ComponentDef} from '../platform/component.js'
+import {readSecrets} from '../platform/env.js'
 import {createHttpServer, listen} from '../platform/http-server.js'
 import {handlers} from '../worker/handlers/index.js'
 import {startJobRunner} from '../worker/job-runner.js'
@@ -12,9 +14,13 @@ export const worker: ComponentDef<'worker'> = {
     const {log, metrics, redis, env} = ctx
     const mongo = ctx.mongo()
     const storage = ctx.storage()
+    const smtp = smtpSettings(env)
+    // The SMTP password is there only where the server wants a log-in.
+    const password = smtp?.user === undefined ? undefined : (await readSecrets(env.SHING_SECRETS_DIR, ['smtpPassword'])).smtpPassword
+    const mail = smtp === undefined ? undefined : {transport: createTransport(smtp, password), from: smtp.from}
     const runner = await startJobRunner({
       handlers,
-      context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage},
+      context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage, ...(mail === undefined ? {} : {mail})},
       redis,
       redisEndpoint: ctx.redisEndpoint,
       concurrency: env.profile.worker.concurrency,
@@ -27,6 +33,7 @@ export const worker: ComponentDef<'worker'> = {
       stop: async () => {
         await app.close()
         await runner.close()
+        mail?.transport.close()
       },
     }
   },

@@ -15,11 +15,16 @@ export const secretFiles = {
   /** What components use for S3: MinIO's root credentials when bundled, the external keys otherwise. */
   s3AccessKey: 'shing_s3_access_key',
   s3SecretKey: 'shing_s3_secret_key',
+  /** Only with an SMTP server that wants a log-in (SHING_SMTP_USER set). */
+  smtpPassword: 'shing_smtp_password',
 } as const
 export type SecretName = keyof typeof secretFiles
 
 /** The MongoDB user the components authenticate as (the root user of the bundled MongoDB). */
 export const MONGO_USER = 'root'
+
+export const smtpSecurityModes = ['starttls', 'tls', 'none'] as const
+export type SmtpSecurity = (typeof smtpSecurityModes)[number]
 export const MONGO_DATABASE = 'shing'
 
 /** Environment every component container gets; parsed by the appliance at start. */
@@ -51,6 +56,17 @@ export const componentEnvSchema = z.object({
   /** The hardware profile, as JSON (contract/hardware-profile.ts), fitted to the box. */
   SHING_PROFILE: z.string().min(2),
   SHING_SECRETS_DIR: z.string().default(SECRETS_DIR),
+  /**
+   * Account mail (verification, password reset). Unset: this site sends no mail, and accounts
+   * need no verification. Set: the worker sends through SHING_SMTP_HOST.
+   */
+  SHING_MAIL_FROM: z.string().min(3).optional(),
+  SHING_SMTP_HOST: z.string().min(1).optional(),
+  SHING_SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(587),
+  /** starttls: plain connection upgraded (587); tls: TLS from the start (465); none: a local relay. */
+  SHING_SMTP_SECURITY: z.enum(smtpSecurityModes).default('starttls'),
+  /** The SMTP log-in; its password is the smtpPassword secret. */
+  SHING_SMTP_USER: z.string().min(1).optional(),
   SHING_LOG_LEVEL: z.string().default('info'),
   /** Swarm fills these through templates: which node and task this is. */
   SHING_NODE_HOSTNAME: z.string().optional(),

@@ -4,7 +4,7 @@
  */
 import type {RegisteredRole} from '../contract/index.js'
 
-export const jobTypes = ['dvr.finalize', 'vod.delete', 'housekeeping'] as const
+export const jobTypes = ['dvr.finalize', 'vod.delete', 'mail.send', 'housekeeping'] as const
 export type JobType = (typeof jobTypes)[number]
 
 /** Redis key prefix of every queue (one queue per job type, named by the type). */
@@ -14,6 +14,8 @@ export interface JobData {
   'dvr.finalize': {streamId: string}
   /** A past broadcast its streamer deleted: its archive in S3 goes (its VOD document went first). */
   'vod.delete': {channel: string; streamId: string}
+  /** One mail to one person (an account's verification, reset or notice), sent by the worker. */
+  'mail.send': {to: string; subject: string; text: string; html: string}
   housekeeping: Record<string, never>
 }
 
@@ -44,9 +46,16 @@ export interface VodDeleteResult {
   objectsRemoved: number
 }
 
+export interface MailSendResult {
+  status: 'sent'
+  /** The SMTP server's id for it. */
+  messageId: string
+}
+
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
   'vod.delete': VodDeleteResult
+  'mail.send': MailSendResult
   housekeeping: HousekeepingResult
 }
 
@@ -72,3 +81,14 @@ export const VOD_DELETE_JOB_OPTIONS = {
   removeOnFail: 1000,
 } as const
 export const vodDeleteJobId = (streamId: string): string => `vod.delete-${streamId}`
+
+/**
+ * mail.send: retried for about an hour while the SMTP server is away (its links stay valid that
+ * long); kept briefly, since a mail's text holds a link that logs someone in or resets a password.
+ */
+export const MAIL_SEND_JOB_OPTIONS = {
+  attempts: 8,
+  backoff: {type: 'exponential', delay: 15_000},
+  removeOnComplete: true,
+  removeOnFail: {age: 24 * 3600},
+} as const

@@ -13,6 +13,7 @@ Refuses to overwrite an existing shing.yaml without --force; secrets already wri
   static override examples = [
     '<%= config.bin %> init',
     '<%= config.bin %> init --yes --hostname live.example.org --admin-email ops@example.org',
+    '<%= config.bin %> init --yes --hostname live.example.org --smtp smtp.example.org:587 --smtp-user live --smtp-password … --mail-from "Live <live@example.org>"',
     '<%= config.bin %> init --yes --dir /etc/shing --storage s3 --s3-endpoint https://s3.example.org --s3-bucket live --s3-access-key AK --s3-secret-key SK',
   ]
   static override flags = {
@@ -35,6 +36,11 @@ Refuses to overwrite an existing shing.yaml without --force; secrets already wri
     's3-secret-key': Flags.string({description: 'External S3 secret key (stored in the secrets file).'}),
     'data-dir': Flags.string({description: 'Data directory on the core box (default /var/lib/shing).'}),
     profile: Flags.string({description: 'Hardware profile (default: the one detected; see `shing hardware`).'}),
+    smtp: Flags.string({description: 'SMTP server for account mail, host or host:port, or none (default none: accounts need no verification).'}),
+    'smtp-security': Flags.option({options: ['starttls', 'tls', 'none'] as const, description: 'SMTP connection: starttls (587), tls (465) or none (default: tls for port 465, else starttls).'})(),
+    'smtp-user': Flags.string({description: 'SMTP username, or none (default none).'}),
+    'smtp-password': Flags.string({description: 'SMTP password (stored in the secrets file).'}),
+    'mail-from': Flags.string({description: 'Sender of account mail, e.g. "Shing <live@example.org>".'}),
   }
 
   async run(): Promise<InitResult> {
@@ -68,6 +74,11 @@ Refuses to overwrite an existing shing.yaml without --force; secrets already wri
         s3SecretKey: flags['s3-secret-key'],
         dataDir: flags['data-dir'],
         profile: flags.profile,
+        smtp: flags.smtp,
+        smtpSecurity: flags['smtp-security'],
+        smtpUser: flags['smtp-user'],
+        smtpPassword: flags['smtp-password'],
+        mailFrom: flags['mail-from'],
       },
     })
     if (!this.jsonEnabled()) this.log(renderInit(result))

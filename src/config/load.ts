@@ -91,6 +91,13 @@ export async function validateConfig(dir: string): Promise<ValidationResult> {
       }
     }
   }
+  if (config?.mail.mode === 'smtp' && config.mail.username !== undefined && secrets !== undefined && secrets.smtpPassword === undefined) {
+    problems.push({
+      path: 'smtpPassword',
+      message: `missing secret: mail.username is set, so the SMTP password is needed — add smtpPassword to the secrets file or run \`shing init --force --smtp-password …\``,
+      file: paths.secrets,
+    })
+  }
   if (problems.length > 0 || config === undefined || secrets === undefined) return {valid: false, problems}
   return {valid: true, problems: [], loaded: {config, secrets, paths}}
 }

@@ -1,5 +1,7 @@
 import {z} from 'zod'
 
+import {smtpSecurityModes} from '../../appliance/contract/index.js'
+
 /** The config format version this release writes and reads; older versions will be migrated. */
 export const CONFIG_VERSION = 1
 
@@ -31,6 +33,21 @@ export const storageSchema = z.discriminatedUnion('kind', [
     region: z.string().min(1).default('us-east-1'),
     bucket,
     pathStyle: z.boolean().default(true),
+  }),
+])
+
+/** Account mail: none (no verification; resets by the admin) or an SMTP server the worker sends through. */
+export const mailSchema = z.discriminatedUnion('mode', [
+  z.strictObject({mode: z.literal('none')}),
+  z.strictObject({
+    mode: z.literal('smtp'),
+    host: hostname,
+    port: port.default(587),
+    security: z.enum(smtpSecurityModes).default('starttls'),
+    /** The SMTP log-in, when the server wants one; its password is smtpPassword in the secrets file. */
+    username: z.string().min(1).optional(),
+    /** The sender, e.g. "Shing <live@example.org>"; the server must accept it. */
+    from: z.string().regex(/^([^<>@\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/, 'must be an address, or a name and an address: "Shing <live@example.org>"'),
   }),
 ])
 
@@ -86,6 +103,7 @@ export const configSchema = z
       /** Live ladders per ingest; `shing doctor` checks it against what this box transcodes in realtime. */
       ingestMaxLadders: z.number().int().min(1).max(256).optional(),
     }),
+    mail: mailSchema.default({mode: 'none'}),
     images: imagesSchema.default({}),
     swarm: z
       .strictObject({
@@ -127,6 +145,8 @@ export const secretsSchema = z.strictObject({
   /** Only with an external S3 (storage.kind: s3). */
   s3AccessKey: z.string().min(1).optional(),
   s3SecretKey: z.string().min(1).optional(),
+  /** Only with mail.mode smtp and a mail.username. */
+  smtpPassword: z.string().min(1).optional(),
 })
 
 export type ShingSecrets = z.infer<typeof secretsSchema>

@@ -43,14 +43,14 @@ export interface MergedSecrets {
   secrets: ShingSecrets
   kept: string[]
   generated: string[]
-  /** Given by the admin (external S3 keys). */
+  /** Given by the admin (external S3 keys, the SMTP password). */
   added: string[]
 }
 
 /** Keeps every existing secret; generates only what is missing. */
 export function mergeSecrets(
   existing: Record<string, unknown> | undefined,
-  provided: Partial<Pick<ShingSecrets, 's3AccessKey' | 's3SecretKey'>> = {},
+  provided: Partial<Pick<ShingSecrets, 's3AccessKey' | 's3SecretKey' | 'smtpPassword'>> = {},
 ): MergedSecrets {
   const out: Record<string, unknown> = {...existing, version: CONFIG_VERSION}
   const kept: string[] = []

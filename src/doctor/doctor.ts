@@ -1,5 +1,5 @@
 import {lookup} from 'node:dns/promises'
-import {isIP} from 'node:net'
+import net, {isIP} from 'node:net'
 import os from 'node:os'
 
 import {validateConfig} from '../config/load.js'
@@ -301,6 +301,53 @@ async function checkStackImages(engine: Engine, config: ShingConfig): Promise<Ch
   })
 }
 
+/** The SMTP server answers with its 220 greeting (with TLS from the start, the TCP connect is what is checked). */
+async function smtpGreeting(host: string, port: number, tls: boolean, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({host, port})
+    const fail = (why: string): void => {
+      socket.destroy()
+      reject(new Error(why))
+    }
+    socket.setTimeout(timeoutMs, () => fail(`no answer within ${timeoutMs / 1000} s`))
+    socket.once('error', (error) => fail(errorMessage(error)))
+    socket.once('connect', () => {
+      if (!tls) return
+      socket.destroy()
+      resolve('connected')
+    })
+    socket.once('data', (data) => {
+      const line = data.toString('utf8').split('\r\n')[0] ?? ''
+      socket.end('QUIT\r\n')
+      if (line.startsWith('220')) resolve(line)
+      else fail(`it greeted with "${line.slice(0, 120)}", not 220`)
+    })
+  })
+}
+
+async function checkMail(config: ShingConfig): Promise<Check> {
+  const mail = config.mail
+  if (mail.mode === 'none') {
+    return {
+      id: 'mail',
+      status: 'warn',
+      message: 'this site sends no mail (mail.mode: none): accounts need no e-mail verification, and a forgotten password is reset by an admin (shing user reset-password)',
+      hint: 'Set mail: in shing.yaml to an SMTP server (or `shing init --force --smtp host:port …`), then `shing up`',
+    }
+  }
+  try {
+    const greeting = await smtpGreeting(mail.host, mail.port, mail.security === 'tls')
+    return {id: 'mail', status: 'pass', message: `SMTP ${mail.host}:${mail.port} answers (${greeting.slice(0, 80)}); account mail goes from ${mail.from}`}
+  } catch (error) {
+    return {
+      id: 'mail',
+      status: 'fail',
+      message: `the SMTP server ${mail.host}:${mail.port} does not answer: ${errorMessage(error)}`,
+      hint: 'Check mail.host and mail.port in shing.yaml, and that this box may reach it (firewall, provider blocking port 25)',
+    }
+  }
+}
+
 export interface DoctorOptions {
   dir: string
   engine: Engine
@@ -342,7 +389,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorResult> {
   checks.push(...checkGpus(hw, config ? profile : undefined))
   if (config) {
     const own = await ownPorts(options.engine, hw)
-    checks.push(checkOverlay(config), ...(await checkPorts(config, own)), await checkHostname(config))
+    checks.push(checkOverlay(config), ...(await checkPorts(config, own)), await checkHostname(config), await checkMail(config))
     if (hw.docker.reachable) checks.push(...(await checkStackImages(options.engine, config)))
   }
 

@@ -42,6 +42,12 @@ export interface InitAnswers {
   s3SecretKey?: string
   dataDir?: string
   profile?: string
+  /** host[:port] of the SMTP server, or "none". */
+  smtp?: string
+  smtpSecurity?: 'starttls' | 'tls' | 'none'
+  smtpUser?: string
+  smtpPassword?: string
+  mailFrom?: string
 }
 
 export interface InitOptions {
@@ -139,6 +145,21 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
       a.s3AccessKey ??= await ask.text('S3 access key')
       a.s3SecretKey ??= await ask.secret('S3 secret key')
     }
+    a.smtp ??= await ask.text('SMTP server for account mail (host or host:port; "none": no mail, accounts need no verification)', 'none')
+    if (a.smtp !== 'none') {
+      a.smtpSecurity ??= await ask.choose(
+        'SMTP connection',
+        [
+          {value: 'starttls', name: 'STARTTLS', description: 'port 587, most providers'},
+          {value: 'tls', name: 'TLS from the start', description: 'port 465'},
+          {value: 'none', name: 'Plain', description: 'a relay on your own network'},
+        ],
+        defaultSmtpSecurity(a.smtp),
+      )
+      a.smtpUser ??= await ask.text('SMTP username ("none" when the server wants no log-in)', 'none')
+      if (a.smtpUser !== 'none') a.smtpPassword ??= await ask.secret('SMTP password')
+      a.mailFrom ??= await ask.text('Sender of account mail', `${hostnameForFrom(a.hostname)}`)
+    }
     a.dataDir ??= await ask.text('Data directory', '/var/lib/shing')
     a.profile ??= await ask.choose(
       `Hardware profile (detected: ${detected.profile.name} — ${detected.reason})`,
@@ -154,6 +175,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
   if (storage === 's3' && (a.s3AccessKey === undefined || a.s3SecretKey === undefined)) {
     throw new AbortError('An external S3 needs its access and secret keys.', ['Pass --s3-access-key and --s3-secret-key'])
   }
+  const mail = mailConfig(a, hostname)
   const choice: ProfileChoice = a.profile === undefined || a.profile === detected.profile.name
     ? detected
     : chooseProfile(hardware, profiles, a.profile)
@@ -173,6 +195,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
         ? {kind: 's3', endpoint: a.s3Endpoint ?? '', region: a.s3Region ?? 'us-east-1', bucket: a.s3Bucket ?? 'shing', pathStyle: true}
         : {kind: 'minio', bucket: 'shing'},
     dataDir: a.dataDir ?? '/var/lib/shing',
+    mail,
     hardware: {profile: choice.profile.name, ingestMaxLadders: choice.profile.ingest.maxLadders},
     // Settings init does not ask about survive a re-init.
     images: previous?.images ?? {},
@@ -190,6 +213,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
   const merged = mergeSecrets(existingSecrets, {
     ...(a.s3AccessKey === undefined ? {} : {s3AccessKey: a.s3AccessKey}),
     ...(a.s3SecretKey === undefined ? {} : {s3SecretKey: a.s3SecretKey}),
+    ...(a.smtpPassword === undefined || mail.mode === 'none' ? {} : {smtpPassword: a.smtpPassword}),
   })
   const write = async (file: string, run: () => Promise<unknown>, nothingChanged: string): Promise<void> => {
     try {
@@ -241,7 +265,34 @@ function answersFromConfig(c: ShingConfig): InitAnswers {
     ...(c.storage.kind === 's3' ? {s3Endpoint: c.storage.endpoint, s3Region: c.storage.region, s3Bucket: c.storage.bucket} : {}),
     dataDir: c.dataDir,
     profile: c.hardware.profile,
+    ...(c.mail.mode === 'smtp'
+      ? {smtp: `${c.mail.host}:${c.mail.port}`, smtpSecurity: c.mail.security, smtpUser: c.mail.username ?? 'none', mailFrom: c.mail.from}
+      : {smtp: 'none'}),
   }
+}
+
+/** The mail section from the answers: "none", or host[:port] with what goes with it. */
+function mailConfig(a: InitAnswers, hostname: string): NonNullable<ShingConfigInput['mail']> {
+  const smtp = (a.smtp ?? 'none').trim()
+  if (smtp === 'none' || smtp === '') return {mode: 'none'}
+  const m = /^([^:\s]+)(?::(\d+))?$/.exec(smtp)
+  if (m === null) throw new AbortError(`"${smtp}" is not an SMTP server.`, ['Write it as host or host:port (e.g. --smtp smtp.example.org:587), or none'])
+  const security = a.smtpSecurity ?? defaultSmtpSecurity(smtp)
+  const port = m[2] === undefined ? (security === 'tls' ? 465 : 587) : Number(m[2])
+  const username = a.smtpUser === undefined || a.smtpUser === 'none' ? undefined : a.smtpUser
+  if (username !== undefined && a.smtpPassword === undefined) {
+    throw new AbortError('An SMTP username needs its password.', ['Pass --smtp-password (it goes in the secrets file), or --smtp-user none'])
+  }
+  return {mode: 'smtp', host: m[1]!, port, security, ...(username === undefined ? {} : {username}), from: a.mailFrom ?? hostnameForFrom(hostname)}
+}
+
+function defaultSmtpSecurity(smtp: string): 'starttls' | 'tls' {
+  return smtp.endsWith(':465') ? 'tls' : 'starttls'
+}
+
+/** A sender the site can own: its own name when that is a DNS name. */
+function hostnameForFrom(hostname: string | undefined): string {
+  return hostname !== undefined && isIP(hostname) === 0 && hostname.includes('.') ? `Shing <noreply@${hostname}>` : 'Shing <noreply@example.com>'
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

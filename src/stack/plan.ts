@@ -314,13 +314,24 @@ export function planStack(inputs: PlanInputs): StackPlan {
     SHING_PROFILE: JSON.stringify(profile),
     SHING_SECRETS_DIR: SECRETS_DIR,
     SHING_LOG_LEVEL: 'info',
+    ...(config.mail.mode === 'smtp'
+      ? {
+          SHING_MAIL_FROM: config.mail.from,
+          SHING_SMTP_HOST: config.mail.host,
+          SHING_SMTP_PORT: config.mail.port,
+          SHING_SMTP_SECURITY: config.mail.security,
+          ...(config.mail.username === undefined ? {} : {SHING_SMTP_USER: config.mail.username}),
+        }
+      : {}),
   }
+  // The worker sends the mail; only it holds the SMTP password.
+  const smtpSecrets = config.mail.mode === 'smtp' && config.mail.username !== undefined ? [mount('smtpPassword')] : []
   const componentSecrets: {[K in ComponentName]: Array<{secret: PlannedSecret; file: string}>} = {
     web: [mount('mongoRootPassword'), mount('redisPassword'), mount('sessionSecret'), mount('streamKeySecret'), ...s3Secrets],
     ingest: [mount('mongoRootPassword'), mount('redisPassword'), mount('streamKeySecret'), ...s3Secrets],
     relay: [mount('redisPassword')],
     sfu: [mount('redisPassword')],
-    worker: [mount('mongoRootPassword'), mount('redisPassword'), ...s3Secrets],
+    worker: [mount('mongoRootPassword'), mount('redisPassword'), ...s3Secrets, ...smtpSecrets],
   }
   const webrtcPorts: PortConfig[] = []
   for (let p = config.ports.webrtc.min; p <= config.ports.webrtc.max; p++) {

@@ -57,9 +57,9 @@ export async function startComponent(options: {
   return {process, httpPort, rtmpPort}
 }
 
-/** Writes every secret file a component reads (contract.secretFiles) into `dir`, mode 0600. */
-export async function writeSecretFiles(dir: string, site: {mongoPassword: string; redisPassword: string; s3: {accessKey: string; secretKey: string}; streamKeySecret?: string}): Promise<void> {
-  const values: {[K in keyof typeof secretFiles]: string} = {
+/** Writes every secret file a component reads (contract.secretFiles) into `dir`, mode 0600; the SMTP password only when given. */
+export async function writeSecretFiles(dir: string, site: {mongoPassword: string; redisPassword: string; s3: {accessKey: string; secretKey: string}; streamKeySecret?: string; smtpPassword?: string}): Promise<void> {
+  const values: {[K in keyof typeof secretFiles]: string | undefined} = {
     mongoRootPassword: site.mongoPassword,
     redisPassword: site.redisPassword,
     minioRootUser: site.s3.accessKey,
@@ -68,9 +68,11 @@ export async function writeSecretFiles(dir: string, site: {mongoPassword: string
     streamKeySecret: site.streamKeySecret ?? randomBytes(32).toString('hex'),
     s3AccessKey: site.s3.accessKey,
     s3SecretKey: site.s3.secretKey,
+    smtpPassword: site.smtpPassword,
   }
   for (const [name, file] of Object.entries(secretFiles)) {
-    await writeFile(path.join(dir, file), `${values[name as keyof typeof secretFiles]}\n`, {mode: 0o600})
+    const value = values[name as keyof typeof secretFiles]
+    if (value !== undefined) await writeFile(path.join(dir, file), `${value}\n`, {mode: 0o600})
   }
 }
 

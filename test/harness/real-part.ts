@@ -1,7 +1,7 @@
 import type {TestContext} from 'vitest'
 
 /** The real parts the conformance suite proves, in the order it reports them. */
-export const realParts = ['node', 'docker', 'swarm', 'redis', 's3', 'mongo-wire', 'mediasoup', 'ffmpeg', 'chromium'] as const
+export const realParts = ['node', 'docker', 'swarm', 'redis', 's3', 'mongo-wire', 'smtp', 'mediasoup', 'ffmpeg', 'chromium'] as const
 export type RealPart = (typeof realParts)[number]
 
 declare module 'vitest' {

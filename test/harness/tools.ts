@@ -7,7 +7,7 @@ import {promisify} from 'node:util'
 import {HarnessError} from './process.js'
 
 /** Every external program the harness starts; scripts/install-test-deps.sh installs them all. */
-export const toolNames = ['redis-server', 'ffmpeg', 'ffprobe', 'minio', 'ferretdb', 'chromium', 'dockerd', 'sshd', 'ssh-keygen', 'openssl', 'mmdebstrap'] as const
+export const toolNames = ['redis-server', 'ffmpeg', 'ffprobe', 'minio', 'ferretdb', 'mailpit', 'chromium', 'dockerd', 'sshd', 'ssh-keygen', 'openssl', 'mmdebstrap'] as const
 export type ToolName = (typeof toolNames)[number]
 
 /** Where the heavy Go builds are cached (the same default as install-test-deps.sh). */
@@ -23,6 +23,7 @@ const locations: {[T in ToolName]: () => Location} = {
   ffprobe: () => ({onPath: 'ffprobe'}),
   minio: () => ({file: path.join(testCacheDir(), 'bin', 'minio')}),
   ferretdb: () => ({file: path.join(testCacheDir(), 'bin', 'ferretdb')}),
+  mailpit: () => ({file: path.join(testCacheDir(), 'bin', 'mailpit')}),
   // Debian's build: playwright's own download cannot reach its CDN from these machines.
   chromium: () => ({file: '/usr/bin/chromium'}),
   dockerd: () => ({onPath: 'dockerd'}),

@@ -1,5 +1,6 @@
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
+import type {Transporter} from 'nodemailer'
 
 import type {Logger} from '../../platform/logger.js'
 import type {Storage} from '../../platform/storage.js'
@@ -10,4 +11,6 @@ export interface JobContext {
   log: Logger
   db: Db
   storage: Storage
+  /** The SMTP client; absent on a site that sends no mail. */
+  mail?: {transport: Transporter; from: string}
 }

@@ -3,6 +3,7 @@ import type {JobHandlers} from '../../jobs/types.js'
 import type {JobContext} from './context.js'
 import {dvrFinalize} from './dvr-finalize.js'
 import {housekeeping} from './housekeeping.js'
+import {mailSend} from './mail-send.js'
 import {vodDelete} from './vod-delete.js'
 
 export type {JobContext} from './context.js'
@@ -10,5 +11,6 @@ export type {JobContext} from './context.js'
 export const handlers: JobHandlers<JobContext> = {
   'dvr.finalize': dvrFinalize,
   'vod.delete': vodDelete,
+  'mail.send': mailSend,
   housekeeping,
 }

@@ -8,6 +8,7 @@ import YAML from 'yaml'
 import {runShing} from '../../harness/cli.js'
 import {startDockerEngine, type DockerEngine} from '../../harness/docker.js'
 import {ensureImages} from '../../harness/images.js'
+import {startMailpit} from '../../harness/mailpit.js'
 import {freePort, tempDir} from '../../harness/process.js'
 
 interface Check {
@@ -84,6 +85,24 @@ describe('shing doctor --json', () => {
     expect(engine).toMatchObject({status: 'fail', message: expect.stringContaining('not reachable')})
     expect(engine?.hint).toMatch(/DOCKER_HOST|docker\.io/)
     expect(checks.find((c) => c.id === 'config')?.status).toBe('pass')
+  })
+
+  it('mail: none is a warning that says who resets passwords; an SMTP server that answers passes; one that does not fails with the fix', async () => {
+    const noEngine = {env: {DOCKER_HOST: `unix://${dir}/no-engine.sock`}}
+    const mailCheck = async (): Promise<Check | undefined> => (await runShing(['doctor', '--json', '--dir', configDir], noEngine)).json<{checks: Check[]}>().checks.find((c) => c.id === 'mail')
+    expect(await mailCheck()).toMatchObject({status: 'warn', message: expect.stringContaining('shing user reset-password'), hint: expect.stringContaining('mail:')})
+    const mailpit = await startMailpit()
+    try {
+      const smtp = (port: number) => (c: Record<string, Record<string, unknown>>): void => {
+        c.mail = {mode: 'smtp', host: '127.0.0.1', port, security: 'none', from: 'Live <live@example.test>'}
+      }
+      const answering = await withConfig(smtp(mailpit.smtpPort), mailCheck)
+      expect(answering).toMatchObject({status: 'pass', message: expect.stringMatching(/^SMTP 127\.0\.0\.1:\d+ answers \(220 /)})
+      const silent = await withConfig(smtp(await freePort()), mailCheck)
+      expect(silent).toMatchObject({status: 'fail', message: expect.stringContaining('does not answer'), hint: expect.stringContaining('mail.host')})
+    } finally {
+      await mailpit.stop()
+    }
   })
 
   /** Changes shing.yaml for one test, then puts it back. */

@@ -77,6 +77,31 @@ describe('shing init --yes', () => {
     expect(JSON.parse(String(doctor.stdout))).toHaveProperty('checks')
   })
 
+  it('with SMTP: the mail section in shing.yaml, its password in the secrets file only; a log-in without a password is refused', async () => {
+    const run = await init('--smtp', 'smtp.example.test', '--smtp-user', 'live', '--smtp-password', 'smtp-secret-123', '--mail-from', 'Live <live@example.test>')
+    expect(run.exitCode, run.stderr).toBe(0)
+    const config = await readFile(path.join(dir, 'shing.yaml'), 'utf8')
+    expect(YAML.parse(config)).toMatchObject({mail: {mode: 'smtp', host: 'smtp.example.test', port: 587, security: 'starttls', username: 'live', from: 'Live <live@example.test>'}})
+    expect(config).not.toContain('smtp-secret-123')
+    expect(config).toContain('# Account mail')
+    expect(YAML.parse(await readFile(path.join(dir, 'shing.secrets.yaml'), 'utf8'))).toMatchObject({smtpPassword: 'smtp-secret-123'})
+    expect(run.json()).toMatchObject({secrets: {added: ['smtpPassword']}})
+    expect((await runShing(['config', 'validate', '--dir', dir, '--json'])).exitCode).toBe(0)
+    const shown = await runShing(['config', 'show', '--dir', dir, '--json'])
+    expect(shown.stdout).not.toContain('smtp-secret-123')
+
+    // The password removed from the secrets file: validate names it and the fix.
+    const secretsFile = path.join(dir, 'shing.secrets.yaml')
+    await writeFile(secretsFile, (await readFile(secretsFile, 'utf8')).replace(/^smtpPassword:.*\n/m, ''))
+    const invalid = await runShing(['config', 'validate', '--dir', dir, '--json'])
+    expect(invalid.exitCode).toBe(1)
+    expect(invalid.json()).toMatchObject({problems: [{path: 'smtpPassword', message: expect.stringContaining('mail.username is set')}]})
+
+    const noPassword = await init('--force', '--smtp', 'smtp.example.test:465', '--smtp-user', 'live')
+    expect(noPassword.exitCode).toBe(1)
+    expect(noPassword.json()).toMatchObject({error: {message: 'An SMTP username needs its password.', actions: [expect.stringContaining('--smtp-password')]}})
+  })
+
   it('rejects a bad answer before writing anything', async () => {
     const run = await init('--admin-email', 'not-an-email')
     expect(run.exitCode).toBe(1)

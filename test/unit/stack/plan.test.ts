@@ -98,6 +98,27 @@ describe('planStack', () => {
   })
 })
 
+describe('planStack with account mail', () => {
+  type Task = {ContainerSpec: {Env: string[]; Secrets: Array<{SecretName: string}>}}
+  const task = (p: StackPlan, name: string): Task => p.services.find((s) => s.name === name)?.spec.TaskTemplate as Task
+  const smtpSecret = (t: Task): boolean => t.ContainerSpec.Secrets.some((s) => s.SecretName.startsWith('shing_smtp_password_'))
+
+  it('with SMTP, every component learns the sender and server; only the worker, which sends, holds the password', async () => {
+    const c = config((raw) => (raw.mail = {mode: 'smtp', host: 'smtp.example.org', username: 'live', from: 'Live <live@example.org>'}))
+    const p = await plan(c, {smtpPassword: 'smtp-secret-value'})
+    expect(task(p, 'web').ContainerSpec.Env).toEqual(expect.arrayContaining(['SHING_MAIL_FROM=Live <live@example.org>', 'SHING_SMTP_HOST=smtp.example.org', 'SHING_SMTP_PORT=587', 'SHING_SMTP_SECURITY=starttls', 'SHING_SMTP_USER=live']))
+    expect(smtpSecret(task(p, 'worker'))).toBe(true)
+    for (const name of ['web', 'ingest', 'relay', 'sfu']) expect(smtpSecret(task(p, name)), name).toBe(false)
+    expect(JSON.stringify(p)).not.toContain('smtp-secret-value')
+  })
+
+  it('with mail: none, no component is told of a mail server', async () => {
+    const p = await plan(config())
+    expect(task(p, 'web').ContainerSpec.Env.some((e) => e.startsWith('SHING_MAIL_FROM='))).toBe(false)
+    expect(smtpSecret(task(p, 'worker'))).toBe(false)
+  })
+})
+
 describe('diffStack', () => {
   it('on an empty engine: make the swarm, label the box, then create everything', async () => {
     const p = await plan(config())
