@@ -8,7 +8,7 @@ import {randomBytes} from 'node:crypto'
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
-import type {CreatedUser, PasswordReset, Role} from '../contract/index.js'
+import type {CreatedUser, PasswordReset, Role, TwoFactorReset} from '../contract/index.js'
 import {RedisSessionStore} from './sessions.js'
 import {Users} from './users.js'
 
@@ -39,4 +39,12 @@ export async function resetPassword(db: Db, redis: Redis, username: string): Pro
   await users.setPassword(user._id, password, user.username)
   const sessionsEnded = await new RedisSessionStore(redis).endAll(user._id.toHexString())
   return {username: user.username, password, sessionsEnded}
+}
+
+/** Turns two-factor log-in off, for someone who lost their phone and their recovery codes. */
+export async function resetTwoFactor(db: Db, username: string): Promise<TwoFactorReset> {
+  const users = new Users(db)
+  const user = await users.byUsername(username)
+  if (user === null) throw new UnknownUserError(username)
+  return {username: user.username, wasOn: await users.disableTotp(user._id)}
 }

@@ -9,6 +9,7 @@ import {ObjectId} from 'mongodb'
 import type {Logger} from '../platform/logger.js'
 import {formText as text, sendPage as html, type PageContextOf} from '../web/html.js'
 import type {AccountMail} from './account-mail.js'
+import {FORGOT_LIMIT} from './log-in.js'
 import {passwordStamp, type MailLinks} from './mail-links.js'
 import {deadLinkPage, forgotPage, resetPage} from './pages.js'
 import {passwordProblem} from './passwords.js'
@@ -23,9 +24,6 @@ export interface AccountMailRoutesOptions {
   pageContext: PageContextOf
   log: Logger
 }
-
-/** Per client address, shared by every web instance: enough for typos, too few to flood a mailbox. */
-export const FORGOT_LIMIT = {max: 5, timeWindow: '15 minutes'}
 
 export async function accountMailRoutes(app: FastifyInstance, options: AccountMailRoutesOptions): Promise<void> {
   const {users, sessions, links, mail, pageContext, log} = options

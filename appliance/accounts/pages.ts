@@ -76,6 +76,7 @@ export interface AccountView {
   role: string
   createdAt: Date
   sessions: number
+  twoFactor: {enabled: false} | {enabled: true; since: Date; codesLeft: number}
 }
 
 export function accountPage(context: PageContext, account: AccountView, options: {errors?: FieldErrors; notice?: string} = {}): string {
@@ -116,6 +117,24 @@ ${field({name: 'current', label: 'Current password', type: 'password', autocompl
 ${field({name: 'password', label: 'New password', type: 'password', autocomplete: 'new-password', hint: `At least ${PASSWORD_MIN_LENGTH} characters. Your other sessions are logged out.`, errors})}
 <button class="primary" type="submit">Change password</button>
 </form>
+
+<h2>Access tokens</h2><p>Let a script use the API as you: <a href="/account/tokens">manage your access tokens</a>.</p>
+<h2>Two-factor log-in</h2>
+${account.twoFactor.enabled
+  ? `<p>On since ${escapeHtml(account.twoFactor.since.toISOString().slice(0, 10))}: log-in asks for a code from your authenticator app. ${account.twoFactor.codesLeft} recovery ${account.twoFactor.codesLeft === 1 ? 'code' : 'codes'} left.</p>
+<form class="stack" method="post" action="/account/2fa/recovery">
+${csrfField(context.csrfToken)}
+${field({name: 'recoveryTotp', label: 'Code from your app', autocomplete: 'one-time-code', hint: 'New recovery codes replace the old ones.', errors, extra: ' inputmode="numeric" maxlength="6"'})}
+<button type="submit">New recovery codes</button>
+</form>
+<form class="stack" method="post" action="/account/2fa/disable">
+${csrfField(context.csrfToken)}
+${field({name: 'disablePassword', label: 'Current password', type: 'password', autocomplete: 'current-password', errors})}
+${field({name: 'disableCode', label: 'Code from your app, or a recovery code', autocomplete: 'one-time-code', errors, extra: ' autocapitalize="none" spellcheck="false"'})}
+<button class="danger" type="submit">Turn two-factor log-in off</button>
+</form>`
+  : `<p>Off. With it on, a stolen password alone does not log anyone in: log-in also asks for a code from an app on your phone.</p>
+<p><a class="button" href="/account/2fa/setup">Turn on two-factor log-in</a></p>`}
 
 <h2>Sessions</h2>
 <p>${others <= 0 ? 'You are logged in here only.' : `You are logged in here and in ${others} other ${others === 1 ? 'place' : 'places'}.`}</p>
@@ -169,5 +188,50 @@ export function deadLinkPage(context: PageContext, options: {title: string; mess
     body: `<h1>${escapeHtml(options.title)}</h1>
 <p class="notice error" role="alert">${escapeHtml(options.message)}</p>
 <p><a href="${escapeHtml(options.next.href)}">${escapeHtml(options.next.label)}</a></p>`,
+  })
+}
+
+export function twoFactorLoginPage(context: PageContext, options: {message?: string} = {}): string {
+  return page(context, {
+    title: 'Two-factor log-in',
+    body: `<h1>One more step</h1>
+<p>Enter the 6-digit code your authenticator app shows for this site. Lost your phone? Enter one of your recovery codes instead.</p>
+${formError(options.message)}
+<form class="stack" method="post" action="/login/2fa">
+${csrfField(context.csrfToken)}
+${field({name: 'code', label: 'Code', autocomplete: 'one-time-code', errors: {}, extra: ' autocapitalize="none" spellcheck="false" autofocus'})}
+<button class="primary" type="submit">Log in</button>
+</form>
+<p><a href="/login">Start again</a></p>`,
+  })
+}
+
+export function twoFactorSetupPage(context: PageContext, options: {qrSvg: string; secret: string; errors?: FieldErrors}): string {
+  const grouped = options.secret.replace(/(.{4})/g, '$1 ').trim()
+  return page(context, {
+    title: 'Turn on two-factor log-in',
+    body: `<h1>Turn on two-factor log-in</h1>
+<ol class="steps">
+<li>Open an authenticator app on your phone (any TOTP app: Aegis, FreeOTP, Google Authenticator, 1Password…) and add an account by scanning this code:
+<div class="qr" role="img" aria-label="QR code to scan with the app">${options.qrSvg}</div>
+<p class="hint">Cannot scan? Type this key into the app instead: <code class="secret">${escapeHtml(grouped)}</code></p></li>
+<li>Enter the 6-digit code the app shows now:
+<form class="stack" method="post" action="/account/2fa/enable" novalidate>
+${csrfField(context.csrfToken)}
+${field({name: 'code', label: 'Code from the app', autocomplete: 'one-time-code', errors: options.errors ?? {}, extra: ' inputmode="numeric" maxlength="6" autofocus'})}
+<button class="primary" type="submit">Turn on</button>
+</form></li>
+</ol>
+<p><a href="/account">Cancel</a></p>`,
+  })
+}
+
+export function recoveryCodesPage(context: PageContext, options: {codes: string[]; first: boolean}): string {
+  return page(context, {
+    title: 'Your recovery codes',
+    body: `<h1>${options.first ? 'Two-factor log-in is on' : 'New recovery codes'}</h1>
+<p class="notice ok" role="status">Keep these recovery codes somewhere safe (a password manager, or on paper). Each logs you in once without your phone. They are shown only now${options.first ? '' : '; the old ones no longer work'}.</p>
+<ul class="codes">${options.codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>
+<p><a class="button" href="/account">I have saved them</a></p>`,
   })
 }

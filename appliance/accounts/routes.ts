@@ -9,11 +9,14 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Logger} from '../platform/logger.js'
 import {formText as text, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
 import {accountPage, loginPage, signupPage} from './pages.js'
-import {SESSION_TTL_SECONDS, type RedisSessionStore} from './sessions.js'
+import {logIn, LOGIN_LIMIT, RESEND_LIMIT, SIGNUP_LIMIT} from './log-in.js'
+import type {RedisSessionStore} from './sessions.js'
 import {AccountInputError, emailProblem, viewerOf, type Users, type Viewer} from './users.js'
 import type {SiteSettings} from '../site/settings.js'
 import {passwordProblem, verifyPassword} from './passwords.js'
 import type {AccountMail} from './account-mail.js'
+import type {TwoFactor} from './two-factor.js'
+import {startSecondFactor, twoFactorRoutes} from './two-factor-routes.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,14 +30,11 @@ export interface AccountRoutesOptions {
   sessions: RedisSessionStore
   settings: SiteSettings
   mail: AccountMail
+  twoFactor: TwoFactor
   pageContext: PageContextOf
   log: Logger
 }
 
-/** Limits per client address, shared by every web instance (Redis). */
-export const LOGIN_LIMIT = {max: 10, timeWindow: '1 minute'}
-export const SIGNUP_LIMIT = {max: 20, timeWindow: '1 hour'}
-export const RESEND_LIMIT = {max: 3, timeWindow: '1 hour'}
 
 /** Only a path on this site (no //host, no scheme): where a log-in may send the browser next. */
 export const safeNext = (next: unknown): string | undefined => {
@@ -64,17 +64,9 @@ export function loadViewer(app: FastifyInstance, users: Users, log: Logger): voi
   })
 }
 
-/** Starts a logged-in session under a new id (no session fixation). */
-async function logIn(request: FastifyRequest, userId: string): Promise<void> {
-  await request.session.regenerate()
-  request.session.cookie.maxAge = SESSION_TTL_SECONDS * 1000
-  request.session.userId = userId
-  request.session.loggedInAt = new Date().toISOString()
-  await request.session.save()
-}
 
 export async function accountRoutes(app: FastifyInstance, options: AccountRoutesOptions): Promise<void> {
-  const {users, sessions, settings, mail, pageContext, log} = options
+  const {users, sessions, settings, mail, twoFactor, pageContext, log} = options
   const CLOSED = 'Sign-ups are closed on this site. An admin can make you an account.'
 
   app.get('/signup', async (request, reply) => {
@@ -137,6 +129,10 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
       // The same answer for an unknown name, a wrong password and a closed account.
       return html(reply, 401, loginPage(pageContext(request, reply, {form: true}), {login, next, message: 'Wrong username or password, or this account cannot log in.'}))
     }
+    if (user.totp !== undefined) {
+      await startSecondFactor(request, user._id.toHexString(), next)
+      return reply.redirect('/login/2fa', 303)
+    }
     await logIn(request, user._id.toHexString())
     return reply.redirect(next ?? '/account', 303)
   })
@@ -157,6 +153,7 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
       role: user.role,
       createdAt: user.createdAt,
       sessions: await sessions.count(viewer.id),
+      twoFactor: user.totp === undefined ? {enabled: false as const} : {enabled: true as const, since: user.totp.enabledAt, codesLeft: user.totp.recoveryHashes.length},
     }
     return html(reply, status, accountPage(pageContext(request, reply, {form: true}), view, extra))
   }
@@ -168,6 +165,8 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
     'email-sent': 'We mailed a link to your new address: it becomes your address when you follow it.',
     'email-changed': 'Your e-mail address was changed.',
     resent: 'We mailed you a new confirmation link. Nothing there? Look in the spam folder.',
+    '2fa-off': 'Two-factor log-in is off: your password alone logs you in.',
+    'recovery-used': 'You logged in with a recovery code, which now no longer works. Running low? Make new ones below.',
   }
   app.get<{Querystring: Record<string, string | undefined>}>('/account', async (request, reply) => {
     if (viewerOrLogIn(request, reply) === undefined) return reply
@@ -200,6 +199,8 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
     log.info({user: user.username}, 'e-mail address changed')
     return reply.redirect('/account?email-changed=1', 303)
   })
+
+  await app.register(twoFactorRoutes, {users, twoFactor, pageContext, showAccount, siteTitle: async () => (await settings.get()).title, log})
 
   app.post('/account/email/resend', {config: {rateLimit: RESEND_LIMIT}}, async (request, reply) => {
     const viewer = viewerOrLogIn(request, reply)

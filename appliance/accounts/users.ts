@@ -7,6 +7,7 @@ import {MongoServerError, ObjectId, type Collection, type Db} from 'mongodb'
 import {roles, type Role} from '../contract/index.js'
 import {FieldError} from '../platform/field-error.js'
 import {decoyHash, hashPassword, passwordProblem, verifyPassword} from './passwords.js'
+import type {TotpRecord} from './two-factor.js'
 
 export const USERS_COLLECTION = 'users'
 export {roles, type Role}
@@ -32,6 +33,8 @@ export interface UserDoc {
   passwordChangedAt?: Date
   /** When the owner followed the verification link sent to `email` (absent: not verified). */
   emailVerifiedAt?: Date
+  /** Two-factor log-in, when its owner turned it on. */
+  totp?: TotpRecord
 }
 
 /** What a page may know of the person looking at it. */
@@ -156,6 +159,35 @@ export class Users {
       if (error instanceof MongoServerError && error.code === 11000) throw new AccountInputError('email', 'Another account uses this e-mail address.', true)
       throw error
     }
+  }
+
+  async enableTotp(id: ObjectId, totp: TotpRecord): Promise<void> {
+    await this.collection.updateOne({_id: id}, {$set: {totp}})
+  }
+
+  /** Turns two-factor log-in off; false when it was not on. */
+  async disableTotp(id: ObjectId): Promise<boolean> {
+    const result = await this.collection.updateOne({_id: id, totp: {$exists: true}}, {$unset: {totp: ''}})
+    return result.modifiedCount === 1
+  }
+
+  /** Records a code's time step; false when as new a code was used already (a replay, or a race). */
+  async useTotpStep(id: ObjectId, step: number): Promise<boolean> {
+    const result = await this.collection.updateOne(
+      {_id: id, totp: {$exists: true}, $or: [{'totp.lastStep': {$exists: false}}, {'totp.lastStep': {$lt: step}}]},
+      {$set: {'totp.lastStep': step}},
+    )
+    return result.modifiedCount === 1
+  }
+
+  /** Uses a recovery code up; false when the account has no such code (left). */
+  async useRecoveryCode(id: ObjectId, hash: string): Promise<boolean> {
+    const result = await this.collection.updateOne({_id: id, 'totp.recoveryHashes': hash}, {$pull: {'totp.recoveryHashes': hash}})
+    return result.modifiedCount === 1
+  }
+
+  async setRecoveryCodes(id: ObjectId, hashes: string[]): Promise<void> {
+    await this.collection.updateOne({_id: id, totp: {$exists: true}}, {$set: {'totp.recoveryHashes': hashes}})
   }
 
   /** Accounts whose username or e-mail starts with `query` (any case), or the newest ones when it is empty. */

@@ -11,6 +11,8 @@ export interface AdminUserRow {
   role: Role
   status: AccountStatus
   createdAt: Date
+  /** Two-factor log-in is on (an admin can turn it off for someone who lost their phone). */
+  twoFactor: boolean
 }
 
 export interface AdminLiveRow {
@@ -32,7 +34,10 @@ function userRow(context: PageContext, user: AdminUserRow, self: boolean): strin
           const label = s === 'active' ? (user.status === 'pending' ? 'Approve' : 'Reactivate') : s === 'suspended' ? 'Suspend' : 'Ban'
           return `<form method="post" action="${base}/status">${token}<input type="hidden" name="status" value="${s}"><button class="${s === 'active' ? 'primary' : 'danger'}" type="submit" aria-label="${label} ${escapeHtml(user.username)}">${label}</button></form>`
         })
-        .join('')
+        .join('') +
+      (user.twoFactor
+        ? `<form method="post" action="${base}/2fa-reset">${token}<button type="submit" aria-label="Turn off two-factor log-in of ${escapeHtml(user.username)}">Reset 2FA</button></form>`
+        : '')
   const roleForm = self
     ? escapeHtml(user.role)
     : `<form method="post" action="${base}/role" class="inline">${token}<label class="skip" for="role-${escapeHtml(user.id)}">Role of ${escapeHtml(user.username)}</label><select id="role-${escapeHtml(user.id)}" name="role">${roles

@@ -84,7 +84,7 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
       adminPage(pageContext(request, reply, {form: true}), {
         query,
         selfId: admin.id,
-        users: found.map((u) => ({id: u._id.toHexString(), username: u.username, email: u.email, role: u.role, status: u.status, createdAt: u.createdAt})),
+        users: found.map((u) => ({id: u._id.toHexString(), username: u.username, email: u.email, role: u.role, status: u.status, createdAt: u.createdAt, twoFactor: u.totp !== undefined})),
         live: live.map((l) => {
           const owner = ownerNames.get(owners.get(l.channel) ?? '')
           return {channel: l.channel, since: l.since, ...(owner === undefined ? {} : {owner})}
@@ -135,6 +135,15 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
     await users.setRole(user._id, role)
     await record(admin, 'user.role', user.username, {from: user.role, to: role})
     return done(request, reply, `${user.username} is ${role === 'user' ? 'a user' : `a ${role}`} now.`)
+  })
+
+  app.post<{Params: {id: string}}>('/admin/users/:id/2fa-reset', async (request, reply) => {
+    const admin = adminOf(request, reply)
+    if (admin === undefined) return reply
+    const user = await target(request, reply, admin)
+    if (user === undefined) return reply
+    if (await users.disableTotp(user._id)) await record(admin, 'user.reset-2fa', user.username)
+    return done(request, reply, `Two-factor log-in of ${user.username} is off: their password alone logs them in now.`)
   })
 
   app.post<{Params: {channel: string}}>('/admin/channels/:channel/end', async (request, reply) => {

@@ -8,7 +8,7 @@ import type {Db} from 'mongodb'
 import {z} from 'zod'
 
 import {adminOperations, type AdminInput, type AdminOperationName, type AdminReply, type AdminResult, type SecretName} from '../contract/index.js'
-import {createUser, resetPassword, UnknownUserError} from '../accounts/admin.js'
+import {createUser, resetPassword, resetTwoFactor, UnknownUserError} from '../accounts/admin.js'
 import {AccountInputError} from '../accounts/users.js'
 import {InvalidChannelError, StreamKeys} from '../channels/stream-keys.js'
 import {AuditLog} from './audit.js'
@@ -40,6 +40,11 @@ const handlers: {[K in AdminOperationName]: Handler<K>} = {
   'user.reset-password': async (input, ctx) => {
     const reset = await resetPassword(ctx.db, ctx.redis, input.username)
     await terminalAudit(ctx, 'user.reset-password', reset.username, {sessionsEnded: reset.sessionsEnded})
+    return reset
+  },
+  'user.reset-2fa': async (input, ctx) => {
+    const reset = await resetTwoFactor(ctx.db, input.username)
+    if (reset.wasOn) await terminalAudit(ctx, 'user.reset-2fa', reset.username, {})
     return reset
   },
 }

@@ -33,6 +33,10 @@ import {assetRoutes, audioPoster, loadHlsJs, siteCss} from '../web/assets.js'
 import {errorPage, homePage, notFoundPage, type PageContextOf} from '../web/html.js'
 import {SiteSettings} from '../site/settings.js'
 import {MicroCache} from '../web/microcache.js'
+import {AccountMail} from '../accounts/account-mail.js'
+import {MailLinks} from '../accounts/mail-links.js'
+import {accountMailRoutes} from '../accounts/mail-routes.js'
+import {createOutbox, smtpSettings} from '../mail/mailer.js'
 import {registerSecurity, SESSION_COOKIE} from '../web/security.js'
 
 /** What an error page says, by status, to someone who filled in a form or followed a link. */
@@ -139,7 +143,11 @@ export const web: ComponentDef<'web'> = {
     await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
-    await app.register(accountRoutes, {users, sessions, settings, pageContext, log: log.child({module: 'accounts'})})
+    const outbox = createOutbox(smtpSettings(env), ctx.redisEndpoint, log)
+    const mailLinks = new MailLinks(redis)
+    const accountMail = new AccountMail(mailLinks, outbox, settings, env.SHING_PUBLIC_URL)
+    await app.register(accountRoutes, {users, sessions, settings, mail: accountMail, pageContext, log: log.child({module: 'accounts'})})
+    await app.register(accountMailRoutes, {users, sessions, links: mailLinks, mail: accountMail, pageContext, log: log.child({module: 'accounts'})})
     await app.register(dashboardRoutes, {
       db: mongo.db,
       redis,
@@ -162,6 +170,7 @@ export const web: ComponentDef<'web'> = {
         liveStates.stop()
         await app.close()
         await vodDeletes.close()
+        await outbox.close()
       },
     }
   },

@@ -23,3 +23,10 @@ export const passwordResetSchema = z.object({
   sessionsEnded: z.number().int().min(0),
 })
 export type PasswordReset = z.infer<typeof passwordResetSchema>
+
+export const twoFactorResetSchema = z.object({
+  username: z.string(),
+  /** false: it was not on, nothing changed. */
+  wasOn: z.boolean(),
+})
+export type TwoFactorReset = z.infer<typeof twoFactorResetSchema>

@@ -6,7 +6,7 @@
  */
 import {z} from 'zod'
 
-import {createdUserSchema, passwordResetSchema, roleSchema} from './accounts.js'
+import {createdUserSchema, passwordResetSchema, roleSchema, twoFactorResetSchema} from './accounts.js'
 import {channelNameSchema} from './live.js'
 
 export const createdStreamKeySchema = z.object({
@@ -68,6 +68,11 @@ export const adminOperations = {
     summary: "Give an account a new generated password (shown once) and log out all of its sessions",
     input: z.strictObject({username: z.string().min(1).max(100)}),
     result: passwordResetSchema,
+  },
+  'user.reset-2fa': {
+    summary: 'Turn off the two-factor log-in of an account that lost its phone and its recovery codes',
+    input: z.strictObject({username: z.string().min(1).max(100)}),
+    result: twoFactorResetSchema,
   },
 } as const satisfies Record<string, AdminOperation>
 

@@ -74,6 +74,8 @@ button.danger { font: inherit; font-weight: 600; background: #8a2222; color: #ff
 .notice { border: 1px solid var(--line); border-left: 4px solid var(--link); background: var(--panel); padding: .6rem .8rem; border-radius: .3rem; }
 .notice.error { border-left-color: var(--danger); }
 .notice.ok { border-left-color: var(--ok); }
+form.notice { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; margin: 1rem 0; }
+form.notice p { margin: 0; flex: 1 1 16rem; }
 .muted { color: var(--muted); }
 ul.channels { list-style: none; padding: 0; display: grid; gap: .5rem; }
 ul.channels li { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem .8rem; }

@@ -1,4 +1,4 @@
-import type {CreateUserResult, ResetPasswordResult} from '../users/users.js'
+import type {CreateUserResult, ResetPasswordResult, ResetTwoFactorResult} from '../users/users.js'
 
 /** Where to log in and the password, which is never shown again. */
 const credentials = (r: {loginUrl: string; password: string}): string[] => [
@@ -15,4 +15,10 @@ export function renderCreatedUser(r: CreateUserResult): string {
 
 export function renderPasswordReset(r: ResetPasswordResult): string {
   return [`New password for ${r.username}; ${r.sessionsEnded === 0 ? 'it had no open session' : `${r.sessionsEnded} session(s) logged out`}.`, ...credentials(r)].join('\n')
+}
+
+export function renderTwoFactorReset(r: ResetTwoFactorResult): string {
+  return r.wasOn
+    ? `Two-factor log-in of ${r.username} is off: their password alone logs them in at ${r.loginUrl}. They can turn it on again on their account page.`
+    : `${r.username} had no two-factor log-in: nothing changed.`
 }

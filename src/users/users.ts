@@ -2,7 +2,7 @@
  * `shing user …`: account operations run in a web container of the running stack, for a site
  * whose admin is locked out or that has no admin yet. Passwords are generated there and shown once.
  */
-import type {CreatedUser, PasswordReset, Role} from '../../appliance/contract/index.js'
+import type {CreatedUser, PasswordReset, Role, TwoFactorReset} from '../../appliance/contract/index.js'
 import {runAdmin} from '../admin/run-admin.js'
 import {loadConfig} from '../config/load.js'
 import type {Engine} from '../engine/engine.js'
@@ -28,5 +28,15 @@ export async function createUser(engine: Engine, dir: string, input: {username: 
 export async function resetPassword(engine: Engine, dir: string, username: string): Promise<ResetPasswordResult> {
   const {config} = await loadConfig(dir)
   const reset = await runAdmin(engine, 'user.reset-password', {username})
+  return {...reset, loginUrl: loginUrl(publicUrl(config))}
+}
+
+export interface ResetTwoFactorResult extends TwoFactorReset {
+  loginUrl: string
+}
+
+export async function resetTwoFactor(engine: Engine, dir: string, username: string): Promise<ResetTwoFactorResult> {
+  const {config} = await loadConfig(dir)
+  const reset = await runAdmin(engine, 'user.reset-2fa', {username})
   return {...reset, loginUrl: loginUrl(publicUrl(config))}
 }

@@ -148,6 +148,11 @@ describe('the stack on one box', () => {
     })()`
     const answer = await inBox(process.execPath, ['-e', script])
     expect(JSON.parse(answer.stdout)).toEqual({csp: expect.stringContaining("script-src 'self'"), login: 303, admin: true})
+
+    // The terminal's other way in: a second factor turned off (none was on: nothing changes).
+    const reset = await shing('user', 'reset-2fa', 'siteadmin', '--json')
+    expect(reset.exitCode, explain(reset)).toBe(0)
+    expect(reset.json()).toMatchObject({username: 'siteadmin', wasOn: false})
   })
 
   it('a second up changes nothing', async () => {
