@@ -7,6 +7,10 @@ import {Queue} from 'bullmq'
 import type {FastifyRequest} from 'fastify'
 
 import {accountRoutes, loadViewer} from '../accounts/routes.js'
+import {registerApiAuth} from '../api/auth.js'
+import {apiRoutes} from '../api/routes.js'
+import {tokenRoutes} from '../api/token-routes.js'
+import {AccessTokens} from '../api/tokens.js'
 import {adminArea} from '../admin/area.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
 import {Users} from '../accounts/users.js'
@@ -23,7 +27,7 @@ import {QUEUE_PREFIX, VOD_DELETE_JOB_OPTIONS, vodDeleteJobId, type JobData, type
 import {assignRoutes} from '../ingest/assign.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
 import type {ComponentDef} from '../platform/component.js'
-import {createHttpServer, listen} from '../platform/http-server.js'
+import {apiError, createHttpServer, listen} from '../platform/http-server.js'
 import {bullConnection} from '../platform/redis.js'
 import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
@@ -33,9 +37,11 @@ import {assetRoutes, audioPoster, loadHlsJs, siteCss} from '../web/assets.js'
 import {errorPage, homePage, notFoundPage, type PageContextOf} from '../web/html.js'
 import {SiteSettings} from '../site/settings.js'
 import {MicroCache} from '../web/microcache.js'
+import {API_DOCS_PATH, registerApiDocs} from '../web/openapi.js'
 import {AccountMail} from '../accounts/account-mail.js'
 import {MailLinks} from '../accounts/mail-links.js'
 import {accountMailRoutes} from '../accounts/mail-routes.js'
+import {TwoFactor} from '../accounts/two-factor.js'
 import {createOutbox, smtpSettings} from '../mail/mailer.js'
 import {registerSecurity, SESSION_COOKIE} from '../web/security.js'
 
@@ -79,12 +85,14 @@ export const web: ComponentDef<'web'> = {
     liveStates.start()
     const channels = new ChannelDirectory(mongo.db)
     const users = new Users(mongo.db)
+    const tokens = new AccessTokens(mongo.db)
     // MongoDB may come up after the web: the indexes are made as soon as it answers.
     let stopped = false
     void (async () => {
       for (let attempt = 1; !stopped; attempt++) {
         try {
           await users.ensureIndexes()
+          await tokens.ensureIndexes()
           await new Channels(mongo.db).ensureIndexes()
           await ensureVodIndexes(mongo.db)
           return
@@ -120,7 +128,7 @@ export const web: ComponentDef<'web'> = {
       notFound: (request, reply) =>
         wantsPage(request.url)
           ? reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(pageContext(request, reply), {what: 'There is nothing at this address.'}))
-          : reply.code(404).header('cache-control', 'no-store').send({error: 'not found'}),
+          : reply.code(404).header('cache-control', 'no-store').send(apiError(404, `There is nothing at this address: the API is described at ${API_DOCS_PATH}.`)),
       errorPage: (request, reply, status, message) => {
         if (!wantsPage(request.url)) return undefined
         const {title, message: text} = errorText(status, message)
@@ -130,6 +138,7 @@ export const web: ComponentDef<'web'> = {
     microcache.register(app)
     await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
     loadViewer(app, users, log.child({module: 'accounts'}))
+    registerApiAuth(app, {tokens, users, log: log.child({module: 'api'})})
     app.decorateRequest('siteTitle', undefined)
     app.addHook('preHandler', async (request) => {
       request.siteTitle = (await settings.get()).title
@@ -137,6 +146,8 @@ export const web: ComponentDef<'web'> = {
     const vodDeletes = new Queue<JobData['vod.delete'], JobResult['vod.delete']>('vod.delete', {connection: bullConnection(ctx.redisEndpoint), prefix: QUEUE_PREFIX})
     vodDeletes.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
     const front = new FrontPageData(mongo.db, liveStates, log.child({module: 'front'}))
+    // Before any route: the document describes the routes registered after it.
+    await registerApiDocs(app, {siteName})
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
@@ -146,7 +157,8 @@ export const web: ComponentDef<'web'> = {
     const outbox = createOutbox(smtpSettings(env), ctx.redisEndpoint, log)
     const mailLinks = new MailLinks(redis)
     const accountMail = new AccountMail(mailLinks, outbox, settings, env.SHING_PUBLIC_URL)
-    await app.register(accountRoutes, {users, sessions, settings, mail: accountMail, pageContext, log: log.child({module: 'accounts'})})
+    const twoFactor = new TwoFactor(ctx.secret('sessionSecret'))
+    await app.register(accountRoutes, {users, sessions, settings, mail: accountMail, twoFactor, pageContext, log: log.child({module: 'accounts'})})
     await app.register(accountMailRoutes, {users, sessions, links: mailLinks, mail: accountMail, pageContext, log: log.child({module: 'accounts'})})
     await app.register(dashboardRoutes, {
       db: mongo.db,
@@ -163,6 +175,16 @@ export const web: ComponentDef<'web'> = {
     await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, settings, pageContext, log: log.child({module: 'admin'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, log})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
+    await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})
+    await app.register(apiRoutes, {
+      db: mongo.db,
+      redis,
+      users,
+      streamKeySecret: ctx.secret('streamKeySecret'),
+      publicHost: env.SHING_PUBLIC_HOST,
+      rtmpPort: env.SHING_RTMP_PORT,
+      log: log.child({module: 'api'}),
+    })
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {
       stop: async () => {

@@ -69,5 +69,5 @@ export const playbackSchema = z.object({
 })
 export type Playback = z.infer<typeof playbackSchema>
 
-/** Every API error answers this shape. */
-export const apiErrorSchema = z.object({error: z.string()})
+/** Every API error answers this shape: its kind ("not found") and what to do (older webs sent only `error`). */
+export const apiErrorSchema = z.object({error: z.string(), message: z.string().optional()})

@@ -1,4 +1,4 @@
-import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
+import {createServer, STATUS_CODES, type IncomingMessage, type ServerResponse} from 'node:http'
 
 import Fastify, {LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
 import {Gauge, Registry, collectDefaultMetrics} from 'prom-client'
@@ -147,20 +147,24 @@ export function createHttpServer({checks, metrics, log, notFound, errorPage, tru
     return reply.code(report.status === 'failing' ? 503 : 200).send(report)
   })
   // Never fastify's default, which echoes the whole path (10 kB of it, if that is what was asked).
-  app.setNotFoundHandler(notFound ?? ((_request, reply) => reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})))
-  // An error a route did not handle: logged with its cause; the client learns only that it happened.
+  app.setNotFoundHandler(notFound ?? ((_request, reply) => reply.code(404).header('cache-control', 'no-store').send(apiError(404, 'There is nothing at this address.'))))
+  // An error a route did not handle: logged with its cause; the client learns only that it happened
+  // (a 4xx says what to fix: a validation error names the field).
   app.setErrorHandler((error: Error & {statusCode?: number}, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
     if (status >= 500) log.error({method: request.method, url: request.url.slice(0, 200), err: error}, `${request.method} ${request.url.slice(0, 200)} failed: ${error.message}`)
     const message = status >= 500 ? 'internal error: the server logged the cause' : error.message
     if (errorPage?.(request, reply.header('cache-control', 'no-store'), status, message) !== undefined) return
-    void reply.code(status).header('cache-control', 'no-store').send({error: message})
+    void reply.code(status).header('cache-control', 'no-store').send(apiError(status, message))
   })
   app.get(METRICS_PATH, async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   })
   return app
 }
+
+/** The JSON body of every error answer: its kind ("not found", from the status) and what to do. */
+export const apiError = (status: number, message: string): {error: string; message: string} => ({error: (STATUS_CODES[status] ?? 'error').toLowerCase(), message})
 
 export async function listen(app: FastifyInstance, {port, host, log}: {port: number; host: string; log: Logger}): Promise<void> {
   await app.listen({port, host})

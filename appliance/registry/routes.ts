@@ -1,7 +1,8 @@
-import type {FastifyInstance} from 'fastify'
+import type {FastifyInstance, FastifySchema} from 'fastify'
 import type {Redis} from 'ioredis'
 
-import {NODES_API_PATH, registeredRoles, type NodesView} from '../contract/index.js'
+import {NODES_API_PATH, nodesViewSchema, registeredRoles, type NodesView} from '../contract/index.js'
+import {errorResponses, jsonSchema} from '../web/openapi.js'
 import {listNodes} from './nodes.js'
 
 /** The live registry by role, least loaded first: GET /api/nodes. */
@@ -15,8 +16,14 @@ export async function readNodes(redis: Redis): Promise<NodesView> {
  * loopback); to anyone else, through the edge, there is nothing here.
  */
 export async function registryRoutes(app: FastifyInstance, options: {redis: Redis}): Promise<void> {
-  app.get(NODES_API_PATH, async (request, reply) => {
-    if (!isLoopback(request.socket.remoteAddress ?? '')) return reply.code(404).send({error: 'not found'})
+  const schema: FastifySchema = {
+    summary: 'The live registry: ingests, relays and SFUs with their load',
+    description: 'Answered over loopback only (`shing status` asks from inside a web container); elsewhere 404.',
+    tags: ['internal'],
+    response: {200: jsonSchema(nodesViewSchema.describe('The live processes by role, least loaded first')), ...errorResponses(404)},
+  }
+  app.get(NODES_API_PATH, {schema}, async (request, reply) => {
+    if (!isLoopback(request.socket.remoteAddress ?? '')) return reply.code(404).send({error: 'not found', message: 'There is nothing at this address.'})
     return readNodes(options.redis)
   })
 }

@@ -2,11 +2,13 @@
 import type {FastifyInstance} from 'fastify'
 import type {Db} from 'mongodb'
 import {combineRanges, parse as parseRange} from 'range-parser'
+import {z} from 'zod'
 
 import type {ChannelDirectory} from '../channels/directory.js'
-import {CHANNEL_PATTERN} from '../contract/index.js'
+import {CHANNEL_PATTERN, channelNameSchema} from '../contract/index.js'
 import {isMissingObject, type Storage} from '../platform/storage.js'
 import {IMMUTABLE} from '../web/assets.js'
+import {errorResponses, jsonSchema} from '../web/openapi.js'
 import {dvrPrefix} from './dvr-archive.js'
 import {listVods, STREAM_ID_PATTERN} from './vods.js'
 
@@ -14,13 +16,39 @@ import {listVods, STREAM_ID_PATTERN} from './vods.js'
 const VOD_OBJECT = /^(?:[a-z0-9][a-z0-9_-]{0,31}\/)?(?:master\.m3u8|index\.m3u8|init\.mp4|seg\d{1,10}\.m4s)$/
 const vodTypes: Record<string, string> = {m3u8: 'application/vnd.apple.mpegurl', mp4: 'video/mp4', m4s: 'video/iso.segment'}
 
+const vodListSchema = z.object({
+  channel: z.string(),
+  vods: z.array(
+    z.object({
+      streamId: z.string(),
+      channel: z.string(),
+      segments: z.number(),
+      durationSeconds: z.number(),
+      createdAt: z.string(),
+      url: z.string().describe('The master playlist, on the site (/vod/<channel>/<streamId>/master.m3u8)'),
+    }),
+  ),
+})
+
 export async function vodRoutes(app: FastifyInstance, options: {db: Db; storage: Storage; channels: ChannelDirectory}): Promise<void> {
   const {db, storage, channels} = options
-  app.get<{Params: {channel: string}}>('/api/streams/:channel/vods', async (request, reply) => {
-    const {channel} = request.params
-    if (!CHANNEL_PATTERN.test(channel) || !(await channels.exists(channel))) return reply.code(404).send({error: 'no such channel'})
-    return {channel, vods: await listVods(db, channel)}
-  })
+  app.get<{Params: {channel: string}}>(
+    '/api/streams/:channel/vods',
+    {
+      schema: {
+        summary: 'A channel\'s past broadcasts',
+        description: 'Newest first; each plays as HLS from its url.',
+        tags: ['streams'],
+        params: jsonSchema(z.object({channel: channelNameSchema}), 'input'),
+        response: {200: jsonSchema(vodListSchema.describe('The past broadcasts, newest first')), ...errorResponses(400, 404)},
+      },
+    },
+    async (request, reply) => {
+      const {channel} = request.params
+      if (!(await channels.exists(channel))) return reply.code(404).send({error: 'not found', message: 'There is no channel by that name.'})
+      return {channel, vods: await listVods(db, channel)} satisfies z.infer<typeof vodListSchema>
+    },
+  )
 
   // The archive plays as a VOD from S3 through the web (the edge sends everything but /live/* here).
   app.get<{Params: {channel: string; streamId: string; '*': string}}>('/vod/:channel/:streamId/*', async (request, reply) => {

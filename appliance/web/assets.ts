@@ -76,6 +76,14 @@ button.danger { font: inherit; font-weight: 600; background: #8a2222; color: #ff
 .notice.ok { border-left-color: var(--ok); }
 form.notice { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1rem; margin: 1rem 0; }
 form.notice p { margin: 0; flex: 1 1 16rem; }
+.badge { font-size: .8rem; font-weight: 600; padding: .05rem .45rem; border-radius: .25rem; border: 1px solid var(--line); white-space: nowrap; }
+.badge.ok { color: var(--ok); }
+.badge.warn { color: #fc6; }
+.qr svg { display: block; width: min(14rem, 100%); height: auto; margin: .75rem 0; border-radius: .3rem; }
+code.secret { display: block; margin-top: .25rem; word-break: break-all; font-size: 1.05rem; }
+ol.steps > li { margin-bottom: 1.25rem; }
+ul.codes { display: grid; grid-template-columns: repeat(auto-fill, minmax(13rem, 1fr)); gap: .4rem 1rem; padding: 0; list-style: none; font-size: 1.1rem; }
+ul.codes code { white-space: nowrap; }
 .muted { color: var(--muted); }
 ul.channels { list-style: none; padding: 0; display: grid; gap: .5rem; }
 ul.channels li { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem .8rem; }
@@ -88,6 +96,11 @@ table.keys th, table.keys td { text-align: left; padding: .4rem .5rem; border-bo
 table.keys button { padding: .3rem .7rem; }
 /* A phone keeps the key, its date and Revoke in view. */
 @media (max-width: 30rem) { table.keys .last-used { display: none; } }
+/* The tokens page: on a phone, a token's name, scopes, last use and Revoke stay in view. */
+@media (max-width: 30rem) { table.tokens .created { display: none; } table.tokens { font-size: .9rem; } table.tokens th, table.tokens td { padding: .4rem .25rem; } }
+table.tokens code, .nowrap { white-space: nowrap; }
+form.narrow-form { max-width: 28rem; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 .copy-row { display: flex; gap: .5rem; }
 .copy-row input { flex: 1; font-family: ui-monospace, monospace; }
 #live-status { font-weight: 600; }

@@ -10,7 +10,7 @@ import formbody from '@fastify/formbody'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import session, {type SessionStore} from '@fastify/session'
-import type {FastifyInstance} from 'fastify'
+import type {FastifyInstance, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
 
 declare module 'fastify' {
@@ -22,6 +22,17 @@ declare module 'fastify' {
 
 export const SESSION_COOKIE = 'shing_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/**
+ * The token of a request to the API that says `Authorization: Bearer <token>` (maybe a wrong one),
+ * else undefined. Such a request is its token's, never its cookie's (api/auth.ts refuses it unless
+ * the token is good), and no other site can make a browser send that header: CSRF does not apply.
+ */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  if (!request.url.startsWith('/api/')) return undefined
+  const match = /^Bearer(?:\s+(.*))?$/i.exec(request.headers.authorization ?? '')
+  return match === null ? undefined : (match[1] ?? '').trim()
+}
 
 export interface SecurityOptions {
   /** SHING_PUBLIC_URL: https sites get Secure cookies and HSTS. */
@@ -83,9 +94,10 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     skipOnError: true,
     errorResponseBuilder: (_request, context) => ({statusCode: 429, error: 'Too Many Requests', message: `Too many attempts: wait ${context.after} and try again.`}),
   })
-  // Every state-changing request carries the token of its session (a form field or a header).
+  // Every state-changing request carries the token of its session (a form field or a header),
+  // but for an API request made with a bearer token, which carries no session.
   app.addHook('preHandler', (request, reply, done) => {
-    if (SAFE_METHODS.has(request.method) || request.routeOptions.config.csrf === false) return done()
+    if (SAFE_METHODS.has(request.method) || request.routeOptions.config.csrf === false || bearerToken(request) !== undefined) return done()
     app.csrfProtection(request, reply, done)
   })
 }

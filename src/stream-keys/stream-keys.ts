@@ -52,7 +52,8 @@ export async function createStreamKey(engine: Engine, dir: string, channel: stri
       const assignment = ingestAssignmentSchema.parse(json)
       return {...created, server: assignment.rtmpUrl, ingestId: assignment.ingestId}
     }
-    const reason = apiErrorSchema.safeParse(json).data?.error ?? `${INGEST_ASSIGN_PATH} answered ${status}`
+    const refusal = apiErrorSchema.safeParse(json).data
+    const reason = refusal?.message ?? refusal?.error ?? `${INGEST_ASSIGN_PATH} answered ${status}`
     return {...created, server: fallback, note: reason}
   } catch (error) {
     // The key exists now and is shown only once: never lose it to a failed assignment.

@@ -232,13 +232,13 @@ describe('stream keys, publish authorization and assignment', () => {
     expect(await state('bob')).toBeUndefined()
 
     const assign = await waitFor('assignment 503', async () => {
-      const answer = await webGet<{error: string}>('/api/ingest/assign')
+      const answer = await webGet<{error: string; message: string}>('/api/ingest/assign')
       return answer.status === 503 ? answer.body : undefined
     }, {timeoutMs: 10_000})
-    expect(assign.error).toContain('no ingest has a free transcode slot')
+    expect(assign.message).toContain('no ingest has a free transcode slot')
     // It names only what exists (there is no `shing node add` yet).
-    expect(assign.error).toMatch(/shing status/)
-    expect(assign.error).not.toMatch(/node add/)
+    expect(assign.message).toMatch(/shing status/)
+    expect(assign.message).not.toMatch(/node add/)
     // alice is still live after all that.
     expect((await state('alice'))?.state.channel).toBe('alice')
   })
