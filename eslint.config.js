@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 /** What only the appliance may use: the CLI package carries none of it (see package.json). */
-const applianceOnlyPackages = ['bullmq', 'fastify', 'hls.js', 'ioredis', 'mediasoup', 'minio', 'mongodb', 'node-media-server', 'prom-client']
+const applianceOnlyPackages = ['bullmq', 'fastify', 'hls.js', 'ioredis', 'mediasoup', 'minio', 'mongodb', 'node-media-server', 'prom-client', 'sharp']
 
 export default tseslint.config(
   {ignores: ['**/dist/', '**/node_modules/', 'coverage/', 'test/fixtures/', '**/*.bundle.js']},

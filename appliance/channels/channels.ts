@@ -5,8 +5,10 @@
  */
 import {MongoServerError, type Collection, type Db} from 'mongodb'
 
-import {CHANNEL_PATTERN} from '../contract/index.js'
+import {CHANNEL_PATTERN, type ChannelCategory, type ChannelLanguage} from '../contract/index.js'
 import {FieldError} from '../platform/field-error.js'
+import type {ChannelImageKind} from './images.js'
+import type {ChannelProfile} from './profile.js'
 import {CHANNELS_COLLECTION} from './stream-keys.js'
 
 /** How many channels a user may own (an admin setting later; one until then). */
@@ -20,7 +22,23 @@ export interface ChannelDoc {
   ownerId?: string
   /** The live title, shown on the channel page and the front page. */
   title?: string
+  /** The profile (dashboard): plain text, shown escaped with its line breaks. */
+  description?: string
+  category?: ChannelCategory
+  tags?: string[]
+  language?: ChannelLanguage
+  mature?: boolean
+  /** The object name (under channels/<name>/ in S3) of each image the streamer uploaded. */
+  images?: Partial<Record<ChannelImageKind, string>>
 }
+
+/** What lists of channels show of each (front page, browse, search). */
+export type ChannelCard = Pick<ChannelDoc, 'name' | 'title' | 'category' | 'images' | 'mature'>
+const CARD_PROJECTION = {_id: 0, name: 1, title: 1, category: 1, images: 1, mature: 1} as const
+const LIST_LIMIT = 100
+
+/** Text typed into a search box as a regular expression that matches it literally. */
+export const literalPattern = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 export class ChannelInputError extends FieldError<'name' | 'title'> {
   override name = 'ChannelInputError'
@@ -46,6 +64,7 @@ export class Channels {
   async ensureIndexes(): Promise<void> {
     await this.collection.createIndex({name: 1}, {unique: true})
     await this.collection.createIndex({ownerId: 1})
+    await this.collection.createIndex({category: 1, name: 1})
   }
 
   byName(name: string): Promise<ChannelDoc | null> {
@@ -80,6 +99,52 @@ export class Channels {
       throw error
     }
     return channel
+  }
+
+  /** Channels whose name or title holds `query` (any case), by name. */
+  search(query: string): Promise<ChannelCard[]> {
+    const pattern = literalPattern(query.trim())
+    return this.collection
+      .find({$or: [{name: {$regex: literalPattern(query.trim().toLowerCase())}}, {title: {$regex: pattern, $options: 'i'}}]}, {projection: CARD_PROJECTION})
+      .sort({name: 1})
+      .limit(LIST_LIMIT)
+      .toArray()
+  }
+
+  inCategory(category: ChannelCategory): Promise<ChannelCard[]> {
+    return this.collection.find({category}, {projection: CARD_PROJECTION}).sort({name: 1}).limit(LIST_LIMIT).toArray()
+  }
+
+  /** The cards of these channels (the live ones, the latest broadcasts' ones), by name. */
+  async cards(names: readonly string[]): Promise<Map<string, ChannelCard>> {
+    const found = await this.collection.find({name: {$in: [...names]}}, {projection: CARD_PROJECTION}).toArray()
+    return new Map(found.map((c) => [c.name, c]))
+  }
+
+  /** How many channels each category holds (categories with none are left out). */
+  async categoryCounts(): Promise<Map<ChannelCategory, number>> {
+    const rows = await this.collection.aggregate<{_id: ChannelCategory; count: number}>([{$match: {category: {$exists: true}}}, {$group: {_id: '$category', count: {$sum: 1}}}]).toArray()
+    return new Map(rows.map((r) => [r._id, r.count]))
+  }
+
+  /** Sets every profile field at once: one left empty is removed. */
+  async setProfile(name: string, profile: ChannelProfile): Promise<void> {
+    const fields = ['description', 'category', 'tags', 'language', 'mature'] as const
+    const $set: Partial<ChannelDoc> = {}
+    const $unset: Partial<Record<(typeof fields)[number], ''>> = {}
+    for (const field of fields) {
+      if (profile[field] === undefined) $unset[field] = ''
+      else Object.assign($set, {[field]: profile[field]})
+    }
+    await this.collection.updateOne({name}, {...(Object.keys($set).length === 0 ? {} : {$set}), ...(Object.keys($unset).length === 0 ? {} : {$unset})})
+  }
+
+  /** Records a new image's object name; the previous one's name, which the caller deletes. */
+  async setImage(name: string, kind: ChannelImageKind, object: string | undefined): Promise<string | undefined> {
+    // The whole document back: FerretDB, which the tests run on, takes no projection in findAndModify.
+    const before = await this.collection.findOneAndUpdate({name}, object === undefined ? {$unset: {[`images.${kind}`]: ''}} : {$set: {[`images.${kind}`]: object}})
+    const previous = before?.images?.[kind]
+    return previous === object ? undefined : previous
   }
 
   async setTitle(name: string, title: string): Promise<void> {

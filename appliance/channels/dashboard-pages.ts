@@ -1,8 +1,10 @@
-/** The streamer's dashboard: their channels, and one channel's live state, title and stream keys. Every value is escaped. */
-import type {StreamKeyInfo} from '../contract/index.js'
+/** The streamer's dashboard: their channels, and one channel's live state, title, profile, images and stream keys. Every value is escaped. */
+import {CHANNEL_CATEGORIES, CHANNEL_LANGUAGES, DESCRIPTION_MAX_LENGTH, MAX_TAGS, type StreamKeyInfo} from '../contract/index.js'
 import {asset} from '../web/assets.js'
 import {csrfField, escapeHtml, formatDuration, page, type FieldErrors, type PageContext} from '../web/html.js'
 import {TITLE_MAX_LENGTH, type ChannelDoc} from './channels.js'
+import {ACCEPTED_IMAGES, CHANNEL_IMAGES, channelImageUrl, IMAGE_UPLOAD_LIMIT_BYTES, type ChannelImageKind} from './images.js'
+import type {ProfileForm} from './profile.js'
 
 
 /** The dashboard's island: copy buttons, and the live state kept current without a reload. */
@@ -83,6 +85,67 @@ export interface ChannelDashboard {
   newKey?: {key: string; keyId: string}
   notice?: string
   errors?: FieldErrors
+  /** The profile form as it was sent, when it is shown again to fix. */
+  profile?: ProfileForm
+}
+
+const options = (choices: Record<string, string>, chosen: string, none: string): string =>
+  [`<option value="">${escapeHtml(none)}</option>`, ...Object.entries(choices).map(([value, label]) => `<option value="${escapeHtml(value)}"${value === chosen ? ' selected' : ''}>${escapeHtml(label)}</option>`)].join('')
+
+function profileForm(context: PageContext, path: string, channel: ChannelDoc, sent: ProfileForm | undefined, errors: FieldErrors): string {
+  const form: ProfileForm = sent ?? {description: channel.description ?? '', category: channel.category ?? '', tags: (channel.tags ?? []).join(', '), language: channel.language ?? '', mature: channel.mature === true}
+  return `<h2 id="profile">Channel profile</h2>
+<form class="stack" method="post" action="${path}/profile#profile" novalidate>
+${csrfField(context.csrfToken)}
+<label>Description
+  <textarea name="description" rows="5" maxlength="${DESCRIPTION_MAX_LENGTH}"${invalid(errors, 'description')}>${escapeHtml(form.description)}</textarea>
+  <span class="hint">Plain text, up to ${DESCRIPTION_MAX_LENGTH} characters; line breaks are kept.</span>${errorOf(errors, 'description')}
+</label>
+<label>Category
+  <select name="category"${invalid(errors, 'category')}>${options(CHANNEL_CATEGORIES, form.category, 'None')}</select>${errorOf(errors, 'category')}
+</label>
+<label>Tags
+  <input name="tags" value="${escapeHtml(form.tags)}" autocapitalize="none" spellcheck="false"${invalid(errors, 'tags')}>
+  <span class="hint">Up to ${MAX_TAGS}, separated by commas: letters, digits and -, up to 24 each.</span>${errorOf(errors, 'tags')}
+</label>
+<label>Language
+  <select name="language"${invalid(errors, 'language')}>${options(CHANNEL_LANGUAGES, form.language, 'Not set')}</select>${errorOf(errors, 'language')}
+</label>
+<label class="choice"><input type="checkbox" name="mature" value="1"${form.mature ? ' checked' : ''}> Mature content <span class="hint">(viewers see a badge)</span></label>
+<button class="primary" type="submit">Save profile</button>
+</form>`
+}
+
+function imageForms(context: PageContext, path: string, channel: ChannelDoc, errors: FieldErrors): string {
+  const megabytes = IMAGE_UPLOAD_LIMIT_BYTES / 1024 / 1024
+  const forms = (Object.keys(CHANNEL_IMAGES) as ChannelImageKind[]).map((kind) => {
+    const {label, width, height} = CHANNEL_IMAGES[kind]
+    const object = channel.images?.[kind]
+    const preview =
+      object === undefined
+        ? `<div class="image-preview kind-${kind} empty">None yet</div>`
+        : `<img class="image-preview kind-${kind}" src="${escapeHtml(channelImageUrl(channel.name, object))}" alt="The current ${escapeHtml(label.toLowerCase())}" width="${width}" height="${height}">`
+    const remove =
+      object === undefined
+        ? ''
+        : `<form method="post" action="${path}/images/${kind}/remove">${csrfField(context.csrfToken)}<button class="danger" type="submit">Remove the ${escapeHtml(label.toLowerCase())}</button></form>`
+    // The token field comes before the file: the server checks it before it reads the file.
+    return `<div class="image-upload">
+${preview}
+<form class="stack" method="post" action="${path}/images/${kind}#images" enctype="multipart/form-data">
+${csrfField(context.csrfToken)}
+<label>${escapeHtml(label)}
+  <input type="file" name="image" accept="image/jpeg,image/png,image/webp,image/gif"${invalid(errors, kind)}>
+  <span class="hint">Shown at ${width} × ${height}.</span>${errorOf(errors, kind)}
+</label>
+<button class="primary" type="submit">Upload the ${escapeHtml(label.toLowerCase())}</button>
+</form>
+${remove}
+</div>`
+  })
+  return `<h2 id="images">Images</h2>
+<p class="hint">${ACCEPTED_IMAGES}, up to ${megabytes} MB. Each is cropped to fill its shape and saved anew, without anything else the file held (such as where a photo was taken).</p>
+<div class="image-uploads">${forms.join('\n')}</div>`
 }
 
 const when = (iso: string | undefined): string => (iso === undefined ? '—' : `<time datetime="${escapeHtml(iso)}">${escapeHtml(iso.slice(0, 16).replace('T', ' '))} UTC</time>`)
@@ -142,6 +205,8 @@ ${csrfField(context.csrfToken)}
 <button class="primary" type="submit">Create a stream key</button>
 </form>
 <p class="hint">Revoking a key ends a broadcast that uses it within seconds.</p>
+${profileForm(context, path, view.channel, view.profile, errors)}
+${imageForms(context, path, view.channel, errors)}
 <h2>Past broadcasts</h2>
 ${
   view.vods.length === 0

@@ -1,9 +1,10 @@
 /**
- * The streamer's dashboard (/dashboard): make a channel, set its title (also while live), see it
- * live or offline, make and revoke its stream keys with the OBS server beside them, and delete
- * past broadcasts. A new key is shown once: it travels to the next page in the session (Redis)
+ * The streamer's dashboard (/dashboard): make a channel, set its title (also while live) and its
+ * profile and images, see it live or offline, make and revoke its stream keys with the OBS server
+ * beside them, and delete past broadcasts. A new key is shown once: it travels to the next page in the session (Redis)
  * and is dropped there.
  */
+import multipart from '@fastify/multipart'
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
@@ -11,9 +12,24 @@ import type {Db} from 'mongodb'
 import {KEY_ID_PATTERN, rtmpUrl} from '../contract/index.js'
 import {assignIngest} from '../ingest/assign.js'
 import type {Logger} from '../platform/logger.js'
+import type {Storage} from '../platform/storage.js'
 import {formText as text, notFoundPage, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
+import {verifyCsrfToken} from '../web/security.js'
 import {ChannelInputError, Channels, MAX_CHANNELS_PER_USER, type ChannelDoc} from './channels.js'
 import {channelDashboardPage, dashboardPage} from './dashboard-pages.js'
+import {
+  CHANNEL_IMAGES,
+  deleteChannelImage,
+  IMAGE_UPLOAD_LIMIT_BYTES,
+  ImageUploadError,
+  imageObjectName,
+  isChannelImageKind,
+  renderChannelImage,
+  storeChannelImage,
+  tooLargeMessage,
+  type ChannelImageKind,
+} from './images.js'
+import {parseProfile, type ProfileForm} from './profile.js'
 import {listVods, STREAM_ID_PATTERN, vodPage, VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import {StreamKeys} from './stream-keys.js'
 import {StreamRecords, StreamStates} from './stream-state.js'
@@ -25,6 +41,9 @@ declare module 'fastify' {
   }
 }
 
+/** Image uploads per address: plenty to try a few pictures, too few to keep the CPU drawing. */
+const UPLOAD_LIMIT = {max: 30, timeWindow: '10 minutes'}
+
 export interface DashboardOptions {
   db: Db
   redis: Redis
@@ -34,6 +53,8 @@ export interface DashboardOptions {
   rtmpPort: number
   /** Hands a deleted broadcast's archive to the worker (vod.delete). */
   deleteArchive: (channel: string, streamId: string) => Promise<void>
+  /** Where channel images go (channels/<name>/ in the bucket). */
+  storage: Storage
   pageContext: PageContextOf
   log: Logger
 }
@@ -51,7 +72,15 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
   const notYours = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
     html(reply, 404, notFoundPage(pageContext(request, reply), {what: 'You have no channel by that name.'}))
 
-  const showChannel = async (request: FastifyRequest, reply: FastifyReply, channel: ChannelDoc, extra: {status?: number; notice?: string; errors?: FieldErrors} = {}): Promise<FastifyReply> => {
+  // One image per request, its CSRF field before it; a larger file is read to its end and dropped.
+  await app.register(multipart, {limits: {fileSize: IMAGE_UPLOAD_LIMIT_BYTES, files: 1, fields: 2, fieldSize: 1024, parts: 3}})
+
+  const showChannel = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    channel: ChannelDoc,
+    extra: {status?: number; notice?: string; errors?: FieldErrors; profile?: ProfileForm} = {},
+  ): Promise<FastifyReply> => {
     const [state, latest, list, assignment, vods] = await Promise.all([
       states.get(channel.name).catch(() => undefined),
       records.latest(channel.name).catch(() => null),
@@ -78,6 +107,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
         ...(newKey === undefined ? {} : {newKey}),
         ...(extra.notice === undefined ? {} : {notice: extra.notice}),
         ...(extra.errors === undefined ? {} : {errors: extra.errors}),
+        ...(extra.profile === undefined ? {} : {profile: extra.profile}),
       }),
     )
   }
@@ -119,11 +149,12 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?deleted=1`, 303)
   })
 
-  app.get<{Params: {channel: string}; Querystring: {created?: string; revoked?: string; deleted?: string}}>('/dashboard/c/:channel', async (request, reply) => {
+  app.get<{Params: {channel: string}; Querystring: {created?: string; revoked?: string; deleted?: string; saved?: string; removed?: string}}>('/dashboard/c/:channel', async (request, reply) => {
     const userId = userOf(request, reply)
     if (userId === undefined) return reply
     const channel = await channels.owned(request.params.channel, userId)
     if (channel === null) return notYours(request, reply)
+    const {saved, removed} = request.query
     const notice =
       request.query.created !== undefined
         ? 'Your channel is ready. Create a stream key to go live.'
@@ -131,7 +162,13 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
           ? 'The key is revoked: publishing with it is refused, and a broadcast using it ends within seconds.'
           : request.query.deleted !== undefined
             ? 'The broadcast is deleted: it is gone from your channel, and its recording from storage.'
-            : undefined
+            : saved === 'profile'
+              ? 'Your channel profile is saved.'
+              : saved !== undefined && isChannelImageKind(saved)
+                ? `The new ${CHANNEL_IMAGES[saved].label.toLowerCase()} is saved.`
+                : removed !== undefined && isChannelImageKind(removed)
+                  ? `The ${CHANNEL_IMAGES[removed].label.toLowerCase()} is removed.`
+                  : undefined
     return showChannel(request, reply, channel, {...(notice === undefined ? {} : {notice})})
   })
 
@@ -147,6 +184,79 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
       return showChannel(request, reply, {...channel, title: text(request.body?.title)}, {status: 400, errors: {[error.field]: error.message}})
     }
     return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}`, 303)
+  })
+
+  app.post<{Params: {channel: string}; Body: Record<string, unknown>}>('/dashboard/c/:channel/profile', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const channel = await channels.owned(request.params.channel, userId)
+    if (channel === null) return notYours(request, reply)
+    const body = request.body ?? {}
+    const form: ProfileForm = {description: text(body.description), category: text(body.category), tags: text(body.tags), language: text(body.language), mature: body.mature !== undefined}
+    const parsed = parseProfile(form)
+    if (parsed.errors !== undefined) return showChannel(request, reply, channel, {status: 400, errors: parsed.errors, profile: form})
+    await channels.setProfile(channel.name, parsed.profile)
+    log.info({channel: channel.name, user: request.viewer?.username}, 'channel profile saved')
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?saved=profile`, 303)
+  })
+
+  /** Puts a new image in place, then deletes the one it replaces (a failure there leaves an orphan, not a hole). */
+  const replaceImage = async (channel: string, kind: ChannelImageKind, image: Buffer | undefined): Promise<void> => {
+    const object = image === undefined ? undefined : imageObjectName(kind, image)
+    if (image !== undefined && object !== undefined) await storeChannelImage(options.storage, channel, object, image)
+    const previous = await channels.setImage(channel, kind, object)
+    if (previous === undefined) return
+    await deleteChannelImage(options.storage, channel, previous).catch((error: Error) => log.warn({channel, object: previous, err: error.message}, 'the replaced image stays in S3: cannot delete it'))
+  }
+
+  // The CSRF token comes in the multipart body, read here (the preHandler sees no body yet).
+  // Each upload is decoded and drawn again: limited, so that nobody keeps the CPU busy with it.
+  app.post<{Params: {channel: string; kind: string}}>('/dashboard/c/:channel/images/:kind', {config: {csrf: false, rateLimit: UPLOAD_LIMIT}}, async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const {kind} = request.params
+    const channel = await channels.owned(request.params.channel, userId)
+    if (channel === null || !isChannelImageKind(kind)) return notYours(request, reply)
+    const part = await request.file()
+    const refuse = async (status: number, message: string): Promise<FastifyReply> => showChannel(request, reply, channel, {status, errors: {[kind]: message}})
+    // (A browser always sends the file field, empty or not: without one this changes nothing.)
+    if (part === undefined) return refuse(400, 'Choose a file to upload.')
+    const token = part.fields._csrf
+    try {
+      await verifyCsrfToken(app, request, token !== undefined && 'value' in token ? text(token.value) : '')
+    } catch (error) {
+      // Read the rest of the request (and drop it) so that the refusal reaches the browser.
+      part.file.resume()
+      throw error
+    }
+    let upload: Buffer
+    try {
+      upload = await part.toBuffer()
+    } catch (error) {
+      if (error instanceof app.multipartErrors.RequestFileTooLargeError) return refuse(413, tooLargeMessage)
+      throw error
+    }
+    if (upload.length === 0) return refuse(400, 'Choose a file to upload.')
+    let image: Buffer
+    try {
+      image = await renderChannelImage(kind, upload)
+    } catch (error) {
+      if (error instanceof ImageUploadError) return refuse(400, error.message)
+      throw error
+    }
+    await replaceImage(channel.name, kind, image)
+    log.info({channel: channel.name, kind, bytes: image.length, user: request.viewer?.username}, 'channel image saved')
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?saved=${kind}`, 303)
+  })
+
+  app.post<{Params: {channel: string; kind: string}}>('/dashboard/c/:channel/images/:kind/remove', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const {kind} = request.params
+    const channel = await channels.owned(request.params.channel, userId)
+    if (channel === null || !isChannelImageKind(kind)) return notYours(request, reply)
+    await replaceImage(channel.name, kind, undefined)
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?removed=${kind}`, 303)
   })
 
   app.post<{Params: {channel: string}}>('/dashboard/c/:channel/keys', async (request, reply) => {

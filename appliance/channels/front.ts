@@ -1,5 +1,6 @@
 /**
- * What the front page shows: who is live (newest first, with their titles) and the latest past
+ * What the front page shows: who is live (newest first, with their titles, categories and
+ * avatars) and the latest past
  * broadcasts. Built from the live sweep (no Redis round trip per request) and two indexed MongoDB
  * queries, and kept for a couple of seconds, so that a busy front page costs MongoDB a query
  * or two per interval, however many visitors ask.
@@ -9,12 +10,22 @@ import type {Db} from 'mongodb'
 import type {Logger} from '../platform/logger.js'
 import {TtlCache} from '../platform/ttl-cache.js'
 import {VODS_COLLECTION, vodPage, type VodDoc} from '../vods/vods.js'
+import type {ChannelCategory} from '../contract/index.js'
 import {Channels} from './channels.js'
+import {channelImageUrl} from './images.js'
 import type {LiveStates} from './stream-state.js'
 
+/** What each list shows of a channel besides its name. */
+interface Shown {
+  title?: string
+  category?: ChannelCategory
+  /** Where its avatar loads from. */
+  avatar?: string
+}
+
 export interface FrontPage {
-  live: Array<{channel: string; since: string; title?: string}>
-  recent: Array<{channel: string; page: string; startedAt: string; durationSeconds: number; title?: string}>
+  live: Array<{channel: string; since: string} & Shown>
+  recent: Array<{channel: string; page: string; startedAt: string; durationSeconds: number} & Shown>
 }
 
 export const FRONT_PAGE_TTL_MS = 2000
@@ -42,14 +53,19 @@ export class FrontPageData {
     try {
       const recentDocs = await this.db.collection<VodDoc>(VODS_COLLECTION).find({}).sort({createdAt: -1}).limit(RECENT_LIMIT).toArray()
       const names = [...new Set([...live.map((s) => s.channel), ...recentDocs.map((v) => v.channel)])]
-      const titles = new Map((await this.channels.collection.find({name: {$in: names}}, {projection: {name: 1, title: 1}}).toArray()).map((c) => [c.name, c.title]))
-      const withTitle = (name: string): {title?: string} => {
-        const title = titles.get(name)
-        return title === undefined ? {} : {title}
+      const cards = await this.channels.cards(names)
+      const shown = (name: string): Shown => {
+        const card = cards.get(name)
+        const avatar = card?.images?.avatar
+        return {
+          ...(card?.title === undefined ? {} : {title: card.title}),
+          ...(card?.category === undefined ? {} : {category: card.category}),
+          ...(avatar === undefined ? {} : {avatar: channelImageUrl(name, avatar)}),
+        }
       }
       return {
-        live: live.map((s) => ({channel: s.channel, since: s.since, ...withTitle(s.channel)})),
-        recent: recentDocs.map((v) => ({channel: v.channel, page: vodPage(v.channel, v.streamId), startedAt: v.createdAt.toISOString(), durationSeconds: v.durationSeconds, ...withTitle(v.channel)})),
+        live: live.map((s) => ({channel: s.channel, since: s.since, ...shown(s.channel)})),
+        recent: recentDocs.map((v) => ({channel: v.channel, page: vodPage(v.channel, v.streamId), startedAt: v.createdAt.toISOString(), durationSeconds: v.durationSeconds, ...shown(v.channel)})),
       }
     } catch (error) {
       // MongoDB away: who is live still shows (without titles).

@@ -100,7 +100,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     return watchPage(context, {
       channel,
       hlsJs: options.hlsJs,
-      ...(doc?.title === undefined ? {} : {title: doc.title}),
+      ...(doc === null ? {} : {profile: doc}),
       pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
     })
   }

@@ -3,10 +3,14 @@
  * switches by itself when the broadcast starts or ends (it polls the playback API while
  * offline, and falls back to offline when the stream's playlist goes away). Offline, it links to
  * the last broadcast's VOD; an audio-only broadcast plays under a poster. With `vod` it plays one
- * archived broadcast instead (/c/<channel>/vod/<streamId>).
+ * archived broadcast instead (/c/<channel>/vod/<streamId>). The channel's banner, avatar and
+ * "about" come from its profile; offline, its offline image stands where the picture would be.
  */
+import {CHANNEL_LANGUAGES} from '../contract/index.js'
 import {audioPoster, type Asset} from '../web/assets.js'
-import {escapeHtml, formatDuration, page, type PageContext} from '../web/html.js'
+import {avatar, categoryLink, escapeHtml, formatDuration, page, type PageContext} from '../web/html.js'
+import type {ChannelDoc} from './channels.js'
+import {CHANNEL_IMAGES, channelImageUrl} from './images.js'
 import {watchJs} from './watch-script.js'
 
 export interface WatchPageOptions {
@@ -15,8 +19,8 @@ export interface WatchPageOptions {
   hlsJs: Asset
   /** Plays this archived broadcast (its master playlist and when it began) instead of the live one. */
   vod?: {url: string; startedAt: string}
-  /** The channel's title, set on its dashboard. */
-  title?: string
+  /** The channel as its dashboard set it: title, profile, images. */
+  profile?: Pick<ChannelDoc, 'title' | 'description' | 'category' | 'tags' | 'language' | 'mature' | 'images'>
   /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
   pastBroadcasts?: readonly {page: string; startedAt: string; durationSeconds: number}[]
 }
@@ -30,17 +34,41 @@ function pastBroadcasts(list: WatchPageOptions['pastBroadcasts']): string {
   return `<section class="past" aria-labelledby="past-heading"><h2 id="past-heading">Past broadcasts</h2>${items.length === 0 ? '<p class="muted">None yet.</p>' : `<ul class="channels">${items.join('')}</ul>`}</section>`
 }
 
+/** The channel's "about": its description (line breaks kept), category, language and tags. */
+function about(channel: string, profile: WatchPageOptions['profile']): string {
+  if (profile === undefined) return ''
+  const category = categoryLink(profile.category)
+  const facts = [
+    category === undefined ? '' : `<dt>Category</dt><dd><a href="${escapeHtml(category.href)}">${escapeHtml(category.label)}</a></dd>`,
+    profile.language === undefined ? '' : `<dt>Language</dt><dd lang="${escapeHtml(profile.language)}">${escapeHtml(CHANNEL_LANGUAGES[profile.language])}</dd>`,
+    profile.tags === undefined || profile.tags.length === 0 ? '' : `<dt>Tags</dt><dd><ul class="tags">${profile.tags.map((t) => `<li>${escapeHtml(t)}</li>`).join('')}</ul></dd>`,
+  ].join('')
+  if (profile.description === undefined && facts === '') return ''
+  return `<section class="about" aria-labelledby="about-heading"><h2 id="about-heading">About ${escapeHtml(channel)}</h2>
+${profile.description === undefined ? '' : `<p class="description">${escapeHtml(profile.description)}</p>`}
+${facts === '' ? '' : `<dl class="facts">${facts}</dl>`}</section>`
+}
+
 export function watchPage(context: PageContext, options: WatchPageOptions): string {
   const channel = escapeHtml(options.channel)
+  const profile = options.profile
+  const imageUrl = (kind: keyof typeof CHANNEL_IMAGES): string | undefined => {
+    const object = profile?.images?.[kind]
+    return object === undefined ? undefined : channelImageUrl(options.channel, object)
+  }
+  const banner = imageUrl('banner')
+  const offline = imageUrl('offline')
   return page(context, {
     title: options.channel,
     width: 'player',
     scripts: [options.hlsJs.url, watchJs.url],
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
-    body: `<div class="watch-header"><h1>${channel}</h1><span id="badge">…</span><span id="quality" aria-live="polite"></span></div>
-${options.title === undefined ? '' : `<p class="stream-title">${escapeHtml(options.title)}</p>`}
+    body: `${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
+<div class="watch-header">${avatar(options.channel, imageUrl('avatar'))}<h1>${channel}</h1>${profile?.mature === true ? '<span class="mature-badge">Mature content</span>' : ''}<span id="badge">…</span><span id="quality" aria-live="polite"></span></div>
+${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(profile.title)}</p>`}
 <video id="video" controls muted autoplay playsinline></video>
-<p id="offline">${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p>
+<div id="offline"${offline === undefined ? '' : ' class="with-image"'}>${offline === undefined ? '' : `<img src="${escapeHtml(offline)}" alt="" width="${CHANNEL_IMAGES.offline.width}" height="${CHANNEL_IMAGES.offline.height}">`}<p>${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p></div>
+${about(options.channel, profile)}
 ${pastBroadcasts(options.pastBroadcasts)}`,
   })
 }

@@ -14,11 +14,13 @@ import {AccessTokens} from '../api/tokens.js'
 import {adminArea} from '../admin/area.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
 import {Users} from '../accounts/users.js'
+import {browseRoutes} from '../channels/browse.js'
 import {dashboardRoutes} from '../channels/dashboard.js'
 import {dashboardJs} from '../channels/dashboard-pages.js'
 import {Channels} from '../channels/channels.js'
 import {ChannelDirectory} from '../channels/directory.js'
 import {FrontPageData} from '../channels/front.js'
+import {channelMediaRoutes} from '../channels/images.js'
 import {channelRoutes} from '../channels/routes.js'
 import {LiveStates} from '../channels/stream-state.js'
 import {watchJs} from '../channels/watch-script.js'
@@ -169,6 +171,7 @@ export const web: ComponentDef<'web'> = {
       deleteArchive: async (channel, streamId) => {
         await vodDeletes.add('vod.delete', {channel, streamId}, {...VOD_DELETE_JOB_OPTIONS, jobId: vodDeleteJobId(streamId)})
       },
+      storage,
       pageContext,
       log: log.child({module: 'dashboard'}),
     })
@@ -185,6 +188,8 @@ export const web: ComponentDef<'web'> = {
       rtmpPort: env.SHING_RTMP_PORT,
       log: log.child({module: 'api'}),
     })
+    await app.register(channelMediaRoutes, {storage})
+    await app.register(browseRoutes, {db: mongo.db, liveStates, pageContext})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {
       stop: async () => {

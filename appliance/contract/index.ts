@@ -4,6 +4,7 @@
  */
 export * from './accounts.js'
 export * from './admin.js'
+export * from './channel-profile.js'
 export * from './components.js'
 export * from './env.js'
 export * from './hardware-profile.js'

@@ -142,6 +142,52 @@ body[data-state="vod"] #badge { background: #246; }
 body[data-state="vod"] #offline { display: none; }
 .stream-title { margin: 0; padding: 0 1rem .75rem; font-size: 1.05rem; }
 section.past { padding: 0 1rem 2rem; }
+
+/* Channels: avatars (an image, or the initial on a colour of the name's), rows in lists, profiles */
+.avatar { display: inline-grid; place-items: center; flex: none; border-radius: 50%; object-fit: cover; font-weight: 700; color: #fff; background: #4a4f5c; line-height: 1; }
+.avatar.small { width: 2.75rem; height: 2.75rem; font-size: 1.2rem; }
+.avatar.large { width: 5rem; height: 5rem; font-size: 2rem; }
+.avatar.hue-0 { background: #a63d52; } .avatar.hue-1 { background: #b3542d; } .avatar.hue-2 { background: #7d6a12; } .avatar.hue-3 { background: #3b7a2e; }
+.avatar.hue-4 { background: #17766f; } .avatar.hue-5 { background: #2f5fa8; } .avatar.hue-6 { background: #6343a8; } .avatar.hue-7 { background: #94397f; }
+/* A row: the avatar first, beside the name, title and facts (the name comes first in the HTML). */
+ul.channels li:has(> .avatar) { display: grid; grid-template-columns: auto minmax(0, 1fr); column-gap: .8rem; align-items: center; }
+ul.channels li:has(> .avatar) > * { grid-column: 2; min-width: 0; }
+ul.channels li > .avatar { grid-column: 1; grid-row: 1 / span 3; align-self: center; }
+ul.channels li:has(> .avatar) > a:first-child { font-weight: 600; justify-self: start; }
+.row-title { overflow-wrap: anywhere; }
+.row-meta { display: flex; flex-wrap: wrap; gap: .1rem .75rem; font-size: .875rem; color: var(--muted); }
+.live-dot, .live-count { color: #f66; font-weight: 700; }
+.live-dot::before { content: "● "; }
+ul.categories { list-style: none; padding: 0; display: grid; gap: .6rem; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); }
+ul.categories li { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .8rem 1rem; display: grid; gap: .15rem; }
+ul.categories a { font-weight: 700; font-size: 1.05rem; }
+.site-search { display: flex; gap: .4rem; flex: 1 1 12rem; max-width: 20rem; margin: 0; }
+.site-search input { padding: .3rem .55rem; }
+.site-search button { font: inherit; background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: .4rem; padding: .3rem .7rem; cursor: pointer; }
+textarea[aria-invalid="true"], select[aria-invalid="true"] { border-color: var(--danger); }
+textarea { resize: vertical; }
+.channel-banner { display: block; width: 100%; height: auto; aspect-ratio: 4 / 1; object-fit: cover; }
+.watch-header .avatar { width: 2.5rem; height: 2.5rem; font-size: 1.1rem; }
+/* On a phone the badges go to the next line rather than the name breaking at its hyphens. */
+.watch-header { flex-wrap: wrap; }
+.watch-header h1 { flex-shrink: 0; max-width: 100%; overflow-wrap: anywhere; }
+.mature-badge { font-size: .8rem; font-weight: 700; padding: .1rem .5rem; border-radius: .25rem; border: 1px solid #c84; color: #fb7; white-space: nowrap; }
+#offline.with-image { padding: 0; }
+#offline.with-image img { display: block; width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: cover; }
+#offline.with-image p { padding: 1rem; margin: 0; }
+section.about { padding: 0 1rem 1rem; }
+.description { white-space: pre-line; overflow-wrap: anywhere; }
+ul.tags { list-style: none; display: flex; flex-wrap: wrap; gap: .35rem; padding: 0; margin: 0; }
+ul.tags li { background: var(--panel); border: 1px solid var(--line); border-radius: 1rem; padding: 0 .6rem; font-size: .875rem; }
+.image-uploads { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); }
+.image-upload { display: grid; gap: .7rem; align-content: start; background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .8rem; }
+.image-upload form:not(.stack) { margin: 0; }
+.image-preview { display: block; width: 100%; height: auto; border-radius: .3rem; object-fit: cover; background: #000; }
+.image-preview.kind-avatar { width: 8rem; height: 8rem; border-radius: 50%; }
+.image-preview.kind-banner { aspect-ratio: 4 / 1; }
+.image-preview.kind-offline { aspect-ratio: 16 / 9; }
+.image-preview.empty { display: grid; place-items: center; color: var(--muted); border: 1px dashed var(--line); background: none; font-size: .9rem; }
+input[type="file"] { padding: .4rem; }
 `,
 )
 

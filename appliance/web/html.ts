@@ -4,6 +4,7 @@
  */
 import type {FastifyReply, FastifyRequest} from 'fastify'
 
+import {CHANNEL_CATEGORIES, type ChannelCategory} from '../contract/index.js'
 import {siteCss} from './assets.js'
 
 /** Text into HTML (element content or a quoted attribute). */
@@ -70,7 +71,37 @@ function header(context: PageContext): string {
       ? '<a href="/login">Log in</a><a href="/signup">Sign up</a>'
       : `<span class="muted">${escapeHtml(viewer.username)}</span><a href="/dashboard">Dashboard</a>${viewer.role === 'admin' ? '<a href="/admin">Admin</a>' : ''}<a href="/account">Account</a>` +
         `<form method="post" action="/logout">${csrfField(context.csrfToken)}<button class="linklike" type="submit">Log out</button></form>`
-  return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><nav aria-label="Account">${links}</nav></header>`
+  const search = `<form class="site-search" method="get" action="/search" role="search"><label for="site-search-q" class="skip">Search channels</label><input id="site-search-q" type="search" name="q" placeholder="Search channels" maxlength="100"><button type="submit">Search</button></form>`
+  return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><a href="/browse">Browse</a>${search}<nav aria-label="Account">${links}</nav></header>`
+}
+
+/** A channel's avatar, or its initial on a circle whose colour comes from its name (the same on every page). */
+export function avatar(channel: string, url: string | undefined, size: 'small' | 'large' = 'small'): string {
+  if (url !== undefined) return `<img class="avatar ${size}" src="${escapeHtml(url)}" alt="" width="256" height="256">`
+  const hue = [...channel].reduce((sum, c) => sum + c.codePointAt(0)!, 0) % 8
+  return `<span class="avatar ${size} hue-${hue}" aria-hidden="true">${escapeHtml([...channel][0]?.toUpperCase() ?? '?')}</span>`
+}
+
+/** One channel in a list (front page, browse, search): avatar, name, and what else is known of it. */
+export interface ChannelRow {
+  channel: string
+  href: string
+  avatarUrl?: string
+  title?: string
+  /** The category's name and /browse address. */
+  category?: {label: string; href: string}
+  live?: boolean
+  /** Already HTML: a date and duration, say. */
+  extra?: string
+}
+
+export function channelRow(row: ChannelRow): string {
+  const title = row.title === undefined ? '' : `<span class="row-title">${escapeHtml(row.title)}</span>`
+  const live = row.live === true ? '<span class="live-dot">Live</span>' : ''
+  const category = row.category === undefined ? '' : `<a class="category" href="${escapeHtml(row.category.href)}">${escapeHtml(row.category.label)}</a>`
+  const meta = live + category + (row.extra ?? '')
+  // The name leads (what a screen reader says first); the stylesheet puts the avatar before it.
+  return `<li><a href="${escapeHtml(row.href)}">${escapeHtml(row.channel)}</a>${title}${meta === '' ? '' : `<span class="row-meta">${meta}</span>`}${avatar(row.channel, row.avatarUrl)}</li>`
 }
 
 export function page(context: PageContext, options: PageOptions): string {
@@ -111,26 +142,33 @@ export function errorPage(context: PageContext, options: {title: string; message
   return page(context, {title: options.title, body: `<h1>${escapeHtml(options.title)}</h1>\n<p class="notice error" role="alert">${escapeHtml(options.message)}</p>\n<p>${back}</p>`})
 }
 
+/** A category's name and /browse address, for a row. */
+export const categoryLink = (slug: ChannelCategory | undefined): ChannelRow['category'] => (slug === undefined ? undefined : {label: CHANNEL_CATEGORIES[slug], href: `/browse/${slug}`})
+
 /** The front page: who is live now, then the latest past broadcasts. (How the platform's boxes are doing is the admin's: shing status.) */
 export function homePage(
   context: PageContext,
   data: {
-    live: readonly {channel: string; since: string; title?: string}[]
-    recent: readonly {channel: string; page: string; startedAt: string; durationSeconds: number; title?: string}[]
+    live: readonly {channel: string; since: string; title?: string; category?: ChannelCategory; avatar?: string}[]
+    recent: readonly {channel: string; page: string; startedAt: string; durationSeconds: number; title?: string; avatar?: string}[]
   },
 ): string {
-  const titled = (title: string | undefined): string => (title === undefined ? '' : `<span class="muted">${escapeHtml(title)}</span>`)
   const live =
     data.live.length === 0
-      ? '<p>Nobody is live right now.</p>'
-      : `<ul class="channels live">${data.live.map((s) => `<li><a href="/c/${encodeURIComponent(s.channel)}">${escapeHtml(s.channel)}</a> ${titled(s.title)}</li>`).join('')}</ul>`
+      ? '<p>Nobody is live right now. <a href="/browse">Browse the channels</a>.</p>'
+      : `<ul class="channels live">${data.live.map((s) => channelRow({channel: s.channel, href: `/c/${encodeURIComponent(s.channel)}`, avatarUrl: s.avatar, title: s.title, category: categoryLink(s.category), live: true})).join('')}</ul>`
   const recent =
     data.recent.length === 0
       ? ''
       : `<h2>Recent broadcasts</h2>\n<ul class="channels recent">${data.recent
-          .map(
-            (b) =>
-              `<li><a href="${escapeHtml(b.page)}">${escapeHtml(b.channel)}</a> ${titled(b.title)} <span class="muted"><time datetime="${escapeHtml(b.startedAt)}">${escapeHtml(b.startedAt.slice(0, 10))}</time> · ${formatDuration(b.durationSeconds)}</span></li>`,
+          .map((b) =>
+            channelRow({
+              channel: b.channel,
+              href: b.page,
+              avatarUrl: b.avatar,
+              title: b.title,
+              extra: `<span class="muted"><time datetime="${escapeHtml(b.startedAt)}">${escapeHtml(b.startedAt.slice(0, 10))}</time> · ${formatDuration(b.durationSeconds)}</span>`,
+            }),
           )
           .join('')}</ul>`
   return page(context, {title: 'Live now', width: 'wide', body: `<h1>${escapeHtml(context.siteName)}</h1>\n<h2>Live now</h2>\n${live}\n${recent}`})

@@ -57,6 +57,11 @@ export class FormClient {
     )
   }
 
+  /** Posts a multipart form (a file upload) as a browser does; put `_csrf` in first, as a page's form has it. */
+  async postMultipart(path: string, form: FormData, base = this.base): Promise<Answer> {
+    return this.answer(await fetch(`${base}${path}`, {method: 'POST', headers: this.headers(), body: form, redirect: 'manual', signal: AbortSignal.timeout(60_000)}))
+  }
+
   /** GETs a page and posts its form (with the page's CSRF token) to `action`. */
   async submit(pagePath: string, action: string, fields: Record<string, string>, base = this.base): Promise<Answer> {
     const page = await this.get(pagePath, base)
