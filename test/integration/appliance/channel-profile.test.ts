@@ -299,19 +299,19 @@ describe('in Chromium, on a desktop and on a phone', () => {
     await page.getByLabel('Avatar').setInputFiles({name: 'me.jpg', mimeType: 'image/jpeg', buffer: await photo('#c63', 400, 400)})
     await page.getByRole('button', {name: 'Upload the avatar'}).click()
     await page.waitForURL(`${web}${dashboard}?saved=avatar#images`)
-    await look(dashboard, 'channel-dashboard')
+    await look(dashboard, 'profile-dashboard')
     await page.goto(`${web}${dashboard}`)
     await page.getByLabel('Banner').setInputFiles({name: 'x.sh', mimeType: 'text/x-shellscript', buffer: Buffer.from('#!/bin/sh\necho hi\n')})
     await page.getByRole('button', {name: 'Upload the banner'}).click()
     await page.waitForSelector('#banner-error')
-    await screenshot(page, 'channel-image-refused')
+    await screenshot(page, 'profile-image-refused')
     for (const [path, name] of [
-      [`/c/${CHANNEL}`, 'channel-page'],
-      ['/c/quiet-one', 'channel-page-no-images'],
-      ['/', 'front-page'],
-      ['/browse', 'browse'],
-      ['/browse/talk', 'browse-category'],
-      ['/search?q=o', 'search'],
+      [`/c/${CHANNEL}`, 'profile-channel-page'],
+      ['/c/quiet-one', 'profile-channel-page-no-images'],
+      ['/', 'profile-front-page'],
+      ['/browse', 'profile-browse'],
+      ['/browse/talk', 'profile-browse-category'],
+      ['/search?q=o', 'profile-search'],
     ] as const) {
       await look(path, name)
     }
