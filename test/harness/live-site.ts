@@ -84,12 +84,14 @@ export async function startLiveSite(options: LiveSiteOptions = {}): Promise<Live
     return component
   }
 
-  // The front: /live/* to the relays in turn, the rest to web.
+  // The front: /live/* to the relays in turn, the rest to the web instances (`web`, `web-2`…) in turn.
   let next = 0
   const front = http.createServer((request, response) => {
-    const relays = [...running.entries()].filter(([id]) => id.startsWith('relay')).map(([, c]) => c.httpPort)
+    const ports = (match: RegExp): number[] => [...running.entries()].filter(([id]) => match.test(id)).map(([, c]) => c.httpPort)
+    const relays = ports(/^relay/)
+    const webs = ports(/^web(-\d+)?$/)
     const url = request.url ?? '/'
-    const port = url.startsWith('/live/') && relays.length > 0 ? relays[next++ % relays.length]! : get('web').httpPort
+    const port = url.startsWith('/live/') && relays.length > 0 ? relays[next++ % relays.length]! : (webs[next++ % Math.max(1, webs.length)] ?? get('web').httpPort)
     const upstream = http.request({host: '127.0.0.1', port, path: url, method: request.method, headers: request.headers}, (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.headers)
       answer.pipe(response)
