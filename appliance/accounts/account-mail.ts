@@ -3,7 +3,10 @@ import type {Outbox} from '../mail/mailer.js'
 import {emailChangedNotice, emailChangeMail, passwordResetMail, verificationMail} from '../mail/templates.js'
 import type {SiteSettings} from '../site/settings.js'
 import {mailLinkKinds, passwordStamp, type MailLinks} from './mail-links.js'
-import type {UserDoc} from './users.js'
+import type {UserDoc, Viewer} from './users.js'
+
+/** Why an account may not make stream keys yet, in words with the fix. */
+export const CONFIRM_EMAIL_FIRST = 'Confirm your e-mail address first: follow the link we mailed you, or send a new one from your account page.'
 
 export class AccountMail {
   constructor(
@@ -16,6 +19,11 @@ export class AccountMail {
   /** false on a site without SMTP: nothing is mailed and addresses need no confirming. */
   get enabled(): boolean {
     return this.outbox.enabled
+  }
+
+  /** Going live needs a confirmed address on a site that mails (undefined: allowed; else why not). */
+  goLiveRefusal(viewer: Viewer): string | undefined {
+    return this.enabled && !viewer.emailVerified ? CONFIRM_EMAIL_FIRST : undefined
   }
 
   private url(path: string, token: string): string {

@@ -141,6 +141,15 @@ ${field({name: 'disableCode', label: 'Code from your app, or a recovery code', a
 <form method="post" action="/account/logout-everywhere">
 ${csrfField(context.csrfToken)}
 <button class="danger" type="submit">Log out everywhere</button>
+</form>
+
+<h2>Delete your account</h2>
+<p>Your channels go with it: their stream keys, images and past broadcasts (the recordings are deleted from storage), and your access tokens. This cannot be undone.</p>
+<form class="stack" method="post" action="/account/delete">
+${csrfField(context.csrfToken)}
+${field({name: 'confirmUsername', label: `Type your username (${account.username}) to confirm`, autocomplete: 'off', errors, extra: ' autocapitalize="none" spellcheck="false"'})}
+${field({name: 'deletePassword', label: 'Current password', type: 'password', autocomplete: 'current-password', errors})}
+<button class="danger" type="submit">Delete my account for good</button>
 </form>`,
   })
 }
@@ -233,5 +242,15 @@ export function recoveryCodesPage(context: PageContext, options: {codes: string[
 <p class="notice ok" role="status">Keep these recovery codes somewhere safe (a password manager, or on paper). Each logs you in once without your phone. They are shown only now${options.first ? '' : '; the old ones no longer work'}.</p>
 <ul class="codes">${options.codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>
 <p><a class="button" href="/account">I have saved them</a></p>`,
+  })
+}
+
+export function accountDeletedPage(context: PageContext, removal: {channels: string[]; pastBroadcasts: number}): string {
+  const channels = removal.channels.length === 0 ? '' : ` with ${removal.channels.length === 1 ? 'its channel' : `its ${removal.channels.length} channels`} and ${removal.pastBroadcasts === 1 ? '1 past broadcast' : `${removal.pastBroadcasts} past broadcasts`}`
+  return page(context, {
+    title: 'Account deleted',
+    body: `<h1>Your account is deleted</h1>
+<p class="notice ok" role="status">Your account is gone${escapeHtml(channels)}; the recordings leave storage within minutes. Thank you for having been here.</p>
+<p><a href="/">Go to the front page</a></p>`,
   })
 }

@@ -8,10 +8,11 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
 import type {Logger} from '../platform/logger.js'
 import {formText as text, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
-import {accountPage, loginPage, signupPage} from './pages.js'
+import type {AccountRemoval} from './delete-account.js'
+import {accountDeletedPage, accountPage, loginPage, signupPage} from './pages.js'
 import {logIn, LOGIN_LIMIT, RESEND_LIMIT, SIGNUP_LIMIT} from './log-in.js'
 import type {RedisSessionStore} from './sessions.js'
-import {AccountInputError, emailProblem, viewerOf, type Users, type Viewer} from './users.js'
+import {AccountInputError, emailProblem, viewerOf, type UserDoc, type Users, type Viewer} from './users.js'
 import type {SiteSettings} from '../site/settings.js'
 import {passwordProblem, verifyPassword} from './passwords.js'
 import type {AccountMail} from './account-mail.js'
@@ -31,6 +32,8 @@ export interface AccountRoutesOptions {
   settings: SiteSettings
   mail: AccountMail
   twoFactor: TwoFactor
+  /** Deletes an account with its channels, broadcasts and tokens (delete-account.ts). */
+  deleteAccount: (user: UserDoc) => Promise<AccountRemoval>
   pageContext: PageContextOf
   log: Logger
 }
@@ -201,6 +204,25 @@ export async function accountRoutes(app: FastifyInstance, options: AccountRoutes
   })
 
   await app.register(twoFactorRoutes, {users, twoFactor, pageContext, showAccount, siteTitle: async () => (await settings.get()).title, log})
+
+  app.post<{Body: Record<string, unknown>}>('/account/delete', {config: {rateLimit: LOGIN_LIMIT}}, async (request, reply) => {
+    const viewer = viewerOrLogIn(request, reply)
+    if (viewer === undefined) return reply
+    const user = await users.byId(viewer.id)
+    if (user === null) return reply.redirect('/login', 303)
+    if (text(request.body?.confirmUsername).trim() !== user.username) {
+      return showAccount(request, reply, 400, {errors: {confirmUsername: `Type your username, ${user.username}, to confirm.`}})
+    }
+    if (!(await verifyPassword(text(request.body?.deletePassword), user.passwordHash))) {
+      return showAccount(request, reply, 400, {errors: {deletePassword: 'That is not your current password.'}})
+    }
+    const removal = await options.deleteAccount(user)
+    await request.session.destroy()
+    // The page that says so is a visitor's: no account, no session.
+    request.viewer = undefined
+    log.info({user: user.username, ...removal}, 'account deleted by its owner')
+    return html(reply, 200, accountDeletedPage(pageContext(request, reply), removal))
+  })
 
   app.post('/account/email/resend', {config: {rateLimit: RESEND_LIMIT}}, async (request, reply) => {
     const viewer = viewerOrLogIn(request, reply)

@@ -9,7 +9,7 @@ import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 import {z} from 'zod'
 
-import {accountStatuses, Users} from '../accounts/users.js'
+import {accountStatuses, Users, type Viewer} from '../accounts/users.js'
 import {Channels} from '../channels/channels.js'
 import {StreamKeys} from '../channels/stream-keys.js'
 import {StreamStates} from '../channels/stream-state.js'
@@ -55,6 +55,8 @@ export interface ApiRoutesOptions {
   /** Where OBS publishes when no ingest is assigned: the site's RTMP host and port. */
   publicHost: string
   rtmpPort: number
+  /** Why this account may not make stream keys yet (an unconfirmed address), or undefined. */
+  goLiveRefusal: (viewer: Viewer) => string | undefined
   log: Logger
 }
 
@@ -143,6 +145,8 @@ export async function apiRoutes(app: FastifyInstance, options: ApiRoutesOptions)
     },
     async (request, reply) => {
       const channel = await owned(request.params.channel, request.viewer!.id)
+      const refusal = options.goLiveRefusal(request.viewer!)
+      if (refusal !== undefined) throw new ApiError(403, refusal)
       const created = await keys.create(channel)
       const assignment = await assignIngest(redis, options.publicHost).catch(() => undefined)
       log.info({channel, keyId: created.keyId, user: request.viewer!.username, token: request.apiToken?.id}, 'stream key created through the API')

@@ -4,6 +4,7 @@ import {asset} from '../web/assets.js'
 import {csrfField, escapeHtml, formatDuration, page, type FieldErrors, type PageContext} from '../web/html.js'
 import {TITLE_MAX_LENGTH, type ChannelDoc} from './channels.js'
 import {ACCEPTED_IMAGES, CHANNEL_IMAGES, channelImageUrl, IMAGE_UPLOAD_LIMIT_BYTES, type ChannelImageKind} from './images.js'
+import {figureNames, livePanelHtml, type LivePanel} from './live-panel.js'
 import type {ProfileForm} from './profile.js'
 
 
@@ -24,13 +25,19 @@ export const dashboardJs = asset(
   const status = document.getElementById('live-status');
   if (!status) return;
   const channel = document.body.dataset.channel;
+  const panel = document.getElementById('live-panel');
+  const warnings = document.getElementById('live-warnings');
   const render = (p) => {
     status.dataset.live = p.live ? 'true' : 'false';
     status.textContent = p.live ? 'Live since ' + new Date(p.since).toLocaleTimeString() : 'Offline: start streaming from OBS with a key below.';
+    panel.hidden = !p.live;
+    for (const name of ${JSON.stringify(figureNames)}) document.getElementById('figure-' + name).textContent = p.figures[name];
+    warnings.replaceChildren(...p.warnings.map((w) => { const li = document.createElement('li'); li.textContent = w; return li; }));
+    warnings.hidden = p.warnings.length === 0;
   };
   const poll = async () => {
     try {
-      const r = await fetch('/api/streams/' + encodeURIComponent(channel) + '/playback', {cache: 'no-store'});
+      const r = await fetch('/dashboard/c/' + encodeURIComponent(channel) + '/live.json', {cache: 'no-store'});
       if (r.ok) render(await r.json());
     } catch {}
   };
@@ -76,6 +83,10 @@ export interface ChannelDashboard {
   live?: {since: string; renditions: string[]}
   /** What the ingest found wrong with the encoder's settings in the latest broadcast. */
   warnings: string[]
+  /** While live: viewers and the encoder's figures now. */
+  panel: LivePanel
+  /** Why no stream key can be made yet (an unconfirmed address). */
+  keysRefusal?: string
   keys: StreamKeyInfo[]
   /** Past broadcasts, newest first. */
   vods: Array<{streamId: string; page: string; startedAt: string; durationSeconds: number}>
@@ -186,7 +197,8 @@ export function channelDashboardPage(context: PageContext, view: ChannelDashboar
 <p><a href="/c/${encodeURIComponent(name)}">Open the channel page</a></p>
 ${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
 ${status}
-${warnings}
+${livePanelHtml(view.panel)}
+${view.panel.live ? '' : warnings}
 <h2>Title</h2>
 <form class="stack" method="post" action="${path}/title">
 ${csrfField(context.csrfToken)}
@@ -200,10 +212,14 @@ ${csrfField(context.csrfToken)}
 ${newKey}
 <h3>Stream keys</h3>
 ${keys}
-<form method="post" action="${path}/keys">
+${
+  view.keysRefusal === undefined
+    ? `<form method="post" action="${path}/keys">
 ${csrfField(context.csrfToken)}
 <button class="primary" type="submit">Create a stream key</button>
-</form>
+</form>`
+    : `<p class="notice" id="keys-refusal">${escapeHtml(view.keysRefusal)} <a href="/account">Your account</a></p>`
+}
 <p class="hint">Revoking a key ends a broadcast that uses it within seconds.</p>
 ${profileForm(context, path, view.channel, view.profile, errors)}
 ${imageForms(context, path, view.channel, errors)}

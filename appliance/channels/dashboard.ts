@@ -13,10 +13,12 @@ import {KEY_ID_PATTERN, rtmpUrl} from '../contract/index.js'
 import {assignIngest} from '../ingest/assign.js'
 import type {Logger} from '../platform/logger.js'
 import type {Storage} from '../platform/storage.js'
-import {formText as text, notFoundPage, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
+import type {Viewer} from '../accounts/users.js'
+import {errorPage, formText as text, notFoundPage, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
 import {verifyCsrfToken} from '../web/security.js'
 import {ChannelInputError, Channels, MAX_CHANNELS_PER_USER, type ChannelDoc} from './channels.js'
 import {channelDashboardPage, dashboardPage} from './dashboard-pages.js'
+import {figuresOf, readLivePanel, type LivePanel} from './live-panel.js'
 import {
   CHANNEL_IMAGES,
   deleteChannelImage,
@@ -55,6 +57,8 @@ export interface DashboardOptions {
   deleteArchive: (channel: string, streamId: string) => Promise<void>
   /** Where channel images go (channels/<name>/ in the bucket). */
   storage: Storage
+  /** Why this account may not make stream keys yet (an unconfirmed address), or undefined. */
+  goLiveRefusal: (viewer: Viewer) => string | undefined
   pageContext: PageContextOf
   log: Logger
 }
@@ -81,12 +85,13 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     channel: ChannelDoc,
     extra: {status?: number; notice?: string; errors?: FieldErrors; profile?: ProfileForm} = {},
   ): Promise<FastifyReply> => {
-    const [state, latest, list, assignment, vods] = await Promise.all([
+    const [state, latest, list, assignment, vods, panel] = await Promise.all([
       states.get(channel.name).catch(() => undefined),
       records.latest(channel.name).catch(() => null),
       keys.list(channel.name),
       assignIngest(redis, options.publicHost).catch(() => undefined),
       listVods(db, channel.name, 100),
+      readLivePanel(redis, states, channel.name).catch((): LivePanel => ({live: false, ...figuresOf(undefined, undefined)})),
     ])
     const fresh = request.session.newStreamKey
     let newKey: {key: string; keyId: string} | undefined
@@ -101,6 +106,8 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
         channel,
         ...(state === undefined ? {} : {live: {since: state.since, renditions: state.renditions.map((r) => (r.height === 0 ? r.name : `${r.height}p`))}}),
         warnings: latest?.sourceWarnings ?? [],
+        panel,
+        ...(request.viewer === undefined || options.goLiveRefusal(request.viewer) === undefined ? {} : {keysRefusal: options.goLiveRefusal(request.viewer)}),
         keys: list,
         vods: vods.map((v) => ({streamId: v.streamId, page: vodPage(channel.name, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
         server: assignment?.rtmpUrl ?? rtmpUrl(options.publicHost, options.rtmpPort),
@@ -170,6 +177,19 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
                   ? `The ${CHANNEL_IMAGES[removed].label.toLowerCase()} is removed.`
                   : undefined
     return showChannel(request, reply, channel, {...(notice === undefined ? {} : {notice})})
+  })
+
+  // What the dashboard's island reads every few seconds: the live state, viewers and encoder figures.
+  app.get<{Params: {channel: string}}>('/dashboard/c/:channel/live.json', async (request, reply) => {
+    const userId = request.viewer?.id
+    const channel = userId === undefined ? null : await channels.owned(request.params.channel, userId)
+    if (channel === null) return reply.code(404).header('cache-control', 'no-store').send({error: 'not found', message: 'You have no channel by that name (log in again?).'})
+    try {
+      return reply.header('cache-control', 'no-store').send(await readLivePanel(redis, states, channel.name))
+    } catch (error) {
+      log.warn({channel: channel.name, err: (error as Error).message}, 'live panel unavailable: Redis does not answer')
+      return reply.code(503).header('cache-control', 'no-store').send({error: 'service unavailable', message: 'The live state cannot be read now; it comes back by itself.'})
+    }
   })
 
   app.post<{Params: {channel: string}; Body: Record<string, unknown>}>('/dashboard/c/:channel/title', async (request, reply) => {
@@ -264,6 +284,8 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     if (userId === undefined) return reply
     const channel = await channels.owned(request.params.channel, userId)
     if (channel === null) return notYours(request, reply)
+    const refusal = options.goLiveRefusal(request.viewer!)
+    if (refusal !== undefined) return html(reply, 403, errorPage(pageContext(request, reply), {title: 'Not yet', message: refusal, back: '/account'}))
     const created = await keys.create(channel.name)
     log.info({channel: channel.name, keyId: created.keyId, user: request.viewer?.username}, 'stream key created on the dashboard')
     request.session.newStreamKey = {channel: channel.name, key: created.key, keyId: created.keyId}

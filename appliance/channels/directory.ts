@@ -33,4 +33,9 @@ export class ChannelDirectory {
       throw error
     }
   }
+
+  /** A channel deleted here is gone from this replica at once (the others learn within the TTL). */
+  forget(name: string): void {
+    this.known.delete(name)
+  }
 }

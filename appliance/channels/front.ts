@@ -5,9 +5,11 @@
  * queries, and kept for a couple of seconds, so that a busy front page costs MongoDB a query
  * or two per interval, however many visitors ask.
  */
+import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
 import type {Logger} from '../platform/logger.js'
+import {countViewers} from '../relay/audience.js'
 import {TtlCache} from '../platform/ttl-cache.js'
 import {VODS_COLLECTION, vodPage, type VodDoc} from '../vods/vods.js'
 import type {ChannelCategory} from '../contract/index.js'
@@ -24,7 +26,8 @@ interface Shown {
 }
 
 export interface FrontPage {
-  live: Array<{channel: string; since: string} & Shown>
+  /** Most watched first. */
+  live: Array<{channel: string; since: string; viewers?: number} & Shown>
   recent: Array<{channel: string; page: string; startedAt: string; durationSeconds: number} & Shown>
 }
 
@@ -38,6 +41,7 @@ export class FrontPageData {
 
   constructor(
     private readonly db: Db,
+    private readonly redis: Redis,
     private readonly liveStates: LiveStates,
     private readonly log: Logger,
   ) {
@@ -49,7 +53,7 @@ export class FrontPageData {
   }
 
   private async build(): Promise<FrontPage> {
-    const live = this.liveStates.all().slice(0, LIVE_LIMIT)
+    const live = await this.mostWatched(this.liveStates.all())
     try {
       const recentDocs = await this.db.collection<VodDoc>(VODS_COLLECTION).find({}).sort({createdAt: -1}).limit(RECENT_LIMIT).toArray()
       const names = [...new Set([...live.map((s) => s.channel), ...recentDocs.map((v) => v.channel)])]
@@ -64,13 +68,29 @@ export class FrontPageData {
         }
       }
       return {
-        live: live.map((s) => ({channel: s.channel, since: s.since, ...shown(s.channel)})),
+        live: live.map((s) => ({...s, ...shown(s.channel)})),
         recent: recentDocs.map((v) => ({channel: v.channel, page: vodPage(v.channel, v.streamId), startedAt: v.createdAt.toISOString(), durationSeconds: v.durationSeconds, ...shown(v.channel)})),
       }
     } catch (error) {
       // MongoDB away: who is live still shows (without titles).
       this.log.warn({err: (error as Error).message}, 'front page without titles or past broadcasts: MongoDB unavailable')
-      return {live: live.map((s) => ({channel: s.channel, since: s.since})), recent: []}
+      return {live, recent: []}
     }
+  }
+
+  /** The live channels, most watched first (newest first among equals); without counts when Redis is away. */
+  private async mostWatched(states: ReturnType<LiveStates['all']>): Promise<FrontPage['live']> {
+    const live = states.map((s) => ({channel: s.channel, since: s.since}))
+    let counts: Map<string, number>
+    try {
+      counts = await countViewers(this.redis, live.map((s) => s.channel))
+    } catch (error) {
+      this.log.warn({err: (error as Error).message}, 'front page without viewer counts: Redis unavailable')
+      return live.slice(0, LIVE_LIMIT)
+    }
+    return live
+      .map((s) => ({...s, viewers: counts.get(s.channel) ?? 0}))
+      .sort((a, b) => b.viewers - a.viewers)
+      .slice(0, LIVE_LIMIT)
   }
 }

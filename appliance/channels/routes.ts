@@ -6,6 +6,7 @@ import type {Db} from 'mongodb'
 import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback, type StreamState} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
+import {countViewers} from '../relay/audience.js'
 import {listVods, STREAM_ID_PATTERN, vodPage, vodUrl, type VodListing} from '../vods/vods.js'
 import type {Asset} from '../web/assets.js'
 import {notFoundPage, type PageContext, type PageContextOf} from '../web/html.js'
@@ -62,14 +63,16 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       state = known ?? undefined
       stale = true
     }
-    const [relays, vods] = await Promise.all([
+    const [relays, vods, viewers] = await Promise.all([
       listNodes(redis, 'relay').catch(() => []),
       state === undefined ? listVods(db, channel, 1).catch(() => []) : Promise.resolve([]),
+      state === undefined || stale ? Promise.resolve(undefined) : countViewers(redis, [channel]).then((counts) => counts.get(channel), () => undefined),
     ])
     const latest = vods[0]
     const playback: Playback = {
       live: state !== undefined,
       ...(state === undefined ? {} : {since: state.since, streamId: state.streamId, audioOnly: state.renditions.every((r) => r.height === 0)}),
+      ...(viewers === undefined ? {} : {viewers}),
       url: `${LIVE_PREFIX}/${channel}/master.m3u8`,
       publicUrl: `${publicUrl}${LIVE_PREFIX}/${channel}/master.m3u8`,
       ...(relays[0] === undefined ? {} : {relay: relays[0].id}),

@@ -13,6 +13,7 @@ export const watchJs = asset(
   const video = document.getElementById('video');
   const badge = document.getElementById('badge');
   const quality = document.getElementById('quality');
+  const viewers = document.getElementById('viewers');
   const last = document.getElementById('last');
   const lastLink = document.getElementById('last-link');
   const AUDIO_POSTER = document.body.dataset.audioPoster;
@@ -60,7 +61,8 @@ export const watchJs = asset(
     current = streamId;
     last.hidden = true;
     setState(state || 'live');
-    // A backstop: a player stuck on a gone broadcast (no error, no ENDLIST) notices within this.
+    // A backstop: a player stuck on a gone broadcast (no error, no ENDLIST) notices within this;
+    // the answer also brings the viewer count.
     if (!vodUrl) watch = setInterval(check, 15000);
     if (window.Hls && window.Hls.isSupported()) {
       // Catching up at up to 1.5x keeps the player near the live edge (measured: 2.7 s → 1.7 s latency).
@@ -106,6 +108,7 @@ export const watchJs = asset(
       if (response.status === 404) { goOffline(); return; }
       const body = await response.json();
       if (!response.ok) { if (current === null) goOffline(); return; }
+      viewers.textContent = body.live && typeof body.viewers === 'number' ? body.viewers + (body.viewers === 1 ? ' viewer' : ' viewers') : '';
       if (!body.live) goOffline(body.vod);
       // Started, or a new broadcast (the streamer reconnected): play it from its start.
       else if (body.streamId !== current) { stop(); setAudioOnly(body.audioOnly === true); play(body.url, body.streamId); }

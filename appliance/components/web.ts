@@ -13,7 +13,7 @@ import {tokenRoutes} from '../api/token-routes.js'
 import {AccessTokens} from '../api/tokens.js'
 import {adminArea} from '../admin/area.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
-import {Users} from '../accounts/users.js'
+import {Users, type UserDoc} from '../accounts/users.js'
 import {browseRoutes} from '../channels/browse.js'
 import {dashboardRoutes} from '../channels/dashboard.js'
 import {dashboardJs} from '../channels/dashboard-pages.js'
@@ -43,6 +43,8 @@ import {API_DOCS_PATH, registerApiDocs} from '../web/openapi.js'
 import {AccountMail} from '../accounts/account-mail.js'
 import {MailLinks} from '../accounts/mail-links.js'
 import {accountMailRoutes} from '../accounts/mail-routes.js'
+import {deleteAccount, type AccountRemoval} from '../accounts/delete-account.js'
+import {AuditLog} from '../admin/audit.js'
 import {TwoFactor} from '../accounts/two-factor.js'
 import {createOutbox, smtpSettings} from '../mail/mailer.js'
 import {registerSecurity, SESSION_COOKIE} from '../web/security.js'
@@ -147,7 +149,10 @@ export const web: ComponentDef<'web'> = {
     })
     const vodDeletes = new Queue<JobData['vod.delete'], JobResult['vod.delete']>('vod.delete', {connection: bullConnection(ctx.redisEndpoint), prefix: QUEUE_PREFIX})
     vodDeletes.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
-    const front = new FrontPageData(mongo.db, liveStates, log.child({module: 'front'}))
+    const deleteArchive = async (channel: string, streamId: string): Promise<void> => {
+      await vodDeletes.add('vod.delete', {channel, streamId}, {...VOD_DELETE_JOB_OPTIONS, jobId: vodDeleteJobId(streamId)})
+    }
+    const front = new FrontPageData(mongo.db, redis, liveStates, log.child({module: 'front'}))
     // Before any route: the document describes the routes registered after it.
     await registerApiDocs(app, {siteName})
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
@@ -160,7 +165,13 @@ export const web: ComponentDef<'web'> = {
     const mailLinks = new MailLinks(redis)
     const accountMail = new AccountMail(mailLinks, outbox, settings, env.SHING_PUBLIC_URL)
     const twoFactor = new TwoFactor(ctx.secret('sessionSecret'))
-    await app.register(accountRoutes, {users, sessions, settings, mail: accountMail, twoFactor, pageContext, log: log.child({module: 'accounts'})})
+    const removeAccount = (user: UserDoc): Promise<AccountRemoval> =>
+      deleteAccount({db: mongo.db, redis, storage, streamKeySecret: ctx.secret('streamKeySecret'), deleteArchive}, user).then(async (removal) => {
+        await new AuditLog(mongo.db).record({actor: user.username, action: 'user.delete', target: user.username, details: {channels: removal.channels.join(' '), pastBroadcasts: removal.pastBroadcasts}})
+        for (const name of removal.channels) channels.forget(name)
+        return removal
+      })
+    await app.register(accountRoutes, {users, sessions, settings, mail: accountMail, twoFactor, deleteAccount: removeAccount, pageContext, log: log.child({module: 'accounts'})})
     await app.register(accountMailRoutes, {users, sessions, links: mailLinks, mail: accountMail, pageContext, log: log.child({module: 'accounts'})})
     await app.register(dashboardRoutes, {
       db: mongo.db,
@@ -168,10 +179,9 @@ export const web: ComponentDef<'web'> = {
       streamKeySecret: ctx.secret('streamKeySecret'),
       publicHost: env.SHING_PUBLIC_HOST,
       rtmpPort: env.SHING_RTMP_PORT,
-      deleteArchive: async (channel, streamId) => {
-        await vodDeletes.add('vod.delete', {channel, streamId}, {...VOD_DELETE_JOB_OPTIONS, jobId: vodDeleteJobId(streamId)})
-      },
+      deleteArchive,
       storage,
+      goLiveRefusal: (viewer) => accountMail.goLiveRefusal(viewer),
       pageContext,
       log: log.child({module: 'dashboard'}),
     })
@@ -186,6 +196,7 @@ export const web: ComponentDef<'web'> = {
       streamKeySecret: ctx.secret('streamKeySecret'),
       publicHost: env.SHING_PUBLIC_HOST,
       rtmpPort: env.SHING_RTMP_PORT,
+      goLiveRefusal: (viewer) => accountMail.goLiveRefusal(viewer),
       log: log.child({module: 'api'}),
     })
     await app.register(channelMediaRoutes, {storage})

@@ -32,6 +32,33 @@ export const streamStateSchema = z.object({
 export type StreamState = z.infer<typeof streamStateSchema>
 
 /**
+ * What the ingest measures of a live broadcast's encoder, for its streamer's dashboard: written
+ * with every heartbeat under streamStatsKey (expiring with the stream state), over the last 10 s.
+ */
+export const streamStatsKey = (channel: string): string => `shing:stream-stats:${channel}`
+export const encoderStatsSchema = z.object({
+  /** When it was measured (ISO). */
+  at: z.string(),
+  width: z.number().optional(),
+  height: z.number().optional(),
+  /** Frames per second of media that arrived. */
+  fps: z.number().optional(),
+  /** What the encoder said it sends (onMetaData). */
+  declaredFps: z.number().optional(),
+  videoKbps: z.number().optional(),
+  audioKbps: z.number().optional(),
+  /** The longest gap between the last few keyframes. */
+  keyframeIntervalSeconds: z.number().optional(),
+  /** Of the frames the encoder announced, the share that did not arrive. */
+  droppedPercent: z.number().optional(),
+  /** Times the media stopped for 2 s or more during the broadcast. */
+  stalls: z.number(),
+  /** What to change in OBS, in plain words. */
+  warnings: z.array(z.string()),
+})
+export type EncoderStats = z.infer<typeof encoderStatsSchema>
+
+/**
  * HLS paths, the same at the ingest (origin), the relays and the edge:
  *   /live/<channel>/master.m3u8
  *   /live/<channel>/<rendition>/index.m3u8   (LL-HLS: EXT-X-PART, blocking reload with _HLS_msn/_HLS_part)
@@ -62,6 +89,8 @@ export const playbackSchema = z.object({
   relay: z.string().optional(),
   /** The broadcast has no video: players show a poster. */
   audioOnly: z.boolean().optional(),
+  /** Live: how many watch it now, across every relay (counted over the last 10-20 s). */
+  viewers: z.number().int().min(0).optional(),
   /** Redis is away: this is the last state known (it may have changed since). */
   stale: z.boolean().optional(),
   /** Offline: the last broadcast, to watch again (its master playlist and its page). */

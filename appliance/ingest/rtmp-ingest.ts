@@ -9,7 +9,7 @@ import {Counter} from 'prom-client'
 
 import {StreamKeys} from '../channels/stream-keys.js'
 import {buildStreamState, renditionsOf, StreamRecords, StreamStates} from '../channels/stream-state.js'
-import {LIVE_PREFIX, RTMP_APP, rtmpUrl, type StreamState} from '../contract/index.js'
+import {LIVE_PREFIX, REGISTRY_TTL_SECONDS, RTMP_APP, rtmpUrl, streamStatsKey, type StreamState} from '../contract/index.js'
 import {ladderRungs, type LadderTracks} from '../hls/ladder.js'
 import {isLivePathError, parseLivePath} from '../hls/live-paths.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
@@ -18,8 +18,9 @@ import {createHttpServer, listen, type HealthCheck} from '../platform/http-serve
 import type {Logger} from '../platform/logger.js'
 import {startHeartbeat} from '../registry/heartbeat.js'
 import type {CapacityState} from './capacity.js'
+import {LiveMeter} from './live-meter.js'
 import {installPublishGate, isPublisherOf, noPublishGrace, publishMetadata, refuseAfterStart, tapPackets, type PublishDecision, type RefusalCode} from './nms.js'
-import {judgeTracks, SourceInspector, type SourceTracks} from './source.js'
+import {judgeTracks, SourceInspector, type LadderTop, type SourceTracks} from './source.js'
 
 /** A publish that passed the key check and holds its channel's stream state. */
 export interface AcceptedPublish {
@@ -124,6 +125,10 @@ interface TrackedPublish {
   /** The publisher left. */
   closed: boolean
   publish?: AcceptedPublish
+  /** Measures the encoder all through the broadcast, for the streamer's dashboard. */
+  meter?: LiveMeter
+  /** Stops reading the publish's packets. */
+  untap?: () => void
 }
 
 /**
@@ -304,6 +309,10 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
           } else if (await states.endRequested(publish.state)) {
             log.warn({channel: publish.channel, streamId: publish.state.streamId}, 'an admin ended this broadcast; ending the publish')
             t.session.close()
+          } else if (t.meter !== undefined) {
+            const metadata = publishMetadata(t.session)
+            if (metadata !== undefined) t.meter.setMetadata(metadata)
+            await redis.set(streamStatsKey(publish.channel), JSON.stringify(t.meter.stats(Date.now(), ladderTop())), 'EX', REGISTRY_TTL_SECONDS)
           }
         } catch (error) {
           log.warn({channel: publish.channel, err: (error as Error).message}, 'stream state refresh failed; it expires unless the next one gets through')
@@ -342,7 +351,9 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     t.phase = 'ending'
     const {channel, state} = publish
     // Offline first, so the streamer's reconnect is accepted while the ladder winds down.
+    t.untap?.()
     await states.release(state).catch((error: Error) => log.warn({channel, err: error.message}, 'could not delete the stream state; it expires by its TTL'))
+    await redis.del(streamStatsKey(channel)).catch(() => undefined)
     await records.ended(state.streamId).catch((error: Error) => log.warn({channel, err: error.message}, 'could not mark the stream ended'))
     try {
       await hooks.onPublishEnded(publish)
@@ -354,17 +365,22 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     void heartbeat.beat()
   }
 
-  /** Watches the source's settings for a while and logs, once per broadcast, what hurts the ladder. */
-  const watchSettings = (inspector: SourceInspector, t: TrackedPublish, publish: AcceptedPublish, untap: () => void): void => {
+  /** The ladder's top rendition, against which the encoder's settings are judged. */
+  const ladderTop = (): LadderTop => {
     const top = env.profile.ladder[0]!
+    return {fps: top.fps, videoKbps: top.videoKbps, segmentSeconds: env.profile.hls.segmentSeconds}
+  }
+
+  /** Watches the source's settings for a while and logs, once per broadcast, what hurts the ladder. */
+  const watchSettings = (inspector: SourceInspector, t: TrackedPublish, publish: AcceptedPublish, done: () => void): void => {
     const started = Date.now()
     const timer = setInterval(() => {
       const over = t.phase !== 'accepted'
       if (!over && !inspector.settled() && Date.now() - started < WATCH_SETTINGS_MS) return
       clearInterval(timer)
-      untap()
+      done()
       if (over || !publish.tracks.video) return
-      const warnings = inspector.warnings({fps: top.fps, videoKbps: top.videoKbps, segmentSeconds: env.profile.hls.segmentSeconds})
+      const warnings = inspector.warnings(ladderTop())
       if (warnings.length === 0) return
       log.warn({channel: publish.channel, streamId: publish.state.streamId, warnings}, `the encoder's settings hurt the live ladder: ${warnings.join('; ')}`)
       records.sourceWarnings(publish.state.streamId, warnings).catch((error: Error) => log.warn({err: error.message}, 'could not store the source warnings'))
@@ -376,7 +392,16 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   const inspect = async (t: TrackedPublish): Promise<void> => {
     const {session} = t
     const inspector = new SourceInspector(Date.now())
-    const untap = tapPackets(session.streamPath, (packet) => inspector.push(packet, Date.now()))
+    const meter = new LiveMeter()
+    // One tap for both: the inspector until it has judged the settings, the meter to the end.
+    let inspecting = true
+    const untap = tapPackets(session.streamPath, (packet) => {
+      const now = Date.now()
+      if (inspecting) inspector.push(packet, now)
+      meter.push(packet, now)
+    })
+    t.meter = meter
+    t.untap = untap
     let tracks: SourceTracks | undefined
     while (!t.closed && !stopping) {
       const metadata = publishMetadata(session)
@@ -444,7 +469,9 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
       session.close()
       return endPublish(t)
     }
-    watchSettings(inspector, t, publish, untap)
+    watchSettings(inspector, t, publish, () => {
+      inspecting = false
+    })
     if (t.closed) return endPublish(t)
   }
 

@@ -11,6 +11,7 @@ import {StreamStateCache, fetchFromOrigin, redisStreamStateReader} from './origi
 import {isLivePathError, parseLivePath} from '../hls/live-paths.js'
 import {RelayPull, type CachedObject, type PullResult} from './pull.js'
 import {SendTracker} from './send.js'
+import {AudienceRecorder} from './audience.js'
 import {EgressMeter, ViewerTracker, viewerIdentity} from './viewers.js'
 
 /** Per-entry bookkeeping (key, headers, map slot) counted against the cache bound with the body. */
@@ -36,6 +37,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   liveStates.start()
   const states = new StreamStateCache(redisStreamStateReader(redis, log.child({module: 'streams'})), 1000, Date.now, (channel) => liveStates.lastKnown(channel))
   const viewers = new ViewerTracker()
+  const audience = new AudienceRecorder(redis, (error) => log.debug({err: error.message}, 'viewer count not recorded'))
   const egress = new EgressMeter()
   const sends = new SendTracker()
   let inFlight = 0
@@ -104,7 +106,9 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
       }
       responses.inc({kind, outcome: result.source})
       if (parsed.kind === 'playlist' || parsed.kind === 'master') {
-        const fresh = viewers.see(viewerIdentity(request.headers, request.socket.remoteAddress), parsed.channel)
+        const viewer = viewerIdentity(request.headers, request.socket.remoteAddress)
+        const fresh = viewers.see(viewer, parsed.channel)
+        audience.seen(parsed.channel, viewer)
         if (fresh && beatSoon === undefined) {
           beatSoon = setTimeout(() => {
             beatSoon = undefined

@@ -133,6 +133,10 @@ label.choice input { width: auto; }
 #badge { font-size: .8rem; font-weight: 700; padding: .1rem .5rem; border-radius: .25rem; background: #444; }
 body[data-state="live"] #badge { background: #d22; }
 #quality { margin-left: auto; font-size: .85rem; color: var(--muted); }
+#viewers { font-size: .85rem; color: var(--muted); }
+#live-panel { margin: 1rem 0; padding: .75rem 1rem; border: 1px solid var(--line); border-radius: .4rem; background: var(--panel); }
+#live-panel h2 { margin-top: 0; }
+#live-warnings { margin: .75rem 0 0; padding-left: 1.75rem; }
 main.player { max-width: 1280px; margin: 0 auto; }
 video { width: 100%; aspect-ratio: 16 / 9; background: #000; display: block; }
 #offline { padding: 3rem 1rem; text-align: center; color: var(--muted); }

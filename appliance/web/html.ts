@@ -145,18 +145,22 @@ export function errorPage(context: PageContext, options: {title: string; message
 /** A category's name and /browse address, for a row. */
 export const categoryLink = (slug: ChannelCategory | undefined): ChannelRow['category'] => (slug === undefined ? undefined : {label: CHANNEL_CATEGORIES[slug], href: `/browse/${slug}`})
 
+/** "12 viewers", for a list row; nothing when the count is not known. */
+const viewerCount = (viewers: number | undefined): string | undefined =>
+  viewers === undefined ? undefined : `<span class="viewers">${viewers} ${viewers === 1 ? 'viewer' : 'viewers'}</span>`
+
 /** The front page: who is live now, then the latest past broadcasts. (How the platform's boxes are doing is the admin's: shing status.) */
 export function homePage(
   context: PageContext,
   data: {
-    live: readonly {channel: string; since: string; title?: string; category?: ChannelCategory; avatar?: string}[]
+    live: readonly {channel: string; since: string; title?: string; category?: ChannelCategory; avatar?: string; viewers?: number}[]
     recent: readonly {channel: string; page: string; startedAt: string; durationSeconds: number; title?: string; avatar?: string}[]
   },
 ): string {
   const live =
     data.live.length === 0
       ? '<p>Nobody is live right now. <a href="/browse">Browse the channels</a>.</p>'
-      : `<ul class="channels live">${data.live.map((s) => channelRow({channel: s.channel, href: `/c/${encodeURIComponent(s.channel)}`, avatarUrl: s.avatar, title: s.title, category: categoryLink(s.category), live: true})).join('')}</ul>`
+      : `<ul class="channels live">${data.live.map((s) => channelRow({channel: s.channel, href: `/c/${encodeURIComponent(s.channel)}`, avatarUrl: s.avatar, title: s.title, category: categoryLink(s.category), live: true, extra: viewerCount(s.viewers)})).join('')}</ul>`
   const recent =
     data.recent.length === 0
       ? ''

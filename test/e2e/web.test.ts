@@ -151,10 +151,19 @@ describe('the dashboard', () => {
     expect(await page.locator('table.keys tbody tr').count()).toBe(1)
   })
 
-  it('publishing with it turns the dashboard live by itself; the title changes while live', async () => {
+  it('publishing with it turns the dashboard live by itself, with what the encoder sends; the title changes while live', async () => {
     publisher = await publishWhenThereIsRoom(`${server}/${key}`)
     await waitFor('the dashboard to show live without a reload', async () => (await page.locator('#live-status').getAttribute('data-live')) === 'true', {timeoutMs: 30_000, intervalMs: 500})
     expect(await page.locator('#live-status').textContent()).toMatch(/^Live since/)
+    // The ingest's measurement of the encoder (ffmpeg: 640x360, 30 fps, 3000 kbit/s, a keyframe every 2 s).
+    const figure = async (name: string): Promise<string> => (await page.locator(`#figure-${name}`).textContent()) ?? ''
+    await waitFor('the encoder figures on the dashboard', async () => /kbit\/s video/.test(await figure('bitrate')) && /every/.test(await figure('keyframes')), {timeoutMs: 30_000, intervalMs: 500})
+    expect(await figure('picture')).toMatch(/^640×360 at (29|30) fps/)
+    const videoKbps = Number(/^(\d+) kbit\/s video, (\d+) kbit\/s audio$/.exec(await figure('bitrate'))?.[1])
+    expect(videoKbps).toBeGreaterThan(1500)
+    expect(videoKbps).toBeLessThan(4500)
+    expect(await figure('keyframes')).toBe('every 2 s')
+    expect(await figure('viewers')).toBe('0')
     await page.reload()
     expect(await page.locator('#live-status').textContent()).toMatch(/^Live since .+\(.*p.*\)/)
     await page.getByLabel('Title shown to viewers').fill('Live now: the night show')
@@ -183,6 +192,13 @@ describe('the dashboard', () => {
     await watcher.waitForURL(`${site.frontUrl()}/c/night-show`)
     expect(await watcher.locator('.stream-title').textContent()).toBe('Live now: the night show')
     await waitFor('the channel page to play 3 s', async () => watcher.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime > 3), {timeoutMs: 30_000, intervalMs: 500})
+    // One viewer now: on the streamer's dashboard (it asks every 3 s), in the playback API, and on the front page.
+    await waitFor('the dashboard to count the viewer', async () => (await page.locator('#figure-viewers').textContent()) === '1', {timeoutMs: 15_000, intervalMs: 500})
+    expect((await playback('night-show')).viewers).toBe(1)
+    await waitFor('the front page to count the viewer', async () => ((await visitor.get('/')).text.includes('<span class="viewers">1 viewer</span>') ? true : undefined), {timeoutMs: 10_000, intervalMs: 500})
+    await screenshot(page, 'dashboard-live-watched')
+    // The channel page shows it with its next look at the playback API (every 15 s while live).
+    await waitFor('the channel page to count the viewer', async () => (await watcher.locator('#viewers').textContent()) === '1 viewer', {timeoutMs: 20_000, intervalMs: 500})
     await screenshot(watcher, 'channel-page')
     await watcher.close()
   })
