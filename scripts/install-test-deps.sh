@@ -42,14 +42,17 @@ go_env() {
   export GOPATH="$CACHE/go" GOCACHE="$CACHE/gocache" GOFLAGS=-mod=mod
 }
 
-minio_bin() {
-  [ -x "$BIN/minio-$MINIO_VERSION" ] || {
+go_bin() { # go_bin NAME MODULE VERSION: `go install`s a tool once per version into $BIN/NAME-VERSION
+  local name=$1 module=$2 version=$3
+  [ -x "$BIN/$name-$version" ] || {
     go_env
-    GOBIN="$CACHE/gobin-minio" go install "github.com/minio/minio@$MINIO_VERSION"
-    mv "$CACHE/gobin-minio/minio" "$BIN/minio-$MINIO_VERSION"
+    GOBIN="$CACHE/gobin-$name" go install "$module@$version"
+    mv "$CACHE/gobin-$name/$name" "$BIN/$name-$version"
   }
-  ln -sfn "minio-$MINIO_VERSION" "$BIN/minio"
+  ln -sfn "$name-$version" "$BIN/$name"
 }
+
+minio_bin() { go_bin minio github.com/minio/minio "$MINIO_VERSION"; }
 
 ferretdb_bin() {
   [ -x "$BIN/ferretdb-$FERRETDB_VERSION" ] || {
@@ -71,14 +74,7 @@ ferretdb_bin() {
   ln -sfn "ferretdb-$FERRETDB_VERSION" "$BIN/ferretdb"
 }
 
-mailpit_bin() {
-  [ -x "$BIN/mailpit-$MAILPIT_VERSION" ] || {
-    go_env
-    GOBIN="$CACHE/gobin-mailpit" go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
-    mv "$CACHE/gobin-mailpit/mailpit" "$BIN/mailpit-$MAILPIT_VERSION"
-  }
-  ln -sfn "mailpit-$MAILPIT_VERSION" "$BIN/mailpit"
-}
+mailpit_bin() { go_bin mailpit github.com/axllent/mailpit "$MAILPIT_VERSION"; }
 
 node24() {
   # Debian 12's Node is 20 (end-of-life); the tests run on Node 24 (scripts/with-node24 finds it).
