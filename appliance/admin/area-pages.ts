@@ -1,4 +1,4 @@
-/** The admin area's pages: accounts (search, role, suspend, ban), live broadcasts (end now), the audit log. Every value is escaped. */
+/** The admin area's pages: accounts (search, role, suspend, ban), live broadcasts (end now), site settings, the audit log. Every value is escaped. */
 import {roles, type AccountStatus, type Role} from '../accounts/users.js'
 import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
 import {registrationModes, RULES_MAX, SITE_TITLE_MAX, type SiteSettingsView} from '../site/settings.js'
@@ -21,7 +21,24 @@ export interface AdminLiveRow {
   owner?: string
 }
 
-const nav = '<nav class="admin-nav" aria-label="Admin"><a href="/admin">Accounts and broadcasts</a> <a href="/admin/settings">Site settings</a> <a href="/admin/audit">Audit log</a></nav>'
+/** The admin area's links; a moderator's (reports and channels) only. */
+export function adminNav(context: PageContext): string {
+  const links: Array<[string, string]> =
+    context.viewer?.role === 'admin'
+      ? [
+          ['/admin', 'Accounts and broadcasts'],
+          ['/admin/reports', 'Reports'],
+          ['/admin/channels', 'Channels'],
+          ['/admin/nodes', 'Nodes and health'],
+          ['/admin/settings', 'Site settings'],
+          ['/admin/audit', 'Audit log'],
+        ]
+      : [
+          ['/admin/reports', 'Reports'],
+          ['/admin/channels', 'Channels'],
+        ]
+  return `<nav class="admin-nav" aria-label="Admin">${links.map(([href, label]) => `<a href="${href}">${label}</a>`).join(' ')}</nav>`
+}
 
 function userRow(context: PageContext, user: AdminUserRow, self: boolean): string {
   const base = `/admin/users/${encodeURIComponent(user.id)}`
@@ -60,14 +77,14 @@ export function adminPage(context: PageContext, view: {query: string; users: Adm
       : `<ul class="channels">${view.live
           .map(
             (l) =>
-              `<li><a href="/c/${encodeURIComponent(l.channel)}">${escapeHtml(l.channel)}</a> <span class="muted">since ${escapeHtml(l.since.slice(11, 16))} UTC${l.owner === undefined ? '' : ` · ${escapeHtml(l.owner)}`}</span> <form method="post" action="/admin/channels/${encodeURIComponent(l.channel)}/end" class="inline">${token}<button class="danger" type="submit" aria-label="End the broadcast of ${escapeHtml(l.channel)}">End broadcast</button></form></li>`,
+              `<li><a href="/c/${encodeURIComponent(l.channel)}">${escapeHtml(l.channel)}</a> <span class="muted">since ${escapeHtml(l.since.slice(11, 16))} UTC${l.owner === undefined ? '' : ` · ${escapeHtml(l.owner)}`}</span> <form method="post" action="/admin/channels/${encodeURIComponent(l.channel)}/end" class="inline">${token}<input type="hidden" name="back" value="/admin"><button class="danger" type="submit" aria-label="End the broadcast of ${escapeHtml(l.channel)}">End broadcast</button></form></li>`,
           )
           .join('')}</ul>`
   return page(context, {
     title: 'Admin',
     width: 'wide',
     body: `<h1>Admin</h1>
-${nav}
+${adminNav(context)}
 ${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
 <h2>Live now</h2>
 ${live}
@@ -92,7 +109,7 @@ export function auditPage(context: PageContext, entries: readonly AuditEntry[]):
   return page(context, {
     title: 'Audit log',
     width: 'wide',
-    body: `<h1>Audit log</h1>\n${nav}\n${entries.length === 0 ? '<p>No admin action yet.</p>' : `<div class="table-wrap"><table class="admin"><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">On</th><th scope="col">Details</th></tr></thead><tbody>${rows}</tbody></table></div>`}`,
+    body: `<h1>Audit log</h1>\n${adminNav(context)}\n${entries.length === 0 ? '<p>No admin action yet.</p>' : `<div class="table-wrap"><table class="admin"><thead><tr><th scope="col">When (UTC)</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">On</th><th scope="col">Details</th></tr></thead><tbody>${rows}</tbody></table></div>`}`,
   })
 }
 
@@ -110,7 +127,7 @@ export function settingsPage(context: PageContext, view: {settings: SiteSettings
     title: 'Site settings',
     width: 'wide',
     body: `<h1>Site settings</h1>
-${nav}
+${adminNav(context)}
 ${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
 ${view.error === undefined ? '' : `<p class="notice error" role="alert">${escapeHtml(view.error)}</p>`}
 <form class="stack" method="post" action="/admin/settings">

@@ -1,7 +1,8 @@
 /**
  * The admin area (/admin), for accounts whose role is admin: find accounts, set their role,
- * suspend, ban or reactivate them, end a live broadcast now, and read the audit log, where every
- * one of these actions is written with who did it and when.
+ * suspend, ban or reactivate them, see who is live, change the site's settings, and read the
+ * audit log, where every admin action is written with who did it and when. Reports and channels
+ * (moderators too) are moderation-area.ts's; nodes and health nodes-page.ts's.
  */
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
@@ -9,12 +10,13 @@ import {ObjectId, type Db} from 'mongodb'
 
 import {roles, Users, type AccountStatus, type Role, type Viewer} from '../accounts/users.js'
 import {Channels} from '../channels/channels.js'
-import {StreamStates, type LiveStates} from '../channels/stream-state.js'
+import type {LiveStates} from '../channels/stream-state.js'
 import type {Logger} from '../platform/logger.js'
-import {errorPage, formText as text, notFoundPage, sendPage as html, viewerOrLogIn, type PageContextOf} from '../web/html.js'
+import {errorPage, formText as text, notFoundPage, sendPage as html, type PageContextOf} from '../web/html.js'
 import {registrationModes, RULES_MAX, SITE_TITLE_MAX, type RegistrationMode, type SiteSettings} from '../site/settings.js'
 import {adminPage, auditPage, settingsPage} from './area-pages.js'
 import {AuditLog} from './audit.js'
+import {staffOnly, takeNotice} from './guard.js'
 import {setAccountStatus} from './moderation.js'
 
 declare module 'fastify' {
@@ -41,20 +43,11 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
   const {db, redis, liveStates, settings, pageContext, log} = options
   const users = new Users(db)
   const channels = new Channels(db)
-  const states = new StreamStates(redis)
   const audit = new AuditLog(db)
   void audit.ensureIndexes().catch((error: Error) => log.warn({err: error.message}, 'audit index not made yet'))
 
   /** The admin looking, or an answer already sent (log in first; others get 403). */
-  const adminOf = (request: FastifyRequest, reply: FastifyReply): Viewer | undefined => {
-    const viewer = viewerOrLogIn(request, reply)
-    if (viewer === undefined) return undefined
-    if (viewer.role !== 'admin') {
-      void html(reply, 403, errorPage(pageContext(request, reply), {title: 'Admins only', message: 'This part of the site is for its admins.'}))
-      return undefined
-    }
-    return viewer
-  }
+  const adminOf = staffOnly(pageContext, 'admin')
 
   const record = (admin: Viewer, action: string, target: string, details?: Record<string, string | number | boolean>): Promise<void> =>
     audit.record({actor: admin.username, actorId: admin.id, action, target, ...(details === undefined ? {} : {details})})
@@ -69,8 +62,7 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
     const admin = adminOf(request, reply)
     if (admin === undefined) return reply
     const query = text(request.query.q).slice(0, 100)
-    const notice = request.session.adminNotice
-    delete request.session.adminNotice
+    const notice = takeNotice(request)
     const found = await users.search(query)
     const live = liveStates.all().slice(0, 100)
     const owners = new Map((await channels.collection.find({name: {$in: live.map((l) => l.channel)}}).toArray()).map((c) => [c.name, c.ownerId]))
@@ -144,18 +136,6 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
     if (user === undefined) return reply
     if (await users.disableTotp(user._id)) await record(admin, 'user.reset-2fa', user.username)
     return done(request, reply, `Two-factor log-in of ${user.username} is off: their password alone logs them in now.`)
-  })
-
-  app.post<{Params: {channel: string}}>('/admin/channels/:channel/end', async (request, reply) => {
-    const admin = adminOf(request, reply)
-    if (admin === undefined) return reply
-    const {channel} = request.params
-    const live = await states.get(channel)
-    if (live !== undefined) {
-      await states.requestEnd(channel, live.streamId)
-      await record(admin, 'channel.end', channel, {streamId: live.streamId})
-    }
-    return done(request, reply, live === undefined ? `${channel} was not live.` : `The broadcast of ${channel} ends within seconds.`)
   })
 
   const showSettings = async (request: FastifyRequest, reply: FastifyReply, extra: {status?: number; error?: string; notice?: string; invite?: string} = {}): Promise<FastifyReply> =>

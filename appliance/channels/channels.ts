@@ -30,7 +30,19 @@ export interface ChannelDoc {
   mature?: boolean
   /** The object name (under channels/<name>/ in S3) of each image the streamer uploaded. */
   images?: Partial<Record<ChannelImageKind, string>>
+  /** Set by a moderator (admin area): the channel cannot go live, its page says so, no list shows it. */
+  disabled?: ChannelDisabled
 }
+
+/** Who disabled a channel, when, and why (the reason is shown to its owner). */
+export interface ChannelDisabled {
+  at: Date
+  by: string
+  reason: string
+}
+
+/** What every list of channels asks: a disabled channel is in none. */
+const LISTED = {disabled: {$exists: false}} as const
 
 /** What lists of channels show of each (front page, browse, search). */
 export type ChannelCard = Pick<ChannelDoc, 'name' | 'title' | 'category' | 'images' | 'mature'>
@@ -105,25 +117,25 @@ export class Channels {
   search(query: string): Promise<ChannelCard[]> {
     const pattern = literalPattern(query.trim())
     return this.collection
-      .find({$or: [{name: {$regex: literalPattern(query.trim().toLowerCase())}}, {title: {$regex: pattern, $options: 'i'}}]}, {projection: CARD_PROJECTION})
+      .find({...LISTED, $or: [{name: {$regex: literalPattern(query.trim().toLowerCase())}}, {title: {$regex: pattern, $options: 'i'}}]}, {projection: CARD_PROJECTION})
       .sort({name: 1})
       .limit(LIST_LIMIT)
       .toArray()
   }
 
   inCategory(category: ChannelCategory): Promise<ChannelCard[]> {
-    return this.collection.find({category}, {projection: CARD_PROJECTION}).sort({name: 1}).limit(LIST_LIMIT).toArray()
+    return this.collection.find({category, ...LISTED}, {projection: CARD_PROJECTION}).sort({name: 1}).limit(LIST_LIMIT).toArray()
   }
 
-  /** The cards of these channels (the live ones, the latest broadcasts' ones), by name. */
+  /** The cards of these channels (the live ones, the latest broadcasts' ones), by name; a disabled one has none. */
   async cards(names: readonly string[]): Promise<Map<string, ChannelCard>> {
-    const found = await this.collection.find({name: {$in: [...names]}}, {projection: CARD_PROJECTION}).toArray()
+    const found = await this.collection.find({name: {$in: [...names]}, ...LISTED}, {projection: CARD_PROJECTION}).toArray()
     return new Map(found.map((c) => [c.name, c]))
   }
 
   /** How many channels each category holds (categories with none are left out). */
   async categoryCounts(): Promise<Map<ChannelCategory, number>> {
-    const rows = await this.collection.aggregate<{_id: ChannelCategory; count: number}>([{$match: {category: {$exists: true}}}, {$group: {_id: '$category', count: {$sum: 1}}}]).toArray()
+    const rows = await this.collection.aggregate<{_id: ChannelCategory; count: number}>([{$match: {category: {$exists: true}, ...LISTED}}, {$group: {_id: '$category', count: {$sum: 1}}}]).toArray()
     return new Map(rows.map((r) => [r._id, r.count]))
   }
 
@@ -145,6 +157,18 @@ export class Channels {
     const before = await this.collection.findOneAndUpdate({name}, object === undefined ? {$unset: {[`images.${kind}`]: ''}} : {$set: {[`images.${kind}`]: object}})
     const previous = before?.images?.[kind]
     return previous === object ? undefined : previous
+  }
+
+  /** Disables the channel (its stream keys and a live broadcast are the caller's: admin/channel-moderation.ts); false if it was already. */
+  async disable(name: string, disabled: ChannelDisabled): Promise<boolean> {
+    const result = await this.collection.updateOne({name, disabled: {$exists: false}}, {$set: {disabled}})
+    return result.modifiedCount === 1
+  }
+
+  /** false if it was not disabled. */
+  async enable(name: string): Promise<boolean> {
+    const result = await this.collection.updateOne({name, disabled: {$exists: true}}, {$unset: {disabled: ''}})
+    return result.modifiedCount === 1
   }
 
   async setTitle(name: string, title: string): Promise<void> {

@@ -58,6 +58,8 @@ export class FrontPageData {
       const recentDocs = await this.db.collection<VodDoc>(VODS_COLLECTION).find({}).sort({createdAt: -1}).limit(RECENT_LIMIT).toArray()
       const names = [...new Set([...live.map((s) => s.channel), ...recentDocs.map((v) => v.channel)])]
       const cards = await this.channels.cards(names)
+      // A disabled channel has no card: it is in no list.
+      const listed = (row: {channel: string}): boolean => cards.has(row.channel)
       const shown = (name: string): Shown => {
         const card = cards.get(name)
         const avatar = card?.images?.avatar
@@ -68,8 +70,8 @@ export class FrontPageData {
         }
       }
       return {
-        live: live.map((s) => ({...s, ...shown(s.channel)})),
-        recent: recentDocs.map((v) => ({channel: v.channel, page: vodPage(v.channel, v.streamId), startedAt: v.createdAt.toISOString(), durationSeconds: v.durationSeconds, ...shown(v.channel)})),
+        live: live.filter(listed).map((s) => ({...s, ...shown(s.channel)})),
+        recent: recentDocs.filter(listed).map((v) => ({channel: v.channel, page: vodPage(v.channel, v.streamId), startedAt: v.createdAt.toISOString(), durationSeconds: v.durationSeconds, ...shown(v.channel)})),
       }
     } catch (error) {
       // MongoDB away: who is live still shows (without titles).

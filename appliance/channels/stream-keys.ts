@@ -2,7 +2,7 @@
  * Stream keys: each belongs to a channel. The key itself is shown once, at creation; MongoDB keeps
  * only HMAC-SHA256(streamKeySecret, key), so a database dump gives no one a key that publishes.
  * Lookups (one per publish) are cached in Redis for a few seconds; a revoke overwrites the cache
- * entry, so a revoked key is refused at once.
+ * entry, so a revoked key is refused at once, and so does disabling its channel (recache).
  */
 import {createHmac, randomBytes} from 'node:crypto'
 
@@ -55,14 +55,21 @@ interface StreamKeyDoc {
 interface ChannelDoc {
   name: string
   createdAt: Date
+  /** A moderator disabled the channel (channels.ts): none of its keys publishes. */
+  disabled?: unknown
 }
 
-export type KeyLookup = {status: 'ok'; channel: string; keyId: string} | {status: 'unknown'} | {status: 'revoked'; channel: string; keyId: string}
+export type KeyLookup =
+  | {status: 'ok'; channel: string; keyId: string}
+  | {status: 'unknown'}
+  | {status: 'revoked'; channel: string; keyId: string}
+  | {status: 'disabled'; channel: string; keyId: string}
 
 const cachedLookupSchema = z.discriminatedUnion('status', [
   z.object({status: z.literal('ok'), channel: z.string(), keyId: z.string()}),
   z.object({status: z.literal('unknown')}),
   z.object({status: z.literal('revoked'), channel: z.string(), keyId: z.string()}),
+  z.object({status: z.literal('disabled'), channel: z.string(), keyId: z.string()}),
 ])
 
 const toInfo = (doc: StreamKeyDoc): StreamKeyInfo => ({
@@ -153,14 +160,32 @@ export class StreamKeys {
       if (parsed.success) return parsed.data
     }
     const doc = await this.keys.findOne({hash})
-    const answer: KeyLookup =
-      doc === null
-        ? {status: 'unknown'}
-        : doc.revokedAt === undefined
-          ? {status: 'ok', channel: doc.channel, keyId: doc.keyId}
-          : {status: 'revoked', channel: doc.channel, keyId: doc.keyId}
+    const answer: KeyLookup = doc === null ? {status: 'unknown'} : await this.answerFor(doc)
     await this.options.redis.set(cacheKey, JSON.stringify(answer), 'EX', KEY_CACHE_TTL_SECONDS, 'NX')
     return answer
+  }
+
+  private async answerFor(doc: StreamKeyDoc, channelDisabled?: boolean): Promise<KeyLookup> {
+    const {channel, keyId} = doc
+    if (doc.revokedAt !== undefined) return {status: 'revoked', channel, keyId}
+    const disabled = channelDisabled ?? (await this.channels.findOne({name: channel, disabled: {$exists: true}}, {projection: {_id: 1}})) !== null
+    return {status: disabled ? 'disabled' : 'ok', channel, keyId}
+  }
+
+  /**
+   * Overwrites the cached answer of every key of the channel after it was disabled or enabled, so
+   * the ingest's next check (at publish, and at every heartbeat of a live one) sees it at once.
+   */
+  async recache(channel: string): Promise<void> {
+    assertChannel(channel)
+    const [docs, disabled] = await Promise.all([
+      this.keys.find({channel}).toArray(),
+      this.channels.findOne({name: channel, disabled: {$exists: true}}, {projection: {_id: 1}}).then((found) => found !== null),
+    ])
+    if (docs.length === 0) return
+    const pipeline = this.options.redis.multi()
+    for (const doc of docs) pipeline.set(CACHE_PREFIX + doc.hash, JSON.stringify(await this.answerFor(doc, disabled)), 'EX', KEY_CACHE_TTL_SECONDS)
+    await pipeline.exec()
   }
 
   async markUsed(keyId: string, channel: string, at = new Date()): Promise<void> {

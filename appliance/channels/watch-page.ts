@@ -69,6 +69,7 @@ ${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(prof
 <video id="video" controls muted autoplay playsinline></video>
 <div id="offline"${offline === undefined ? '' : ' class="with-image"'}>${offline === undefined ? '' : `<img src="${escapeHtml(offline)}" alt="" width="${CHANNEL_IMAGES.offline.width}" height="${CHANNEL_IMAGES.offline.height}">`}<p>${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p></div>
 ${about(options.channel, profile)}
+${options.vod === undefined ? `<p class="channel-actions"><a class="report-link" href="/c/${encodeURIComponent(options.channel)}/report">Report this channel</a></p>` : ''}
 ${pastBroadcasts(options.pastBroadcasts)}`,
   })
 }

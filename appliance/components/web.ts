@@ -12,10 +12,14 @@ import {apiRoutes} from '../api/routes.js'
 import {tokenRoutes} from '../api/token-routes.js'
 import {AccessTokens} from '../api/tokens.js'
 import {adminArea} from '../admin/area.js'
+import {moderationArea} from '../admin/moderation-area.js'
+import {nodesArea} from '../admin/nodes-page.js'
+import {reportRoutes} from '../admin/report-routes.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
 import {Users, type UserDoc} from '../accounts/users.js'
 import {browseRoutes} from '../channels/browse.js'
 import {dashboardRoutes} from '../channels/dashboard.js'
+import {refuseDisabledChannels} from '../channels/disabled-gate.js'
 import {dashboardJs} from '../channels/dashboard-pages.js'
 import {Channels} from '../channels/channels.js'
 import {ChannelDirectory} from '../channels/directory.js'
@@ -118,12 +122,13 @@ export const web: ComponentDef<'web'> = {
     const wantsPage = (url: string): boolean => !url.startsWith('/api/')
     const hlsJs = await loadHlsJs()
     // Pages alike for every visitor without a session, answered from the last one for 2 s.
+    const checks = [redisCheck(redis), mongoCheck(mongo), s3Check(storage)]
     const microcache = new MicroCache(2000, SESSION_COOKIE)
     metrics.gauge('shing_web_microcache_hits', 'Answers served from the micro-cache since start', () => microcache.hits)
     const app = createHttpServer({
       component: 'web',
       before: (request, response) => microcache.serve(request, response),
-      checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage)],
+      checks,
       metrics,
       log,
       // The edge (Caddy) is the one proxy in front: its X-Forwarded-For names the client.
@@ -186,6 +191,10 @@ export const web: ComponentDef<'web'> = {
       log: log.child({module: 'dashboard'}),
     })
     await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, settings, pageContext, log: log.child({module: 'admin'})})
+    await app.register(moderationArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, pageContext, log: log.child({module: 'admin'})})
+    await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
+    refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
+    await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, log})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})

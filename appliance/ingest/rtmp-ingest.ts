@@ -69,7 +69,7 @@ export interface PublishHooks {
 }
 export type PublishHooksFactory = (ctx: ComponentContext<'ingest'>) => PublishHooks
 
-export const refuseReasons = ['bad-path', 'bad-key', 'revoked', 'already-live', 'no-slot', 'lookup-failed', 'unsupported', 'start-failed'] as const
+export const refuseReasons = ['bad-path', 'bad-key', 'revoked', 'disabled', 'already-live', 'no-slot', 'lookup-failed', 'unsupported', 'start-failed'] as const
 export type RefuseReason = (typeof refuseReasons)[number]
 
 /** Stream keys as newStreamKey makes them (32 random bytes, base64url): anything else is no key. */
@@ -80,6 +80,7 @@ const refusalCodes: {[R in RefuseReason]: RefusalCode} = {
   'bad-path': 'NetStream.Publish.BadName',
   'bad-key': 'NetStream.Publish.BadName',
   revoked: 'NetStream.Publish.BadName',
+  disabled: 'NetStream.Publish.BadName',
   'already-live': 'NetStream.Publish.BadName',
   'no-slot': 'NetStream.Publish.Rejected',
   'lookup-failed': 'NetStream.Publish.Rejected',
@@ -222,6 +223,9 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     if (lookup.status === 'revoked') {
       return refusal('revoked', 'This stream key was revoked: ask for a new one', {...details, channel, keyId, fix: `create a new key: shing stream-key create ${channel}`})
     }
+    if (lookup.status === 'disabled') {
+      return refusal('disabled', `${channel} is disabled by the site's moderators: your dashboard says why`, {...details, channel, keyId, fix: 'a moderator disabled the channel (admin area, Channels); enabling it lets it publish'})
+    }
     // A broadcast of the channel still winding down here (ending) does not count: the streamer's
     // reconnect is taken while the last one's ladder finishes.
     const here = [...reservations.values()].some((r) => r.channel === channel) || [...tracked.values()].some((t) => t.channel === channel && t.phase !== 'ending')
@@ -302,9 +306,10 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
             t.session.close()
             return
           }
-          // A key revoked while it publishes (from the dashboard, the terminal, or a ban) ends the broadcast.
-          if ((await keys.lookup(publish.streamKey)).status !== 'ok') {
-            log.warn({channel: publish.channel, keyId: t.keyId, streamId: publish.state.streamId}, 'the stream key of this broadcast was revoked; ending the publish')
+          // A key revoked while it publishes (from the dashboard, the terminal, or a ban), or its channel disabled by a moderator, ends the broadcast.
+          const {status} = await keys.lookup(publish.streamKey)
+          if (status !== 'ok') {
+            log.warn({channel: publish.channel, keyId: t.keyId, streamId: publish.state.streamId, status}, `${status === 'disabled' ? 'a moderator disabled the channel' : 'the stream key of this broadcast was revoked'}; ending the publish`)
             t.session.close()
           } else if (await states.endRequested(publish.state)) {
             log.warn({channel: publish.channel, streamId: publish.state.streamId}, 'an admin ended this broadcast; ending the publish')

@@ -192,6 +192,31 @@ ul.tags li { background: var(--panel); border: 1px solid var(--line); border-rad
 .image-preview.kind-offline { aspect-ratio: 16 / 9; }
 .image-preview.empty { display: grid; place-items: center; color: var(--muted); border: 1px dashed var(--line); background: none; font-size: .9rem; }
 input[type="file"] { padding: .4rem; }
+.admin-nav { flex-wrap: wrap; gap: .25rem 1rem; }
+.channel-actions { padding: 0 1rem 1rem; margin: 0; font-size: .9rem; }
+.channel-actions a { color: var(--muted); }
+.state-ok { color: var(--ok); font-weight: 600; }
+.state-bad { color: var(--danger); font-weight: 600; }
+ul.reports, ul.health { list-style: none; padding: 0; margin: 0; }
+ul.health li { padding: .2rem 0; }
+li.report { border: 1px solid var(--line); border-radius: .4rem; background: var(--panel); padding: .6rem .8rem; margin-bottom: .75rem; }
+li.report p { margin: 0 0 .4rem; }
+.report-details { white-space: pre-line; overflow-wrap: anywhere; border-left: 3px solid var(--line); padding-left: .6rem; }
+.report-actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+form.disable { display: flex; flex-wrap: wrap; gap: .3rem; align-items: center; margin: 0; }
+form.disable label { flex: 1 1 12rem; }
+form.disable input { padding: .3rem .5rem; }
+form.disable button { padding: .3rem .7rem; }
+.report-actions button:not(.danger):not(.primary) { font: inherit; font-weight: 600; padding: .3rem .7rem; border-radius: .4rem; border: 1px solid var(--line); background: var(--panel); color: var(--text); cursor: pointer; }
+.row-actions { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; }
+table.stacked td { vertical-align: top; }
+table.channels-admin td:first-child a { white-space: nowrap; }
+@media (max-width: 40rem) {
+  table.stacked thead { display: none; }
+  table.stacked tr { display: block; padding: .5rem 0; border-bottom: 1px solid var(--line); }
+  table.stacked td { display: block; border: 0; padding: .15rem 0; }
+  table.stacked td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); }
+}
 `,
 )
 
