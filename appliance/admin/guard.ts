@@ -11,8 +11,6 @@ export type AdminPart = 'admin' | 'moderation'
 
 const allowed: {[P in AdminPart]: readonly Role[]} = {admin: ['admin'], moderation: ['admin', 'moderator']}
 
-export const mayModerate = (role: string): boolean => allowed.moderation.includes(role as Role)
-
 /** The guard of one part: the viewer it lets in, or undefined once it answered (log in first; 403 for others). */
 export function staffOnly(pageContext: PageContextOf, part: AdminPart): (request: FastifyRequest, reply: FastifyReply) => Viewer | undefined {
   return (request, reply) => {

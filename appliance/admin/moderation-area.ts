@@ -45,8 +45,8 @@ export async function moderationArea(app: FastifyInstance, options: ModerationAr
     audit.record({actor: by.username, actorId: by.id, action, target, ...(details === undefined ? {} : {details})})
 
   /** Back to the page the form was on, which says once what was done. */
-  const done = (request: ChannelRequest | FastifyRequest, reply: FastifyReply, notice: string): FastifyReply => {
-    const back = text((request.body as Record<string, unknown> | undefined)?.back)
+  const done = (request: ChannelRequest, reply: FastifyReply, notice: string): FastifyReply => {
+    const back = text(request.body?.back)
     request.session.adminNotice = notice
     return reply.redirect(BACK_PATTERN.test(back) ? back : '/admin/channels', 303)
   }

@@ -3,7 +3,7 @@
  * come back). CSRF-protected like every form, and 5 reports an hour per account, counted in Redis
  * so every web replica counts together.
  */
-import type {FastifyInstance, FastifyRequest} from 'fastify'
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Db} from 'mongodb'
 
 import {Channels} from '../channels/channels.js'
@@ -29,7 +29,7 @@ export async function reportRoutes(app: FastifyInstance, options: {db: Db; pageC
   void reports.ensureIndexes().catch((error: Error) => log.warn({err: error.message}, 'report indexes not made yet'))
 
   /** The channel to report, or undefined once a 404 (or the way to log in) was sent. */
-  const reportable = async (request: FastifyRequest<{Params: {channel: string}}>, reply: Parameters<typeof viewerOrLogIn>[1]) => {
+  const reportable = async (request: FastifyRequest<{Params: {channel: string}}>, reply: FastifyReply) => {
     const viewer = viewerOrLogIn(request, reply)
     if (viewer === undefined) return undefined
     const {channel} = request.params

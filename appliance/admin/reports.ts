@@ -52,7 +52,10 @@ export class Reports {
     await this.reports.createIndex({channel: 1, reporterId: 1, status: 1})
   }
 
-  /** Files a report, or updates the reporter's open one of this channel. */
+  /**
+   * Files a report, or updates the reporter's open one of this channel. (Two sent at the same
+   * instant may both be filed: harmless, and the rate limit bounds it.)
+   */
   async file(input: {channel: string; reporterId: string; reporter: string; reason: ReportReason; details?: string}): Promise<'filed' | 'updated'> {
     const now = new Date()
     const result = await this.reports.updateOne(
