@@ -1,7 +1,7 @@
 /** The admin area's pages: accounts (search, role, suspend, ban), live broadcasts (end now), site settings, the audit log. Every value is escaped. */
 import {roles, type AccountStatus, type Role} from '../accounts/users.js'
 import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
-import {registrationModes, RULES_MAX, SITE_TITLE_MAX, type SiteSettingsView} from '../site/settings.js'
+import {CHANNELS_PER_ACCOUNT_MAX, registrationModes, RULES_MAX, SITE_TITLE_MAX, type SiteSettingsView} from '../site/settings.js'
 import type {AuditEntry} from './audit.js'
 
 export interface AdminUserRow {
@@ -137,6 +137,7 @@ ${token}
 ${registrationModes.map((m) => `<label class="choice"><input type="radio" name="registration" value="${m}"${m === s.registration ? ' checked' : ''}> ${escapeHtml(modeLabels[m])}</label>`).join('\n')}
 </fieldset>
 <label>Rules <textarea name="rules" rows="6" maxlength="${RULES_MAX}">${escapeHtml(s.rules)}</textarea><span class="hint">Plain text, shown on the sign-up page.</span></label>
+<label>Channels per account <input name="channelsPerAccount" type="number" inputmode="numeric" min="1" max="${CHANNELS_PER_ACCOUNT_MAX}" value="${s.channelsPerAccount}"><span class="hint">How many channels one account may make (1 to ${CHANNELS_PER_ACCOUNT_MAX}). Accounts keep the channels they have when you lower it.</span></label>
 <button class="primary" type="submit">Save settings</button>
 </form>
 <h2>Invites</h2>

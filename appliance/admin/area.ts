@@ -13,7 +13,7 @@ import {Channels} from '../channels/channels.js'
 import type {LiveStates} from '../channels/stream-state.js'
 import type {Logger} from '../platform/logger.js'
 import {errorPage, formText as text, notFoundPage, sendPage as html, type PageContextOf} from '../web/html.js'
-import {registrationModes, RULES_MAX, SITE_TITLE_MAX, type RegistrationMode, type SiteSettings} from '../site/settings.js'
+import {CHANNELS_PER_ACCOUNT_MAX, registrationModes, RULES_MAX, SITE_TITLE_MAX, type RegistrationMode, type SiteSettings} from '../site/settings.js'
 import {adminPage, auditPage, settingsPage} from './area-pages.js'
 import {AuditLog} from './audit.js'
 import {staffOnly, takeNotice} from './guard.js'
@@ -153,17 +153,22 @@ export async function adminArea(app: FastifyInstance, options: AdminAreaOptions)
     const title = text(request.body?.title).trim()
     const rules = text(request.body?.rules)
     const registration = text(request.body?.registration) as RegistrationMode
+    const before = await settings.get()
+    // Not sent (an older form): kept as it is.
+    const sentLimit = text(request.body?.channelsPerAccount).trim()
+    const channelsPerAccount = sentLimit === '' ? before.channelsPerAccount : Number(sentLimit)
     const error = !registrationModes.includes(registration)
       ? `Sign-up must be one of ${registrationModes.join(', ')}.`
+      : !Number.isInteger(channelsPerAccount) || channelsPerAccount < 1 || channelsPerAccount > CHANNELS_PER_ACCOUNT_MAX
+        ? `Channels per account must be a whole number from 1 to ${CHANNELS_PER_ACCOUNT_MAX}.`
       : title.length > SITE_TITLE_MAX
         ? `Keep the title to ${SITE_TITLE_MAX} characters.`
         : rules.length > RULES_MAX
           ? `Keep the rules to ${RULES_MAX} characters.`
           : undefined
     if (error !== undefined) return showSettings(request, reply, {status: 400, error})
-    const before = await settings.get()
-    await settings.update({title, registration, rules})
-    await record(admin, 'site.settings', 'site', {registration, ...(title === before.title ? {} : {title})})
+    await settings.update({title, registration, rules, channelsPerAccount})
+    await record(admin, 'site.settings', 'site', {registration, channelsPerAccount, ...(title === before.title ? {} : {title})})
     return reply.redirect('/admin/settings?saved=1', 303)
   })
 

@@ -11,8 +11,6 @@ import type {ChannelImageKind} from './images.js'
 import type {ChannelProfile} from './profile.js'
 import {CHANNELS_COLLECTION} from './stream-keys.js'
 
-/** How many channels a user may own (an admin setting later; one until then). */
-export const MAX_CHANNELS_PER_USER = 1
 export const TITLE_MAX_LENGTH = 140
 
 export interface ChannelDoc {
@@ -93,15 +91,16 @@ export class Channels {
     return this.collection.findOne({name, ownerId: userId})
   }
 
-  async create(input: {name: string; title: string; ownerId: string}): Promise<ChannelDoc> {
+  /** A new channel of `ownerId`, who may own `limit` (the site's setting). */
+  async create(input: {name: string; title: string; ownerId: string; limit: number}): Promise<ChannelDoc> {
     const name = input.name.trim().toLowerCase()
     const title = input.title.trim()
     const problem = channelNameProblem(name)
     if (problem !== undefined) throw new ChannelInputError('name', problem)
     const long = titleProblem(title)
     if (long !== undefined) throw new ChannelInputError('title', long)
-    if ((await this.collection.countDocuments({ownerId: input.ownerId})) >= MAX_CHANNELS_PER_USER) {
-      throw new ChannelInputError('name', `You have ${MAX_CHANNELS_PER_USER === 1 ? 'a channel already' : `${MAX_CHANNELS_PER_USER} channels already`}: this site allows ${MAX_CHANNELS_PER_USER} per account.`)
+    if ((await this.collection.countDocuments({ownerId: input.ownerId})) >= input.limit) {
+      throw new ChannelInputError('name', `You have ${input.limit === 1 ? 'a channel already' : `${input.limit} channels already`}: this site allows ${input.limit} per account.`)
     }
     const channel: ChannelDoc = {name, createdAt: new Date(), ownerId: input.ownerId, ...(title === '' ? {} : {title})}
     try {

@@ -194,6 +194,11 @@ export function channelDashboardPage(context: PageContext, view: ChannelDashboar
     data: {channel: name},
     body: `<p><a href="/dashboard">Your channels</a></p>
 <h1>${escapeHtml(name)}</h1>
+${
+  view.channel.disabled === undefined
+    ? ''
+    : `<p class="notice error" role="alert" id="channel-disabled"><strong>This channel is disabled by the site's moderators</strong> (${escapeHtml(view.channel.disabled.by)}, ${when(view.channel.disabled.at.toISOString())}): ${escapeHtml(view.channel.disabled.reason)}. It cannot go live, and its page is gone for visitors; ask the site's admin if you think this is a mistake.</p>`
+}
 <p><a href="/c/${encodeURIComponent(name)}">Open the channel page</a></p>
 ${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
 ${status}

@@ -16,7 +16,7 @@ import type {Storage} from '../platform/storage.js'
 import type {Viewer} from '../accounts/users.js'
 import {errorPage, formText as text, notFoundPage, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
 import {verifyCsrfToken} from '../web/security.js'
-import {ChannelInputError, Channels, MAX_CHANNELS_PER_USER, type ChannelDoc} from './channels.js'
+import {ChannelInputError, Channels, type ChannelDoc} from './channels.js'
 import {channelDashboardPage, dashboardPage} from './dashboard-pages.js'
 import {figuresOf, readLivePanel, type LivePanel} from './live-panel.js'
 import {
@@ -59,6 +59,8 @@ export interface DashboardOptions {
   storage: Storage
   /** Why this account may not make stream keys yet (an unconfirmed address), or undefined. */
   goLiveRefusal: (viewer: Viewer) => string | undefined
+  /** How many channels an account may own (the site's setting). */
+  channelsPerAccount: () => Promise<number>
   pageContext: PageContextOf
   log: Logger
 }
@@ -122,8 +124,8 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
   app.get('/dashboard', async (request, reply) => {
     const userId = userOf(request, reply)
     if (userId === undefined) return reply
-    const mine = await channels.byOwner(userId)
-    return html(reply, 200, dashboardPage(pageContext(request, reply, {form: true}), {channels: mine, canCreate: mine.length < MAX_CHANNELS_PER_USER}))
+    const [mine, limit] = await Promise.all([channels.byOwner(userId), options.channelsPerAccount()])
+    return html(reply, 200, dashboardPage(pageContext(request, reply, {form: true}), {channels: mine, canCreate: mine.length < limit}))
   })
 
   app.post<{Body: Record<string, unknown>}>('/dashboard/channels', async (request, reply) => {
@@ -131,7 +133,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     if (userId === undefined) return reply
     const values = {name: text(request.body?.name), title: text(request.body?.title)}
     try {
-      const channel = await channels.create({...values, ownerId: userId})
+      const channel = await channels.create({...values, ownerId: userId, limit: await options.channelsPerAccount()})
       log.info({channel: channel.name, user: request.viewer?.username}, 'channel created')
       return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?created=1`, 303)
     } catch (error) {

@@ -187,6 +187,7 @@ export const web: ComponentDef<'web'> = {
       deleteArchive,
       storage,
       goLiveRefusal: (viewer) => accountMail.goLiveRefusal(viewer),
+      channelsPerAccount: async () => (await settings.get()).channelsPerAccount,
       pageContext,
       log: log.child({module: 'dashboard'}),
     })

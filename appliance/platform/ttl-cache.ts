@@ -24,4 +24,9 @@ export class TtlCache<K, V> {
     })
     return value
   }
+
+  /** The next get loads anew (this process changed what it holds). */
+  forget(key: K): void {
+    this.entries.delete(key)
+  }
 }

@@ -16,6 +16,8 @@ export const SETTINGS_COLLECTION = 'settings'
 export const INVITES_COLLECTION = 'invites'
 export const SITE_TITLE_MAX = 80
 export const RULES_MAX = 5000
+/** How many channels one account may own: 1 unless an admin allows more. */
+export const CHANNELS_PER_ACCOUNT_MAX = 20
 const CACHE_MS = 3000
 
 export interface SiteSettingsView {
@@ -23,6 +25,7 @@ export interface SiteSettingsView {
   title: string
   registration: RegistrationMode
   rules: string
+  channelsPerAccount: number
 }
 
 interface SettingsDoc {
@@ -30,6 +33,7 @@ interface SettingsDoc {
   title?: string
   registration?: RegistrationMode
   rules?: string
+  channelsPerAccount?: number
   updatedAt?: Date
 }
 
@@ -63,13 +67,18 @@ export class SiteSettings {
     return this.cache
       .get('site', async () => {
         const doc = await this.settings.findOne({_id: 'site'})
-        return {title: doc?.title || this.defaultTitle, registration: doc?.registration ?? 'open', rules: doc?.rules ?? ''}
+        return {title: doc?.title || this.defaultTitle, registration: doc?.registration ?? 'open', rules: doc?.rules ?? '', channelsPerAccount: doc?.channelsPerAccount ?? 1}
       })
-      .catch(() => ({title: this.defaultTitle, registration: 'open' as const, rules: ''}))
+      .catch(() => ({title: this.defaultTitle, registration: 'open' as const, rules: '', channelsPerAccount: 1}))
   }
 
-  async update(change: {title: string; registration: RegistrationMode; rules: string}): Promise<void> {
-    await this.settings.updateOne({_id: 'site'}, {$set: {title: change.title.trim(), registration: change.registration, rules: change.rules.trim(), updatedAt: new Date()}}, {upsert: true})
+  async update(change: {title: string; registration: RegistrationMode; rules: string; channelsPerAccount: number}): Promise<void> {
+    await this.settings.updateOne(
+      {_id: 'site'},
+      {$set: {title: change.title.trim(), registration: change.registration, rules: change.rules.trim(), channelsPerAccount: change.channelsPerAccount, updatedAt: new Date()}},
+      {upsert: true},
+    )
+    this.cache.forget('site')
   }
 
   /** A new invite code (shown once). */

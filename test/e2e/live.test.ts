@@ -1,7 +1,8 @@
 /**
  * The live path in the whole stack: `shing up` on a test box, a stream key from `shing stream-key
  * create`, ffmpeg publishing like OBS to the box's RTMP port, ffprobe and Chromium playing through
- * the edge, and the broadcast archived to MinIO and playable as a VOD. Ends with
+ * the edge, and the broadcast archived to MinIO and playable as a VOD; then the web platform's flow
+ * through the edge (sign-up, a channel and a key on the dashboard, live with the encoder's figures). Ends with
  * `live e2e: renditions=<n> played=<s>s relays=<n> dvr-segments=<n>`.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -9,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {INGEST_ASSIGN_PATH} from '../../appliance/contract/index.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {waitFor, type ManagedProcess} from '../harness/process.js'
-import {publishTestStream} from '../harness/rtmp.js'
+import {publishTestStream, publishWhenThereIsRoom, type PublishOptions} from '../harness/rtmp.js'
 import {requireTool} from '../harness/tools.js'
 import {explain, startSite, type Site} from './site.js'
 
@@ -32,6 +33,13 @@ async function getJson<T>(urlPath: string): Promise<T> {
   const r = await site.inBox(process.execPath, ['-e', `fetch(${JSON.stringify(base + urlPath)}).then(r=>r.text()).then(t=>process.stdout.write(t))`])
   return JSON.parse(r.stdout) as T
 }
+
+/**
+ * A publish as OBS makes one: it asks for a server first, and tries again while the ingest says it
+ * has no room (right after `up` or the last broadcast the 2-core box may measure none for a while).
+ */
+const publishWhenRoom = (options: PublishOptions): Promise<ManagedProcess> =>
+  publishWhenThereIsRoom({netns: site.box.netns, ...options, hasRoom: async () => (await getJson<{rtmpUrl?: string}>(INGEST_ASSIGN_PATH)).rtmpUrl !== undefined})
 
 beforeAll(async () => {
   site = await startSite()
@@ -70,7 +78,7 @@ describe('live through the stack', () => {
   })
 
   it('OBS-like publish: every rendition plays through the edge', async () => {
-    publisher = await publishTestStream({url: `rtmp://${site.box.address}:1935/live/${key}`, netns: site.box.netns})
+    publisher = await publishWhenRoom({url: `rtmp://${site.box.address}:1935/live/${key}`})
     const playback = await waitFor('the channel to be live', async () => {
       const p = await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)
       return p.live ? p : undefined
@@ -118,15 +126,43 @@ describe('live through the stack', () => {
     expect(Number(r.stdout.trim().split('\n')[0])).toBeGreaterThan(4)
   })
 
+  it('the web platform through the edge: a new user makes a channel and a key on the dashboard, goes live with it, and the dashboard shows what the encoder sends', async () => {
+    browser ??= await launchChromium({netns: site.box.netns})
+    const page = await browser.newPage()
+    await page.goto(`${base}/signup`)
+    await page.getByLabel('Username').fill('studio-owner')
+    await page.getByLabel('E-mail').fill('owner@example.test')
+    await page.getByLabel('Password').fill('a long enough password')
+    await page.getByRole('button', {name: 'Sign up'}).click()
+    await page.waitForURL(/\/account/)
+    await page.goto(`${base}/dashboard`)
+    await page.getByLabel('Channel name').fill('studio')
+    await page.getByLabel('Title').fill('From the studio')
+    await page.getByRole('button', {name: 'Create channel'}).click()
+    await page.waitForURL(`${base}/dashboard/c/studio?created=1`)
+    await page.getByRole('button', {name: 'Create a stream key'}).click()
+    await page.waitForURL(`${base}/dashboard/c/studio`)
+    const studioKey = await page.locator('#new-key').inputValue()
+    const server = await page.locator('#obs-server').inputValue()
+    expect(server).toBe(`rtmp://${site.box.address}:1935/live`)
+    const studio = await publishWhenRoom({url: `${server}/${studioKey}`, size: '640x360'})
+    try {
+      await waitFor('the dashboard to show live', async () => (await page.locator('#live-status').getAttribute('data-live')) === 'true', {timeoutMs: 30_000, intervalMs: 500})
+      await waitFor('the encoder figures on the dashboard', async () => /kbit\/s video/.test((await page.locator('#figure-bitrate').textContent()) ?? ''), {timeoutMs: 30_000, intervalMs: 500})
+      expect(await page.locator('#figure-picture').textContent()).toMatch(/^640×360 at/)
+      const front = await site.inBox(process.execPath, ['-e', `fetch(${JSON.stringify(`${base}/`)}).then((r) => r.text()).then((t) => process.stdout.write(t))`])
+      expect(front.stdout).toContain('From the studio')
+    } finally {
+      await studio.stop()
+      await page.close()
+    }
+  })
+
   it('an audio-only broadcast (a radio) goes live as audio renditions through the edge and leaves a VOD', async () => {
     const created = await site.shing('stream-key', 'create', RADIO, '--json')
     expect(created.exitCode, explain(created)).toBe(0)
     const radioKey = created.json<{key: string}>().key
-    // As an encoder asks for a server first: right after the last broadcast (its ladder winding
-    // down, the worker closing its archive, Chromium just gone) the 2-core box may measure no
-    // room for a while, and the ingest rightly refuses until it does.
-    await waitFor('an ingest with a free slot', async () => (await getJson<{rtmpUrl?: string}>(INGEST_ASSIGN_PATH)).rtmpUrl !== undefined, {timeoutMs: 60_000, intervalMs: 1000})
-    const radio = await publishTestStream({url: `rtmp://${site.box.address}:1935/live/${radioKey}`, netns: site.box.netns, video: false})
+    const radio = await publishWhenRoom({url: `rtmp://${site.box.address}:1935/live/${radioKey}`, video: false})
     try {
       const live = await waitFor('the radio to be live', async () => {
         const p = await getJson<Playback & {audioOnly?: boolean}>(`/api/streams/${RADIO}/playback`)

@@ -21,8 +21,8 @@ import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {csrfToken, FormClient} from '../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../harness/live-site.js'
 import {linkIn, startMailpit, type MailpitServer} from '../harness/mailpit.js'
-import {HarnessError, waitFor, type ManagedProcess} from '../harness/process.js'
-import {publishTestStream} from '../harness/rtmp.js'
+import {waitFor, type ManagedProcess} from '../harness/process.js'
+import {publishWhenThereIsRoom} from '../harness/rtmp.js'
 
 let site: LiveSite
 let chromium: RunningChromium
@@ -73,25 +73,9 @@ afterAll(async () => {
 
 const playback = async (channel: string): Promise<Playback> => (await site.web<Playback>(`/api/streams/${channel}/playback`)).body
 
-/**
- * Publishes as OBS does: it asks for a server first, and when the ingest says it has no room now
- * (on this 2-core box: components starting, Chromium, the last ladder winding down) it tries
- * again a little later. The ingest is right to refuse while it measures no room.
- */
-async function publishWhenThereIsRoom(url: string): Promise<ManagedProcess> {
-  let refusals = 0
-  return waitFor('an ingest with room for the broadcast', async () => {
-    if ((await site.web<{rtmpUrl?: string}>(INGEST_ASSIGN_PATH)).body.rtmpUrl === undefined) return undefined
-    try {
-      return await publishTestStream({url, size: '640x360'})
-    } catch (error) {
-      if (!(error instanceof HarnessError) || !error.message.includes('no room for another broadcast')) throw error
-      refusals += 1
-      process.stderr.write(`web e2e: the ingest had no room (refusal ${refusals}); trying again\n`)
-      return undefined
-    }
-  }, {timeoutMs: 90_000, intervalMs: 2000})
-}
+/** A publish as OBS makes one: to the server the assignment API gives, again while the ingest has no room. */
+const publishWhenRoom = (url: string): Promise<ManagedProcess> =>
+  publishWhenThereIsRoom({url, size: '640x360', hasRoom: async () => (await site.web<{rtmpUrl?: string}>(INGEST_ASSIGN_PATH)).body.rtmpUrl !== undefined})
 
 describe('the dashboard', () => {
   let key = ''
@@ -152,7 +136,7 @@ describe('the dashboard', () => {
   })
 
   it('publishing with it turns the dashboard live by itself, with what the encoder sends; the title changes while live', async () => {
-    publisher = await publishWhenThereIsRoom(`${server}/${key}`)
+    publisher = await publishWhenRoom(`${server}/${key}`)
     await waitFor('the dashboard to show live without a reload', async () => (await page.locator('#live-status').getAttribute('data-live')) === 'true', {timeoutMs: 30_000, intervalMs: 500})
     expect(await page.locator('#live-status').textContent()).toMatch(/^Live since/)
     // The ingest's measurement of the encoder (ffmpeg: 640x360, 30 fps, 3000 kbit/s, a keyframe every 2 s).
@@ -244,7 +228,7 @@ describe('the dashboard', () => {
     await page.getByRole('button', {name: 'Create a stream key'}).click()
     await page.waitForURL(`${web}/dashboard/c/night-show`)
     const fresh = await page.locator('#new-key').inputValue()
-    publisher = await publishWhenThereIsRoom(`${server}/${fresh}`)
+    publisher = await publishWhenRoom(`${server}/${fresh}`)
     await waitFor('live again', async () => (await playback('night-show')).live, {timeoutMs: 30_000, intervalMs: 250})
 
     const created = await runAdminOperation('user.create', {username: 'boss', email: 'boss@example.test', role: 'admin'}, {...site.env, SHING_COMPONENT: 'web'})

@@ -223,7 +223,8 @@ async function buildOrReuse(): Promise<ApplianceImage> {
       ],
       {env: {DOCKER_HOST: `unix://${engine.socketPath}`, SHING_LOG_LEVEL: 'warn'}, timeoutMs: 40 * 60_000},
     )
-    if (run.exitCode !== 0) throw new HarnessError(`appliance image: shing image build exited ${run.exitCode}:\n${run.stderr.slice(-6000)}`)
+    // With --json the reason is in stdout ({"error": …}), the build log in stderr.
+    if (run.exitCode !== 0) throw new HarnessError(`appliance image: shing image build exited ${run.exitCode}:\n${run.stderr.slice(-5000)}\n${run.stdout.slice(-3000)}`)
     await mkdir(imagesDir(), {recursive: true})
     await pipeline(await engine.docker.getImage(tag).get(), createWriteStream(partial))
     await rename(partial, file) // atomic: a concurrent run never loads half a tar

@@ -16,13 +16,14 @@ import {screenshot} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
-import {HarnessError, waitFor, type ManagedProcess} from '../../harness/process.js'
-import {publishTestStream} from '../../harness/rtmp.js'
+import {waitFor, type ManagedProcess} from '../../harness/process.js'
+import {publishTestStream, publishWhenThereIsRoom} from '../../harness/rtmp.js'
 
 let site: LiveSite
 let chromium: RunningChromium
 let page: Page
 let web: string
+let owner: FormClient
 let viewer: FormClient
 let moderator: FormClient
 let admin: FormClient
@@ -41,7 +42,7 @@ beforeAll(async () => {
   site = await startLiveSite({adjustProfile: (p) => ({...p, ladder: [{name: '180p', height: 180, fps: 15, videoKbps: 300, audioKbps: 64}]})})
   await Promise.all([site.start('web'), site.start('ingest')])
   web = `http://127.0.0.1:${site.get('web').httpPort}`
-  const owner = await signUp('corner-owner', '198.51.100.80')
+  owner = await signUp('corner-owner', '198.51.100.80')
   viewer = await signUp('upset-viewer', '198.51.100.81')
   expect(await owner.submit('/dashboard', '/dashboard/channels', {name: CHANNEL, title: 'Shouting hour'})).toMatchObject({status: 303})
   streamKey = await site.streamKey(CHANNEL)
@@ -105,19 +106,8 @@ const rtmpUrl = (): string => `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/l
 const isLive = async (): Promise<boolean> => (await site.client.get(streamStateKey(CHANNEL))) !== null
 const frontPageLists = async (): Promise<boolean> => (await new FormClient(web).get('/')).text.includes(`href="/c/${CHANNEL}"`)
 
-/**
- * Publishes as OBS does: while the ingest says it has no room (it measures the box's CPU, and this
- * 2-core box runs Chromium and the rest too) it tries again a little later.
- */
 async function publish(): Promise<ManagedProcess> {
-  const publisher = await waitFor('an ingest with room for the broadcast', async () => {
-    try {
-      return await publishTestStream({url: rtmpUrl(), size: '320x180', fps: 15})
-    } catch (error) {
-      if (!(error instanceof HarnessError) || !error.message.includes('no room for another broadcast')) throw error
-      return undefined
-    }
-  }, {timeoutMs: 60_000, intervalMs: 2000})
+  const publisher = await publishWhenThereIsRoom({url: rtmpUrl(), size: '320x180', fps: 15, timeoutMs: 60_000})
   publishers.push(publisher)
   return publisher
 }
@@ -234,6 +224,9 @@ describe('disabling a channel', () => {
     expect(refused).toContain(`Server error: ${CHANNEL} is disabled by the site's moderators: your dashboard says why`)
     expect(await site.metric('ingest', 'shing_ingest_publish_refused_total', {reason: 'disabled'})).toBe(1)
     expect(await isLive()).toBe(false)
+    // And the dashboard says why, as the refusal promised.
+    const dashboard = await owner.get(`/dashboard/c/${CHANNEL}`)
+    expect(dashboard.text).toMatch(/id="channel-disabled"><strong>This channel is disabled by the site's moderators<\/strong> \(site-mod, /)
   })
 
   it('the channels page shows it disabled with the reason; enabling it lets it publish again', async () => {

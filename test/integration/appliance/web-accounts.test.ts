@@ -301,7 +301,7 @@ describe('from the terminal (admin operations, as `shing user …` runs them)', 
 
 describe('site settings in the admin area: the title and how people sign up', () => {
   let admin: FormClient
-  const save = async (settings: {title: string; registration: string; rules: string}): Promise<void> => {
+  const save = async (settings: {title: string; registration: string; rules: string; channelsPerAccount?: string}): Promise<void> => {
     const answer = await admin.submit('/admin/settings', '/admin/settings', settings)
     expect(answer).toMatchObject({status: 303, location: '/admin/settings?saved=1'})
   }
@@ -333,6 +333,28 @@ describe('site settings in the admin area: the title and how people sign up', ()
     expect(approve).not.toBeNull()
     expect((await admin.post(approve![1]!, {_csrf: csrfToken(area.text), status: 'active'})).status).toBe(303)
     expect((await visitor.submit('/login', '/login', {login: 'pending-pat', password: PASSWORD})).status).toBe(303)
+  })
+
+  it('channels per account: one unless the admin allows more; an impossible number is refused with the range', async () => {
+    const refused = await admin.submit('/admin/settings', '/admin/settings', {title: '', registration: 'open', rules: '', channelsPerAccount: '0'})
+    expect(refused.status).toBe(400)
+    expect(refused.text).toContain('Channels per account must be a whole number from 1 to 20.')
+    await save({title: '', registration: 'open', rules: ''})
+    const owner = new FormClient(webA, '198.51.100.55')
+    expect((await owner.submit('/signup', '/signup', {username: 'many-channels', email: 'many@example.test', password: PASSWORD})).status).toBe(303)
+    const make = (name: string): Promise<{status: number; text: string}> => owner.submit('/dashboard', '/dashboard/channels', {name, title: ''})
+    expect((await make('first-one')).status).toBe(303)
+    const second = await make('second-one')
+    expect(second.status).toBe(400)
+    expect(second.text).toContain('You have a channel already: this site allows 1 per account.')
+
+    await save({title: '', registration: 'open', rules: '', channelsPerAccount: '2'})
+    expect((await admin.get('/admin/settings')).text).toMatch(/name="channelsPerAccount"[^>]*value="2"/)
+    await eventually('a second channel allowed', async () => ((await make('second-one')).status === 303 ? true : undefined))
+    const third = await make('third-one')
+    expect(third.status).toBe(400)
+    expect(third.text).toContain('You have 2 channels already: this site allows 2 per account.')
+    expect((await owner.get('/dashboard')).text).not.toContain('Create a channel')
   })
 
   it('invite only: a sign-up needs an unused code; closed: nobody signs up; every change is in the audit log', async () => {
