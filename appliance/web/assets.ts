@@ -193,7 +193,7 @@ ul.tags li { background: var(--panel); border: 1px solid var(--line); border-rad
 .image-preview.empty { display: grid; place-items: center; color: var(--muted); border: 1px dashed var(--line); background: none; font-size: .9rem; }
 input[type="file"] { padding: .4rem; }
 .admin-nav { flex-wrap: wrap; gap: .25rem 1rem; }
-.channel-actions { padding: 0 1rem 1rem; margin: 0; font-size: .9rem; }
+.channel-actions { padding: .6rem 1rem 1rem; margin: 0; font-size: .9rem; }
 .channel-actions a { color: var(--muted); }
 .state-ok { color: var(--ok); font-weight: 600; }
 .state-bad { color: var(--danger); font-weight: 600; }

@@ -12,6 +12,7 @@ import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Page} from 'playwright-core'
+import sharp from 'sharp'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {createdUserSchema, INGEST_ASSIGN_PATH, secretFiles, type Playback} from '../../appliance/contract/index.js'
@@ -109,6 +110,12 @@ describe('the dashboard', () => {
     await page.waitForURL(`${web}/dashboard/c/night-show?created=1`)
     expect(await page.getByLabel('Title shown to viewers').inputValue()).toBe(TITLE)
     expect(await page.locator('#live-status').textContent()).toMatch(/^Offline/)
+    // An avatar, as a phone's photo: redrawn as a 256×256 WebP, shown on the dashboard and in every list.
+    const photo = await sharp({create: {width: 640, height: 480, channels: 3, background: '#7a4fd6'}}).jpeg().toBuffer()
+    await page.getByLabel('Avatar').setInputFiles({name: 'me.jpg', mimeType: 'image/jpeg', buffer: photo})
+    await page.getByRole('button', {name: 'Upload the avatar'}).click()
+    await page.waitForURL(/saved=avatar/)
+    expect(await page.locator('img.image-preview.kind-avatar').getAttribute('src')).toMatch(/^\/media\/channels\/night-show\/avatar-[0-9a-f]{16}\.webp$/)
     // The channel page exists now.
     expect((await fetch(`${web}/c/night-show`)).status).toBe(200)
 
@@ -168,6 +175,7 @@ describe('the dashboard', () => {
       return answer.text.includes('Live now: the night show') ? answer.text : undefined
     }, {timeoutMs: 10_000, intervalMs: 500})
     expect(front).toMatch(/<ul class="channels live"><li><a href="\/c\/night-show">night-show<\/a>/)
+    expect(front).toMatch(/\/media\/channels\/night-show\/avatar-[0-9a-f]{16}\.webp/)
 
     const watcher = await chromium.newPage()
     await watcher.goto(site.frontUrl())
