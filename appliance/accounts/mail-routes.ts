@@ -22,6 +22,10 @@ export interface AccountMailRoutesOptions {
   links: MailLinks
   mail: AccountMail
   pageContext: PageContextOf
+  /** site.adminEmail: who becomes the first admin by confirming it. */
+  adminEmail?: string
+  /** Writes an account event to the admin area's audit log. */
+  audit: (entry: {actor: string; action: string; target: string}) => Promise<void>
   log: Logger
 }
 
@@ -80,6 +84,8 @@ export async function accountMailRoutes(app: FastifyInstance, options: AccountMa
   app.get<{Querystring: {token?: string}}>('/verify-email', async (request, reply) => {
     const record = await links.take('verify', text(request.query.token))
     const confirmed = record !== undefined && ObjectId.isValid(record.userId) && (await users.markEmailVerified(new ObjectId(record.userId), record.email))
+    // A mail scanner may have followed the link first: the address is confirmed all the same.
+    if (!confirmed && request.viewer?.emailVerified === true) return reply.redirect('/account?verified=1', 303)
     if (!confirmed) {
       return html(reply, 400, deadLinkPage(pageContext(request, reply), {
         title: 'This link no longer works',
@@ -88,6 +94,14 @@ export async function accountMailRoutes(app: FastifyInstance, options: AccountMa
       }))
     }
     log.info({userId: record.userId}, 'e-mail address confirmed')
+    // The site's admin address, confirmed by its owner: the first admin, if there is none yet.
+    if (options.adminEmail !== undefined && record.email.toLowerCase() === options.adminEmail.toLowerCase()) {
+      const user = await users.byId(record.userId)
+      if (user !== null && (await users.promoteFirstAdmin(user._id))) {
+        await options.audit({actor: user.username, action: 'user.first-admin', target: user.username})
+        log.warn({user: user.username}, 'the account with site.adminEmail confirmed it: it is the first admin')
+      }
+    }
     return reply.redirect(request.viewer ? '/account?verified=1' : '/login?verified=1', 303)
   })
 

@@ -208,6 +208,15 @@ export class Users {
     await this.collection.updateOne({_id: id}, {$set: {status}})
   }
 
+  /**
+   * Makes the account admin if the site has none yet; false otherwise. (Two first admins at the
+   * same instant would need two confirmed owners of the one admin address.)
+   */
+  async promoteFirstAdmin(id: ObjectId): Promise<boolean> {
+    if ((await this.collection.findOne({role: 'admin'}, {projection: {_id: 1}})) !== null) return false
+    return (await this.collection.updateOne({_id: id}, {$set: {role: 'admin'}})).modifiedCount === 1
+  }
+
   async setRole(id: ObjectId, role: Role): Promise<void> {
     await this.collection.updateOne({_id: id}, {$set: {role}})
   }

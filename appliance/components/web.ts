@@ -177,7 +177,16 @@ export const web: ComponentDef<'web'> = {
         return removal
       })
     await app.register(accountRoutes, {users, sessions, settings, mail: accountMail, twoFactor, deleteAccount: removeAccount, pageContext, log: log.child({module: 'accounts'})})
-    await app.register(accountMailRoutes, {users, sessions, links: mailLinks, mail: accountMail, pageContext, log: log.child({module: 'accounts'})})
+    await app.register(accountMailRoutes, {
+      users,
+      sessions,
+      links: mailLinks,
+      mail: accountMail,
+      pageContext,
+      ...(env.SHING_ADMIN_EMAIL === undefined ? {} : {adminEmail: env.SHING_ADMIN_EMAIL}),
+      audit: (entry) => new AuditLog(mongo.db).record(entry),
+      log: log.child({module: 'accounts'}),
+    })
     await app.register(dashboardRoutes, {
       db: mongo.db,
       redis,

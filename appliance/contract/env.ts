@@ -41,6 +41,11 @@ export const componentEnvSchema = z.object({
   SHING_PUBLIC_URL: z.url(),
   /** Host and port streamers point OBS at. */
   SHING_PUBLIC_HOST: z.string().min(1),
+  /**
+   * site.adminEmail: on a site that mails, the account that signs up with it and confirms it
+   * becomes the first admin (while the site has none).
+   */
+  SHING_ADMIN_EMAIL: z.string().optional(),
   /** The public name of this box when it differs from SHING_PUBLIC_HOST (an ingest box in a multi-box swarm). */
   SHING_BOX_PUBLIC_HOST: z.string().min(1).optional(),
   /** What the ingest's RTMP server listens on (the same port is published in host mode). */

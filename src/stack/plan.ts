@@ -308,6 +308,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
     SHING_S3_PATH_STYLE: config.storage.kind === 's3' ? String(config.storage.pathStyle) as 'true' | 'false' : 'true',
     SHING_PUBLIC_URL: publicUrl(config),
     SHING_PUBLIC_HOST: config.site.hostname,
+    SHING_ADMIN_EMAIL: config.site.adminEmail,
     SHING_RTMP_PORT: config.ports.rtmp,
     SHING_WEBRTC_MIN_PORT: config.ports.webrtc.min,
     SHING_WEBRTC_MAX_PORT: config.ports.webrtc.max,
