@@ -518,8 +518,13 @@ describe('the live path: OBS → ingest ladder → relays → browser, DVR to S3
     const prefix = `dvr/${CHANNEL}/${second.streamId}/`
     const objects = await listObjects(prefix)
     expect(objects).toContain(`${prefix}master.m3u8`)
+    // A rendition the ingest gave up mid-broadcast (the 2-core box fell behind realtime; see the
+    // ABR test) is left out of the VOD: it would stop halfway. Without a shed, every one is in it.
+    const shed = await metric(second.ingestId as ComponentId, 'shing_ingest_renditions_shed_total')
+    const kept = second.renditions.filter((r) => vod.renditions.some((v) => v.name === r.name))
+    expect(kept.length).toBe(second.renditions.length - Math.min(shed, second.renditions.length - 1))
     let segments = 0
-    for (const r of second.renditions) {
+    for (const r of kept) {
       const playlist = await objectText(`${prefix}${r.name}/index.m3u8`)
       expect(playlist).toContain('#EXT-X-PLAYLIST-TYPE:VOD')
       expect(playlist.trimEnd().endsWith('#EXT-X-ENDLIST')).toBe(true)
@@ -536,7 +541,7 @@ describe('the live path: OBS → ingest ladder → relays → browser, DVR to S3
     expect(listing.body.vods.map((v) => v.streamId)).toContain(second.streamId)
     const url = listing.body.vods.find((v) => v.streamId === second.streamId)!.url
     const probe = await ffprobe(`${front.url}${url}`)
-    expect(videoHeights(probe)).toEqual(HEIGHTS)
+    expect(videoHeights(probe)).toEqual(kept.map((r) => r.height).sort((a, b) => a - b))
     expect(Number(probe.format?.duration)).toBeGreaterThan(4)
     expect((await fetch(`${front.url}/vod/${CHANNEL}/${second.streamId}/720p/seg1.m4s`)).status).toBe(404)
 
