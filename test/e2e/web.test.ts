@@ -18,7 +18,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {createdUserSchema, INGEST_ASSIGN_PATH, secretFiles, type Playback} from '../../appliance/contract/index.js'
 import {runAdminOperation} from '../harness/appliance.js'
 import {screenshot} from '../harness/artifacts.js'
-import {launchChromium, type RunningChromium} from '../harness/chromium.js'
+import {launchChromium, recordDialogs, type RunningChromium} from '../harness/chromium.js'
 import {csrfToken, FormClient} from '../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../harness/live-site.js'
 import {linkIn, startMailpit, type MailpitServer} from '../harness/mailpit.js'
@@ -50,11 +50,7 @@ beforeAll(async () => {
   }
   await Promise.all(['web', 'web-2', 'ingest', 'relay', 'worker'].map((id) => site.start(id, mail)))
   chromium = await launchChromium()
-  page = await chromium.newPage()
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message())
-    void dialog.dismiss()
-  })
+  page = recordDialogs(await chromium.newPage(), dialogs)
   await page.setExtraHTTPHeaders({'x-forwarded-for': '192.0.2.10'})
 })
 

@@ -39,6 +39,18 @@ export interface RunningChromium {
   close(): Promise<void>
 }
 
+/**
+ * Dismisses and records every dialog the page opens: a test that shows hostile input checks this
+ * stays empty (a value that ran as script would have opened one).
+ */
+export function recordDialogs(page: Page, into: string[]): Page {
+  page.on('dialog', (dialog) => {
+    into.push(dialog.message())
+    void dialog.dismiss()
+  })
+  return page
+}
+
 // Every process of one launch inherits this variable up to the zygote (which clears its
 // environment); the crash handlers carry it too, though they daemonize out of the browser's
 // process group. Marked processes and their process groups are this launch and no one else's.

@@ -7,6 +7,8 @@
 import sharp from 'sharp'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {screenshot} from '../../harness/artifacts.js'
+import {launchChromium} from '../../harness/chromium.js'
 import {csrfToken, FormClient} from '../../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
@@ -61,9 +63,25 @@ describe('deleting an account', () => {
     expect((await owner.submit(at('/account'), at('/account/delete'), {confirmUsername: 'wanda', deletePassword: 'not my password'})).status).toBe(400)
     expect((await new FormClient(web).get(`/c/${CHANNEL}`)).status).toBe(200)
 
-    const deleted = await owner.submit(at('/account'), at('/account/delete'), {confirmUsername: 'wanda', deletePassword: PASSWORD})
-    expect(deleted.status).toBe(200)
-    expect(deleted.text).toContain('Your account is gone with its channel and 1 past broadcast')
+    // The owner deletes it in Chromium, from the account page (their other sessions end with it).
+    const chromium = await launchChromium()
+    try {
+      const page = await chromium.newPage()
+      await page.goto(at('/login'))
+      await page.getByLabel('Username or e-mail').fill('wanda')
+      await page.getByLabel('Password').fill(PASSWORD)
+      await page.getByRole('button', {name: 'Log in'}).click()
+      await page.waitForURL(at('/account'))
+      await screenshot(page, 'account-page')
+      await page.getByLabel('Type your username (wanda) to confirm').fill('wanda')
+      await page.getByLabel('Current password').last().fill(PASSWORD)
+      await page.getByRole('button', {name: 'Delete my account for good'}).click()
+      await page.waitForSelector('h1:text("Your account is deleted")')
+      expect(await page.locator('.notice.ok').textContent()).toContain('Your account is gone with its channel and 1 past broadcast')
+      await screenshot(page, 'account-deleted')
+    } finally {
+      await chromium.close()
+    }
 
     // Gone everywhere: its pages, its sessions here and elsewhere, its token, its log-in, its storage.
     // (A visitor's page is cached a couple of seconds.)

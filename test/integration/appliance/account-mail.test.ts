@@ -101,6 +101,8 @@ describe('with SMTP', () => {
     const [mail] = await mailpit.mailTo(mia.email)
     const link = linkIn(mail!, `${front}/reset?token=`)
     const page = await chromium.newPage()
+    await page.goto(`${front}/forgot`)
+    await screenshot(page, 'forgot-password')
     await page.goto(link)
     await page.getByLabel('New password').fill('short')
     await page.getByRole('button', {name: 'Set the new password'}).click()

@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {createdUserSchema, streamStateKey} from '../../../appliance/contract/index.js'
 import {runAdminOperation} from '../../harness/appliance.js'
 import {screenshot} from '../../harness/artifacts.js'
-import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
+import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor, type ManagedProcess} from '../../harness/process.js'
@@ -51,11 +51,7 @@ beforeAll(async () => {
   moderator = await logIn('site-mod', credentials.moderator, '198.51.100.82')
   admin = await logIn('site-admin', credentials.admin, '198.51.100.83')
   chromium = await launchChromium()
-  page = await chromium.newPage()
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message())
-    void dialog.dismiss()
-  })
+  page = recordDialogs(await chromium.newPage(), dialogs)
 })
 
 afterAll(async () => {

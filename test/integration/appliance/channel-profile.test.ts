@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {streamStateKey, type StreamState} from '../../../appliance/contract/index.js'
 import {screenshot} from '../../harness/artifacts.js'
-import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
+import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {csrfToken, FormClient, type Answer} from '../../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
@@ -39,11 +39,7 @@ beforeAll(async () => {
   other = await signUp('someone-else', '198.51.100.71')
   expect(await owner.submit('/dashboard', '/dashboard/channels', {name: CHANNEL, title: 'Late night <b>talk</b> & radio'})).toMatchObject({status: 303})
   chromium = await launchChromium()
-  page = await chromium.newPage()
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message())
-    void dialog.dismiss()
-  })
+  page = recordDialogs(await chromium.newPage(), dialogs)
 })
 
 afterAll(async () => {

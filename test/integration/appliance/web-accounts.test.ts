@@ -14,7 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {createdUserSchema, passwordResetSchema} from '../../../appliance/contract/index.js'
 import {runAdminOperation} from '../../harness/appliance.js'
 import {screenshot} from '../../harness/artifacts.js'
-import {launchChromium, serveDir, type RunningChromium, type StaticServer} from '../../harness/chromium.js'
+import {launchChromium, recordDialogs, serveDir, type RunningChromium, type StaticServer} from '../../harness/chromium.js'
 import {csrfToken, FormClient} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {tempDir, waitFor} from '../../harness/process.js'
@@ -37,12 +37,7 @@ beforeAll(async () => {
   webA = `http://127.0.0.1:${site.get('web-a').httpPort}`
   webB = `http://127.0.0.1:${site.get('web-b').httpPort}`
   chromium = await launchChromium()
-  page = await chromium.newPage()
-  // Any script a hostile value managed to run would open one.
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message())
-    void dialog.dismiss()
-  })
+  page = recordDialogs(await chromium.newPage(), dialogs)
 })
 
 afterAll(async () => {
