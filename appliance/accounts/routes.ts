@@ -8,7 +8,7 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
 import type {Logger} from '../platform/logger.js'
 import {formText as text, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
-import type {AccountRemoval} from './delete-account.js'
+import type {AccountRemoval} from '../admin/delete-account.js'
 import {accountDeletedPage, accountPage, loginPage, signupPage} from './pages.js'
 import {logIn, LOGIN_LIMIT, RESEND_LIMIT, SIGNUP_LIMIT} from './log-in.js'
 import type {RedisSessionStore} from './sessions.js'

@@ -7,14 +7,14 @@
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
-import {setAccountStatus} from '../admin/moderation.js'
+import {Users, type UserDoc} from '../accounts/users.js'
 import {ACCESS_TOKENS_COLLECTION} from '../api/tokens.js'
 import {Channels} from '../channels/channels.js'
 import {deleteChannelImage} from '../channels/images.js'
 import {CHANNELS_COLLECTION, STREAM_KEYS_COLLECTION} from '../channels/stream-keys.js'
 import type {Storage} from '../platform/storage.js'
 import {VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
-import {Users, type UserDoc} from './users.js'
+import {setAccountStatus} from './moderation.js'
 
 export interface AccountRemoval {
   channels: string[]
