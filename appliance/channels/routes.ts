@@ -7,7 +7,7 @@ import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback, type Strea
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
 import {countViewers} from '../relay/audience.js'
-import {listVods, STREAM_ID_PATTERN, vodPage, vodUrl, type VodListing} from '../vods/vods.js'
+import {listVods, STREAM_ID_PATTERN, streamStartedAt, vodPage, vodUrl, type VodListing} from '../vods/vods.js'
 import type {Asset} from '../web/assets.js'
 import {notFoundPage, type PageContext, type PageContextOf} from '../web/html.js'
 import {TtlCache} from '../platform/ttl-cache.js'
@@ -26,6 +26,8 @@ export interface ChannelRoutesOptions {
   /** SHING_PUBLIC_URL: players elsewhere get absolute URLs under it. */
   publicUrl: string
   hlsJs: Asset
+  /** The Socket.IO client, for the chat column. */
+  socketIoJs: Asset
   log: Logger
 }
 
@@ -103,8 +105,10 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     return watchPage(context, {
       channel,
       hlsJs: options.hlsJs,
+      socketIoJs: options.socketIoJs,
       ...(doc === null ? {} : {profile: doc}),
-      pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
+      // createdAt is when the VOD was closed: the stream id says when the broadcast began.
+      pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: streamStartedAt(v.streamId).toISOString(), durationSeconds: v.durationSeconds})),
     })
   }
   app.get<{Params: {channel: string}}>('/c/:channel', {config: {microcache: true}}, async (request, reply) =>
@@ -117,7 +121,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       if (!STREAM_ID_PATTERN.test(streamId)) return undefined
       const vod = (await listVods(db, channel, 200)).find((v) => v.streamId === streamId)
       if (vod === undefined) return undefined
-      return watchPage(context, {channel, hlsJs: options.hlsJs, vod: {url: vodUrl(channel, streamId), startedAt: vod.createdAt}})
+      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: streamStartedAt(streamId).toISOString(), streamId}})
     })
   })
 }

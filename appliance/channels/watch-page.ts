@@ -12,13 +12,16 @@ import {avatar, categoryLink, escapeHtml, formatDuration, page, type PageContext
 import type {ChannelDoc} from './channels.js'
 import {CHANNEL_IMAGES, channelImageUrl} from './images.js'
 import {watchJs} from './watch-script.js'
+import {chatPanel, chatReplayPath, chatScripts} from '../chat/chat-page.js'
 
 export interface WatchPageOptions {
   channel: string
   /** hls.js, served by the web under a URL that carries its content's hash. */
   hlsJs: Asset
-  /** Plays this archived broadcast (its master playlist and when it began) instead of the live one. */
-  vod?: {url: string; startedAt: string}
+  /** The Socket.IO client, for the chat column. */
+  socketIoJs: Asset
+  /** Plays this archived broadcast (its master playlist, when it began, its id) instead of the live one; the chat replays beside it. */
+  vod?: {url: string; startedAt: string; streamId: string}
   /** The channel as its dashboard set it: title, profile, images. */
   profile?: Pick<ChannelDoc, 'title' | 'description' | 'category' | 'tags' | 'language' | 'mature' | 'images'>
   /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
@@ -61,15 +64,20 @@ export function watchPage(context: PageContext, options: WatchPageOptions): stri
   return page(context, {
     title: options.channel,
     width: 'player',
-    scripts: [options.hlsJs.url, watchJs.url],
+    scripts: [options.hlsJs.url, watchJs.url, ...chatScripts(options.socketIoJs)],
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
-    body: `${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
+    body: `<div class="watch-layout"><div class="watch-main">
+${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
 <div class="watch-header">${avatar(options.channel, imageUrl('avatar'))}<h1>${channel}</h1>${profile?.mature === true ? '<span class="mature-badge">Mature content</span>' : ''}<span id="badge">…</span><span id="viewers"></span><span id="quality" aria-live="polite"></span></div>
 ${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(profile.title)}</p>`}
 <video id="video" controls muted autoplay playsinline></video>
 <div id="offline"${offline === undefined ? '' : ' class="with-image"'}>${offline === undefined ? '' : `<img src="${escapeHtml(offline)}" alt="" width="${CHANNEL_IMAGES.offline.width}" height="${CHANNEL_IMAGES.offline.height}">`}<p>${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p></div>
+</div>
+${chatPanel({channel: options.channel, returnTo: options.vod === undefined ? `/c/${options.channel}` : `/c/${options.channel}/vod/${options.vod.streamId}`, ...(options.vod === undefined ? {} : {replay: chatReplayPath(options.channel, options.vod.streamId)})})}
+<div class="watch-more">
 ${about(options.channel, profile)}
 ${options.vod === undefined ? `<p class="channel-actions"><a class="report-link" href="/c/${encodeURIComponent(options.channel)}/report">Report this channel</a></p>` : ''}
-${pastBroadcasts(options.pastBroadcasts)}`,
+${pastBroadcasts(options.pastBroadcasts)}
+</div></div>`,
   })
 }

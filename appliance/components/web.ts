@@ -18,6 +18,9 @@ import {reportRoutes} from '../admin/report-routes.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
 import {Users, type UserDoc} from '../accounts/users.js'
 import {browseRoutes} from '../channels/browse.js'
+import {chatRoutes} from '../chat/routes.js'
+import {ChatRooms} from '../chat/rooms.js'
+import {startChat} from '../chat/server.js'
 import {dashboardRoutes} from '../channels/dashboard.js'
 import {refuseDisabledChannels} from '../channels/disabled-gate.js'
 import {dashboardJs} from '../channels/dashboard-pages.js'
@@ -39,7 +42,8 @@ import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
 import {vodRoutes} from '../vods/routes.js'
 import {ensureVodIndexes} from '../vods/vods.js'
-import {assetRoutes, audioPoster, loadHlsJs, siteCss} from '../web/assets.js'
+import {assetRoutes, audioPoster, loadHlsJs, loadSocketIoJs, siteCss} from '../web/assets.js'
+import {chatJs} from '../chat/chat-script.js'
 import {errorPage, homePage, notFoundPage, type PageContextOf} from '../web/html.js'
 import {SiteSettings} from '../site/settings.js'
 import {MicroCache} from '../web/microcache.js'
@@ -94,6 +98,7 @@ export const web: ComponentDef<'web'> = {
     const channels = new ChannelDirectory(mongo.db)
     const users = new Users(mongo.db)
     const tokens = new AccessTokens(mongo.db)
+    const chatRooms = new ChatRooms(mongo.db)
     // MongoDB may come up after the web: the indexes are made as soon as it answers.
     let stopped = false
     void (async () => {
@@ -103,6 +108,7 @@ export const web: ComponentDef<'web'> = {
           await tokens.ensureIndexes()
           await new Channels(mongo.db).ensureIndexes()
           await ensureVodIndexes(mongo.db)
+          await chatRooms.store.ensureIndexes()
           return
         } catch (error) {
           if (attempt === 1 || attempt % 12 === 0) log.warn({err: (error as Error).message}, 'indexes not made yet: MongoDB unavailable; retrying')
@@ -121,6 +127,7 @@ export const web: ComponentDef<'web'> = {
     })
     const wantsPage = (url: string): boolean => !url.startsWith('/api/')
     const hlsJs = await loadHlsJs()
+    const socketIoJs = await loadSocketIoJs()
     // Pages alike for every visitor without a session, answered from the last one for 2 s.
     const checks = [redisCheck(redis), mongoCheck(mongo), s3Check(storage)]
     const microcache = new MicroCache(2000, SESSION_COOKIE)
@@ -163,7 +170,7 @@ export const web: ComponentDef<'web'> = {
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster]})
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     const outbox = createOutbox(smtpSettings(env), ctx.redisEndpoint, log)
@@ -205,7 +212,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
-    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, log})
+    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, log})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})
     await app.register(apiRoutes, {
@@ -220,11 +227,29 @@ export const web: ComponentDef<'web'> = {
     })
     await app.register(channelMediaRoutes, {storage})
     await app.register(browseRoutes, {db: mongo.db, liveStates, pageContext})
+    const chat = startChat({
+      app,
+      rooms: chatRooms,
+      users,
+      sessions,
+      sessionSecret: ctx.secret('sessionSecret'),
+      sessionCookie: SESSION_COOKIE,
+      liveStates,
+      redis,
+      redisEndpoint: ctx.redisEndpoint,
+      limits: env.chatLimits,
+      siteMails: outbox.enabled,
+      metrics,
+      log: log.child({module: 'chat'}),
+    })
+    await app.register(chatRoutes, {rooms: chatRooms, db: mongo.db, socketIoJs, pageContext, log: log.child({module: 'chat'})})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {
       stop: async () => {
         stopped = true
         liveStates.stop()
+        // Chat first: its viewers reconnect to another web instance while this one finishes.
+        await chat.close()
         await app.close()
         await vodDeletes.close()
         await outbox.close()

@@ -72,6 +72,8 @@ export const componentEnvSchema = z.object({
   SHING_SMTP_SECURITY: z.enum(smtpSecurityModes).default('starttls'),
   /** The SMTP log-in; its password is the smtpPassword secret. */
   SHING_SMTP_USER: z.string().min(1).optional(),
+  /** shing.yaml `chat:` as JSON (contract/chat.ts chatLimitsSchema); unset: the defaults. */
+  SHING_CHAT_LIMITS: z.string().optional(),
   SHING_LOG_LEVEL: z.string().default('info'),
   /** Swarm fills these through templates: which node and task this is. */
   SHING_NODE_HOSTNAME: z.string().optional(),

@@ -5,6 +5,7 @@
 export * from './accounts.js'
 export * from './admin.js'
 export * from './channel-profile.js'
+export * from './chat.js'
 export * from './components.js'
 export * from './env.js'
 export * from './hardware-profile.js'

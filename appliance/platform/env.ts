@@ -1,15 +1,34 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {componentEnvSchema, hardwareProfileSchema, secretFiles, type ComponentEnv, type HardwareProfile, type SecretName} from '../contract/index.js'
+import type {z} from 'zod'
+
+import {chatLimitsSchema, componentEnvSchema, hardwareProfileSchema, secretFiles, type ChatLimits, type ComponentEnv, type HardwareProfile, type SecretName} from '../contract/index.js'
 
 /** Something the operator can fix (missing variable, unreadable secret): a message, no stack, exit 1. */
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-export interface ApplianceEnv extends Omit<ComponentEnv, 'SHING_PROFILE'> {
+export interface ApplianceEnv extends Omit<ComponentEnv, 'SHING_PROFILE' | 'SHING_CHAT_LIMITS'> {
   profile: HardwareProfile
+  chatLimits: ChatLimits
+}
+
+/** A variable that holds a JSON document: parsed and validated, or a ConfigError that names it and what is wrong. */
+function jsonVariable<T>(name: string, value: string, schema: z.ZodType<T>, what: string): T {
+  let json: unknown
+  try {
+    json = JSON.parse(value)
+  } catch (error) {
+    throw new ConfigError(`environment variable ${name} is not JSON: ${(error as Error).message}`)
+  }
+  const parsed = schema.safeParse(json)
+  if (!parsed.success) {
+    const where = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+    throw new ConfigError(`environment variable ${name} is not ${what}: ${where}`)
+  }
+  return parsed.data
 }
 
 /** Parses the environment; every problem names its variable. */
@@ -22,19 +41,12 @@ export function parseEnv(env: NodeJS.ProcessEnv): ApplianceEnv {
     })
     throw new ConfigError(problems.join('; '))
   }
-  const {SHING_PROFILE, ...rest} = parsed.data
-  let json: unknown
-  try {
-    json = JSON.parse(SHING_PROFILE)
-  } catch (error) {
-    throw new ConfigError(`environment variable SHING_PROFILE is not JSON: ${(error as Error).message}`)
+  const {SHING_PROFILE, SHING_CHAT_LIMITS, ...rest} = parsed.data
+  return {
+    ...rest,
+    profile: jsonVariable('SHING_PROFILE', SHING_PROFILE, hardwareProfileSchema, 'a hardware profile'),
+    chatLimits: jsonVariable('SHING_CHAT_LIMITS', SHING_CHAT_LIMITS ?? '{}', chatLimitsSchema, 'chat limits'),
   }
-  const profile = hardwareProfileSchema.safeParse(json)
-  if (!profile.success) {
-    const where = profile.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-    throw new ConfigError(`environment variable SHING_PROFILE is not a hardware profile: ${where}`)
-  }
-  return {...rest, profile: profile.data}
 }
 
 export type Secrets = Partial<Record<SecretName, string>>

@@ -2,6 +2,7 @@
 import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {createRequire} from 'node:module'
+import path from 'node:path'
 
 import type {FastifyInstance} from 'fastify'
 
@@ -27,6 +28,13 @@ export function asset(path: string, type: string, content: string | Buffer): Ass
 export async function loadHlsJs(): Promise<Asset> {
   const file = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js')
   return asset('/assets/hls.min.js', 'text/javascript; charset=utf-8', await readFile(file))
+}
+
+/** The Socket.IO client (chat), as the page loads it: it defines window.io. */
+export async function loadSocketIoJs(): Promise<Asset> {
+  // The package exports its unminified build only: the minified one sits beside it.
+  const file = path.join(path.dirname(createRequire(import.meta.url).resolve('socket.io-client/package.json')), 'dist/socket.io.min.js')
+  return asset('/assets/socket.io.min.js', 'text/javascript; charset=utf-8', await readFile(file))
 }
 
 /** What an audio-only broadcast shows where the picture would be. */
@@ -146,6 +154,45 @@ body[data-state="vod"] #badge { background: #246; }
 body[data-state="vod"] #offline { display: none; }
 .stream-title { margin: 0; padding: 0 1rem .75rem; font-size: 1.05rem; }
 section.past { padding: 0 1rem 2rem; }
+
+/* The watch page's layout: the player and the chat beside it (below it on a phone) */
+main.player:has(.watch-layout) { max-width: 1680px; }
+.watch-layout { display: grid; grid-template-columns: minmax(0, 1fr); grid-template-areas: "main" "chat" "more"; }
+.watch-main { grid-area: main; min-width: 0; }
+.watch-more { grid-area: more; min-width: 0; }
+.chat { grid-area: chat; display: flex; flex-direction: column; height: min(70vh, 36rem); border-top: 1px solid var(--line); background: var(--panel); }
+@media (min-width: 64rem) {
+  .watch-layout { grid-template-columns: minmax(0, 1fr) 22rem; grid-template-rows: auto 1fr; grid-template-areas: "main chat" "more chat"; }
+  .chat { position: sticky; top: 0; align-self: start; height: 100vh; border-top: 0; border-left: 1px solid var(--line); }
+}
+
+/* Chat */
+.chat-head { display: flex; align-items: center; gap: .5rem; padding: .5rem .75rem; border-bottom: 1px solid var(--line); }
+.chat-head h2 { margin: 0; font-size: 1rem; margin-right: auto; }
+.chat-popout { font-size: .85rem; }
+.chat-log { list-style: none; margin: 0; padding: .5rem .75rem; overflow-y: auto; flex: 1 1 auto; overflow-wrap: anywhere; font-size: .95rem; }
+.chat-line { position: relative; padding: .15rem 1.6rem .15rem 0; line-height: 1.4; white-space: pre-wrap; }
+.chat-line.mentions-you { background: #2a2a12; border-radius: .25rem; }
+.chat-user { font-weight: 700; color: #9cf; }
+.chat-badge { font-size: .7rem; font-weight: 700; padding: 0 .3rem; border-radius: .2rem; vertical-align: .1em; background: #444; }
+.chat-badge.owner { background: #a23; }
+.chat-badge.moderator { background: #275; }
+.chat-badge.staff { background: #35a; }
+.chat-text .mention { font-weight: 700; color: #fd6; }
+.chat-mod { position: absolute; right: 0; top: 0; }
+.chat-mod summary { list-style: none; cursor: pointer; padding: 0 .3rem; color: var(--muted); border-radius: .2rem; }
+.chat-mod summary::-webkit-details-marker { display: none; }
+.chat-mod-menu { position: absolute; right: 0; z-index: 2; display: grid; min-width: 10rem; background: var(--bg); border: 1px solid var(--line); border-radius: .3rem; }
+.chat-mod-menu button { font: inherit; font-size: .9rem; text-align: left; background: none; color: var(--text); border: 0; padding: .4rem .6rem; cursor: pointer; }
+.chat-mod-menu button:hover, .chat-mod-menu button:focus-visible { background: var(--panel); }
+.chat-status { margin: 0; padding: 0 .75rem; min-height: 1.25rem; font-size: .85rem; color: var(--muted); }
+.chat-login, .chat-cannot { margin: 0; padding: .5rem .75rem .75rem; font-size: .9rem; }
+.chat-cannot { color: var(--danger); }
+.chat-form { display: flex; gap: .5rem; padding: .5rem .75rem .75rem; align-items: flex-end; }
+.chat-form[hidden], .chat-login[hidden], .chat-cannot[hidden] { display: none; }
+.chat-form textarea { resize: none; min-height: 2.6rem; }
+main.chat { height: 100vh; }
+main.chat .chat { height: 100vh; border: 0; }
 
 /* Channels: avatars (an image, or the initial on a colour of the name's), rows in lists, profiles */
 .avatar { display: inline-grid; place-items: center; flex: none; border-radius: 50%; object-fit: cover; font-weight: 700; color: #fff; background: #4a4f5c; line-height: 1; }

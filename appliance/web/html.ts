@@ -54,8 +54,8 @@ export type PageContextOf = (request: FastifyRequest, reply: FastifyReply, optio
 export interface PageOptions {
   title: string
   body: string
-  /** narrow: forms; wide: lists and dashboards; player: the watch page (no padding). */
-  width?: 'narrow' | 'wide' | 'player'
+  /** narrow: forms; wide: lists and dashboards; player: the watch page (no padding); chat: the pop-out chat (the whole window, no site header). */
+  width?: 'narrow' | 'wide' | 'player' | 'chat'
   /** Script URLs (assets), loaded deferred; no inline script is ever served. */
   scripts?: readonly string[]
   /** Attributes of <body> as name → value (escaped here), for the scripts to read. */
@@ -120,8 +120,8 @@ export function page(context: PageContext, options: PageOptions): string {
 ${scripts}
 </head>
 <body${data}>
-<a class="skip" href="#content">Skip to content</a>
-${header(context)}
+${options.width === 'chat' ? '' : `<a class="skip" href="#content">Skip to content</a>
+${header(context)}`}
 <main id="content" class="${options.width ?? 'narrow'}">
 ${options.body}
 </main>

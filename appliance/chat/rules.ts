@@ -1,0 +1,81 @@
+/**
+ * What a channel's chat settings allow, as pure functions: whether a message may be delivered
+ * (length, links, emote-only, banned terms) and whether an account may write at all (its age, its
+ * e-mail address). Time-outs, bans, slow mode and flood control need Redis or MongoDB: see
+ * flood.ts and store.ts.
+ */
+import {CHAT_MESSAGE_MAX, type ChatSettings} from '../contract/index.js'
+
+/** A link as people type them: a scheme, www., or a name with a common top-level domain. */
+const LINK = /\b(?:https?:\/\/|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|gg|tv|co|me|ly|app|dev|xyz|info|ru|de|uk|fr|link|live|stream)\b(?:\/\S*)?/i
+const EMOJI_ONLY = /^(?:\p{Extended_Pictographic}|\p{Emoji_Component}|\p{Emoji_Modifier}|\u200d|\ufe0f|\s)+$/u
+// Control characters (but tab and newline) and the bidirectional overrides that turn text around.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/gu
+
+/** Control characters and bidirectional overrides out, runs of blank lines folded, ends trimmed. */
+export function normalizeMessage(text: string): string {
+  return text.replace(CONTROL, '').replace(/\n{3,}/g, '\n\n').trim()
+}
+
+export const hasLink = (text: string): boolean => LINK.test(text)
+
+/**
+ * A banned term as a regular expression that cannot backtrack badly: letters, digits and `*`
+ * (any run of non-space characters, at most 50) only; everything else is matched literally.
+ */
+export function bannedTermPattern(term: string): RegExp {
+  const parts = term
+    .toLowerCase()
+    .split('*')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+  return new RegExp(`(?<![\\p{L}\\p{N}])${parts.join('\\S{0,50}?')}(?![\\p{L}\\p{N}])`, 'iu')
+}
+
+/** Compiled once per settings object: a chat checks every message against them. */
+const compiled = new WeakMap<readonly string[], RegExp[]>()
+function bannedPatterns(terms: readonly string[]): RegExp[] {
+  let patterns = compiled.get(terms)
+  if (patterns === undefined) {
+    patterns = terms.map(bannedTermPattern)
+    compiled.set(terms, patterns)
+  }
+  return patterns
+}
+
+/** Why this text may not be delivered under these settings, or undefined when it may. */
+export function messageRefusal(text: string, settings: ChatSettings): string | undefined {
+  if (text.length === 0) return 'Write something first.'
+  if ([...text].length > CHAT_MESSAGE_MAX) return `A message is at most ${CHAT_MESSAGE_MAX} characters.`
+  if (settings.emoteOnly && !EMOJI_ONLY.test(text)) return 'This chat is in emote-only mode: emoji only for now.'
+  if (!settings.linksAllowed && hasLink(text)) return 'Links are not allowed in this chat.'
+  if (bannedPatterns(settings.bannedTerms).some((pattern) => pattern.test(text))) return 'That message contains a term this channel does not allow.'
+  return undefined
+}
+
+/** What the chat needs to know of an author. */
+export interface Author {
+  createdAt: Date
+  emailVerified: boolean
+}
+
+/** Why this account may not write here at all (the chat shows it instead of the input), or undefined. */
+export function writerRefusal(author: Author, settings: ChatSettings, options: {now: number; siteMails: boolean}): string | undefined {
+  if (settings.verifiedEmailOnly && options.siteMails && !author.emailVerified) return 'This chat is for accounts whose e-mail address is confirmed: confirm yours from your account page.'
+  const ageMinutes = (options.now - author.createdAt.getTime()) / 60_000
+  if (ageMinutes < settings.minAccountAgeMinutes) {
+    const wait = Math.ceil(settings.minAccountAgeMinutes - ageMinutes)
+    return `This chat is for accounts older than ${formatMinutes(settings.minAccountAgeMinutes)}: you can write in ${formatMinutes(wait)}.`
+  }
+  return undefined
+}
+
+export function formatMinutes(minutes: number): string {
+  if (minutes < 60) return `${minutes} minute${minutes === 1 ? '' : 's'}`
+  if (minutes < 1440) return `${Math.round(minutes / 60)} hour${Math.round(minutes / 60) === 1 ? '' : 's'}`
+  return `${Math.round(minutes / 1440)} day${Math.round(minutes / 1440) === 1 ? '' : 's'}`
+}
+
+export function formatSeconds(seconds: number): string {
+  return seconds < 60 ? `${seconds} second${seconds === 1 ? '' : 's'}` : formatMinutes(Math.round(seconds / 60))
+}
