@@ -1,6 +1,6 @@
 import {z} from 'zod'
 
-import {smtpSecurityModes} from '../../appliance/contract/index.js'
+import {chatLimitsSchema, smtpSecurityModes} from '../../appliance/contract/index.js'
 
 /** The config format version this release writes and reads; older versions will be migrated. */
 export const CONFIG_VERSION = 1
@@ -104,6 +104,8 @@ export const configSchema = z
       ingestMaxLadders: z.number().int().min(1).max(256).optional(),
     }),
     mail: mailSchema.default({mode: 'none'}),
+    /** The site's chat limits, passed to the web as SHING_CHAT_LIMITS; a key left out takes its default. */
+    chat: chatLimitsSchema.prefault({}),
     images: imagesSchema.default({}),
     swarm: z
       .strictObject({

@@ -200,7 +200,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     // Settings init does not ask about survive a re-init.
     images: previous?.images ?? {},
     swarm: previous?.swarm ?? {encryptOverlay: overlay.works},
-    ...(previous ? {components: previous.components} : {}),
+    ...(previous ? {components: previous.components, chat: previous.chat} : {}),
   }
   const parsed = configSchema.safeParse(input)
   if (!parsed.success) {

@@ -338,8 +338,9 @@ export function planStack(inputs: PlanInputs): StackPlan {
   for (let p = config.ports.webrtc.min; p <= config.ports.webrtc.max; p++) {
     webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
-  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]}} = {
-    web: {mode: {Replicated: {Replicas: config.components.web.replicas}}},
+  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}}} = {
+    // Only the web runs chat; its limits are in the spec, so changing them updates the web.
+    web: {mode: {Replicated: {Replicas: config.components.web.replicas}}, env: {SHING_CHAT_LIMITS: JSON.stringify(config.chat)}},
     worker: {mode: {Replicated: {Replicas: config.components.worker.replicas}}},
     // One per box of the role: adding a box of that role adds one.
     ingest: {
@@ -362,6 +363,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
         args: [name],
         env: {
           ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
+          ...shape.env,
           SHING_COMPONENT: name,
           SHING_NODE_HOSTNAME: '{{.Node.Hostname}}',
           SHING_TASK_NAME: '{{.Task.Name}}',

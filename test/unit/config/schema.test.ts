@@ -2,6 +2,7 @@ import {describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
 import {configTemplate} from '../../../src/config/render.js'
+import {chatLimitsSchema} from '../../../appliance/contract/index.js'
 import {configSchema} from '../../../src/config/schema.js'
 import {toProblems} from '../../../src/lib/zod-issues.js'
 
@@ -34,6 +35,23 @@ describe('config schema', () => {
     const c = base()
     c.tls = {mode: 'letsencrypt'}
     expect(problems(c)).toEqual(["tls.mode: must be one of 'auto', 'none', 'files'"])
+  })
+
+  it('names a chat limit out of range, and a misspelt one, by path', () => {
+    const c = base()
+    c.chat = {burst: 0, bursts: 3}
+    expect(problems(c)).toEqual([
+      'chat.burst: out of range: expected number to be >=1',
+      'chat.bursts: unknown key "bursts": remove it or check its spelling',
+    ])
+  })
+
+  it('chat: absent or partial, the limits left out take their defaults', () => {
+    const c = base()
+    delete c.chat
+    expect(configSchema.parse(c).chat).toEqual(chatLimitsSchema.parse({}))
+    c.chat = {perSecond: 0.5}
+    expect(configSchema.parse(c).chat).toEqual({...chatLimitsSchema.parse({}), perSecond: 0.5})
   })
 
   it('only knows version 1', () => {

@@ -1,12 +1,17 @@
 import YAML from 'yaml'
 import {describe, expect, it} from 'vitest'
 
+import {chatLimitsSchema} from '../../../appliance/contract/index.js'
 import {configTemplate, renderConfig} from '../../../src/config/render.js'
 import {configSchema, type ShingConfigInput} from '../../../src/config/schema.js'
 
 describe('the commented shing.yaml template', () => {
   it('is itself a valid config', () => {
     expect(configSchema.safeParse(YAML.parse(configTemplate())).success).toBe(true)
+  })
+
+  it("writes out every chat limit at the contract's default", () => {
+    expect((YAML.parse(configTemplate()) as {chat: unknown}).chat).toEqual(chatLimitsSchema.parse({}))
   })
 
   it('renders a config keeping the comments, adding and dropping keys as the config says', () => {

@@ -6,7 +6,7 @@ import {configSchema, type ShingConfig} from '../../../src/config/schema.js'
 import {loadProfiles} from '../../../src/hardware/profiles.js'
 import {renderCaddyfile} from '../../../src/stack/caddyfile.js'
 import {diffStack, type ActualStack} from '../../../src/stack/diff.js'
-import {rtmpUrl} from '../../../appliance/contract/index.js'
+import {chatLimitsSchema, rtmpUrl} from '../../../appliance/contract/index.js'
 import {planStack, publicUrl, siteRtmpUrl, stackImages, type StackPlan} from '../../../src/stack/plan.js'
 import {fittedProfile} from '../../../src/up/up.js'
 
@@ -116,6 +116,31 @@ describe('planStack with account mail', () => {
     const p = await plan(config())
     expect(task(p, 'web').ContainerSpec.Env.some((e) => e.startsWith('SHING_MAIL_FROM='))).toBe(false)
     expect(smtpSecret(task(p, 'worker'))).toBe(false)
+  })
+})
+
+describe('planStack with chat limits', () => {
+  const env = (p: StackPlan, name: string): string[] => (p.services.find((s) => s.name === name)?.spec.TaskTemplate as {ContainerSpec: {Env: string[]}}).ContainerSpec.Env
+  const chatLimits = (p: StackPlan, name: string): unknown => {
+    const line = env(p, name).find((e) => e.startsWith('SHING_CHAT_LIMITS='))
+    return line === undefined ? undefined : JSON.parse(line.slice('SHING_CHAT_LIMITS='.length))
+  }
+
+  it('the web gets the chat section as JSON, the limits set and the defaults of the rest; no other component gets it', async () => {
+    const p = await plan(config((c) => (c.chat = {burst: 20, connectionsPerAddress: 200})))
+    expect(chatLimits(p, 'web')).toEqual({...chatLimitsSchema.parse({}), burst: 20, connectionsPerAddress: 200})
+    for (const name of ['ingest', 'relay', 'sfu', 'worker']) expect(chatLimits(p, name), name).toBeUndefined()
+  })
+
+  it('without chat:, the web gets the defaults', async () => {
+    const p = await plan(config((c) => delete c.chat))
+    expect(chatLimits(p, 'web')).toEqual(chatLimitsSchema.parse({}))
+  })
+
+  it('a changed limit updates only the web', async () => {
+    const before = await plan(config())
+    const after = await plan(config((c) => ((c.chat as Record<string, number>).perSecond = 2)))
+    expect(diffStack(after, applied(before))).toEqual([expect.objectContaining({kind: 'service.update', service: 'web'})])
   })
 })
 
