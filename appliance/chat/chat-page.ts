@@ -29,7 +29,7 @@ export interface ChatPanelOptions {
 export function chatPanel(options: ChatPanelOptions): string {
   const channel = encodeURIComponent(options.channel)
   const login = `/login?next=${encodeURIComponent(options.returnTo)}`
-  const heading = options.replay === undefined ? 'Chat' : 'Chat replay'
+  const heading = options.replay !== undefined ? 'Chat replay' : options.popout === true ? `${escapeHtml(options.channel)} chat` : 'Chat'
   const tools =
     options.replay === undefined && options.popout !== true
       ? `<a class="chat-popout" href="/c/${channel}/chat" target="_blank" rel="noopener">Pop out<span class="visually-hidden"> the chat (a new window)</span></a>`

@@ -28,6 +28,7 @@ export const chatJs = asset(
   const state = (window.shingChat = {connected: false, you: null, settings: {linksAllowed: true}, ids: new Set(), errors: []});
 
   function say(text) { status.textContent = text || ''; }
+  function duration(s) { return s < 3600 ? s / 60 + ' min' : s < 86400 ? s / 3600 + ' h' : s / 86400 + ' d'; }
 
   // Links as people type them; only http(s) ever becomes an href.
   const LINK = /(https?:\\/\\/[^\\s<>"]+|www\\.[^\\s<>"]+)/gi;
@@ -77,7 +78,8 @@ export const chatJs = asset(
       li.append(badge, ' ');
     }
     const name = document.createElement('span');
-    name.className = 'chat-user';
+    // A colour of its own per name (the same everywhere), as avatars have.
+    name.className = 'chat-user hue-' + ([...message.user].reduce((sum, c) => sum + c.codePointAt(0), 0) % 8);
     name.textContent = message.user;
     const text = document.createElement('span');
     text.className = 'chat-text';
@@ -107,7 +109,22 @@ export const chatJs = asset(
       menu.append(button);
     };
     if (can.includes('delete')) action('Delete message', {action: 'delete', messageId: message.id});
-    if (can.includes('timeout')) action('Time out 10 min', {action: 'timeout', user: message.user, seconds: 600});
+    if (can.includes('timeout')) {
+      const row = document.createElement('div');
+      row.className = 'chat-mod-timeouts';
+      const label = document.createElement('span');
+      label.textContent = 'Time out for';
+      row.append(label);
+      for (const seconds of TIMEOUTS) {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.textContent = duration(seconds);
+        button.setAttribute('aria-label', 'Time out ' + message.user + ' for ' + duration(seconds));
+        button.addEventListener('click', () => { details.open = false; moderate({action: 'timeout', user: message.user, seconds}); });
+        row.append(button);
+      }
+      menu.append(row);
+    }
     if (can.includes('ban')) action('Ban ' + message.user, {action: 'ban', user: message.user});
     details.append(menu);
     return details;
@@ -166,6 +183,8 @@ export const chatJs = asset(
   socket.on('disconnect', (reason) => {
     state.connected = false;
     say(reason === 'io client disconnect' ? 'Chat closed.' : 'Reconnecting to the chat…');
+    // Closed by the server (it could not load the room, or this page sent too much): not retried by Socket.IO itself.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 5000);
   });
   socket.on('connect_error', (error) => {
     state.connected = false;

@@ -21,26 +21,58 @@ export function normalizeMessage(text: string): string {
 export const hasLink = (text: string): boolean => LINK.test(text)
 
 /**
- * A banned term as a regular expression that cannot backtrack badly: letters, digits and `*`
- * (any run of non-space characters, at most 50) only; everything else is matched literally.
+ * `*` in a banned term against one word (the usual two-pointer wildcard match, at most the
+ * product of their lengths): a pattern typed by a streamer can never make the check slow, as a
+ * regular expression with several open-ended repeats can (backtracking: minutes on 500 characters).
  */
-export function bannedTermPattern(term: string): RegExp {
-  const parts = term
-    .toLowerCase()
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-  return new RegExp(`(?<![\\p{L}\\p{N}])${parts.join('\\S{0,50}?')}(?![\\p{L}\\p{N}])`, 'iu')
+export function globMatch(word: string, pattern: string): boolean {
+  let w = 0
+  let p = 0
+  let star = -1
+  let resume = 0
+  while (w < word.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === word[w]) {
+      w++
+      p++
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++
+      resume = w
+    } else if (star !== -1) {
+      p = star + 1
+      w = ++resume
+    } else {
+      return false
+    }
+  }
+  while (pattern[p] === '*') p++
+  return p === pattern.length
 }
 
+/** A term without `*`: the word or phrase on its own (`spam` not in `spammer`), literally. */
+const literalPattern = (term: string): RegExp => new RegExp(`(?<![\\p{L}\\p{N}])${term.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'iu')
+
+/** A message's words, lower-cased, without the punctuation around them. */
+const wordsOf = (text: string): string[] => text.toLowerCase().split(/\s+/u).map((w) => w.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')).filter((w) => w !== '')
+
+type BannedTerm = {kind: 'literal'; pattern: RegExp} | {kind: 'glob'; pattern: string}
+
 /** Compiled once per settings object: a chat checks every message against them. */
-const compiled = new WeakMap<readonly string[], RegExp[]>()
-function bannedPatterns(terms: readonly string[]): RegExp[] {
-  let patterns = compiled.get(terms)
-  if (patterns === undefined) {
-    patterns = terms.map(bannedTermPattern)
-    compiled.set(terms, patterns)
+const compiled = new WeakMap<readonly string[], BannedTerm[]>()
+function bannedTerms(terms: readonly string[]): BannedTerm[] {
+  let list = compiled.get(terms)
+  if (list === undefined) {
+    list = terms.map((term) => (term.includes('*') ? {kind: 'glob', pattern: term.toLowerCase()} : {kind: 'literal', pattern: literalPattern(term)}))
+    compiled.set(terms, list)
   }
-  return patterns
+  return list
+}
+
+/** Whether the text holds one of the terms: a word or phrase on its own, or a word that fits a `*` pattern. */
+export function containsBannedTerm(text: string, terms: readonly string[]): boolean {
+  const list = bannedTerms(terms)
+  if (list.length === 0) return false
+  const words = list.some((t) => t.kind === 'glob') ? wordsOf(text) : []
+  return list.some((term) => (term.kind === 'literal' ? term.pattern.test(text) : words.some((word) => globMatch(word, term.pattern))))
 }
 
 /** Why this text may not be delivered under these settings, or undefined when it may. */
@@ -49,7 +81,7 @@ export function messageRefusal(text: string, settings: ChatSettings): string | u
   if ([...text].length > CHAT_MESSAGE_MAX) return `A message is at most ${CHAT_MESSAGE_MAX} characters.`
   if (settings.emoteOnly && !EMOJI_ONLY.test(text)) return 'This chat is in emote-only mode: emoji only for now.'
   if (!settings.linksAllowed && hasLink(text)) return 'Links are not allowed in this chat.'
-  if (bannedPatterns(settings.bannedTerms).some((pattern) => pattern.test(text))) return 'That message contains a term this channel does not allow.'
+  if (containsBannedTerm(text, settings.bannedTerms)) return 'That message contains a term this channel does not allow.'
   return undefined
 }
 

@@ -56,7 +56,8 @@ export const chatSettingsSchema = z.strictObject({
   emoteOnly: z.boolean().default(false),
   /**
    * Words and patterns refused before delivery, one per entry, without regard to case: a word
-   * matches on its own (`spam` not in `spammer`); `*` stands for any letters (`free*coins`).
+   * matches on its own (`spam` not in `spammer`), a phrase likewise; a term with `*` matches one
+   * word, `*` standing for anything in it (`free*coins` matches free-bit-coins).
    */
   bannedTerms: z.array(z.string().trim().min(1).max(100)).max(200).default([]),
 })
@@ -123,8 +124,8 @@ export interface ChatClientEvents {
   moderate: (request: ChatModeration, ack: (answer: ChatAck) => void) => void
 }
 
-/** The handshake's auth: which room (the session cookie says who). */
-export const chatHandshakeSchema = z.strictObject({channel: z.string().min(1).max(63)})
+/** The handshake's auth: which room (the session cookie says who). A reconnecting client adds its recovery ids (pid, offset). */
+export const chatHandshakeSchema = z.object({channel: z.string().min(1).max(63)})
 
 /** A past broadcast's chat, for its replay: when each message came, from the broadcast's start. */
 export interface ChatReplay {

@@ -163,7 +163,8 @@ main.player:has(.watch-layout) { max-width: 1680px; }
 .chat { grid-area: chat; display: flex; flex-direction: column; height: min(70vh, 36rem); border-top: 1px solid var(--line); background: var(--panel); }
 @media (min-width: 64rem) {
   .watch-layout { grid-template-columns: minmax(0, 1fr) 22rem; grid-template-rows: auto 1fr; grid-template-areas: "main chat" "more chat"; }
-  .chat { position: sticky; top: 0; align-self: start; height: 100vh; border-top: 0; border-left: 1px solid var(--line); }
+  /* Below the site's header at the top of the page, the input in view; the whole height once scrolled. */
+  .chat { position: sticky; top: 0; align-self: start; height: calc(100vh - 3.6rem); border-top: 0; border-left: 1px solid var(--line); }
 }
 
 /* Chat */
@@ -174,17 +175,23 @@ main.player:has(.watch-layout) { max-width: 1680px; }
 .chat-line { position: relative; padding: .15rem 1.6rem .15rem 0; line-height: 1.4; white-space: pre-wrap; }
 .chat-line.mentions-you { background: #2a2a12; border-radius: .25rem; }
 .chat-user { font-weight: 700; color: #9cf; }
+.chat-user.hue-0 { color: #8cf; } .chat-user.hue-1 { color: #f9a; } .chat-user.hue-2 { color: #9e9; } .chat-user.hue-3 { color: #fc7; }
+.chat-user.hue-4 { color: #c9f; } .chat-user.hue-5 { color: #7dd; } .chat-user.hue-6 { color: #fa8; } .chat-user.hue-7 { color: #bd8; }
 .chat-badge { font-size: .7rem; font-weight: 700; padding: 0 .3rem; border-radius: .2rem; vertical-align: .1em; background: #444; }
 .chat-badge.owner { background: #a23; }
 .chat-badge.moderator { background: #275; }
 .chat-badge.staff { background: #35a; }
 .chat-text .mention { font-weight: 700; color: #fd6; }
 .chat-mod { position: absolute; right: 0; top: 0; }
-.chat-mod summary { list-style: none; cursor: pointer; padding: 0 .3rem; color: var(--muted); border-radius: .2rem; }
+.chat-mod summary { list-style: none; cursor: pointer; padding: 0 .3rem; color: var(--muted); border-radius: .2rem; opacity: .35; }
+.chat-line:hover .chat-mod summary, .chat-mod summary:focus-visible, .chat-mod[open] summary { opacity: 1; }
 .chat-mod summary::-webkit-details-marker { display: none; }
 .chat-mod-menu { position: absolute; right: 0; z-index: 2; display: grid; min-width: 10rem; background: var(--bg); border: 1px solid var(--line); border-radius: .3rem; }
 .chat-mod-menu button { font: inherit; font-size: .9rem; text-align: left; background: none; color: var(--text); border: 0; padding: .4rem .6rem; cursor: pointer; }
 .chat-mod-menu button:hover, .chat-mod-menu button:focus-visible { background: var(--panel); }
+.chat-mod-timeouts { display: flex; flex-wrap: wrap; align-items: center; gap: 0 .1rem; padding: .2rem .6rem; border-block: 1px solid var(--line); font-size: .85rem; color: var(--muted); }
+.chat-mod-timeouts span { margin-right: .3rem; }
+.chat-mod-menu .chat-mod-timeouts button { padding: .3rem .35rem; }
 .chat-status { margin: 0; padding: 0 .75rem; min-height: 1.25rem; font-size: .85rem; color: var(--muted); }
 .chat-login, .chat-cannot { margin: 0; padding: .5rem .75rem .75rem; font-size: .9rem; }
 .chat-cannot { color: var(--danger); }

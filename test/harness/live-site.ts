@@ -7,7 +7,9 @@ import {randomBytes} from 'node:crypto'
 import {once} from 'node:events'
 import {readFile} from 'node:fs/promises'
 import http from 'node:http'
+import net from 'node:net'
 import path from 'node:path'
+import type {Duplex} from 'node:stream'
 
 import {Redis} from 'ioredis'
 import {Client as MinioClient} from 'minio'
@@ -53,13 +55,15 @@ export interface LiveSiteOptions {
   /** A profile from hardware-profiles/ (default cpu-small), changed as the test needs. */
   profile?: string
   adjustProfile?: (profile: HardwareProfile) => HardwareProfile
+  /** Redis with its append-only file, as the stack runs it (a restart keeps sessions and the chat stream). */
+  redisPersistence?: boolean
 }
 
 export async function startLiveSite(options: LiveSiteOptions = {}): Promise<LiveSite> {
   const redisPassword = randomBytes(12).toString('hex')
   const mongoPassword = randomBytes(12).toString('hex')
   const [redis, mongo, s3] = await Promise.all([
-    startRedis({password: redisPassword}),
+    startRedis({password: redisPassword, persistence: options.redisPersistence ?? false}),
     startMongoWire({auth: {username: MONGO_USER, password: mongoPassword}}),
     startS3(),
   ])
@@ -75,6 +79,8 @@ export async function startLiveSite(options: LiveSiteOptions = {}): Promise<Live
     SHING_PUBLIC_HOST: '127.0.0.1',
   }
   const client = new Redis({port: redis.port, host: '127.0.0.1', password: redisPassword, maxRetriesPerRequest: 1})
+  // A test may restart Redis: the client reconnects by itself, and a command meanwhile fails on its own.
+  client.on('error', () => undefined)
   const mongoClient = new MongoClient(`mongodb://${MONGO_USER}:${mongoPassword}@${new URL(mongo.url).host}/?authSource=admin`)
   const minio = new MinioClient({endPoint: s3.host, port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: s3.region, pathStyle: true})
   const running = new Map<string, RunningComponent>()
@@ -84,10 +90,13 @@ export async function startLiveSite(options: LiveSiteOptions = {}): Promise<Live
     return component
   }
 
-  // The front: /live/* to the relays in turn, the rest to the web instances (`web`, `web-2`…) in turn.
+  // The front: /live/* to the relays in turn, the rest (WebSockets too) to the web instances
+  // (`web`, `web-2`…) in turn; one that has exited gets nothing, as the edge's health checks do.
   let next = 0
+  const exited = new Set<string>()
+  const tunnels = new Set<Duplex>()
+  const ports = (match: RegExp): number[] => [...running.entries()].filter(([id]) => match.test(id) && !exited.has(id)).map(([, c]) => c.httpPort)
   const front = http.createServer((request, response) => {
-    const ports = (match: RegExp): number[] => [...running.entries()].filter(([id]) => match.test(id)).map(([, c]) => c.httpPort)
     const relays = ports(/^relay/)
     const webs = ports(/^web(-\d+)?$/)
     const url = request.url ?? '/'
@@ -101,6 +110,26 @@ export async function startLiveSite(options: LiveSiteOptions = {}): Promise<Live
       response.end(`front: ${error.message}`)
     })
     request.pipe(upstream)
+  })
+  front.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // A test pins a browser's WebSocket to one instance with x-front-prefer: <id>, while it lives.
+    const prefer = request.headers['x-front-prefer']
+    const pinned = typeof prefer === 'string' && running.has(prefer) && !exited.has(prefer) ? running.get(prefer)!.httpPort : undefined
+    const webs = ports(/^web(-\d+)?$/)
+    const port = pinned ?? webs[next++ % Math.max(1, webs.length)]
+    if (port === undefined) return socket.destroy()
+    tunnels.add(socket)
+    socket.on('close', () => tunnels.delete(socket))
+    const upstream = net.connect(port, '127.0.0.1', () => {
+      const headers = request.rawHeaders.reduce((lines, value, i) => (i % 2 === 0 ? `${lines}${value}: ` : `${lines}${value}\r\n`), '')
+      upstream.write(`${request.method} ${request.url} HTTP/1.1\r\n${headers}\r\n`)
+      upstream.write(head)
+      socket.pipe(upstream).pipe(socket)
+    })
+    upstream.on('error', () => socket.destroy())
+    upstream.on('close', () => socket.destroy())
+    socket.on('error', () => upstream.destroy())
+    socket.on('close', () => upstream.destroy())
   })
   front.listen(0, '127.0.0.1')
   await once(front, 'listening')
@@ -119,6 +148,10 @@ export async function startLiveSite(options: LiveSiteOptions = {}): Promise<Live
       const component = id.split('-')[0] as ComponentName
       const started = await startComponent({component, env: {...env, ...extraEnv}, id})
       running.set(id, started)
+      exited.delete(id)
+      void started.process.exited.then(() => {
+        if (running.get(id) === started) exited.add(id)
+      })
       return started
     },
     get,
@@ -150,6 +183,7 @@ export async function startLiveSite(options: LiveSiteOptions = {}): Promise<Live
     },
     stop: async () => {
       front.closeAllConnections()
+      for (const tunnel of tunnels) tunnel.destroy()
       front.close()
       await Promise.allSettled([...running.values()].map((c) => c.process.stop()))
       client.disconnect()

@@ -6,6 +6,8 @@ export interface RedisServer {
   readonly url: string
   readonly port: number
   readonly version: string
+  /** Kills it (SIGKILL: as a crash) and starts it again on the same port; without persistence it comes back empty. */
+  restart(options?: {downMs?: number}): Promise<void>
   stop(): Promise<void>
 }
 
@@ -21,8 +23,8 @@ export async function startRedis({persistence = false, password}: StartRedisOpti
   const command = requireTool('redis-server')
   const port = await freePort()
   const data = await tempDir('redis')
-  try {
-    const server = await startProcess({
+  const launch = () =>
+    startProcess({
       name: 'redis-server',
       command,
       args: [
@@ -37,6 +39,8 @@ export async function startRedis({persistence = false, password}: StartRedisOpti
       ],
       ready: {log: /Ready to accept connections/},
     })
+  try {
+    let server = await launch()
     const version = /Redis version=(\S+?),/.exec(server.output())?.[1]
     if (version === undefined) {
       await server.stop()
@@ -46,6 +50,12 @@ export async function startRedis({persistence = false, password}: StartRedisOpti
       url: `redis://127.0.0.1:${port}`,
       port,
       version,
+      restart: async ({downMs = 0} = {}) => {
+        process.kill(server.pid, 'SIGKILL')
+        await server.exited
+        await new Promise((resolve) => setTimeout(resolve, downMs))
+        server = await launch()
+      },
       stop: async () => {
         await server.stop()
         await data.remove()
