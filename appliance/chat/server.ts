@@ -259,9 +259,9 @@ export function startChat(options: ChatServerOptions): RunningChat {
   }
 
   /** A failure of Redis or MongoDB: the sender is told, nothing is half-delivered. */
-  const answer = <T extends object>(socket: ChatSocket, what: string, work: () => Promise<ChatAck<T>>, ack: unknown): void => {
-    if (typeof ack !== 'function') return
-    work().then(
+  const answer = <T extends object>(socket: ChatSocket, what: string, work: () => Promise<ChatAck<T>>, ack: unknown): Promise<void> => {
+    if (typeof ack !== 'function') return Promise.resolve()
+    return work().then(
       (result) => (ack as (answer: ChatAck<T>) => void)(result),
       (error: unknown) => {
         log.warn({channel: socket.data.channel, err: (error as Error).message}, `chat ${what} failed`)
@@ -295,8 +295,13 @@ export function startChat(options: ChatServerOptions): RunningChat {
       }
       next()
     })
-    socket.on('send', (text, ack) => answer(socket, 'send', () => send(socket, text), ack))
-    socket.on('moderate', (request, ack) => answer(socket, 'moderation', () => moderate(socket, request), ack))
+    // One request at a time per connection: what someone types quickly arrives in the order they typed it.
+    let queue = Promise.resolve()
+    const inTurn = (run: () => Promise<void>): void => {
+      queue = queue.then(run)
+    }
+    socket.on('send', (text, ack) => inTurn(() => answer(socket, 'send', () => send(socket, text), ack)))
+    socket.on('moderate', (request, ack) => inTurn(() => answer(socket, 'moderation', () => moderate(socket, request), ack)))
     // A recovered connection is back in its rooms and was given what it missed.
     if (socket.recovered) return
     void socket.join(roomOf(socket.data.channel))
