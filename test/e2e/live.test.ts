@@ -2,7 +2,8 @@
  * The live path in the whole stack: `shing up` on a test box, a stream key from `shing stream-key
  * create`, ffmpeg publishing like OBS to the box's RTMP port, ffprobe and Chromium playing through
  * the edge, and the broadcast archived to MinIO and playable as a VOD; then the web platform's flow
- * through the edge (sign-up, a channel and a key on the dashboard, live with the encoder's figures). Ends with
+ * through the edge (sign-up, a channel and a key on the dashboard, live with the encoder's figures, a
+ * message in the channel's chat over a WebSocket through the edge). Ends with
  * `live e2e: renditions=<n> played=<s>s relays=<n> dvr-segments=<n>`.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -126,7 +127,7 @@ describe('live through the stack', () => {
     expect(Number(r.stdout.trim().split('\n')[0])).toBeGreaterThan(4)
   })
 
-  it('the web platform through the edge: a new user makes a channel and a key on the dashboard, goes live with it, and the dashboard shows what the encoder sends', async () => {
+  it('the web platform through the edge: a new user makes a channel and a key on the dashboard, goes live with it, the dashboard shows what the encoder sends, and the chat works through the edge', async () => {
     browser ??= await launchChromium({netns: site.box.netns})
     const page = await browser.newPage()
     await page.goto(`${base}/signup`)
@@ -152,6 +153,13 @@ describe('live through the stack', () => {
       expect(await page.locator('#figure-picture').textContent()).toMatch(/^640×360 at/)
       const front = await site.inBox(process.execPath, ['-e', `fetch(${JSON.stringify(`${base}/`)}).then((r) => r.text()).then((t) => process.stdout.write(t))`])
       expect(front.stdout).toContain('From the studio')
+      // Chat through the edge: Caddy carries the WebSocket to a web replica; the owner's message comes back with its badge.
+      await page.goto(`${base}/c/studio`)
+      await page.waitForSelector('#chat[data-you="writer"]', {timeout: 30_000})
+      await page.locator('#chat-input').fill('hello from the studio')
+      await page.locator('#chat-input').press('Enter')
+      await page.locator('#chat-log li', {hasText: 'hello from the studio'}).waitFor({timeout: 15_000})
+      expect(await page.locator('#chat-log li .chat-badge.owner').count()).toBe(1)
     } finally {
       await studio.stop()
       await page.close()
