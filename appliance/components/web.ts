@@ -20,6 +20,8 @@ import {Users, type UserDoc} from '../accounts/users.js'
 import {browseRoutes} from '../channels/browse.js'
 import {chatRoutes} from '../chat/routes.js'
 import {ChatRooms} from '../chat/rooms.js'
+import {ChatFloodGate} from '../chat/flood.js'
+import {chatModerationRoutes} from '../chat/moderation-routes.js'
 import {startChat} from '../chat/server.js'
 import {dashboardRoutes} from '../channels/dashboard.js'
 import {refuseDisabledChannels} from '../channels/disabled-gate.js'
@@ -243,6 +245,7 @@ export const web: ComponentDef<'web'> = {
       log: log.child({module: 'chat'}),
     })
     await app.register(chatRoutes, {rooms: chatRooms, db: mongo.db, socketIoJs, pageContext, log: log.child({module: 'chat'})})
+    await app.register(chatModerationRoutes, {rooms: chatRooms, users, chat, timeouts: new ChatFloodGate(redis, env.chatLimits), pageContext, log: log.child({module: 'chat'})})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {
       stop: async () => {

@@ -200,6 +200,16 @@ main.player:has(.watch-layout) { max-width: 1680px; }
 .chat-form textarea { resize: none; min-height: 2.6rem; }
 main.chat { height: 100vh; }
 main.chat .chat { height: 100vh; border: 0; }
+/* The chat moderation page: a moderator's permissions are columns on a desktop, labelled boxes on a phone. */
+form.chat-settings label.choice { align-items: baseline; }
+table.moderators label.choice { display: inline-flex; }
+.log-details { overflow-wrap: anywhere; }
+@media (max-width: 40rem) {
+  table.moderators tbody th { display: block; border: 0; padding: .15rem 0; }
+  table.stacked.moderators td[data-label]::before { content: none; }
+  table.moderators .permission-label { position: static; width: auto; height: auto; clip-path: none; }
+  table.chat-log-table td:empty { display: none; }
+}
 
 /* Channels: avatars (an image, or the initial on a colour of the name's), rows in lists, profiles */
 .avatar { display: inline-grid; place-items: center; flex: none; border-radius: 50%; object-fit: cover; font-weight: 700; color: #fff; background: #4a4f5c; line-height: 1; }
