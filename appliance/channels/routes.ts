@@ -108,7 +108,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       socketIoJs: options.socketIoJs,
       ...(doc === null ? {} : {profile: doc}),
       // createdAt is when the VOD was closed: the stream id says when the broadcast began.
-      pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: streamStartedAt(v.streamId).toISOString(), durationSeconds: v.durationSeconds})),
+      pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: (streamStartedAt(v.streamId) ?? new Date(v.createdAt)).toISOString(), durationSeconds: v.durationSeconds})),
     })
   }
   app.get<{Params: {channel: string}}>('/c/:channel', {config: {microcache: true}}, async (request, reply) =>
@@ -121,7 +121,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       if (!STREAM_ID_PATTERN.test(streamId)) return undefined
       const vod = (await listVods(db, channel, 200)).find((v) => v.streamId === streamId)
       if (vod === undefined) return undefined
-      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: streamStartedAt(streamId).toISOString(), streamId}})
+      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: (streamStartedAt(streamId) ?? new Date(vod.createdAt)).toISOString(), streamId}})
     })
   })
 }

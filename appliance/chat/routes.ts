@@ -65,7 +65,7 @@ export async function chatRoutes(app: FastifyInstance, options: ChatRoutesOption
       const vod = (await listVods(db, channel, 200)).find((v) => v.streamId === streamId)
       if (vod === undefined) return reply.code(404).send({error: 'not found', message: 'There is no such broadcast on this channel.'})
       // The stream id says when the broadcast began (the VOD's createdAt is when it was closed).
-      const start = streamStartedAt(streamId)
+      const start = streamStartedAt(streamId) ?? new Date(new Date(vod.createdAt).getTime() - vod.durationSeconds * 1000)
       const end = new Date(start.getTime() + (vod.durationSeconds + 5) * 1000)
       const messages = (await rooms.store.between(channel, start, end)).map((doc) => ({...messageView(doc), offsetSeconds: Math.max(0, (doc.at.getTime() - start.getTime()) / 1000)}))
       return reply.header('cache-control', 'public, max-age=10').send({messages} satisfies ChatReplay)

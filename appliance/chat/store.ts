@@ -183,6 +183,23 @@ export class ChatStore {
     return this.bans.find({channel}).sort({at: -1}).limit(500).toArray()
   }
 
+  /** A deleted channel: its chat goes with it (messages, settings, moderators, bans, log). */
+  async removeChannel(channel: string): Promise<void> {
+    await Promise.all([
+      this.messages.deleteMany({channel}),
+      this.settingsDocs.deleteOne({_id: channel}),
+      this.moderators.deleteMany({channel}),
+      this.bans.deleteMany({channel}),
+      this.log.deleteMany({channel}),
+    ])
+  }
+
+  /** A deleted account: what it wrote in any chat, and its places as moderator and banned person, go. */
+  async removeAccount(userId: string): Promise<number> {
+    const [removed] = await Promise.all([this.messages.deleteMany({userId}), this.moderators.deleteMany({userId}), this.bans.deleteMany({userId})])
+    return removed.deletedCount
+  }
+
   async record(entry: Omit<ChatLogEntry, 'at'>): Promise<void> {
     await this.log.insertOne({...entry, at: new Date()})
   }

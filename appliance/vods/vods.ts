@@ -35,10 +35,10 @@ export const vodPage = (channel: string, streamId: string): string => `/c/${chan
 /** Stream ids as newStreamId makes them (20250102T030405Z-9f3a1c2b); anything else is not looked up. */
 export const STREAM_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/
 
-/** When a broadcast began, from its stream id (to the second). */
-export function streamStartedAt(streamId: string): Date {
+/** When a broadcast began, from its stream id (to the second); undefined for an id of another form. */
+export function streamStartedAt(streamId: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(streamId)
-  if (m === null) throw new Error(`not a stream id: ${streamId}`)
+  if (m === null) return undefined
   return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])))
 }
 

@@ -1,7 +1,8 @@
 /**
  * Deleting an account through the web (real Redis, FerretDB, MinIO, and the worker that empties
  * recordings from S3): a wrong confirmation changes nothing; the right one takes the account with
- * its channel, stream keys, avatar, past broadcasts (documents and recordings) and access tokens,
+ * its channel, stream keys, avatar, past broadcasts (documents and recordings), chat (its channel's,
+ * and what it said elsewhere) and access tokens,
  * ends its other sessions, frees the channel's name, and leaves a line in the audit log.
  */
 import sharp from 'sharp'
@@ -50,6 +51,13 @@ describe('deleting an account', () => {
     // A past broadcast, as the ingest and the worker leave one: its recording in S3 and its document.
     for (const name of ['720p/index.m3u8', '720p/init.mp4', '720p/seg1.m4s']) await site.minio.putObject(BUCKET, `dvr/${CHANNEL}/${STREAM_ID}/${name}`, Buffer.from('media'))
     await site.mongoClient.db('shing').collection('vods').insertOne({streamId: STREAM_ID, channel: CHANNEL, segments: 1, durationSeconds: 2, renditions: [{name: '720p', segments: 1, durationSeconds: 2}], createdAt: new Date()})
+    // Chat: what she said in her channel and in another, her channel's settings, her place as another channel's moderator.
+    const chat = site.mongoClient.db('shing')
+    const wandaId = (await chat.collection('users').findOne({usernameKey: 'wanda'}))!._id.toHexString()
+    const said = (channel: string, userId: string, text: string) => ({channel, userId, user: userId === wandaId ? 'wanda' : 'guest', text, at: new Date()})
+    await chat.collection('chat_messages').insertMany([said(CHANNEL, wandaId, 'welcome!'), said('elsewhere', wandaId, 'hi from wanda'), said(CHANNEL, 'someone-else', 'hello wanda'), said('elsewhere', 'someone-else', 'stays')])
+    await chat.collection('chat_settings').insertOne({_id: CHANNEL as never, slowModeSeconds: 5})
+    await chat.collection('chat_moderators').insertOne({channel: 'elsewhere', userId: wandaId, user: 'wanda', permissions: ['delete'], addedBy: 'guest', at: new Date()})
     expect((await owner.submit(at('/account/tokens'), at('/account/tokens'), {name: 'script', scopes: 'read'})).status).toBe(303)
     token = /id="new-token" value="(shing_pat_[A-Za-z0-9_-]{43})"/.exec((await owner.get(at('/account/tokens'))).text)![1]!
     expect((await fetch(at('/api/me'), {headers: {authorization: `Bearer ${token}`}})).status).toBe(200)
@@ -95,6 +103,10 @@ describe('deleting an account', () => {
     const db = site.mongoClient.db('shing')
     expect(await db.collection('streamKeys').countDocuments({channel: CHANNEL})).toBe(0)
     expect(await db.collection('vods').countDocuments({channel: CHANNEL})).toBe(0)
+    // Her channel's chat went with it, and what she said elsewhere; what others said elsewhere stays.
+    expect((await db.collection('chat_messages').find({}).toArray()).map((m) => m.text)).toEqual(['stays'])
+    expect(await db.collection('chat_settings').countDocuments({_id: CHANNEL as never})).toBe(0)
+    expect(await db.collection('chat_moderators').countDocuments({userId: wandaId})).toBe(0)
     expect(await db.collection('audit').findOne({action: 'user.delete'})).toMatchObject({actor: 'wanda', target: 'wanda', details: {channels: CHANNEL, pastBroadcasts: 1}})
   })
 
