@@ -6,7 +6,7 @@
 import type {FastifyInstance} from 'fastify'
 
 import type {Logger} from '../platform/logger.js'
-import {formText as text, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
+import {formList, formText as text, sendPage as html, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
 import {tokensPage} from './token-pages.js'
 import {TokenInputError, tokenScopes, type AccessTokens, type TokenScope} from './tokens.js'
 
@@ -16,9 +16,6 @@ declare module 'fastify' {
     newAccessToken?: {name: string; token: string}
   }
 }
-
-/** A form's checkboxes of one name: absent, one value, or several. */
-const formList = (value: unknown): string[] => (Array.isArray(value) ? value.map(text) : value === undefined ? [] : [text(value)])
 
 export async function tokenRoutes(app: FastifyInstance, options: {tokens: AccessTokens; pageContext: PageContextOf; log: Logger}): Promise<void> {
   const {tokens, pageContext, log} = options

@@ -32,7 +32,7 @@ export function chatPanel(options: ChatPanelOptions): string {
   const heading = options.replay !== undefined ? 'Chat replay' : options.popout === true ? `${escapeHtml(options.channel)} chat` : 'Chat'
   const tools =
     options.replay === undefined && options.popout !== true
-      ? `<a class="chat-popout" href="/c/${channel}/chat" target="_blank" rel="noopener">Pop out<span class="visually-hidden"> the chat (a new window)</span></a>`
+      ? `<a id="chat-moderation" class="chat-tool" href="/c/${channel}/moderation" hidden>Moderation</a><a class="chat-tool" href="/c/${channel}/chat" target="_blank" rel="noopener">Pop out<span class="visually-hidden"> the chat (a new window)</span></a>`
       : ''
   const form =
     options.replay === undefined

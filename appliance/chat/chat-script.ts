@@ -167,6 +167,8 @@ export const chatJs = asset(
     cannot.hidden = !you.user || !you.cannotWrite;
     cannot.textContent = you.cannotWrite || '';
     panel.dataset.you = you.user ? (you.cannotWrite ? 'cannot-write' : 'writer') : 'reader';
+    const moderation = document.getElementById('chat-moderation');
+    if (moderation) moderation.hidden = you.permissions.length === 0;
   }
 
   function rerender() {

@@ -115,7 +115,7 @@ ${choice('linksAllowed', 'Allow links', 'Links in messages show as links. Off: a
 ${choice('emoteOnly', 'Emote-only mode', 'Viewers may send emoji only, for moments that need a quiet chat. You and your moderators can still write anything.')}
 <label>Banned terms
   <textarea name="bannedTerms" rows="6" spellcheck="false" autocapitalize="none"${described('bannedTerms', errors)}>${escapeHtml(form.bannedTerms)}</textarea>
-  ${hintOf('bannedTerms', `One per line, up to ${bounds.bannedTerms} of up to ${bounds.bannedTermLength} characters. A message with one of them is refused, whatever its case. A term matches as a whole word (<code>spam</code> does not match <code>spammer</code>); <code>*</code> stands for any letters (<code>free*coins</code>).`)}${errorOf('bannedTerms', errors)}
+  ${hintOf('bannedTerms', `One per line, up to ${bounds.bannedTerms} of up to ${bounds.bannedTermLength} characters. A message with one of them is refused, whatever its case. A word or phrase matches on its own (<code>spam</code> does not match <code>spammer</code>); a term with <code>*</code> matches one word, <code>*</code> standing for anything in it (<code>free*coins</code> matches free-bit-coins).`)}${errorOf('bannedTerms', errors)}
 </label>
 <button class="primary" type="submit">Save settings</button>
 </form>

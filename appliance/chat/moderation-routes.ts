@@ -9,7 +9,7 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Users, Viewer} from '../accounts/users.js'
 import {CHANNEL_PATTERN, CHAT_PERMISSION_LABELS, chatPermissions, chatSettingsSchema, type ChatPermission, type ChatSettings} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
-import {errorPage, formText as text, notFoundPage, sendPage, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
+import {errorPage, formList, formText as text, notFoundPage, sendPage, viewerOrLogIn, type FieldErrors, type PageContextOf} from '../web/html.js'
 import type {ChatFloodGate} from './flood.js'
 import {chatModerationPage, SETTINGS_BOUNDS, settingsFormOf, type ChatModerationView, type ModerationSection, type SettingsForm} from './moderation-page.js'
 import {standingOf, type ChatRoom, type ChatRooms} from './rooms.js'
@@ -47,8 +47,6 @@ const DONE = {
 type Done = keyof typeof DONE
 const isDone = (value: string | undefined): value is Done => value !== undefined && Object.hasOwn(DONE, value)
 
-/** The values of a form field that may come more than once (checkboxes of one name). */
-const formList = (value: unknown): string[] => (Array.isArray(value) ? value.map(text) : value === undefined ? [] : [text(value)])
 const permissionsOf = (value: unknown): ChatPermission[] => {
   const sent = new Set(formList(value))
   return chatPermissions.filter((p) => sent.has(p))

@@ -59,7 +59,18 @@ export const chatSettingsSchema = z.strictObject({
    * matches on its own (`spam` not in `spammer`), a phrase likewise; a term with `*` matches one
    * word, `*` standing for anything in it (`free*coins` matches free-bit-coins).
    */
-  bannedTerms: z.array(z.string().trim().min(1).max(100)).max(200).default([]),
+  bannedTerms: z
+    .array(
+      z
+        .string()
+        .trim()
+        .min(1)
+        .max(100)
+        // `*` alone (or `a*`) would refuse nearly every message.
+        .refine((term) => term.replace(/\*/g, '').length >= 2, 'a term needs at least 2 characters besides *'),
+    )
+    .max(200)
+    .default([]),
 })
 export type ChatSettings = z.infer<typeof chatSettingsSchema>
 export const DEFAULT_CHAT_SETTINGS: ChatSettings = chatSettingsSchema.parse({})

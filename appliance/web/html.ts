@@ -33,6 +33,8 @@ export type FieldErrors = Partial<Record<string, string>>
 
 /** A form field's value as text (a missing or non-text field is empty). */
 export const formText = (value: unknown): string => (typeof value === 'string' ? value : '')
+/** The values of a form field that may come more than once (checkboxes of one name). */
+export const formList = (value: unknown): string[] => (Array.isArray(value) ? value.map(formText) : value === undefined ? [] : [formText(value)])
 
 /** Sends a page nobody may cache (it carries a person's name or a form's token). */
 export const sendPage = (reply: FastifyReply, status: number, body: string): FastifyReply =>

@@ -214,6 +214,9 @@ describe('chat across two web instances', () => {
 
   it('a moderator on one instance times out and bans someone on the other, at once', async () => {
     const {ana, ben, mo} = people
+    // Moderators find the channel's moderation page from the chat; others do not see the link.
+    expect(await mo.page.locator('#chat-moderation').isVisible()).toBe(true)
+    expect(await ana.page.locator('#chat-moderation').isVisible()).toBe(false)
     expect(await say(ben, 'ben talks too much')).toBe('sent')
     await expect.poll(async () => (await lines(mo.page)).some((l) => l.text === 'ben talks too much')).toBe(true)
     // The time-out, from the message's menu.

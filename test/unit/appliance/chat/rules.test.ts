@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {messageRefusal, normalizeMessage, writerRefusal} from '../../../../appliance/chat/rules.js'
-import {DEFAULT_CHAT_SETTINGS, type ChatSettings} from '../../../../appliance/contract/index.js'
+import {chatSettingsSchema, DEFAULT_CHAT_SETTINGS, type ChatSettings} from '../../../../appliance/contract/index.js'
 
 const settings = (change: Partial<ChatSettings> = {}): ChatSettings => ({...DEFAULT_CHAT_SETTINGS, ...change})
 
@@ -38,6 +38,12 @@ describe('what a channel lets through', () => {
     // Punctuation in a term is literal, not a pattern.
     expect(messageRefusal('axb', banned)).toBeUndefined()
     expect(messageRefusal('a.b', banned)).toMatch(/does not allow/)
+  })
+
+  it('a term that would match nearly everything is not accepted', () => {
+    expect(chatSettingsSchema.safeParse({bannedTerms: ['*']}).success).toBe(false)
+    expect(chatSettingsSchema.safeParse({bannedTerms: ['a*']}).success).toBe(false)
+    expect(chatSettingsSchema.safeParse({bannedTerms: ['ab*']}).success).toBe(true)
   })
 
   it('a hostile pattern cannot make the check slow', () => {
