@@ -97,9 +97,11 @@ async function tryPublish(channel: string): Promise<{publisher?: ManagedProcess;
 
 describe('capacity measured on a 2-core box', () => {
   const live: string[] = []
-  let hog: ManagedProcess | undefined
+  const hogs: ManagedProcess[] = []
 
-  afterAll(async () => hog?.stop())
+  afterAll(async () => {
+    await Promise.allSettled(hogs.map((h) => h.stop()))
+  })
 
   it('takes publishers while it measures room for them, then refuses the next with no-slot in words its encoder prints', async () => {
     const before = await site.metric('ingest', 'shing_ingest_publish_refused_total', {reason: 'no-slot'})
@@ -126,14 +128,28 @@ describe('capacity measured on a 2-core box', () => {
   })
 
   it('when something else takes the CPU (a worker\'s encode), the streams fall behind, shed top renditions, and what they keep runs at realtime (≥ 0.98×)', {timeout: 480_000}, async () => {
-    // A flat-out encode on one core, as a worker's VOD job would run on a shared box.
-    hog = await startProcess({
-      name: 'cpu-hog',
-      command: requireTool('ffmpeg'),
-      args: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-stats', '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=60', '-c:v', 'libx264', '-preset', 'medium', '-threads', '1', '-f', 'null', '-'],
-      ready: {log: /frame=\s*\d+/},
-    })
-    await waitFor('the ingest to fall behind', async () => (await behind()) || (await site.metric('ingest', 'shing_ingest_renditions_shed_total')) > 0, {timeoutMs: 60_000, intervalMs: 1000})
+    // A flat-out encode on one core, as a worker's VOD job would run on a shared box. How much the
+    // box had to spare varies from run to run: while the ingest keeps up, another one joins (at
+    // most three), until it falls behind.
+    const hog = (): Promise<ManagedProcess> =>
+      startProcess({
+        name: `cpu-hog-${hogs.length + 1}`,
+        command: requireTool('ffmpeg'),
+        args: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-stats', '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=60', '-c:v', 'libx264', '-preset', 'medium', '-threads', '1', '-f', 'null', '-'],
+        ready: {log: /frame=\s*\d+/},
+      })
+    const fallenBehind = async (): Promise<boolean> => (await behind()) || (await site.metric('ingest', 'shing_ingest_renditions_shed_total')) > 0
+    for (let attempt = 1; ; attempt++) {
+      hogs.push(await hog())
+      const fell = await waitFor('the ingest to fall behind', fallenBehind, {timeoutMs: 40_000, intervalMs: 1000}).then(
+        () => true,
+        (error: unknown) => {
+          if (attempt === 3) throw error
+          return false
+        },
+      )
+      if (fell) break
+    }
     // Sheds come one at a time (10 s apart) while the box is behind; wait until none came for 20 s.
     const shedCount = (): Promise<number> => site.metric('ingest', 'shing_ingest_renditions_shed_total')
     const settle = async (): Promise<void> => {
