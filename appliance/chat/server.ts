@@ -35,7 +35,7 @@ import type {Logger} from '../platform/logger.js'
 import {reconnectDelay, type RedisEndpoint} from '../platform/redis.js'
 import {ChatFloodGate} from './flood.js'
 import {ChatRooms, mayActAgainst, standingOf, type ChatRoom} from './rooms.js'
-import {formatSeconds, messageRefusal, normalizeMessage, writerRefusal} from './rules.js'
+import {formatSeconds, messageRefusal, normalizeMessage, writerRefusal, type Author} from './rules.js'
 import {messageView} from './store.js'
 
 interface SocketData {
@@ -104,8 +104,11 @@ export function startChat(options: ChatServerOptions): RunningChat {
   const store = rooms.store
   const gate = new ChatFloodGate(options.redis, limits)
   const signer = new Signer(options.sessionSecret)
-  // The adapter blocks on XREAD: its own connection, without the general client's 3 s command timeout.
-  const adapterRedis = new Redis({...options.redisEndpoint, connectionName: 'chat', retryStrategy: reconnectDelay, maxRetriesPerRequest: 1})
+  // The adapter blocks on XREAD: its own connection, without the general client's 3 s command
+  // timeout. Its commands wait for Redis rather than fail: the adapter leaves some of its promises
+  // (SUBSCRIBE, heartbeats) unhandled, and a web started while Redis is away must not die of them.
+  // A message is never queued there: send() asks Redis first, on the general client, and refuses.
+  const adapterRedis = new Redis({...options.redisEndpoint, connectionName: 'chat', retryStrategy: reconnectDelay, maxRetriesPerRequest: null})
   adapterRedis.on('error', (error: Error) => log.debug({err: error.message}, 'chat redis error'))
   const io: ChatIo = new Server(options.app.server, {
     path: CHAT_SOCKET_PATH,
@@ -139,6 +142,13 @@ export function startChat(options: ChatServerOptions): RunningChat {
     })
   })
 
+  /** What the rules need to know of an author (whether they follow: only where that is asked). */
+  const authorOf = async (room: ChatRoom, user: UserDoc): Promise<Author> => ({
+    createdAt: user.createdAt,
+    emailVerified: user.emailVerifiedAt !== undefined,
+    ...(room.settings.followersOnly ? {follows: (await rooms.follows.get(user._id.toHexString(), room.channel)) !== null} : {}),
+  })
+
   /** What this connection may do here now. */
   const youOf = async (room: ChatRoom, user: UserDoc | null): Promise<ChatYou> => {
     if (user === null || user.status !== 'active') return {cannotWrite: 'Log in to chat.', permissions: []}
@@ -149,7 +159,7 @@ export function startChat(options: ChatServerOptions): RunningChat {
     const [banned, until] = await Promise.all([store.isBanned(room.channel, id), gate.timedOutUntil(room.channel, id)])
     if (banned) return {...you, cannotWrite: 'You are banned from this chat.'}
     if (until !== undefined) return {...you, cannotWrite: `You are timed out until ${until.toISOString().slice(11, 19)} UTC.`, timedOutUntil: until.toISOString()}
-    const refusal = writerRefusal({createdAt: user.createdAt, emailVerified: user.emailVerifiedAt !== undefined}, room.settings, {now: Date.now(), siteMails: options.siteMails})
+    const refusal = writerRefusal(await authorOf(room, user), room.settings, {now: Date.now(), siteMails: options.siteMails})
     return refusal === undefined ? you : {...you, cannotWrite: refusal}
   }
 
@@ -178,7 +188,7 @@ export function startChat(options: ChatServerOptions): RunningChat {
     const exempt = standing.badge !== undefined
     if (!exempt) {
       if (await store.isBanned(channel, userId)) return {ok: false, error: 'You are banned from this chat.'}
-      const refusal = writerRefusal({createdAt: user.createdAt, emailVerified: user.emailVerifiedAt !== undefined}, room.settings, {now: Date.now(), siteMails: options.siteMails})
+      const refusal = writerRefusal(await authorOf(room, user), room.settings, {now: Date.now(), siteMails: options.siteMails})
       if (refusal !== undefined) return {ok: false, error: refusal}
     }
     const problem = messageRefusal(text, exempt ? {...room.settings, emoteOnly: false} : room.settings)
