@@ -1,7 +1,7 @@
 /**
  * Deleting an account, with everything that is its own: its sessions end and its broadcasts stop
  * (as a ban does), then its channels go with their stream keys, images and past broadcasts (their
- * recordings leave S3 through the worker's vod.delete) and their chat, what it said in any chat,
+ * recordings leave S3 through the worker's vod.delete), their chat and followers, what it said in any chat and what it followed,
  * its access tokens, and the account. The audit log keeps a line of it; what others wrote
  * (reports, the audit log, chat moderation logs) stays.
  */
@@ -12,6 +12,7 @@ import {Users, type UserDoc} from '../accounts/users.js'
 import {ACCESS_TOKENS_COLLECTION} from '../api/tokens.js'
 import {Channels} from '../channels/channels.js'
 import {ChatStore} from '../chat/store.js'
+import {Follows} from '../community/follows.js'
 import {deleteChannelImage} from '../channels/images.js'
 import {CHANNELS_COLLECTION, STREAM_KEYS_COLLECTION} from '../channels/stream-keys.js'
 import type {Storage} from '../platform/storage.js'
@@ -39,6 +40,7 @@ export async function deleteAccount(deps: DeleteAccountDeps, user: UserDoc): Pro
   const closed = await setAccountStatus(deps, user, 'suspended')
   const owned = await new Channels(db).byOwner(user._id.toHexString())
   const chat = new ChatStore(db)
+  const follows = new Follows(db)
   let pastBroadcasts = 0
   for (const channel of owned) {
     const vods = await db.collection<VodDoc>(VODS_COLLECTION).find({channel: channel.name}, {projection: {streamId: 1}}).toArray()
@@ -51,9 +53,11 @@ export async function deleteAccount(deps: DeleteAccountDeps, user: UserDoc): Pro
     }
     await db.collection(STREAM_KEYS_COLLECTION).deleteMany({channel: channel.name})
     await chat.removeChannel(channel.name)
+    await follows.removeChannel(channel.name)
     await db.collection(CHANNELS_COLLECTION).deleteOne({name: channel.name})
   }
   await chat.removeAccount(user._id.toHexString())
+  await follows.removeAccount(user._id.toHexString())
   await db.collection(ACCESS_TOKENS_COLLECTION).deleteMany({userId: user._id.toHexString()})
   await new Users(db).remove(user._id)
   return {channels: owned.map((c) => c.name), pastBroadcasts, sessionsEnded: closed.sessionsEnded}

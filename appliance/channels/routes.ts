@@ -28,6 +28,8 @@ export interface ChannelRoutesOptions {
   hlsJs: Asset
   /** The Socket.IO client, for the chat column. */
   socketIoJs: Asset
+  /** The follow box of a channel for this page's viewer (community/). */
+  followBox?: (context: PageContext, channel: string, viewerId: string | undefined) => Promise<string>
   log: Logger
 }
 
@@ -100,9 +102,16 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     return reply.send(html)
   }
 
-  const renderChannel = async (context: PageContext, channel: string): Promise<string> => {
-    const [doc, vods] = await pageData.get(channel, () => Promise.all([channelDocs.byName(channel), listVods(db, channel, 20)]))
+  const renderChannel = async (context: PageContext, channel: string, viewerId: string | undefined): Promise<string> => {
+    const [[doc, vods], followBox] = await Promise.all([
+      pageData.get(channel, () => Promise.all([channelDocs.byName(channel), listVods(db, channel, 20)])),
+      options.followBox?.(context, channel, viewerId).catch((error: unknown) => {
+        log.warn({channel, err: (error as Error).message}, 'follow box left out: MongoDB unavailable')
+        return undefined
+      }),
+    ])
     return watchPage(context, {
+      ...(followBox === undefined ? {} : {followBox}),
       channel,
       hlsJs: options.hlsJs,
       socketIoJs: options.socketIoJs,
@@ -112,7 +121,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     })
   }
   app.get<{Params: {channel: string}}>('/c/:channel', {config: {microcache: true}}, async (request, reply) =>
-    page(request, reply, request.params.channel, (context) => renderChannel(context, request.params.channel)),
+    page(request, reply, request.params.channel, (context) => renderChannel(context, request.params.channel, request.viewer?.id)),
   )
 
   app.get<{Params: {channel: string; streamId: string}}>('/c/:channel/vod/:streamId', async (request, reply) => {

@@ -24,6 +24,8 @@ export interface WatchPageOptions {
   vod?: {url: string; startedAt: string; streamId: string}
   /** The channel as its dashboard set it: title, profile, images. */
   profile?: Pick<ChannelDoc, 'title' | 'description' | 'category' | 'tags' | 'language' | 'mature' | 'images'>
+  /** The follow box (count and buttons), rendered by the community domain for this viewer. */
+  followBox?: string
   /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
   pastBroadcasts?: readonly {page: string; startedAt: string; durationSeconds: number}[]
 }
@@ -68,7 +70,7 @@ export function watchPage(context: PageContext, options: WatchPageOptions): stri
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
     body: `<div class="watch-layout"><div class="watch-main">
 ${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
-<div class="watch-header">${avatar(options.channel, imageUrl('avatar'))}<h1>${channel}</h1>${profile?.mature === true ? '<span class="mature-badge">Mature content</span>' : ''}<span id="badge">…</span><span id="viewers"></span><span id="quality" aria-live="polite"></span></div>
+<div class="watch-header">${avatar(options.channel, imageUrl('avatar'))}<h1>${channel}</h1>${profile?.mature === true ? '<span class="mature-badge">Mature content</span>' : ''}<span id="badge">…</span><span id="viewers"></span><span id="quality" aria-live="polite"></span>${options.followBox ?? ''}</div>
 ${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(profile.title)}</p>`}
 <video id="video" controls muted autoplay playsinline></video>
 <div id="offline"${offline === undefined ? '' : ' class="with-image"'}>${offline === undefined ? '' : `<img src="${escapeHtml(offline)}" alt="" width="${CHANNEL_IMAGES.offline.width}" height="${CHANNEL_IMAGES.offline.height}">`}<p>${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p></div>

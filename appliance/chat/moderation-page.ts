@@ -23,6 +23,7 @@ export const SETTINGS_BOUNDS = {
 export interface SettingsForm {
   slowModeSeconds: string
   minAccountAgeMinutes: string
+  followersOnly: boolean
   verifiedEmailOnly: boolean
   linksAllowed: boolean
   emoteOnly: boolean
@@ -33,6 +34,7 @@ export interface SettingsForm {
 export const settingsFormOf = (settings: ChatSettings): SettingsForm => ({
   slowModeSeconds: String(settings.slowModeSeconds),
   minAccountAgeMinutes: String(settings.minAccountAgeMinutes),
+  followersOnly: settings.followersOnly,
   verifiedEmailOnly: settings.verifiedEmailOnly,
   linksAllowed: settings.linksAllowed,
   emoteOnly: settings.emoteOnly,
@@ -94,7 +96,7 @@ function settingsSection(context: PageContext, view: ChatModerationView, path: s
   const form = view.settings
   const errors = view.errors ?? {}
   const bounds = SETTINGS_BOUNDS
-  const choice = (name: 'verifiedEmailOnly' | 'linksAllowed' | 'emoteOnly', label: string, hint: string): string =>
+  const choice = (name: 'followersOnly' | 'verifiedEmailOnly' | 'linksAllowed' | 'emoteOnly', label: string, hint: string): string =>
     `<label class="choice"><input type="checkbox" name="${name}" value="1"${form[name] ? ' checked' : ''} aria-describedby="${name}-hint"> <span>${label}<br>${hintOf(name, hint)}</span></label>`
   return `<section aria-labelledby="settings">
 <h2 id="settings">Chat settings</h2>
@@ -110,6 +112,7 @@ ${csrfField(context.csrfToken)}
   <input name="minAccountAgeMinutes" type="number" inputmode="numeric" min="0" max="${bounds.minAccountAgeMinutes}" step="1" value="${escapeHtml(form.minAccountAgeMinutes)}"${described('minAccountAgeMinutes', errors)}>
   ${hintOf('minAccountAgeMinutes', `Accounts younger than this can read the chat but not write in it: someone banned cannot come straight back with a new account. 0: any account. At most ${bounds.minAccountAgeMinutes} (${formatMinutes(bounds.minAccountAgeMinutes)}).`)}${errorOf('minAccountAgeMinutes', errors)}
 </label>
+${choice('followersOnly', 'Followers only', 'Only accounts that follow this channel can write; others read. You and your moderators can always write.')}
 ${choice('verifiedEmailOnly', 'Confirmed e-mail addresses only', 'Accounts that have not confirmed their e-mail address can read but not write (where this site sends e-mail).')}
 ${choice('linksAllowed', 'Allow links', 'Links in messages show as links. Off: a message with a link is refused.')}
 ${choice('emoteOnly', 'Emote-only mode', 'Viewers may send emoji only, for moments that need a quiet chat. You and your moderators can still write anything.')}

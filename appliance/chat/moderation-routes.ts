@@ -56,6 +56,7 @@ const permissionWords = (permissions: readonly ChatPermission[]): string => perm
 export const settingsFormFrom = (body: Body): SettingsForm => ({
   slowModeSeconds: text(body.slowModeSeconds).trim(),
   minAccountAgeMinutes: text(body.minAccountAgeMinutes).trim(),
+  followersOnly: body.followersOnly !== undefined,
   verifiedEmailOnly: body.verifiedEmailOnly !== undefined,
   linksAllowed: body.linksAllowed !== undefined,
   emoteOnly: body.emoteOnly !== undefined,
@@ -74,6 +75,7 @@ export function parseSettingsForm(form: SettingsForm): {settings: ChatSettings} 
   const parsed = chatSettingsSchema.safeParse({
     slowModeSeconds: whole(form.slowModeSeconds),
     minAccountAgeMinutes: whole(form.minAccountAgeMinutes),
+    followersOnly: form.followersOnly,
     verifiedEmailOnly: form.verifiedEmailOnly,
     linksAllowed: form.linksAllowed,
     emoteOnly: form.emoteOnly,
@@ -99,6 +101,7 @@ export function settingsChanges(before: ChatSettings, after: ChatSettings): stri
   const changes: string[] = []
   if (before.slowModeSeconds !== after.slowModeSeconds) changes.push(`slow mode ${after.slowModeSeconds === 0 ? 'off' : formatSeconds(after.slowModeSeconds)}`)
   if (before.minAccountAgeMinutes !== after.minAccountAgeMinutes) changes.push(`minimum account age ${after.minAccountAgeMinutes === 0 ? 'none' : formatMinutes(after.minAccountAgeMinutes)}`)
+  if (before.followersOnly !== after.followersOnly) changes.push(after.followersOnly ? 'followers only' : 'anyone may write')
   if (before.verifiedEmailOnly !== after.verifiedEmailOnly) changes.push(after.verifiedEmailOnly ? 'confirmed e-mail addresses only' : 'any e-mail address')
   if (before.linksAllowed !== after.linksAllowed) changes.push(after.linksAllowed ? 'links allowed' : 'links refused')
   if (before.emoteOnly !== after.emoteOnly) changes.push(`emote-only ${after.emoteOnly ? 'on' : 'off'}`)

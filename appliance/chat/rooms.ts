@@ -9,6 +9,7 @@ import type {Role} from '../contract/index.js'
 import {chatPermissions, type ChatMessage, type ChatPermission, type ChatSettings} from '../contract/index.js'
 import {Channels} from '../channels/channels.js'
 import {TtlCache} from '../platform/ttl-cache.js'
+import {Follows} from '../community/follows.js'
 import {ChatStore} from './store.js'
 
 export interface ChatRoom {
@@ -47,11 +48,13 @@ export function mayActAgainst(room: ChatRoom, actor: Member, target: Member): st
 
 export class ChatRooms {
   readonly store: ChatStore
+  readonly follows: Follows
   private readonly channels: Channels
   private readonly cache = new TtlCache<string, ChatRoom | null>(2000)
 
   constructor(db: Db) {
     this.store = new ChatStore(db)
+    this.follows = new Follows(db)
     this.channels = new Channels(db)
   }
 

@@ -1,8 +1,8 @@
 /**
  * What a channel's chat settings allow, as pure functions: whether a message may be delivered
  * (length, links, emote-only, banned terms) and whether an account may write at all (its age, its
- * e-mail address). Time-outs, bans, slow mode and flood control need Redis or MongoDB: see
- * flood.ts and store.ts.
+ * e-mail address, whether it follows). Time-outs, bans, slow mode and flood control need Redis or
+ * MongoDB: see flood.ts and store.ts.
  */
 import {CHAT_MESSAGE_MAX, type ChatSettings} from '../contract/index.js'
 
@@ -89,10 +89,13 @@ export function messageRefusal(text: string, settings: ChatSettings): string | u
 export interface Author {
   createdAt: Date
   emailVerified: boolean
+  /** Follows the channel (asked only where the chat is followers-only). */
+  follows?: boolean
 }
 
 /** Why this account may not write here at all (the chat shows it instead of the input), or undefined. */
 export function writerRefusal(author: Author, settings: ChatSettings, options: {now: number; siteMails: boolean}): string | undefined {
+  if (settings.followersOnly && author.follows !== true) return 'This chat is for the channel\'s followers: follow the channel to write.'
   if (settings.verifiedEmailOnly && options.siteMails && !author.emailVerified) return 'This chat is for accounts whose e-mail address is confirmed: confirm yours from your account page.'
   const ageMinutes = (options.now - author.createdAt.getTime()) / 60_000
   if (ageMinutes < settings.minAccountAgeMinutes) {

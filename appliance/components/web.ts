@@ -19,6 +19,8 @@ import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessio
 import {Users, type UserDoc} from '../accounts/users.js'
 import {browseRoutes} from '../channels/browse.js'
 import {chatRoutes} from '../chat/routes.js'
+import {FollowBoxes, followRoutes} from '../community/follow-routes.js'
+import {Follows} from '../community/follows.js'
 import {ChatRooms} from '../chat/rooms.js'
 import {ChatFloodGate} from '../chat/flood.js'
 import {chatModerationRoutes} from '../chat/moderation-routes.js'
@@ -101,6 +103,7 @@ export const web: ComponentDef<'web'> = {
     const users = new Users(mongo.db)
     const tokens = new AccessTokens(mongo.db)
     const chatRooms = new ChatRooms(mongo.db)
+    const followBoxes = new FollowBoxes(mongo.db)
     // MongoDB may come up after the web: the indexes are made as soon as it answers.
     let stopped = false
     void (async () => {
@@ -111,6 +114,7 @@ export const web: ComponentDef<'web'> = {
           await new Channels(mongo.db).ensureIndexes()
           await ensureVodIndexes(mongo.db)
           await chatRooms.store.ensureIndexes()
+          await new Follows(mongo.db).ensureIndexes()
           return
         } catch (error) {
           if (attempt === 1 || attempt % 12 === 0) log.warn({err: (error as Error).message}, 'indexes not made yet: MongoDB unavailable; retrying')
@@ -214,7 +218,8 @@ export const web: ComponentDef<'web'> = {
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
-    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, log})
+    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewerId) => followBoxes.render(context, channel, viewerId), log})
+    await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'})})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})
     await app.register(apiRoutes, {

@@ -48,6 +48,8 @@ export const chatSettingsSchema = z.strictObject({
   slowModeSeconds: z.number().int().min(0).max(3600).default(0),
   /** Accounts younger than this (minutes) read only. */
   minAccountAgeMinutes: z.number().int().min(0).max(525_600).default(0),
+  /** Only accounts that follow the channel may write. */
+  followersOnly: z.boolean().default(false),
   /** Only accounts whose e-mail address is confirmed may write (on a site that sends mail). */
   verifiedEmailOnly: z.boolean().default(false),
   /** Links show as links; off: a message with a link is refused. */

@@ -155,6 +155,14 @@ body[data-state="vod"] #offline { display: none; }
 .stream-title { margin: 0; padding: 0 1rem .75rem; font-size: 1.05rem; }
 section.past { padding: 0 1rem 2rem; }
 
+/* Following a channel: the count and the buttons in the channel's header */
+button.secondary { font: inherit; font-weight: 600; background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; cursor: pointer; }
+button.secondary[aria-pressed="true"] { border-color: var(--ok); }
+.follow-box { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem .5rem; }
+.follow-box form { margin: 0; }
+.followers { font-size: .85rem; color: var(--muted); }
+.follow-box .button, .follow-box button { padding: .35rem .9rem; font-size: .9rem; }
+
 /* The watch page's layout: the player and the chat beside it (below it on a phone) */
 main.player:has(.watch-layout) { max-width: 1680px; }
 .watch-layout { display: grid; grid-template-columns: minmax(0, 1fr); grid-template-areas: "main" "chat" "more"; }

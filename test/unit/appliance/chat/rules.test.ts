@@ -61,6 +61,10 @@ describe('who may write', () => {
     expect(writerRefusal(young, settings({minAccountAgeMinutes: 60}), {now, siteMails: true})).toBe('This chat is for accounts older than 1 hour: you can write in 55 minutes.')
     expect(writerRefusal(young, settings({minAccountAgeMinutes: 5}), {now, siteMails: true})).toBeUndefined()
   })
+  it('a followers-only chat is for those who follow', () => {
+    expect(writerRefusal(young, settings({followersOnly: true}), {now, siteMails: true})).toMatch(/follow the channel to write/)
+    expect(writerRefusal({...young, follows: true}, settings({followersOnly: true}), {now, siteMails: true})).toBeUndefined()
+  })
   it('verified e-mail only applies where the site sends mail', () => {
     expect(writerRefusal(young, settings({verifiedEmailOnly: true}), {now, siteMails: true})).toMatch(/confirm yours/)
     expect(writerRefusal(young, settings({verifiedEmailOnly: true}), {now, siteMails: false})).toBeUndefined()
