@@ -165,7 +165,8 @@ export const chatJs = asset(
     loginNote.hidden = !!you.user;
     form.hidden = !canWrite;
     cannot.hidden = !you.user || !you.cannotWrite;
-    cannot.textContent = you.cannotWrite || '';
+    // A time-out's end in the viewer's own time (the server words it in UTC).
+    cannot.textContent = you.timedOutUntil ? 'You are timed out until ' + new Date(you.timedOutUntil).toLocaleTimeString() + '.' : you.cannotWrite || '';
     panel.dataset.you = you.user ? (you.cannotWrite ? 'cannot-write' : 'writer') : 'reader';
     const moderation = document.getElementById('chat-moderation');
     if (moderation) moderation.hidden = you.permissions.length === 0;
@@ -215,7 +216,7 @@ export const chatJs = asset(
     state.history = (state.history || []).filter((m) => !gone.has(m.id));
     remove(ids);
   });
-  socket.on('you', (you) => { setYou(you); rerender(); say(you.cannotWrite || ''); });
+  socket.on('you', (you) => { setYou(you); rerender(); say(''); });
   socket.on('settings', (settings) => { state.settings = settings; rerender(); });
 
   function moderate(request) {
