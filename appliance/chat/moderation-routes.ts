@@ -89,6 +89,7 @@ export function parseSettingsForm(form: SettingsForm): {settings: ChatSettings} 
     if (typeof field !== 'string' || errors[field] !== undefined) continue
     if (field === 'slowModeSeconds') errors[field] = `Enter a whole number of seconds from 0 (off) to ${bounds.slowModeSeconds}.`
     else if (field === 'minAccountAgeMinutes') errors[field] = `Enter a whole number of minutes from 0 (any account) to ${bounds.minAccountAgeMinutes} (${formatMinutes(bounds.minAccountAgeMinutes)}).`
+    else if (field === 'bannedTerms' && typeof index === 'number' && issue.code === 'custom') errors[field] = `“${terms[index] ?? ''}” would refuse nearly every message: a term needs at least 2 characters besides *.`
     else if (field === 'bannedTerms' && typeof index === 'number') errors[field] = `“${terms[index] ?? ''}” is longer than ${bounds.bannedTermLength} characters: shorten it, or use * for the rest.`
     else if (field === 'bannedTerms') errors[field] = `Up to ${bounds.bannedTerms} terms (you gave ${terms.length}).`
     else errors[field] = 'This value is not allowed.'
