@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {streamStateKey} from '../../appliance/contract/index.js'
 import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../harness/chromium.js'
-import {FormClient} from '../harness/http-client.js'
+import {FormClient, signUpThroughForm} from '../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../harness/live-site.js'
 import {waitFor, type ManagedProcess} from '../harness/process.js'
 import {publishWhenThereIsRoom} from '../harness/rtmp.js'
@@ -73,12 +73,7 @@ afterAll(async () => {
   await site?.stop()
 })
 
-async function signUp(username: string, address: string): Promise<FormClient> {
-  const client = new FormClient(front, address)
-  const made = await client.submit('/signup', '/signup', {username, email: `${username}@example.test`, password: PASSWORD})
-  expect(made.status, made.text.slice(0, 300)).toBe(303)
-  return client
-}
+const signUp = (username: string, address: string): Promise<FormClient> => signUpThroughForm(front, username, {password: PASSWORD, address})
 
 /** A browser of its own (its own cookies) on the channel page, logged in as the client's account, its chat on `instance`. */
 async function openChat(client: FormClient, instance: string): Promise<Page> {

@@ -69,6 +69,17 @@ export class FormClient {
   }
 }
 
+/**
+ * An account made through the sign-up form (its address <username>@example.test), the client
+ * holding its session. A refusal throws with the start of the page that said why.
+ */
+export async function signUpThroughForm(base: string, username: string, options: {password: string; address?: string}): Promise<FormClient> {
+  const client = new FormClient(base, options.address)
+  const made = await client.submit('/signup', '/signup', {username, email: `${username}@example.test`, password: options.password})
+  if (made.status !== 303) throw new Error(`sign-up of ${username} answered ${made.status}: ${made.text.slice(0, 300)}`)
+  return client
+}
+
 /** The CSRF token a page's forms carry. */
 export function csrfToken(html: string): string {
   const match = /name="_csrf" value="([^"]+)"/.exec(html)

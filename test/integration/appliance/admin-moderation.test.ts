@@ -14,7 +14,7 @@ import {createdUserSchema, streamStateKey} from '../../../appliance/contract/ind
 import {runAdminOperation} from '../../harness/appliance.js'
 import {screenshot} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
-import {FormClient} from '../../harness/http-client.js'
+import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor, type ManagedProcess} from '../../harness/process.js'
 import {publishTestStream, publishWhenThereIsRoom} from '../../harness/rtmp.js'
@@ -60,12 +60,7 @@ afterAll(async () => {
   await site?.stop()
 })
 
-async function signUp(username: string, address: string): Promise<FormClient> {
-  const client = new FormClient(web, address)
-  const made = await client.submit('/signup', '/signup', {username, email: `${username}@example.test`, password: PASSWORD})
-  expect(made.status, made.text.slice(0, 300)).toBe(303)
-  return client
-}
+const signUp = (username: string, address: string): Promise<FormClient> => signUpThroughForm(web, username, {password: PASSWORD, address})
 
 async function makeUser(username: string, role: 'admin' | 'moderator'): Promise<string> {
   const created = await runAdminOperation('user.create', {username, email: `${username}@example.test`, role}, {...site.env, SHING_COMPONENT: 'web'})

@@ -14,7 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {streamStateKey, type StreamState} from '../../../appliance/contract/index.js'
 import {screenshot} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
-import {csrfToken, FormClient, type Answer} from '../../harness/http-client.js'
+import {type Answer, csrfToken, FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
 
@@ -47,12 +47,7 @@ afterAll(async () => {
   await site?.stop()
 })
 
-async function signUp(username: string, address: string): Promise<FormClient> {
-  const client = new FormClient(web, address)
-  const made = await client.submit('/signup', '/signup', {username, email: `${username}@example.test`, password: PASSWORD})
-  expect(made.status, made.text.slice(0, 300)).toBe(303)
-  return client
-}
+const signUp = (username: string, address: string): Promise<FormClient> => signUpThroughForm(web, username, {password: PASSWORD, address})
 
 /** The channel page as a visitor without a session gets it (its data is cached for 2 s). */
 const channelPage = (check: (html: string) => boolean): Promise<string> =>

@@ -14,7 +14,7 @@ import {createdUserSchema} from '../../../appliance/contract/index.js'
 import {runAdminOperation} from '../../harness/appliance.js'
 import {screenshot} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
-import {csrfToken, FormClient} from '../../harness/http-client.js'
+import {csrfToken, FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
 
@@ -57,12 +57,7 @@ afterAll(async () => {
   await site?.stop()
 })
 
-async function signUp(username: string, address: string): Promise<FormClient> {
-  const client = new FormClient(web, address)
-  const made = await client.submit('/signup', '/signup', {username, email: `${username}@example.test`, password: PASSWORD})
-  expect(made.status, made.text.slice(0, 300)).toBe(303)
-  return client
-}
+const signUp = (username: string, address: string): Promise<FormClient> => signUpThroughForm(web, username, {password: PASSWORD, address})
 
 /** The browser is logged in as this client from now on. */
 async function browseAs(client: FormClient): Promise<void> {

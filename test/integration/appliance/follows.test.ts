@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {streamStateKey} from '../../../appliance/contract/index.js'
 import {screenshot} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
-import {FormClient} from '../../harness/http-client.js'
+import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
 
@@ -45,12 +45,7 @@ afterAll(async () => {
   await site?.stop()
 })
 
-async function signUp(username: string, address: string): Promise<FormClient> {
-  const client = new FormClient(web, address)
-  const made = await client.submit('/signup', '/signup', {username, email: `${username}@example.test`, password: PASSWORD})
-  expect(made.status, made.text.slice(0, 300)).toBe(303)
-  return client
-}
+const signUp = (username: string, address: string): Promise<FormClient> => signUpThroughForm(web, username, {password: PASSWORD, address})
 
 const followers = async (): Promise<string | null> => page.locator('#followers').textContent()
 
