@@ -127,6 +127,8 @@ export const chatJs = asset(
     }
     if (can.includes('ban')) action('Ban ' + message.user, {action: 'ban', user: message.user});
     details.append(menu);
+    // The log scrolls: a menu opened on one of the last lines would open out of sight below it.
+    details.addEventListener('toggle', () => { if (details.open) menu.scrollIntoView({block: 'nearest'}); });
     return details;
   }
 
