@@ -29,7 +29,7 @@ export interface ChannelRoutesOptions {
   /** The Socket.IO client, for the chat column. */
   socketIoJs: Asset
   /** The follow box of a channel for this page's viewer (community/). */
-  followBox?: (context: PageContext, channel: string, viewerId: string | undefined) => Promise<string>
+  followBox?: (context: PageContext, channel: string, viewer: {id?: string; owns: boolean}) => Promise<string>
   log: Logger
 }
 
@@ -103,13 +103,12 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
   }
 
   const renderChannel = async (context: PageContext, channel: string, viewerId: string | undefined): Promise<string> => {
-    const [[doc, vods], followBox] = await Promise.all([
-      pageData.get(channel, () => Promise.all([channelDocs.byName(channel), listVods(db, channel, 20)])),
-      options.followBox?.(context, channel, viewerId).catch((error: unknown) => {
-        log.warn({channel, err: (error as Error).message}, 'follow box left out: MongoDB unavailable')
-        return undefined
-      }),
-    ])
+    const [doc, vods] = await pageData.get(channel, () => Promise.all([channelDocs.byName(channel), listVods(db, channel, 20)]))
+    const owns = viewerId !== undefined && viewerId === doc?.ownerId
+    const followBox = await options.followBox?.(context, channel, {...(viewerId === undefined ? {} : {id: viewerId}), owns}).catch((error: unknown) => {
+      log.warn({channel, err: (error as Error).message}, 'follow box left out: MongoDB unavailable')
+      return undefined
+    })
     return watchPage(context, {
       ...(followBox === undefined ? {} : {followBox}),
       channel,

@@ -29,10 +29,12 @@ type Params = {channel: string}
 type Body = Record<string, unknown>
 
 /** The channel's follow box on its page: the count, and what the viewer can do about it. */
-export function followBox(context: PageContext, channel: string, state: {count: number; follow?: Pick<FollowDoc, 'notify'> | null}): string {
+export function followBox(context: PageContext, channel: string, state: {count: number; follow?: Pick<FollowDoc, 'notify'> | null; owns?: boolean}): string {
   const count = `<span id="followers" class="followers">${state.count} ${state.count === 1 ? 'follower' : 'followers'}</span>`
   const at = `/c/${encodeURIComponent(channel)}`
   const token = context.csrfToken === undefined ? '' : `<input type="hidden" name="_csrf" value="${escapeHtml(context.csrfToken)}">`
+  // Its owner sees how many follow it, and nothing to press.
+  if (state.owns === true) return `<div class="follow-box">${count}</div>`
   if (context.viewer === undefined) return `<div class="follow-box">${count}<a class="button follow" href="/login?next=${encodeURIComponent(at)}">Follow</a></div>`
   if (state.follow === undefined || state.follow === null) {
     return `<div class="follow-box">${count}<form method="post" action="${at}/follow">${token}<button class="primary follow" type="submit">Follow</button></form></div>`
@@ -54,9 +56,9 @@ export class FollowBoxes {
     this.follows = new Follows(db)
   }
 
-  async render(context: PageContext, channel: string, viewerId: string | undefined): Promise<string> {
-    const [count, follow] = await Promise.all([this.counts.get(channel, () => this.follows.count(channel)), viewerId === undefined ? undefined : this.follows.get(viewerId, channel)])
-    return followBox(context, channel, {count, ...(follow === undefined ? {} : {follow})})
+  async render(context: PageContext, channel: string, viewer: {id?: string; owns: boolean}): Promise<string> {
+    const [count, follow] = await Promise.all([this.counts.get(channel, () => this.follows.count(channel)), viewer.id === undefined || viewer.owns ? undefined : this.follows.get(viewer.id, channel)])
+    return followBox(context, channel, {count, owns: viewer.owns, ...(follow === undefined ? {} : {follow})})
   }
 
   forget(channel: string): void {

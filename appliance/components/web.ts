@@ -218,7 +218,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
-    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewerId) => followBoxes.render(context, channel, viewerId), log})
+    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'})})
     await app.register(vodRoutes, {db: mongo.db, storage, channels})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})

@@ -180,6 +180,7 @@ main.player:has(.watch-layout) { max-width: 1680px; }
 .chat-head h2 { margin: 0; font-size: 1rem; margin-right: auto; }
 .chat-tool { font-size: .85rem; }
 .chat-tool[hidden] { display: none; }
+.chat-log:empty::before { content: "Nothing said yet."; color: var(--muted); }
 .chat-log { list-style: none; margin: 0; padding: .5rem .75rem; overflow-y: auto; flex: 1 1 auto; overflow-wrap: anywhere; font-size: .95rem; }
 .chat-line { position: relative; padding: .15rem 1.6rem .15rem 0; line-height: 1.4; white-space: pre-wrap; }
 .chat-line.mentions-you { background: #2a2a12; border-radius: .25rem; }

@@ -20,13 +20,14 @@ let web: string
 let chromium: RunningChromium
 let page: Page
 let fan: FormClient
+let owner: FormClient
 const dialogs: string[] = []
 
 beforeAll(async () => {
   site = await startLiveSite()
   await site.start('web')
   web = `http://127.0.0.1:${site.get('web').httpPort}`
-  const owner = await signUp('quiet-owner', '198.51.100.120')
+  owner = await signUp('quiet-owner', '198.51.100.120')
   expect(await owner.submit('/dashboard', '/dashboard/channels', {name: 'quiet-hour', title: 'Quiet hour'})).toMatchObject({status: 303})
   const other = await signUp('loud-owner', '198.51.100.122')
   expect(await other.submit('/dashboard', '/dashboard/channels', {name: 'loud-hour', title: 'Loud <b>hour</b>'})).toMatchObject({status: 303})
@@ -100,6 +101,13 @@ describe('following a channel', () => {
     await screenshot(page, 'following-phone')
     await page.setViewportSize({width: 1280, height: 800})
     await site.client.del(streamStateKey('quiet-hour'))
+  })
+
+  it('the owner sees how many follow the channel, and no button to follow it', async () => {
+    const own = await owner.get('/c/quiet-hour')
+    expect(own.text).toMatch(/id="followers" class="followers">[12] followers?</)
+    expect(own.text).not.toContain('action="/c/quiet-hour/follow"')
+    expect(own.text).not.toContain('action="/c/quiet-hour/unfollow"')
   })
 
   it('Unfollow takes the follow away, and /following says how to find channels when there is none', async () => {
