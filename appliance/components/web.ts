@@ -3,7 +3,6 @@
  * the component's HTTP server (which already answers /healthz and /metrics), behind the security
  * every request goes through (headers, sessions, CSRF, rate limits: web/security.ts).
  */
-import {Queue} from 'bullmq'
 import type {FastifyRequest} from 'fastify'
 
 import {accountRoutes, loadViewer} from '../accounts/routes.js'
@@ -36,12 +35,11 @@ import {channelRoutes} from '../channels/routes.js'
 import {LiveStates} from '../channels/stream-state.js'
 import {watchJs} from '../channels/watch-script.js'
 import {registeredRoles} from '../contract/index.js'
-import {QUEUE_PREFIX, VOD_DELETE_JOB_OPTIONS, vodDeleteJobId, type JobData, type JobResult} from '../jobs/types.js'
+import {JobQueues} from '../jobs/queues.js'
 import {assignRoutes} from '../ingest/assign.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
 import type {ComponentDef} from '../platform/component.js'
 import {apiError, createHttpServer, listen} from '../platform/http-server.js'
-import {bullConnection} from '../platform/redis.js'
 import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
 import {vodRoutes} from '../vods/routes.js'
@@ -165,10 +163,9 @@ export const web: ComponentDef<'web'> = {
     app.addHook('preHandler', async (request) => {
       request.siteTitle = (await settings.get()).title
     })
-    const vodDeletes = new Queue<JobData['vod.delete'], JobResult['vod.delete']>('vod.delete', {connection: bullConnection(ctx.redisEndpoint), prefix: QUEUE_PREFIX})
-    vodDeletes.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
+    const jobs = new JobQueues(ctx.redisEndpoint, redis, log.child({module: 'jobs'}))
     const deleteArchive = async (channel: string, streamId: string): Promise<void> => {
-      await vodDeletes.add('vod.delete', {channel, streamId}, {...VOD_DELETE_JOB_OPTIONS, jobId: vodDeleteJobId(streamId)})
+      await jobs.enqueue('vod.delete', {channel, streamId})
     }
     const front = new FrontPageData(mongo.db, redis, liveStates, log.child({module: 'front'}))
     // Before any route: the document describes the routes registered after it.
@@ -179,7 +176,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
-    const outbox = createOutbox(smtpSettings(env), ctx.redisEndpoint, log)
+    const outbox = createOutbox(smtpSettings(env), jobs)
     const mailLinks = new MailLinks(redis)
     const accountMail = new AccountMail(mailLinks, outbox, settings, env.SHING_PUBLIC_URL)
     const twoFactor = new TwoFactor(ctx.secret('sessionSecret'))
@@ -259,8 +256,7 @@ export const web: ComponentDef<'web'> = {
         // Chat first: its viewers reconnect to another web instance while this one finishes.
         await chat.close()
         await app.close()
-        await vodDeletes.close()
-        await outbox.close()
+        await jobs.close()
       },
     }
   },

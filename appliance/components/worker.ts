@@ -6,6 +6,7 @@ import {readSecrets} from '../platform/env.js'
 import {createHttpServer, listen} from '../platform/http-server.js'
 import {handlers} from '../worker/handlers/index.js'
 import {startJobRunner} from '../worker/job-runner.js'
+import {workerCapabilities} from '../jobs/workers.js'
 
 export const worker: ComponentDef<'worker'> = {
   name: 'worker',
@@ -23,7 +24,9 @@ export const worker: ComponentDef<'worker'> = {
       context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage, ...(mail === undefined ? {} : {mail})},
       redis,
       redisEndpoint: ctx.redisEndpoint,
-      concurrency: env.profile.worker.concurrency,
+      capabilities: workerCapabilities(env.profile.encoder.kind, env.SHING_WORKER_CAPABILITIES),
+      concurrency: {general: env.profile.worker.concurrency, video: env.profile.worker.videoConcurrency},
+      ...(env.SHING_TASK_NAME === undefined ? {} : {id: env.SHING_TASK_NAME}),
       metrics,
       log,
     })

@@ -75,6 +75,11 @@ export const componentEnvSchema = z.object({
   /** shing.yaml `chat:` as JSON (contract/chat.ts chatLimitsSchema); unset: the defaults. */
   SHING_CHAT_LIMITS: z.string().optional(),
   SHING_LOG_LEVEL: z.string().default('info'),
+  /**
+   * A worker's capabilities (comma-separated: general, video-cpu, video-gpu-nvenc, …) instead of
+   * those its hardware profile implies: a worker kept to mail, or one kept off video.
+   */
+  SHING_WORKER_CAPABILITIES: z.string().optional(),
   /** Swarm fills these through templates: which node and task this is. */
   SHING_NODE_HOSTNAME: z.string().optional(),
   SHING_TASK_NAME: z.string().optional(),

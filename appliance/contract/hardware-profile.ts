@@ -47,8 +47,10 @@ export const hardwareProfileSchema = z
       workers: z.number().int().min(0),
     }),
     worker: z.strictObject({
-      /** BullMQ jobs a worker process runs at once. */
+      /** General jobs (mail, bookkeeping) a worker process runs at once, per job type. */
       concurrency: z.number().int().min(1),
+      /** Video jobs (remux, clips, thumbnails, re-encodes) a worker process runs at once, per job type: ffmpeg is heavy. */
+      videoConcurrency: z.number().int().min(1),
     }),
   })
   .superRefine((profile, ctx) => {

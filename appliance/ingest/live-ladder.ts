@@ -8,17 +8,15 @@
  */
 import {readFileSync} from 'node:fs'
 
-import {Queue} from 'bullmq'
 import {Counter} from 'prom-client'
 
 import type {Rendition} from '../contract/index.js'
-import {DVR_FINALIZE_JOB_OPTIONS, dvrFinalizeJobId, QUEUE_PREFIX, type JobData, type JobResult} from '../jobs/types.js'
+import {JobQueues} from '../jobs/queues.js'
 import {ladderRungs} from '../hls/ladder.js'
 import {LiveTranscode} from '../hls/live-transcode.js'
 import {LlHlsPackager, packagerRenditions} from '../hls/llhls.js'
 import type {ComponentContext} from '../platform/component.js'
 import type {Logger} from '../platform/logger.js'
-import {bullConnection} from '../platform/redis.js'
 import {DvrArchive, type ArchivedRendition} from '../vods/dvr-archive.js'
 import {BoxCpu, CapacityMonitor, type CapacityOptions, type CapacityState} from './capacity.js'
 import type {AcceptedPublish, LadderLoad, OriginResponse, PublishHooks, PublishHooksFactory} from './rtmp-ingest.js'
@@ -91,11 +89,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
     const {env, metrics} = ctx
     const log: Logger = ctx.log.child({module: 'ladder'})
     const storage = ctx.storage()
-    const finalizeQueue = new Queue<JobData['dvr.finalize'], JobResult['dvr.finalize']>('dvr.finalize', {
-      connection: bullConnection(ctx.redisEndpoint),
-      prefix: QUEUE_PREFIX,
-    })
-    finalizeQueue.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
+    const jobs = new JobQueues(ctx.redisEndpoint, ctx.redis, log)
     const live = new Map<string, LiveStream>()
     let endedCpuMicros = 0
     const cpu = new BoxCpu()
@@ -223,7 +217,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       const {segments} = await archive.finish(archivedRenditions(packager))
       log.info({channel, streamId: streamState.streamId, segments, failedUploads: archive.failedUploads}, 'broadcast archived')
       if (segments === 0) return
-      await finalizeQueue.add('dvr.finalize', {streamId: streamState.streamId}, {...DVR_FINALIZE_JOB_OPTIONS, jobId: dvrFinalizeJobId(streamState.streamId)})
+      await jobs.enqueue('dvr.finalize', {streamId: streamState.streamId})
       log.info({channel, streamId: streamState.streamId}, 'dvr.finalize queued')
     }
 
@@ -295,7 +289,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       close: async () => {
         clearInterval(sampler)
         await Promise.allSettled([...live.values()].map((s) => s.ending ?? finish(s)))
-        await finalizeQueue.close()
+        await jobs.close()
       },
     }
   }

@@ -4,13 +4,11 @@
  * page and no mail is lost to a restart. A site without SMTP (mail.mode: none) sends nothing, and
  * its accounts need no verification.
  */
-import {Queue} from 'bullmq'
 import nodemailer, {type Transporter} from 'nodemailer'
 
 import type {ComponentEnv, SmtpSecurity} from '../contract/index.js'
-import {MAIL_SEND_JOB_OPTIONS, QUEUE_PREFIX, type JobData, type JobResult} from '../jobs/types.js'
-import type {Logger} from '../platform/logger.js'
-import {bullConnection, type RedisEndpoint} from '../platform/redis.js'
+import type {JobData} from '../jobs/catalog.js'
+import type {JobQueues} from '../jobs/queues.js'
 
 export interface SmtpSettings {
   from: string
@@ -38,21 +36,15 @@ export type Mail = JobData['mail.send']
 export interface Outbox {
   readonly enabled: boolean
   send(mail: Mail): Promise<void>
-  close(): Promise<void>
 }
 
-export function createOutbox(settings: SmtpSettings | undefined, redisEndpoint: RedisEndpoint, log: Logger): Outbox {
-  if (settings === undefined) {
-    return {enabled: false, send: async () => undefined, close: async () => undefined}
-  }
-  const queue = new Queue<Mail, JobResult['mail.send']>('mail.send', {connection: bullConnection(redisEndpoint), prefix: QUEUE_PREFIX})
-  queue.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
+export function createOutbox(settings: SmtpSettings | undefined, jobs: JobQueues): Outbox {
+  if (settings === undefined) return {enabled: false, send: async () => undefined}
   return {
     enabled: true,
     send: async (mail) => {
-      await queue.add('mail.send', mail, MAIL_SEND_JOB_OPTIONS)
+      await jobs.enqueue('mail.send', mail)
     },
-    close: () => queue.close(),
   }
 }
 

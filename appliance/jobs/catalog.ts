@@ -1,0 +1,96 @@
+/**
+ * The job catalog: every BullMQ job type the components agree on, with the schema of its data
+ * (checked when a job is enqueued and again when a worker runs it), where it runs (its route),
+ * its retry policy and, where one job per thing is wanted, its job id. A job type without a
+ * handler (worker/handlers/index.ts) does not compile.
+ */
+import type {JobsOptions} from 'bullmq'
+import {z} from 'zod'
+
+import {channelNameSchema} from '../contract/live.js'
+
+/** What a worker can do; a worker declares its own from its box's hardware profile. */
+export const capabilities = ['general', 'video-cpu', 'video-gpu-nvenc', 'video-gpu-vaapi', 'video-gpu-qsv'] as const
+export type Capability = (typeof capabilities)[number]
+export const gpuCapabilities = ['video-gpu-nvenc', 'video-gpu-vaapi', 'video-gpu-qsv'] as const satisfies readonly Capability[]
+
+/**
+ * Where a job type runs:
+ * - `general`: any worker with `general` (mail, bookkeeping);
+ * - `video`: any worker with `video-cpu` (ffmpeg that copies or decodes a little: remux, clips, thumbnails);
+ * - `encode`: a re-encode, on a GPU worker when one is up, else on CPU (see routeEncode in queues.ts).
+ */
+export type JobRoute = 'general' | 'video' | 'encode'
+
+interface JobDefinition {
+  summary: string
+  route: JobRoute
+  data: z.ZodType
+  options: JobsOptions
+  /** The job's id from its data, where one job per thing is wanted (enqueued twice, it runs once). */
+  jobId: ((data: never) => string) | undefined
+}
+
+const streamIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)
+
+/** Retries with exponential backoff; the last 1000 done and failed kept for `shing jobs` and the dashboard. */
+const retried = (attempts: number, delayMs: number) =>
+  ({attempts, backoff: {type: 'exponential', delay: delayMs}, removeOnComplete: 1000, removeOnFail: 1000}) as const
+
+export const jobCatalog = {
+  'dvr.finalize': {
+    summary: "Check a finished broadcast's archive in S3 and record it as a VOD",
+    route: 'general',
+    data: z.strictObject({streamId: streamIdSchema}),
+    // Retried while the archive settles.
+    options: retried(5, 2000),
+    jobId: (d: {streamId: string}) => `dvr.finalize-${d.streamId}`,
+  },
+  'vod.delete': {
+    summary: "Remove a deleted broadcast's archive from S3",
+    route: 'general',
+    data: z.strictObject({channel: channelNameSchema, streamId: streamIdSchema}),
+    // Retried while S3 is away.
+    options: retried(10, 2000),
+    jobId: (d: {streamId: string}) => `vod.delete-${d.streamId}`,
+  },
+  'mail.send': {
+    summary: 'Send one mail over SMTP',
+    route: 'general',
+    data: z.strictObject({to: z.string().min(3).max(254), subject: z.string().max(998), text: z.string(), html: z.string()}),
+    // Retried for about an hour while the SMTP server is away (its links stay valid that long);
+    // kept briefly, since a mail's text holds a link that logs someone in or resets a password.
+    options: {attempts: 8, backoff: {type: 'exponential', delay: 15_000}, removeOnComplete: true, removeOnFail: {age: 24 * 3600}},
+    jobId: undefined,
+  },
+  housekeeping: {
+    summary: 'Expire what is past its time and remove what nothing points at',
+    route: 'general',
+    data: z.strictObject({dryRun: z.boolean().optional()}),
+    options: {attempts: 1, removeOnComplete: 100, removeOnFail: 100},
+    jobId: undefined,
+  },
+} as const satisfies Record<string, JobDefinition>
+
+export type JobType = keyof typeof jobCatalog
+export const jobTypes = Object.keys(jobCatalog) as JobType[]
+export type JobData = {[T in JobType]: z.infer<(typeof jobCatalog)[T]['data']>}
+
+/** Redis key prefix of every queue. */
+export const QUEUE_PREFIX = 'shing:queue'
+
+/** The queues a job type is carried on: one, or for an `encode` job one for GPU workers and one for CPU. */
+export const routeOf = (type: JobType): JobRoute => (jobCatalog[type] as JobDefinition).route
+
+export function queuesOf(type: JobType): string[] {
+  return routeOf(type) === 'encode' ? [`${type}@gpu`, `${type}@cpu`] : [type]
+}
+
+/** Every queue of every job type (for `shing jobs` and the dashboard). */
+export const allQueues = (): string[] => jobTypes.flatMap(queuesOf)
+
+/** The job type a queue carries (`vod.transcode@gpu` → `vod.transcode`); undefined for a queue we do not know. */
+export function jobTypeOfQueue(queue: string): JobType | undefined {
+  const type = queue.replace(/@(gpu|cpu)$/, '')
+  return (jobTypes as string[]).includes(type) && queuesOf(type as JobType).includes(queue) ? (type as JobType) : undefined
+}
