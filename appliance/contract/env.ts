@@ -74,6 +74,10 @@ export const componentEnvSchema = z.object({
   SHING_SMTP_USER: z.string().min(1).optional(),
   /** shing.yaml `chat:` as JSON (contract/chat.ts chatLimitsSchema); unset: the defaults. */
   SHING_CHAT_LIMITS: z.string().optional(),
+  /** shing.yaml `media:` as JSON (contract/media.ts mediaSettingsSchema); unset: the defaults. */
+  SHING_MEDIA: z.string().optional(),
+  /** shing.yaml `retention:` as JSON (contract/media.ts retentionSchema); unset: the defaults. */
+  SHING_RETENTION: z.string().optional(),
   SHING_LOG_LEVEL: z.string().default('info'),
   /**
    * A worker's capabilities (comma-separated: general, video-cpu, video-gpu-nvenc, …) instead of

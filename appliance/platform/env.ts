@@ -3,16 +3,31 @@ import path from 'node:path'
 
 import type {z} from 'zod'
 
-import {chatLimitsSchema, componentEnvSchema, hardwareProfileSchema, secretFiles, type ChatLimits, type ComponentEnv, type HardwareProfile, type SecretName} from '../contract/index.js'
+import {
+  chatLimitsSchema,
+  componentEnvSchema,
+  hardwareProfileSchema,
+  mediaSettingsSchema,
+  retentionSchema,
+  secretFiles,
+  type ChatLimits,
+  type ComponentEnv,
+  type HardwareProfile,
+  type MediaSettings,
+  type Retention,
+  type SecretName,
+} from '../contract/index.js'
 
 /** Something the operator can fix (missing variable, unreadable secret): a message, no stack, exit 1. */
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-export interface ApplianceEnv extends Omit<ComponentEnv, 'SHING_PROFILE' | 'SHING_CHAT_LIMITS'> {
+export interface ApplianceEnv extends Omit<ComponentEnv, 'SHING_PROFILE' | 'SHING_CHAT_LIMITS' | 'SHING_MEDIA' | 'SHING_RETENTION'> {
   profile: HardwareProfile
   chatLimits: ChatLimits
+  media: MediaSettings
+  retention: Retention
 }
 
 /** A variable that holds a JSON document: parsed and validated, or a ConfigError that names it and what is wrong. */
@@ -41,11 +56,13 @@ export function parseEnv(env: NodeJS.ProcessEnv): ApplianceEnv {
     })
     throw new ConfigError(problems.join('; '))
   }
-  const {SHING_PROFILE, SHING_CHAT_LIMITS, ...rest} = parsed.data
+  const {SHING_PROFILE, SHING_CHAT_LIMITS, SHING_MEDIA, SHING_RETENTION, ...rest} = parsed.data
   return {
     ...rest,
     profile: jsonVariable('SHING_PROFILE', SHING_PROFILE, hardwareProfileSchema, 'a hardware profile'),
     chatLimits: jsonVariable('SHING_CHAT_LIMITS', SHING_CHAT_LIMITS ?? '{}', chatLimitsSchema, 'chat limits'),
+    media: jsonVariable('SHING_MEDIA', SHING_MEDIA ?? '{}', mediaSettingsSchema, 'media settings'),
+    retention: jsonVariable('SHING_RETENTION', SHING_RETENTION ?? '{}', retentionSchema, 'retention settings'),
   }
 }
 

@@ -1,6 +1,6 @@
 import {z} from 'zod'
 
-import {chatLimitsSchema, smtpSecurityModes} from '../../appliance/contract/index.js'
+import {chatLimitsSchema, mediaSettingsSchema, retentionSchema, smtpSecurityModes} from '../../appliance/contract/index.js'
 
 /** The config format version this release writes and reads; older versions will be migrated. */
 export const CONFIG_VERSION = 1
@@ -106,6 +106,10 @@ export const configSchema = z
     mail: mailSchema.default({mode: 'none'}),
     /** The site's chat limits, passed to the web as SHING_CHAT_LIMITS; a key left out takes its default. */
     chat: chatLimitsSchema.prefault({}),
+    /** Clips, thumbnails and the optional re-encode of finished broadcasts: SHING_MEDIA on the web and the worker. */
+    media: mediaSettingsSchema.prefault({}),
+    /** How long past broadcasts, chat and unreferenced objects are kept: SHING_RETENTION on the web and the worker. */
+    retention: retentionSchema.prefault({}),
     images: imagesSchema.default({}),
     swarm: z
       .strictObject({

@@ -339,9 +339,16 @@ export function planStack(inputs: PlanInputs): StackPlan {
     webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
   const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}}} = {
-    // Only the web runs chat; its limits are in the spec, so changing them updates the web.
-    web: {mode: {Replicated: {Replicas: config.components.web.replicas}}, env: {SHING_CHAT_LIMITS: JSON.stringify(config.chat)}},
-    worker: {mode: {Replicated: {Replicas: config.components.worker.replicas}}},
+    // Only the web runs chat; its limits are in the spec, so changing them updates the web. Media
+    // and retention settings reach the web (what it offers) and the worker (what it does).
+    web: {
+      mode: {Replicated: {Replicas: config.components.web.replicas}},
+      env: {SHING_CHAT_LIMITS: JSON.stringify(config.chat), SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention)},
+    },
+    worker: {
+      mode: {Replicated: {Replicas: config.components.worker.replicas}},
+      env: {SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention)},
+    },
     // One per box of the role: adding a box of that role adds one.
     ingest: {
       mode: {Global: {}},
