@@ -7,6 +7,7 @@ import {createHttpServer, listen} from '../platform/http-server.js'
 import {handlers} from '../worker/handlers/index.js'
 import {startJobRunner} from '../worker/job-runner.js'
 import {workerCapabilities} from '../jobs/workers.js'
+import {JobQueues} from '../jobs/queues.js'
 
 export const worker: ComponentDef<'worker'> = {
   name: 'worker',
@@ -19,9 +20,10 @@ export const worker: ComponentDef<'worker'> = {
     // The SMTP password is there only where the server wants a log-in.
     const password = smtp?.user === undefined ? undefined : (await readSecrets(env.SHING_SECRETS_DIR, ['smtpPassword'])).smtpPassword
     const mail = smtp === undefined ? undefined : {transport: createTransport(smtp, password), from: smtp.from}
+    const jobs = new JobQueues(ctx.redisEndpoint, redis, log.child({module: 'jobs'}))
     const runner = await startJobRunner({
       handlers,
-      context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage, ...(mail === undefined ? {} : {mail})},
+      context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage, ...(mail === undefined ? {} : {mail}), jobs, media: env.media, profile: env.profile},
       redis,
       redisEndpoint: ctx.redisEndpoint,
       capabilities: workerCapabilities(env.profile.encoder.kind, env.SHING_WORKER_CAPABILITIES),
@@ -36,6 +38,7 @@ export const worker: ComponentDef<'worker'> = {
       stop: async () => {
         await app.close()
         await runner.close()
+        await jobs.close()
         mail?.transport.close()
       },
     }

@@ -2,6 +2,9 @@ import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 import type {Transporter} from 'nodemailer'
 
+import type {HardwareProfile} from '../../contract/hardware-profile.js'
+import type {MediaSettings} from '../../contract/media.js'
+import type {JobQueues} from '../../jobs/queues.js'
 import type {Logger} from '../../platform/logger.js'
 import type {Storage} from '../../platform/storage.js'
 
@@ -13,4 +16,10 @@ export interface JobContext {
   storage: Storage
   /** The SMTP client; absent on a site that sends no mail. */
   mail?: {transport: Transporter; from: string}
+  /** For a job that starts another (a finished broadcast's re-encode). */
+  jobs: JobQueues
+  /** shing.yaml `media:` (clips, thumbnails, re-encode). */
+  media: MediaSettings
+  /** This box's profile: its encoder (a re-encode uses the worker's own) and HLS segment length. */
+  profile: Pick<HardwareProfile, 'encoder' | 'hls'>
 }
