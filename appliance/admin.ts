@@ -9,7 +9,8 @@
  */
 import pino from 'pino'
 
-import type {AdminReply} from './contract/index.js'
+import type {AdminReply, SecretName} from './contract/index.js'
+import {JobQueues} from './jobs/queues.js'
 import {adminSecrets, errorReply, parseRequest, runOperation} from './admin/operations.js'
 import {parseEnv, readSecrets, secret} from './platform/env.js'
 import {connectMongo} from './platform/mongo.js'
@@ -22,12 +23,15 @@ async function main(): Promise<AdminReply> {
     const secrets = await readSecrets(env.SHING_SECRETS_DIR, ['redisPassword', ...adminSecrets])
     // A log would mix into the reply on stdout: connection trouble surfaces as the error instead.
     const quiet = pino({level: 'silent'})
-    const redis = connectRedis({...parseHostPort(env.SHING_REDIS_HOST, 6379), password: secret(secrets, 'redisPassword')}, quiet, 'shing-admin')
+    const redisEndpoint = {...parseHostPort(env.SHING_REDIS_HOST, 6379), password: secret(secrets, 'redisPassword')}
+    const redis = connectRedis(redisEndpoint, quiet, 'shing-admin')
     const mongo = connectMongo(env.SHING_MONGO_HOST, secret(secrets, 'mongoRootPassword'), 'shing-admin')
+    let jobs: JobQueues | undefined
     try {
-      return {ok: true, result: await runOperation(name, input, {db: mongo.db, redis, secret: (key) => secret(secrets, key)})}
+      const ctx = {db: mongo.db, redis, secret: (key: SecretName) => secret(secrets, key), jobs: () => (jobs ??= new JobQueues(redisEndpoint, redis, quiet))}
+      return {ok: true, result: await runOperation(name, input, ctx)}
     } finally {
-      await Promise.all([closeRedis(redis), mongo.close()])
+      await Promise.all([closeRedis(redis), mongo.close(), jobs?.close()])
     }
   } catch (error) {
     return errorReply(error)

@@ -30,6 +30,7 @@ export function adminNav(context: PageContext): string {
           ['/admin/reports', 'Reports'],
           ['/admin/channels', 'Channels'],
           ['/admin/nodes', 'Nodes and health'],
+          ['/admin/jobs', 'Jobs'],
           ['/admin/settings', 'Site settings'],
           ['/admin/audit', 'Audit log'],
         ]

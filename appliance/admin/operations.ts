@@ -12,13 +12,20 @@ import {createUser, resetPassword, resetTwoFactor, UnknownUserError} from '../ac
 import {AccountInputError} from '../accounts/users.js'
 import {InvalidChannelError, StreamKeys} from '../channels/stream-keys.js'
 import {AuditLog} from './audit.js'
+import {jobsSummary, JobsInputError, removeJob, retryJobs} from './jobs.js'
+import type {JobQueues} from '../jobs/queues.js'
 import {ConfigError} from '../platform/env.js'
 
 export interface AdminContext {
   db: Db
   redis: Redis
   secret(name: SecretName): string
+  /** The job queues (made on first use: most operations need none). */
+  jobs(): JobQueues
 }
+
+/** How long `shing jobs housekeeping` waits for a worker to run it. */
+const HOUSEKEEPING_WAIT_MS = 10 * 60_000
 
 /** What is done to accounts from the terminal goes into the admin area's audit log too, by "terminal". */
 const terminalAudit = (ctx: AdminContext, action: string, target: string, details: Record<string, string | number>): Promise<void> =>
@@ -46,6 +53,27 @@ const handlers: {[K in AdminOperationName]: Handler<K>} = {
     const reset = await resetTwoFactor(ctx.db, input.username)
     if (reset.wasOn) await terminalAudit(ctx, 'user.reset-2fa', reset.username, {})
     return reset
+  },
+  'jobs.summary': (input, ctx) => jobsSummary(ctx.jobs(), ctx.redis, input.failedLimit),
+  'jobs.retry': async (input, ctx) => {
+    const result = await retryJobs(ctx.jobs(), input)
+    if (result.retried.length > 0) await terminalAudit(ctx, 'jobs.retry', input.queue ?? 'all queues', {jobs: result.retried.length})
+    return result
+  },
+  'jobs.remove': async (input, ctx) => {
+    const result = await removeJob(ctx.jobs(), input.queue, input.jobId)
+    await terminalAudit(ctx, 'jobs.remove', `${input.queue} ${input.jobId}`, {state: result.state})
+    return result
+  },
+  'jobs.housekeeping': async (input, ctx) => {
+    try {
+      return {...(await ctx.jobs().run('housekeeping', {dryRun: input.dryRun}, HOUSEKEEPING_WAIT_MS))}
+    } catch (error) {
+      if (/timed out/i.test((error as Error).message)) {
+        throw new AdminAbort(`no worker ran housekeeping within ${HOUSEKEEPING_WAIT_MS / 60_000} minutes`, ['Check that a worker is up: shing status; shing jobs shows the queues'])
+      }
+      throw error
+    }
   },
 }
 
@@ -97,6 +125,6 @@ export function errorReply(error: unknown): AdminReply {
   const message = error instanceof Error ? error.message : String(error)
   if (error instanceof AdminAbort) return {ok: false, error: {kind: 'abort', message, actions: error.actions}}
   if (error instanceof AccountInputError) return {ok: false, error: {kind: 'abort', message: `${error.field}: ${message}`, actions: []}}
-  if (error instanceof ConfigError || error instanceof InvalidChannelError || error instanceof UnknownUserError) return {ok: false, error: {kind: 'abort', message, actions: []}}
+  if (error instanceof ConfigError || error instanceof InvalidChannelError || error instanceof UnknownUserError || error instanceof JobsInputError) return {ok: false, error: {kind: 'abort', message, actions: []}}
   return {ok: false, error: {kind: 'bug', message: error instanceof Error ? (error.stack ?? message) : message, actions: []}}
 }

@@ -13,6 +13,7 @@ import {AccessTokens} from '../api/tokens.js'
 import {adminArea} from '../admin/area.js'
 import {moderationArea} from '../admin/moderation-area.js'
 import {nodesArea} from '../admin/nodes-page.js'
+import {jobsDashboard} from '../admin/jobs-dashboard.js'
 import {reportRoutes} from '../admin/report-routes.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
 import {Users, type UserDoc} from '../accounts/users.js'
@@ -211,6 +212,7 @@ export const web: ComponentDef<'web'> = {
       log: log.child({module: 'dashboard'}),
     })
     await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, settings, pageContext, log: log.child({module: 'admin'})})
+    await app.register(jobsDashboard, {jobs, pageContext})
     await app.register(moderationArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, pageContext, log: log.child({module: 'admin'})})
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})

@@ -7,6 +7,7 @@
 import {z} from 'zod'
 
 import {createdUserSchema, passwordResetSchema, roleSchema, twoFactorResetSchema} from './accounts.js'
+import {housekeepingReportSchema, jobsRemoveResultSchema, jobsRetryResultSchema, jobsSummarySchema} from './jobs.js'
 import {channelNameSchema} from './live.js'
 
 export const createdStreamKeySchema = z.object({
@@ -73,6 +74,26 @@ export const adminOperations = {
     summary: 'Turn off the two-factor log-in of an account that lost its phone and its recovery codes',
     input: z.strictObject({username: z.string().min(1).max(100)}),
     result: twoFactorResetSchema,
+  },
+  'jobs.summary': {
+    summary: 'Jobs per queue and state, the workers that are up, and the jobs that failed for good',
+    input: z.strictObject({failedLimit: z.number().int().min(0).max(1000).default(20)}),
+    result: jobsSummarySchema,
+  },
+  'jobs.retry': {
+    summary: 'Run failed jobs again: one (queue and id), a queue\'s, or every queue\'s',
+    input: z.strictObject({queue: z.string().min(1).max(100).optional(), jobId: z.string().min(1).max(200).optional()}).refine((i) => i.jobId === undefined || i.queue !== undefined, {message: 'a job id needs its queue'}),
+    result: jobsRetryResultSchema,
+  },
+  'jobs.remove': {
+    summary: 'Remove one job (waiting, delayed or failed) from its queue',
+    input: z.strictObject({queue: z.string().min(1).max(100), jobId: z.string().min(1).max(200)}),
+    result: jobsRemoveResultSchema,
+  },
+  'jobs.housekeeping': {
+    summary: 'Run housekeeping now on a worker and wait for its report (a dry run removes nothing)',
+    input: z.strictObject({dryRun: z.boolean().default(false)}),
+    result: housekeepingReportSchema,
   },
 } as const satisfies Record<string, AdminOperation>
 

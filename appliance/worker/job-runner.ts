@@ -16,6 +16,7 @@ import {Queue, UnrecoverableError, WaitingError, Worker, type Job} from 'bullmq'
 import type {Redis} from 'ioredis'
 import {Counter} from 'prom-client'
 
+import {WORKER_SHUTDOWN_GRACE_S} from '../contract/jobs.js'
 import {gpuCapabilities, jobCatalog, jobTypeOfQueue, jobTypes, queuesOf, routeOf, type Capability, type JobType} from '../jobs/catalog.js'
 import {QUEUE_PREFIX, type JobHandlers, type JobRun} from '../jobs/types.js'
 import {forgetWorker, heartbeatWorker, WORKER_HEARTBEAT_MS, type WorkerRecord} from '../jobs/workers.js'
@@ -26,7 +27,7 @@ import {bullConnection, type RedisEndpoint} from '../platform/redis.js'
 /** How often the worker schedules housekeeping (one scheduler entry shared by all worker replicas). */
 export const HOUSEKEEPING_EVERY_MS = 60_000
 /** How long a stopping worker lets its running jobs finish before handing them back. */
-export const SHUTDOWN_GRACE_MS = 20_000
+export const SHUTDOWN_GRACE_MS = WORKER_SHUTDOWN_GRACE_S * 1000
 /** A job's lock: renewed every half of it while the job runs; a dead worker's jobs are free after it. */
 export const LOCK_MS = 15_000
 export const STALLED_CHECK_MS = 10_000
@@ -43,6 +44,8 @@ export interface JobRunnerOptions<Context> {
   concurrency: {general: number; video: number}
   /** This worker's name in the heartbeat (the swarm task's name; else host and pid). */
   id?: string
+  /** How long close() lets running jobs finish before handing them back (default SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs?: number
   metrics: Metrics
   log: Logger
 }
@@ -168,9 +171,10 @@ export async function startJobRunner<Context>(options: JobRunnerOptions<Context>
         return
       }
       const closing = Promise.all(workers.map((w) => w.close()))
-      const graceOver = await Promise.race([closing.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), SHUTDOWN_GRACE_MS).unref())])
+      const grace = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS
+      const graceOver = await Promise.race([closing.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), grace).unref())])
       if (graceOver) {
-        log.warn({active}, `jobs still running after ${SHUTDOWN_GRACE_MS / 1000} s: handing them back to their queues`)
+        log.warn({active}, `jobs still running after ${grace / 1000} s: handing them back to their queues`)
         for (const w of workers) w.cancelAllJobs(SHUTDOWN_REASON)
         await closing
       }

@@ -17,6 +17,7 @@ import {
   type SecretName,
   secretFiles,
   urlHost,
+  WORKER_SHUTDOWN_GRACE_S,
 } from '../../appliance/contract/index.js'
 import type {ShingConfig} from '../config/schema.js'
 import type {MountSettings, PortConfig, ServiceMode, ServiceSpec} from '../engine/engine.js'
@@ -338,7 +339,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
   for (let p = config.ports.webrtc.min; p <= config.ports.webrtc.max; p++) {
     webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
-  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}}} = {
+  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}; stopGraceS?: number}} = {
     // Only the web runs chat; its limits are in the spec, so changing them updates the web. Media
     // and retention settings reach the web (what it offers) and the worker (what it does).
     web: {
@@ -348,6 +349,8 @@ export function planStack(inputs: PlanInputs): StackPlan {
     worker: {
       mode: {Replicated: {Replicas: config.components.worker.replicas}},
       env: {SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention)},
+      // A stopping worker finishes or hands back its jobs within its grace; then Docker may kill it.
+      stopGraceS: WORKER_SHUTDOWN_GRACE_S + 10,
     },
     // One per box of the role: adding a box of that role adds one.
     ingest: {
@@ -380,6 +383,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
         constraints: onRole(name),
         mode: shape.mode,
         ...(shape.ports ? {ports: shape.ports} : {}),
+        ...(shape.stopGraceS === undefined ? {} : {stopGraceS: shape.stopGraceS}),
       }),
     })
   }

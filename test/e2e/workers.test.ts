@@ -14,7 +14,7 @@ import {startLiveSite, type LiveSite} from '../harness/live-site.js'
 
 let site: LiveSite
 let chromium: RunningChromium
-let front: string
+let front = ''
 /** The e2e's last line. */
 const figures = {clipSeconds: -1, plays: 'no', recoveredAfterKill: 'no', orphansRemoved: -1}
 
@@ -58,4 +58,3 @@ describe('the jobs dashboard and shing jobs', () => {
   // jobs: section
 })
 
-void front
