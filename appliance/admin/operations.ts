@@ -67,7 +67,7 @@ const handlers: {[K in AdminOperationName]: Handler<K>} = {
   },
   'jobs.housekeeping': async (input, ctx) => {
     try {
-      return {...(await ctx.jobs().run('housekeeping', {dryRun: input.dryRun}, HOUSEKEEPING_WAIT_MS))}
+      return {...(await ctx.jobs().run('housekeeping', {dryRun: input.dryRun}, HOUSEKEEPING_WAIT_MS)), dryRun: input.dryRun}
     } catch (error) {
       if (/timed out/i.test((error as Error).message)) {
         throw new AdminAbort(`no worker ran housekeeping within ${HOUSEKEEPING_WAIT_MS / 60_000} minutes`, ['Check that a worker is up: shing status; shing jobs shows the queues'])

@@ -155,6 +155,26 @@ describe('the stack on one box', () => {
     expect(reset.json()).toMatchObject({username: 'siteadmin', wasOn: false})
   })
 
+  it('shing jobs lists the queues and the worker with its capabilities; housekeeping runs on demand; a bad queue name is named', async () => {
+    const jobs = await waitFor('the worker to heartbeat', async () => {
+      const run = await shing('jobs', '--json')
+      if (run.exitCode !== 0) throw new Error(explain(run))
+      const summary = run.json<{queues: Array<{queue: string}>; workers: Array<{capabilities: string[]}>}>()
+      return summary.workers.length > 0 ? summary : undefined
+    }, {timeoutMs: 30_000, intervalMs: 1000})
+    expect(jobs.queues.map((q) => q.queue)).toEqual(expect.arrayContaining(['dvr.finalize', 'mail.send', 'housekeeping']))
+    expect(jobs.workers[0]?.capabilities).toEqual(['general', 'video-cpu'])
+    const text = await shing('jobs')
+    expect(text.exitCode, explain(text)).toBe(0)
+    expect(text.stdout).toMatch(/Workers \(1\):/)
+    const housekeeping = await shing('jobs', 'housekeeping', '--dry-run', '--json')
+    expect(housekeeping.exitCode, explain(housekeeping)).toBe(0)
+    expect(housekeeping.json()).toMatchObject({dryRun: true})
+    const wrong = await shing('jobs', 'remove', 'no-such-queue', '1')
+    expect(wrong.exitCode).toBe(1)
+    expect(wrong.stderr).toMatch(/there is no queue "no-such-queue"; the queues are: /)
+  })
+
   it('a second up changes nothing', async () => {
     const started = Date.now()
     const run = await shing('up', '--json')

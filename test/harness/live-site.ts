@@ -33,6 +33,8 @@ export interface LiveSite {
   s3: S3Server
   /** A client of the site's Redis, for the test's own looks. */
   client: Redis
+  /** Where the site's Redis is, with its password (a BullMQ Queue or JobQueues of the test's own). */
+  redisEndpoint: {host: string; port: number; password: string}
   mongoClient: MongoClient
   minio: MinioClient
   env: NodeJS.ProcessEnv
@@ -140,6 +142,7 @@ export async function startLiveSite(options: LiveSiteOptions = {}): Promise<Live
     mongo,
     s3,
     client,
+    redisEndpoint: {host: '127.0.0.1', port: redis.port, password: redisPassword},
     mongoClient,
     minio,
     env,
