@@ -4,6 +4,8 @@
  */
 import type {Db} from 'mongodb'
 
+import {vodExpiresAt} from './retention.js'
+
 export const VODS_COLLECTION = 'vods'
 
 export interface VodDoc {
@@ -14,6 +16,8 @@ export interface VodDoc {
   durationSeconds: number
   renditions: {name: string; segments: number; durationSeconds: number}[]
   createdAt: Date
+  /** Its streamer keeps it past the site's retention (vods/retention.ts): housekeeping never deletes it. */
+  kept?: boolean
 }
 
 /** What GET /api/streams/<channel>/vods answers: newest first, with where the web plays each. */
@@ -25,6 +29,10 @@ export interface VodListing {
   createdAt: string
   /** /vod/<channel>/<streamId>/master.m3u8, on the page's origin. */
   url: string
+  /** Its streamer keeps it past the site's retention. */
+  kept: boolean
+  /** When housekeeping deletes it (the site's retention.vodDays); absent when never. */
+  expiresAt?: string
 }
 
 /** /vod/<channel>/<streamId>/master.m3u8 */
@@ -49,7 +57,13 @@ export async function ensureVodIndexes(db: Db): Promise<void> {
   await vods.createIndex({createdAt: -1})
 }
 
-export async function listVods(db: Db, channel: string, limit = 50): Promise<VodListing[]> {
+const expiryOf = (d: VodDoc, vodDays: number): {expiresAt?: string} => {
+  const at = vodExpiresAt(d, vodDays)
+  return at === undefined ? {} : {expiresAt: at.toISOString()}
+}
+
+/** `vodDays`: the site's retention, to say when each goes (0: never). */
+export async function listVods(db: Db, channel: string, limit = 50, vodDays = 0): Promise<VodListing[]> {
   const docs = await db.collection<VodDoc>(VODS_COLLECTION).find({channel}).sort({createdAt: -1}).limit(limit).toArray()
   return docs.map((d) => ({
     streamId: d.streamId,
@@ -58,5 +72,7 @@ export async function listVods(db: Db, channel: string, limit = 50): Promise<Vod
     durationSeconds: d.durationSeconds,
     createdAt: d.createdAt.toISOString(),
     url: vodUrl(d.channel, d.streamId),
+    kept: d.kept === true,
+    ...expiryOf(d, vodDays),
   }))
 }
