@@ -7,7 +7,8 @@ import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback, type Strea
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
 import {countViewers} from '../relay/audience.js'
-import {listVods, STREAM_ID_PATTERN, streamStartedAt, vodPage, vodUrl, type VodListing} from '../vods/vods.js'
+import {vodDownloadState} from '../vods/download.js'
+import {listVods, STREAM_ID_PATTERN, streamStartedAt, vodPage, vodUrl, VODS_COLLECTION, type VodDoc, type VodListing} from '../vods/vods.js'
 import type {Asset} from '../web/assets.js'
 import {notFoundPage, type PageContext, type PageContextOf} from '../web/html.js'
 import {TtlCache} from '../platform/ttl-cache.js'
@@ -86,9 +87,9 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     return reply.header('cache-control', 'no-store').send(playback)
   })
 
-  const page = async (request: FastifyRequest, reply: FastifyReply, channel: string, render: (context: PageContext) => Promise<string | undefined>): Promise<FastifyReply> => {
+  const page = async (request: FastifyRequest, reply: FastifyReply, channel: string, render: (context: PageContext) => Promise<string | undefined>, form = false): Promise<FastifyReply> => {
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache')
-    const context = pageContext(request, reply)
+    const context = pageContext(request, reply, {form})
     const gone = (): FastifyReply => reply.code(404).send(notFoundPage(context, {what: 'There is no channel by that name.'}))
     if (!CHANNEL_PATTERN.test(channel)) return gone()
     try {
@@ -127,9 +128,10 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     const {channel, streamId} = request.params
     return page(request, reply, channel, async (context) => {
       if (!STREAM_ID_PATTERN.test(streamId)) return undefined
-      const vod = (await listVods(db, channel, 200)).find((v) => v.streamId === streamId)
-      if (vod === undefined) return undefined
-      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: (streamStartedAt(streamId) ?? new Date(vod.createdAt)).toISOString(), streamId}})
-    })
+      const vod = await db.collection<VodDoc>(VODS_COLLECTION).findOne({channel, streamId})
+      if (vod === null) return undefined
+      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: (streamStartedAt(streamId) ?? vod.createdAt).toISOString(), streamId, download: vodDownloadState(vod)}})
+      // The Download MP4 form needs its CSRF token, logged in or not.
+    }, true)
   })
 }

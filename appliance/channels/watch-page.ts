@@ -13,6 +13,9 @@ import type {ChannelDoc} from './channels.js'
 import {CHANNEL_IMAGES, channelImageUrl} from './images.js'
 import {watchJs} from './watch-script.js'
 import {chatPanel, chatReplayPath, chatScripts} from '../chat/chat-page.js'
+import type {VodDownloadState} from '../vods/download.js'
+import {vodDownloadJs} from '../vods/download-script.js'
+import {vodDownloadSection} from '../vods/download-section.js'
 
 export interface WatchPageOptions {
   channel: string
@@ -21,7 +24,7 @@ export interface WatchPageOptions {
   /** The Socket.IO client, for the chat column. */
   socketIoJs: Asset
   /** Plays this archived broadcast (its master playlist, when it began, its id) instead of the live one; the chat replays beside it. */
-  vod?: {url: string; startedAt: string; streamId: string}
+  vod?: {url: string; startedAt: string; streamId: string; download?: VodDownloadState}
   /** The channel as its dashboard set it: title, profile, images. */
   profile?: Pick<ChannelDoc, 'title' | 'description' | 'category' | 'tags' | 'language' | 'mature' | 'images'>
   /** The follow box (count and buttons), rendered by the community domain for this viewer. */
@@ -66,7 +69,7 @@ export function watchPage(context: PageContext, options: WatchPageOptions): stri
   return page(context, {
     title: options.channel,
     width: 'player',
-    scripts: [options.hlsJs.url, watchJs.url, ...chatScripts(options.socketIoJs)],
+    scripts: [options.hlsJs.url, watchJs.url, ...chatScripts(options.socketIoJs), ...(options.vod?.download === undefined ? [] : [vodDownloadJs.url])],
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
     body: `<div class="watch-layout"><div class="watch-main">
 ${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
@@ -77,6 +80,7 @@ ${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(prof
 </div>
 ${chatPanel({channel: options.channel, returnTo: options.vod === undefined ? `/c/${options.channel}` : `/c/${options.channel}/vod/${options.vod.streamId}`, ...(options.vod === undefined ? {} : {replay: chatReplayPath(options.channel, options.vod.streamId)})})}
 <div class="watch-more">
+${options.vod?.download === undefined ? '' : vodDownloadSection(context, options.channel, options.vod.streamId, options.vod.download)}
 ${about(options.channel, profile)}
 ${options.vod === undefined ? `<p class="channel-actions"><a class="report-link" href="/c/${encodeURIComponent(options.channel)}/report">Report this channel</a></p>` : ''}
 ${pastBroadcasts(options.pastBroadcasts)}

@@ -44,6 +44,7 @@ import {apiError, createHttpServer, listen} from '../platform/http-server.js'
 import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
 import {vodRoutes} from '../vods/routes.js'
+import {vodDownloadJs} from '../vods/download-script.js'
 import {ensureVodIndexes} from '../vods/vods.js'
 import {assetRoutes, audioPoster, loadHlsJs, loadSocketIoJs, siteCss} from '../web/assets.js'
 import {chatJs} from '../chat/chat-script.js'
@@ -174,7 +175,7 @@ export const web: ComponentDef<'web'> = {
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs]})
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, vodDownloadJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     const outbox = createOutbox(smtpSettings(env), jobs)
@@ -219,7 +220,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'})})
-    await app.register(vodRoutes, {db: mongo.db, storage, channels})
+    await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'})})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})
     await app.register(apiRoutes, {
       db: mongo.db,

@@ -63,6 +63,14 @@ export const jobCatalog = {
     options: {attempts: 8, backoff: {type: 'exponential', delay: 15_000}, removeOnComplete: true, removeOnFail: {age: 24 * 3600}},
     jobId: undefined,
   },
+  'vod.mp4': {
+    summary: "Remux a VOD's best rendition into one downloadable MP4 (no re-encode)",
+    route: 'video',
+    data: z.strictObject({channel: channelNameSchema, streamId: streamIdSchema}),
+    // Retried while S3 is away or the archive is being switched by a re-encode.
+    options: retried(5, 2000),
+    jobId: (d: {streamId: string}) => `vod.mp4-${d.streamId}`,
+  },
   housekeeping: {
     summary: 'Expire what is past its time and remove what nothing points at',
     route: 'general',

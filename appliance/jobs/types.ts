@@ -34,6 +34,20 @@ export interface VodDeleteResult {
   objectsRemoved: number
 }
 
+/** A VOD's downloadable MP4, at dvr/<channel>/<streamId>/download.mp4. */
+export interface VodMp4Result {
+  status: 'done'
+  key: string
+  /** The rendition it was remuxed from. */
+  rendition: string
+  bytes: number
+  durationSeconds: number
+  /** Continuous runs of the archive joined (more than 1 where the ladder restarted). */
+  runs: number
+  /** Made by an earlier run (the job ran again): nothing was redone. */
+  reused: boolean
+}
+
 export interface MailSendResult {
   status: 'sent'
   /** The SMTP server's id for it. */
@@ -45,6 +59,7 @@ export interface JobResult {
   'vod.delete': VodDeleteResult
   'mail.send': MailSendResult
   housekeeping: HousekeepingResult
+  'vod.mp4': VodMp4Result
 }
 
 /** What a handler is told about the run it is in. */

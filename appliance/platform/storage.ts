@@ -98,3 +98,13 @@ export async function listObjectNames(storage: Storage, prefix: string): Promise
   }
   return names
 }
+
+/** An object's size in bytes, or undefined when there is no such object. */
+export async function objectSize(storage: Storage, key: string): Promise<number | undefined> {
+  try {
+    return (await storage.client.statObject(storage.bucket, key)).size
+  } catch (error) {
+    if (isMissingObject(error)) return undefined
+    throw error
+  }
+}

@@ -18,7 +18,13 @@ export interface VodDoc {
   createdAt: Date
   /** Its streamer keeps it past the site's retention (vods/retention.ts): housekeeping never deletes it. */
   kept?: boolean
+  /** The downloadable MP4 (vod.mp4): asked for, then made. */
+  download?: VodDownload
 }
+
+export type VodDownload =
+  | {state: 'preparing'; requestedAt: Date}
+  | {state: 'ready'; key: string; rendition: string; bytes: number; durationSeconds: number; madeAt: Date}
 
 /** What GET /api/streams/<channel>/vods answers: newest first, with where the web plays each. */
 export interface VodListing {

@@ -154,6 +154,9 @@ body[data-state="vod"] #badge { background: #246; }
 body[data-state="vod"] #offline { display: none; }
 .stream-title { margin: 0; padding: 0 1rem .75rem; font-size: 1.05rem; }
 section.past { padding: 0 1rem 2rem; }
+section.vod-download { padding: 0 1rem 1rem; }
+section.vod-download form, section.vod-download p { display: inline-block; margin: 0 .75rem .5rem 0; }
+section.vod-download [hidden] { display: none; }
 
 /* Following a channel: the count and the buttons in the channel's header */
 button.secondary { font: inherit; font-weight: 600; background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; cursor: pointer; }

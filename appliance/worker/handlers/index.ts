@@ -5,6 +5,7 @@ import {dvrFinalize} from './dvr-finalize.js'
 import {housekeeping} from './housekeeping.js'
 import {mailSend} from './mail-send.js'
 import {vodDelete} from './vod-delete.js'
+import {vodMp4} from './vod-mp4.js'
 
 export type {JobContext} from './context.js'
 
@@ -13,4 +14,5 @@ export const handlers: JobHandlers<JobContext> = {
   'vod.delete': vodDelete,
   'mail.send': mailSend,
   housekeeping,
+  'vod.mp4': vodMp4,
 }
