@@ -8,6 +8,7 @@ import {handlers} from '../worker/handlers/index.js'
 import {startJobRunner} from '../worker/job-runner.js'
 import {workerCapabilities} from '../jobs/workers.js'
 import {JobQueues} from '../jobs/queues.js'
+import {scheduleThumbnailSweep} from '../channels/live-thumbnails.js'
 
 export const worker: ComponentDef<'worker'> = {
   name: 'worker',
@@ -32,6 +33,8 @@ export const worker: ComponentDef<'worker'> = {
       metrics,
       log,
     })
+    // Live channels' thumbnails are asked for by a recurring sweep (one scheduler entry, whoever declares it).
+    await scheduleThumbnailSweep(jobs)
     const app = createHttpServer({component: 'worker', checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage), runner.check], metrics, log})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {

@@ -46,6 +46,31 @@ export const jobCatalog = {
     options: retried(5, 2000),
     jobId: (d: {streamId: string}) => `dvr.finalize-${d.streamId}`,
   },
+  'vod.previews': {
+    summary: "Make a VOD's poster and scrubbing previews (sprite sheets and their WebVTT map)",
+    route: 'video',
+    data: z.strictObject({channel: channelNameSchema, streamId: streamIdSchema}),
+    // Retried while S3 is away or a re-encode switches the archive under it.
+    options: retried(5, 2000),
+    jobId: (d: {streamId: string}) => `vod.previews-${d.streamId}`,
+  },
+  'thumbnail.live': {
+    summary: "Take a live channel's thumbnail from its newest archived segment",
+    route: 'video',
+    data: z.strictObject({channel: channelNameSchema, streamId: streamIdSchema}),
+    // Retried while the broadcast's first segment is on its way; the next sweep asks again anyway.
+    options: {attempts: 3, backoff: {type: 'exponential', delay: 2000}, removeOnComplete: 100, removeOnFail: 100},
+    // One per broadcast and interval, named by the sweep (thumbnail.live-<streamId>-<interval number>).
+    jobId: undefined,
+  },
+  'thumbnail.sweep': {
+    summary: 'Ask for a fresh thumbnail of each live channel whose thumbnail is older than media.thumbnails.liveEverySeconds',
+    route: 'general',
+    data: z.strictObject({}),
+    // Runs every few seconds by itself (a job scheduler): a failed one is simply followed by the next.
+    options: {attempts: 1, removeOnComplete: 100, removeOnFail: 100},
+    jobId: undefined,
+  },
   'vod.delete': {
     summary: "Remove a deleted broadcast's archive from S3",
     route: 'general',

@@ -27,6 +27,34 @@ export interface DvrFinalizeResult {
   renditions: {name: string; segments: number; durationSeconds: number}[]
 }
 
+/** A VOD's poster and scrubbing previews, under dvr/<channel>/<streamId>/previews/. */
+export type VodPreviewsResult =
+  | {
+      status: 'done'
+      /** dvr/<channel>/<streamId>/previews */
+      prefix: string
+      /** The renditions the poster and the tiles were decoded from. */
+      posterRendition: string
+      tilesRendition: string
+      sheets: number
+      tiles: number
+      tileSeconds: number
+      durationSeconds: number
+    }
+  | {status: 'skipped'; reason: string}
+
+/** A live channel's thumbnail at thumbs/live/<channel>.jpg, or why none was taken this time. */
+export type ThumbnailLiveResult =
+  | {status: 'done'; key: string; rendition: string; segment: string; bytes: number}
+  | {status: 'skipped'; reason: string}
+
+export interface ThumbnailSweepResult {
+  status: 'done'
+  live: number
+  /** Channels whose thumbnail was due: a thumbnail.live job each. */
+  asked: string[]
+}
+
 export interface VodDeleteResult {
   status: 'done'
   /** dvr/<channel>/<streamId> */
@@ -56,6 +84,9 @@ export interface MailSendResult {
 
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
+  'vod.previews': VodPreviewsResult
+  'thumbnail.live': ThumbnailLiveResult
+  'thumbnail.sweep': ThumbnailSweepResult
   'vod.delete': VodDeleteResult
   'mail.send': MailSendResult
   housekeeping: HousekeepingResult

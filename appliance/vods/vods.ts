@@ -4,6 +4,8 @@
  */
 import type {Db} from 'mongodb'
 
+import {POSTER_NAME, PREVIEWS_FOLDER, VTT_NAME, type VodPreviews} from './previews.js'
+
 import {vodExpiresAt} from './retention.js'
 
 export const VODS_COLLECTION = 'vods'
@@ -16,6 +18,8 @@ export interface VodDoc {
   durationSeconds: number
   renditions: {name: string; segments: number; durationSeconds: number}[]
   createdAt: Date
+  /** Its poster and scrubbing previews (vod.previews), once made; none for an audio-only broadcast. */
+  previews?: VodPreviews
   /** Its streamer keeps it past the site's retention (vods/retention.ts): housekeeping never deletes it. */
   kept?: boolean
   /** The downloadable MP4 (vod.mp4): asked for, then made. */
@@ -35,6 +39,10 @@ export interface VodListing {
   createdAt: string
   /** /vod/<channel>/<streamId>/master.m3u8, on the page's origin. */
   url: string
+  /** Its poster (a JPEG), once made. */
+  poster?: string
+  /** Its scrubbing previews' WebVTT map (cues point into sprite sheets beside it), once made. */
+  previews?: string
   /** Its streamer keeps it past the site's retention. */
   kept: boolean
   /** When housekeeping deletes it (the site's retention.vodDays); absent when never. */
@@ -45,6 +53,11 @@ export interface VodListing {
 export const vodUrl = (channel: string, streamId: string): string => `/vod/${channel}/${streamId}/master.m3u8`
 /** /c/<channel>/vod/<streamId>: the page that plays it. */
 export const vodPage = (channel: string, streamId: string): string => `/c/${channel}/vod/${streamId}`
+/** Where the web serves a VOD's poster and previews map (under /vod/, from dvr/<channel>/<streamId>/previews/). */
+export const vodPreviewUrls = (channel: string, streamId: string): {poster: string; previews: string} => ({
+  poster: `/vod/${channel}/${streamId}/${PREVIEWS_FOLDER}/${POSTER_NAME}`,
+  previews: `/vod/${channel}/${streamId}/${PREVIEWS_FOLDER}/${VTT_NAME}`,
+})
 
 /** Stream ids as newStreamId makes them (20250102T030405Z-9f3a1c2b); anything else is not looked up. */
 export const STREAM_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/
@@ -78,6 +91,7 @@ export async function listVods(db: Db, channel: string, limit = 50, vodDays = 0)
     durationSeconds: d.durationSeconds,
     createdAt: d.createdAt.toISOString(),
     url: vodUrl(d.channel, d.streamId),
+    ...(d.previews === undefined ? {} : vodPreviewUrls(d.channel, d.streamId)),
     kept: d.kept === true,
     ...expiryOf(d, vodDays),
   }))

@@ -4,8 +4,11 @@ import type {JobContext} from './context.js'
 import {dvrFinalize} from './dvr-finalize.js'
 import {housekeeping} from './housekeeping.js'
 import {mailSend} from './mail-send.js'
+import {thumbnailLive} from './thumbnail-live.js'
+import {thumbnailSweep} from './thumbnail-sweep.js'
 import {vodDelete} from './vod-delete.js'
 import {vodMp4} from './vod-mp4.js'
+import {vodPreviews} from './vod-previews.js'
 
 export type {JobContext} from './context.js'
 
@@ -13,6 +16,9 @@ export const handlers: JobHandlers<JobContext> = {
   'dvr.finalize': dvrFinalize,
   'vod.delete': vodDelete,
   'mail.send': mailSend,
+  'vod.previews': vodPreviews,
+  'thumbnail.live': thumbnailLive,
+  'thumbnail.sweep': thumbnailSweep,
   housekeeping,
   'vod.mp4': vodMp4,
 }
