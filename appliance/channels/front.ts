@@ -11,10 +11,11 @@ import type {Db} from 'mongodb'
 import type {Logger} from '../platform/logger.js'
 import {countViewers} from '../relay/audience.js'
 import {TtlCache} from '../platform/ttl-cache.js'
-import {VODS_COLLECTION, vodPage, type VodDoc} from '../vods/vods.js'
+import {VODS_COLLECTION, vodPage, vodPreviewUrls, type VodDoc} from '../vods/vods.js'
 import type {ChannelCategory} from '../contract/index.js'
 import {Channels} from './channels.js'
 import {channelImageUrl} from './images.js'
+import {LiveThumbnails} from './live-thumbnails.js'
 import type {LiveStates} from './stream-state.js'
 
 /** What each list shows of a channel besides its name. */
@@ -27,8 +28,10 @@ interface Shown {
 
 export interface FrontPage {
   /** Most watched first. */
-  live: Array<{channel: string; since: string; viewers?: number} & Shown>
-  recent: Array<{channel: string; page: string; startedAt: string; durationSeconds: number} & Shown>
+  /** thumbnail: the broadcast's latest picture, once the worker took one. */
+  live: Array<{channel: string; since: string; viewers?: number; thumbnail?: string} & Shown>
+  /** poster: once the worker made it. */
+  recent: Array<{channel: string; page: string; startedAt: string; durationSeconds: number; poster?: string} & Shown>
 }
 
 export const FRONT_PAGE_TTL_MS = 2000
@@ -38,6 +41,7 @@ const RECENT_LIMIT = 12
 export class FrontPageData {
   private readonly cache = new TtlCache<'front', FrontPage>(FRONT_PAGE_TTL_MS, 1)
   private readonly channels: Channels
+  private readonly thumbnails: LiveThumbnails
 
   constructor(
     private readonly db: Db,
@@ -46,6 +50,7 @@ export class FrontPageData {
     private readonly log: Logger,
   ) {
     this.channels = new Channels(db)
+    this.thumbnails = new LiveThumbnails(redis, log)
   }
 
   get(): Promise<FrontPage> {
@@ -53,7 +58,12 @@ export class FrontPageData {
   }
 
   private async build(): Promise<FrontPage> {
-    const live = await this.mostWatched(this.liveStates.all())
+    const states = this.liveStates.all()
+    const [watched, thumbnails] = await Promise.all([this.mostWatched(states), this.thumbnails.urls(states)])
+    const live = watched.map((s) => {
+      const thumbnail = thumbnails.get(s.channel)
+      return thumbnail === undefined ? s : {...s, thumbnail}
+    })
     try {
       const recentDocs = await this.db.collection<VodDoc>(VODS_COLLECTION).find({}).sort({createdAt: -1}).limit(RECENT_LIMIT).toArray()
       const names = [...new Set([...live.map((s) => s.channel), ...recentDocs.map((v) => v.channel)])]
@@ -71,7 +81,14 @@ export class FrontPageData {
       }
       return {
         live: live.filter(listed).map((s) => ({...s, ...shown(s.channel)})),
-        recent: recentDocs.filter(listed).map((v) => ({channel: v.channel, page: vodPage(v.channel, v.streamId), startedAt: v.createdAt.toISOString(), durationSeconds: v.durationSeconds, ...shown(v.channel)})),
+        recent: recentDocs.filter(listed).map((v) => ({
+          channel: v.channel,
+          page: vodPage(v.channel, v.streamId),
+          startedAt: v.createdAt.toISOString(),
+          durationSeconds: v.durationSeconds,
+          ...(v.previews === undefined ? {} : {poster: vodPreviewUrls(v.channel, v.streamId).poster}),
+          ...shown(v.channel),
+        })),
       }
     } catch (error) {
       // MongoDB away: who is live still shows (without titles).

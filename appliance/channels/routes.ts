@@ -8,7 +8,7 @@ import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
 import {countViewers} from '../relay/audience.js'
 import {vodDownloadState} from '../vods/download.js'
-import {listVods, STREAM_ID_PATTERN, streamStartedAt, vodPage, vodUrl, VODS_COLLECTION, type VodDoc, type VodListing} from '../vods/vods.js'
+import {listVods, STREAM_ID_PATTERN, streamStartedAt, vodPage, vodPreviewUrls, vodUrl, VODS_COLLECTION, type VodDoc, type VodListing} from '../vods/vods.js'
 import type {Asset} from '../web/assets.js'
 import {notFoundPage, type PageContext, type PageContextOf} from '../web/html.js'
 import {TtlCache} from '../platform/ttl-cache.js'
@@ -38,6 +38,13 @@ export interface ChannelRoutesOptions {
 function unavailable(reply: FastifyReply, log: Logger, what: string, error: unknown): FastifyReply {
   log.error({err: (error as Error).message, url: reply.request.url.slice(0, 200)}, `503: ${what}`)
   return reply.code(503).header('retry-after', '5').header('cache-control', 'no-store').send({error: `${what}: retry in a moment`})
+}
+
+/** A VOD's poster and previews map for its page, once vod.previews made them. */
+function previewsOf(vod: VodDoc): {vodPreviews?: {poster: string; vtt: string}} {
+  if (vod.previews === undefined) return {}
+  const urls = vodPreviewUrls(vod.channel, vod.streamId)
+  return {vodPreviews: {poster: urls.poster, vtt: urls.previews}}
 }
 
 export async function channelRoutes(app: FastifyInstance, options: ChannelRoutesOptions): Promise<void> {
@@ -117,7 +124,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       socketIoJs: options.socketIoJs,
       ...(doc === null ? {} : {profile: doc}),
       // createdAt is when the VOD was closed: the stream id says when the broadcast began.
-      pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: (streamStartedAt(v.streamId) ?? new Date(v.createdAt)).toISOString(), durationSeconds: v.durationSeconds})),
+      pastBroadcasts: vods.map((v) => ({page: vodPage(channel, v.streamId), startedAt: (streamStartedAt(v.streamId) ?? new Date(v.createdAt)).toISOString(), durationSeconds: v.durationSeconds, ...(v.poster === undefined ? {} : {poster: v.poster})})),
     })
   }
   app.get<{Params: {channel: string}}>('/c/:channel', {config: {microcache: true}}, async (request, reply) =>
@@ -130,7 +137,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       if (!STREAM_ID_PATTERN.test(streamId)) return undefined
       const vod = await db.collection<VodDoc>(VODS_COLLECTION).findOne({channel, streamId})
       if (vod === null) return undefined
-      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: (streamStartedAt(streamId) ?? vod.createdAt).toISOString(), streamId, download: vodDownloadState(vod)}})
+      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: (streamStartedAt(streamId) ?? vod.createdAt).toISOString(), streamId, download: vodDownloadState(vod)}, ...previewsOf(vod)})
       // The Download MP4 form needs its CSRF token, logged in or not.
     }, true)
   })

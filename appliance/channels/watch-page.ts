@@ -8,10 +8,11 @@
  */
 import {CHANNEL_LANGUAGES} from '../contract/index.js'
 import {audioPoster, type Asset} from '../web/assets.js'
-import {avatar, categoryLink, escapeHtml, formatDuration, page, type PageContext} from '../web/html.js'
+import {avatar, categoryLink, escapeHtml, formatDuration, page, rowPicture, type PageContext} from '../web/html.js'
 import type {ChannelDoc} from './channels.js'
 import {CHANNEL_IMAGES, channelImageUrl} from './images.js'
 import {watchJs} from './watch-script.js'
+import {scrubJs, scrubStrip} from './vod-scrub.js'
 import {chatPanel, chatReplayPath, chatScripts} from '../chat/chat-page.js'
 import type {VodDownloadState} from '../vods/download.js'
 import {vodDownloadJs} from '../vods/download-script.js'
@@ -30,14 +31,16 @@ export interface WatchPageOptions {
   /** The follow box (count and buttons), rendered by the community domain for this viewer. */
   followBox?: string
   /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
-  pastBroadcasts?: readonly {page: string; startedAt: string; durationSeconds: number}[]
+  pastBroadcasts?: readonly {page: string; startedAt: string; durationSeconds: number; poster?: string}[]
+  /** The VOD's poster and its scrubbing previews' map (vod.previews), once made: the player shows the tiles on hover. */
+  vodPreviews?: {poster: string; vtt: string}
 }
 
 function pastBroadcasts(list: WatchPageOptions['pastBroadcasts']): string {
   if (list === undefined) return ''
   const items = list.map(
     (b) =>
-      `<li><a href="${escapeHtml(b.page)}"><time datetime="${escapeHtml(b.startedAt)}">${escapeHtml(b.startedAt.slice(0, 16).replace('T', ' '))} UTC</time></a> <span class="muted">${formatDuration(b.durationSeconds)}</span></li>`,
+      `<li><a href="${escapeHtml(b.page)}"><time datetime="${escapeHtml(b.startedAt)}">${escapeHtml(b.startedAt.slice(0, 16).replace('T', ' '))} UTC</time></a> <span class="muted">${formatDuration(b.durationSeconds)}</span>${rowPicture({url: b.poster})}</li>`,
   )
   return `<section class="past" aria-labelledby="past-heading"><h2 id="past-heading">Past broadcasts</h2>${items.length === 0 ? '<p class="muted">None yet.</p>' : `<ul class="channels">${items.join('')}</ul>`}</section>`
 }
@@ -69,13 +72,14 @@ export function watchPage(context: PageContext, options: WatchPageOptions): stri
   return page(context, {
     title: options.channel,
     width: 'player',
-    scripts: [options.hlsJs.url, watchJs.url, ...chatScripts(options.socketIoJs), ...(options.vod?.download === undefined ? [] : [vodDownloadJs.url])],
+    scripts: [options.hlsJs.url, watchJs.url, ...chatScripts(options.socketIoJs), ...(options.vodPreviews === undefined ? [] : [scrubJs.url]), ...(options.vod?.download === undefined ? [] : [vodDownloadJs.url])],
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
     body: `<div class="watch-layout"><div class="watch-main">
 ${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
 <div class="watch-header">${avatar(options.channel, imageUrl('avatar'))}<h1>${channel}</h1>${profile?.mature === true ? '<span class="mature-badge">Mature content</span>' : ''}<span id="badge">…</span><span id="viewers"></span><span id="quality" aria-live="polite"></span>${options.followBox ?? ''}</div>
 ${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(profile.title)}</p>`}
-<video id="video" controls muted autoplay playsinline></video>
+<video id="video" controls muted autoplay playsinline${options.vodPreviews === undefined ? '' : ` poster="${escapeHtml(options.vodPreviews.poster)}"`}></video>
+${scrubStrip(options.vodPreviews)}
 <div id="offline"${offline === undefined ? '' : ' class="with-image"'}>${offline === undefined ? '' : `<img src="${escapeHtml(offline)}" alt="" width="${CHANNEL_IMAGES.offline.width}" height="${CHANNEL_IMAGES.offline.height}">`}<p>${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p></div>
 </div>
 ${chatPanel({channel: options.channel, returnTo: options.vod === undefined ? `/c/${options.channel}` : `/c/${options.channel}/vod/${options.vod.streamId}`, ...(options.vod === undefined ? {} : {replay: chatReplayPath(options.channel, options.vod.streamId)})})}

@@ -32,6 +32,8 @@ import {Channels} from '../channels/channels.js'
 import {ChannelDirectory} from '../channels/directory.js'
 import {FrontPageData} from '../channels/front.js'
 import {channelMediaRoutes} from '../channels/images.js'
+import {LiveThumbnails, liveThumbnailRoutes} from '../channels/live-thumbnails.js'
+import {scrubJs} from '../channels/vod-scrub.js'
 import {channelRoutes} from '../channels/routes.js'
 import {LiveStates} from '../channels/stream-state.js'
 import {watchJs} from '../channels/watch-script.js'
@@ -44,6 +46,7 @@ import {apiError, createHttpServer, listen} from '../platform/http-server.js'
 import {listNodes} from '../registry/nodes.js'
 import {registryRoutes} from '../registry/routes.js'
 import {vodRoutes} from '../vods/routes.js'
+import {vodPreviewRoutes} from '../vods/preview-routes.js'
 import {vodDownloadJs} from '../vods/download-script.js'
 import {ensureVodIndexes} from '../vods/vods.js'
 import {assetRoutes, audioPoster, loadHlsJs, loadSocketIoJs, siteCss} from '../web/assets.js'
@@ -175,7 +178,7 @@ export const web: ComponentDef<'web'> = {
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, vodDownloadJs]})
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     const outbox = createOutbox(smtpSettings(env), jobs)
@@ -233,7 +236,9 @@ export const web: ComponentDef<'web'> = {
       log: log.child({module: 'api'}),
     })
     await app.register(channelMediaRoutes, {storage})
-    await app.register(browseRoutes, {db: mongo.db, liveStates, pageContext})
+    await app.register(liveThumbnailRoutes, {storage})
+    await app.register(vodPreviewRoutes, {storage})
+    await app.register(browseRoutes, {db: mongo.db, liveStates, pageContext, thumbnails: new LiveThumbnails(redis, log.child({module: 'thumbnails'}))})
     const chat = startChat({
       app,
       rooms: chatRooms,

@@ -154,6 +154,17 @@ body[data-state="vod"] #badge { background: #246; }
 body[data-state="vod"] #offline { display: none; }
 .stream-title { margin: 0; padding: 0 1rem .75rem; font-size: 1.05rem; }
 section.past { padding: 0 1rem 2rem; }
+/* The VOD's scrub strip under the player: the moment's preview tile above the pointer, finger or keyboard position */
+.scrub { position: relative; margin: 0 1rem; }
+.scrub[hidden], .scrub-preview[hidden] { display: none; }
+.scrub-track { position: relative; height: 2rem; cursor: pointer; touch-action: none; }
+.scrub-track::before, .scrub-played { content: ""; position: absolute; left: 0; top: 50%; height: .35rem; margin-top: -.175rem; border-radius: .2rem; pointer-events: none; }
+.scrub-track::before { right: 0; background: #3a3d45; }
+.scrub-played { width: 0; background: #d22; }
+.scrub-track:hover::before, .scrub-track:hover .scrub-played, .scrub-track:focus-visible::before, .scrub-track:focus-visible .scrub-played { height: .55rem; margin-top: -.275rem; }
+.scrub-preview { position: absolute; bottom: 2.1rem; display: grid; justify-items: center; gap: .25rem; pointer-events: none; z-index: 3; }
+.scrub-tile { background: #000 no-repeat; outline: 2px solid #fff; border-radius: .15rem; box-shadow: 0 2px 10px #000c; }
+.scrub-time { font-size: .85rem; font-weight: 700; background: #000d; padding: 0 .4rem; border-radius: .2rem; }
 section.vod-download { padding: 0 1rem 1rem; }
 section.vod-download form, section.vod-download p { display: inline-block; margin: 0 .75rem .5rem 0; }
 section.vod-download [hidden] { display: none; }
@@ -239,6 +250,27 @@ ul.channels li:has(> .avatar) > a:first-child { font-weight: 600; justify-self: 
 .row-meta { display: flex; flex-wrap: wrap; gap: .1rem .75rem; font-size: .875rem; color: var(--muted); }
 .live-dot, .live-count { color: #f66; font-weight: 700; }
 .live-dot::before { content: "● "; }
+/* Pictures in lists: a live channel's thumbnail, a past broadcast's poster (16:9; a placeholder until there is one) */
+.thumb { display: block; width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: cover; border-radius: .3rem; background: #000; }
+.thumb.placeholder { position: relative; background: linear-gradient(135deg, #2a2e37, #15171c); }
+.thumb.placeholder::after { content: ""; position: absolute; inset: 0; margin: auto; width: 0; height: 0; border-style: solid; border-width: .8rem 0 .8rem 1.35rem; border-color: transparent transparent transparent #5a606e; }
+/* A row (browse, search): the picture at its end; past broadcasts: the poster first. */
+ul.channels li:has(> .avatar):has(> .thumb) { grid-template-columns: auto minmax(0, 1fr) 8rem; }
+ul.channels li > .thumb { grid-column: 3; grid-row: 1 / span 3; align-self: center; }
+section.past li:has(> .thumb) { display: grid; grid-template-columns: 8rem minmax(0, 1fr); column-gap: .8rem; align-items: center; align-content: center; }
+section.past li > * { grid-column: 2; justify-self: start; }
+section.past li > .thumb { grid-column: 1; grid-row: 1 / span 2; }
+@media (max-width: 30rem) { ul.channels li:has(> .avatar):has(> .thumb) { grid-template-columns: auto minmax(0, 1fr) 6rem; } section.past li:has(> .thumb) { grid-template-columns: 6rem minmax(0, 1fr); } }
+/* The front page's live channels and recent broadcasts: cards, the picture on top; the whole card is its link (one tab stop). */
+ul.channels:is(.live, .recent) { grid-template-columns: repeat(auto-fill, minmax(15rem, 1fr)); gap: 1rem; }
+ul.channels:is(.live, .recent) li:has(> .thumb) { position: relative; grid-template-columns: auto minmax(0, 1fr); align-items: start; align-content: start; padding: 0 .8rem .7rem; overflow: hidden; }
+ul.channels:is(.live, .recent) li > .thumb { grid-column: 1 / -1; grid-row: 1; width: calc(100% + 1.6rem); margin: 0 -.8rem .6rem; border-radius: 0; }
+ul.channels:is(.live, .recent) li:has(> .thumb) > .avatar { grid-row: 2 / span 3; align-self: start; }
+ul.channels:is(.live, .recent) li > a:first-child::after { content: ""; position: absolute; inset: 0; }
+ul.channels:is(.live, .recent) li > a:first-child:focus-visible { outline: none; }
+ul.channels:is(.live, .recent) li:has(> a:first-child:focus-visible) { outline: 2px solid var(--link); outline-offset: 2px; }
+ul.channels:is(.live, .recent) li:hover { border-color: #4a4f5c; }
+ul.channels:is(.live, .recent) .category { position: relative; z-index: 1; }
 ul.categories { list-style: none; padding: 0; display: grid; gap: .6rem; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); }
 ul.categories li { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .8rem 1rem; display: grid; gap: .15rem; }
 ul.categories a { font-weight: 700; font-size: 1.05rem; }

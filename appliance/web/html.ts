@@ -95,6 +95,15 @@ export interface ChannelRow {
   live?: boolean
   /** Already HTML: a date and duration, say. */
   extra?: string
+  /** A 16:9 picture (a live thumbnail, a VOD's poster): its URL, or none yet (a placeholder stands in). */
+  picture?: {url?: string | undefined}
+}
+
+/** A row's picture, or the placeholder that keeps its place until there is one. Decorative: the row's link names it. */
+export function rowPicture(picture: ChannelRow['picture']): string {
+  if (picture === undefined) return ''
+  if (picture.url === undefined) return '<span class="thumb placeholder" aria-hidden="true"></span>'
+  return `<img class="thumb" src="${escapeHtml(picture.url)}" alt="" width="640" height="360" loading="lazy" decoding="async">`
 }
 
 export function channelRow(row: ChannelRow): string {
@@ -103,7 +112,7 @@ export function channelRow(row: ChannelRow): string {
   const category = row.category === undefined ? '' : `<a class="category" href="${escapeHtml(row.category.href)}">${escapeHtml(row.category.label)}</a>`
   const meta = live + category + (row.extra ?? '')
   // The name leads (what a screen reader says first); the stylesheet puts the avatar before it.
-  return `<li><a href="${escapeHtml(row.href)}">${escapeHtml(row.channel)}</a>${title}${meta === '' ? '' : `<span class="row-meta">${meta}</span>`}${avatar(row.channel, row.avatarUrl)}</li>`
+  return `<li><a href="${escapeHtml(row.href)}">${escapeHtml(row.channel)}</a>${title}${meta === '' ? '' : `<span class="row-meta">${meta}</span>`}${avatar(row.channel, row.avatarUrl)}${rowPicture(row.picture)}</li>`
 }
 
 export function page(context: PageContext, options: PageOptions): string {
@@ -155,14 +164,14 @@ const viewerCount = (viewers: number | undefined): string | undefined =>
 export function homePage(
   context: PageContext,
   data: {
-    live: readonly {channel: string; since: string; title?: string; category?: ChannelCategory; avatar?: string; viewers?: number}[]
-    recent: readonly {channel: string; page: string; startedAt: string; durationSeconds: number; title?: string; avatar?: string}[]
+    live: readonly {channel: string; since: string; title?: string; category?: ChannelCategory; avatar?: string; viewers?: number; thumbnail?: string}[]
+    recent: readonly {channel: string; page: string; startedAt: string; durationSeconds: number; title?: string; avatar?: string; poster?: string}[]
   },
 ): string {
   const live =
     data.live.length === 0
       ? '<p>Nobody is live right now. <a href="/browse">Browse the channels</a>.</p>'
-      : `<ul class="channels live">${data.live.map((s) => channelRow({channel: s.channel, href: `/c/${encodeURIComponent(s.channel)}`, avatarUrl: s.avatar, title: s.title, category: categoryLink(s.category), live: true, extra: viewerCount(s.viewers)})).join('')}</ul>`
+      : `<ul class="channels live">${data.live.map((s) => channelRow({channel: s.channel, href: `/c/${encodeURIComponent(s.channel)}`, avatarUrl: s.avatar, title: s.title, category: categoryLink(s.category), live: true, extra: viewerCount(s.viewers), picture: {url: s.thumbnail}})).join('')}</ul>`
   const recent =
     data.recent.length === 0
       ? ''
@@ -174,6 +183,7 @@ export function homePage(
               avatarUrl: b.avatar,
               title: b.title,
               extra: `<span class="muted"><time datetime="${escapeHtml(b.startedAt)}">${escapeHtml(b.startedAt.slice(0, 10))}</time> · ${formatDuration(b.durationSeconds)}</span>`,
+              picture: {url: b.poster},
             }),
           )
           .join('')}</ul>`

@@ -18,6 +18,7 @@ import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {waitFor} from '../harness/process.js'
 import {startLiveSite, type LiveSite} from '../harness/live-site.js'
+import {publishTestStream} from '../harness/rtmp.js'
 
 let site: LiveSite
 let chromium: RunningChromium
@@ -51,6 +52,137 @@ describe('clips', () => {
 
 describe('thumbnails and previews', () => {
   // previews: section
+  const channel = 'preview-show'
+  let publisher: Awaited<ReturnType<typeof publishTestStream>> | undefined
+  let streamId = ''
+  let liveAt = 0
+
+  afterAll(async () => {
+    await publisher?.stop().catch(() => undefined)
+  })
+
+  it("the live channel's thumbnail loads on the front page in Chromium (desktop and phone)", async () => {
+    const key = await site.streamKey(channel)
+    publisher = await publishTestStream({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, size: '640x360', fps: 15})
+    streamId = await waitFor('the channel live', async () => {
+      const {body} = await site.web<{live: boolean; streamId?: string}>(`/api/streams/${channel}/playback`)
+      return body.live ? body.streamId : undefined
+    }, {timeoutMs: 30_000, intervalMs: 250})
+    liveAt = Date.now()
+    const page = await chromium.newPage()
+    // The first thumbnail comes within the interval (30 s); until then the card shows a placeholder.
+    let placeholderShot = false
+    const loaded = await waitFor('the thumbnail loaded on the front page', async () => {
+      await page.goto(front)
+      if (!placeholderShot && (await page.locator('ul.channels.live .thumb.placeholder').count()) > 0) {
+        placeholderShot = true
+        await screenshot(page, 'workers-front-thumbnail-placeholder')
+      }
+      return page.evaluate(async (name) => {
+        const card = [...document.querySelectorAll('ul.channels.live li')].find((li) => li.querySelector('a')?.textContent === name)
+        const image = card?.querySelector('img.thumb') as HTMLImageElement | null | undefined
+        if (!image) return undefined
+        await image.decode().catch(() => undefined)
+        return image.naturalWidth > 0 ? {src: image.getAttribute('src') ?? '', width: image.naturalWidth, height: image.naturalHeight} : undefined
+      }, channel)
+    }, {timeoutMs: 45_000, intervalMs: 2000})
+    expect(loaded.src).toMatch(new RegExp(`^/media/thumbs/live/${channel}\\.jpg\\?v=[0-9a-z]+$`))
+    expect([loaded.width, loaded.height]).toEqual([640, 360])
+    await screenshot(page, 'workers-front-thumbnails')
+    await page.setViewportSize({width: 390, height: 844})
+    await screenshot(page, 'workers-front-thumbnails-phone')
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    // A search lists the live channel as a row with its thumbnail.
+    await page.goto(`${front}/search?q=preview`)
+    expect(await page.locator('ul.channels li img.thumb').evaluate((image: HTMLImageElement) => image.decode().then(() => image.naturalWidth))).toBe(640)
+    await screenshot(page, 'workers-search-thumbnail-phone')
+    await page.close()
+  })
+
+  it("the VOD page's scrub strip shows the moment's preview tile on hover, and seeks on a click, a key or a finger", async () => {
+    // About 30 s of broadcast: six or seven tiles.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, liveAt + 30_000 - Date.now())))
+    await publisher!.stop()
+    publisher = undefined
+    const poster = `/vod/${channel}/${streamId}/previews/poster.jpg`
+    await waitFor('the past broadcast listed with its poster', async () => ((await site.web<string>(`/c/${channel}`)).body.includes(poster) ? true : undefined), {timeoutMs: 60_000, intervalMs: 1000})
+
+    const page = await chromium.newPage()
+    await page.goto(`${front}/c/${channel}/vod/${streamId}`)
+    await page.locator('#scrub').waitFor({state: 'visible', timeout: 15_000})
+    await waitFor('the VOD to play', async () => page.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime > 1), {timeoutMs: 30_000, intervalMs: 500})
+    const track = (await page.locator('#scrub-track').boundingBox())!
+    await page.mouse.move(track.x + track.width * 0.6, track.y + track.height / 2)
+    await page.locator('#scrub-preview').waitFor({state: 'visible'})
+    type Shown = {url: string; x: number; y: number; time: number}
+    const read = () =>
+      page.evaluate(() => {
+        const tile = document.getElementById('scrub-tile')!
+        const scrub = (window as unknown as {shingScrub: {shown: Shown | null; cues: {end: number}[]}}).shingScrub
+        return {image: getComputedStyle(tile).backgroundImage, width: tile.offsetWidth, height: tile.offsetHeight, label: document.getElementById('scrub-time')!.textContent, shown: scrub.shown, duration: scrub.cues.at(-1)!.end}
+      })
+    const hovered = await read()
+    expect(hovered.image).toContain(`/vod/${channel}/${streamId}/previews/sprite-0.jpg`)
+    expect([hovered.width, hovered.height]).toEqual([160, 90])
+    expect(hovered.shown!.time / hovered.duration).toBeCloseTo(0.6, 1)
+    // The tile is the one of that moment (5 s a tile, 10 a row) and the sheet has loaded.
+    expect(hovered.shown!.x).toBe((Math.floor(hovered.shown!.time / 5) % 10) * 160)
+    const sheet = await page.evaluate(async (url) => {
+      const image = new Image()
+      image.src = url
+      await image.decode()
+      return image.naturalWidth
+    }, hovered.shown!.url)
+    expect(sheet).toBeGreaterThan(hovered.shown!.x)
+    await screenshot(page, 'workers-vod-scrub-preview')
+
+    // A click seeks to the moment shown.
+    await page.mouse.down()
+    await page.mouse.up()
+    await waitFor('the player at the moment clicked', async () => {
+      const now = await page.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime)
+      return Math.abs(now - hovered.shown!.time) < 3 ? true : undefined
+    }, {timeoutMs: 10_000, intervalMs: 250})
+    // The keyboard: the strip is a slider; an arrow steps a tile and shows it.
+    await page.mouse.move(0, 0)
+    await page.locator('#scrub-track').focus()
+    const before = await page.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime)
+    await page.keyboard.press('ArrowLeft')
+    expect(await page.locator('#scrub-preview').isVisible()).toBe(true)
+    const after = await page.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime)
+    expect(before - after).toBeGreaterThan(3)
+    expect(await page.locator('#scrub-track').getAttribute('aria-valuetext')).toMatch(/^\d+:\d\d of \d+:\d\d$/)
+    // The front page's recent broadcasts and the channel's past ones show the poster.
+    for (const [path, name] of [['/', 'workers-front-recent-posters'], [`/c/${channel}`, 'workers-channel-past-posters']] as const) {
+      await page.goto(`${front}${path}`)
+      const image = page.locator(`img.thumb[src="${poster}"]`).first()
+      expect(await image.evaluate((i: HTMLImageElement) => i.decode().then(() => i.naturalWidth))).toBe(640)
+      await image.scrollIntoViewIfNeeded()
+      await screenshot(page, name)
+    }
+    await page.close()
+
+    // A phone: a finger on the strip shows the tile while it is down.
+    const phone = await chromium.browser.newContext({viewport: {width: 390, height: 844}, deviceScaleFactor: 2, isMobile: true, hasTouch: true})
+    try {
+      const touch = await phone.newPage()
+      await touch.goto(`${front}/c/${channel}/vod/${streamId}`)
+      await touch.locator('#scrub').waitFor({state: 'visible', timeout: 15_000})
+      const strip = (await touch.locator('#scrub-track').boundingBox())!
+      const cdp = await phone.newCDPSession(touch)
+      const at = {x: strip.x + strip.width * 0.3, y: strip.y + strip.height / 2}
+      await cdp.send('Input.dispatchTouchEvent', {type: 'touchStart', touchPoints: [at]})
+      await cdp.send('Input.dispatchTouchEvent', {type: 'touchMove', touchPoints: [{...at, x: at.x + 20}]})
+      await touch.locator('#scrub-preview').waitFor({state: 'visible'})
+      expect(await touch.evaluate(() => getComputedStyle(document.getElementById('scrub-tile')!).backgroundImage)).toContain('sprite-0.jpg')
+      await screenshot(touch, 'workers-vod-scrub-preview-phone')
+      expect(await touch.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+      await cdp.send('Input.dispatchTouchEvent', {type: 'touchEnd', touchPoints: []})
+      await touch.locator('#scrub-preview').waitFor({state: 'hidden'})
+    } finally {
+      await phone.close()
+    }
+  })
 })
 
 describe('downloadable VODs, a worker killed mid-job, GPU routing', () => {
