@@ -31,6 +31,10 @@ export interface ChannelRoutesOptions {
   socketIoJs: Asset
   /** The follow box of a channel for this page's viewer (community/). */
   followBox?: (context: PageContext, channel: string, viewer: {id?: string; owns: boolean}) => Promise<string>
+  /** The Clip button and its form under the player, for this page's viewer (clips/); `vod` on a past broadcast's page. */
+  clipBox?: (context: PageContext, channel: string, vod?: {streamId: string}) => string
+  /** The channel's clips, for its page (clips/). */
+  clipsSection?: (channel: string) => Promise<string>
   log: Logger
 }
 
@@ -117,8 +121,15 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       log.warn({channel, err: (error as Error).message}, 'follow box left out: MongoDB unavailable')
       return undefined
     })
+    const clips = await options.clipsSection?.(channel).catch((error: unknown) => {
+      log.warn({channel, err: (error as Error).message}, 'clips left out: MongoDB unavailable')
+      return undefined
+    })
+    const clipBox = options.clipBox?.(context, channel)
     return watchPage(context, {
       ...(followBox === undefined ? {} : {followBox}),
+      ...(clips === undefined ? {} : {clips}),
+      ...(clipBox === undefined ? {} : {clipBox}),
       channel,
       hlsJs: options.hlsJs,
       socketIoJs: options.socketIoJs,
@@ -137,7 +148,8 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       if (!STREAM_ID_PATTERN.test(streamId)) return undefined
       const vod = await db.collection<VodDoc>(VODS_COLLECTION).findOne({channel, streamId})
       if (vod === null) return undefined
-      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: (streamStartedAt(streamId) ?? vod.createdAt).toISOString(), streamId, download: vodDownloadState(vod)}, ...previewsOf(vod)})
+      const clipBox = options.clipBox?.(context, channel, {streamId})
+      return watchPage(context, {channel, hlsJs: options.hlsJs, socketIoJs: options.socketIoJs, vod: {url: vodUrl(channel, streamId), startedAt: (streamStartedAt(streamId) ?? vod.createdAt).toISOString(), streamId, download: vodDownloadState(vod)}, ...previewsOf(vod), ...(clipBox === undefined ? {} : {clipBox})})
       // The Download MP4 form needs its CSRF token, logged in or not.
     }, true)
   })

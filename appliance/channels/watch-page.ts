@@ -30,6 +30,10 @@ export interface WatchPageOptions {
   profile?: Pick<ChannelDoc, 'title' | 'description' | 'category' | 'tags' | 'language' | 'mature' | 'images'>
   /** The follow box (count and buttons), rendered by the community domain for this viewer. */
   followBox?: string
+  /** The Clip button and its form under the player (clips/), for a logged-in viewer. */
+  clipBox?: string
+  /** The channel's clips (clips/). */
+  clips?: string
   /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
   pastBroadcasts?: readonly {page: string; startedAt: string; durationSeconds: number; poster?: string}[]
   /** The VOD's poster and its scrubbing previews' map (vod.previews), once made: the player shows the tiles on hover. */
@@ -81,6 +85,7 @@ ${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(prof
 <video id="video" controls muted autoplay playsinline${options.vodPreviews === undefined ? '' : ` poster="${escapeHtml(options.vodPreviews.poster)}"`}></video>
 ${scrubStrip(options.vodPreviews)}
 <div id="offline"${offline === undefined ? '' : ' class="with-image"'}>${offline === undefined ? '' : `<img src="${escapeHtml(offline)}" alt="" width="${CHANNEL_IMAGES.offline.width}" height="${CHANNEL_IMAGES.offline.height}">`}<p>${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p></div>
+${options.clipBox ?? ''}
 </div>
 ${chatPanel({channel: options.channel, returnTo: options.vod === undefined ? `/c/${options.channel}` : `/c/${options.channel}/vod/${options.vod.streamId}`, ...(options.vod === undefined ? {} : {replay: chatReplayPath(options.channel, options.vod.streamId)})})}
 <div class="watch-more">
@@ -88,6 +93,7 @@ ${options.vod?.download === undefined ? '' : vodDownloadSection(context, options
 ${about(options.channel, profile)}
 ${options.vod === undefined ? `<p class="channel-actions"><a class="report-link" href="/c/${encodeURIComponent(options.channel)}/report">Report this channel</a></p>` : ''}
 ${pastBroadcasts(options.pastBroadcasts)}
+${options.clips ?? ''}
 </div></div>`,
   })
 }

@@ -18,6 +18,9 @@ import {reportRoutes} from '../admin/report-routes.js'
 import {RedisSessionStore, VISITOR_SESSION_TTL_SECONDS} from '../accounts/sessions.js'
 import {Users, type UserDoc} from '../accounts/users.js'
 import {browseRoutes} from '../channels/browse.js'
+import {Clips} from '../clips/clips.js'
+import {clipBox} from '../clips/pages.js'
+import {channelClipsSection, clipRoutes} from '../clips/routes.js'
 import {chatRoutes} from '../chat/routes.js'
 import {FollowBoxes, followRoutes} from '../community/follow-routes.js'
 import {Follows} from '../community/follows.js'
@@ -118,6 +121,7 @@ export const web: ComponentDef<'web'> = {
           await ensureVodIndexes(mongo.db)
           await chatRooms.store.ensureIndexes()
           await new Follows(mongo.db).ensureIndexes()
+          await new Clips(mongo.db).ensureIndexes()
           return
         } catch (error) {
           if (attempt === 1 || attempt % 12 === 0) log.warn({err: (error as Error).message}, 'indexes not made yet: MongoDB unavailable; retrying')
@@ -221,7 +225,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
-    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), log})
+    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'})})
     await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'})})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})
@@ -256,6 +260,7 @@ export const web: ComponentDef<'web'> = {
     })
     await app.register(chatRoutes, {rooms: chatRooms, db: mongo.db, socketIoJs, pageContext, log: log.child({module: 'chat'})})
     await app.register(chatModerationRoutes, {rooms: chatRooms, users, chat, timeouts: new ChatFloodGate(redis, env.chatLimits), pageContext, log: log.child({module: 'chat'})})
+    await app.register(clipRoutes, {db: mongo.db, redis, storage, jobs, rooms: chatRooms, media: env.media, hlsJs, pageContext, log: log.child({module: 'clips'})})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {
       stop: async () => {

@@ -79,6 +79,21 @@ export const jobCatalog = {
     options: retried(10, 2000),
     jobId: (d: {streamId: string}) => `vod.delete-${d.streamId}`,
   },
+  'clip.create': {
+    summary: 'Cut a clip from a broadcast\'s archive: an MP4 (no re-encode), an HLS playlist of the same segments, a poster',
+    route: 'video',
+    data: z.strictObject({
+      clipId: z.string().regex(/^[a-z0-9]{12}$/),
+      channel: channelNameSchema,
+      streamId: streamIdSchema,
+      seconds: z.number().int().min(1).max(600),
+      /** Where in the VOD it starts (playlist time); absent: the last `seconds` archived. */
+      startSeconds: z.number().min(0).optional(),
+    }),
+    // Quick; retried a little while S3 is away.
+    options: retried(3, 1000),
+    jobId: (d: {clipId: string}) => `clip.create-${d.clipId}`,
+  },
   'mail.send': {
     summary: 'Send one mail over SMTP',
     route: 'general',

@@ -13,6 +13,24 @@ export interface HousekeepingResult {
   registry: {[R in RegisteredRole]: {live: number; removed: number}}
 }
 
+/** A clip made (or refused with its reason, or deleted before it was done). */
+export type ClipCreateResult =
+  | {
+      status: 'ready'
+      clipId: string
+      rendition: string
+      segments: number
+      /** The segments' playlist durations added up. */
+      durationSeconds: number
+      /** clips/<clipId>/clip.mp4 as ffprobe reads it. */
+      mp4Seconds: number
+      bytes: number
+      /** Set when the range was split at an interruption, or the broadcast was shorter than asked. */
+      notice?: string
+    }
+  | {status: 'failed'; clipId: string; reason: string}
+  | {status: 'gone'; clipId: string}
+
 /** A broadcast's archive checked in S3 and recorded as a VOD (one `vods` document per stream). */
 export interface DvrFinalizeResult {
   status: 'done'
@@ -88,6 +106,7 @@ export interface JobResult {
   'thumbnail.live': ThumbnailLiveResult
   'thumbnail.sweep': ThumbnailSweepResult
   'vod.delete': VodDeleteResult
+  'clip.create': ClipCreateResult
   'mail.send': MailSendResult
   housekeeping: HousekeepingResult
   'vod.mp4': VodMp4Result

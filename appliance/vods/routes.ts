@@ -33,8 +33,6 @@ const vodListSchema = z.object({
       durationSeconds: z.number(),
       createdAt: z.string(),
       url: z.string().describe('The master playlist, on the site (/vod/<channel>/<streamId>/master.m3u8)'),
-      poster: z.string().optional().describe('Its poster, a 640×360 JPEG (/vod/<channel>/<streamId>/previews/poster.jpg), once made'),
-      previews: z.string().optional().describe("Its scrubbing previews' WebVTT map: each cue's text is a sprite sheet beside it and a tile's #xywh=x,y,w,h; once made"),
     }),
   ),
 })

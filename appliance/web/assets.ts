@@ -260,8 +260,6 @@ ul.channels li > .thumb { grid-column: 3; grid-row: 1 / span 3; align-self: cent
 section.past li:has(> .thumb) { display: grid; grid-template-columns: 8rem minmax(0, 1fr); column-gap: .8rem; align-items: center; align-content: center; }
 section.past li > * { grid-column: 2; justify-self: start; }
 section.past li > .thumb { grid-column: 1; grid-row: 1 / span 2; }
-section.past li:has(> .thumb) > a { align-self: end; }
-section.past li:has(> .thumb) > .muted { align-self: start; }
 @media (max-width: 30rem) { ul.channels li:has(> .avatar):has(> .thumb) { grid-template-columns: auto minmax(0, 1fr) 6rem; } section.past li:has(> .thumb) { grid-template-columns: 6rem minmax(0, 1fr); } }
 /* The front page's live channels and recent broadcasts: cards, the picture on top; the whole card is its link (one tab stop). */
 ul.channels:is(.live, .recent) { grid-template-columns: repeat(auto-fill, minmax(15rem, 1fr)); gap: 1rem; }
@@ -287,6 +285,27 @@ textarea { resize: vertical; }
 .watch-header { flex-wrap: wrap; }
 .watch-header h1 { flex-shrink: 0; max-width: 100%; overflow-wrap: anywhere; }
 .mature-badge { font-size: .8rem; font-weight: 700; padding: .1rem .5rem; border-radius: .25rem; border: 1px solid #c84; color: #fb7; white-space: nowrap; }
+/* Clips: the Clip button under a player (live or a VOD), a clip's page, a channel's clips */
+.clip-box { padding: .5rem 1rem 0; }
+body:not([data-state="live"]):not([data-state="vod"]) .clip-box { display: none; }
+.clip-box summary { list-style: none; padding: .35rem .9rem; font-size: .9rem; }
+.clip-box summary::-webkit-details-marker { display: none; }
+.clip-box[open] summary { background: #1d4fa8; }
+.clip-form { display: flex; flex-wrap: wrap; gap: .6rem .9rem; align-items: end; margin: .6rem 0 .4rem; padding: .75rem; background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; }
+.clip-form label { flex: 1 1 14rem; }
+.clip-form label.clip-short { flex: 0 1 9rem; }
+.clip-form button { flex: 0 0 auto; }
+.clip-page h1 { overflow-wrap: anywhere; }
+.clip-page video { border-radius: .4rem; margin-bottom: .75rem; }
+.clip-pending { aspect-ratio: 16 / 9; display: grid; place-items: center; text-align: center; padding: 1rem; background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; margin-bottom: .75rem; }
+.clip-actions { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; }
+.clip-delete { margin-top: 1.5rem; }
+section.clips { padding: 0 1rem 1rem; }
+ul.clip-list { list-style: none; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: .75rem; }
+ul.clip-list li { display: grid; gap: .2rem; font-size: .9rem; align-content: start; }
+ul.clip-list a { display: grid; gap: .3rem; text-decoration: none; color: var(--text); }
+ul.clip-list img { width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: cover; border-radius: .3rem; background: #000; }
+ul.clip-list .clip-title { font-weight: 600; overflow-wrap: anywhere; }
 #offline.with-image { padding: 0; }
 #offline.with-image img { display: block; width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: cover; }
 #offline.with-image p { padding: 1rem; margin: 0; }

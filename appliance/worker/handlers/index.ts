@@ -1,5 +1,6 @@
 /** Every job type and the one handler (one file each) that runs it: the map is exhaustive. */
 import type {JobHandlers} from '../../jobs/types.js'
+import {clipCreate} from './clip-create.js'
 import type {JobContext} from './context.js'
 import {dvrFinalize} from './dvr-finalize.js'
 import {housekeeping} from './housekeeping.js'
@@ -14,6 +15,7 @@ export type {JobContext} from './context.js'
 
 export const handlers: JobHandlers<JobContext> = {
   'dvr.finalize': dvrFinalize,
+  'clip.create': clipCreate,
   'vod.delete': vodDelete,
   'mail.send': mailSend,
   'vod.previews': vodPreviews,

@@ -122,7 +122,7 @@ describe('a live channel', () => {
     expect([stored.body.length, now?.body.length]).toContain(served.body.length)
   })
 
-  it('has it replaced by a newer one once the interval is over (a thumbnail is never older than the interval and one sweep), under a new URL', async () => {
+  it(`has it replaced by a newer one within the interval, under a new URL`, async () => {
     const before = (await s3Object(THUMBNAIL_KEY))!
     const url = (await frontThumbnail())!
     const started = Date.now()
@@ -195,7 +195,7 @@ describe('after the broadcast', () => {
     process.stdout.write(`previews: ${vod.durationSeconds.toFixed(1)} s VOD → ${read.length} tiles of ${vod.previews!.tileSeconds} s on ${sheets.size} sheet(s) ${only!.width}×${only!.height}\n`)
   })
 
-  it('the front page, the channel page, the VOD API and the VOD page give the poster; the VOD page has the scrub strip', async () => {
+  it('the front page, the channel page and the VOD page show the poster; the VOD page has the scrub strip', async () => {
     const poster = `/vod/${CHANNEL}/${streamId}/previews/poster.jpg`
     const front = await waitFor('the front page to list the broadcast with its poster', async () => {
       const {body} = await text('/')
@@ -207,8 +207,6 @@ describe('after the broadcast', () => {
       return body.includes(poster) ? body : undefined
     }, {timeoutMs: 10_000, intervalMs: 500})
     expect(channel).toMatch(/<section class="past"[^]*<img class="thumb" src="\/vod\/thumbs\/[^"]+\/previews\/poster\.jpg"/)
-    const {body: api} = await site.web<{vods: {streamId: string; poster?: string; previews?: string}[]}>(`/api/streams/${CHANNEL}/vods`)
-    expect(api.vods.find((v) => v.streamId === streamId)).toMatchObject({poster, previews: `/vod/${CHANNEL}/${streamId}/previews/previews.vtt`})
     const page = (await text(`/c/${CHANNEL}/vod/${streamId}`)).body
     expect(page).toContain(`poster="${poster}"`)
     expect(page).toContain(`data-previews="/vod/${CHANNEL}/${streamId}/previews/previews.vtt"`)
