@@ -88,8 +88,10 @@ export interface ChannelDashboard {
   /** Why no stream key can be made yet (an unconfirmed address). */
   keysRefusal?: string
   keys: StreamKeyInfo[]
-  /** Past broadcasts, newest first. */
-  vods: Array<{streamId: string; page: string; startedAt: string; durationSeconds: number}>
+  /** Past broadcasts, newest first; `expiresAt`: when the site's retention deletes it (absent: kept, or never). */
+  vods: Array<{streamId: string; page: string; startedAt: string; durationSeconds: number; kept: boolean; expiresAt?: string}>
+  /** The site's retention.vodDays: past broadcasts older than that go unless kept (0: all stay). */
+  vodDays: number
   /** OBS "Server". */
   server: string
   /** A key made just now: shown this once. */
@@ -161,6 +163,18 @@ ${remove}
 
 const when = (iso: string | undefined): string => (iso === undefined ? '—' : `<time datetime="${escapeHtml(iso)}">${escapeHtml(iso.slice(0, 16).replace('T', ' '))} UTC</time>`)
 
+/** A past broadcast's Keep / Don't keep toggle, with the date the site's retention deletes it when not kept. */
+function keepForm(context: PageContext, path: string, v: ChannelDashboard['vods'][number]): string {
+  const of = escapeHtml(v.startedAt.slice(0, 16).replace('T', ' '))
+  // A day is retention's unit; one already past goes at housekeeping's next run, within minutes.
+  const goes = v.expiresAt === undefined || Date.parse(v.expiresAt) <= Date.now() ? 'Goes within minutes' : `Goes on <time datetime="${escapeHtml(v.expiresAt)}">${escapeHtml(v.expiresAt.slice(0, 10))}</time>`
+  const state = v.kept ? '<span class="kept">Kept</span>' : `<span class="muted">${goes}</span>`
+  const button = v.kept
+    ? `<button type="submit" aria-label="Don't keep the broadcast of ${of}">Don't keep</button>`
+    : `<button type="submit" aria-label="Keep the broadcast of ${of}">Keep</button>`
+  return `${state} <form class="inline" method="post" action="${path}/vods/${encodeURIComponent(v.streamId)}/keep">${csrfField(context.csrfToken)}<input type="hidden" name="keep" value="${v.kept ? '0' : '1'}">${button}</form>`
+}
+
 export function channelDashboardPage(context: PageContext, view: ChannelDashboard): string {
   const name = view.channel.name
   const path = `/dashboard/c/${encodeURIComponent(name)}`
@@ -228,14 +242,15 @@ ${csrfField(context.csrfToken)}
 <p class="hint">Revoking a key ends a broadcast that uses it within seconds.</p>
 ${profileForm(context, path, view.channel, view.profile, errors)}
 ${imageForms(context, path, view.channel, errors)}
-<h2>Past broadcasts</h2>
+<h2 id="past-broadcasts">Past broadcasts</h2>
+${view.vodDays > 0 ? `<p class="hint">This site deletes past broadcasts ${view.vodDays} ${view.vodDays === 1 ? 'day' : 'days'} after they end, unless you keep them.</p>` : ''}
 ${
   view.vods.length === 0
     ? '<p>None yet: each broadcast is recorded and appears here when it ends.</p>'
-    : `<div class="table-wrap"><table class="keys vods"><thead><tr><th scope="col">Started</th><th scope="col">Length</th><th scope="col"><span class="skip">Action</span></th></tr></thead><tbody>${view.vods
+    : `<div class="table-wrap"><table class="keys vods"><thead><tr><th scope="col">Started</th><th scope="col">Length</th>${view.vodDays > 0 ? '<th scope="col">Kept</th>' : ''}<th scope="col"><span class="skip">Action</span></th></tr></thead><tbody>${view.vods
         .map(
           (v) =>
-            `<tr><td><a href="${escapeHtml(v.page)}">${when(v.startedAt)}</a></td><td>${formatDuration(v.durationSeconds)}</td><td><form method="post" action="${path}/vods/${encodeURIComponent(v.streamId)}/delete">${csrfField(context.csrfToken)}<button class="danger" type="submit" aria-label="Delete the broadcast of ${escapeHtml(v.startedAt.slice(0, 16).replace('T', ' '))}">Delete</button></form></td></tr>`,
+            `<tr><td><a href="${escapeHtml(v.page)}">${when(v.startedAt)}</a></td><td>${formatDuration(v.durationSeconds)}</td>${view.vodDays > 0 ? `<td>${keepForm(context, path, v)}</td>` : ''}<td><form method="post" action="${path}/vods/${encodeURIComponent(v.streamId)}/delete">${csrfField(context.csrfToken)}<button class="danger" type="submit" aria-label="Delete the broadcast of ${escapeHtml(v.startedAt.slice(0, 16).replace('T', ' '))}">Delete</button></form></td></tr>`,
         )
         .join('')}</tbody></table></div>`
 }`,

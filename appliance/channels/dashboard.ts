@@ -1,7 +1,7 @@
 /**
  * The streamer's dashboard (/dashboard): make a channel, set its title (also while live) and its
  * profile and images, see it live or offline, make and revoke its stream keys with the OBS server
- * beside them, and delete past broadcasts. A new key is shown once: it travels to the next page in the session (Redis)
+ * beside them, and delete past broadcasts or keep them past the site's retention. A new key is shown once: it travels to the next page in the session (Redis)
  * and is dropped there.
  */
 import multipart from '@fastify/multipart'
@@ -43,6 +43,9 @@ declare module 'fastify' {
   }
 }
 
+const keptNotice = (kept: boolean): string =>
+  kept ? "The broadcast is kept: the site's retention will not delete it." : 'The broadcast is no longer kept: it is deleted on the date beside it (within minutes, if that date has passed).'
+
 /** Image uploads per address: plenty to try a few pictures, too few to keep the CPU drawing. */
 const UPLOAD_LIMIT = {max: 30, timeWindow: '10 minutes'}
 
@@ -61,6 +64,8 @@ export interface DashboardOptions {
   goLiveRefusal: (viewer: Viewer) => string | undefined
   /** How many channels an account may own (the site's setting). */
   channelsPerAccount: () => Promise<number>
+  /** The site's retention.vodDays: past broadcasts older than that go unless their streamer keeps them (0: all stay). */
+  vodDays: number
   pageContext: PageContextOf
   log: Logger
 }
@@ -92,7 +97,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
       records.latest(channel.name).catch(() => null),
       keys.list(channel.name),
       assignIngest(redis, options.publicHost).catch(() => undefined),
-      listVods(db, channel.name, 100),
+      listVods(db, channel.name, 100, options.vodDays),
       readLivePanel(redis, states, channel.name).catch((): LivePanel => ({live: false, ...figuresOf(undefined, undefined)})),
     ])
     const fresh = request.session.newStreamKey
@@ -111,7 +116,15 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
         panel,
         ...(request.viewer === undefined || options.goLiveRefusal(request.viewer) === undefined ? {} : {keysRefusal: options.goLiveRefusal(request.viewer)}),
         keys: list,
-        vods: vods.map((v) => ({streamId: v.streamId, page: vodPage(channel.name, v.streamId), startedAt: v.createdAt, durationSeconds: v.durationSeconds})),
+        vods: vods.map((v) => ({
+          streamId: v.streamId,
+          page: vodPage(channel.name, v.streamId),
+          startedAt: v.createdAt,
+          durationSeconds: v.durationSeconds,
+          kept: v.kept,
+          ...(v.expiresAt === undefined ? {} : {expiresAt: v.expiresAt}),
+        })),
+        vodDays: options.vodDays,
         server: assignment?.rtmpUrl ?? rtmpUrl(options.publicHost, options.rtmpPort),
         ...(newKey === undefined ? {} : {newKey}),
         ...(extra.notice === undefined ? {} : {notice: extra.notice}),
@@ -158,7 +171,22 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?deleted=1`, 303)
   })
 
-  app.get<{Params: {channel: string}; Querystring: {created?: string; revoked?: string; deleted?: string; saved?: string; removed?: string}}>('/dashboard/c/:channel', async (request, reply) => {
+  // Keep a past broadcast past the site's retention, or let it go again (keep=1 / keep=0).
+  app.post<{Params: {channel: string; streamId: string}; Body: Record<string, unknown>}>('/dashboard/c/:channel/vods/:streamId/keep', async (request, reply) => {
+    const userId = userOf(request, reply)
+    if (userId === undefined) return reply
+    const channel = await channels.owned(request.params.channel, userId)
+    const {streamId} = request.params
+    if (channel === null || !STREAM_ID_PATTERN.test(streamId)) return notYours(request, reply)
+    const keep = text(request.body?.keep) === '1'
+    const vods = db.collection<VodDoc>(VODS_COLLECTION)
+    const found = await vods.updateOne({channel: channel.name, streamId}, keep ? {$set: {kept: true}} : {$unset: {kept: ''}})
+    if (found.matchedCount === 0) return notYours(request, reply)
+    log.info({channel: channel.name, streamId, kept: keep, user: request.viewer?.username}, keep ? 'past broadcast kept on the dashboard' : 'past broadcast no longer kept')
+    return reply.redirect(`/dashboard/c/${encodeURIComponent(channel.name)}?kept=${keep ? '1' : '0'}#past-broadcasts`, 303)
+  })
+
+  app.get<{Params: {channel: string}; Querystring: {created?: string; revoked?: string; deleted?: string; kept?: string; saved?: string; removed?: string}}>('/dashboard/c/:channel', async (request, reply) => {
     const userId = userOf(request, reply)
     if (userId === undefined) return reply
     const channel = await channels.owned(request.params.channel, userId)
@@ -171,13 +199,15 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
           ? 'The key is revoked: publishing with it is refused, and a broadcast using it ends within seconds.'
           : request.query.deleted !== undefined
             ? 'The broadcast is deleted: it is gone from your channel, and its recording from storage.'
-            : saved === 'profile'
-              ? 'Your channel profile is saved.'
-              : saved !== undefined && isChannelImageKind(saved)
-                ? `The new ${CHANNEL_IMAGES[saved].label.toLowerCase()} is saved.`
-                : removed !== undefined && isChannelImageKind(removed)
-                  ? `The ${CHANNEL_IMAGES[removed].label.toLowerCase()} is removed.`
-                  : undefined
+            : request.query.kept !== undefined
+              ? keptNotice(request.query.kept === '1')
+              : saved === 'profile'
+                ? 'Your channel profile is saved.'
+                : saved !== undefined && isChannelImageKind(saved)
+                  ? `The new ${CHANNEL_IMAGES[saved].label.toLowerCase()} is saved.`
+                  : removed !== undefined && isChannelImageKind(removed)
+                    ? `The ${CHANNEL_IMAGES[removed].label.toLowerCase()} is removed.`
+                    : undefined
     return showChannel(request, reply, channel, {...(notice === undefined ? {} : {notice})})
   })
 

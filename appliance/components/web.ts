@@ -216,6 +216,7 @@ export const web: ComponentDef<'web'> = {
       storage,
       goLiveRefusal: (viewer) => accountMail.goLiveRefusal(viewer),
       channelsPerAccount: async () => (await settings.get()).channelsPerAccount,
+      vodDays: env.retention.vodDays,
       pageContext,
       log: log.child({module: 'dashboard'}),
     })
@@ -227,7 +228,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'})})
-    await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'})})
+    await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'}), vodDays: env.retention.vodDays})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})
     await app.register(apiRoutes, {
       db: mongo.db,

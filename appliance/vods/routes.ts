@@ -33,6 +33,8 @@ const vodListSchema = z.object({
       durationSeconds: z.number(),
       createdAt: z.string(),
       url: z.string().describe('The master playlist, on the site (/vod/<channel>/<streamId>/master.m3u8)'),
+      kept: z.boolean().describe("Its streamer keeps it past the site's retention"),
+      expiresAt: z.string().optional().describe("When the site's retention deletes it; absent when never (kept, or the site keeps every broadcast)"),
     }),
   ),
 })
@@ -54,6 +56,8 @@ export interface VodRoutesOptions {
   /** Where a requested download's vod.mp4 job goes. */
   jobs: JobQueues
   log: Logger
+  /** The site's retention.vodDays: the list says when each goes (0: never). */
+  vodDays: number
 }
 
 export async function vodRoutes(app: FastifyInstance, options: VodRoutesOptions): Promise<void> {
@@ -75,7 +79,7 @@ export async function vodRoutes(app: FastifyInstance, options: VodRoutesOptions)
     async (request, reply) => {
       const {channel} = request.params
       if (!(await channels.exists(channel))) return reply.code(404).send({error: 'not found', message: 'There is no channel by that name.'})
-      return {channel, vods: await listVods(db, channel)} satisfies z.infer<typeof vodListSchema>
+      return {channel, vods: await listVods(db, channel, 50, options.vodDays)} satisfies z.infer<typeof vodListSchema>
     },
   )
 
