@@ -92,6 +92,8 @@ export class ChatStore {
   async ensureIndexes(): Promise<void> {
     await this.messages.createIndex({channel: 1, at: 1}, {name: 'channel_time'})
     await this.messages.createIndex({channel: 1, userId: 1}, {name: 'channel_author'})
+    // Housekeeping drops history past the site's retention by time (housekeeping/chat-expiry.ts).
+    await this.messages.createIndex({at: 1}, {name: 'time'})
     await this.moderators.createIndex({channel: 1, userId: 1}, {unique: true, name: 'channel_moderator'})
     await this.bans.createIndex({channel: 1, userId: 1}, {unique: true, name: 'channel_ban'})
     await this.log.createIndex({channel: 1, at: -1}, {name: 'channel_time'})

@@ -3,14 +3,57 @@
  * worker/handlers/) must cover the catalog (catalog.ts), or it does not compile.
  */
 import type {RegisteredRole} from '../contract/index.js'
+import type {BucketObjectKind} from '../housekeeping/references.js'
 import type {JobData, JobType} from './catalog.js'
 
 export {jobTypes, QUEUE_PREFIX, type JobData, type JobType} from './catalog.js'
 
+/** Some of what a housekeeping step removed (in a dry run: would remove), as `shing jobs housekeeping` prints it. */
+export interface HousekeepingRemoval {
+  /** How many were removed; in a dry run, how many would be. */
+  count: number
+  /** Up to HOUSEKEEPING_EXAMPLES of them by name: `<channel>/<streamId>`, an object's key. */
+  examples: string[]
+}
+
+/** Objects in the bucket that nothing points at (housekeeping/references.ts says what points at what). */
+export interface HousekeepingOrphans extends HousekeepingRemoval {
+  /** False when this scheduled run left the bucket alone: it is listed at most once an hour (a run asked for lists it always). */
+  swept: boolean
+  /** Only objects at least this old are removed (their last change, as S3 says). */
+  graceHours: number
+  /** What the objects removed took. */
+  bytes: number
+  byKind: {[K in BucketObjectKind]: number}
+  /** Objects listed. */
+  scanned: number
+  /** Pointed at by nothing, but younger than the grace: a later run removes them if that is still so. */
+  withinGrace: number
+  /** Keys that are not of Shing's layout: never removed. */
+  unknown: number
+}
+
+/**
+ * What one housekeeping run removed, per kind; with `dryRun`, nothing was removed and every count
+ * is what a real run would remove now. JSON: `shing jobs housekeeping [--dry-run]` prints it.
+ */
 export interface HousekeepingResult {
   status: 'done'
+  dryRun: boolean
   /** Per role: records still live, and records dropped (stale heartbeat, unparseable, or no TTL). */
   registry: {[R in RegisteredRole]: {live: number; removed: number}}
+  /** Broadcasts MongoDB still marks live whose ingest is gone (no heartbeat, no stream state): marked ended. */
+  staleStreams: HousekeepingRemoval
+  /** Past broadcasts older than vodDays (0: none expire): their documents removed, their archives handed to vod.delete. */
+  expiredVods: HousekeepingRemoval & {
+    vodDays: number
+    /** As old, but their streamers keep them: left alone. */
+    kept: number
+  }
+  /** Chat messages older than chatDays (0: none expire). */
+  chatMessages: {chatDays: number; count: number}
+  orphans: HousekeepingOrphans
+  // Notifications (issue 14) add their expiry here, as a step of worker/handlers/housekeeping.ts.
 }
 
 /** A clip made (or refused with its reason, or deleted before it was done). */

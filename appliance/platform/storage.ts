@@ -108,3 +108,15 @@ export async function objectSize(storage: Storage, key: string): Promise<number 
     throw error
   }
 }
+
+/** S3 takes at most this many keys per delete request. */
+export const DELETE_BATCH = 1000
+
+/** Removes these objects, DELETE_BATCH keys per request; throws when S3 refuses any (a missing one is no error). */
+export async function removeObjectNames(storage: Storage, names: readonly string[]): Promise<void> {
+  for (let i = 0; i < names.length; i += DELETE_BATCH) {
+    const answers = await storage.client.removeObjects(storage.bucket, names.slice(i, i + DELETE_BATCH))
+    const failed = (answers as Array<{Error?: {Code?: string}; Code?: string}>).filter((a) => a.Error !== undefined || a.Code !== undefined)
+    if (failed.length > 0) throw new Error(`${failed.length} of ${names.length} object(s) not removed from ${storage.bucket}`)
+  }
+}

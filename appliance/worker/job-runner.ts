@@ -26,6 +26,8 @@ import {bullConnection, type RedisEndpoint} from '../platform/redis.js'
 
 /** How often the worker schedules housekeeping (one scheduler entry shared by all worker replicas). */
 export const HOUSEKEEPING_EVERY_MS = 60_000
+/** The scheduler's id: its jobs' ids are `repeat:<id>:<time>` (housekeeping tells its own runs from those asked for). */
+export const HOUSEKEEPING_SCHEDULER_ID = 'housekeeping-every-minute'
 /** How long a stopping worker lets its running jobs finish before handing them back. */
 export const SHUTDOWN_GRACE_MS = WORKER_SHUTDOWN_GRACE_S * 1000
 /** A job's lock: renewed every half of it while the job runs; a dead worker's jobs are free after it. */
@@ -131,7 +133,7 @@ export async function startJobRunner<Context>(options: JobRunnerOptions<Context>
   // Housekeeping runs by itself: upsert is idempotent, so every replica may declare it.
   const housekeepingQueue = new Queue('housekeeping', {connection, prefix: QUEUE_PREFIX})
   housekeepingQueue.on('error', (error) => log.debug({err: error.message}, 'bullmq queue error'))
-  await housekeepingQueue.upsertJobScheduler('housekeeping-every-minute', {every: HOUSEKEEPING_EVERY_MS}, {
+  await housekeepingQueue.upsertJobScheduler(HOUSEKEEPING_SCHEDULER_ID, {every: HOUSEKEEPING_EVERY_MS}, {
     name: 'housekeeping',
     data: {},
     opts: {removeOnComplete: 100, removeOnFail: 100},

@@ -3,7 +3,7 @@ import type {Db} from 'mongodb'
 import type {Transporter} from 'nodemailer'
 
 import type {HardwareProfile} from '../../contract/hardware-profile.js'
-import type {MediaSettings} from '../../contract/media.js'
+import type {MediaSettings, Retention} from '../../contract/media.js'
 import type {JobQueues} from '../../jobs/queues.js'
 import type {Logger} from '../../platform/logger.js'
 import type {Storage} from '../../platform/storage.js'
@@ -20,6 +20,8 @@ export interface JobContext {
   jobs: JobQueues
   /** shing.yaml `media:` (clips, thumbnails, re-encode). */
   media: MediaSettings
+  /** shing.yaml `retention:` (how long VODs and chat stay; the grace before an orphaned object goes). */
+  retention: Retention
   /** This box's profile: its encoder (a re-encode uses the worker's own) and HLS segment length. */
   profile: Pick<HardwareProfile, 'encoder' | 'hls'>
 }

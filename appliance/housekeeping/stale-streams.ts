@@ -1,0 +1,49 @@
+/**
+ * Broadcasts that MongoDB still marks live after their ingest died. Redis needs nothing: a stream's
+ * state expires by itself when its ingest stops heartbeating (channels/stream-state.ts), so no
+ * channel shows live for long; but the `streams` document stays live: true until the channel goes
+ * live again (StreamRecords.started supersedes it). Here such a document is ended once its stream
+ * state is gone and its ingest has no heartbeat (or has restarted since), so that the history is
+ * right and its archive, no longer held by a live broadcast, is kept only for the grace period.
+ */
+import type {Redis} from 'ioredis'
+import type {Db} from 'mongodb'
+
+import {STREAMS_COLLECTION, StreamStates, type StreamDoc} from '../channels/stream-state.js'
+import {REGISTRY_TTL_SECONDS, registryKey, registryRecordSchema} from '../contract/index.js'
+import type {HousekeepingRemoval} from '../jobs/types.js'
+import {safeJson} from '../platform/json.js'
+import type {Logger} from '../platform/logger.js'
+import {isLive} from '../registry/nodes.js'
+import {removalOf} from './report.js'
+
+export const STALE_STREAM_REASON = 'ingest gone'
+
+/** Whether the ingest that ran a broadcast is still the same live process. */
+async function ingestStillThere(redis: Redis, ingestId: string, streamStartedAt: Date, now: Date): Promise<boolean> {
+  const value = await redis.get(registryKey('ingest', ingestId))
+  const record = value === null ? undefined : registryRecordSchema.safeParse(safeJson(value))
+  if (record?.success !== true || !isLive(record.data, now.getTime())) return false
+  // The same id, started again after the broadcast began: the process that ran it is gone.
+  return Date.parse(record.data.startedAt) <= streamStartedAt.getTime()
+}
+
+export async function endStaleStreams(db: Db, redis: Redis, {now, dryRun, log}: {now: Date; dryRun: boolean; log: Logger}): Promise<HousekeepingRemoval> {
+  const streams = db.collection<StreamDoc>(STREAMS_COLLECTION)
+  const states = new StreamStates(redis)
+  const live = await streams.find({live: true}, {projection: {_id: 0, channel: 1, streamId: 1, ingestId: 1, startedAt: 1}}).toArray()
+  const stale: StreamDoc[] = []
+  for (const doc of live) {
+    // Just begun: its ingest writes the state and the document a moment apart.
+    if (now.getTime() - doc.startedAt.getTime() < REGISTRY_TTL_SECONDS * 1000) continue
+    if ((await states.get(doc.channel))?.streamId === doc.streamId) continue
+    if (await ingestStillThere(redis, doc.ingestId, doc.startedAt, now)) continue
+    stale.push(doc)
+  }
+  if (!dryRun && stale.length > 0) {
+    await streams.updateMany({streamId: {$in: stale.map((s) => s.streamId)}, live: true}, {$set: {live: false, endedAt: now, endReason: STALE_STREAM_REASON}})
+  }
+  const names = stale.map((s) => `${s.channel}/${s.streamId}`)
+  if (names.length > 0) log.info({dryRun, streams: names}, dryRun ? 'broadcasts whose ingest is gone found (dry run)' : 'broadcasts whose ingest is gone marked ended')
+  return removalOf(names)
+}
