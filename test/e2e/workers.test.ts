@@ -9,7 +9,7 @@
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {Queue} from 'bullmq'
+import {Queue, QueueEvents} from 'bullmq'
 
 import {jobsSummarySchema} from '../../appliance/contract/index.js'
 import {QUEUE_PREFIX} from '../../appliance/jobs/catalog.js'
@@ -18,6 +18,9 @@ import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {waitFor} from '../harness/process.js'
 import {startLiveSite, type LiveSite} from '../harness/live-site.js'
+import {bucketKeys, putObjectAt} from '../harness/bucket.js'
+import type {HousekeepingResult} from '../../appliance/jobs/types.js'
+import {HOUSEKEEPING_EVERY_MS, HOUSEKEEPING_SCHEDULER_ID} from '../../appliance/worker/job-runner.js'
 import {publishTestStream} from '../harness/rtmp.js'
 
 let site: LiveSite
@@ -191,6 +194,77 @@ describe('downloadable VODs, a worker killed mid-job, GPU routing', () => {
 
 describe('housekeeping', () => {
   // housekeeping: section
+  const BUCKET = 'shing-media'
+  const DAY = 24 * 3600 * 1000
+  const ago = (ms: number): Date => new Date(Date.now() - ms)
+  const expiredId = '20240101T120000Z-0e0e0e0e'
+  const goneId = '20240202T120000Z-0f0f0f0f'
+  const expiredArchive = ['master.m3u8', '240p/index.m3u8', '240p/init.mp4', '240p/seg0.m4s', '240p/seg1.m4s'].map((n) => `dvr/hk-old/${expiredId}/${n}`)
+  /** Older than the grace, pointed at by nothing. */
+  const orphans = [
+    'thumbs/live/hk-gone.jpg',
+    'clips/hkorphan0001/clip.mp4',
+    'clips/hkorphan0001/poster.jpg',
+    'channels/hk-gone/avatar-aaaaaaaaaaaaaaaa.webp',
+    `dvr/hk-gone/${goneId}/master.m3u8`,
+    `dvr/hk-gone/${goneId}/240p/seg0.m4s`,
+  ].sort()
+  const young = 'thumbs/live/hk-young.jpg'
+  let queue: Queue
+  let events: QueueEvents
+
+  beforeAll(async () => {
+    // The site keeps broadcasts for a year here: the workers start again with that retention.
+    const retention = JSON.stringify({vodDays: 365, chatDays: 0, orphanGraceHours: 24})
+    for (const id of ['worker-a', 'worker-b']) {
+      await site.get(id).process.stop()
+      await site.start(id, {SHING_PUBLIC_URL: front, SHING_RETENTION: retention})
+    }
+    // Housekeeping runs when this section asks (its schedule is back at the end).
+    queue = new Queue('housekeeping', {connection: site.redisEndpoint, prefix: QUEUE_PREFIX})
+    events = new QueueEvents('housekeeping', {connection: site.redisEndpoint, prefix: QUEUE_PREFIX})
+    await events.waitUntilReady()
+    await queue.removeJobScheduler(HOUSEKEEPING_SCHEDULER_ID)
+    await queue.drain(true)
+    await waitFor('no housekeeping to run', async () => ((await queue.getActiveCount()) === 0 ? true : undefined), {timeoutMs: 30_000, intervalMs: 200})
+
+    // A VOD of a year and more ago, and objects nothing points at, older and younger than the grace.
+    const db = site.mongoClient.db('shing')
+    await db.collection('vods').insertOne({streamId: expiredId, channel: 'hk-old', segments: 2, durationSeconds: 4, renditions: [{name: '240p', segments: 2, durationSeconds: 4}], createdAt: ago(400 * DAY)})
+    await db.collection('streams').insertOne({channel: 'hk-old', streamId: expiredId, ingestId: 'ingest-long-gone', startedAt: ago(400 * DAY), endedAt: ago(400 * DAY), live: false, renditions: []})
+    for (const key of expiredArchive) await putObjectAt(site.minio, BUCKET, key, `${key}\n`, ago(400 * DAY))
+    for (const key of orphans) await putObjectAt(site.minio, BUCKET, key, `${key}\n`, ago(2 * DAY))
+    await putObjectAt(site.minio, BUCKET, young, 'young\n', new Date())
+  }, 120_000)
+
+  afterAll(async () => {
+    await queue?.upsertJobScheduler(HOUSEKEEPING_SCHEDULER_ID, {every: HOUSEKEEPING_EVERY_MS}, {name: 'housekeeping', data: {}, opts: {removeOnComplete: 100, removeOnFail: 100}})
+    await events?.close()
+    await queue?.close()
+  })
+
+  const run = async (dryRun: boolean): Promise<HousekeepingResult> =>
+    (await (await queue.add('housekeeping', {dryRun})).waitUntilFinished(events, 60_000)) as HousekeepingResult
+
+  it('a dry run through the queue says what would go and removes nothing; a real run removes exactly that', async () => {
+    const before = await bucketKeys(site.minio, BUCKET)
+    const dry = await run(true)
+    expect(dry.expiredVods).toMatchObject({count: 1, examples: [`hk-old/${expiredId}`]})
+    expect([...dry.orphans.examples].sort()).toEqual(orphans)
+    // (A broadcast may still be adding segments: nothing is gone, whatever came.)
+    const afterDry = await bucketKeys(site.minio, BUCKET)
+    expect(before.filter((k) => !afterDry.includes(k))).toEqual([])
+
+    const done = await run(false)
+    expect(done).toMatchObject({dryRun: false, expiredVods: {count: 1}, orphans: {swept: true, count: orphans.length}})
+    // The expired VOD's archive leaves through vod.delete, which the run queued.
+    await waitFor('the expired archive to leave', async () => ((await bucketKeys(site.minio, BUCKET, `dvr/hk-old/${expiredId}/`)).length === 0 ? true : undefined), {timeoutMs: 30_000, intervalMs: 250})
+    const after = await bucketKeys(site.minio, BUCKET)
+    expect(before.filter((k) => !after.includes(k)).sort()).toEqual([...orphans, ...expiredArchive].sort())
+    expect(after).toContain(young)
+    expect(await site.mongoClient.db('shing').collection('vods').countDocuments({streamId: expiredId})).toBe(0)
+    figures.orphansRemoved = done.orphans.count
+  })
 })
 
 describe('the jobs dashboard and shing jobs', () => {
