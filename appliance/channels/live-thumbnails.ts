@@ -14,7 +14,8 @@ import {CHANNEL_PATTERN} from '../contract/index.js'
 import type {JobQueues} from '../jobs/queues.js'
 import {safeJson} from '../platform/json.js'
 import type {Logger} from '../platform/logger.js'
-import {isMissingObject, type Storage} from '../platform/storage.js'
+import type {Storage} from '../platform/storage.js'
+import {sendStoredObject} from '../web/stored-object.js'
 
 export const THUMBNAIL_SIZE = {width: 640, height: 360} as const
 /** How often the sweep looks for thumbnails that are due: a thumbnail is never older than the interval and this. */
@@ -100,20 +101,7 @@ export async function liveThumbnailRoutes(app: FastifyInstance, options: {storag
   const {storage} = options
   app.get<{Params: {file: string}}>('/media/thumbs/live/:file', async (request, reply) => {
     const channel = THUMBNAIL_FILE.exec(request.params.file)?.[1]
-    const missing = (): unknown => reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
-    if (channel === undefined || !CHANNEL_PATTERN.test(channel)) return missing()
-    const key = liveThumbnailKey(channel)
-    let size: number
-    try {
-      size = (await storage.client.statObject(storage.bucket, key)).size
-    } catch (error) {
-      if (isMissingObject(error)) return missing()
-      throw error
-    }
-    return reply
-      .type('image/jpeg')
-      .header('cache-control', THUMBNAIL_CACHE)
-      .header('content-length', size)
-      .send(await storage.client.getObject(storage.bucket, key))
+    if (channel === undefined || !CHANNEL_PATTERN.test(channel)) return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
+    return sendStoredObject(storage, liveThumbnailKey(channel), request, reply, {type: 'image/jpeg', cacheControl: THUMBNAIL_CACHE})
   })
 }

@@ -2,7 +2,8 @@
 import type {FastifyInstance} from 'fastify'
 
 import {CHANNEL_PATTERN} from '../contract/index.js'
-import {isMissingObject, type Storage} from '../platform/storage.js'
+import type {Storage} from '../platform/storage.js'
+import {sendStoredObject} from '../web/stored-object.js'
 import {POSTER_NAME, previewsPrefix, VTT_NAME} from './previews.js'
 import {STREAM_ID_PATTERN} from './vods.js'
 
@@ -15,20 +16,12 @@ export async function vodPreviewRoutes(app: FastifyInstance, options: {storage: 
   // More specific than /vod/:channel/:streamId/*, so it answers these names first.
   app.get<{Params: {channel: string; streamId: string; file: string}}>('/vod/:channel/:streamId/previews/:file', async (request, reply) => {
     const {channel, streamId, file} = request.params
-    const missing = (): unknown => reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
-    if (!CHANNEL_PATTERN.test(channel) || !STREAM_ID_PATTERN.test(streamId) || !PREVIEW_OBJECT.test(file)) return missing()
-    const key = `${previewsPrefix(channel, streamId)}/${file}`
-    let size: number
-    try {
-      size = (await storage.client.statObject(storage.bucket, key)).size
-    } catch (error) {
-      if (isMissingObject(error)) return missing()
-      throw error
+    if (!CHANNEL_PATTERN.test(channel) || !STREAM_ID_PATTERN.test(streamId) || !PREVIEW_OBJECT.test(file)) {
+      return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
     }
-    return reply
-      .type(file.endsWith('.vtt') ? 'text/vtt; charset=utf-8' : 'image/jpeg')
-      .header('cache-control', PREVIEW_CACHE)
-      .header('content-length', size)
-      .send(await storage.client.getObject(storage.bucket, key))
+    return sendStoredObject(storage, `${previewsPrefix(channel, streamId)}/${file}`, request, reply, {
+      type: file.endsWith('.vtt') ? 'text/vtt; charset=utf-8' : 'image/jpeg',
+      cacheControl: PREVIEW_CACHE,
+    })
   })
 }
