@@ -111,6 +111,20 @@ export const jobCatalog = {
     options: retried(5, 2000),
     jobId: (d: {streamId: string}) => `vod.mp4-${d.streamId}`,
   },
+  'vod.transcode': {
+    summary: "Re-encode a finished broadcast into one smaller rendition and switch its archive to it once it plays",
+    route: 'encode',
+    data: z.strictObject({
+      channel: channelNameSchema,
+      streamId: streamIdSchema,
+      height: z.number().int().min(144).max(2160),
+      videoKbps: z.number().int().min(100).max(50_000),
+      codec: z.enum(['h264', 'hevc']),
+    }),
+    // An encode takes long: a few tries, a minute apart.
+    options: retried(3, 60_000),
+    jobId: (d: {streamId: string}) => `vod.transcode-${d.streamId}`,
+  },
   housekeeping: {
     summary: 'Expire what is past its time and remove what nothing points at',
     route: 'general',

@@ -137,6 +137,26 @@ export interface VodMp4Result {
   reused: boolean
 }
 
+/** A finished broadcast re-encoded into one rendition, its archive switched to it. */
+export type VodTranscodeResult =
+  | {
+      status: 'done'
+      /** The new rendition's folder, e.g. 480p-h264-1000k. */
+      rendition: string
+      encoder: string
+      durationSeconds: number
+      segments: number
+      /** The archive's media bytes before and after (the old renditions against the new one). */
+      bytesBefore: number
+      bytesAfter: number
+      /** Old objects kept because a clip still uses them. */
+      keptForClips: number
+      objectsRemoved: number
+      /** The archive had been switched by an earlier run: only what was left to clean was done. */
+      reused: boolean
+    }
+  | {status: 'skipped'; reason: string}
+
 export interface MailSendResult {
   status: 'sent'
   /** The SMTP server's id for it. */
@@ -153,6 +173,7 @@ export interface JobResult {
   'mail.send': MailSendResult
   housekeeping: HousekeepingResult
   'vod.mp4': VodMp4Result
+  'vod.transcode': VodTranscodeResult
 }
 
 /** What a handler is told about the run it is in. */

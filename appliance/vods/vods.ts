@@ -24,6 +24,8 @@ export interface VodDoc {
   kept?: boolean
   /** The downloadable MP4 (vod.mp4): asked for, then made. */
   download?: VodDownload
+  /** The archive re-encoded into one rendition (vod.transcode), once it was switched. */
+  encoded?: {rendition: string; codec: 'h264' | 'hevc'; height: number; videoKbps: number; encoder: string; bytesBefore: number; bytesAfter: number; at: Date}
 }
 
 export type VodDownload =

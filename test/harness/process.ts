@@ -1,6 +1,6 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,6 +14,8 @@ export interface ManagedProcess {
   /** Settles when it exits: its exit code, or the signal that ended it. */
   readonly exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
   stop(): Promise<void>
+  /** Sends it a signal (SIGKILL: dies at once, as a crash or an OOM kill) and waits for it to exit. */
+  kill(signal: NodeJS.Signals): Promise<void>
 }
 
 export type Readiness =
@@ -125,7 +127,13 @@ export async function startProcess(options: StartOptions): Promise<ManagedProces
     await new Promise((r) => setTimeout(r, 50))
   }
   if (child.pid === undefined) throw new HarnessError(`${name}: no PID`)
-  return {name, pid: child.pid, output: () => out, exited: exitStatus, stop}
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+    const done = once(child, 'exit')
+    process.kill(child.pid, signal)
+    await done
+  }
+  return {name, pid: child.pid, output: () => out, exited: exitStatus, stop, kill}
 }
 
 export function canConnect(host: string, port: number): Promise<boolean> {
@@ -158,6 +166,12 @@ export async function freePort(): Promise<number> {
       return address.port
     }
   }
+}
+
+/** The command names of a process's children, from /proc (a worker's ffmpeg, say). */
+export async function childProcessNames(pid: number): Promise<string[]> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean)
+  return Promise.all(children.map(async (child) => (await readFile(`/proc/${child}/comm`, 'utf8').catch(() => '')).trim()))
 }
 
 /** Prints how long something took, as the tests' `timing:` lines. */

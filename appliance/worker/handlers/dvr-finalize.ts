@@ -18,7 +18,7 @@ function readMediaPlaylist(text: string): {segments: string[]; durationSeconds: 
  * for each rendition a closed playlist whose init and segments all exist), then record the VOD.
  * A missing piece throws: BullMQ retries, and the job fails visibly when it stays missing.
  */
-export async function dvrFinalize({streamId}: JobData['dvr.finalize'], {db, storage, log, jobs}: JobContext): Promise<DvrFinalizeResult> {
+export async function dvrFinalize({streamId}: JobData['dvr.finalize'], {db, storage, log, jobs, media}: JobContext): Promise<DvrFinalizeResult> {
   const stream = await db.collection<{streamId: string; channel: string}>(STREAMS_COLLECTION).findOne({streamId})
   if (stream === null) throw new Error(`no broadcast ${streamId} in ${STREAMS_COLLECTION}`)
   const {channel} = stream
@@ -49,5 +49,8 @@ export async function dvrFinalize({streamId}: JobData['dvr.finalize'], {db, stor
   log.info({channel, streamId, segments, durationSeconds}, 'VOD recorded')
   // Its poster and scrubbing previews (one job per broadcast: a retried finalize adds none).
   await jobs.enqueue('vod.previews', {channel, streamId})
+  // The optional re-encode into one smaller rendition: on a GPU worker when one is up (or only there, with gpu: require).
+  const {enabled, height, videoKbps, codec, gpu} = media.reencode
+  if (enabled) await jobs.enqueue('vod.transcode', {channel, streamId, height, videoKbps, codec}, {gpu})
   return {status: 'done', streamId, channel, prefix, segments, durationSeconds, renditions}
 }

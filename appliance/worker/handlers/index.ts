@@ -9,6 +9,7 @@ import {thumbnailLive} from './thumbnail-live.js'
 import {thumbnailSweep} from './thumbnail-sweep.js'
 import {vodDelete} from './vod-delete.js'
 import {vodMp4} from './vod-mp4.js'
+import {vodTranscode} from './vod-transcode.js'
 import {vodPreviews} from './vod-previews.js'
 
 export type {JobContext} from './context.js'
@@ -23,4 +24,5 @@ export const handlers: JobHandlers<JobContext> = {
   'thumbnail.sweep': thumbnailSweep,
   housekeeping,
   'vod.mp4': vodMp4,
+  'vod.transcode': vodTranscode,
 }

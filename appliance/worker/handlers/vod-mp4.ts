@@ -34,10 +34,13 @@ export async function vodMp4({channel, streamId}: JobData['vod.mp4'], {db, stora
   log.info({channel, streamId, rendition, segments: best.playlist.segments.length}, "making the VOD's MP4")
   const work = await mkdtemp(path.join(tmpdir(), 'shing-vod-mp4-'))
   try {
+    const started = performance.now()
     const mp4 = await archiveToMp4({storage, prefix, rendition: best, workDir: work, signal: run.signal})
     run.signal.throwIfAborted()
+    const remuxed = performance.now()
     // The same key every time: a second run replaces the object, never adds one.
     await uploadFile(storage, key, mp4.file)
+    const uploaded = performance.now()
     const durationSeconds = Math.round(mp4.durationSeconds * 1000) / 1000
     // Recorded only while the archive still has that rendition: a re-encode that switched it
     // meanwhile would leave a download of what is no longer there.
@@ -49,7 +52,7 @@ export async function vodMp4({channel, streamId}: JobData['vod.mp4'], {db, stora
       await storage.client.removeObject(storage.bucket, key)
       throw new Error(`${prefix}: the archive no longer lists ${rendition} (re-encoded or deleted meanwhile); made again on the next try`)
     }
-    log.info({channel, streamId, rendition, bytes: mp4.bytes, durationSeconds, runs: mp4.runs}, 'VOD download made')
+    log.info({channel, streamId, rendition, bytes: mp4.bytes, durationSeconds, runs: mp4.runs, remuxMs: Math.round(remuxed - started), uploadMs: Math.round(uploaded - remuxed)}, 'VOD download made')
     return {status: 'done', key, rendition, bytes: mp4.bytes, durationSeconds, runs: mp4.runs, reused: false}
   } finally {
     await rm(work, {recursive: true, force: true})
