@@ -7,6 +7,7 @@
  * GPU worker or falling back to CPU; housekeeping on a seeded bucket; the jobs dashboard.
  * Ends with `workers e2e: clip=<s>s plays=yes recovered-after-kill=yes orphans-removed=<n>`.
  */
+import type {Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {Queue, QueueEvents} from 'bullmq'
@@ -14,14 +15,19 @@ import {Queue, QueueEvents} from 'bullmq'
 import {jobsSummarySchema} from '../../appliance/contract/index.js'
 import {QUEUE_PREFIX} from '../../appliance/jobs/catalog.js'
 import {runAdminOperation} from '../harness/appliance.js'
+import {csrfToken, type FormClient, signUpThroughForm} from '../harness/http-client.js'
+import {parseMediaPlaylist} from '../../appliance/vods/archive-playlists.js'
 import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {waitFor} from '../harness/process.js'
-import {startLiveSite, type LiveSite} from '../harness/live-site.js'
+import {BUCKET, startLiveSite, type LiveSite} from '../harness/live-site.js'
 import {bucketKeys, putObjectAt} from '../harness/bucket.js'
 import type {HousekeepingResult} from '../../appliance/jobs/types.js'
 import {HOUSEKEEPING_EVERY_MS, HOUSEKEEPING_SCHEDULER_ID} from '../../appliance/worker/job-runner.js'
-import {publishTestStream} from '../harness/rtmp.js'
+import {publishTestStream, publishWhenThereIsRoom} from '../harness/rtmp.js'
+import {execa} from 'execa'
+import {requireTool} from '../harness/tools.js'
+import {seedVod} from '../harness/vod-archive.js'
 
 let site: LiveSite
 let chromium: RunningChromium
@@ -51,6 +57,135 @@ afterAll(async () => {
 
 describe('clips', () => {
   // clips: section
+  const channel = 'clip-show'
+  const password = 'correct horse battery staple'
+  let publisher: Awaited<ReturnType<typeof publishWhenThereIsRoom>> | undefined
+  let owner: FormClient
+  let page: Page
+  let streamId = ''
+  let liveClip = {id: '', mp4: ''}
+
+  interface ClipStatus {status: 'pending' | 'ready' | 'failed'; reason?: string; notice?: string; durationSeconds?: number; mp4?: string}
+  const clipStatus = async (id: string): Promise<ClipStatus> => (await site.web<ClipStatus>(`/api/clips/${id}`)).body
+  /** The MP4's duration as ffprobe reads it, fetched through the front as a viewer's download. */
+  const mp4Seconds = async (mp4: string): Promise<number> =>
+    Number((await execa(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', `${front}${mp4}`])).stdout.trim())
+  /** Plays the clip page's video (muted) until its time has moved on. */
+  const plays = async (clipId: string): Promise<boolean> => {
+    await page.goto(`${front}/clip/${clipId}`)
+    await page.locator('#clip-video').waitFor({state: 'visible', timeout: 15_000})
+    await page.evaluate(() => {
+      const video = document.getElementById('clip-video') as HTMLVideoElement
+      video.muted = true
+      void video.play()
+    })
+    await page.waitForFunction(() => (document.getElementById('clip-video') as HTMLVideoElement).currentTime > 2, undefined, {timeout: 30_000})
+    return true
+  }
+  /** A screenshot on a desktop and one on a phone (nothing wider than the phone). */
+  const look = async (name: string): Promise<void> => {
+    await page.setViewportSize({width: 1280, height: 800})
+    await screenshot(page, name)
+    await page.setViewportSize({width: 390, height: 844})
+    await screenshot(page, `${name}-phone`)
+    expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} on a phone`).toBeLessThanOrEqual(390)
+    await page.setViewportSize({width: 1280, height: 800})
+  }
+
+  beforeAll(async () => {
+    owner = await signUpThroughForm(front, 'clip-owner', {password, address: '198.51.100.120'})
+    expect(await owner.submit('/dashboard', '/dashboard/channels', {name: channel, title: 'Clip night'})).toMatchObject({status: 303})
+    await signUpThroughForm(front, 'clip-viewer', {password, address: '198.51.100.121'})
+    page = await chromium.newPage()
+    await page.goto(`${front}/login`)
+    await page.getByLabel('Username or e-mail').fill('clip-viewer')
+    await page.getByLabel('Password').fill(password)
+    await page.getByRole('button', {name: 'Log in'}).click()
+    await page.waitForURL((url) => url.pathname !== '/login')
+  })
+
+  afterAll(async () => {
+    await publisher?.stop().catch(() => undefined)
+    await page?.close().catch(() => undefined)
+  })
+
+  it('a viewer presses Clip on the live channel for its last 30 s: ready within seconds, a 30 s MP4 (ffprobe), playing in Chromium', async () => {
+    const key = await site.streamKey(channel)
+    publisher = await publishWhenThereIsRoom({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, size: '640x360', fps: 15, timeoutMs: 90_000})
+    streamId = await waitFor('the channel live', async () => {
+      const {body} = await site.web<{live: boolean; streamId?: string}>(`/api/streams/${channel}/playback`)
+      return body.live ? body.streamId : undefined
+    }, {timeoutMs: 30_000, intervalMs: 250})
+    // More than 30 s archived, so the clip is the last 30 s and not the whole broadcast.
+    await waitFor('34 s archived', async () => {
+      const text = await site.minio.getObject(BUCKET, `dvr/${channel}/${streamId}/240p/index.m3u8`).then(async (s) => Buffer.concat(await s.toArray()).toString(), () => '')
+      return parseMediaPlaylist(text).durationSeconds >= 34 || undefined
+    }, {timeoutMs: 90_000, intervalMs: 1000})
+
+    await page.goto(`${front}/c/${channel}`)
+    await page.waitForFunction(() => document.body.dataset.state === 'live', undefined, {timeout: 30_000})
+    await page.getByText('Clip', {exact: true}).click()
+    await page.getByLabel('Name').fill('The moment')
+    expect(await page.getByLabel('The last').inputValue()).toBe('30')
+    await look('workers-clip-button')
+    const asked = Date.now()
+    await page.getByRole('button', {name: 'Make the clip'}).click()
+    await page.waitForURL(/\/clip\/[a-z0-9]{12}$/)
+    const id = new URL(page.url()).pathname.split('/')[2]!
+    const ready = await waitFor('the clip ready', async () => {
+      const clip = await clipStatus(id)
+      return clip.status === 'pending' ? undefined : clip
+    }, {timeoutMs: 60_000, intervalMs: 100})
+    figures.clipSeconds = (Date.now() - asked) / 1000
+    expect(ready.status, ready.reason).toBe('ready')
+    expect(figures.clipSeconds).toBeLessThan(10)
+    expect(Math.abs((await mp4Seconds(ready.mp4!)) - 30)).toBeLessThanOrEqual(2)
+    liveClip = {id, mp4: ready.mp4!}
+    // The page that showed it being made shows it ready by itself.
+    await page.locator('#clip-video').waitFor({state: 'attached', timeout: 15_000})
+    figures.plays = (await plays(id)) ? 'yes' : 'no'
+    await look('workers-clip-page')
+  })
+
+  it('a range of a VOD across an encoder restart keeps its longest uninterrupted part, and says so', async () => {
+    // 20 s, then the ladder restarted: 30 s more (an EXT-X-DISCONTINUITY between them).
+    const spec = {seconds: 20, width: 426, height: 240, fps: 15, videoKbps: 400, segmentSeconds: 2}
+    const vod = await seedVod(site, {channel, archive: spec, restartedWith: {...spec, seconds: 30}, rendition: '240p'})
+    await page.goto(`${front}/c/${channel}/vod/${vod.streamId}`)
+    await page.getByText('Clip', {exact: true}).click()
+    await page.getByLabel('Name').fill('Across the restart')
+    // 30 s from 0:10: 10 s before the restart, 20 s after it.
+    await page.getByLabel('Starts at').fill('0:10')
+    await look('workers-clip-vod-form')
+    await page.getByRole('button', {name: 'Make the clip'}).click()
+    await page.waitForURL(/\/clip\/[a-z0-9]{12}$/)
+    const id = new URL(page.url()).pathname.split('/')[2]!
+    const clip = await waitFor('the clip made', async () => {
+      const now = await clipStatus(id)
+      return now.status === 'pending' ? undefined : now
+    }, {timeoutMs: 60_000, intervalMs: 250})
+    expect(clip.status, clip.reason).toBe('ready')
+    expect(clip.notice).toMatch(/interrupted.*longest uninterrupted part, 20 s of the 30 s asked/)
+    expect(clip.durationSeconds).toBeCloseTo(20, 0)
+    expect(Math.abs((await mp4Seconds(clip.mp4!)) - 20)).toBeLessThanOrEqual(0.5)
+    expect(await plays(id)).toBe(true)
+    expect(await page.locator('.clip-page .notice').textContent()).toContain('longest uninterrupted part')
+  })
+
+  it('the VOD deleted by its owner, the clip still plays: its HLS form in Chromium, its MP4 in ffprobe', async () => {
+    await publisher?.stop()
+    publisher = undefined
+    await waitFor('the VOD recorded', async () => {
+      const {body} = await site.web<{vods: {streamId: string}[]}>(`/api/streams/${channel}/vods`)
+      return body.vods.some((v) => v.streamId === streamId) || undefined
+    }, {timeoutMs: 60_000, intervalMs: 500})
+    const dashboard = await owner.get(`/dashboard/c/${channel}`)
+    expect((await owner.post(`/dashboard/c/${channel}/vods/${streamId}/delete`, {_csrf: csrfToken(dashboard.text)})).status).toBe(303)
+    await waitFor('the archive removed from the bucket', async () => site.minio.statObject(BUCKET, `dvr/${channel}/${streamId}/master.m3u8`).then(() => undefined, () => true), {timeoutMs: 60_000, intervalMs: 500})
+    expect(await plays(liveClip.id)).toBe(true)
+    expect(Math.abs((await mp4Seconds(liveClip.mp4)) - 30)).toBeLessThanOrEqual(2)
+    expect(await page.locator('.clip-page').textContent()).toContain('No longer available')
+  })
 })
 
 describe('thumbnails and previews', () => {
