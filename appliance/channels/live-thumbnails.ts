@@ -15,6 +15,7 @@ import type {JobQueues} from '../jobs/queues.js'
 import {safeJson} from '../platform/json.js'
 import type {Logger} from '../platform/logger.js'
 import type {Storage} from '../platform/storage.js'
+import {audioPoster} from '../web/assets.js'
 import {sendStoredObject} from '../web/stored-object.js'
 
 export const THUMBNAIL_SIZE = {width: 640, height: 360} as const
@@ -69,19 +70,21 @@ export async function scheduleThumbnailSweep(jobs: JobQueues): Promise<void> {
 /** /media/thumbs/live/<channel>.jpg?v=<when it was taken> */
 export const liveThumbnailUrl = (channel: string, at: number): string => `/media/thumbs/live/${encodeURIComponent(channel)}.jpg?v=${at.toString(36)}`
 
-/** The web's view: the thumbnail URL of each live broadcast that has one of its own. */
+/** The web's view: the thumbnail URL of each live broadcast that has one of its own (an audio-only one: the audio poster). */
 export class LiveThumbnails {
   constructor(
     private readonly redis: Redis,
     private readonly log: Logger,
   ) {}
 
-  /** Channel → URL; empty while Redis is away (the pages show placeholders). */
-  async urls(live: readonly {channel: string; streamId: string}[]): Promise<Map<string, string>> {
+  /** Channel → URL; none while Redis is away (the pages show placeholders). */
+  async urls(live: readonly {channel: string; streamId: string; renditions: readonly {height: number}[]}[]): Promise<Map<string, string>> {
     const urls = new Map<string, string>()
+    const withPicture = live.filter((s) => s.renditions.some((r) => r.height > 0))
+    for (const s of live) if (!withPicture.includes(s)) urls.set(s.channel, audioPoster.url)
     try {
-      const records = await readLiveThumbnails(this.redis, live.map((s) => s.channel))
-      for (const {channel, streamId} of live) {
+      const records = await readLiveThumbnails(this.redis, withPicture.map((s) => s.channel))
+      for (const {channel, streamId} of withPicture) {
         const record = records.get(channel)
         if (record?.streamId === streamId) urls.set(channel, liveThumbnailUrl(channel, record.at))
       }

@@ -4,7 +4,8 @@
  * and on the front page within the interval (media.thumbnails.liveEverySeconds), and is replaced
  * by a newer one; after the broadcast the VOD has a poster and sprite sheets whose WebVTT cues
  * cover its duration and point inside their sheets, shown on the front page, the channel page and
- * the VOD page; the job run again leaves the same result.
+ * the VOD page; the job run again leaves the same result. An audio-only broadcast shows the audio
+ * poster on its card and gets neither a thumbnail nor previews.
  */
 import {Redis} from 'ioredis'
 import pino from 'pino'
@@ -51,6 +52,12 @@ const s3Object = async (key: string): Promise<{etag: string; body: Buffer} | und
 const frontThumbnail = async (): Promise<string | undefined> => {
   const {body} = await text('/')
   return new RegExp(`<img class="thumb" src="(/media/thumbs/live/${CHANNEL}\\.jpg\\?v=[0-9a-z]+)"`).exec(body)?.[1]
+}
+
+/** The site's queues, as a component enqueues (made on first use). */
+const queues = (): JobQueues => {
+  jobs ??= new JobQueues({host: '127.0.0.1', port: site.redis.port, password: String((site.client as Redis).options.password)}, site.client, pino({level: 'silent'}))
+  return jobs
 }
 
 /** WebVTT cues of a previews map. */
@@ -122,7 +129,7 @@ describe('a live channel', () => {
     expect([stored.body.length, now?.body.length]).toContain(served.body.length)
   })
 
-  it(`has it replaced by a newer one within the interval, under a new URL`, async () => {
+  it('has it replaced by a newer one once the interval is over (a thumbnail is never older than the interval and one sweep), under a new URL', async () => {
     const before = (await s3Object(THUMBNAIL_KEY))!
     const url = (await frontThumbnail())!
     const started = Date.now()
@@ -195,7 +202,7 @@ describe('after the broadcast', () => {
     process.stdout.write(`previews: ${vod.durationSeconds.toFixed(1)} s VOD → ${read.length} tiles of ${vod.previews!.tileSeconds} s on ${sheets.size} sheet(s) ${only!.width}×${only!.height}\n`)
   })
 
-  it('the front page, the channel page and the VOD page show the poster; the VOD page has the scrub strip', async () => {
+  it('the front page, the channel page, the VOD API and the VOD page give the poster; the VOD page has the scrub strip', async () => {
     const poster = `/vod/${CHANNEL}/${streamId}/previews/poster.jpg`
     const front = await waitFor('the front page to list the broadcast with its poster', async () => {
       const {body} = await text('/')
@@ -207,6 +214,8 @@ describe('after the broadcast', () => {
       return body.includes(poster) ? body : undefined
     }, {timeoutMs: 10_000, intervalMs: 500})
     expect(channel).toMatch(/<section class="past"[^]*<img class="thumb" src="\/vod\/thumbs\/[^"]+\/previews\/poster\.jpg"/)
+    const {body: api} = await site.web<{vods: {streamId: string; poster?: string; previews?: string}[]}>(`/api/streams/${CHANNEL}/vods`)
+    expect(api.vods.find((v) => v.streamId === streamId)).toMatchObject({poster, previews: `/vod/${CHANNEL}/${streamId}/previews/previews.vtt`})
     const page = (await text(`/c/${CHANNEL}/vod/${streamId}`)).body
     expect(page).toContain(`poster="${poster}"`)
     expect(page).toContain(`data-previews="/vod/${CHANNEL}/${streamId}/previews/previews.vtt"`)
@@ -217,8 +226,7 @@ describe('after the broadcast', () => {
   })
 
   it('the job run again leaves the same previews: the same objects, one record', async () => {
-    const redisOptions = (site.client as Redis).options
-    jobs = new JobQueues({host: '127.0.0.1', port: site.redis.port, password: String(redisOptions.password)}, site.client, pino({level: 'silent'}))
+    const jobs = queues()
     const listed = async (): Promise<string[]> => {
       const names: string[] = []
       for await (const item of site.minio.listObjectsV2(BUCKET, `dvr/${CHANNEL}/${streamId}/previews/`, true)) names.push(`${(item as {name: string}).name}:${(item as {etag: string}).etag}`)
@@ -235,5 +243,32 @@ describe('after the broadcast', () => {
 
   it('once offline, the channel is no longer on the front page with a thumbnail', async () => {
     await waitFor('the front page without the live thumbnail', async () => ((await frontThumbnail()) === undefined ? true : undefined), {timeoutMs: 15_000, intervalMs: 500})
+  })
+})
+
+describe('an audio-only broadcast', () => {
+  it('shows the audio poster on its card, gets no thumbnail, and its VOD no previews (the job says why)', async () => {
+    const radio = 'radio-thumbs'
+    const key = await site.streamKey(radio)
+    publisher = await publishTestStream({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, video: false})
+    const live = await waitFor('the radio live', async () => {
+      const {body} = await site.web<Playback>(`/api/streams/${radio}/playback`)
+      return body.live ? body : undefined
+    }, {timeoutMs: 30_000, intervalMs: 250})
+    const card = await waitFor('the radio on the front page', async () => new RegExp(`<li><a href="/c/${radio}">${radio}</a>.*?</li>`).exec((await text('/')).body)?.[0], {timeoutMs: 10_000, intervalMs: 250})
+    expect(card).toMatch(/<img class="thumb" src="\/assets\/audio-poster\.svg\?v=[0-9a-f]+"/)
+    // A few sweeps go by: none asks for a picture of it.
+    await new Promise((resolve) => setTimeout(resolve, 12_000))
+    await publisher.stop()
+    publisher = undefined
+    expect(await s3Object(`thumbs/live/${radio}.jpg`)).toBeUndefined()
+    const job = await waitFor('its vod.previews job done', async () => {
+      const found = await queues().queue('vod.previews').getJob(`vod.previews-${live.streamId!}`)
+      return found !== undefined && (await found.isCompleted()) ? found : undefined
+    }, {timeoutMs: 60_000, intervalMs: 500})
+    expect(job.returnvalue).toEqual({status: 'skipped', reason: 'an audio-only broadcast has no picture'})
+    const vod = await site.mongoClient.db(MONGO_DATABASE).collection<VodDoc>('vods').findOne({streamId: live.streamId!})
+    expect(vod).not.toBeNull()
+    expect(vod!.previews).toBeUndefined()
   })
 })
