@@ -32,6 +32,8 @@ export const scrubJs = asset(
   const mapUrl = new URL(strip.dataset.previews, location.href);
   let cues = [];
   const state = (window.shingScrub = {cues: cues, shown: null});
+  /** What showed the preview: 'pointer' or 'key' (each hides it its own way). */
+  let shownBy = null;
 
   /** 00:01:05.000 → 65 */
   function seconds(stamp) {
@@ -92,6 +94,7 @@ export const scrubJs = asset(
   function hide() {
     preview.hidden = true;
     state.shown = null;
+    shownBy = null;
   }
 
   function timeAtPointer(event) {
@@ -118,11 +121,15 @@ export const scrubJs = asset(
   // A mouse shows the preview on hover; a finger or a pen while it is down; both seek where they let go.
   let dragging = false;
   track.addEventListener('pointermove', (event) => {
-    if (event.pointerType === 'mouse' || dragging) show(timeAtPointer(event));
+    if (event.pointerType !== 'mouse' && !dragging) return;
+    shownBy = 'pointer';
+    show(timeAtPointer(event));
   });
-  track.addEventListener('pointerleave', () => { if (!dragging && document.activeElement !== track) hide(); });
+  // Leaving the strip hides what the pointer showed (not what the keys show: the strip keeps its focus).
+  track.addEventListener('pointerleave', () => { if (!dragging && shownBy === 'pointer') hide(); });
   track.addEventListener('pointerdown', (event) => {
     dragging = true;
+    shownBy = 'pointer';
     track.setPointerCapture(event.pointerId);
     show(timeAtPointer(event));
   });
@@ -142,6 +149,7 @@ export const scrubJs = asset(
     const to = {ArrowRight: now + step, ArrowUp: now + step, ArrowLeft: now - step, ArrowDown: now - step, PageUp: now + 60, PageDown: now - 60, Home: 0, End: duration()}[event.key];
     if (to === undefined) return;
     event.preventDefault();
+    shownBy = 'key';
     seek(to);
     show(Math.min(Math.max(0, to), duration()));
     clearTimeout(keyTimer);
@@ -160,7 +168,7 @@ export const scrubJs = asset(
 
   for (const name of ['timeupdate', 'durationchange', 'seeked', 'loadedmetadata']) video.addEventListener(name, update);
 
-  fetch(mapUrl, {cache: 'no-cache'})
+  fetch(mapUrl)
     .then((response) => (response.ok ? response.text() : Promise.reject(new Error('previews: ' + response.status))))
     .then((text) => {
       cues = state.cues = parse(text);

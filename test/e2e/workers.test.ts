@@ -281,8 +281,10 @@ describe('thumbnails and previews', () => {
       const now = await page.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime)
       return Math.abs(now - hovered.shown!.time) < 3 ? true : undefined
     }, {timeoutMs: 10_000, intervalMs: 250})
-    // The keyboard: the strip is a slider; an arrow steps a tile and shows it.
+    // The pointer gone, so is the tile (though the click left the strip focused).
     await page.mouse.move(0, 0)
+    await page.locator('#scrub-preview').waitFor({state: 'hidden'})
+    // The keyboard: the strip is a slider; an arrow steps a tile and shows it.
     await page.locator('#scrub-track').focus()
     const before = await page.evaluate(() => (document.getElementById('video') as HTMLVideoElement).currentTime)
     await page.keyboard.press('ArrowLeft')
