@@ -35,6 +35,8 @@ const vodListSchema = z.object({
       url: z.string().describe('The master playlist, on the site (/vod/<channel>/<streamId>/master.m3u8)'),
       kept: z.boolean().describe("Its streamer keeps it past the site's retention"),
       expiresAt: z.string().optional().describe("When the site's retention deletes it; absent when never (kept, or the site keeps every broadcast)"),
+      poster: z.string().optional().describe('Its poster, a 640×360 JPEG (/vod/<channel>/<streamId>/previews/poster.jpg), once made'),
+      previews: z.string().optional().describe("Its scrubbing previews' WebVTT map: each cue's text is a sprite sheet beside it and a tile's #xywh=x,y,w,h; once made"),
     }),
   ),
 })

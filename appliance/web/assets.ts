@@ -260,6 +260,8 @@ ul.channels li > .thumb { grid-column: 3; grid-row: 1 / span 3; align-self: cent
 section.past li:has(> .thumb) { display: grid; grid-template-columns: 8rem minmax(0, 1fr); column-gap: .8rem; align-items: center; align-content: center; }
 section.past li > * { grid-column: 2; justify-self: start; }
 section.past li > .thumb { grid-column: 1; grid-row: 1 / span 2; }
+section.past li:has(> .thumb) > a { align-self: end; }
+section.past li:has(> .thumb) > .muted { align-self: start; }
 @media (max-width: 30rem) { ul.channels li:has(> .avatar):has(> .thumb) { grid-template-columns: auto minmax(0, 1fr) 6rem; } section.past li:has(> .thumb) { grid-template-columns: 6rem minmax(0, 1fr); } }
 /* The front page's live channels and recent broadcasts: cards, the picture on top; the whole card is its link (one tab stop). */
 ul.channels:is(.live, .recent) { grid-template-columns: repeat(auto-fill, minmax(15rem, 1fr)); gap: 1rem; }
