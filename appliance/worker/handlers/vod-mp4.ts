@@ -5,8 +5,7 @@ import path from 'node:path'
 import {UnrecoverableError} from 'bullmq'
 
 import type {JobData, JobRun, VodMp4Result} from '../../jobs/types.js'
-import {uploadFile} from '../../media/remux.js'
-import {objectSize} from '../../platform/storage.js'
+import {objectSize, putFile} from '../../platform/storage.js'
 import {archiveToMp4, readBestRendition} from '../../vods/archive-mp4.js'
 import {dvrPrefix} from '../../vods/dvr-archive.js'
 import {vodDownloadKey} from '../../vods/download.js'
@@ -39,7 +38,7 @@ export async function vodMp4({channel, streamId}: JobData['vod.mp4'], {db, stora
     run.signal.throwIfAborted()
     const remuxed = performance.now()
     // The same key every time: a second run replaces the object, never adds one.
-    await uploadFile(storage, key, mp4.file)
+    await putFile(storage, key, mp4.file, 'video/mp4')
     const uploaded = performance.now()
     const durationSeconds = Math.round(mp4.durationSeconds * 1000) / 1000
     // Recorded only while the archive still has that rendition: a re-encode that switched it
