@@ -34,7 +34,7 @@ export function clipBox(context: PageContext, options: {channel: string; maxSeco
   const start =
     options.vod === undefined
       ? ''
-      : `<input type="hidden" name="streamId" value="${escapeHtml(options.vod.streamId)}"><label class="clip-short">Starts at <span class="hint">(m:ss)</span><input id="clip-start" name="start" value="0:00" pattern="[0-9]{1,3}(:[0-5][0-9]){0,2}" required></label>`
+      : `<input type="hidden" name="streamId" value="${escapeHtml(options.vod.streamId)}"><label class="clip-short"><span>Starts at <span class="hint">(m:ss)</span></span><input id="clip-start" name="start" value="0:00" pattern="[0-9]{1,3}(:[0-5][0-9]){0,2}" required></label>`
   return `<details class="clip-box" id="clip-box"><summary class="button">Clip</summary>
 <form class="clip-form" method="post" action="/c/${encodeURIComponent(options.channel)}/clip">${csrfField(context.csrfToken)}
 <label>Name <input name="title" id="clip-title" required maxlength="${CLIP_TITLE_MAX}" placeholder="What happened?" autocomplete="off"></label>
