@@ -79,7 +79,8 @@ export const vodDownloadJs = asset(
       }
     });
   }
-  if (section.dataset.state === 'preparing') timer = setTimeout(check, 2000);
+  // The page's own words are for a browser without this script ("reload"): this one updates by itself.
+  if (section.dataset.state === 'preparing') show({state: 'preparing'});
 })();
 `,
 )

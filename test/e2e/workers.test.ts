@@ -19,13 +19,16 @@ import {csrfToken, type FormClient, signUpThroughForm} from '../harness/http-cli
 import {parseMediaPlaylist} from '../../appliance/vods/archive-playlists.js'
 import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
-import {waitFor} from '../harness/process.js'
+import {childProcessNames, waitFor} from '../harness/process.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../harness/live-site.js'
 import {bucketKeys, putObjectAt} from '../harness/bucket.js'
 import type {HousekeepingResult} from '../../appliance/jobs/types.js'
 import {HOUSEKEEPING_EVERY_MS, HOUSEKEEPING_SCHEDULER_ID} from '../../appliance/worker/job-runner.js'
 import {publishTestStream, publishWhenThereIsRoom} from '../harness/rtmp.js'
 import {execa} from 'execa'
+import pino from 'pino'
+import {CPU_FALLBACK_PRIORITY, JobQueues} from '../../appliance/jobs/queues.js'
+import {liveWorkers} from '../../appliance/jobs/workers.js'
 import {requireTool} from '../harness/tools.js'
 import {seedVod} from '../harness/vod-archive.js'
 
@@ -327,6 +330,102 @@ describe('thumbnails and previews', () => {
 
 describe('downloadable VODs, a worker killed mid-job, GPU routing', () => {
   // vod processing: section
+  const channel = 'vod-shelf'
+  const vodDb = () => site.mongoClient.db('shing')
+  let vodJobs: JobQueues
+
+  beforeAll(async () => {
+    await site.streamKey(channel)
+    vodJobs = new JobQueues(site.redisEndpoint, site.client, pino({level: 'silent'}))
+  })
+
+  afterAll(async () => {
+    await vodJobs?.close()
+  })
+
+  it("a worker SIGKILLed while it remuxes an hour's VOD: the other finishes the job, one MP4, one completed job", async () => {
+    // An hour of tiny video (encoded once, cached): 1,800 segments, a remux of seconds.
+    const vod = await seedVod(site, {channel, archive: {seconds: 3600, width: 160, height: 90, fps: 5, videoKbps: 50, segmentSeconds: 2}})
+    const before = await bucketKeys(site.minio, 'shing-media', `${vod.prefix}/`)
+    await vodJobs.enqueue('vod.mp4', {channel, streamId: vod.streamId})
+    const making = new RegExp(`"streamId":"${vod.streamId}"[^\\n]*"msg":"making the VOD's MP4"`)
+    const victim = await waitFor('a worker remuxing', async () => {
+      const id = ['worker-a', 'worker-b'].find((w) => making.test(site.get(w).process.output()))
+      return id !== undefined && (await childProcessNames(site.get(id).process.pid)).includes('ffmpeg') ? id : undefined
+    }, {timeoutMs: 30_000, intervalMs: 20})
+    const survivor = victim === 'worker-a' ? 'worker-b' : 'worker-a'
+    const killedAt = Date.now()
+    await site.get(victim).process.kill('SIGKILL')
+    const queue = vodJobs.queue('vod.mp4')
+    const jobId = `vod.mp4-${vod.streamId}`
+    await waitFor('the survivor to finish the job', async () => ((await (await queue.getJob(jobId))?.getState()) === 'completed' ? true : undefined), {timeoutMs: 90_000, intervalMs: 500})
+    console.log(`timing: ${survivor} finished the remux ${Date.now() - killedAt} ms after ${victim} was SIGKILLed`)
+    expect(site.get(survivor).process.output()).toMatch(making)
+    expect((await queue.getJobs(['completed'])).filter((j) => j.id === jobId)).toHaveLength(1)
+    expect(await bucketKeys(site.minio, 'shing-media', `${vod.prefix}/`)).toEqual([...before, `${vod.prefix}/download.mp4`].sort())
+    const {stdout} = await execa(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', `${front}/vod/${channel}/${vod.streamId}/download.mp4`])
+    expect(Math.abs(Number.parseFloat(stdout) - vod.durationSeconds)).toBeLessThan(2)
+    figures.recoveredAfterKill = 'yes'
+    // Two workers again for the sections after this one.
+    await site.start(victim, {SHING_PUBLIC_URL: front})
+  }, 240_000)
+
+  it('the Download MP4 button in Chromium: prepared, then the link gives the file (desktop and phone)', async () => {
+    const vod = await seedVod(site, {channel, archive: {seconds: 12, width: 426, height: 240, fps: 15, videoKbps: 300, segmentSeconds: 2}})
+    const context = await chromium.browser.newContext({acceptDownloads: true})
+    try {
+      const page = await context.newPage()
+      await page.goto(`${front}/c/${channel}/vod/${vod.streamId}`)
+      const button = page.getByRole('button', {name: 'Download MP4'})
+      await button.click()
+      const link = page.getByRole('link', {name: 'Download MP4'})
+      await link.waitFor({timeout: 60_000})
+      await screenshot(page, 'workers-vod-download-ready')
+      const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
+      expect(download.suggestedFilename()).toMatch(new RegExp(`^${channel}-\\d{4}-\\d{2}-\\d{2}-\\d{4}\\.mp4$`))
+      const file = await download.path()
+      const {stdout} = await execa(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file])
+      expect(Math.abs(Number.parseFloat(stdout) - vod.durationSeconds)).toBeLessThan(2)
+      await page.setViewportSize({width: 390, height: 844})
+      await page.locator('#download').scrollIntoViewIfNeeded()
+      await screenshot(page, 'workers-vod-download-ready-phone')
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+      // Another VOD, seen while it is being prepared.
+      const other = await seedVod(site, {channel, archive: {seconds: 12, width: 426, height: 240, fps: 15, videoKbps: 300, segmentSeconds: 2}})
+      await vodDb().collection('vods').updateOne({streamId: other.streamId}, {$set: {download: {state: 'preparing', requestedAt: new Date()}}})
+      await page.goto(`${front}/c/${channel}/vod/${other.streamId}`)
+      await page.getByText('Preparing the MP4').waitFor()
+      await page.locator('#download').scrollIntoViewIfNeeded()
+      await screenshot(page, 'workers-vod-download-preparing-phone')
+    } finally {
+      await context.close()
+    }
+  }, 120_000)
+
+  it('a re-encode goes to a worker with a GPU capability while one is up, else to CPU at low priority', async () => {
+    const target = {height: 144, videoKbps: 150, codec: 'h264'} as const
+    const gpu = await site.start('worker-gpu', {SHING_PUBLIC_URL: front, SHING_WORKER_CAPABILITIES: 'general,video-gpu-nvenc'})
+    try {
+      await waitFor('the GPU worker to heartbeat', async () => ((await liveWorkers(site.client)).some((w) => w.id === 'worker-gpu') ? true : undefined))
+      const onGpu = await seedVod(site, {channel, archive: {seconds: 12, width: 426, height: 240, fps: 15, videoKbps: 300, segmentSeconds: 2}})
+      expect(await vodJobs.enqueue('vod.transcode', {channel, streamId: onGpu.streamId, ...target}, {gpu: 'prefer'})).toMatchObject({queue: 'vod.transcode@gpu'})
+      const job = (await vodJobs.queue('vod.transcode@gpu').getJob(`vod.transcode-${onGpu.streamId}`))!
+      await waitFor('the GPU worker to re-encode it', async () => ((await job.getState()) === 'completed' ? true : undefined), {timeoutMs: 90_000, intervalMs: 500})
+      expect(gpu.process.output()).toContain(`"streamId":"${onGpu.streamId}","from":"240p","to":"144p-h264-150k"`)
+      expect(await vodDb().collection('vods').findOne({streamId: onGpu.streamId})).toMatchObject({renditions: [{name: '144p-h264-150k'}]})
+    } finally {
+      await gpu.process.stop()
+    }
+    await waitFor('no GPU worker', async () => ((await liveWorkers(site.client)).some((w) => w.id === 'worker-gpu') ? undefined : true))
+    const onCpu = await seedVod(site, {channel, archive: {seconds: 12, width: 426, height: 240, fps: 15, videoKbps: 300, segmentSeconds: 2}})
+    expect(await vodJobs.enqueue('vod.transcode', {channel, streamId: onCpu.streamId, ...target}, {gpu: 'prefer'})).toMatchObject({queue: 'vod.transcode@cpu'})
+    const job = (await vodJobs.queue('vod.transcode@cpu').getJob(`vod.transcode-${onCpu.streamId}`))!
+    expect(job.opts.priority).toBe(CPU_FALLBACK_PRIORITY)
+    await waitFor('a CPU worker to re-encode it', async () => ((await job.getState()) === 'completed' ? true : undefined), {timeoutMs: 90_000, intervalMs: 500})
+    const master = await fetch(`${front}/vod/${channel}/${onCpu.streamId}/master.m3u8`).then((r) => r.text())
+    expect(master).toContain('144p-h264-150k/index.m3u8')
+    expect(master).not.toContain('240p/')
+  }, 240_000)
 })
 
 describe('housekeeping', () => {
