@@ -152,6 +152,8 @@ export type VodTranscodeResult =
       /** Old objects kept because a clip still uses them. */
       keptForClips: number
       objectsRemoved: number
+      /** When a later run removes the old renditions (players that loaded them before the switch finish first). */
+      oldRemovedAt?: string
       /** The archive had been switched by an earlier run: only what was left to clean was done. */
       reused: boolean
     }

@@ -9,7 +9,7 @@ import {keptByClips} from '../../clips/clips.js'
 import {parseMoov} from '../../hls/fmp4.js'
 import type {JobData, JobRun, VodTranscodeResult} from '../../jobs/types.js'
 import type {Logger} from '../../platform/logger.js'
-import {readObjectText, type Storage} from '../../platform/storage.js'
+import {objectSize, readObjectText, removeObjectNames, type Storage} from '../../platform/storage.js'
 import {archiveToMp4, readArchiveVariants} from '../../vods/archive-mp4.js'
 import {bestVariant, parseMediaPlaylist} from '../../vods/archive-playlists.js'
 import {archiveMaster, archivePlaylist, dvrPrefix} from '../../vods/dvr-archive.js'
@@ -27,9 +27,14 @@ const NICE = 19
 const CLIP_PENDING_MS = 10 * 60_000
 /** Uploads at once. */
 const UPLOADS = 4
-/** S3 takes at most this many keys per delete request. */
-const DELETE_BATCH = 1000
 const PROGRESS_EVERY_MS = 5000
+/** After the switch, the old renditions stay this long past the VOD's own length (a viewer who pressed play just before may pause)… */
+const CLEANUP_GRACE_MS = 10 * 60_000
+/** …and never longer than this. */
+const MAX_CLEANUP_GRACE_MS = 24 * 3600_000
+
+/** The later run of a re-encode that removes the old renditions. */
+export const cleanupJobId = (streamId: string): string => `vod.transcode-${streamId}-cleanup`
 
 const CONTENT_TYPES: Record<string, string> = {m3u8: 'application/vnd.apple.mpegurl', mp4: 'video/mp4', m4s: 'video/iso.segment'}
 
@@ -99,14 +104,6 @@ async function putText(storage: Storage, key: string, text: string): Promise<voi
   await storage.client.putObject(storage.bucket, key, body, body.length, {'Content-Type': CONTENT_TYPES.m3u8!})
 }
 
-async function removeKeys(storage: Storage, keys: readonly string[]): Promise<void> {
-  for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-    const errors = await storage.client.removeObjects(storage.bucket, keys.slice(i, i + DELETE_BATCH))
-    const failed = (errors as Array<{Error?: {Code?: string}; Code?: string}>).filter((e) => e.Error !== undefined || e.Code !== undefined)
-    if (failed.length > 0) throw new Error(`${failed.length} old object(s) not removed`)
-  }
-}
-
 /** The codec string a master playlist carries, from the init segment (left out when not a full RFC 6381 one, e.g. HEVC). */
 async function codecsOf(initFile: string): Promise<string | undefined> {
   const bytes = await readFile(initFile)
@@ -126,11 +123,12 @@ async function codecsOf(initFile: string): Promise<string | undefined> {
  * vod.transcode: a finished broadcast re-encoded into one rendition (media.reencode: height,
  * bitrate, codec) with this worker's own encoder, as fMP4 HLS. The new rendition is read through
  * (every segment, duration within a segment of the original) and uploaded; only then does the
- * master playlist list it alone (the switch), the VOD document follow, and the ladder's old
- * renditions go, except the objects a clip plays. A run after the switch (the last one stopped
- * while cleaning up) only finishes the cleaning: it never encodes twice what is already there.
+ * master playlist list it alone (the switch) and the VOD document follow. The ladder's old
+ * renditions (and an MP4 made of them) go in a later run of the job (cleanupJobId), once whoever
+ * was playing them has had time to finish, except the objects a clip plays. A run after the
+ * switch never encodes again what is already there.
  */
-export async function vodTranscode(data: JobData['vod.transcode'], {db, storage, log, profile}: JobContext, run: JobRun): Promise<VodTranscodeResult> {
+export async function vodTranscode(data: JobData['vod.transcode'], {db, storage, log, profile, jobs}: JobContext, run: JobRun): Promise<VodTranscodeResult> {
   const {channel, streamId} = data
   const vods = db.collection<VodDoc>(VODS_COLLECTION)
   const vod = await vods.findOne({channel, streamId})
@@ -140,6 +138,7 @@ export async function vodTranscode(data: JobData['vod.transcode'], {db, storage,
   const encoderName = reencodeEncoderName(profile.encoder.videoArgs, data.codec)
   const variants = await readArchiveVariants(storage, prefix)
   const switched = variants.length === 1 && variants[0]!.name === name
+  if (run.id === cleanupJobId(streamId) && !switched) return {status: 'skipped', reason: `the archive does not list ${name} alone: nothing of the old renditions to remove`}
 
   let newRendition: {segments: number; durationSeconds: number}
   let bytesBefore: number
@@ -222,7 +221,8 @@ export async function vodTranscode(data: JobData['vod.transcode'], {db, storage,
   const folders = renditionFolders(await listObjects(storage, `${prefix}/`), prefix)
   const bytesAfter = (folders.get(name) ?? []).reduce((sum, o) => sum + o.size, 0)
   const durationSeconds = Math.round(newRendition.durationSeconds * 1000) / 1000
-  // A download made from an old rendition goes with it (made again, from the new one, on request).
+  // A download made from an old rendition is forgotten (made again, from the new one, on request);
+  // its object goes with the old renditions.
   const staleDownload = vod.download?.state === 'ready' && vod.download.rendition !== name
   await vods.updateOne(
     {channel, streamId},
@@ -235,25 +235,30 @@ export async function vodTranscode(data: JobData['vod.transcode'], {db, storage,
       ...(staleDownload ? {$unset: {download: ''}} : {}),
     },
   )
-  if (staleDownload) await storage.client.removeObject(storage.bucket, vodDownloadKey(channel, streamId))
+  const done = {status: 'done', rendition: name, encoder: encoderName, durationSeconds, segments: newRendition.segments, bytesBefore, bytesAfter, reused: switched} as const
+  const old = [...folders].filter(([folder]) => folder !== name).flatMap(([, list]) => list.map((o) => o.name))
+  const downloadKey = vodDownloadKey(channel, streamId)
+  // Only while no download is asked for or made since: a new one is written to the same key.
+  const oldDownload = (await vods.findOne({channel, streamId}, {projection: {download: 1}}))?.download === undefined && (await objectSize(storage, downloadKey)) !== undefined
+  if (old.length === 0 && !oldDownload) return {...done, keptForClips: 0, objectsRemoved: 0}
+
+  // Players that loaded the old master before the switch go on fetching its segments (and a
+  // download of the old MP4 may be under way): the old objects go later, in a run of their own.
+  const cleanupId = cleanupJobId(streamId)
+  if (run.id !== cleanupId) {
+    const delayMs = Math.min(MAX_CLEANUP_GRACE_MS, newRendition.durationSeconds * 1000 + CLEANUP_GRACE_MS)
+    await jobs.enqueue('vod.transcode', data, {jobId: cleanupId, delayMs})
+    const removeAt = new Date(Date.now() + delayMs).toISOString()
+    log.info({channel, streamId, oldObjects: old.length, removeAt}, 'old renditions removed later')
+    return {...done, keptForClips: 0, objectsRemoved: 0, oldRemovedAt: removeAt}
+  }
 
   // The old renditions, but what a clip plays; a clip still choosing its segments holds this back.
   const clips = await keptByClips(db, streamId, new Date(Date.now() - CLIP_PENDING_MS))
   if (clips.pending > 0) throw new Error(`${clips.pending} clip(s) of ${streamId} are being made: the old renditions are removed once they are done`)
-  const old = [...folders].filter(([folder]) => folder !== name).flatMap(([, list]) => list.map((o) => o.name))
-  const remove = old.filter((key) => !clips.keys.has(key))
-  await removeKeys(storage, remove)
-  log.info({channel, streamId, removed: remove.length, keptForClips: old.length - remove.length}, 'old renditions removed')
-  return {
-    status: 'done',
-    rendition: name,
-    encoder: encoderName,
-    durationSeconds,
-    segments: newRendition.segments,
-    bytesBefore,
-    bytesAfter,
-    keptForClips: old.length - remove.length,
-    objectsRemoved: remove.length,
-    reused: switched,
-  }
+  const keptForClips = old.filter((key) => clips.keys.has(key)).length
+  const remove = [...old.filter((key) => !clips.keys.has(key)), ...(oldDownload ? [downloadKey] : [])]
+  await removeObjectNames(storage, remove)
+  log.info({channel, streamId, removed: remove.length, keptForClips}, 'old renditions removed')
+  return {...done, keptForClips, objectsRemoved: remove.length}
 }

@@ -8,14 +8,13 @@
  * the archive switched only to a rendition that plays, a clip's segments kept.
  */
 import {execa} from 'execa'
-import {Queue} from 'bullmq'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {MONGO_DATABASE} from '../../../appliance/contract/index.js'
-import {QUEUE_PREFIX} from '../../../appliance/jobs/catalog.js'
 import {CPU_FALLBACK_PRIORITY, JobQueues} from '../../../appliance/jobs/queues.js'
 import {liveWorkers} from '../../../appliance/jobs/workers.js'
 import {parseMasterPlaylist, parseMediaPlaylist} from '../../../appliance/vods/archive-playlists.js'
+import {bucketKeys} from '../../harness/bucket.js'
 import {csrfToken, FormClient} from '../../harness/http-client.js'
 import {startLiveSite, BUCKET, type LiveSite} from '../../harness/live-site.js'
 import {childProcessNames, waitFor} from '../../harness/process.js'
@@ -34,11 +33,7 @@ const reencode = (gpu: 'prefer' | 'require') => JSON.stringify({reencode: {enabl
 
 const db = () => site.mongoClient.db(MONGO_DATABASE)
 const vodDoc = (streamId: string) => db().collection('vods').findOne({streamId})
-async function objectNames(prefix: string): Promise<string[]> {
-  const names: string[] = []
-  for await (const item of site.minio.listObjectsV2(BUCKET, prefix, true)) if ((item as {name?: string}).name) names.push((item as {name: string}).name)
-  return names.sort()
-}
+const objectNames = (prefix: string): Promise<string[]> => bucketKeys(site.minio, BUCKET, prefix)
 async function probeDuration(url: string): Promise<number> {
   const {stdout} = await execa(ffprobe, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', url])
   return Number.parseFloat(stdout)
@@ -197,12 +192,21 @@ describe('the re-encode (vod.transcode), routed by capability', () => {
     const job = await waitFor('the re-encode job', () => transcodeJob(cpuQueue, vod.streamId), {timeoutMs: 10_000})
     expect(job.opts.priority).toBe(CPU_FALLBACK_PRIORITY)
     await waitFor('the CPU re-encode', async () => (await job.getState()) === 'completed', {timeoutMs: 120_000, intervalMs: 500})
-    const done = (await transcodeJob(cpuQueue, vod.streamId))!.returnvalue as {status: string; bytesBefore: number; bytesAfter: number; keptForClips: number}
-    expect(done).toMatchObject({status: 'done', keptForClips: 3})
+    const done = (await transcodeJob(cpuQueue, vod.streamId))!.returnvalue as {status: string; bytesBefore: number; bytesAfter: number; objectsRemoved: number; oldRemovedAt?: string}
+    expect(done).toMatchObject({status: 'done', objectsRemoved: 0})
     expect(done.bytesAfter).toBeLessThan(done.bytesBefore)
     await expectSwitched(vod)
-    const left = await objectNames(`${vod.prefix}/240p/`)
-    expect(left).toEqual([...kept].sort())
+    // The old rendition stays a while, for players that loaded it before the switch: a later run removes it.
+    const oldObjects = await objectNames(`${vod.prefix}/240p/`)
+    expect(oldObjects.length).toBe(vod.segments + 2)
+    expect(Date.parse(done.oldRemovedAt!) - Date.now()).toBeGreaterThan(9 * 60_000)
+    const cleanup = (await jobs.queue(cpuQueue).getJob(`vod.transcode-${vod.streamId}-cleanup`))!
+    expect(await cleanup.getState()).toBe('delayed')
+    await cleanup.promote()
+    await waitFor('the old rendition removed', async () => (await cleanup.getState()) === 'completed', {timeoutMs: 60_000, intervalMs: 250})
+    expect((await jobs.queue(cpuQueue).getJob(cleanup.id!))!.returnvalue).toMatchObject({status: 'done', reused: true, keptForClips: 3, objectsRemoved: vod.segments + 2 - 3})
+    expect(await objectNames(`${vod.prefix}/240p/`)).toEqual([...kept].sort())
+    await expectSwitched(vod)
     expect(site.get('worker-a').process.output()).toMatch(/"to":"144p-h264-150k"/)
   }, 180_000)
 
@@ -236,12 +240,11 @@ describe('the re-encode (vod.transcode), routed by capability', () => {
     await expectSwitched(vod)
   }, 180_000)
 
-  it('run again after the switch, only checks what is left to clean', async () => {
+  it('run again after the switch, encodes nothing again and leaves the old renditions to their later run', async () => {
     const [last] = await db().collection('vods').find({channel: CHANNEL, 'encoded.rendition': '144p-h264-150k'}).sort({createdAt: -1}).limit(1).toArray()
-    const queue = new Queue(gpuQueue, {connection: site.redisEndpoint, prefix: QUEUE_PREFIX})
-    await (await queue.getJob(`vod.transcode-${last!.streamId}`))?.remove()
-    await queue.close()
+    await (await jobs.queue(gpuQueue).getJob(`vod.transcode-${last!.streamId}`))?.remove()
     const again = await jobs.run('vod.transcode', {channel: CHANNEL, streamId: last!.streamId as string, height: 144, videoKbps: 150, codec: 'h264'}, 60_000, {gpu: 'require'})
     expect(again).toMatchObject({status: 'done', reused: true, objectsRemoved: 0})
+    expect(await (await jobs.queue(gpuQueue).getJob(`vod.transcode-${last!.streamId}-cleanup`))?.getState()).toBe('delayed')
   }, 120_000)
 })
