@@ -10,8 +10,10 @@
  * 2 s segments, AAC: 1,800 segments, encoded once and cached under ~/.cache/shing-test), uploaded
  * in the archive's layout with its documents, as a finished broadcast leaves it.
  * - clip: a logged-in viewer posts the VOD page's Clip form (30 s from a different minute each
- *   time); timed until /api/clips/<id> says ready (the worker's clip.create has written the MP4,
- *   its HLS form and poster). ffprobe then reads the clip's MP4 through the web (not timed).
+ *   time); timed until /api/clips/<id> says it plays (the worker's clip.create has chosen the
+ *   segments and written the clip's HLS form: its page plays it from then on), and on until it is
+ *   ready (its MP4 and poster made too: the `clip-mp4` row). ffprobe then reads the clip's HLS
+ *   form and its MP4 through the web (not timed).
  * - vod-mp4: the VOD page's Download MP4 form (as its script posts it); timed until
  *   /api/streams/<ch>/vods/<id>/download says ready (vod.mp4 has remuxed the archive from S3 into
  *   one faststart MP4 and uploaded it). Between repetitions the MP4 is forgotten, so each is made anew.
@@ -146,19 +148,21 @@ async function main(): Promise<void> {
 
     // Warm-up (not counted): one of each, so JIT, connections and the page cache are the same for every repetition.
     const viewer = await signUpThroughForm(base, 'bench-clipper', {password: 'a long bench password 1'})
-    const clipOnce = async (startMinute: number): Promise<{ms: number; clipId: string}> => {
+    const clipOnce = async (startMinute: number): Promise<{ms: number; mp4Ms: number; clipId: string}> => {
       const page = await viewer.get(vodPath)
       const token = csrfToken(page.text)
       const start = performance.now()
       const made = await viewer.post(`/c/${CHANNEL}/clip`, {_csrf: token, streamId: vod.streamId, start: `${startMinute}:00`, seconds: String(clipSeconds), title: `bench ${startMinute}`})
       if (made.status !== 303 || made.location === undefined) throw new Error(`the clip form answered ${made.status}: ${made.text.slice(0, 300)}`)
       const clipId = made.location.split('/').pop()!
-      const ms = await until('the clip', start, async () => {
-        const status = (await (await fetch(`${base}/api/clips/${clipId}`)).json()) as {status: string; reason?: string}
+      const asked = async () => {
+        const status = (await (await fetch(`${base}/api/clips/${clipId}`)).json()) as {status: string; playable: boolean; reason?: string}
         if (status.status === 'failed') throw new Error(`the clip failed: ${status.reason}`)
-        return status.status === 'ready'
-      })
-      return {ms, clipId}
+        return status
+      }
+      const ms = await until('the clip to play', start, async () => (await asked()).playable)
+      const mp4Ms = await until("the clip's MP4", start, async () => (await asked()).status === 'ready')
+      return {ms, mp4Ms, clipId}
     }
     const anonymous = new FormClient(base)
     const mp4Once = async (): Promise<number> => {
@@ -199,6 +203,7 @@ async function main(): Promise<void> {
     await baselines(allKeys, {shing: [], s3: [], local: []})
 
     const clip: Side = {shing: [], s3: [], local: []}
+    const clipMp4: Side = {shing: [], s3: clip.s3, local: clip.local}
     const mp4: Side = {shing: [], s3: [], local: []}
     const breakdown: string[] = []
     const clipJobs: string[] = []
@@ -208,7 +213,10 @@ async function main(): Promise<void> {
       const keys = await clipKeys(made.clipId)
       const seconds = await probeSeconds(`${base}/clip/${made.clipId}/media/clip.mp4`)
       if (Math.abs(seconds - clipSeconds) > HOUR.segmentSeconds) throw new Error(`the clip's MP4 lasts ${seconds} s, not ${clipSeconds}`)
+      const hlsSeconds = await probeSeconds(`${base}/clip/${made.clipId}/media/index.m3u8`)
+      if (Math.abs(hlsSeconds - clipSeconds) > HOUR.segmentSeconds) throw new Error(`the clip's HLS form lasts ${hlsSeconds} s, not ${clipSeconds}`)
       clip.shing.push(made.ms)
+      clipMp4.shing.push(made.mp4Ms)
       clipJobs.push(await jobTimes(queues.clip, jobCatalog['clip.create'].jobId({clipId: made.clipId})))
       await baselines(keys, clip)
       mp4.shing.push(await mp4Once())
@@ -217,7 +225,7 @@ async function main(): Promise<void> {
       breakdown.push(`${mp4Times} (remux ${logged?.[1] ?? '?'} + upload ${logged?.[2] ?? '?'})`)
       await baselines(allKeys, mp4)
       progress(
-        `  rep ${rep}: clip shing ${last(clip.shing)} ms (${clipJobs.at(-1)} ms), ffmpeg-copy ${last(clip.s3)} ms, ffmpeg-local ${last(clip.local)} ms (${keys.length - 1} segments, ${seconds.toFixed(1)} s); ` +
+        `  rep ${rep}: clip shing ${last(clip.shing)} ms to play, ${last(clipMp4.shing)} ms to its MP4 (${clipJobs.at(-1)} ms), ffmpeg-copy ${last(clip.s3)} ms, ffmpeg-local ${last(clip.local)} ms (${keys.length - 1} segments, ${seconds.toFixed(1)} s); ` +
           `vod-mp4 shing ${last(mp4.shing)} ms (${breakdown.at(-1)} ms), ffmpeg-copy ${last(mp4.s3)} ms, ffmpeg-local ${last(mp4.local)} ms`,
       )
     }
@@ -227,10 +235,11 @@ async function main(): Promise<void> {
     const ratio = (side: Side, baseline: 's3' | 'local') => median(side.shing) / median(side[baseline])
     const all = (values: number[]) => values.map((v) => v.toFixed(0)).join(' ')
     const row = (name: string, side: Side) =>
-      `${name.padEnd(8)} ${median(side.shing).toFixed(0).padStart(8)} ${median(side.s3).toFixed(0).padStart(14)} ${median(side.local).toFixed(0).padStart(15)} ${ratio(side, 's3').toFixed(2).padStart(11)} ${ratio(side, 'local').toFixed(2).padStart(12)}   shing ${all(side.shing)}; ffmpeg-copy ${all(side.s3)}; ffmpeg-local ${all(side.local)}`
+      `${name.padEnd(9)} ${median(side.shing).toFixed(0).padStart(8)} ${median(side.s3).toFixed(0).padStart(14)} ${median(side.local).toFixed(0).padStart(15)} ${ratio(side, 's3').toFixed(2).padStart(11)} ${ratio(side, 'local').toFixed(2).padStart(12)}   shing ${all(side.shing)}; ffmpeg-copy ${all(side.s3)}; ffmpeg-local ${all(side.local)}`
     console.log(`clip: ${reps} repetitions each; a ${clipSeconds} s clip and the MP4 of a ${vod.durationSeconds} s VOD (${vod.segments} segments, ${(archive.bytes / 1e6).toFixed(1)} MB); medians in ms`)
-    console.log(`what     shing-ms ffmpeg-copy-ms ffmpeg-local-ms  /ffmpeg-copy /ffmpeg-local   every repetition (ms)`)
+    console.log(`what      shing-ms ffmpeg-copy-ms ffmpeg-local-ms  /ffmpeg-copy /ffmpeg-local   every repetition (ms)`)
     console.log(row('clip', clip))
+    console.log(row('clip-mp4', clipMp4))
     console.log(row('vod-mp4', mp4))
     console.log(`clip.create jobs (ms): ${clipJobs.join('; ')}`)
     console.log(`vod.mp4 jobs (ms): ${breakdown.join('; ')}`)

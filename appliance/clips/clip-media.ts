@@ -68,12 +68,6 @@ export function clipPlaylist(segments: readonly Pick<ListedSegment, 'name' | 'du
   return `${lines.join('\n')}\n`
 }
 
-/** Whether the file has a video stream (an audio-only broadcast's clip has no poster frame). */
-export async function hasVideo(file: string, signal: AbortSignal): Promise<boolean> {
-  const {stdout} = await execa('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'stream=index', '-of', 'csv=p=0', file], {cancelSignal: signal})
-  return stdout.trim() !== ''
-}
-
 /** One frame at `atSeconds` as a JPEG, at most 720 lines high; returns the file. */
 export async function framePoster(file: string, output: string, atSeconds: number, signal: AbortSignal): Promise<string> {
   await execa(

@@ -2,8 +2,9 @@
  * clip.js (an asset: the Content-Security-Policy allows no inline script). Under a player it fills
  * the Clip form's start with the player's position as the form opens (a VOD) and puts the focus
  * on the clip's name. On a clip's page it plays the clip's HLS form with hls.js (natively in
- * Safari, the MP4 elsewhere), and while the clip is being made it asks every second and shows it
- * once it is ready.
+ * Safari, the MP4 elsewhere). While the clip is being made it asks every second: once it plays
+ * the page is loaded again to show the player; once its MP4 is made (the player already playing)
+ * the download link takes the place of the "being made" line, without interrupting it.
  */
 import {asset} from '../web/assets.js'
 
@@ -36,16 +37,31 @@ export const clipJs = asset(
 
   const clipId = document.body.dataset.clip;
   if (clipId && document.body.dataset.clipStatus === 'pending') {
+    const playing = document.body.dataset.clipPlayable === 'true';
     const ask = async () => {
       try {
         const response = await fetch('/api/clips/' + encodeURIComponent(clipId), {cache: 'no-store'});
-        if (response.ok && (await response.json()).status !== 'pending') { location.reload(); return; }
+        const clip = response.ok ? await response.json() : undefined;
+        if (clip && clip.status === 'ready' && playing && clip.mp4) {
+          const line = document.querySelector('.clip-actions[data-download-name]');
+          if (line) {
+            const link = document.createElement('a');
+            link.className = 'button';
+            link.href = clip.mp4;
+            link.download = line.dataset.downloadName;
+            link.textContent = 'Download MP4';
+            line.replaceChildren(link);
+            line.classList.remove('muted');
+          }
+          return;
+        }
+        if (clip && (clip.status !== 'pending' || (clip.playable && !playing))) { location.reload(); return; }
       } catch {
         // The site is away for a moment: ask again.
       }
-      setTimeout(ask, 1000);
+      setTimeout(ask, playing ? 500 : 1000);
     };
-    setTimeout(ask, 1000);
+    setTimeout(ask, playing ? 500 : 1000);
   }
 
   const video = document.getElementById('clip-video');

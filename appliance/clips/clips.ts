@@ -1,7 +1,8 @@
 /**
  * Clips (MongoDB `clips`): a few seconds of a broadcast a viewer cut and named. The web writes the
  * document (pending) and queues clip.create; the worker picks the archive's segments, writes the
- * clip's own objects under clips/<clipId>/ and marks it ready (or failed, with the reason shown).
+ * clip's HLS playlist (playable: it plays from then on), then its MP4 and poster under
+ * clips/<clipId>/, and marks it ready (or failed, with the reason shown).
  * `segmentKeys` lists the archive objects (init + segments) the clip's HLS form reuses: while the
  * clip exists they stay, even when its broadcast's VOD is deleted (vod.delete skips them).
  */
@@ -30,6 +31,8 @@ export interface ClipDoc {
   /** What was asked: the last `seconds` of the live broadcast, or `seconds` from `startSeconds` of the VOD. */
   request: {seconds: number; startSeconds?: number}
   status: ClipStatus
+  /** Its HLS form is written: it plays (still pending while its MP4 and poster are made). */
+  playable?: boolean
   /** Why it failed, for the viewer. */
   reason?: string
   /** What the viewer should know of a clip that is ready, e.g. that it was cut short at an interruption. */

@@ -68,11 +68,16 @@ export function clipPageHtml(context: PageContext, {clip, hlsJs, broadcast, mayD
     clip.durationSeconds === undefined ? '' : `<dt>Length</dt><dd>${formatDuration(clip.durationSeconds)}</dd>`,
   ].join('')
   let main: string
-  if (clip.status === 'ready') {
+  const playable = clip.status === 'ready' || (clip.status === 'pending' && clip.playable === true)
+  if (playable) {
     const poster = clip.poster === true ? clipMedia(clip.clipId, 'poster.jpg') : audioPoster.url
+    const download =
+      clip.status === 'ready'
+        ? `<p class="clip-actions"><a class="button" href="${escapeHtml(clipMedia(clip.clipId, 'clip.mp4'))}" download="${escapeHtml(downloadName(clip.title))}">Download MP4</a>${clip.bytes === undefined ? '' : ` <span class="muted">${(clip.bytes / 1e6).toFixed(1)} MB</span>`}</p>`
+        : `<p class="clip-actions muted" role="status" data-download-name="${escapeHtml(downloadName(clip.title))}">The MP4 to download is being made…</p>`
     main = `<video id="clip-video" controls playsinline preload="metadata" poster="${escapeHtml(poster)}" data-hls="${escapeHtml(clipMedia(clip.clipId, 'index.m3u8'))}"></video>
 ${clip.notice === undefined ? '' : `<p class="notice">${escapeHtml(clip.notice)}</p>`}
-<p class="clip-actions"><a class="button" href="${escapeHtml(clipMedia(clip.clipId, 'clip.mp4'))}" download="${escapeHtml(downloadName(clip.title))}">Download MP4</a>${clip.bytes === undefined ? '' : ` <span class="muted">${(clip.bytes / 1e6).toFixed(1)} MB</span>`}</p>`
+${download}`
   } else if (clip.status === 'pending') {
     main = `<div class="clip-pending" role="status"><p>This clip is being made. It usually takes a few seconds; this page shows it as soon as it is ready.</p></div>`
   } else {
@@ -84,8 +89,8 @@ ${clip.notice === undefined ? '' : `<p class="notice">${escapeHtml(clip.notice)}
   return page(context, {
     title: clip.title,
     width: 'wide',
-    scripts: clip.status === 'ready' ? [hlsJs.url, clipJs.url] : [clipJs.url],
-    data: {clip: clip.clipId, 'clip-status': clip.status},
+    scripts: playable ? [hlsJs.url, clipJs.url] : [clipJs.url],
+    data: {clip: clip.clipId, 'clip-status': clip.status, 'clip-playable': String(playable)},
     body: `<article class="clip-page">
 <h1>${escapeHtml(clip.title)}</h1>
 ${main}

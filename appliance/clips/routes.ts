@@ -75,7 +75,8 @@ const clipStatusSchema = z.object({
   durationSeconds: z.number().optional(),
   createdAt: z.string(),
   page: z.string().describe('/clip/<id>'),
-  hls: z.string().optional().describe('Its HLS playlist, once ready'),
+  playable: z.boolean().describe('It plays (its HLS form is written); the MP4 and poster come when it is ready'),
+  hls: z.string().optional().describe('Its HLS playlist, once playable'),
   mp4: z.string().optional().describe('Its MP4 (faststart), once ready'),
   poster: z.string().optional(),
 })
@@ -91,6 +92,7 @@ const createSchema = z.strictObject({
 
 export function clipJson(clip: ClipDoc): ClipStatusJson {
   const ready = clip.status === 'ready'
+  const playable = ready || (clip.status === 'pending' && clip.playable === true)
   return {
     clipId: clip.clipId,
     channel: clip.channel,
@@ -104,7 +106,9 @@ export function clipJson(clip: ClipDoc): ClipStatusJson {
     ...(clip.durationSeconds === undefined ? {} : {durationSeconds: clip.durationSeconds}),
     createdAt: clip.createdAt.toISOString(),
     page: clipPage(clip.clipId),
-    ...(ready ? {hls: clipMedia(clip.clipId, 'index.m3u8'), mp4: clipMedia(clip.clipId, 'clip.mp4')} : {}),
+    playable,
+    ...(playable ? {hls: clipMedia(clip.clipId, 'index.m3u8')} : {}),
+    ...(ready ? {mp4: clipMedia(clip.clipId, 'clip.mp4')} : {}),
     ...(ready && clip.poster === true ? {poster: clipMedia(clip.clipId, 'poster.jpg')} : {}),
   }
 }
@@ -311,13 +315,16 @@ export async function clipRoutes(app: FastifyInstance, options: ClipRoutesOption
     const {clipId, name} = request.params
     const gone = (): FastifyReply => reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
     if (!CLIP_ID_PATTERN.test(clipId)) return gone()
-    const clip = await readyClips.get(clipId, async () => {
+    // A ready clip is cached; one that plays while its MP4 is made is read each time (it changes).
+    let clip = await readyClips.get(clipId, async () => {
       const found = await clips.get(clipId)
       return found?.status === 'ready' ? found : null
     })
     if (clip === null) {
       readyClips.forget(clipId)
-      return gone()
+      const found = await clips.get(clipId)
+      if (found?.status !== 'pending' || found.playable !== true) return gone()
+      clip = found
     }
     const headers = {'access-control-allow-origin': '*'}
     const own = OWN_MEDIA[name]

@@ -41,6 +41,8 @@ export interface RemuxResult {
   bytes: number
   /** As ffprobe reads the MP4's container. */
   durationSeconds: number
+  /** It has a video stream (an audio-only broadcast's has none). */
+  hasVideo: boolean
 }
 
 export class RemuxError extends Error {
@@ -48,7 +50,7 @@ export class RemuxError extends Error {
 }
 
 /** Segments fetched ahead of the one ffmpeg is reading: S3 round trips overlap instead of adding up. */
-const LOOKAHEAD = 4
+const LOOKAHEAD = 16
 /** SIGTERM, then SIGKILL after this long, when the signal aborts. */
 const KILL_AFTER_MS = 2000
 
@@ -97,15 +99,22 @@ async function* concatenated(openKey: (key: string) => Promise<Readable>, keys: 
   }
 }
 
-/** The container's duration as ffprobe reads it (seconds). */
-export async function probeDurationSeconds(file: string, options: {signal?: AbortSignal; ffprobePath?: string} = {}): Promise<number> {
-  const {stdout} = await execa(options.ffprobePath ?? 'ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file], {
+/** The container's duration as ffprobe reads it (seconds), and whether it has video: one ffprobe. */
+export async function probeMedia(file: string, options: {signal?: AbortSignal; ffprobePath?: string} = {}): Promise<{durationSeconds: number; hasVideo: boolean}> {
+  const {stdout} = await execa(options.ffprobePath ?? 'ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type', '-of', 'json', file], {
     ...(options.signal === undefined ? {} : {cancelSignal: options.signal}),
   })
-  const seconds = Number.parseFloat(stdout.trim())
+  let read: {format?: {duration?: string}; streams?: Array<{codec_type?: string}>} = {}
+  try {
+    read = JSON.parse(stdout) as typeof read
+  } catch {
+    // Not JSON: reported below as no duration.
+  }
+  const seconds = Number.parseFloat(read.format?.duration ?? '')
   if (!Number.isFinite(seconds)) throw new RemuxError(`ffprobe read no duration from ${file}: ${stdout.trim() || '(nothing)'}`)
-  return seconds
+  return {durationSeconds: seconds, hasVideo: (read.streams ?? []).some((s) => s.codec_type === 'video')}
 }
+
 
 /**
  * Remuxes init + segments into `workDir/fileName` (an MP4 with faststart), no re-encode.
@@ -149,8 +158,8 @@ export async function remuxToMp4(options: RemuxOptions): Promise<RemuxResult> {
     throw new RemuxError(`ffmpeg could not remux ${segmentKeys.length} segment(s) after ${initKey}: ${stderr || (failure as Error).message}`)
   }
   const {size} = await stat(file)
-  const durationSeconds = await probeDurationSeconds(file, {...(signal === undefined ? {} : {signal}), ...(options.ffprobePath === undefined ? {} : {ffprobePath: options.ffprobePath})})
-  return {file, bytes: size, durationSeconds}
+  const probed = await probeMedia(file, {...(signal === undefined ? {} : {signal}), ...(options.ffprobePath === undefined ? {} : {ffprobePath: options.ffprobePath})})
+  return {file, bytes: size, ...probed}
 }
 
 /** Uploads a local file to S3 under key (the same key again replaces it: idempotent). */

@@ -10,7 +10,7 @@ import path from 'node:path'
 
 import {execa} from 'execa'
 
-import {probeDurationSeconds, remuxToMp4, RemuxError, type RemuxResult} from '../media/remux.js'
+import {probeMedia, remuxToMp4, RemuxError, type RemuxResult} from '../media/remux.js'
 import {readObjectText, type Storage} from '../platform/storage.js'
 import {bestVariant, continuousRuns, parseMasterPlaylist, parseMediaPlaylist, type ArchiveVariant, type MediaPlaylist} from './archive-playlists.js'
 
@@ -74,5 +74,5 @@ export async function archiveToMp4(options: ArchiveMp4Options): Promise<RemuxRes
     throw new RemuxError(`ffmpeg could not join ${runs.length} runs of ${folder}: ${(error as {stderr?: string}).stderr?.trim() || (error as Error).message}`)
   }
   const {size} = await stat(file)
-  return {file, bytes: size, durationSeconds: await probeDurationSeconds(file, signal === undefined ? {} : {signal}), runs: runs.length}
+  return {file, bytes: size, ...(await probeMedia(file, signal === undefined ? {} : {signal})), runs: runs.length}
 }

@@ -1,8 +1,8 @@
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {clipPlaylist, chooseRendition, framePoster, hasVideo} from '../../clips/clip-media.js'
+import {clipPlaylist, chooseRendition, framePoster} from '../../clips/clip-media.js'
 import {Clips, clipPrefix, type ClipDoc} from '../../clips/clips.js'
 import {selectClipSegments} from '../../clips/select-segments.js'
 import {jobCatalog} from '../../jobs/catalog.js'
@@ -17,9 +17,10 @@ const ATTEMPTS = jobCatalog['clip.create'].options.attempts
 
 /**
  * clip.create: cuts a clip from one ladder rendition of a broadcast's archive (live or finished):
- * whole segments, remuxed into clips/<clipId>/clip.mp4 (faststart, no re-encode), an HLS playlist
- * of the same archive segments at clips/<clipId>/index.m3u8 (the web serves it, mapping the names
- * to the clip's segmentKeys), and a poster frame. The segments chosen are recorded first, so a
+ * an HLS playlist of whole archive segments at clips/<clipId>/index.m3u8 (the web serves it,
+ * mapping the names to the clip's segmentKeys), written first so that the clip plays at once;
+ * then the same segments remuxed into clips/<clipId>/clip.mp4 (faststart, no re-encode) and a
+ * poster frame. The segments chosen are recorded with the playlist, so a
  * run again (a retry, or a worker that died) cuts the same clip into the same keys; and so
  * vod.delete, from then on, leaves them in place.
  */
@@ -41,6 +42,11 @@ export async function clipCreate(data: JobData['clip.create'], context: JobConte
     if (rendition === undefined) return await fail('The recording of this broadcast is gone: it cannot be clipped.')
     let segments: ListedSegment[]
     let chosen: Pick<ClipDoc, 'startOffsetSeconds' | 'durationSeconds' | 'notice'>
+    const own = clipPrefix(clipId)
+    // The HLS form (a playlist of the archive's segments) is written first: the clip plays from
+    // then on, while its MP4 and poster are made.
+    const writePlaylist = (list: readonly ListedSegment[]) =>
+      storage.client.putObject(storage.bucket, `${own}/index.m3u8`, Buffer.from(clipPlaylist(list)), undefined, {'Content-Type': 'application/vnd.apple.mpegurl'})
     const known = doc.segmentKeys.slice(1).map((key) => key.slice(key.lastIndexOf('/') + 1))
     if (known.length > 0) {
       // An earlier run chose them: the same segments (their durations from the playlist).
@@ -48,28 +54,37 @@ export async function clipCreate(data: JobData['clip.create'], context: JobConte
       segments = known.map((name) => byName.get(name)).filter((s): s is ListedSegment => s !== undefined)
       if (segments.length !== known.length) return await fail('Part of the recording this clip was cut from is gone.')
       chosen = {startOffsetSeconds: doc.startOffsetSeconds ?? 0, durationSeconds: segments.reduce((t, s) => t + s.duration, 0), ...(doc.notice === undefined ? {} : {notice: doc.notice})}
+      await writePlaylist(segments)
+      await clips.collection.updateOne({clipId}, {$set: {playable: true}})
     } else {
       const selection = selectClipSegments(playlist.segments, {seconds: data.seconds, ...(data.startSeconds === undefined ? {} : {startSeconds: data.startSeconds})})
       if (!selection.ok) return await fail(selection.reason)
       segments = selection.segments
       chosen = {startOffsetSeconds: selection.startOffsetSeconds, durationSeconds: selection.durationSeconds, ...(selection.notice === undefined ? {} : {notice: selection.notice})}
       const segmentKeys = [`${prefix}/${rendition}/init.mp4`, ...segments.map((s) => `${prefix}/${rendition}/${s.name}`)]
-      // Recorded before anything is made: from now on vod.delete keeps these objects.
-      const recorded = await clips.collection.updateOne({clipId}, {$set: {segmentKeys, rendition, ...chosen}})
-      if (recorded.matchedCount === 0) return {status: 'gone', clipId}
+      await writePlaylist(segments)
+      // Recorded before the MP4 is made: from now on vod.delete keeps these objects, and the clip plays.
+      const recorded = await clips.collection.updateOne({clipId}, {$set: {segmentKeys, rendition, ...chosen, playable: true}})
+      if (recorded.matchedCount === 0) {
+        await storage.client.removeObject(storage.bucket, `${own}/index.m3u8`)
+        return {status: 'gone', clipId}
+      }
       doc.segmentKeys = segmentKeys
     }
     await run.progress(20)
 
     const mp4 = await remuxToMp4({storage, initKey: doc.segmentKeys[0]!, segmentKeys: doc.segmentKeys.slice(1), workDir: work, fileName: 'clip.mp4', signal: run.signal})
     await run.progress(70)
-    const own = clipPrefix(clipId)
-    const poster = (await hasVideo(mp4.file, run.signal)) ? await framePoster(mp4.file, path.join(work, 'poster.jpg'), Math.min(1, mp4.durationSeconds / 2), run.signal) : undefined
-    const playlistFile = path.join(work, 'index.m3u8')
-    await writeFile(playlistFile, clipPlaylist(segments))
-    await uploadFile(storage, `${own}/clip.mp4`, mp4.file, 'video/mp4')
-    await uploadFile(storage, `${own}/index.m3u8`, playlistFile, 'application/vnd.apple.mpegurl')
-    if (poster !== undefined) await uploadFile(storage, `${own}/poster.jpg`, poster, 'image/jpeg')
+    // The poster (a decoded frame) and the MP4's upload at once.
+    const [poster] = await Promise.all([
+      mp4.hasVideo
+        ? framePoster(mp4.file, path.join(work, 'poster.jpg'), Math.min(1, mp4.durationSeconds / 2), run.signal).then(async (file) => {
+            await uploadFile(storage, `${own}/poster.jpg`, file, 'image/jpeg')
+            return file
+          })
+        : undefined,
+      uploadFile(storage, `${own}/clip.mp4`, mp4.file, 'video/mp4'),
+    ])
 
     const ready = await clips.collection.updateOne(
       {clipId},

@@ -227,6 +227,36 @@ describe('a clip of a live broadcast', () => {
     await page.waitForFunction(() => (document.getElementById('clip-video') as HTMLVideoElement).currentTime > 2, undefined, {timeout: 20_000})
     await look('clips-page')
   })
+
+  it('a clip plays as soon as its HLS form is written; its MP4 link comes in without stopping the player', async () => {
+    // The state clip.create leaves between its playlist and its MP4: the same segments, pending and playable.
+    const clipId = 'playable0001'
+    const source = (await db().collection('clips').findOne({clipId: liveClip.clipId}))!
+    const {_id: _ignored, ...copy} = source
+    await db().collection('clips').insertOne({...copy, clipId, title: 'Still being made', status: 'pending', playable: true, poster: false, createdAt: new Date()})
+    await site.minio.copyObject(BUCKET, `clips/${clipId}/index.m3u8`, `/${BUCKET}/clips/${liveClip.clipId}/index.m3u8`)
+    const status = (await (await fetch(`${web}/api/clips/${clipId}`)).json()) as ClipJson & {playable: boolean}
+    expect(status).toMatchObject({status: 'pending', playable: true, hls: `/clip/${clipId}/media/index.m3u8`})
+    expect(status.mp4).toBeUndefined()
+    expect(Math.abs((await probe(`${web}${status.hls!}`)).duration - liveClip.durationSeconds!)).toBeLessThan(0.5)
+
+    await page.goto(`${web}/clip/${clipId}`)
+    expect(await page.locator('.clip-actions[role="status"]').textContent()).toBe('The MP4 to download is being made…')
+    await page.evaluate(() => {
+      const video = document.getElementById('clip-video') as HTMLVideoElement
+      video.muted = true
+      void video.play()
+    })
+    await page.waitForFunction(() => (document.getElementById('clip-video') as HTMLVideoElement).currentTime > 1, undefined, {timeout: 20_000})
+    // The worker finishes: the link takes the line's place, and the player plays on.
+    await site.minio.copyObject(BUCKET, `clips/${clipId}/clip.mp4`, `/${BUCKET}/clips/${liveClip.clipId}/clip.mp4`)
+    await db().collection('clips').updateOne({clipId}, {$set: {status: 'ready'}})
+    const link = page.getByRole('link', {name: 'Download MP4'})
+    await link.waitFor({timeout: 10_000})
+    expect(await link.getAttribute('download')).toBe('Still being made.mp4')
+    expect(await page.evaluate(() => !(document.getElementById('clip-video') as HTMLVideoElement).paused)).toBe(true)
+    await db().collection('clips').deleteOne({clipId})
+  })
 })
 
 describe('clips of a past broadcast', () => {
