@@ -4,16 +4,16 @@
  */
 import type {FastifyInstance} from 'fastify'
 import type {Db} from 'mongodb'
-import {combineRanges, parse as parseRange} from 'range-parser'
 import {z} from 'zod'
 
 import type {ChannelDirectory} from '../channels/directory.js'
 import {CHANNEL_PATTERN, channelNameSchema} from '../contract/index.js'
 import type {JobQueues} from '../jobs/queues.js'
 import type {Logger} from '../platform/logger.js'
-import {isMissingObject, type Storage} from '../platform/storage.js'
+import type {Storage} from '../platform/storage.js'
 import {IMMUTABLE} from '../web/assets.js'
 import {errorResponses, jsonSchema} from '../web/openapi.js'
+import {sendStoredObject} from '../web/stored-object.js'
 import {dvrPrefix} from './dvr-archive.js'
 import {requestVodDownload, vodDownloadFileName, vodDownloadState, type VodDownloadState} from './download.js'
 import {listVods, STREAM_ID_PATTERN, vodPage, VODS_COLLECTION, type VodDoc} from './vods.js'
@@ -128,43 +128,16 @@ export async function vodRoutes(app: FastifyInstance, options: VodRoutesOptions)
       return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
     }
     const key = `${dvrPrefix(channel, streamId)}/${object}`
-    let size: number
-    let etag: string
-    try {
-      const stat = await storage.client.statObject(storage.bucket, key)
-      size = stat.size
-      etag = `"${stat.etag}"`
-    } catch (error) {
-      if (isMissingObject(error)) return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
-      throw error
-    }
     const extension = object.slice(object.lastIndexOf('.') + 1)
     const download = object === DOWNLOAD_OBJECT
     // Playlists change while the broadcast is live (EVENT); media objects never change. The
-    // download is made again after a re-encode: revalidated by its ETag.
-    reply
-      .type(vodTypes[extension] ?? 'application/octet-stream')
-      .header('cache-control', extension === 'm3u8' || download ? 'no-cache' : IMMUTABLE)
-      .header('access-control-allow-origin', '*')
-      .header('accept-ranges', 'bytes')
-    if (download) reply.header('etag', etag).header('content-disposition', `attachment; filename="${vodDownloadFileName(channel, streamId)}"`)
-    // One byte range, as players and downloaders ask: 206, or 416 when it is past the end. A
-    // download resumed (If-Range) after the MP4 was made again gets the whole new file.
-    const ifRange = request.headers['if-range']
-    const asked = download && ifRange !== undefined && ifRange !== etag ? undefined : request.headers.range
-    const ranges = asked === undefined ? undefined : parseRange(size, asked)
-    // (A malformed Range is ignored, as HTTP allows; several disjoint ranges get the whole object.)
-    if (ranges !== undefined && ranges.type === 'bytes' && (ranges.code & 1) === 0) {
-      const combined = combineRanges(ranges.ranges)
-      const [only] = combined
-      if (only === undefined && size !== 0) return reply.code(416).header('content-range', `bytes */${size}`).header('content-length', 0).send()
-      if (only !== undefined && combined.length === 1) {
-        const length = only.end - only.start + 1
-        const body = await storage.client.getPartialObject(storage.bucket, key, only.start, length)
-        return reply.code(206).header('content-range', `bytes ${only.start}-${only.end}/${size}`).header('content-length', length).send(body)
-      }
-    }
-    const body = await storage.client.getObject(storage.bucket, key)
-    return reply.header('content-length', size).send(body)
+    // download is made again after a re-encode: revalidated by its ETag (and a resumed download
+    // of the old one, If-Range, gets the whole new file).
+    return sendStoredObject(storage, key, request, reply, {
+      type: vodTypes[extension] ?? 'application/octet-stream',
+      cacheControl: extension === 'm3u8' || download ? 'no-cache' : IMMUTABLE,
+      headers: {'access-control-allow-origin': '*', ...(download ? {'content-disposition': `attachment; filename="${vodDownloadFileName(channel, streamId)}"`} : {})},
+      etag: download,
+    })
   })
 }

@@ -1,4 +1,8 @@
-/** One S3 object sent to a browser or player through the web: its size, type, cache policy, and one byte range when asked. */
+/**
+ * One S3 object sent to a browser or player through the web: its size, type, cache policy, and
+ * one byte range when asked (206, or 416 past its end). With `etag`, a download resumed with
+ * If-Range after the object was made again gets the whole new object.
+ */
 import type {FastifyReply, FastifyRequest} from 'fastify'
 import {combineRanges, parse as parseRange} from 'range-parser'
 
@@ -9,20 +13,27 @@ export interface StoredObjectOptions {
   cacheControl: string
   /** Extra headers (e.g. content-disposition for a download). */
   headers?: Record<string, string>
+  /** Send the object's ETag, and honour If-Range with it. */
+  etag?: boolean
 }
 
 /** Sends the object (200, or 206 for one byte range, 416 past its end), or 404 when there is none. */
 export async function sendStoredObject(storage: Storage, key: string, request: FastifyRequest, reply: FastifyReply, options: StoredObjectOptions): Promise<FastifyReply> {
   let size: number
+  let etag: string
   try {
-    size = (await storage.client.statObject(storage.bucket, key)).size
+    const stat = await storage.client.statObject(storage.bucket, key)
+    size = stat.size
+    etag = `"${stat.etag}"`
   } catch (error) {
     if (isMissingObject(error)) return reply.code(404).header('cache-control', 'no-store').send({error: 'not found'})
     throw error
   }
   reply.type(options.type).header('cache-control', options.cacheControl).header('accept-ranges', 'bytes')
   for (const [name, value] of Object.entries(options.headers ?? {})) reply.header(name, value)
-  const asked = request.headers.range
+  const ifRange = request.headers['if-range']
+  if (options.etag === true) reply.header('etag', etag)
+  const asked = options.etag === true && ifRange !== undefined && ifRange !== etag ? undefined : request.headers.range
   const ranges = asked === undefined ? undefined : parseRange(size, asked)
   // A malformed Range is ignored, as HTTP allows; several disjoint ranges get the whole object.
   if (ranges !== undefined && ranges.type === 'bytes' && (ranges.code & 1) === 0) {

@@ -17,7 +17,7 @@ import {QUEUE_PREFIX} from '../../appliance/jobs/catalog.js'
 import {runAdminOperation} from '../harness/appliance.js'
 import {csrfToken, type FormClient, signUpThroughForm} from '../harness/http-client.js'
 import {parseMediaPlaylist} from '../../appliance/vods/archive-playlists.js'
-import {screenshot} from '../harness/artifacts.js'
+import {PHONE, screenshot, screenshotDesktopAndPhone} from '../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {childProcessNames, waitFor} from '../harness/process.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../harness/live-site.js'
@@ -87,12 +87,7 @@ describe('clips', () => {
   }
   /** A screenshot on a desktop and one on a phone (nothing wider than the phone). */
   const look = async (name: string): Promise<void> => {
-    await page.setViewportSize({width: 1280, height: 800})
-    await screenshot(page, name)
-    await page.setViewportSize({width: 390, height: 844})
-    await screenshot(page, `${name}-phone`)
-    expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} on a phone`).toBeLessThanOrEqual(390)
-    await page.setViewportSize({width: 1280, height: 800})
+    expect(await screenshotDesktopAndPhone(page, name), `${name} on a phone`).toBeLessThanOrEqual(PHONE.width)
   }
 
   beforeAll(async () => {

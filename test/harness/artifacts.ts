@@ -16,3 +16,20 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({path: file, fullPage: true})
   return file
 }
+
+export const DESKTOP = {width: 1280, height: 800}
+export const PHONE = {width: 390, height: 844}
+
+/**
+ * The page as it is, shot on a desktop (<name>.png) and on a phone (<name>-phone.png), then back
+ * to the desktop; answers how wide the page was on the phone (nothing should be wider than it).
+ */
+export async function screenshotDesktopAndPhone(page: Page, name: string): Promise<number> {
+  await page.setViewportSize(DESKTOP)
+  await screenshot(page, name)
+  await page.setViewportSize(PHONE)
+  await screenshot(page, `${name}-phone`)
+  const width = await page.evaluate(() => document.documentElement.scrollWidth)
+  await page.setViewportSize(DESKTOP)
+  return width
+}

@@ -12,7 +12,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {createdUserSchema, streamStateKey} from '../../../appliance/contract/index.js'
 import {runAdminOperation} from '../../harness/appliance.js'
-import {screenshot} from '../../harness/artifacts.js'
+import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
@@ -85,12 +85,7 @@ async function browserLogIn(username: string, password: string): Promise<void> {
 
 /** A screenshot on a desktop and one on a phone, where nothing may be wider than the screen. */
 async function look(name: string): Promise<void> {
-  await page.setViewportSize({width: 1280, height: 800})
-  await screenshot(page, name)
-  await page.setViewportSize({width: 390, height: 844})
-  await screenshot(page, `${name}-phone`)
-  expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} on a phone`).toBeLessThanOrEqual(390)
-  await page.setViewportSize({width: 1280, height: 800})
+  expect(await screenshotDesktopAndPhone(page, name), `${name} on a phone`).toBeLessThanOrEqual(PHONE.width)
 }
 
 const rtmpUrl = (): string => `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${streamKey}`

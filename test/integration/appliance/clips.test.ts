@@ -20,7 +20,7 @@ import {MONGO_DATABASE, streamStateKey} from '../../../appliance/contract/index.
 import {connectStorage} from '../../../appliance/platform/storage.js'
 import {archiveMaster, archivePlaylist, type ArchivedSegment} from '../../../appliance/vods/dvr-archive.js'
 import {bestVariant, parseMasterPlaylist, parseMediaPlaylist} from '../../../appliance/vods/archive-playlists.js'
-import {screenshot} from '../../harness/artifacts.js'
+import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {csrfToken, FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
@@ -130,12 +130,7 @@ async function topBoxes(file: string): Promise<string[]> {
 
 /** A screenshot on a desktop and one on a phone, where nothing may be wider than the screen. */
 async function look(name: string): Promise<void> {
-  await page.setViewportSize({width: 1280, height: 800})
-  await screenshot(page, name)
-  await page.setViewportSize({width: 390, height: 844})
-  await screenshot(page, `${name}-phone`)
-  expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} on a phone`).toBeLessThanOrEqual(390)
-  await page.setViewportSize({width: 1280, height: 800})
+  expect(await screenshotDesktopAndPhone(page, name), `${name} on a phone`).toBeLessThanOrEqual(PHONE.width)
 }
 
 const objectText = async (key: string): Promise<string> => site.minio.getObject(BUCKET, key).then(async (s) => Buffer.concat(await s.toArray()).toString(), () => '')
