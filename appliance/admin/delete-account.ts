@@ -15,6 +15,7 @@ import {ChatStore} from '../chat/store.js'
 import {Follows} from '../community/follows.js'
 import {deleteChannelImage} from '../channels/images.js'
 import {CHANNELS_COLLECTION, STREAM_KEYS_COLLECTION} from '../channels/stream-keys.js'
+import {markArchiveDeleted} from '../channels/stream-state.js'
 import type {Storage} from '../platform/storage.js'
 import {VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import {setAccountStatus} from './moderation.js'
@@ -45,7 +46,10 @@ export async function deleteAccount(deps: DeleteAccountDeps, user: UserDoc): Pro
   for (const channel of owned) {
     const vods = await db.collection<VodDoc>(VODS_COLLECTION).find({channel: channel.name}, {projection: {streamId: 1}}).toArray()
     await db.collection<VodDoc>(VODS_COLLECTION).deleteMany({channel: channel.name})
-    for (const vod of vods) await deps.deleteArchive(channel.name, vod.streamId)
+    for (const vod of vods) {
+      await markArchiveDeleted(db, vod.streamId)
+      await deps.deleteArchive(channel.name, vod.streamId)
+    }
     pastBroadcasts += vods.length
     for (const object of Object.values(channel.images ?? {})) {
       // S3 away: the image stays behind, linked from nothing (bytes only); the account still goes.

@@ -34,7 +34,7 @@ import {
 import {parseProfile, type ProfileForm} from './profile.js'
 import {listVods, STREAM_ID_PATTERN, vodPage, VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import {StreamKeys} from './stream-keys.js'
-import {StreamRecords, StreamStates} from './stream-state.js'
+import {markArchiveDeleted, StreamRecords, StreamStates} from './stream-state.js'
 
 declare module 'fastify' {
   interface Session {
@@ -165,6 +165,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     // The document first, so that it leaves every page at once; then the worker empties S3.
     const removed = await db.collection<VodDoc>(VODS_COLLECTION).deleteOne({channel: channel.name, streamId})
     if (removed.deletedCount === 1) {
+      await markArchiveDeleted(db, streamId)
       await options.deleteArchive(channel.name, streamId)
       log.info({channel: channel.name, streamId, user: request.viewer?.username}, 'past broadcast deleted on the dashboard')
     }

@@ -107,6 +107,17 @@ export interface StreamDoc {
   endReason?: string
   /** What in the encoder's settings hurt the ladder, each with what to change (the dashboard shows them). */
   sourceWarnings?: string[]
+  /**
+   * Its past broadcast was deleted on purpose (by its streamer, with its account, or past the
+   * site's retention): housekeeping lets what is left of its archive go. Until then an archive is
+   * never taken for an orphan, even without a VOD (one whose dvr.finalize failed can be retried).
+   */
+  archiveDeleted?: boolean
+}
+
+/** Marks a broadcast's archive deleted on purpose (set when its VOD document goes, before vod.delete is queued). */
+export async function markArchiveDeleted(db: Db, streamId: string): Promise<void> {
+  await db.collection<StreamDoc>(STREAMS_COLLECTION).updateOne({streamId}, {$set: {archiveDeleted: true}})
 }
 
 /** One document per broadcast in `streams`. */

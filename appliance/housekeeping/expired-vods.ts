@@ -8,6 +8,7 @@ import type {Db} from 'mongodb'
 import type {JobQueues} from '../jobs/queues.js'
 import type {HousekeepingResult} from '../jobs/types.js'
 import type {Logger} from '../platform/logger.js'
+import {markArchiveDeleted} from '../channels/stream-state.js'
 import {vodExpiryCutoff} from '../vods/retention.js'
 import {VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import {removalOf} from './report.js'
@@ -33,6 +34,7 @@ export async function expireVods(db: Db, jobs: Pick<JobQueues, 'enqueue'>, {now,
     if (!dryRun) {
       // Kept meanwhile, or deleted by its streamer: not ours any more.
       if ((await vods.deleteOne({streamId, ...expired})).deletedCount !== 1) continue
+      await markArchiveDeleted(db, streamId)
       await jobs.enqueue('vod.delete', {channel, streamId})
     }
     removed.push(`${channel}/${streamId}`)

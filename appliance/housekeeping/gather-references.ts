@@ -11,17 +11,7 @@ import {CLIPS_COLLECTION, type ClipDoc} from '../clips/clips.js'
 import {VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import type {References} from './references.js'
 
-export interface GatherOptions {
-  now: Date
-  /**
-   * A broadcast that ended less than this long ago keeps its archive without a VOD (dvr.finalize
-   * may still be retrying); so does one still live, or one whose ingest died without ending it.
-   */
-  recentMs: number
-}
-
-export async function gatherReferences(db: Db, {now, recentMs}: GatherOptions): Promise<References> {
-  const since = new Date(now.getTime() - recentMs)
+export async function gatherReferences(db: Db): Promise<References> {
   const archives = new Set<string>()
   const clips = new Set<string>()
   const clipSegments = new Set<string>()
@@ -31,8 +21,9 @@ export async function gatherReferences(db: Db, {now, recentMs}: GatherOptions): 
   for await (const vod of db.collection<VodDoc>(VODS_COLLECTION).find({}, {projection: {_id: 0, channel: 1, streamId: 1}})) {
     archives.add(`${vod.channel}/${vod.streamId}`)
   }
-  const recent = {$or: [{live: true}, {endedAt: {$gte: since}}, {startedAt: {$gte: since}}, {endedAt: {$exists: false}}]}
-  for await (const stream of db.collection<StreamDoc>(STREAMS_COLLECTION).find(recent, {projection: {_id: 0, channel: 1, streamId: 1}})) {
+  // Every broadcast whose archive was not deleted on purpose: live, being finalized, or whose
+  // dvr.finalize failed for good (an admin can retry it: the recording must still be there).
+  for await (const stream of db.collection<StreamDoc>(STREAMS_COLLECTION).find({archiveDeleted: {$ne: true}}, {projection: {_id: 0, channel: 1, streamId: 1}})) {
     archives.add(`${stream.channel}/${stream.streamId}`)
   }
   for await (const clip of db.collection<ClipDoc>(CLIPS_COLLECTION).find({}, {projection: {_id: 0, clipId: 1, channel: 1, streamId: 1, status: 1, segmentKeys: 1}})) {

@@ -32,7 +32,7 @@ interface Listed {
 export async function sweepOrphans(db: Db, storage: Storage, options: OrphanSweepOptions): Promise<HousekeepingOrphans> {
   const {now, graceHours, dryRun, beingDeleted} = options
   const graceMs = graceHours * 3600 * 1000
-  const gather = (): Promise<References> => gatherReferences(db, {now, recentMs: graceMs})
+  const gather = (): Promise<References> => gatherReferences(db)
   const before = await gather()
   const refs: References = {...before, archives: new Set([...before.archives, ...beingDeleted])}
   const byKind = Object.fromEntries(bucketObjectKinds.map((k) => [k, 0])) as {[K in BucketObjectKind]: number}

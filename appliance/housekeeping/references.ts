@@ -13,7 +13,8 @@ import {CHANNEL_PATTERN} from '../contract/index.js'
 export interface References {
   /**
    * `<channel>/<streamId>` of every broadcast whose archive (dvr/<channel>/<streamId>/…) stays: one
-   * with a VOD, one live or ended only lately (not finalized yet), one a clip is being cut from.
+   * with a VOD, one whose archive was not deleted on purpose (live, being finalized, or never
+   * finalized), one a clip is being cut from.
    */
   archives: ReadonlySet<string>
   /** clipId of every clip: its own objects (clips/<clipId>/…) stay. */

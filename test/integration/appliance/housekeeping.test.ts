@@ -50,6 +50,7 @@ const id = {
   stale: '20250305T100000Z-0000000e', // marked live, its ingest died two days ago
   ending: '20250306T100000Z-0000000f', // ended ten minutes ago, not finalized yet
   orphaned: '20250307T100000Z-00000010', // ended ten days ago, no VOD (its delete never ran)
+  unfinalized: '20250227T100000Z-00000011', // ended twenty days ago, no VOD: its finalize failed
 }
 const CLIP = 'clipaaaaaaaa'
 const archive = (channel: string, streamId: string): string[] =>
@@ -126,7 +127,10 @@ async function seed(): Promise<void> {
     stream(LIVE_CHANNEL, id.live, ago(3 * DAY), undefined, 'ingest-alive'),
     stream(CHANNEL, id.stale, ago(2 * DAY), undefined, 'ingest-gone'),
     stream(CHANNEL, id.ending, ago(3 * DAY), ago(10 * 60_000)),
-    stream(CHANNEL, id.orphaned, ago(10 * DAY + HOUR), ago(10 * DAY)),
+    // Its VOD deleted by its streamer (so marked), the delete never ran (Redis was away then).
+    {...stream(CHANNEL, id.orphaned, ago(10 * DAY + HOUR), ago(10 * DAY)), archiveDeleted: true},
+    // Its dvr.finalize failed for good: no VOD, never deleted on purpose. The recording stays.
+    stream(CHANNEL, id.unfinalized, ago(20 * DAY + HOUR), ago(20 * DAY)),
   ])
   // The live broadcast's state, as its ingest keeps it in Redis with every heartbeat.
   const state: StreamState = {channel: LIVE_CHANNEL, streamId: id.live, since: ago(3 * DAY).toISOString(), ingestId: 'ingest-alive', origin: '127.0.0.1:1', renditions: []}
@@ -151,6 +155,7 @@ async function seed(): Promise<void> {
   for (const key of archive(LIVE_CHANNEL, id.live)) await put(key, ago(3 * DAY))
   for (const key of archive(CHANNEL, id.stale)) await put(key, ago(2 * DAY))
   for (const key of archive(CHANNEL, id.ending)) await put(key, ago(3 * DAY))
+  for (const key of archive(CHANNEL, id.unfinalized)) await put(key, ago(20 * DAY))
   for (const key of [`clips/${CLIP}/clip.mp4`, `clips/${CLIP}/index.m3u8`, `clips/${CLIP}/poster.jpg`]) await put(key, ago(39 * DAY))
   await put(`thumbs/live/${CHANNEL}.jpg`, ago(3 * DAY))
   // The avatar the channel names, old: still kept.
