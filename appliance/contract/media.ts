@@ -25,7 +25,7 @@ export const mediaSettingsSchema = z.strictObject({
       height: z.number().int().min(144).max(2160).default(480),
       videoKbps: z.number().int().min(100).max(50_000).default(1000),
       codec: z.enum(['h264', 'hevc']).default('h264'),
-      /** prefer: on a GPU worker when one is up, else on CPU at low priority; require: wait for a GPU worker. */
+      /** prefer: on a GPU worker when one is up, else (or when it goes away first) on CPU at low priority; require: wait for a GPU worker. */
       gpu: z.enum(['prefer', 'require']).default('prefer'),
     })
     .prefault({}),

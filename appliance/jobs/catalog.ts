@@ -121,8 +121,9 @@ export const jobCatalog = {
       videoKbps: z.number().int().min(100).max(50_000),
       codec: z.enum(['h264', 'hevc']),
     }),
-    // An encode takes long: a few tries, a minute apart.
-    options: retried(3, 60_000),
+    // An encode takes long: a few tries, from a minute apart; 15 minutes in all, longer than a
+    // clip may hold the old renditions' cleanup back (vod-transcode.ts CLIP_PENDING_MS).
+    options: retried(5, 60_000),
     jobId: (d: {streamId: string}) => `vod.transcode-${d.streamId}`,
   },
   housekeeping: {

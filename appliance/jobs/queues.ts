@@ -9,12 +9,14 @@ import type {Redis} from 'ioredis'
 
 import type {Logger} from '../platform/logger.js'
 import {bullConnection, type RedisEndpoint} from '../platform/redis.js'
-import {jobCatalog, QUEUE_PREFIX, routeOf, type JobData, type JobType} from './catalog.js'
+import {jobCatalog, jobTypes, QUEUE_PREFIX, routeOf, type JobData, type JobType} from './catalog.js'
 import type {JobResult} from './types.js'
 import {hasGpu, liveWorkers} from './workers.js'
 
 /** BullMQ priority of an encode that fell back to CPU: after everything else (1 is the highest). */
 export const CPU_FALLBACK_PRIORITY = 100
+/** The end of the job name of an encode that waits for a GPU worker (`gpu: 'require'`). */
+const GPU_REQUIRED = ' (GPU required)'
 
 export interface EnqueueOptions {
   /** Run no sooner than this many ms from now. */
@@ -65,8 +67,11 @@ export class JobQueues {
     if (ownId !== undefined) opts.jobId = ownId
     if (options.delayMs !== undefined) opts.delay = options.delayMs
     let name: string = type
+    // An encode that must have a GPU says so in its job's name: rerouteStrandedEncodes leaves it waiting.
+    let jobName: string = type
     if (routeOf(type) === 'encode') {
       const gpuUp = (await liveWorkers(this.redis)).some(hasGpu)
+      if (options.gpu === 'require') jobName = `${type}${GPU_REQUIRED}`
       if (gpuUp || options.gpu === 'require') {
         name = `${type}@gpu`
       } else {
@@ -74,8 +79,35 @@ export class JobQueues {
         opts.priority = CPU_FALLBACK_PRIORITY
       }
     }
-    const job = await this.queue(name).add(type, parsed.data, opts)
+    const job = await this.queue(name).add(jobName, parsed.data, opts)
     return {queue: name, jobId: job.id ?? ''}
+  }
+
+  /**
+   * Encode jobs queued for a GPU worker (`prefer`) while one was up, which no GPU worker is left
+   * to run: moved to the CPU queue at low priority, as if enqueued now. Those that require a GPU
+   * stay. Answers the jobs moved (`<queue> <id>`); housekeeping calls it every minute.
+   */
+  async rerouteStrandedEncodes(dryRun = false): Promise<string[]> {
+    if ((await liveWorkers(this.redis)).some(hasGpu)) return []
+    const moved: string[] = []
+    for (const type of jobTypes.filter((t) => routeOf(t) === 'encode')) {
+      const gpu = this.queue(`${type}@gpu`)
+      for (const job of await gpu.getJobs(['waiting', 'prioritized', 'delayed'])) {
+        if (job.name.endsWith(GPU_REQUIRED)) continue
+        if (!dryRun) {
+          try {
+            await job.remove()
+          } catch {
+            continue // taken meanwhile (a GPU worker came back): it runs there
+          }
+          const delay = job.delay > 0 ? Math.max(0, job.timestamp + job.delay - Date.now()) : 0
+          await this.queue(`${type}@cpu`).add(job.name, job.data, {...job.opts, priority: CPU_FALLBACK_PRIORITY, ...(delay > 0 ? {delay} : {delay: 0})})
+        }
+        moved.push(`${type}@gpu ${job.id ?? ''}`)
+      }
+    }
+    return moved
   }
 
   /** Enqueues and waits for the result (for an admin's command that shows what the job did). */

@@ -52,6 +52,8 @@ export interface HousekeepingResult {
   }
   /** Chat messages older than chatDays (0: none expire). */
   chatMessages: {chatDays: number; count: number}
+  /** Encode jobs that waited for a GPU worker (preferring one) when none was left: moved to the CPU queue. */
+  encodesToCpu: HousekeepingRemoval
   orphans: HousekeepingOrphans
   // Notifications (issue 14) add their expiry here, as a step of worker/handlers/housekeeping.ts.
 }
@@ -123,8 +125,10 @@ export interface VodDeleteResult {
   objectsRemoved: number
 }
 
-/** A VOD's downloadable MP4, at dvr/<channel>/<streamId>/download.mp4. */
-export interface VodMp4Result {
+/** A VOD's downloadable MP4, at dvr/<channel>/<streamId>/download.mp4 (skipped: the VOD was deleted before it ran). */
+export type VodMp4Result = VodMp4Done | {status: 'skipped'; reason: string}
+
+export interface VodMp4Done {
   status: 'done'
   key: string
   /** The rendition it was remuxed from. */
@@ -137,8 +141,9 @@ export interface VodMp4Result {
   reused: boolean
 }
 
-/** A finished broadcast re-encoded into one rendition, its archive switched to it. */
+/** A finished broadcast re-encoded into one rendition, its archive switched to it (skipped: the VOD was deleted before it ran). */
 export type VodTranscodeResult =
+  | {status: 'skipped'; reason: string}
   | {
       status: 'done'
       /** The new rendition's folder, e.g. 480p-h264-1000k. */

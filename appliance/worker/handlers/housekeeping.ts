@@ -7,6 +7,8 @@
  *   2. broadcasts MongoDB still marks live after their ingest died;
  *   3. past broadcasts older than retention.vodDays that their streamers did not keep;
  *   4. chat messages older than retention.chatDays;
+ *   4b. encode jobs waiting for a GPU worker when none is left (and they do not require one):
+ *      moved to the CPU queue;
  *   5. objects in the bucket nothing points at, older than retention.orphanGraceHours — listing
  *      the bucket is the heavy part: a scheduled run does it at most once an hour, a run asked
  *      for always does.
@@ -38,6 +40,8 @@ export async function housekeeping({dryRun = false}: JobData['housekeeping'], co
   const staleStreams = await endStaleStreams(db, redis, {now, dryRun, log})
   const expired = await expireVods(db, jobs, {now, vodDays: retention.vodDays, dryRun, log})
   const chatMessages = await expireChat(db, {now, chatDays: retention.chatDays, dryRun})
+  const encodesToCpu = await jobs.rerouteStrandedEncodes(dryRun)
+  if (encodesToCpu.length > 0) log.info({dryRun, jobs: encodesToCpu.slice(0, 20)}, 'no GPU worker is left: encode jobs moved to the CPU queue')
 
   let orphans: HousekeepingOrphans
   const due = dryRun || !scheduled(run) || (await redis.set(ORPHAN_SWEEP_KEY, now.toISOString(), 'EX', ORPHAN_SWEEP_EVERY_S, 'NX')) === 'OK'
@@ -56,12 +60,13 @@ export async function housekeeping({dryRun = false}: JobData['housekeeping'], co
     orphans = {swept: false, graceHours: retention.orphanGraceHours, count: 0, examples: [], bytes: 0, byKind, scanned: 0, withinGrace: 0, unknown: 0}
   }
 
-  const result: HousekeepingResult = {status: 'done', dryRun, registry, staleStreams, expiredVods: expired.report, chatMessages, orphans}
+  const result: HousekeepingResult = {status: 'done', dryRun, registry, staleStreams, expiredVods: expired.report, chatMessages, encodesToCpu: {count: encodesToCpu.length, examples: encodesToCpu.slice(0, 20)}, orphans}
   const counts = {
     registryRecords: Object.values(registry).reduce((sum, r) => sum + r.removed, 0),
     staleStreams: staleStreams.count,
     expiredVods: expired.report.count,
     chatMessages: chatMessages.count,
+    encodesToCpu: encodesToCpu.length,
     orphans: orphans.count,
     orphanBytes: orphans.bytes,
   }

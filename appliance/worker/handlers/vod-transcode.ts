@@ -2,7 +2,6 @@ import {mkdir, mkdtemp, readFile, readdir, rm, stat} from 'node:fs/promises'
 import {setPriority, tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {UnrecoverableError} from 'bullmq'
 import {execa} from 'execa'
 
 import {keptByClips} from '../../clips/clips.js'
@@ -132,7 +131,8 @@ export async function vodTranscode(data: JobData['vod.transcode'], {db, storage,
   const {channel, streamId} = data
   const vods = db.collection<VodDoc>(VODS_COLLECTION)
   const vod = await vods.findOne({channel, streamId})
-  if (vod === null) throw new UnrecoverableError(`no VOD ${streamId} on ${channel}: deleted, or its broadcast was never finalized`)
+  // Deleted before this ran (or never finalized): nothing to do, and nothing failed.
+  if (vod === null) return {status: 'skipped', reason: `no VOD ${streamId} on ${channel}`}
   const prefix = dvrPrefix(channel, streamId)
   const name = reencodedRenditionName(data)
   const encoderName = reencodeEncoderName(profile.encoder.videoArgs, data.codec)
@@ -257,7 +257,10 @@ export async function vodTranscode(data: JobData['vod.transcode'], {db, storage,
   const clips = await keptByClips(db, streamId, new Date(Date.now() - CLIP_PENDING_MS))
   if (clips.pending > 0) throw new Error(`${clips.pending} clip(s) of ${streamId} are being made: the old renditions are removed once they are done`)
   const keptForClips = old.filter((key) => clips.keys.has(key)).length
-  const remove = [...old.filter((key) => !clips.keys.has(key)), ...(oldDownload ? [downloadKey] : [])]
+  // The playlists last: a run cut short (a failed batch, a killed worker) still finds each old
+  // folder by its playlist, and the next run finishes it.
+  const isPlaylist = (key: string): number => (key.endsWith('/index.m3u8') ? 1 : 0)
+  const remove = [...old.filter((key) => !clips.keys.has(key)), ...(oldDownload ? [downloadKey] : [])].sort((a, b) => isPlaylist(a) - isPlaylist(b))
   await removeObjectNames(storage, remove)
   log.info({channel, streamId, removed: remove.length, keptForClips}, 'old renditions removed')
   return {...done, keptForClips, objectsRemoved: remove.length}

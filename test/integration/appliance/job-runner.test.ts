@@ -14,7 +14,7 @@ import {jobsSummary, removeJob, retryJobs} from '../../../appliance/admin/jobs.j
 import {jobTypes, QUEUE_PREFIX, routeOf, type JobType} from '../../../appliance/jobs/catalog.js'
 import {CPU_FALLBACK_PRIORITY, JobDataError, JobQueues} from '../../../appliance/jobs/queues.js'
 import type {JobHandlers, JobRun} from '../../../appliance/jobs/types.js'
-import {heartbeatWorker, liveWorkers} from '../../../appliance/jobs/workers.js'
+import {forgetWorker, heartbeatWorker, liveWorkers} from '../../../appliance/jobs/workers.js'
 import {createMetrics} from '../../../appliance/platform/http-server.js'
 import {startJobRunner, type JobRunner} from '../../../appliance/worker/job-runner.js'
 import {waitFor} from '../../harness/process.js'
@@ -144,6 +144,18 @@ describe('the job runner', () => {
     const now = new Date().toISOString()
     await heartbeatWorker(redis, {id: 'gpu-box', capabilities: ['general', 'video-cpu', 'video-gpu-nvenc'], concurrency: {general: 4, video: 2}, active: 0, startedAt: now, heartbeatAt: now})
     expect((await jobs.enqueue(encode, data as never, {jobId: 'route-gpu'})).queue).toBe(`${encode}@gpu`)
+
+    // The GPU worker goes away: what preferred a GPU moves to the CPU queue; what requires one waits on.
+    expect(await jobs.rerouteStrandedEncodes()).toEqual([])
+    await forgetWorker(redis, 'gpu-box')
+    expect(await jobs.rerouteStrandedEncodes(true)).toEqual([`${encode}@gpu route-gpu`])
+    expect(await jobs.queue(`${encode}@gpu`).getJob('route-gpu')).toBeDefined()
+    expect(await jobs.rerouteStrandedEncodes()).toEqual([`${encode}@gpu route-gpu`])
+    expect(await jobs.queue(`${encode}@gpu`).getJob('route-gpu')).toBeUndefined()
+    const moved = await jobs.queue(`${encode}@cpu`).getJob('route-gpu')
+    expect(moved?.opts.priority).toBe(CPU_FALLBACK_PRIORITY)
+    expect(moved?.data).toEqual(data)
+    expect(await jobs.queue(`${encode}@gpu`).getJob('route-require')).toBeDefined()
   })
 })
 
