@@ -59,25 +59,29 @@ function failedJob(queue: string, job: Job): FailedJob {
   }
 }
 
+/**
+ * Runs failed jobs again, each once, with its full retry policy (its attempts counted from 0): one
+ * job, every failed job of a queue, or of every queue. The failed ones are listed first and then
+ * retried, so a job that fails again at once is not taken a second time.
+ */
 export async function retryJobs(jobs: JobQueues, input: {queue?: string; jobId?: string}): Promise<JobsRetryResult> {
-  const retried: JobsRetryResult['retried'] = []
+  const again = {resetAttemptsMade: true, resetAttemptsStarted: true}
   if (input.queue !== undefined && input.jobId !== undefined) {
     const job = await jobs.queue(checkQueue(input.queue)).getJob(input.jobId)
     if (job === undefined) throw new JobsInputError(`no job ${input.jobId} in ${input.queue} (it may have been removed: failed jobs are kept for the last 1000)`)
     const state = await job.getState()
     if (state !== 'failed') throw new JobsInputError(`job ${input.jobId} in ${input.queue} is ${state}, not failed: only failed jobs are retried`)
-    await job.retry('failed')
-    retried.push({queue: input.queue, id: input.jobId})
-    return {retried}
+    await job.retry('failed', again)
+    return {retried: [{queue: input.queue, id: input.jobId}]}
   }
+  const retried: JobsRetryResult['retried'] = []
   for (const name of input.queue === undefined ? allQueues() : [checkQueue(input.queue)]) {
     const queue = jobs.queue(name)
-    // In pages: retrying moves them out of the failed list, so always read its head.
-    for (let page = await queue.getFailed(0, 99); page.length > 0; page = await queue.getFailed(0, 99)) {
-      for (const job of page) {
-        await job.retry('failed')
-        retried.push({queue: name, id: job.id ?? ''})
-      }
+    for (const job of await queue.getFailed(0, -1)) {
+      // Retried or removed meanwhile (another admin, the dashboard): left alone.
+      if ((await job.getState()) !== 'failed') continue
+      await job.retry('failed', again)
+      retried.push({queue: name, id: job.id ?? ''})
     }
   }
   return {retried}
