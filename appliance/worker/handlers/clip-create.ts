@@ -10,7 +10,6 @@ import type {ClipCreateResult, JobData, JobRun} from '../../jobs/types.js'
 import {remuxToMp4, uploadFile} from '../../media/remux.js'
 import {listObjectNames} from '../../platform/storage.js'
 import {dvrPrefix} from '../../vods/dvr-archive.js'
-import type {ListedSegment} from '../../vods/archive-playlists.js'
 import type {JobContext} from './context.js'
 
 const ATTEMPTS = jobCatalog['clip.create'].options.attempts
@@ -31,39 +30,37 @@ export async function clipCreate(data: JobData['clip.create'], context: JobConte
   const doc = await clips.get(clipId)
   if (doc === null) return {status: 'gone', clipId}
   const fail = async (reason: string): Promise<ClipCreateResult> => {
-    await clips.collection.updateOne({clipId}, {$set: {status: 'failed', reason}})
+    // A failed clip plays nothing: it holds no archive segment alive any more.
+    await clips.collection.updateOne({clipId}, {$set: {status: 'failed', reason, segmentKeys: [], playable: false}})
     log.info({clipId, channel, streamId, reason}, 'clip refused')
     return {status: 'failed', clipId, reason}
   }
   const prefix = dvrPrefix(channel, streamId)
   const work = await mkdtemp(path.join(os.tmpdir(), `shing-clip-${clipId}-`))
   try {
-    const {rendition, playlist} = await chooseRendition(storage, db, prefix, streamId, doc.rendition)
-    if (rendition === undefined) return await fail('The recording of this broadcast is gone: it cannot be clipped.')
-    let segments: ListedSegment[]
-    let chosen: Pick<ClipDoc, 'startOffsetSeconds' | 'durationSeconds' | 'notice'>
     const own = clipPrefix(clipId)
-    // The HLS form (a playlist of the archive's segments) is written first: the clip plays from
-    // then on, while its MP4 and poster are made.
-    const writePlaylist = (list: readonly ListedSegment[]) =>
-      storage.client.putObject(storage.bucket, `${own}/index.m3u8`, Buffer.from(clipPlaylist(list)), undefined, {'Content-Type': 'application/vnd.apple.mpegurl'})
-    const known = doc.segmentKeys.slice(1).map((key) => key.slice(key.lastIndexOf('/') + 1))
-    if (known.length > 0) {
-      // An earlier run chose them: the same segments (their durations from the playlist).
-      const byName = new Map(playlist.segments.map((s) => [s.name, s]))
-      segments = known.map((name) => byName.get(name)).filter((s): s is ListedSegment => s !== undefined)
-      if (segments.length !== known.length) return await fail('Part of the recording this clip was cut from is gone.')
-      chosen = {startOffsetSeconds: doc.startOffsetSeconds ?? 0, durationSeconds: segments.reduce((t, s) => t + s.duration, 0), ...(doc.notice === undefined ? {} : {notice: doc.notice})}
-      await writePlaylist(segments)
-      await clips.collection.updateOne({clipId}, {$set: {playable: true}})
+    let rendition: string
+    let segmentCount: number
+    let chosen: Pick<ClipDoc, 'startOffsetSeconds' | 'durationSeconds' | 'notice'>
+    if (doc.playable === true && doc.rendition !== undefined && doc.segmentKeys.length > 1) {
+      // An earlier run chose the segments and wrote the playlist: the same clip again, from its
+      // recorded segments alone (its broadcast's playlists may be gone with its VOD by now).
+      rendition = doc.rendition
+      segmentCount = doc.segmentKeys.length - 1
+      chosen = {startOffsetSeconds: doc.startOffsetSeconds ?? 0, durationSeconds: doc.durationSeconds ?? 0, ...(doc.notice === undefined ? {} : {notice: doc.notice})}
     } else {
-      const selection = selectClipSegments(playlist.segments, {seconds: data.seconds, ...(data.startSeconds === undefined ? {} : {startSeconds: data.startSeconds})})
+      const found = await chooseRendition(storage, db, prefix, streamId, doc.rendition)
+      if (found.rendition === undefined) return await fail('The recording of this broadcast is gone: it cannot be clipped.')
+      rendition = found.rendition
+      const selection = selectClipSegments(found.playlist.segments, {seconds: data.seconds, ...(data.startSeconds === undefined ? {} : {startSeconds: data.startSeconds})})
       if (!selection.ok) return await fail(selection.reason)
-      segments = selection.segments
+      segmentCount = selection.segments.length
       chosen = {startOffsetSeconds: selection.startOffsetSeconds, durationSeconds: selection.durationSeconds, ...(selection.notice === undefined ? {} : {notice: selection.notice})}
-      const segmentKeys = [`${prefix}/${rendition}/init.mp4`, ...segments.map((s) => `${prefix}/${rendition}/${s.name}`)]
-      await writePlaylist(segments)
-      // Recorded before the MP4 is made: from now on vod.delete keeps these objects, and the clip plays.
+      const segmentKeys = [`${prefix}/${rendition}/init.mp4`, ...selection.segments.map((s) => `${prefix}/${rendition}/${s.name}`)]
+      // The HLS form (a playlist of the archive's segments) first: the clip plays from then on,
+      // while its MP4 and poster are made.
+      await storage.client.putObject(storage.bucket, `${own}/index.m3u8`, Buffer.from(clipPlaylist(selection.segments)), undefined, {'Content-Type': 'application/vnd.apple.mpegurl'})
+      // Recorded with it: from now on vod.delete keeps these objects, and the clip plays.
       const recorded = await clips.collection.updateOne({clipId}, {$set: {segmentKeys, rendition, ...chosen, playable: true}})
       if (recorded.matchedCount === 0) {
         await storage.client.removeObject(storage.bucket, `${own}/index.m3u8`)
@@ -96,12 +93,12 @@ export async function clipCreate(data: JobData['clip.create'], context: JobConte
       if (names.length > 0) await storage.client.removeObjects(storage.bucket, names)
       return {status: 'gone', clipId}
     }
-    log.info({clipId, channel, streamId, rendition, segments: segments.length, seconds: mp4.durationSeconds}, 'clip ready')
+    log.info({clipId, channel, streamId, rendition, segments: segmentCount, seconds: mp4.durationSeconds}, 'clip ready')
     return {
       status: 'ready',
       clipId,
       rendition,
-      segments: segments.length,
+      segments: segmentCount,
       durationSeconds: chosen.durationSeconds ?? mp4.durationSeconds,
       mp4Seconds: mp4.durationSeconds,
       bytes: mp4.bytes,

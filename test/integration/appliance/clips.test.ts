@@ -353,6 +353,23 @@ describe('clips of a past broadcast', () => {
     expect(Math.abs((await probe(await download(liveClip))).duration - 30)).toBeLessThanOrEqual(2)
     expect((await viewer.get(`/clip/${liveClip.clipId}`)).text).toContain('No longer available')
   })
+
+  it("a disabled channel's clips are shown nowhere: page, media and API answer 410; enabled again, they are back", async () => {
+    const channels = db().collection('channels')
+    await channels.updateOne({name: CHANNEL}, {$set: {disabled: {at: new Date(), by: 'staff', reason: 'test'}}})
+    try {
+      // The web reads it through a 2 s cache.
+      await waitFor('the clip page refused', async () => (await viewer.get(`/clip/${liveClip.clipId}`)).status === 410 || undefined, {timeoutMs: 10_000, intervalMs: 500})
+      expect((await viewer.get(`/clip/${liveClip.clipId}`)).text).toContain('This channel is disabled')
+      expect((await fetch(`${web}${liveClip.mp4!}`)).status).toBe(410)
+      expect((await fetch(`${web}${liveClip.hls!}`)).status).toBe(410)
+      expect((await fetch(`${web}/api/clips/${liveClip.clipId}`)).status).toBe(410)
+      expect((await fetch(`${web}/api/streams/${CHANNEL}/clips`)).status).toBe(410)
+    } finally {
+      await channels.updateOne({name: CHANNEL}, {$unset: {disabled: ''}})
+    }
+    await waitFor('the clip page back', async () => (await viewer.get(`/clip/${liveClip.clipId}`)).status === 200 || undefined, {timeoutMs: 10_000, intervalMs: 500})
+  })
 })
 
 describe('which rendition a clip is cut from (MinIO and FerretDB)', () => {
