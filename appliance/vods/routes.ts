@@ -104,8 +104,9 @@ export async function vodRoutes(app: FastifyInstance, options: VodRoutesOptions)
   )
 
   // The VOD page's Download MP4 form (CSRF-checked like every form): queues the remux once. A
-  // script asks for JSON and shows the progress in place; without one, back to the page.
-  app.post<{Params: {channel: string; streamId: string}}>('/c/:channel/vod/:streamId/download', async (request, reply) => {
+  // script asks for JSON and shows the progress in place; without one, back to the page. Limited
+  // per address: a script asking for every VOD's MP4 would fill the bucket and the workers.
+  app.post<{Params: {channel: string; streamId: string}}>('/c/:channel/vod/:streamId/download', {config: {rateLimit: {max: 10, timeWindow: 60_000}}}, async (request, reply) => {
     const {channel, streamId} = request.params
     const vod = await findVod(channel, streamId)
     if (vod === null) return reply.code(404).send({error: 'not found', message: 'There is no such past broadcast on this channel.'})

@@ -1,7 +1,7 @@
 /**
  * One S3 object sent to a browser or player through the web: its size, type, cache policy, and
- * one byte range when asked (206, or 416 past its end). With `etag`, a download resumed with
- * If-Range after the object was made again gets the whole new object.
+ * one byte range when asked (206, or 416 past its end). With `etag`, a revalidation of the same
+ * object gets 304, and a download resumed with If-Range after it was made again gets all of it.
  */
 import type {FastifyReply, FastifyRequest} from 'fastify'
 import {combineRanges, parse as parseRange} from 'range-parser'
@@ -32,7 +32,11 @@ export async function sendStoredObject(storage: Storage, key: string, request: F
   reply.type(options.type).header('cache-control', options.cacheControl).header('accept-ranges', 'bytes')
   for (const [name, value] of Object.entries(options.headers ?? {})) reply.header(name, value)
   const ifRange = request.headers['if-range']
-  if (options.etag === true) reply.header('etag', etag)
+  if (options.etag === true) {
+    reply.header('etag', etag)
+    // Revalidated and unchanged: nothing to send again.
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send()
+  }
   const asked = options.etag === true && ifRange !== undefined && ifRange !== etag ? undefined : request.headers.range
   const ranges = asked === undefined ? undefined : parseRange(size, asked)
   // A malformed Range is ignored, as HTTP allows; several disjoint ranges get the whole object.

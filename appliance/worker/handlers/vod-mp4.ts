@@ -2,7 +2,6 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {UnrecoverableError} from 'bullmq'
 
 import type {JobData, JobRun, VodMp4Result} from '../../jobs/types.js'
 import {objectSize, putFile} from '../../platform/storage.js'
@@ -21,7 +20,8 @@ import type {JobContext} from './context.js'
 export async function vodMp4({channel, streamId}: JobData['vod.mp4'], {db, storage, log}: JobContext, run: JobRun): Promise<VodMp4Result> {
   const vods = db.collection<VodDoc>(VODS_COLLECTION)
   const vod = await vods.findOne({channel, streamId})
-  if (vod === null) throw new UnrecoverableError(`no VOD ${streamId} on ${channel}: deleted, or its broadcast was never finalized`)
+  // Deleted before this ran (or never finalized): nothing to do, and nothing failed.
+  if (vod === null) return {status: 'skipped', reason: `no VOD ${streamId} on ${channel}`}
   const prefix = dvrPrefix(channel, streamId)
   const key = vodDownloadKey(channel, streamId)
   const best = await readBestRendition(storage, prefix)

@@ -95,6 +95,9 @@ describe('the downloadable MP4 (vod.mp4)', () => {
     const resumed = await fetch(webUrl(ready.url!), {headers: {range: 'bytes=100-', 'if-range': '"not-this-one"'}})
     expect(resumed.status).toBe(200)
     await resumed.arrayBuffer()
+    // A browser revalidating the same MP4 (no-cache) is told it has it.
+    const revalidated = await fetch(webUrl(ready.url!), {headers: {'if-none-match': whole.headers.get('etag') ?? ''}})
+    expect(revalidated.status).toBe(304)
 
     // ffprobe reads it through the web, with the VOD's duration.
     expect(Math.abs((await probeDuration(webUrl(ready.url!))) - vod.durationSeconds)).toBeLessThan(short.segmentSeconds)
@@ -120,8 +123,13 @@ describe('the downloadable MP4 (vod.mp4)', () => {
     const restarted = await seedVod(site, {channel: CHANNEL, archive: {...short, seconds: 10}, restartedWith: {...short, seconds: 8}})
     const result = await jobs.run('vod.mp4', {channel: CHANNEL, streamId: restarted.streamId}, 60_000)
     expect(result).toMatchObject({status: 'done', runs: 2})
+    if (result.status !== 'done') throw new Error(result.reason)
     expect(Math.abs(result.durationSeconds - 18)).toBeLessThan(short.segmentSeconds)
     expect(Math.abs((await probeDuration(webUrl(`/vod/${CHANNEL}/${restarted.streamId}/download.mp4`))) - 18)).toBeLessThan(short.segmentSeconds)
+  })
+
+  it('of a VOD deleted before the job ran: skipped, not a failure in the dead-letter view', async () => {
+    expect(await jobs.run('vod.mp4', {channel: CHANNEL, streamId: '20250101T000000Z-00000000'}, 30_000)).toEqual({status: 'skipped', reason: `no VOD 20250101T000000Z-00000000 on ${CHANNEL}`})
   })
 })
 
