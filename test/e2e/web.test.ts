@@ -127,6 +127,9 @@ describe('the dashboard', () => {
   })
 
   it('a stream key is shown once, with the OBS server of the assigned ingest', async () => {
+    // An ingest with no room (the 2-core box busy with other tests) is not assigned: the page
+    // would rightly show the site's own RTMP address. Wait for room first, as OBS would retry.
+    await waitFor('the ingest to have room', async () => (await site.web<{rtmpUrl?: string}>(INGEST_ASSIGN_PATH)).body.rtmpUrl !== undefined || undefined, {timeoutMs: 90_000, intervalMs: 1000})
     await page.getByRole('button', {name: 'Create a stream key'}).click()
     await page.waitForURL(`${web}/dashboard/c/night-show`)
     key = await page.locator('#new-key').inputValue()
