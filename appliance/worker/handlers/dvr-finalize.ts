@@ -1,17 +1,10 @@
+import {parseMasterPlaylist, parseMediaPlaylist} from '../../vods/archive-playlists.js'
 import {dvrPrefix} from '../../vods/dvr-archive.js'
 import {VODS_COLLECTION, type VodDoc} from '../../vods/vods.js'
 import {STREAMS_COLLECTION} from '../../channels/stream-state.js'
 import {listObjectNames, readObjectText} from '../../platform/storage.js'
 import type {DvrFinalizeResult, JobData} from '../../jobs/types.js'
 import type {JobContext} from './context.js'
-
-/** Media playlist → its segment URIs and their total duration. */
-function readMediaPlaylist(text: string): {segments: string[]; durationSeconds: number; closed: boolean} {
-  const lines = text.split('\n').map((l) => l.trim())
-  let durationSeconds = 0
-  for (const line of lines) if (line.startsWith('#EXTINF:')) durationSeconds += Number.parseFloat(line.slice('#EXTINF:'.length)) || 0
-  return {segments: lines.filter((l) => l !== '' && !l.startsWith('#')), durationSeconds, closed: lines.includes('#EXT-X-ENDLIST')}
-}
 
 /**
  * dvr.finalize: the ingest closed a broadcast's archive. Check it in S3 (the master playlist, and
@@ -26,15 +19,14 @@ export async function dvrFinalize({streamId}: JobData['dvr.finalize'], {db, stor
   const objects = new Set(await listObjectNames(storage, `${prefix}/`))
   if (!objects.has(`${prefix}/master.m3u8`)) throw new Error(`${prefix}/master.m3u8 is missing: the archive was not closed`)
   const master = await readObjectText(storage, `${prefix}/master.m3u8`)
-  const playlists = master.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
-  if (playlists.length === 0) throw new Error(`${prefix}/master.m3u8 lists no rendition`)
+  const variants = parseMasterPlaylist(master)
+  if (variants.length === 0) throw new Error(`${prefix}/master.m3u8 lists no rendition`)
   const renditions: DvrFinalizeResult['renditions'] = []
-  for (const playlist of playlists) {
+  for (const {uri: playlist, name} of variants) {
     const folder = playlist.includes('/') ? playlist.slice(0, playlist.lastIndexOf('/') + 1) : ''
-    const name = folder.replace(/\/$/, '') || playlist
-    const media = readMediaPlaylist(await readObjectText(storage, `${prefix}/${playlist}`))
+    const media = parseMediaPlaylist(await readObjectText(storage, `${prefix}/${playlist}`))
     if (!media.closed) throw new Error(`${prefix}/${playlist} has no #EXT-X-ENDLIST: not closed`)
-    const missing = [`init.mp4`, ...media.segments].filter((s) => !objects.has(`${prefix}/${folder}${s}`))
+    const missing = [`init.mp4`, ...media.segments.map((s) => s.name)].filter((s) => !objects.has(`${prefix}/${folder}${s}`))
     if (missing.length > 0) throw new Error(`${prefix}/${playlist}: ${missing.length} object(s) missing, e.g. ${missing.slice(0, 3).join(', ')}`)
     renditions.push({name, segments: media.segments.length, durationSeconds: Math.round(media.durationSeconds * 1000) / 1000})
   }
