@@ -243,6 +243,7 @@ describe('a clip of a live broadcast', () => {
       void video.play()
     })
     await page.waitForFunction(() => (document.getElementById('clip-video') as HTMLVideoElement).currentTime > 1, undefined, {timeout: 20_000})
+    await look('clips-page-mp4-being-made')
     // The worker finishes: the link takes the line's place, and the player plays on.
     await site.minio.copyObject(BUCKET, `clips/${clipId}/clip.mp4`, `/${BUCKET}/clips/${liveClip.clipId}/clip.mp4`)
     await db().collection('clips').updateOne({clipId}, {$set: {status: 'ready'}})
