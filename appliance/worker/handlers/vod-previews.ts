@@ -27,6 +27,7 @@ import {
 } from '../../vods/previews.js'
 import {VODS_COLLECTION, type VodDoc} from '../../vods/vods.js'
 import type {JobContext} from './context.js'
+import {unlessDeletedMeanwhile} from './deleted-meanwhile.js'
 
 /** A sprite sheet's JPEG quality (ffmpeg's scale, 2 best … 31): tiles are small, a sheet stays ~30–60 kB. */
 const SPRITE_QUALITY = 6
@@ -50,9 +51,12 @@ async function renditionTimeline(storage: Storage, prefix: string, uri: string):
  * is updated with $set: run again, the job leaves the same result. An audio-only broadcast has
  * no picture: skipped.
  */
-export async function vodPreviews({channel, streamId}: JobData['vod.previews'], {db, storage, log}: JobContext, run: JobRun): Promise<VodPreviewsResult> {
-  const vods = db.collection<VodDoc>(VODS_COLLECTION)
-  if ((await vods.findOne({streamId, channel}, {projection: {_id: 1}})) === null) return {status: 'skipped', reason: 'the VOD is gone'}
+export async function vodPreviews(data: JobData['vod.previews'], context: JobContext, run: JobRun): Promise<VodPreviewsResult> {
+  if ((await context.db.collection<VodDoc>(VODS_COLLECTION).findOne(data, {projection: {_id: 1}})) === null) return {status: 'skipped', reason: 'the VOD is gone'}
+  return unlessDeletedMeanwhile(data, 'vod.previews', context, async () => makePreviews(data, context, run))
+}
+
+async function makePreviews({channel, streamId}: JobData['vod.previews'], {db, storage, log}: JobContext, run: JobRun): Promise<VodPreviewsResult> {
   const archive = dvrPrefix(channel, streamId)
   const variants = parseMasterPlaylist(await readObjectText(storage, `${archive}/master.m3u8`)).map((v) => ({...v, height: heightOf(v.resolution)}))
   const posterFrom = renditionFor(variants, POSTER_SIZE.height)
@@ -102,7 +106,7 @@ export async function vodPreviews({channel, streamId}: JobData['vod.previews'], 
   // The map last: a player that finds it finds every sheet it points into.
   await putObject(storage, `${prefix}/${VTT_NAME}`, Buffer.from(previewsVtt(sheets.flatMap((s) => s.tiles))), 'text/vtt; charset=utf-8')
   const previews: VodPreviews = {sheets: sheets.length, tiles, tileSeconds, madeAt: new Date()}
-  await vods.updateOne({streamId}, {$set: {previews}})
+  await db.collection<VodDoc>(VODS_COLLECTION).updateOne({streamId}, {$set: {previews}})
   log.info({channel, streamId, sheets: sheets.length, tiles, tileSeconds}, 'VOD previews made')
   return {status: 'done', prefix, posterRendition: posterFrom.name, tilesRendition: tilesFrom.name, sheets: sheets.length, tiles, tileSeconds, durationSeconds}
 }

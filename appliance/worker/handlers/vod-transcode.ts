@@ -17,6 +17,7 @@ import {checkPlayableHls, NotPlayableError, probeStreams} from '../../vods/playa
 import {reencodeArgs, reencodedRenditionName, reencodeEncoderName} from '../../vods/reencode.js'
 import {VODS_COLLECTION, type VodDoc} from '../../vods/vods.js'
 import type {JobContext} from './context.js'
+import {unlessDeletedMeanwhile} from './deleted-meanwhile.js'
 
 /** SIGTERM, then SIGKILL after this long, when the job's signal aborts. */
 const KILL_AFTER_MS = 2000
@@ -127,12 +128,17 @@ async function codecsOf(initFile: string): Promise<string | undefined> {
  * was playing them has had time to finish, except the objects a clip plays. A run after the
  * switch never encodes again what is already there.
  */
-export async function vodTranscode(data: JobData['vod.transcode'], {db, storage, log, profile, jobs}: JobContext, run: JobRun): Promise<VodTranscodeResult> {
+export async function vodTranscode(data: JobData['vod.transcode'], context: JobContext, run: JobRun): Promise<VodTranscodeResult> {
   const {channel, streamId} = data
-  const vods = db.collection<VodDoc>(VODS_COLLECTION)
-  const vod = await vods.findOne({channel, streamId})
+  const vod = await context.db.collection<VodDoc>(VODS_COLLECTION).findOne({channel, streamId})
   // Deleted before this ran (or never finalized): nothing to do, and nothing failed.
   if (vod === null) return {status: 'skipped', reason: `no VOD ${streamId} on ${channel}`}
+  return unlessDeletedMeanwhile(data, 'vod.transcode', context, async () => transcode(data, vod, context, run))
+}
+
+async function transcode(data: JobData['vod.transcode'], vod: VodDoc, {db, storage, log, profile, jobs}: JobContext, run: JobRun): Promise<VodTranscodeResult> {
+  const {channel, streamId} = data
+  const vods = db.collection<VodDoc>(VODS_COLLECTION)
   const prefix = dvrPrefix(channel, streamId)
   const name = reencodedRenditionName(data)
   const encoderName = reencodeEncoderName(profile.encoder.videoArgs, data.codec)

@@ -4,7 +4,8 @@
  * and on the front page within the interval (media.thumbnails.liveEverySeconds), and is replaced
  * by a newer one; after the broadcast the VOD has a poster and sprite sheets whose WebVTT cues
  * cover its duration and point inside their sheets, shown on the front page, the channel page and
- * the VOD page; the job run again leaves the same result. An audio-only broadcast shows the audio
+ * the VOD page; the job run again leaves the same result, and a VOD deleted while the job runs
+ * leaves nothing of its archive behind. An audio-only broadcast shows the audio
  * poster on its card and gets neither a thumbnail nor previews.
  */
 import {Redis} from 'ioredis'
@@ -239,6 +240,30 @@ describe('after the broadcast', () => {
     const docs = await site.mongoClient.db(MONGO_DATABASE).collection<VodDoc>('vods').find({streamId}).toArray()
     expect(docs).toHaveLength(1)
     expect(docs[0]!.previews).toMatchObject({sheets: vod.previews!.sheets, tiles: vod.previews!.tiles, tileSeconds: vod.previews!.tileSeconds})
+  })
+
+  it('a VOD deleted while its previews are made leaves nothing of its archive in storage', async () => {
+    const jobs = queues()
+    const archived = async (): Promise<string[]> => {
+      const names: string[] = []
+      for await (const item of site.minio.listObjectsV2(BUCKET, `dvr/${CHANNEL}/${streamId}/`, true)) names.push((item as {name: string}).name)
+      return names
+    }
+    expect(await archived()).not.toHaveLength(0)
+    const {queue, jobId} = await jobs.enqueue('vod.previews', {channel: CHANNEL, streamId}, {jobId: `vod.previews-${streamId}-deleted`})
+    const job = async () => jobs.queue(queue).getJob(jobId)
+    await waitFor('the previews job to run', async () => ((await (await job())?.getState()) === 'active' ? true : undefined), {timeoutMs: 30_000, intervalMs: 20})
+    // As the web deletes a broadcast: the document first, then the archive's removal.
+    await site.mongoClient.db(MONGO_DATABASE).collection<VodDoc>('vods').deleteOne({streamId})
+    expect(await jobs.run('vod.delete', {channel: CHANNEL, streamId}, 60_000)).toMatchObject({status: 'done'})
+    const state = await waitFor('the previews job to end', async () => {
+      const s = await (await job())?.getState()
+      return s === 'completed' || s === 'failed' ? s : undefined
+    }, {timeoutMs: 60_000, intervalMs: 250})
+    // Not a failure to retry: the job says the VOD went while it ran (or before it looked).
+    expect(state).toBe('completed')
+    expect((await job())?.returnvalue).toMatchObject({status: 'skipped'})
+    await waitFor('nothing of the archive left', async () => ((await archived()).length === 0 ? true : undefined), {timeoutMs: 30_000, intervalMs: 500})
   })
 
   it('once offline, the channel is no longer on the front page with a thumbnail', async () => {
