@@ -78,6 +78,8 @@ export const componentEnvSchema = z.object({
   SHING_MEDIA: z.string().optional(),
   /** shing.yaml `retention:` as JSON (contract/media.ts retentionSchema); unset: the defaults. */
   SHING_RETENTION: z.string().optional(),
+  /** shing.yaml `community:` as JSON (contract/community.ts communitySettingsSchema); unset: the defaults. */
+  SHING_COMMUNITY: z.string().optional(),
   SHING_LOG_LEVEL: z.string().default('info'),
   /**
    * A worker's capabilities (comma-separated: general, video-cpu, video-gpu-nvenc, …) instead of

@@ -5,12 +5,14 @@ import type {z} from 'zod'
 
 import {
   chatLimitsSchema,
+  communitySettingsSchema,
   componentEnvSchema,
   hardwareProfileSchema,
   mediaSettingsSchema,
   retentionSchema,
   secretFiles,
   type ChatLimits,
+  type CommunitySettings,
   type ComponentEnv,
   type HardwareProfile,
   type MediaSettings,
@@ -23,11 +25,12 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-export interface ApplianceEnv extends Omit<ComponentEnv, 'SHING_PROFILE' | 'SHING_CHAT_LIMITS' | 'SHING_MEDIA' | 'SHING_RETENTION'> {
+export interface ApplianceEnv extends Omit<ComponentEnv, 'SHING_PROFILE' | 'SHING_CHAT_LIMITS' | 'SHING_MEDIA' | 'SHING_RETENTION' | 'SHING_COMMUNITY'> {
   profile: HardwareProfile
   chatLimits: ChatLimits
   media: MediaSettings
   retention: Retention
+  community: CommunitySettings
 }
 
 /** A variable that holds a JSON document: parsed and validated, or a ConfigError that names it and what is wrong. */
@@ -56,13 +59,14 @@ export function parseEnv(env: NodeJS.ProcessEnv): ApplianceEnv {
     })
     throw new ConfigError(problems.join('; '))
   }
-  const {SHING_PROFILE, SHING_CHAT_LIMITS, SHING_MEDIA, SHING_RETENTION, ...rest} = parsed.data
+  const {SHING_PROFILE, SHING_CHAT_LIMITS, SHING_MEDIA, SHING_RETENTION, SHING_COMMUNITY, ...rest} = parsed.data
   return {
     ...rest,
     profile: jsonVariable('SHING_PROFILE', SHING_PROFILE, hardwareProfileSchema, 'a hardware profile'),
     chatLimits: jsonVariable('SHING_CHAT_LIMITS', SHING_CHAT_LIMITS ?? '{}', chatLimitsSchema, 'chat limits'),
     media: jsonVariable('SHING_MEDIA', SHING_MEDIA ?? '{}', mediaSettingsSchema, 'media settings'),
     retention: jsonVariable('SHING_RETENTION', SHING_RETENTION ?? '{}', retentionSchema, 'retention settings'),
+    community: jsonVariable('SHING_COMMUNITY', SHING_COMMUNITY ?? '{}', communitySettingsSchema, 'community settings'),
   }
 }
 

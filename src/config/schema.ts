@@ -1,6 +1,6 @@
 import {z} from 'zod'
 
-import {chatLimitsSchema, mediaSettingsSchema, retentionSchema, smtpSecurityModes} from '../../appliance/contract/index.js'
+import {chatLimitsSchema, communitySettingsSchema, mediaSettingsSchema, retentionSchema, smtpSecurityModes} from '../../appliance/contract/index.js'
 
 /** The config format version this release writes and reads; older versions will be migrated. */
 export const CONFIG_VERSION = 1
@@ -110,6 +110,8 @@ export const configSchema = z
     media: mediaSettingsSchema.prefault({}),
     /** How long past broadcasts, chat and unreferenced objects are kept: SHING_RETENTION on the web and the worker. */
     retention: retentionSchema.prefault({}),
+    /** Timelines, the schedule's reminders and webhooks: SHING_COMMUNITY on the web and the worker. */
+    community: communitySettingsSchema.prefault({}),
     images: imagesSchema.default({}),
     swarm: z
       .strictObject({

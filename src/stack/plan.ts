@@ -344,11 +344,11 @@ export function planStack(inputs: PlanInputs): StackPlan {
     // and retention settings reach the web (what it offers) and the worker (what it does).
     web: {
       mode: {Replicated: {Replicas: config.components.web.replicas}},
-      env: {SHING_CHAT_LIMITS: JSON.stringify(config.chat), SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention)},
+      env: {SHING_CHAT_LIMITS: JSON.stringify(config.chat), SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention), SHING_COMMUNITY: JSON.stringify(config.community)},
     },
     worker: {
       mode: {Replicated: {Replicas: config.components.worker.replicas}},
-      env: {SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention)},
+      env: {SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention), SHING_COMMUNITY: JSON.stringify(config.community)},
       // A stopping worker finishes or hands back its jobs within its grace; then Docker may kill it.
       stopGraceS: WORKER_SHUTDOWN_GRACE_S + 10,
     },
