@@ -3,6 +3,7 @@ import type {Db} from 'mongodb'
 import type {Transporter} from 'nodemailer'
 
 import type {HardwareProfile} from '../../contract/hardware-profile.js'
+import type {CommunitySettings} from '../../contract/community.js'
 import type {MediaSettings, Retention} from '../../contract/media.js'
 import type {JobQueues} from '../../jobs/queues.js'
 import type {Logger} from '../../platform/logger.js'
@@ -22,6 +23,8 @@ export interface JobContext {
   media: MediaSettings
   /** shing.yaml `retention:` (how long VODs and chat stay; the grace before an orphaned object goes). */
   retention: Retention
+  /** shing.yaml `community:` (timelines' fan-out, schedule reminders, webhooks). */
+  community: CommunitySettings
   /** This box's profile: its encoder (a re-encode uses the worker's own) and HLS segment length. */
   profile: Pick<HardwareProfile, 'encoder' | 'hls'>
 }
