@@ -206,6 +206,9 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
     const finish = async (stream: LiveStream): Promise<void> => {
       const {archive, publish, packager} = stream
       const {channel, state: streamState} = publish
+      jobs.enqueue('channel.event', {channel, event: 'offline', streamId: streamState.streamId, at: new Date().toISOString()}).catch((error: unknown) => {
+        log.warn({channel, err: (error as Error).message}, 'could not queue the went-offline event')
+      })
       await stream.shedding
       sampleCpu(stream)
       await stream.transcode.stop()
@@ -262,6 +265,10 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         const stream = start(publish)
         live.set(publish.channel, stream)
         log.info({channel: publish.channel, streamId: publish.state.streamId, pid: stream.transcode.pid, renditions: stream.transcode.rungs.map((r) => r.name)}, 'ladder started')
+        // Followers and webhooks hear of it from a worker; Redis away must not stop the broadcast.
+        jobs.enqueue('channel.event', {channel: publish.channel, event: 'live', streamId: publish.state.streamId, at: publish.state.since}).catch((error: unknown) => {
+          log.warn({channel: publish.channel, err: (error as Error).message}, 'could not queue the went-live event')
+        })
       },
       onPublishEnded: async (publish) => {
         const stream = live.get(publish.channel)

@@ -126,6 +126,23 @@ export const jobCatalog = {
     options: retried(5, 60_000),
     jobId: (d: {streamId: string}) => `vod.transcode-${d.streamId}`,
   },
+  'channel.event': {
+    summary: 'Tell who should know that a channel went live, went offline or posted (notifications, webhooks)',
+    route: 'general',
+    data: z.strictObject({
+      channel: channelNameSchema,
+      event: z.enum(['live', 'offline', 'post']),
+      /** live, offline: the broadcast. */
+      streamId: streamIdSchema.optional(),
+      /** post: the post's id. */
+      postId: z.string().regex(/^[a-f0-9]{24}$/).optional(),
+      /** When it happened (ISO 8601). */
+      at: z.iso.datetime(),
+    }),
+    options: retried(8, 2000),
+    // One per event: a broadcast goes live once, whoever enqueues it twice.
+    jobId: (d: {event: string; streamId?: string | undefined; postId?: string | undefined}) => `channel.event-${d.event}-${d.streamId ?? d.postId ?? ''}`,
+  },
   housekeeping: {
     summary: 'Expire what is past its time and remove what nothing points at',
     route: 'general',

@@ -170,6 +170,12 @@ export interface MailSendResult {
   messageId: string
 }
 
+export interface ChannelEventResult {
+  status: 'done'
+  /** What each listener did (its own words), by listener name. */
+  listeners: Record<string, string>
+}
+
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
   'vod.previews': VodPreviewsResult
@@ -181,6 +187,7 @@ export interface JobResult {
   housekeeping: HousekeepingResult
   'vod.mp4': VodMp4Result
   'vod.transcode': VodTranscodeResult
+  'channel.event': ChannelEventResult
 }
 
 /** What a handler is told about the run it is in. */

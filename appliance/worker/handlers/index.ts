@@ -1,5 +1,6 @@
 /** Every job type and the one handler (one file each) that runs it: the map is exhaustive. */
 import type {JobHandlers} from '../../jobs/types.js'
+import {channelEvent} from './channel-event.js'
 import {clipCreate} from './clip-create.js'
 import type {JobContext} from './context.js'
 import {dvrFinalize} from './dvr-finalize.js'
@@ -25,4 +26,5 @@ export const handlers: JobHandlers<JobContext> = {
   housekeeping,
   'vod.mp4': vodMp4,
   'vod.transcode': vodTranscode,
+  'channel.event': channelEvent,
 }
