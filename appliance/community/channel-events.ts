@@ -6,6 +6,7 @@
  */
 import type {JobData} from '../jobs/catalog.js'
 import type {JobContext} from '../worker/handlers/context.js'
+import {liveNotificationListener} from './live-notifications.js'
 
 export type ChannelEvent = JobData['channel.event']
 
@@ -17,4 +18,4 @@ export interface ChannelEventListener {
 }
 
 /** Every listener, in the order they run. Add yours here. */
-export const channelEventListeners: ChannelEventListener[] = []
+export const channelEventListeners: ChannelEventListener[] = [liveNotificationListener]

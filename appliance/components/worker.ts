@@ -24,7 +24,7 @@ export const worker: ComponentDef<'worker'> = {
     const jobs = new JobQueues(ctx.redisEndpoint, redis, log.child({module: 'jobs'}))
     const runner = await startJobRunner({
       handlers,
-      context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage, ...(mail === undefined ? {} : {mail}), jobs, media: env.media, retention: env.retention, community: env.community, profile: env.profile},
+      context: {redis, log: log.child({module: 'jobs'}), db: mongo.db, storage, ...(mail === undefined ? {} : {mail}), jobs, media: env.media, retention: env.retention, community: env.community, publicUrl: env.SHING_PUBLIC_URL, profile: env.profile},
       redis,
       redisEndpoint: ctx.redisEndpoint,
       capabilities: workerCapabilities(env.profile.encoder.kind, env.SHING_WORKER_CAPABILITIES),

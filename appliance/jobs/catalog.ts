@@ -97,7 +97,14 @@ export const jobCatalog = {
   'mail.send': {
     summary: 'Send one mail over SMTP',
     route: 'general',
-    data: z.strictObject({to: z.string().min(3).max(254), subject: z.string().max(998), text: z.string(), html: z.string()}),
+    data: z.strictObject({
+      to: z.string().min(3).max(254),
+      subject: z.string().max(998),
+      text: z.string(),
+      html: z.string(),
+      /** A notification mail's one-click unsubscribe (RFC 8058: List-Unsubscribe and List-Unsubscribe-Post headers). */
+      unsubscribeUrl: z.url().optional(),
+    }),
     // Retried for about an hour while the SMTP server is away (its links stay valid that long);
     // kept briefly, since a mail's text holds a link that logs someone in or resets a password.
     options: {attempts: 8, backoff: {type: 'exponential', delay: 15_000}, removeOnComplete: true, removeOnFail: {age: 24 * 3600}},
@@ -142,6 +149,29 @@ export const jobCatalog = {
     options: retried(8, 2000),
     // One per event: a broadcast goes live once, whoever enqueues it twice.
     jobId: (d: {event: string; streamId?: string | undefined; postId?: string | undefined}) => `channel.event-${d.event}-${d.streamId ?? d.postId ?? ''}`,
+  },
+  'notify.mail': {
+    summary: 'Mail one notification to its recipient, when they want that kind by e-mail (at most once)',
+    route: 'general',
+    data: z.strictObject({notificationId: z.string().regex(/^[a-f0-9]{24}$/)}),
+    options: retried(5, 5000),
+    // Named by notify (notify.mail-<notificationId>): one per notification.
+    jobId: undefined,
+  },
+  'notify.live': {
+    summary: "Tell a live channel's followers who asked for it (pages of followers; a rerun tells no one twice)",
+    route: 'general',
+    data: z.strictObject({channel: channelNameSchema, streamId: streamIdSchema}),
+    options: retried(8, 2000),
+    jobId: (d: {streamId: string}) => `notify.live-${d.streamId}`,
+  },
+  'notify.digest': {
+    summary: "Mail each account that chose the daily digest what is unread and not yet mailed",
+    route: 'general',
+    data: z.strictObject({}),
+    // Runs daily by itself (a job scheduler); what one run misses, the next one sends.
+    options: {attempts: 3, backoff: {type: 'exponential', delay: 60_000}, removeOnComplete: 30, removeOnFail: 30},
+    jobId: undefined,
   },
   housekeeping: {
     summary: 'Expire what is past its time and remove what nothing points at',

@@ -176,6 +176,27 @@ export interface ChannelEventResult {
   listeners: Record<string, string>
 }
 
+/** A notification mailed (queued on mail.send), or why not. */
+export type NotifyMailResult =
+  | {status: 'queued'; notificationId: string}
+  | {status: 'skipped'; notificationId: string; reason: 'gone' | 'not by e-mail' | 'no address' | 'site sends no mail' | 'broadcast ended' | 'already mailed' | 'too late'}
+
+/** A went-live told to a channel's followers who asked for it. */
+export interface NotifyLiveResult {
+  status: 'done' | 'ended'
+  /** Followers with live alerts on. */
+  followers: number
+  /** Notifications new in this run (a rerun: 0). */
+  notified: number
+}
+
+/** The daily digest: mails queued, and the notifications they carry. */
+export interface NotifyDigestResult {
+  status: 'done'
+  mails: number
+  notifications: number
+}
+
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
   'vod.previews': VodPreviewsResult
@@ -188,6 +209,9 @@ export interface JobResult {
   'vod.mp4': VodMp4Result
   'vod.transcode': VodTranscodeResult
   'channel.event': ChannelEventResult
+  'notify.mail': NotifyMailResult
+  'notify.live': NotifyLiveResult
+  'notify.digest': NotifyDigestResult
 }
 
 /** What a handler is told about the run it is in. */

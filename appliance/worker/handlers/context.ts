@@ -25,6 +25,8 @@ export interface JobContext {
   retention: Retention
   /** shing.yaml `community:` (timelines' fan-out, schedule reminders, webhooks). */
   community: CommunitySettings
+  /** The site's address (SHING_PUBLIC_URL): links in mails. */
+  publicUrl: string
   /** This box's profile: its encoder (a re-encode uses the worker's own) and HLS segment length. */
   profile: Pick<HardwareProfile, 'encoder' | 'hls'>
 }

@@ -6,6 +6,9 @@ import type {JobContext} from './context.js'
 import {dvrFinalize} from './dvr-finalize.js'
 import {housekeeping} from './housekeeping.js'
 import {mailSend} from './mail-send.js'
+import {notifyDigest} from './notify-digest.js'
+import {notifyLive} from './notify-live.js'
+import {notifyMail} from './notify-mail.js'
 import {thumbnailLive} from './thumbnail-live.js'
 import {thumbnailSweep} from './thumbnail-sweep.js'
 import {vodDelete} from './vod-delete.js'
@@ -27,4 +30,7 @@ export const handlers: JobHandlers<JobContext> = {
   'vod.mp4': vodMp4,
   'vod.transcode': vodTranscode,
   'channel.event': channelEvent,
+  'notify.mail': notifyMail,
+  'notify.live': notifyLive,
+  'notify.digest': notifyDigest,
 }

@@ -1,0 +1,122 @@
+/**
+ * Notifications by mail, on the worker: one mail per notification for those who chose "e-mail"
+ * (the `notify.mail` job), and a daily digest for those who chose it (`notify.digest`). Each
+ * notification is claimed (`mailedAt`, a conditional update) before its mail is queued, and the
+ * mail's job id is deterministic: a retried or repeated job sends nothing twice. Every mail carries
+ * a one-click unsubscribe link (RFC 8058) that turns that kind's mail off without logging in.
+ */
+import {ObjectId, type Db} from 'mongodb'
+
+import {Users, type UserDoc} from '../accounts/users.js'
+import {STREAMS_COLLECTION, type StreamDoc} from '../channels/stream-state.js'
+import type {NotifyDigestResult, NotifyMailResult} from '../jobs/types.js'
+import type {Mail} from '../mail/mailer.js'
+import {SiteSettings} from '../site/settings.js'
+import {escapeHtml} from '../web/html.js'
+import type {JobContext} from '../worker/handlers/context.js'
+import {KIND_LABELS, MAIL_WITHIN_MS, NotificationSettings, Notifications, notificationKinds, type NotificationDoc, type Unsubscribable} from './notifications.js'
+
+/** A digest carries at most this many (the page has the rest), and nothing older than a week. */
+const DIGEST_MAX = 50
+const DIGEST_WITHIN_MS = 7 * 24 * 3600_000
+
+/** The address that turns one kind's mail off for one account (its token is the proof). */
+export const unsubscribePath = (userId: string, what: Unsubscribable, token: string): string => `/notifications/unsubscribe/${userId}/${what}/${token}`
+
+interface MailFrame {
+  user: UserDoc
+  site: string
+  publicUrl: string
+  /** What the unsubscribe link turns off: one kind's mail, or the digest. */
+  kind: Unsubscribable
+  token: string
+}
+
+function compose(frame: MailFrame, subject: string, items: {text: string; url: string}[], intro?: string): Mail {
+  const absolute = (path: string): string => new URL(path, frame.publicUrl).toString()
+  const unsubscribeUrl = absolute(unsubscribePath(frame.user._id.toHexString(), frame.kind, frame.token))
+  const settingsUrl = absolute('/account/notifications')
+  const why = frame.kind === 'digest' ? 'You get this mail because you chose a daily digest of your notifications.' : `You get this mail because you chose it for "${KIND_LABELS[frame.kind]}".`
+  const text = [
+    `Hello ${frame.user.username},`,
+    '',
+    ...(intro === undefined ? [] : [intro, '']),
+    ...items.flatMap((item) => [item.text, absolute(item.url), '']),
+    `— ${frame.site}`,
+    '',
+    why,
+    `Stop these mails (one click): ${unsubscribeUrl}`,
+    `Choose which mails you get: ${settingsUrl}`,
+  ].join('\n')
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;max-width:36em">
+<p>Hello ${escapeHtml(frame.user.username)},</p>
+${intro === undefined ? '' : `<p>${escapeHtml(intro)}</p>`}
+${items.map((item) => `<p><a href="${escapeHtml(absolute(item.url))}">${escapeHtml(item.text)}</a></p>`).join('\n')}
+<p>— ${escapeHtml(frame.site)}</p>
+<p style="color:#555;font-size:90%">${escapeHtml(why)} <a href="${escapeHtml(unsubscribeUrl)}">Stop these mails</a> · <a href="${escapeHtml(settingsUrl)}">Choose which mails you get</a></p>
+</body></html>`
+  return {to: frame.user.email, subject: `${subject} · ${frame.site}`, text, html, unsubscribeUrl}
+}
+
+const siteTitle = async (db: Db, publicUrl: string): Promise<string> => (await new SiteSettings(db, new URL(publicUrl).hostname).get()).title
+
+/** A went-live whose broadcast is over by now is not worth a mail (the page still lists it). */
+async function broadcastEnded(db: Db, notification: NotificationDoc): Promise<boolean> {
+  const streamId = notification.key.startsWith('live:') ? notification.key.slice('live:'.length) : undefined
+  if (streamId === undefined) return false
+  const stream = await db.collection<StreamDoc>(STREAMS_COLLECTION).findOne({streamId}, {projection: {endedAt: 1, live: 1}})
+  return stream !== null && (stream.endedAt !== undefined || !stream.live)
+}
+
+/** notify.mail: one notification to its recipient's address, if they still want it and it was not mailed. */
+export async function mailNotification(notificationId: string, context: JobContext): Promise<NotifyMailResult> {
+  const skipped = (reason: Extract<NotifyMailResult, {status: 'skipped'}>['reason']): NotifyMailResult => ({status: 'skipped', notificationId, reason})
+  const notifications = new Notifications(context.db)
+  const settings = new NotificationSettings(context.db)
+  const notification = await notifications.collection.findOne({_id: new ObjectId(notificationId)})
+  if (notification === null) return skipped('gone')
+  if (notification.mailedAt !== undefined) return skipped('already mailed')
+  if (context.mail === undefined) return skipped('site sends no mail')
+  if (Date.now() - notification.at.getTime() > MAIL_WITHIN_MS) return skipped('too late')
+  if ((await settings.delivery(notification.userId))[notification.kind] !== 'email') return skipped('not by e-mail')
+  const user = await new Users(context.db).byId(notification.userId)
+  // Only a confirmed address: mail never goes to one that someone merely typed in.
+  if (user === null || user.status !== 'active' || user.emailVerifiedAt === undefined) return skipped('no address')
+  if (notification.kind === 'live' && (await broadcastEnded(context.db, notification))) return skipped('broadcast ended')
+  if (!(await notifications.claimForMail(notification._id))) return skipped('already mailed')
+  const frame = {user, site: await siteTitle(context.db, context.publicUrl), publicUrl: context.publicUrl, kind: notification.kind, token: await settings.token(user._id.toHexString())}
+  await context.jobs.enqueue('mail.send', compose(frame, notification.text, [{text: notification.text, url: notification.url}]), {jobId: `mail.notification-${notificationId}`})
+  return {status: 'queued', notificationId}
+}
+
+/** notify.digest: one mail per account that chose the digest for some kind, with what is unread and not yet mailed. */
+export async function sendDigests(context: JobContext, now = new Date()): Promise<NotifyDigestResult> {
+  if (context.mail === undefined) return {status: 'done', mails: 0, notifications: 0}
+  const settings = new NotificationSettings(context.db)
+  const notifications = new Notifications(context.db)
+  const users = new Users(context.db)
+  const day = now.toISOString().slice(0, 10).replace(/-/g, '')
+  const site = await siteTitle(context.db, context.publicUrl)
+  let mails = 0
+  let carried = 0
+  const digesters = settings.collection.find({$or: notificationKinds.map((kind) => ({[`delivery.${kind}`]: 'digest'}))})
+  for await (const doc of digesters) {
+    const kinds = notificationKinds.filter((kind) => doc.delivery[kind] === 'digest')
+    const user = await users.byId(doc._id)
+    if (kinds.length === 0 || user === null || user.status !== 'active' || user.emailVerifiedAt === undefined) continue
+    const due = await notifications.collection
+      .find({userId: doc._id, kind: {$in: kinds}, readAt: {$exists: false}, mailedAt: {$exists: false}, at: {$gt: new Date(now.getTime() - DIGEST_WITHIN_MS)}})
+      .sort({at: -1})
+      .limit(DIGEST_MAX)
+      .toArray()
+    const claimed: NotificationDoc[] = []
+    for (const notification of due) if (await notifications.claimForMail(notification._id, now)) claimed.push(notification)
+    if (claimed.length === 0) continue
+    const frame = {user, site, publicUrl: context.publicUrl, kind: 'digest' as const, token: doc.token}
+    const subject = `${claimed.length} new notification${claimed.length === 1 ? '' : 's'}`
+    await context.jobs.enqueue('mail.send', compose(frame, subject, claimed, `Here is what happened since your last digest:`), {jobId: `mail.digest-${doc._id}-${day}`})
+    mails += 1
+    carried += claimed.length
+  }
+  return {status: 'done', mails, notifications: carried}
+}
