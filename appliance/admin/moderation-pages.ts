@@ -13,17 +13,22 @@ const when = (at: Date): string => `<time datetime="${at.toISOString()}">${escap
 const channelLink = (channel: string): string => `<a href="/c/${encodeURIComponent(channel)}">${escapeHtml(channel)}</a>`
 const noticeOf = (notice: string | undefined): string => (notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(notice)}</p>`)
 
-export function reportFormPage(context: PageContext, view: {channel: string; reason?: ReportReason; details?: string; error?: string; updating: boolean}): string {
+/** What a report of a post or comment is about: a link to it and the words reported. */
+const reportTarget = (r: ReportDoc): string =>
+  r.target === undefined ? '' : `<p class="report-target">${r.target.kind === 'post' ? 'A post' : 'A comment'}: <a href="${escapeHtml(r.target.url)}">${escapeHtml(r.target.excerpt)}</a></p>`
+
+/** `target`: a post or comment of the channel is reported (its form posts to `target.action`). */
+export function reportFormPage(context: PageContext, view: {channel: string; reason?: ReportReason; details?: string; error?: string; updating: boolean; target?: {what: string; action: string; back: string}}): string {
   const options = (Object.keys(REPORT_REASONS) as ReportReason[])
     .map((r) => `<label class="choice"><input type="radio" name="reason" value="${r}"${r === view.reason ? ' checked' : ''} required> ${escapeHtml(REPORT_REASONS[r])}</label>`)
     .join('\n')
   return page(context, {
-    title: `Report ${view.channel}`,
-    body: `<h1>Report ${escapeHtml(view.channel)}</h1>
-<p>The site's moderators read every report. Tell them what is wrong with this channel; they do not tell its owner who reported it.</p>
-${view.updating ? '<p class="notice" role="status">You reported this channel already: sending this form again changes your report.</p>' : ''}
+    title: `Report ${view.target?.what ?? view.channel}`,
+    body: `<h1>Report ${escapeHtml(view.target?.what ?? view.channel)}</h1>
+<p>The site's moderators read every report. Tell them what is wrong with this ${view.target === undefined ? 'channel' : 'one'}; they do not tell its owner who reported it.</p>
+${view.updating ? `<p class="notice" role="status">You reported ${escapeHtml(view.target?.what ?? 'this channel')} already: sending this form again changes your report.</p>` : ''}
 ${view.error === undefined ? '' : `<p class="notice error" role="alert">${escapeHtml(view.error)}</p>`}
-<form class="stack" method="post" action="/c/${encodeURIComponent(view.channel)}/report">
+<form class="stack" method="post" action="${escapeHtml(view.target?.action ?? `/c/${encodeURIComponent(view.channel)}/report`)}">
 ${csrfField(context.csrfToken)}
 <fieldset><legend>What is wrong</legend>
 ${options}
@@ -31,7 +36,7 @@ ${options}
 <label>Details <span class="hint">Optional: what happens, and when in the broadcast.</span><textarea name="details" rows="5" maxlength="${REPORT_DETAILS_MAX}">${escapeHtml(view.details ?? '')}</textarea></label>
 <button class="primary" type="submit">Send the report</button>
 </form>
-<p><a href="/c/${encodeURIComponent(view.channel)}">Back to ${escapeHtml(view.channel)}</a></p>`,
+<p><a href="${escapeHtml(view.target?.back ?? `/c/${encodeURIComponent(view.channel)}`)}">Back to ${escapeHtml(view.target === undefined ? view.channel : 'the post')}</a></p>`,
   })
 }
 
@@ -77,7 +82,7 @@ export function reportsPage(context: PageContext, view: ReportsView): string {
               view.live.has(r.channel) ? endForm(context, r.channel, '/admin/reports') : '',
               disableForm(context, r.channel, '/admin/reports', REPORT_REASONS[r.reason]),
             ].join('')
-            return `<li class="report"><p class="report-head">${channelLink(r.channel)}${view.live.has(r.channel) ? ' <span class="live-dot">Live</span>' : ''} <strong>${escapeHtml(REPORT_REASONS[r.reason])}</strong> <span class="muted">by ${escapeHtml(r.reporter)}, ${when(r.updatedAt)} UTC</span></p>${r.details === undefined ? '' : `<p class="report-details">${escapeHtml(r.details)}</p>`}<div class="report-actions">${actions}</div></li>`
+            return `<li class="report"><p class="report-head">${channelLink(r.channel)}${view.live.has(r.channel) ? ' <span class="live-dot">Live</span>' : ''} <strong>${escapeHtml(REPORT_REASONS[r.reason])}</strong> <span class="muted">by ${escapeHtml(r.reporter)}, ${when(r.updatedAt)} UTC</span></p>${reportTarget(r)}${r.details === undefined ? '' : `<p class="report-details">${escapeHtml(r.details)}</p>`}<div class="report-actions">${actions}</div></li>`
           })
           .join('')}</ul>`
   const closed =

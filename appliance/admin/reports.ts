@@ -3,7 +3,7 @@
  * and, maybe, a few words; a moderator dismisses it or disables the channel. One open report per
  * reporter and channel: reporting again updates it.
  */
-import {ObjectId, type Collection, type Db} from 'mongodb'
+import {ObjectId, type Collection, type Db, type Filter, type UpdateFilter} from 'mongodb'
 
 export const REPORTS_COLLECTION = 'reports'
 export const REPORT_DETAILS_MAX = 1000
@@ -23,9 +23,21 @@ export const isReportReason = (value: string): value is ReportReason => Object.h
 /** How a closed report was closed. */
 export type ReportResolution = 'dismissed' | 'channel-disabled'
 
+/** A report about one thing on a channel (a post, a comment), rather than the channel itself. */
+export interface ReportTarget {
+  kind: 'post' | 'comment'
+  id: string
+  /** Where moderators see it. */
+  url: string
+  /** A few words of it, as it was when reported. */
+  excerpt: string
+}
+
 export interface ReportDoc {
   _id: ObjectId
   channel: string
+  /** Absent: the channel itself is reported. */
+  target?: ReportTarget
   reporterId: string
   reporter: string
   reason: ReportReason
@@ -39,6 +51,10 @@ export interface ReportDoc {
   closedBy?: string
   resolution?: ReportResolution
 }
+
+/** One open report per reporter and thing: the channel itself, or this post or comment of it. */
+const targetFilter = (target: Pick<ReportTarget, 'kind' | 'id'> | undefined): Filter<ReportDoc> =>
+  target === undefined ? {target: {$exists: false}} : {'target.kind': target.kind, 'target.id': target.id}
 
 export class Reports {
   private readonly reports: Collection<ReportDoc>
@@ -56,23 +72,24 @@ export class Reports {
    * Files a report, or updates the reporter's open one of this channel. (Two sent at the same
    * instant may both be filed: harmless, and the rate limit bounds it.)
    */
-  async file(input: {channel: string; reporterId: string; reporter: string; reason: ReportReason; details?: string}): Promise<'filed' | 'updated'> {
+  async file(input: {channel: string; reporterId: string; reporter: string; reason: ReportReason; details?: string; target?: ReportTarget}): Promise<'filed' | 'updated'> {
     const now = new Date()
-    const result = await this.reports.updateOne(
-      {channel: input.channel, reporterId: input.reporterId, status: 'open'},
-      {
-        $set: {reason: input.reason, updatedAt: now, reporter: input.reporter, ...(input.details === undefined ? {} : {details: input.details})},
-        ...(input.details === undefined ? {$unset: {details: ''}} : {}),
-        $setOnInsert: {createdAt: now},
-      },
-      {upsert: true},
-    )
+    const filter = {channel: input.channel, reporterId: input.reporterId, status: 'open' as const, ...targetFilter(input.target)}
+    const set: UpdateFilter<ReportDoc> = {$set: {reason: input.reason, updatedAt: now, reporter: input.reporter, ...(input.details === undefined ? {} : {details: input.details})}, ...(input.details === undefined ? {$unset: {details: '' as const}} : {})}
+    if (input.target !== undefined) {
+      // A post's or comment's: updated, or added (an upsert cannot both match on target.id and write target).
+      if ((await this.reports.updateOne(filter, set)).matchedCount === 1) return 'updated'
+      const {details, ...rest} = input
+      await this.reports.insertOne({_id: new ObjectId(), ...rest, ...(details === undefined ? {} : {details}), status: 'open', createdAt: now, updatedAt: now})
+      return 'filed'
+    }
+    const result = await this.reports.updateOne(filter, {...set, $setOnInsert: {createdAt: now}}, {upsert: true})
     return result.upsertedCount === 1 ? 'filed' : 'updated'
   }
 
   /** The reporter's open report of this channel, to fill the form with. */
-  openOf(channel: string, reporterId: string): Promise<ReportDoc | null> {
-    return this.reports.findOne({channel, reporterId, status: 'open'})
+  openOf(channel: string, reporterId: string, target?: Pick<ReportTarget, 'kind' | 'id'>): Promise<ReportDoc | null> {
+    return this.reports.findOne({channel, reporterId, status: 'open', ...targetFilter(target)})
   }
 
   /** Open reports, the latest sent first. */

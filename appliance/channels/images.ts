@@ -7,7 +7,7 @@
 import {createHash} from 'node:crypto'
 
 import type {FastifyInstance} from 'fastify'
-import sharp from 'sharp'
+import sharp, {type ResizeOptions} from 'sharp'
 
 import {CHANNEL_PATTERN} from '../contract/index.js'
 import {isMissingObject, type Storage} from '../platform/storage.js'
@@ -41,6 +41,14 @@ const notAnImageMessage = `That file is not an image this site takes: upload a $
 /** The upload drawn at the kind's size (cropped to fill it) as WebP, upright, without metadata. */
 export async function renderChannelImage(kind: ChannelImageKind, upload: Buffer): Promise<Buffer> {
   const size = CHANNEL_IMAGES[kind]
+  return (await renderUploadedImage(upload, {width: size.width, height: size.height, fit: 'cover', position: 'attention'})).data
+}
+
+/**
+ * An upload checked (a format taken, not too many pixels) and drawn again as WebP at this size,
+ * upright, without metadata: the one path every uploaded picture takes (channel images, posts).
+ */
+export async function renderUploadedImage(upload: Buffer, resize: ResizeOptions): Promise<{data: Buffer; width: number; height: number}> {
   let format: string | undefined
   try {
     format = (await sharp(upload, {limitInputPixels: MAX_INPUT_PIXELS}).metadata()).format
@@ -51,10 +59,11 @@ export async function renderChannelImage(kind: ChannelImageKind, upload: Buffer)
   if (format === undefined || !ACCEPTED_FORMATS.has(format)) throw new ImageUploadError(notAnImageMessage)
   try {
     // An animated GIF or WebP gives its first frame; metadata is not kept (no withMetadata).
-    return await sharp(upload, {limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', autoOrient: true})
-      .resize(size.width, size.height, {fit: 'cover', position: 'attention'})
+    const {data, info} = await sharp(upload, {limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', autoOrient: true})
+      .resize(resize)
       .webp({quality: 82})
-      .toBuffer()
+      .toBuffer({resolveWithObject: true})
+    return {data, width: info.width, height: info.height}
   } catch (error) {
     const message = (error as Error).message
     if (/pixel limit/i.test(message)) throw new ImageUploadError(`That image is too large to draw (over ${MAX_INPUT_PIXELS / 1_000_000} megapixels): upload a smaller one.`)

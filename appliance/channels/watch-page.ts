@@ -34,6 +34,8 @@ export interface WatchPageOptions {
   clipBox?: string
   /** The channel's clips (clips/). */
   clips?: string
+  /** Its newest posts, with the way to its Community tab (community/). */
+  posts?: string
   /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
   pastBroadcasts?: readonly {page: string; startedAt: string; durationSeconds: number; poster?: string}[]
   /** The VOD's poster and its scrubbing previews' map (vod.previews), once made: the player shows the tiles on hover. */
@@ -92,6 +94,7 @@ ${chatPanel({channel: options.channel, returnTo: options.vod === undefined ? `/c
 ${options.vod?.download === undefined ? '' : vodDownloadSection(context, options.channel, options.vod.streamId, options.vod.download)}
 ${about(options.channel, profile)}
 ${options.vod === undefined ? `<p class="channel-actions"><a class="report-link" href="/c/${encodeURIComponent(options.channel)}/report">Report this channel</a></p>` : ''}
+${options.posts ?? ''}
 ${pastBroadcasts(options.pastBroadcasts)}
 ${options.clips ?? ''}
 </div></div>`,

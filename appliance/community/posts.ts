@@ -23,6 +23,8 @@ export interface PostLink {
   id: string
   channel: string
   title?: string
+  /** Its poster's URL on this site, when it had one at write time (the card shows it). */
+  poster?: string
 }
 
 export interface PostDoc {

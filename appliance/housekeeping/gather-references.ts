@@ -8,6 +8,7 @@ import type {ChannelDoc} from '../channels/channels.js'
 import {STREAMS_COLLECTION, type StreamDoc} from '../channels/stream-state.js'
 import {CHANNELS_COLLECTION} from '../channels/stream-keys.js'
 import {CLIPS_COLLECTION, type ClipDoc} from '../clips/clips.js'
+import {POSTS_COLLECTION, type PostDoc} from '../community/posts.js'
 import {VODS_COLLECTION, type VodDoc} from '../vods/vods.js'
 import type {References} from './references.js'
 
@@ -37,5 +38,9 @@ export async function gatherReferences(db: Db): Promise<References> {
     channels.add(channel.name)
     for (const object of Object.values(channel.images ?? {})) if (object !== undefined) channelImages.add(`channels/${channel.name}/${object}`)
   }
-  return {archives, clips, clipSegments, channels, channelImages}
+  const postImages = new Set<string>()
+  for await (const post of db.collection<PostDoc>(POSTS_COLLECTION).find({}, {projection: {_id: 0, images: 1}})) {
+    for (const image of post.images ?? []) postImages.add(image.key)
+  }
+  return {archives, clips, clipSegments, channels, channelImages, postImages}
 }

@@ -25,9 +25,11 @@ export interface References {
   channels: ReadonlySet<string>
   /** `channels/<channel>/<object>` of every image a channel document names (avatar, banner, offline). */
   channelImages: ReadonlySet<string>
+  /** `posts/<postId>/<object>` of every picture a post names (a picture removed in an edit, or left by a failed save, is not). */
+  postImages: ReadonlySet<string>
 }
 
-export const bucketObjectKinds = ['archive', 'clip', 'live-thumbnail', 'channel-image'] as const
+export const bucketObjectKinds = ['archive', 'clip', 'live-thumbnail', 'channel-image', 'post-image'] as const
 export type BucketObjectKind = (typeof bucketObjectKinds)[number]
 
 interface ReferenceRule {
@@ -63,6 +65,12 @@ const rules: readonly ReferenceRule[] = [
     kind: 'channel-image',
     key: new RegExp(`^channels/(${CHANNEL})/[^/]+$`),
     referenced: (_match, key, refs) => refs.channelImages.has(key),
+  },
+  {
+    // posts/<postId>/<hash>.webp (community/post-images.ts).
+    kind: 'post-image',
+    key: /^posts\/[0-9a-f]{24}\/[^/]+$/,
+    referenced: (_match, key, refs) => refs.postImages.has(key),
   },
 ]
 

@@ -308,6 +308,46 @@ ul.clip-list li { display: grid; gap: .2rem; font-size: .9rem; align-content: st
 ul.clip-list a { display: grid; gap: .3rem; text-decoration: none; color: var(--text); }
 ul.clip-list img { width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: cover; border-radius: .3rem; background: #000; }
 ul.clip-list .clip-title { font-weight: 600; overflow-wrap: anywhere; }
+/* Community: a channel's posts (their cards on its Community tab, a post's page, the home timeline) */
+.channel-tabs { display: flex; gap: .25rem; border-bottom: 1px solid var(--line); margin: 0 0 1rem; }
+.channel-tabs a { padding: .5rem .9rem; color: var(--muted); text-decoration: none; border-bottom: 3px solid transparent; }
+.channel-tabs a[aria-current="page"] { color: var(--text); border-bottom-color: var(--link); font-weight: 600; }
+.community .watch-header { padding: 0 0 .5rem; }
+.posts { display: grid; gap: 1rem; }
+article.post { background: var(--panel); border: 1px solid var(--line); border-radius: .5rem; padding: .8rem 1rem; overflow-wrap: anywhere; }
+.post-head { margin: 0 0 .4rem; display: flex; flex-wrap: wrap; gap: .2rem .5rem; align-items: baseline; font-size: .9rem; }
+.post-channel { font-weight: 700; color: var(--text); }
+.post-body > :first-child { margin-top: 0; }
+.post-body > :last-child { margin-bottom: 0; }
+.post-body blockquote { margin: .5rem 0; padding-left: .8rem; border-left: 3px solid var(--line); color: var(--muted); }
+.post-body pre { overflow-x: auto; background: var(--bg); padding: .5rem; border-radius: .3rem; }
+.post-images { display: grid; gap: .35rem; margin: .6rem 0; grid-template-columns: repeat(2, 1fr); }
+.post-images.count-1 { grid-template-columns: 1fr; }
+.post-images a { display: block; }
+.post-images img { display: block; width: 100%; height: auto; max-height: 32rem; object-fit: cover; border-radius: .35rem; background: #000; }
+.post-images:not(.count-1) img { aspect-ratio: 4 / 3; }
+.post-link { display: flex; gap: .75rem; align-items: center; margin: .6rem 0; padding: .5rem; border: 1px solid var(--line); border-radius: .4rem; color: var(--text); text-decoration: none; background: var(--bg); }
+.post-link img, .post-link .thumb { flex: 0 0 8rem; width: 8rem; height: auto; aspect-ratio: 16 / 9; object-fit: cover; border-radius: .3rem; }
+.post-actions, .comment-actions { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin-top: .6rem; font-size: .9rem; }
+.post-actions form, .comment-actions form { margin: 0; }
+.post-actions button.secondary, .post-actions .button.secondary { padding: .35rem .8rem; font-size: .9rem; background: var(--bg); color: var(--text); border: 1px solid var(--line); }
+.post-actions button[aria-pressed="true"] { border-color: #e56; color: #f9a; }
+.post-actions .report-link, .comment-actions .report-link { color: var(--muted); }
+details.post-compose { background: var(--panel); border: 1px solid var(--line); border-radius: .5rem; padding: .6rem 1rem; margin-bottom: 1rem; }
+details.post-compose summary { cursor: pointer; font-weight: 600; }
+details.post-compose form { margin-top: .8rem; }
+.post-keep label.choice img { width: 3rem; height: 3rem; object-fit: cover; border-radius: .25rem; }
+.post-delete { margin: 2rem 0 1rem; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+ol.comments { list-style: none; padding: 0; margin: 0 0 1rem; display: grid; gap: .6rem; }
+li.comment { border-left: 3px solid var(--line); padding: .2rem 0 .2rem .8rem; }
+li.comment:target { border-left-color: var(--link); }
+.comment-head { margin: 0; font-size: .9rem; }
+.comment-text { margin: .2rem 0 0; white-space: pre-line; overflow-wrap: anywhere; }
+.comment-actions { margin-top: .2rem; }
+section.community-latest { padding: 0 1rem 1rem; }
+ul.post-list { list-style: none; padding: 0; margin: 0; display: grid; gap: .5rem; }
+ul.post-list li { display: grid; gap: .1rem; overflow-wrap: anywhere; }
+ul.post-list .muted { font-size: .85rem; }
 #offline.with-image { padding: 0; }
 #offline.with-image img { display: block; width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: cover; }
 #offline.with-image p { padding: 1rem; margin: 0; }

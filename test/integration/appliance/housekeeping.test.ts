@@ -243,7 +243,7 @@ describe('housekeeping on a seeded bucket', () => {
     expect(result.chatMessages).toEqual({chatDays: 7, count: 2})
     expect(result.orphans).toMatchObject({swept: true, graceHours: 24, count: orphans.length, withinGrace: young.length, unknown: 1, scanned: before.length})
     expect([...result.orphans.examples].sort()).toEqual(orphans)
-    expect(result.orphans.byKind).toEqual({'archive': archive(CHANNEL, id.orphaned).length, 'clip': 2, 'live-thumbnail': 1, 'channel-image': 2})
+    expect(result.orphans.byKind).toEqual({'archive': archive(CHANNEL, id.orphaned).length, 'clip': 2, 'live-thumbnail': 1, 'channel-image': 2, 'post-image': 0})
     expect(result.orphans.bytes).toBe(orphans.reduce((sum, key) => sum + `${key}\n`.length, 0))
 
     expect(await bucketKeys(site.minio, BUCKET)).toEqual(before)

@@ -11,6 +11,7 @@ const refs: References = {
   clipSegments: new Set([`dvr/alice/${gone}/240p/init.mp4`, `dvr/alice/${gone}/240p/seg7.m4s`]),
   channels: new Set(['alice']),
   channelImages: new Set(['channels/alice/avatar-0123456789abcdef.webp']),
+  postImages: new Set(['posts/0123456789abcdef01234567/0123456789abcdef.webp']),
 }
 const verdict = (key: string) => classifyObject(key, refs)
 
@@ -45,6 +46,12 @@ describe('what keeps an object in the bucket', () => {
     expect(verdict('channels/alice/avatar-0123456789abcdef.webp')).toEqual({kind: 'channel-image', referenced: true})
     expect(verdict('channels/alice/avatar-fedcba9876543210.webp')).toEqual({kind: 'channel-image', referenced: false})
     expect(verdict('channels/gone/banner-0123456789abcdef.webp')).toEqual({kind: 'channel-image', referenced: false})
+  })
+
+  it('a post\'s picture while its post names it; one removed in an edit, or of a deleted post, is not', () => {
+    expect(verdict('posts/0123456789abcdef01234567/0123456789abcdef.webp')).toEqual({kind: 'post-image', referenced: true})
+    expect(verdict('posts/0123456789abcdef01234567/fedcba9876543210.webp')).toEqual({kind: 'post-image', referenced: false})
+    expect(verdict('posts/ffffffffffffffffffffffff/0123456789abcdef.webp')).toEqual({kind: 'post-image', referenced: false})
   })
 
   it('a key that is not of the layout is nobody\'s to remove', () => {
