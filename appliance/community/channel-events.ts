@@ -7,6 +7,7 @@
 import type {JobData} from '../jobs/catalog.js'
 import type {JobContext} from '../worker/handlers/context.js'
 import {liveNotificationListener} from './live-notifications.js'
+import {timelineFanoutListener} from './timeline-fanout.js'
 
 export type ChannelEvent = JobData['channel.event']
 
@@ -18,4 +19,4 @@ export interface ChannelEventListener {
 }
 
 /** Every listener, in the order they run. Add yours here. */
-export const channelEventListeners: ChannelEventListener[] = [liveNotificationListener]
+export const channelEventListeners: ChannelEventListener[] = [liveNotificationListener, timelineFanoutListener]

@@ -24,6 +24,8 @@ import {channelClipsSection, clipRoutes} from '../clips/routes.js'
 import {chatRoutes} from '../chat/routes.js'
 import {FollowBoxes, followRoutes} from '../community/follow-routes.js'
 import {Follows} from '../community/follows.js'
+import {timelineRoutes} from '../community/timeline-routes.js'
+import {ensureTimelineIndexes} from '../community/timelines.js'
 import {channelPostsOf, postRoutes} from '../community/post-routes.js'
 import {ChatRooms} from '../chat/rooms.js'
 import {ChatFloodGate} from '../chat/flood.js'
@@ -122,6 +124,7 @@ export const web: ComponentDef<'web'> = {
           await ensureVodIndexes(mongo.db)
           await chatRooms.store.ensureIndexes()
           await new Follows(mongo.db).ensureIndexes()
+          await ensureTimelineIndexes(mongo.db)
           await new Clips(mongo.db).ensureIndexes()
           return
         } catch (error) {
@@ -229,6 +232,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), postsSection: channelPostsOf(mongo.db), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'})})
+    await app.register(timelineRoutes, {db: mongo.db, redis, settings: env.community.timelines, pageContext, log: log.child({module: 'timelines'})})
     await app.register(postRoutes, {db: mongo.db, redis, storage, jobs, pageContext, log: log.child({module: 'posts'})})
     await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'}), vodDays: env.retention.vodDays})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})

@@ -197,6 +197,28 @@ export interface NotifyDigestResult {
   notifications: number
 }
 
+/** A post written into its followers' timelines (or left to be merged at read, its channel being too big). */
+export type PostFanoutResult =
+  | {
+      status: 'done'
+      postId: string
+      channel: string
+      /** Timelines it was written into, this try and the tries before. */
+      followers: number
+      /** Followers an earlier try had done (a try after a crash resumes there); 0 on a whole run. */
+      resumedAfter: number
+    }
+  | {status: 'pulled'; postId: string; channel: string; followers: number}
+  | {status: 'skipped'; postId: string; reason: 'post deleted'}
+
+/** A deleted post taken out of its channel's followers' timelines. */
+export interface PostUnfanoutResult {
+  status: 'done'
+  postId: string
+  channel: string
+  followers: number
+}
+
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
   'vod.previews': VodPreviewsResult
@@ -212,6 +234,8 @@ export interface JobResult {
   'notify.mail': NotifyMailResult
   'notify.live': NotifyLiveResult
   'notify.digest': NotifyDigestResult
+  'post.fanout': PostFanoutResult
+  'post.unfanout': PostUnfanoutResult
 }
 
 /** What a handler is told about the run it is in. */
@@ -222,6 +246,10 @@ export interface JobRun {
   /** Aborted when the worker stops before the job is done: stop ffmpeg (execa's cancelSignal), throw. */
   signal: AbortSignal
   progress(value: number): Promise<void>
+  /** What an earlier try of this job recorded with checkpoint() (undefined when none did): where a long job resumes after a crash. */
+  resumeFrom: Record<string, unknown> | undefined
+  /** Records, with the job in Redis, how far it got (it takes the place of the progress figure). */
+  checkpoint(value: Record<string, unknown>): Promise<void>
 }
 
 export type JobHandler<T extends JobType, Context> = (data: JobData[T], context: Context, run: JobRun) => Promise<JobResult[T]>

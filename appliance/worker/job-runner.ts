@@ -98,6 +98,8 @@ export async function startJobRunner<Context>(options: JobRunnerOptions<Context>
             attempt: job.attemptsMade + 1,
             signal: signal ?? new AbortController().signal,
             progress: (value) => job.updateProgress(value),
+            resumeFrom: typeof job.progress === 'object' && job.progress !== null ? (job.progress as Record<string, unknown>) : undefined,
+            checkpoint: (value) => job.updateProgress(value),
           })
         } catch (error) {
           if (stopping && signal?.aborted === true) {

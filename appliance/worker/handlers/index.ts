@@ -9,6 +9,8 @@ import {mailSend} from './mail-send.js'
 import {notifyDigest} from './notify-digest.js'
 import {notifyLive} from './notify-live.js'
 import {notifyMail} from './notify-mail.js'
+import {postFanout} from './post-fanout.js'
+import {postUnfanout} from './post-unfanout.js'
 import {thumbnailLive} from './thumbnail-live.js'
 import {thumbnailSweep} from './thumbnail-sweep.js'
 import {vodDelete} from './vod-delete.js'
@@ -33,4 +35,6 @@ export const handlers: JobHandlers<JobContext> = {
   'notify.mail': notifyMail,
   'notify.live': notifyLive,
   'notify.digest': notifyDigest,
+  'post.fanout': postFanout,
+  'post.unfanout': postUnfanout,
 }
