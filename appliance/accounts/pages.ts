@@ -118,6 +118,8 @@ ${field({name: 'password', label: 'New password', type: 'password', autocomplete
 <button class="primary" type="submit">Change password</button>
 </form>
 
+<h2>Notifications</h2><p>Choose which notifications also reach you by e-mail: <a href="/account/notifications">notification settings</a>.</p>
+
 <h2>Access tokens</h2><p>Let a script use the API as you: <a href="/account/tokens">manage your access tokens</a>.</p>
 <h2>Two-factor log-in</h2>
 ${account.twoFactor.enabled

@@ -33,6 +33,7 @@ import {
 import type {Metrics} from '../platform/http-server.js'
 import type {Logger} from '../platform/logger.js'
 import {reconnectDelay, type RedisEndpoint} from '../platform/redis.js'
+import {notifyChatModeration, notifyMentions, type Notifier} from '../community/chat-notifications.js'
 import {ChatFloodGate} from './flood.js'
 import {ChatRooms, mayActAgainst, standingOf, type ChatRoom} from './rooms.js'
 import {formatSeconds, messageRefusal, normalizeMessage, writerRefusal, type Author} from './rules.js'
@@ -65,6 +66,8 @@ export interface ChatServerOptions {
   limits: ChatLimits
   /** The site sends mail (verified-e-mail-only applies only then). */
   siteMails: boolean
+  /** Tells people they were mentioned or moderated (community/notifications.ts). */
+  notify?: Notifier
   metrics: Metrics
   log: Logger
 }
@@ -96,6 +99,8 @@ export interface RunningChat {
   settingsChanged(channel: string): Promise<void>
   /** Someone's standing in a channel changed (made or unmade a moderator): their connections are told. */
   standingChanged(channel: string, userId: string): Promise<void>
+  /** The Socket.IO server (other namespaces share its connection and Redis adapter: the notification bell). */
+  io: Server
   close(): Promise<void>
 }
 
@@ -211,6 +216,10 @@ export function startChat(options: ChatServerOptions): RunningChat {
     })
     io.to(roomOf(channel)).emit('message', messageView(doc))
     accepted += 1
+    // After delivery, not awaited: a mention's notification never slows the chat.
+    if (options.notify !== undefined) {
+      notifyMentions(options.notify, users, {channel, messageId: doc._id.toHexString(), sender: user.username, text}).catch((error: unknown) => log.warn({channel, err: (error as Error).message}, 'chat: mentions not notified'))
+    }
     return {ok: true, id: doc._id.toHexString()}
   }
 
@@ -247,6 +256,7 @@ export function startChat(options: ChatServerOptions): RunningChat {
         await gate.timeOut(channel, targetMember.id, action.seconds)
         await record(formatSeconds(action.seconds))
         await tell(room, target)
+        await toldByNotification(channel, targetMember.id, 'timeout', formatSeconds(action.seconds))
         break
       }
       case 'ban': {
@@ -255,6 +265,7 @@ export function startChat(options: ChatServerOptions): RunningChat {
         if (ids.length > 0) io.to(roomOf(channel)).emit('deleted', {ids})
         await record(`${ids.length} message${ids.length === 1 ? '' : 's'} removed`)
         await tell(room, target)
+        await toldByNotification(channel, targetMember.id, 'ban')
         break
       }
       case 'unban': {
@@ -266,6 +277,12 @@ export function startChat(options: ChatServerOptions): RunningChat {
       }
     }
     return {ok: true}
+  }
+
+  /** The target of a time-out or ban hears of it even when not in the chat now (a failure is logged: the action stands). */
+  const toldByNotification = async (channel: string, targetId: string, action: 'timeout' | 'ban', duration?: string): Promise<void> => {
+    if (options.notify === undefined) return
+    await notifyChatModeration(options.notify, {channel, targetId, action, ...(duration === undefined ? {} : {duration})}).catch((error: unknown) => log.warn({channel, err: (error as Error).message}, 'chat: moderation not notified'))
   }
 
   /** A failure of Redis or MongoDB: the sender is told, nothing is half-delivered. */
@@ -323,6 +340,7 @@ export function startChat(options: ChatServerOptions): RunningChat {
   })
 
   return {
+    io: io as unknown as Server,
     settingsChanged: async (channel) => {
       rooms.forget(channel)
       const room = await rooms.get(channel)

@@ -14,6 +14,7 @@ import {CHANNEL_PATTERN} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {TtlCache} from '../platform/ttl-cache.js'
 import {channelRow, escapeHtml, notFoundPage, page, sendPage, viewerOrLogIn, type PageContext, type PageContextOf} from '../web/html.js'
+import type {Notifier} from './chat-notifications.js'
 import {Follows, type FollowDoc} from './follows.js'
 
 export interface FollowRoutesOptions {
@@ -23,6 +24,8 @@ export interface FollowRoutesOptions {
   liveStates: LiveStates
   pageContext: PageContextOf
   log: Logger
+  /** Tells a channel's owner of a new follower (community/notifications.ts). */
+  notify?: Notifier
 }
 
 type Params = {channel: string}
@@ -101,19 +104,25 @@ export async function followRoutes(app: FastifyInstance, options: FollowRoutesOp
     return `/c/${request.params.channel}`
   }
 
-  const change = (path: string, act: (userId: string, channel: string, body: Body) => Promise<unknown>): void => {
+  const change = (path: string, act: (userId: string, channel: string, body: Body, username: string) => Promise<unknown>): void => {
     app.post<{Params: Params; Body: Body}>(`/c/:channel/${path}`, {config: {rateLimit: {max: 60, timeWindow: 60_000}}}, async (request, reply) => {
       const viewer = viewerOrLogIn(request, reply)
       if (viewer === undefined) return reply
       const {channel} = request.params
       if (!CHANNEL_PATTERN.test(channel) || (await channels.byName(channel)) === null) return sendPage(reply, 404, notFoundPage(pageContext(request, reply), {what: 'There is no channel by that name.'}))
-      await act(viewer.id, channel, request.body ?? {})
+      await act(viewer.id, channel, request.body ?? {}, viewer.username)
       options.boxes.forget(channel)
       log.debug({channel, user: viewer.username, action: path}, 'follow changed')
       return reply.redirect(back(request), 303)
     })
   }
-  change('follow', (userId, channel) => follows.follow(userId, channel))
+  change('follow', async (userId, channel, _body, username) => {
+    if (!(await follows.follow(userId, channel)) || options.notify === undefined) return
+    // The owner hears of a follower once (following again after unfollowing is the same notification).
+    const owner = (await channels.byName(channel))?.ownerId
+    if (owner === undefined || owner === userId) return
+    await options.notify({kind: 'follower', key: `follower:${channel}:${userId}`, userIds: [owner], actor: username, channel, text: `${username} now follows ${channel}`, url: `/c/${channel}`}).catch((error: unknown) => log.warn({channel, err: (error as Error).message}, 'follower not notified'))
+  })
   change('unfollow', (userId, channel) => follows.unfollow(userId, channel))
   change('notify', (userId, channel, body) => follows.setNotify(userId, channel, body.notify === 'on'))
 

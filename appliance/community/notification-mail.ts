@@ -9,6 +9,7 @@ import {ObjectId, type Db} from 'mongodb'
 
 import {Users, type UserDoc} from '../accounts/users.js'
 import {STREAMS_COLLECTION, type StreamDoc} from '../channels/stream-state.js'
+import type {JobQueues} from '../jobs/queues.js'
 import type {NotifyDigestResult, NotifyMailResult} from '../jobs/types.js'
 import type {Mail} from '../mail/mailer.js'
 import {SiteSettings} from '../site/settings.js'
@@ -119,4 +120,13 @@ export async function sendDigests(context: JobContext, now = new Date()): Promis
     carried += claimed.length
   }
   return {status: 'done', mails, notifications: carried}
+}
+
+/** Declares the daily digest (an upsert: every worker may, there stays one), at 07:00 UTC. */
+export async function scheduleNotificationDigest(jobs: JobQueues): Promise<void> {
+  await jobs.queue('notify.digest').upsertJobScheduler('notify.digest-daily', {pattern: '0 7 * * *', tz: 'UTC'}, {
+    name: 'notify.digest',
+    data: {},
+    opts: {attempts: 3, backoff: {type: 'exponential', delay: 60_000}, removeOnComplete: 30, removeOnFail: 30},
+  })
 }

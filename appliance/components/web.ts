@@ -24,6 +24,10 @@ import {channelClipsSection, clipRoutes} from '../clips/routes.js'
 import {chatRoutes} from '../chat/routes.js'
 import {FollowBoxes, followRoutes} from '../community/follow-routes.js'
 import {Follows} from '../community/follows.js'
+import type {Notifier} from '../community/chat-notifications.js'
+import {bellJs, loadUnreadCount, startBells} from '../community/notification-bell.js'
+import {notificationRoutes} from '../community/notification-routes.js'
+import {Notifications, notify} from '../community/notifications.js'
 import {timelineRoutes} from '../community/timeline-routes.js'
 import {ensureTimelineIndexes} from '../community/timelines.js'
 import {channelPostsOf, postRoutes} from '../community/post-routes.js'
@@ -124,6 +128,7 @@ export const web: ComponentDef<'web'> = {
           await ensureVodIndexes(mongo.db)
           await chatRooms.store.ensureIndexes()
           await new Follows(mongo.db).ensureIndexes()
+          await new Notifications(mongo.db).ensureIndexes()
           await ensureTimelineIndexes(mongo.db)
           await new Clips(mongo.db).ensureIndexes()
           return
@@ -141,6 +146,7 @@ export const web: ComponentDef<'web'> = {
       viewer: request.viewer,
       // A token only where a form is (or the log-out button): anonymous pages make no session.
       csrfToken: request.viewer !== undefined || options?.form === true ? reply.generateCsrf() : undefined,
+      ...(request.viewer === undefined ? {} : {bell: {...(request.unreadNotifications === undefined ? {} : {unread: request.unreadNotifications}), scripts: [socketIoJs.url, bellJs.url]}}),
     })
     const wantsPage = (url: string): boolean => !url.startsWith('/api/')
     const hlsJs = await loadHlsJs()
@@ -171,12 +177,14 @@ export const web: ComponentDef<'web'> = {
     microcache.register(app)
     await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
     loadViewer(app, users, log.child({module: 'accounts'}))
+    loadUnreadCount(app, mongo.db, log.child({module: 'notifications'}))
     registerApiAuth(app, {tokens, users, log: log.child({module: 'api'})})
     app.decorateRequest('siteTitle', undefined)
     app.addHook('preHandler', async (request) => {
       request.siteTitle = (await settings.get()).title
     })
     const jobs = new JobQueues(ctx.redisEndpoint, redis, log.child({module: 'jobs'}))
+    const notifier: Notifier = (input) => notify({db: mongo.db, redis, jobs, log: log.child({module: 'notifications'})}, input)
     const deleteArchive = async (channel: string, streamId: string): Promise<void> => {
       await jobs.enqueue('vod.delete', {channel, streamId})
     }
@@ -231,7 +239,9 @@ export const web: ComponentDef<'web'> = {
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), postsSection: channelPostsOf(mongo.db), log})
-    await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'})})
+    await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'}), notify: notifier})
+    await app.register(notificationRoutes, {db: mongo.db, redis, siteMails: outbox.enabled, pageContext, log: log.child({module: 'notifications'})})
+    await app.register(assetRoutes, {assets: [bellJs]})
     await app.register(timelineRoutes, {db: mongo.db, redis, settings: env.community.timelines, pageContext, log: log.child({module: 'timelines'})})
     await app.register(postRoutes, {db: mongo.db, redis, storage, jobs, pageContext, log: log.child({module: 'posts'})})
     await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'}), vodDays: env.retention.vodDays})
@@ -262,9 +272,11 @@ export const web: ComponentDef<'web'> = {
       redisEndpoint: ctx.redisEndpoint,
       limits: env.chatLimits,
       siteMails: outbox.enabled,
+      notify: notifier,
       metrics,
       log: log.child({module: 'chat'}),
     })
+    const bells = startBells({io: chat.io, app, db: mongo.db, sessions, sessionSecret: ctx.secret('sessionSecret'), sessionCookie: SESSION_COOKIE, redisEndpoint: ctx.redisEndpoint, log: log.child({module: 'notifications'})})
     await app.register(chatRoutes, {rooms: chatRooms, db: mongo.db, socketIoJs, pageContext, log: log.child({module: 'chat'})})
     await app.register(chatModerationRoutes, {rooms: chatRooms, users, chat, timeouts: new ChatFloodGate(redis, env.chatLimits), pageContext, log: log.child({module: 'chat'})})
     await app.register(clipRoutes, {db: mongo.db, redis, storage, jobs, rooms: chatRooms, media: env.media, hlsJs, pageContext, log: log.child({module: 'clips'})})
@@ -274,6 +286,7 @@ export const web: ComponentDef<'web'> = {
         stopped = true
         liveStates.stop()
         // Chat first: its viewers reconnect to another web instance while this one finishes.
+        await bells.close()
         await chat.close()
         await app.close()
         await jobs.close()

@@ -9,6 +9,7 @@ import {startJobRunner} from '../worker/job-runner.js'
 import {workerCapabilities} from '../jobs/workers.js'
 import {JobQueues} from '../jobs/queues.js'
 import {scheduleThumbnailSweep} from '../channels/live-thumbnails.js'
+import {scheduleNotificationDigest} from '../community/notification-mail.js'
 
 export const worker: ComponentDef<'worker'> = {
   name: 'worker',
@@ -35,6 +36,7 @@ export const worker: ComponentDef<'worker'> = {
     })
     // Live channels' thumbnails are asked for by a recurring sweep (one scheduler entry, whoever declares it).
     await scheduleThumbnailSweep(jobs)
+    await scheduleNotificationDigest(jobs)
     const app = createHttpServer({component: 'worker', checks: [redisCheck(redis), mongoCheck(mongo), s3Check(storage), runner.check], metrics, log})
     await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
     return {

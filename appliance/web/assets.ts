@@ -135,6 +135,22 @@ label.choice { display: flex; gap: .5rem; align-items: center; font-weight: 400;
 label.choice input { width: auto; }
 .rules { white-space: pre-line; }
 
+/* Notifications: the bell in the header, the list */
+.bell { position: relative; display: inline-flex; align-items: center; justify-content: center; min-width: 2.25rem; min-height: 2.25rem; color: var(--text); text-decoration: none; }
+.bell-count { position: absolute; top: -.1rem; right: -.3rem; min-width: 1.25rem; padding: 0 .3rem; border-radius: .65rem; background: #d22; color: #fff; font-size: .75rem; font-weight: 700; line-height: 1.25rem; text-align: center; }
+.bell-count[hidden] { display: none; }
+ul.notifications { list-style: none; padding: 0; margin: 0; display: grid; gap: .5rem; }
+ul.notifications li { background: var(--panel); border: 1px solid var(--line); border-left: 4px solid var(--line); border-radius: .4rem; }
+ul.notifications li.unread { border-left-color: var(--link); }
+ul.notifications a { display: block; padding: .65rem .8rem; color: var(--text); text-decoration: none; }
+ul.notifications a:hover .n-text { text-decoration: underline; }
+.n-text { display: block; overflow-wrap: anywhere; }
+ul.notifications li.unread .n-text { font-weight: 600; }
+.n-meta { display: flex; flex-wrap: wrap; gap: .25rem .6rem; align-items: center; color: var(--muted); font-size: .85rem; margin-top: .2rem; }
+.page-actions { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: 0 0 1rem; }
+.page-actions form { margin: 0; }
+.pager { margin: 1rem 0; }
+
 /* The watch page */
 .watch-header { display: flex; gap: .75rem; align-items: center; padding: .75rem 1rem; }
 .watch-header h1 { font-size: 1.1rem; margin: 0; }

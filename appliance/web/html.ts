@@ -26,6 +26,8 @@ export interface PageContext {
   viewer?: {username: string; role: string}
   /** The session's CSRF token: whenever someone is logged in (the log-out button is a form), and on pages with a form. */
   csrfToken?: string
+  /** A logged-in viewer's notification bell: the unread count (when counted) and the scripts that keep it live. */
+  bell?: {unread?: number; scripts: readonly string[]}
 }
 
 /** Per form field, the message to show beside it. */
@@ -74,7 +76,16 @@ function header(context: PageContext): string {
       : `<span class="muted">${escapeHtml(viewer.username)}</span><a href="/home">Home</a><a href="/following">Following</a><a href="/dashboard">Dashboard</a>${viewer.role === 'admin' ? '<a href="/admin">Admin</a>' : viewer.role === 'moderator' ? '<a href="/admin/reports">Moderation</a>' : ''}<a href="/account">Account</a>` +
         `<form method="post" action="/logout">${csrfField(context.csrfToken)}<button class="linklike" type="submit">Log out</button></form>`
   const search = `<form class="site-search" method="get" action="/search" role="search"><label for="site-search-q" class="skip">Search channels</label><input id="site-search-q" type="search" name="q" placeholder="Search channels" maxlength="100"><button type="submit">Search</button></form>`
-  return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><a href="/browse">Browse</a>${search}<nav aria-label="Account">${links}</nav></header>`
+  return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><a href="/browse">Browse</a>${search}<nav aria-label="Account">${viewer === undefined ? '' : bell(context.bell)}${links}</nav></header>`
+}
+
+/** The bell: a link to the notifications, its count shown and in its label (the script keeps both live). */
+function bell(state: PageContext['bell']): string {
+  // Not counted (a request that is not a browser's page load): no number until the script has one.
+  const unread = state?.unread
+  const shown = unread === undefined ? '' : unread > 99 ? '99+' : String(unread)
+  const label = unread === undefined ? 'Notifications' : unread === 0 ? 'Notifications, none unread' : `Notifications, ${shown} unread`
+  return `<a id="bell" class="bell" href="/notifications" aria-label="${label}" data-unread="${unread ?? ''}"><svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z"/></svg><span class="bell-count"${unread === undefined || unread === 0 ? ' hidden' : ''}>${unread === 0 ? '' : shown}</span></a><span id="bell-status" class="skip" role="status"></span>`
 }
 
 /** A channel's avatar, or its initial on a circle whose colour comes from its name (the same on every page). */
@@ -120,7 +131,8 @@ export function page(context: PageContext, options: PageOptions): string {
     .filter((entry): entry is [string, string] => entry[1] !== undefined)
     .map(([name, value]) => ` data-${name}="${escapeHtml(value)}"`)
     .join('')
-  const scripts = (options.scripts ?? []).map((url) => `<script src="${escapeHtml(url)}" defer></script>`).join('\n')
+  // The bell's scripts first (the Socket.IO client among them, once even where the page loads it too).
+  const scripts = [...new Set([...(context.viewer === undefined ? [] : (context.bell?.scripts ?? [])), ...(options.scripts ?? [])])].map((url) => `<script src="${escapeHtml(url)}" defer></script>`).join('\n')
   return `<!doctype html>
 <html lang="en">
 <head>
