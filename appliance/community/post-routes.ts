@@ -59,7 +59,7 @@ export interface PostRoutesOptions {
 const PAGE_SIZE = 10
 
 /** Writing: enough for a busy streamer, too few to flood followers' timelines. */
-const WRITE_LIMIT = {max: 20, timeWindow: '1 hour', hook: 'preHandler', keyGenerator: (request: FastifyRequest) => `posts:user:${request.viewer?.id ?? request.ip}`} as const
+const WRITE_LIMIT = {max: 30, timeWindow: '1 hour', hook: 'preHandler', keyGenerator: (request: FastifyRequest) => `posts:user:${request.viewer?.id ?? request.ip}`} as const
 /** Likes and comments: a lively conversation, not a script. */
 const REACT_LIMIT = {max: 60, timeWindow: 60_000, hook: 'preHandler', keyGenerator: (request: FastifyRequest) => `post-reactions:user:${request.viewer?.id ?? request.ip}`} as const
 
@@ -354,6 +354,7 @@ export async function postRoutes(app: FastifyInstance, options: PostRoutesOption
     const postId = post._id.toHexString()
     await posts.remove(post._id)
     await Promise.all([comments.removePost(post._id), likes.removePost(post._id)])
+    await jobs.enqueue('post.unfanout', {postId, channel: post.channel}).catch((err: Error) => log.error({postId, err: err.message}, 'post deleted, but its removal from timelines could not be queued'))
     // The pictures last: with the document gone, housekeeping removes whatever this leaves.
     await removeAllPostImages(storage, postId).catch((err: Error) => log.warn({postId, err: err.message}, 'the deleted post\'s pictures stay in S3 until housekeeping'))
     log.info({channel: post.channel, postId, user: request.viewer?.username}, 'post deleted')
