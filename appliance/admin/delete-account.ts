@@ -1,7 +1,7 @@
 /**
  * Deleting an account, with everything that is its own: its sessions end and its broadcasts stop
  * (as a ban does), then its channels go with their stream keys, images and past broadcasts (their
- * recordings leave S3 through the worker's vod.delete), their chat and followers, what it said in any chat and what it followed,
+ * recordings leave S3 through the worker's vod.delete), their chat and followers and posts, what it said in any chat, what it followed, liked and commented,
  * its access tokens, and the account. The audit log keeps a line of it; what others wrote
  * (reports, the audit log, chat moderation logs) stays.
  */
@@ -13,6 +13,7 @@ import {ACCESS_TOKENS_COLLECTION} from '../api/tokens.js'
 import {Channels} from '../channels/channels.js'
 import {ChatStore} from '../chat/store.js'
 import {Follows} from '../community/follows.js'
+import {removeAccountReactions, removeChannelPosts} from '../community/post-removal.js'
 import {deleteChannelImage} from '../channels/images.js'
 import {CHANNELS_COLLECTION, STREAM_KEYS_COLLECTION} from '../channels/stream-keys.js'
 import {markArchiveDeleted} from '../channels/stream-state.js'
@@ -58,10 +59,12 @@ export async function deleteAccount(deps: DeleteAccountDeps, user: UserDoc): Pro
     await db.collection(STREAM_KEYS_COLLECTION).deleteMany({channel: channel.name})
     await chat.removeChannel(channel.name)
     await follows.removeChannel(channel.name)
+    await removeChannelPosts(db, deps.storage, channel.name)
     await db.collection(CHANNELS_COLLECTION).deleteOne({name: channel.name})
   }
   await chat.removeAccount(user._id.toHexString())
   await follows.removeAccount(user._id.toHexString())
+  await removeAccountReactions(db, user._id.toHexString())
   await db.collection(ACCESS_TOKENS_COLLECTION).deleteMany({userId: user._id.toHexString()})
   await new Users(db).remove(user._id)
   return {channels: owned.map((c) => c.name), pastBroadcasts, sessionsEnded: closed.sessionsEnded}

@@ -245,6 +245,13 @@ describe('reading, liking and commenting', () => {
     // The channel itself is reported apart from them.
     expect((await fan.submit(`/c/${CHANNEL}/report`, `/c/${CHANNEL}/report`, {reason: 'other'})).text).toContain('Your report is sent.')
     expect(await db.collection('reports').countDocuments({})).toBe(3)
+    // A moderator sees what was reported, as text, with the way to it.
+    await db.collection('users').updateOne({usernameKey: 'stranger-7'}, {$set: {role: 'moderator'}})
+    const queue = await stranger.get('/admin/reports')
+    expect(queue.status).toBe(200)
+    expect(queue.text).toContain(`A comment: <a href="/c/${CHANNEL}/posts/${postId}#comment-${comment!._id.toHexString()}">@inkfan thank you!</a>`)
+    expect(queue.text).toContain(`A post: <a href="/c/${CHANNEL}/posts/${postId}">**Big news** for _everyone_: &lt;script&gt;`)
+    await db.collection('users').updateOne({usernameKey: 'stranger-7'}, {$unset: {role: ''}})
   })
 
   it('screenshots of the post page, on a desktop and a phone', async () => {
@@ -337,5 +344,24 @@ describe('editing and deleting', () => {
     expect(await db.collection('post_likes').countDocuments({postId: new ObjectId(postId)})).toBe(0)
     expect(await stored(`posts/${postId}/`)).toEqual([])
     expect((await fan.get(`/c/${CHANNEL}/posts/${postId}`)).status).toBe(404)
+  })
+})
+
+describe('deleting accounts', () => {
+  it('a viewer who goes takes their likes and comments (the counts follow); an owner who goes takes the channel\'s posts and pictures', async () => {
+    const id = idFrom(await sendPost(owner, `/c/${CHANNEL}/posts`, {markdown: 'Last words', images: [await photo('#777', 400, 300)]}))
+    await fan.submit(`/c/${CHANNEL}/posts/${id}`, `/c/${CHANNEL}/posts/${id}/like`, {})
+    await fan.submit(`/c/${CHANNEL}/posts/${id}`, `/c/${CHANNEL}/posts/${id}/comments`, {text: 'bye now'})
+    await stranger.submit(`/c/${CHANNEL}/posts/${id}`, `/c/${CHANNEL}/posts/${id}/comments`, {text: 'staying'})
+    expect(await postDoc(id)).toMatchObject({likes: 1, comments: 2})
+    expect((await fan.submit('/account', '/account/delete', {confirmUsername: 'inkfan', deletePassword: PASSWORD})).status).toBe(200)
+    expect(await postDoc(id)).toMatchObject({likes: 0, comments: 1})
+    expect(await db.collection('post_comments').countDocuments({author: 'inkfan'})).toBe(0)
+    expect(await db.collection('post_likes').countDocuments({})).toBe(0)
+    expect(await stored(`posts/${id}/`)).toHaveLength(1)
+    expect((await owner.submit('/account', '/account/delete', {confirmUsername: 'quill-owner', deletePassword: PASSWORD})).status).toBe(200)
+    expect(await db.collection('posts').countDocuments({channel: CHANNEL})).toBe(0)
+    expect(await db.collection('post_comments').countDocuments({channel: CHANNEL})).toBe(0)
+    expect(await stored('posts/')).toEqual([])
   })
 })
