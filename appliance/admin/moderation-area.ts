@@ -8,7 +8,9 @@ import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
 import type {Viewer} from '../accounts/users.js'
+import {Channels} from '../channels/channels.js'
 import {StreamStates, type LiveStates} from '../channels/stream-state.js'
+import type {Notifier} from '../community/chat-notifications.js'
 import {CHANNEL_PATTERN} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {errorPage, formText as text, notFoundPage, sendPage, type PageContextOf} from '../web/html.js'
@@ -25,6 +27,8 @@ export interface ModerationAreaOptions {
   liveStates: LiveStates
   pageContext: PageContextOf
   log: Logger
+  /** Tells a channel's owner it was disabled (community/notifications.ts). */
+  notify?: Notifier
 }
 
 /** Where an action's form may send the moderator back to: a page of the admin area, never elsewhere. */
@@ -100,6 +104,11 @@ export async function moderationArea(app: FastifyInstance, options: ModerationAr
     if (!result.disabled) return done(request, reply, `${channel} was disabled already.`)
     await record(by, 'channel.disable', channel, {reason, broadcastEnded: result.broadcastEnded, reportsClosed: result.reportsClosed})
     log.info({by: by.username, channel, ...result}, 'channel disabled')
+    const owner = (await new Channels(db).byName(channel))?.ownerId
+    if (owner !== undefined && options.notify !== undefined) {
+      const notified = options.notify({kind: 'moderation', key: `moderation:channel-disabled:${channel}:${Date.now()}`, userIds: [owner], channel, text: `Your channel ${channel} was disabled by the site's moderators: ${reason}`, url: '/dashboard'})
+      await notified.catch((error: unknown) => log.warn({channel, err: (error as Error).message}, 'owner not notified of the disable'))
+    }
     return done(request, reply, `${channel} is disabled${result.broadcastEnded ? ': its broadcast ends within seconds' : ''}.`)
   })
 

@@ -106,6 +106,8 @@ export class Notifications {
   async ensureIndexes(): Promise<void> {
     await this.collection.createIndex({userId: 1, key: 1}, {unique: true, name: 'user_key'})
     await this.collection.createIndex({userId: 1, at: -1}, {name: 'user_at'})
+    // Housekeeping's expiry (housekeeping/notification-expiry.ts).
+    await this.collection.createIndex({at: 1}, {name: 'at'})
   }
 
   /** Records one per user (already there: left as it is); answers the users for whom it is new. */

@@ -55,7 +55,8 @@ export interface HousekeepingResult {
   /** Encode jobs that waited for a GPU worker (preferring one) when none was left: moved to the CPU queue. */
   encodesToCpu: HousekeepingRemoval
   orphans: HousekeepingOrphans
-  // Notifications (issue 14) add their expiry here, as a step of worker/handlers/housekeeping.ts.
+  /** Notifications read more than readDays ago, or older than unreadDays (housekeeping/notification-expiry.ts). */
+  notifications: {readDays: number; unreadDays: number; count: number}
 }
 
 /** A clip made (or refused with its reason, or deleted before it was done). */

@@ -12,12 +12,13 @@
  *   5. objects in the bucket nothing points at, older than retention.orphanGraceHours — listing
  *      the bucket is the heavy part: a scheduled run does it at most once an hour, a run asked
  *      for always does.
- * Notifications (issue 14) add their expiry as a step here and a count in HousekeepingResult.
+ *   4c. notifications read long ago, or very old (housekeeping/notification-expiry.ts);
  * Sessions need no step: they expire in Redis by their TTL (accounts/sessions.ts), as do stream
  * states; BullMQ trims finished jobs itself (removeOnComplete / removeOnFail).
  */
 import {endStaleStreams} from '../../housekeeping/stale-streams.js'
 import {expireChat} from '../../housekeeping/chat-expiry.js'
+import {expireNotifications} from '../../housekeeping/notification-expiry.js'
 import {expireVods} from '../../housekeeping/expired-vods.js'
 import {sweepOrphans} from '../../housekeeping/orphans.js'
 import {dropDeadRegistryRecords} from '../../housekeeping/registry-leftovers.js'
@@ -40,6 +41,7 @@ export async function housekeeping({dryRun = false}: JobData['housekeeping'], co
   const staleStreams = await endStaleStreams(db, redis, {now, dryRun, log})
   const expired = await expireVods(db, jobs, {now, vodDays: retention.vodDays, dryRun, log})
   const chatMessages = await expireChat(db, {now, chatDays: retention.chatDays, dryRun})
+  const notifications = await expireNotifications(db, {now, dryRun})
   const encodesToCpu = await jobs.rerouteStrandedEncodes(dryRun)
   if (encodesToCpu.length > 0) log.info({dryRun, jobs: encodesToCpu.slice(0, 20)}, 'no GPU worker is left: encode jobs moved to the CPU queue')
 
@@ -60,12 +62,13 @@ export async function housekeeping({dryRun = false}: JobData['housekeeping'], co
     orphans = {swept: false, graceHours: retention.orphanGraceHours, count: 0, examples: [], bytes: 0, byKind, scanned: 0, withinGrace: 0, unknown: 0}
   }
 
-  const result: HousekeepingResult = {status: 'done', dryRun, registry, staleStreams, expiredVods: expired.report, chatMessages, encodesToCpu: {count: encodesToCpu.length, examples: encodesToCpu.slice(0, 20)}, orphans}
+  const result: HousekeepingResult = {status: 'done', dryRun, registry, staleStreams, expiredVods: expired.report, chatMessages, encodesToCpu: {count: encodesToCpu.length, examples: encodesToCpu.slice(0, 20)}, orphans, notifications}
   const counts = {
     registryRecords: Object.values(registry).reduce((sum, r) => sum + r.removed, 0),
     staleStreams: staleStreams.count,
     expiredVods: expired.report.count,
     chatMessages: chatMessages.count,
+    notifications: notifications.count,
     encodesToCpu: encodesToCpu.length,
     orphans: orphans.count,
     orphanBytes: orphans.bytes,

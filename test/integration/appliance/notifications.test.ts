@@ -14,8 +14,9 @@ import type {Page} from 'playwright-core'
 import pino from 'pino'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {MONGO_DATABASE, secretFiles, streamStateKey} from '../../../appliance/contract/index.js'
+import {createdUserSchema, MONGO_DATABASE, secretFiles, streamStateKey} from '../../../appliance/contract/index.js'
 import {JobQueues} from '../../../appliance/jobs/queues.js'
+import {runAdminOperation} from '../../harness/appliance.js'
 import {PHONE, screenshot, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
@@ -268,6 +269,19 @@ describe('notifications', () => {
     expect(digest.text).toContain('nova mentioned you')
     expect(linkIn(digest, `${front}/notifications/unsubscribe/`)).toMatch(/\/digest\//)
     expect(await jobs.run('notify.digest', {}, 30_000, {jobId: 'digest-test-2'})).toEqual({status: 'done', mails: 0, notifications: 0})
+    // The settings as the person sees them, on a desktop and a phone.
+    await fanPage.goto(`${web2}/account/notifications`)
+    expect(await fanPage.getByRole('group', {name: 'Someone mentions you'}).getByLabel('In a daily digest mail').isChecked()).toBe(true)
+    expect(await screenshotDesktopAndPhone(fanPage, 'notification-settings'), 'the settings on a phone').toBeLessThanOrEqual(PHONE.width)
+  })
+
+  it("a site moderator disabling the channel tells its owner why", async () => {
+    const created = await runAdminOperation('user.create', {username: 'site-staff', email: 'site-staff@example.test', role: 'moderator'}, {...site.env, SHING_COMPONENT: 'web'})
+    const staff = new FormClient(web1, '198.51.100.143')
+    expect((await staff.submit('/login', '/login', {login: 'site-staff', password: createdUserSchema.parse(created.reply.ok ? created.reply.result : undefined).password})).status).toBe(303)
+    expect((await staff.submit('/admin/channels', `/admin/channels/${CHANNEL}/disable`, {reason: 'Spam <links> in the title'})).status).toBe(303)
+    const list = await streamer.get('/notifications', web1)
+    expect(list.text).toContain(`Your channel ${CHANNEL} was disabled by the site&#39;s moderators: Spam &lt;links&gt; in the title`)
   })
 })
 
