@@ -1,7 +1,7 @@
 /**
  * Deleting an account, with everything that is its own: its sessions end and its broadcasts stop
  * (as a ban does), then its channels go with their stream keys, images and past broadcasts (their
- * recordings leave S3 through the worker's vod.delete), their chat and followers and posts, what it said in any chat, what it followed, liked and commented,
+ * recordings leave S3 through the worker's vod.delete), their chat and followers and posts, schedule and webhooks, what it said in any chat, what it followed, liked and commented,
  * its access tokens, and the account. The audit log keeps a line of it; what others wrote
  * (reports, the audit log, chat moderation logs) stays.
  */
@@ -14,6 +14,8 @@ import {Channels} from '../channels/channels.js'
 import {ChatStore} from '../chat/store.js'
 import {Follows} from '../community/follows.js'
 import {NotificationSettings, Notifications} from '../community/notifications.js'
+import {Schedules} from '../community/schedule.js'
+import {Webhooks} from '../community/webhooks.js'
 import {removeAccountReactions, removeChannelPosts} from '../community/post-removal.js'
 import {deleteChannelImage} from '../channels/images.js'
 import {CHANNELS_COLLECTION, STREAM_KEYS_COLLECTION} from '../channels/stream-keys.js'
@@ -61,6 +63,9 @@ export async function deleteAccount(deps: DeleteAccountDeps, user: UserDoc): Pro
     await chat.removeChannel(channel.name)
     await follows.removeChannel(channel.name)
     await removeChannelPosts(db, deps.storage, channel.name)
+    // Its schedule, and its webhooks with their secrets and their deliveries.
+    await new Schedules(db).removeChannel(channel.name)
+    await new Webhooks(db).removeChannel(channel.name)
     await db.collection(CHANNELS_COLLECTION).deleteOne({name: channel.name})
   }
   await chat.removeAccount(user._id.toHexString())

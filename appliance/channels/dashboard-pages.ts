@@ -213,7 +213,7 @@ ${
     ? ''
     : `<p class="notice error" role="alert" id="channel-disabled"><strong>This channel is disabled by the site's moderators</strong> (${escapeHtml(view.channel.disabled.by)}, ${when(view.channel.disabled.at.toISOString())}): ${escapeHtml(view.channel.disabled.reason)}. It cannot go live, and its page is gone for visitors; ask the site's admin if you think this is a mistake.</p>`
 }
-<p><a href="/c/${encodeURIComponent(name)}">Open the channel page</a> · <a href="/c/${encodeURIComponent(name)}/posts#new-post">Write a post</a> · <a href="/c/${encodeURIComponent(name)}/moderation">Chat moderation</a></p>
+<p><a href="/c/${encodeURIComponent(name)}">Open the channel page</a> · <a href="/c/${encodeURIComponent(name)}/posts#new-post">Write a post</a> · <a href="/c/${encodeURIComponent(name)}/moderation">Chat moderation</a> · <a href="${path}/schedule">Schedule</a> · <a href="${path}/webhooks">Webhooks</a></p>
 ${view.notice === undefined ? '' : `<p class="notice ok" role="status">${escapeHtml(view.notice)}</p>`}
 ${status}
 ${livePanelHtml(view.panel)}

@@ -35,6 +35,8 @@ export interface ChannelRoutesOptions {
   clipBox?: (context: PageContext, channel: string, vod?: {streamId: string}) => string
   /** The channel's clips, for its page (clips/). */
   clipsSection?: (channel: string) => Promise<string>
+  /** The channel's upcoming scheduled broadcasts, for its page (community/). */
+  upcomingSection?: (channel: string) => Promise<string>
   /** The channel's newest posts and the way to its Community tab, for its page (community/). */
   postsSection?: (channel: string) => Promise<string>
   log: Logger
@@ -127,6 +129,10 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       log.warn({channel, err: (error as Error).message}, 'clips left out: MongoDB unavailable')
       return undefined
     })
+    const upcoming = await options.upcomingSection?.(channel).catch((error: unknown) => {
+      log.warn({channel, err: (error as Error).message}, 'schedule left out: MongoDB unavailable')
+      return undefined
+    })
     const posts = await options.postsSection?.(channel).catch((error: unknown) => {
       log.warn({channel, err: (error as Error).message}, 'posts left out: MongoDB unavailable')
       return undefined
@@ -134,6 +140,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
     const clipBox = options.clipBox?.(context, channel)
     return watchPage(context, {
       ...(posts === undefined ? {} : {posts}),
+      ...(upcoming === undefined ? {} : {upcoming}),
       ...(followBox === undefined ? {} : {followBox}),
       ...(clips === undefined ? {} : {clips}),
       ...(clipBox === undefined ? {} : {clipBox}),

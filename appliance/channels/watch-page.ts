@@ -17,6 +17,7 @@ import {chatPanel, chatReplayPath, chatScripts} from '../chat/chat-page.js'
 import type {VodDownloadState} from '../vods/download.js'
 import {vodDownloadJs} from '../vods/download-script.js'
 import {vodDownloadSection} from '../vods/download-section.js'
+import {localTimesJs} from '../community/schedule-pages.js'
 
 export interface WatchPageOptions {
   channel: string
@@ -34,6 +35,8 @@ export interface WatchPageOptions {
   clipBox?: string
   /** The channel's clips (clips/). */
   clips?: string
+  /** Its upcoming scheduled broadcasts (community/), with the script that shows their times in the viewer's zone. */
+  upcoming?: string
   /** Its newest posts, with the way to its Community tab (community/). */
   posts?: string
   /** Past broadcasts, newest first: where each plays, when it began, how long it ran. */
@@ -78,7 +81,7 @@ export function watchPage(context: PageContext, options: WatchPageOptions): stri
   return page(context, {
     title: options.channel,
     width: 'player',
-    scripts: [options.hlsJs.url, watchJs.url, ...chatScripts(options.socketIoJs), ...(options.vodPreviews === undefined ? [] : [scrubJs.url]), ...(options.vod?.download === undefined ? [] : [vodDownloadJs.url])],
+    scripts: [options.hlsJs.url, watchJs.url, ...chatScripts(options.socketIoJs), ...(options.vodPreviews === undefined ? [] : [scrubJs.url]), ...(options.vod?.download === undefined ? [] : [vodDownloadJs.url]), ...(options.upcoming === undefined || options.upcoming === '' ? [] : [localTimesJs.url])],
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
     body: `<div class="watch-layout"><div class="watch-main">
 ${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
@@ -92,6 +95,7 @@ ${options.clipBox ?? ''}
 ${chatPanel({channel: options.channel, returnTo: options.vod === undefined ? `/c/${options.channel}` : `/c/${options.channel}/vod/${options.vod.streamId}`, ...(options.vod === undefined ? {} : {replay: chatReplayPath(options.channel, options.vod.streamId)})})}
 <div class="watch-more">
 ${options.vod?.download === undefined ? '' : vodDownloadSection(context, options.channel, options.vod.streamId, options.vod.download)}
+${options.upcoming ?? ''}
 ${about(options.channel, profile)}
 ${options.vod === undefined ? `<p class="channel-actions"><a class="report-link" href="/c/${encodeURIComponent(options.channel)}/report">Report this channel</a></p>` : ''}
 ${options.posts ?? ''}

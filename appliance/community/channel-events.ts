@@ -7,7 +7,9 @@
 import type {JobData} from '../jobs/catalog.js'
 import type {JobContext} from '../worker/handlers/context.js'
 import {liveNotificationListener} from './live-notifications.js'
+import {scheduleLinkListener} from './schedule-events.js'
 import {timelineFanoutListener} from './timeline-fanout.js'
+import {webhookListener} from './webhook-events.js'
 
 export type ChannelEvent = JobData['channel.event']
 
@@ -19,4 +21,4 @@ export interface ChannelEventListener {
 }
 
 /** Every listener, in the order they run. Add yours here. */
-export const channelEventListeners: ChannelEventListener[] = [liveNotificationListener, timelineFanoutListener]
+export const channelEventListeners: ChannelEventListener[] = [liveNotificationListener, timelineFanoutListener, scheduleLinkListener, webhookListener]

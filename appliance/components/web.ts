@@ -24,6 +24,11 @@ import {channelClipsSection, clipRoutes} from '../clips/routes.js'
 import {chatRoutes} from '../chat/routes.js'
 import {FollowBoxes, followRoutes} from '../community/follow-routes.js'
 import {Follows} from '../community/follows.js'
+import {Schedules} from '../community/schedule.js'
+import {localTimesJs} from '../community/schedule-pages.js'
+import {channelUpcomingSection, scheduleRoutes} from '../community/schedule-routes.js'
+import {webhookRoutes} from '../community/webhook-routes.js'
+import {Webhooks} from '../community/webhooks.js'
 import type {Notifier} from '../community/chat-notifications.js'
 import {bellJs, loadUnreadCount, startBells} from '../community/notification-bell.js'
 import {notificationRoutes} from '../community/notification-routes.js'
@@ -128,6 +133,8 @@ export const web: ComponentDef<'web'> = {
           await ensureVodIndexes(mongo.db)
           await chatRooms.store.ensureIndexes()
           await new Follows(mongo.db).ensureIndexes()
+          await new Schedules(mongo.db).ensureIndexes()
+          await new Webhooks(mongo.db).ensureIndexes()
           await new Notifications(mongo.db).ensureIndexes()
           await ensureTimelineIndexes(mongo.db)
           await new Clips(mongo.db).ensureIndexes()
@@ -194,7 +201,7 @@ export const web: ComponentDef<'web'> = {
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs]})
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     const outbox = createOutbox(smtpSettings(env), jobs)
@@ -238,10 +245,12 @@ export const web: ComponentDef<'web'> = {
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
-    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), postsSection: channelPostsOf(mongo.db), log})
+    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), upcomingSection: channelUpcomingSection(mongo.db, liveStates), postsSection: channelPostsOf(mongo.db), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'}), notify: notifier})
     await app.register(notificationRoutes, {db: mongo.db, redis, siteMails: outbox.enabled, pageContext, log: log.child({module: 'notifications'})})
     await app.register(assetRoutes, {assets: [bellJs]})
+    await app.register(scheduleRoutes, {db: mongo.db, jobs, liveStates, remindMinutesBefore: env.community.schedule.remindMinutesBefore, publicUrl: env.SHING_PUBLIC_URL, siteName, pageContext, log: log.child({module: 'schedule'})})
+    await app.register(webhookRoutes, {db: mongo.db, allowPrivateAddresses: env.community.webhooks.allowPrivateAddresses, pageContext, log: log.child({module: 'webhooks'})})
     await app.register(timelineRoutes, {db: mongo.db, redis, settings: env.community.timelines, pageContext, log: log.child({module: 'timelines'})})
     await app.register(postRoutes, {db: mongo.db, redis, storage, jobs, pageContext, log: log.child({module: 'posts'})})
     await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'}), vodDays: env.retention.vodDays})

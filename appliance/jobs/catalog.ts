@@ -188,6 +188,30 @@ export const jobCatalog = {
     options: retried(8, 2000),
     jobId: (d: {postId: string}) => `post.unfanout-${d.postId}`,
   },
+  'schedule.remind': {
+    summary: "Remind a channel's followers who asked for live alerts that a scheduled broadcast starts soon",
+    route: 'general',
+    data: z.strictObject({entryId: z.string().regex(/^[a-f0-9]{24}$/), startsAtMs: z.number().int()}),
+    options: retried(5, 5000),
+    // One per entry and start time: a changed time is a new reminder (the old one finds it changed).
+    jobId: (d: {entryId: string; startsAtMs: number}) => `schedule.remind-${d.entryId}-${d.startsAtMs}`,
+  },
+  'webhook.deliver': {
+    summary: "POST a channel event to one of its webhooks, signed with the webhook's secret",
+    route: 'general',
+    data: z.strictObject({
+      webhookId: z.string().regex(/^[a-f0-9]{24}$/),
+      channel: channelNameSchema,
+      event: z.enum(['live', 'offline', 'post']),
+      streamId: streamIdSchema.optional(),
+      postId: z.string().regex(/^[a-f0-9]{24}$/).optional(),
+      at: z.iso.datetime(),
+    }),
+    // Retried on network errors, 5xx and 429 (10 s, 20 s, 40 s … about 40 minutes in all); other answers are final.
+    options: retried(8, 10_000),
+    // One per webhook and event: a retried channel.event adds none.
+    jobId: (d: {webhookId: string; event: string; streamId?: string | undefined; postId?: string | undefined}) => `webhook.deliver-${d.webhookId}-${d.event}-${d.streamId ?? d.postId ?? ''}`,
+  },
   housekeeping: {
     summary: 'Expire what is past its time and remove what nothing points at',
     route: 'general',

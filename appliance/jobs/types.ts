@@ -220,6 +220,16 @@ export interface PostUnfanoutResult {
   followers: number
 }
 
+/** A scheduled broadcast's reminder: followers told, or why nobody was (removed, moved, already live). */
+export type ScheduleRemindResult =
+  | {status: 'done'; entryId: string; followers: number; notified: number}
+  | {status: 'skipped'; entryId: string; reason: 'removed' | 'time changed' | 'already live'}
+
+/** One webhook delivery: the receiver's answer, or why it was not sent. */
+export type WebhookDeliverResult =
+  | {status: 'delivered'; deliveryId: string; httpStatus: number; attempt: number}
+  | {status: 'skipped'; deliveryId: string; reason: 'webhook removed' | 'already delivered' | 'event not wanted'}
+
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
   'vod.previews': VodPreviewsResult
@@ -232,6 +242,8 @@ export interface JobResult {
   'vod.mp4': VodMp4Result
   'vod.transcode': VodTranscodeResult
   'channel.event': ChannelEventResult
+  'schedule.remind': ScheduleRemindResult
+  'webhook.deliver': WebhookDeliverResult
   'notify.mail': NotifyMailResult
   'notify.live': NotifyLiveResult
   'notify.digest': NotifyDigestResult

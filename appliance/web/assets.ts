@@ -405,6 +405,29 @@ table.channels-admin td:first-child a { white-space: nowrap; }
   table.stacked td { display: block; border: 0; padding: .15rem 0; }
   table.stacked td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); }
 }
+/* The schedule (community/schedule-pages.ts) and webhooks (community/webhook-pages.ts). */
+ul.schedule { list-style: none; padding: 0; display: grid; gap: .5rem; }
+ul.schedule li { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem .8rem; display: grid; grid-template-columns: minmax(0, 1fr); gap: .15rem; }
+ul.schedule li:has(> .avatar) { grid-template-columns: auto minmax(0, 1fr); column-gap: .8rem; }
+ul.schedule li:has(> .avatar) > * { grid-column: 2; min-width: 0; }
+ul.schedule li > .avatar { grid-column: 1; grid-row: 1 / span 4; align-self: center; }
+ul.schedule li.live { border-color: #f66; }
+.schedule-when { font-weight: 600; }
+.schedule-channel { font-weight: 600; justify-self: start; }
+.schedule-actions { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-start; margin-top: .4rem; }
+.schedule-actions details { flex: 1 1 18rem; }
+.schedule-actions summary { cursor: pointer; color: var(--link); padding: .3rem 0; }
+.schedule-actions details[open] form { margin-top: .5rem; }
+section.upcoming { padding: 0 1rem 1rem; }
+section.webhook { background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem .9rem; margin: 0 0 1rem; display: grid; gap: .5rem; }
+section.webhook h3, section.webhook h4, section.webhook p { margin: 0; }
+.webhook-url { font-size: 1rem; overflow-wrap: anywhere; font-family: ui-monospace, monospace; }
+.webhook-actions { display: flex; flex-wrap: wrap; gap: .5rem; }
+.webhook-actions button { padding: .3rem .7rem; }
+.tag { display: inline-block; border: 1px solid var(--line); border-radius: 1rem; padding: 0 .6rem; font-size: .875rem; }
+td.delivery-delivered { color: var(--ok); }
+td.delivery-failed, td.delivery-retrying { color: var(--danger); }
+table.deliveries td { vertical-align: top; }
 `,
 )
 

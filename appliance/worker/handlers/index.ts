@@ -6,6 +6,8 @@ import type {JobContext} from './context.js'
 import {dvrFinalize} from './dvr-finalize.js'
 import {housekeeping} from './housekeeping.js'
 import {mailSend} from './mail-send.js'
+import {scheduleRemind} from './schedule-remind.js'
+import {webhookDeliver} from './webhook-deliver.js'
 import {notifyDigest} from './notify-digest.js'
 import {notifyLive} from './notify-live.js'
 import {notifyMail} from './notify-mail.js'
@@ -32,6 +34,8 @@ export const handlers: JobHandlers<JobContext> = {
   'vod.mp4': vodMp4,
   'vod.transcode': vodTranscode,
   'channel.event': channelEvent,
+  'schedule.remind': scheduleRemind,
+  'webhook.deliver': webhookDeliver,
   'notify.mail': notifyMail,
   'notify.live': notifyLive,
   'notify.digest': notifyDigest,

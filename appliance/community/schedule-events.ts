@@ -1,0 +1,54 @@
+/**
+ * The schedule's part in a channel's events and jobs: when the channel goes live near a planned
+ * time, that entry becomes the broadcast's (the 'live' listener); shortly before a planned time,
+ * the followers with live alerts on are reminded (schedule.remind).
+ */
+import type {ScheduleRemindResult} from '../jobs/types.js'
+import type {ChannelEventListener} from './channel-events.js'
+import {Follows} from './follows.js'
+import {notify, type NotifyDeps} from './notifications.js'
+import {entryId, Schedules} from './schedule.js'
+
+/** Followers reminded per write. */
+const FOLLOWERS_PER_PAGE = 500
+
+export const scheduleNotificationKey = (entryId: string, startsAtMs: number): string => `schedule:${entryId}:${startsAtMs}`
+
+export const scheduleLinkListener: ChannelEventListener = {
+  name: 'schedule',
+  handle: async (event, context) => {
+    if (event.event !== 'live' || event.streamId === undefined) return 'nothing to link'
+    const linked = await new Schedules(context.db).linkBroadcast(event.channel, event.streamId, new Date(event.at))
+    return linked === null ? 'no scheduled broadcast near this time' : `linked to the scheduled ${linked._id.toHexString()}`
+  },
+}
+
+/** schedule.remind: the entry's followers who asked are told it starts soon, unless it was removed, moved or is already live. */
+export async function remindFollowers(deps: NotifyDeps, data: {entryId: string; startsAtMs: number}): Promise<ScheduleRemindResult> {
+  const id = entryId(data.entryId)
+  const entry = id === undefined ? null : await new Schedules(deps.db).byId(id)
+  if (entry === null) return {status: 'skipped', entryId: data.entryId, reason: 'removed'}
+  // Moved: the reminder of its new time does the telling.
+  if (entry.startsAt.getTime() !== data.startsAtMs) return {status: 'skipped', entryId: data.entryId, reason: 'time changed'}
+  // Live early: the went-live notification has told them.
+  if (entry.streamId !== undefined) return {status: 'skipped', entryId: data.entryId, reason: 'already live'}
+  const minutes = Math.max(0, Math.round((data.startsAtMs - Date.now()) / 60_000))
+  const text = `${entry.channel}: “${entry.title}” starts ${minutes <= 0 ? 'now' : `in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`}`
+  const follows = new Follows(deps.db).collection
+  let followers = 0
+  let notified = 0
+  let after: string | undefined
+  for (;;) {
+    const page = await follows
+      .find({channel: entry.channel, notify: true, ...(after === undefined ? {} : {userId: {$gt: after}})}, {projection: {userId: 1}})
+      .sort({userId: 1})
+      .limit(FOLLOWERS_PER_PAGE)
+      .toArray()
+    if (page.length === 0) break
+    followers += page.length
+    after = page.at(-1)!.userId
+    notified += await notify(deps, {kind: 'schedule', key: scheduleNotificationKey(data.entryId, data.startsAtMs), userIds: page.map((f) => f.userId), channel: entry.channel, text, url: `/c/${entry.channel}`})
+    if (page.length < FOLLOWERS_PER_PAGE) break
+  }
+  return {status: 'done', entryId: data.entryId, followers, notified}
+}
