@@ -26,8 +26,10 @@ const buildLockKey = (userId: string): string => `${TIMELINE_KEY_PREFIX}-build:$
 const SYNCED = 'synced:'
 /** How long a reader may take to rebuild one timeline before another may try. */
 const BUILD_LOCK_MS = 30_000
-/** Followers read and written per round of a fan-out (one MongoDB batch, one Redis pipeline). */
+/** Followers written per Redis pipeline of a fan-out, and per checkpoint. */
 export const FANOUT_PAGE = 1000
+/** Follows read per MongoDB batch: fewer round trips (a batch costs FerretDB more than its size does). */
+const FANOUT_READ_BATCH = 5000
 
 /** Channels whose posts are merged in at read (MongoDB, so that it outlives a Redis restart). */
 export const PULLED_CHANNELS_COLLECTION = 'timeline_pulled_channels'
@@ -87,25 +89,33 @@ async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<voi
 
 /**
  * A channel's followers, FANOUT_PAGE at a time in _id order, from just after `after` (an earlier
- * try's last page): one MongoDB cursor for the whole run. `page` answers before the next is read.
+ * try's last page): one MongoDB cursor for the whole run. While one page is written the next is
+ * read, and pages are handed over one after another (a page starts once the one before is done),
+ * so that a checkpoint after a page covers every page before it.
  */
 export async function forEachFollowerPage(db: Db, channel: string, after: string | undefined, page: (userIds: string[], lastId: string) => Promise<void>): Promise<void> {
   const follows = db.collection<FollowDoc>(FOLLOWS_COLLECTION)
   const filter = after === undefined ? {channel} : {channel, _id: {$gt: new ObjectId(after)}}
-  const cursor = follows.find(filter, {projection: {userId: 1}}).sort({_id: 1}).batchSize(FANOUT_PAGE)
+  const cursor = follows.find(filter, {projection: {userId: 1}}).sort({_id: 1}).batchSize(FANOUT_READ_BATCH)
   let userIds: string[] = []
   let lastId = after ?? ''
+  let writing: Promise<void> = Promise.resolve()
   try {
     for await (const follow of cursor) {
       userIds.push(follow.userId)
       lastId = follow._id.toHexString()
       if (userIds.length === FANOUT_PAGE) {
-        await page(userIds, lastId)
+        await writing
+        writing = page(userIds, lastId)
+        // Its failure is thrown where it is awaited; until then it is not "unhandled".
+        writing.catch(() => undefined)
         userIds = []
       }
     }
+    await writing
     if (userIds.length > 0) await page(userIds, lastId)
   } finally {
+    await writing.catch(() => undefined)
     await cursor.close()
   }
 }

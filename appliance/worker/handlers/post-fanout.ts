@@ -42,7 +42,7 @@ export async function postFanout(data: JobData['post.fanout'], context: JobConte
       done += userIds.length
       await run.checkpoint({after: lastId, done} satisfies FanoutCheckpoint)
       // Deleted while we write: stop after this page (post.unfanout takes out what was written).
-      if ((await posts.collection.countDocuments({_id: post._id}, {limit: 1})) === 0) throw new PostDeleted()
+      if ((await posts.collection.findOne({_id: post._id}, {projection: {_id: 1}})) === null) throw new PostDeleted()
     })
   } catch (error) {
     if (error instanceof PostDeleted) return {status: 'skipped', postId: data.postId, reason: 'post deleted'}
