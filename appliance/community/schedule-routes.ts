@@ -38,6 +38,18 @@ export async function queueReminder(jobs: JobQueues, entry: Pick<ScheduleDoc, '_
   await jobs.enqueue('schedule.remind', {entryId: entry._id.toHexString(), startsAtMs}, {delayMs})
 }
 
+/**
+ * Drops the waiting reminder of an entry's old time (a removed entry's, a moved time's), so that
+ * Redis does not keep it until it is due. Should that fail, the reminder finds nothing to do then.
+ */
+async function dropReminder(jobs: JobQueues, entry: Pick<ScheduleDoc, '_id' | 'startsAt'>, log: Logger): Promise<void> {
+  const jobId = `schedule.remind-${entry._id.toHexString()}-${entry.startsAt.getTime()}`
+  await jobs
+    .queue('schedule.remind')
+    .remove(jobId)
+    .catch((error: Error) => log.debug({jobId, err: error.message}, 'the old reminder stays: it will find nothing to do'))
+}
+
 /** Whether a broadcast is on now, as the last sweep of the live channels saw it. */
 const liveCheck =
   (liveStates: LiveStates) =>
@@ -131,8 +143,10 @@ export async function scheduleRoutes(app: FastifyInstance, options: ScheduleRout
     const parsed = parseScheduleForm(form)
     if (id === undefined) return sendPage(reply, 404, notFoundPage(pageContext(request, reply), {what: 'There is no such entry in your schedule.'}))
     if (parsed.errors !== undefined) return show(request, reply, channel, {edit: {id: request.params.id, form, errors: parsed.errors}}, 400)
-    const entry = await schedules.update(channel, id, parsed.input)
-    if (entry === null) return sendPage(reply, 404, notFoundPage(pageContext(request, reply), {what: 'There is no such entry in your schedule.'}))
+    const before = await schedules.collection.findOne({_id: id, channel})
+    const entry = before === null ? null : await schedules.update(channel, id, parsed.input)
+    if (before === null || entry === null) return sendPage(reply, 404, notFoundPage(pageContext(request, reply), {what: 'There is no such entry in your schedule.'}))
+    if (before.startsAt.getTime() !== entry.startsAt.getTime()) await dropReminder(jobs, before, log)
     // A new start time is a new reminder; the old one finds the time changed and does nothing.
     await queueReminder(jobs, entry, options.remindMinutesBefore)
     log.info({channel, entry: request.params.id, startsAt: entry.startsAt.toISOString(), user: request.viewer?.username}, 'scheduled broadcast changed')
@@ -143,8 +157,8 @@ export async function scheduleRoutes(app: FastifyInstance, options: ScheduleRout
     const channel = await ownedChannel(request, reply)
     if (channel === undefined) return reply
     const id = entryId(request.params.id)
-    // Its reminder finds no entry and does nothing.
-    if (id !== undefined) await schedules.remove(channel, id)
+    const entry = id === undefined ? null : await schedules.collection.findOne({_id: id, channel})
+    if (entry !== null && (await schedules.remove(channel, entry._id))) await dropReminder(jobs, entry, log)
     log.info({channel, entry: request.params.id, user: request.viewer?.username}, 'scheduled broadcast removed')
     return reply.redirect(`/dashboard/c/${encodeURIComponent(channel)}/schedule?done=removed`, 303)
   })
