@@ -10,7 +10,7 @@ import {ObjectId, type Db} from 'mongodb'
 import {Users, type UserDoc} from '../accounts/users.js'
 import {STREAMS_COLLECTION, type StreamDoc} from '../channels/stream-state.js'
 import type {JobQueues} from '../jobs/queues.js'
-import type {NotifyDigestResult, NotifyMailResult} from '../jobs/types.js'
+import type {NotifyDigestResult, NotifyMailResult, NotifyMailSkip} from '../jobs/types.js'
 import type {Mail} from '../mail/mailer.js'
 import {SiteSettings} from '../site/settings.js'
 import {escapeHtml} from '../web/html.js'
@@ -61,33 +61,52 @@ ${items.map((item) => `<p><a href="${escapeHtml(absolute(item.url))}">${escapeHt
 
 const siteTitle = async (db: Db, publicUrl: string): Promise<string> => (await new SiteSettings(db, new URL(publicUrl).hostname).get()).title
 
-/** A went-live whose broadcast is over by now is not worth a mail (the page still lists it). */
-async function broadcastEnded(db: Db, notification: NotificationDoc): Promise<boolean> {
-  const streamId = notification.key.startsWith('live:') ? notification.key.slice('live:'.length) : undefined
-  if (streamId === undefined) return false
-  const stream = await db.collection<StreamDoc>(STREAMS_COLLECTION).findOne({streamId}, {projection: {endedAt: 1, live: 1}})
-  return stream !== null && (stream.endedAt !== undefined || !stream.live)
+/** The broadcasts among these went-lives that are over by now: not worth a mail (the page still lists them). */
+async function endedBroadcasts(db: Db, notifications: NotificationDoc[]): Promise<Set<string>> {
+  const streamIds = [...new Set(notifications.filter((n) => n.kind === 'live' && n.key.startsWith('live:')).map((n) => n.key.slice('live:'.length)))]
+  if (streamIds.length === 0) return new Set()
+  const streams = await db.collection<StreamDoc>(STREAMS_COLLECTION).find({streamId: {$in: streamIds}}, {projection: {streamId: 1, endedAt: 1, live: 1}}).toArray()
+  return new Set(streams.filter((s) => s.endedAt !== undefined || !s.live).map((s) => `live:${s.streamId}`))
 }
 
-/** notify.mail: one notification to its recipient's address, if they still want it and it was not mailed. */
-export async function mailNotification(notificationId: string, context: JobContext): Promise<NotifyMailResult> {
-  const skipped = (reason: Extract<NotifyMailResult, {status: 'skipped'}>['reason']): NotifyMailResult => ({status: 'skipped', notificationId, reason})
+/**
+ * notify.mail: each notification to its recipient's address, if they still want that kind by
+ * e-mail and it was not mailed yet. Claimed one by one before its mail is queued: a retry after
+ * a failure half-way sends only what was left.
+ */
+export async function mailNotifications(notificationIds: string[], context: JobContext): Promise<NotifyMailResult> {
+  const result: NotifyMailResult = {status: 'done', queued: 0, skipped: {}}
+  const skip = (reason: NotifyMailSkip, count = 1): void => {
+    if (count > 0) result.skipped[reason] = (result.skipped[reason] ?? 0) + count
+  }
   const notifications = new Notifications(context.db)
   const settings = new NotificationSettings(context.db)
-  const notification = await notifications.collection.findOne({_id: new ObjectId(notificationId)})
-  if (notification === null) return skipped('gone')
-  if (notification.mailedAt !== undefined) return skipped('already mailed')
-  if (context.mail === undefined) return skipped('site sends no mail')
-  if (Date.now() - notification.at.getTime() > MAIL_WITHIN_MS) return skipped('too late')
-  if ((await settings.delivery(notification.userId))[notification.kind] !== 'email') return skipped('not by e-mail')
-  const user = await new Users(context.db).byId(notification.userId)
-  // Only a confirmed address: mail never goes to one that someone merely typed in.
-  if (user === null || user.status !== 'active' || user.emailVerifiedAt === undefined) return skipped('no address')
-  if (notification.kind === 'live' && (await broadcastEnded(context.db, notification))) return skipped('broadcast ended')
-  if (!(await notifications.claimForMail(notification._id))) return skipped('already mailed')
-  const frame = {user, site: await siteTitle(context.db, context.publicUrl), publicUrl: context.publicUrl, kind: notification.kind, token: await settings.token(user._id.toHexString())}
-  await context.jobs.enqueue('mail.send', compose(frame, notification.text, [{text: notification.text, url: notification.url}]), {jobId: `mail.notification-${notificationId}`})
-  return {status: 'queued', notificationId}
+  const found = await notifications.collection.find({_id: {$in: notificationIds.map((id) => new ObjectId(id))}}).toArray()
+  skip('gone', notificationIds.length - found.length)
+  if (context.mail === undefined) {
+    skip('site sends no mail', found.length)
+    return result
+  }
+  const users = new Map((await new Users(context.db).collection.find({_id: {$in: [...new Set(found.map((n) => n.userId))].filter((id) => ObjectId.isValid(id)).map((id) => new ObjectId(id))}}).toArray()).map((u) => [u._id.toHexString(), u]))
+  const ended = await endedBroadcasts(context.db, found)
+  const site = await siteTitle(context.db, context.publicUrl)
+  for (const notification of found) {
+    const user = users.get(notification.userId)
+    if (notification.mailedAt !== undefined) skip('already mailed')
+    else if (Date.now() - notification.at.getTime() > MAIL_WITHIN_MS) skip('too late')
+    // Only a confirmed address: mail never goes to one that someone merely typed in.
+    else if (user === undefined || user.status !== 'active' || user.emailVerifiedAt === undefined) skip('no address')
+    else if ((await settings.delivery(notification.userId))[notification.kind] !== 'email') skip('not by e-mail')
+    else if (ended.has(notification.key)) skip('broadcast ended')
+    else if (!(await notifications.claimForMail(notification._id))) skip('already mailed')
+    else {
+      const id = notification._id.toHexString()
+      const frame = {user, site, publicUrl: context.publicUrl, kind: notification.kind, token: await settings.token(notification.userId)}
+      await context.jobs.enqueue('mail.send', compose(frame, notification.text, [{text: notification.text, url: notification.url}]), {jobId: `mail.notification-${id}`})
+      result.queued += 1
+    }
+  }
+  return result
 }
 
 /** notify.digest: one mail per account that chose the digest for some kind, with what is unread and not yet mailed. */

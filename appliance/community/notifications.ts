@@ -3,8 +3,8 @@
  * userId + key, so telling someone twice (a retried job, two webs) is telling them once. `notify`
  * is the one way in, from the web and from worker jobs alike: it records them, tells each web
  * through Redis which bells changed (the web holding a user's socket sends the new count), and
- * queues a `notify.mail` job per recipient who wants this kind by e-mail (the job decides, claims
- * and sends; a digest collects the others daily).
+ * queues a `notify.mail` job for the recipients who want this kind by e-mail (the job decides,
+ * claims and sends; a digest collects the others daily).
  */
 import {randomBytes} from 'node:crypto'
 
@@ -91,10 +91,14 @@ export const BELL_CHANNEL = 'shing:notifications:bell'
 /** The bell shows at most this, then "99+". */
 export const UNREAD_SHOWN_MAX = 99
 export const PAGE_SIZE = 30
+/** Notifications per notify.mail job, and users per message to the bells. */
+const MAIL_BATCH = 500
+const BELL_BATCH = 1000
 /** A notification mail is sent only this long after the event (a retry much later leaves it to the page). */
 export const MAIL_WITHIN_MS = 60 * 60_000
 
-export const notifyMailJobId = (notificationId: string): string => `notify.mail-${notificationId}`
+/** One batch, one job: queued again (a retried notify), the same ids make the same job id. */
+export const notifyMailJobId = (sortedIds: readonly string[]): string => `notify.mail-${sortedIds[0]}-${sortedIds.length}`
 
 export class Notifications {
   readonly collection: Collection<NotificationDoc>
@@ -250,7 +254,7 @@ export class NotificationSettings {
 
 /** Tells the webs that these users' unread counts changed (each web updates the bells it holds). */
 export async function ringBells(redis: Redis, userIds: string[]): Promise<void> {
-  if (userIds.length > 0) await redis.publish(BELL_CHANNEL, JSON.stringify({userIds}))
+  for (let at = 0; at < userIds.length; at += BELL_BATCH) await redis.publish(BELL_CHANNEL, JSON.stringify({userIds: userIds.slice(at, at + BELL_BATCH)}))
 }
 
 /** Records them (unique per userId+key), updates each bell live, queues mail per the users' choices. Answers how many were new. */
@@ -268,9 +272,10 @@ export async function notify(deps: NotifyDeps, input: NotificationInput): Promis
     const pending = await notifications.collection
       .find({key: input.key, userId: {$in: mailed}, mailedAt: {$exists: false}, at: {$gt: new Date(Date.now() - MAIL_WITHIN_MS)}}, {projection: {_id: 1}})
       .toArray()
-    for (const {_id} of pending) {
-      const id = _id.toHexString()
-      await deps.jobs.enqueue('notify.mail', {notificationId: id}, {jobId: notifyMailJobId(id)})
+    const ids = pending.map(({_id}) => _id.toHexString()).sort()
+    for (let at = 0; at < ids.length; at += MAIL_BATCH) {
+      const batch = ids.slice(at, at + MAIL_BATCH)
+      await deps.jobs.enqueue('notify.mail', {notificationIds: batch}, {jobId: notifyMailJobId(batch)})
     }
   }
   if (fresh.length > 0) deps.log.debug({kind: input.kind, key: input.key, fresh: fresh.length, mails: mailed.length}, 'notified')

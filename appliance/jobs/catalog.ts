@@ -151,11 +151,12 @@ export const jobCatalog = {
     jobId: (d: {event: string; streamId?: string | undefined; postId?: string | undefined}) => `channel.event-${d.event}-${d.streamId ?? d.postId ?? ''}`,
   },
   'notify.mail': {
-    summary: 'Mail one notification to its recipient, when they want that kind by e-mail (at most once)',
+    summary: 'Mail notifications to their recipients who want that kind by e-mail (each at most once)',
     route: 'general',
-    data: z.strictObject({notificationId: z.string().regex(/^[a-f0-9]{24}$/)}),
+    // One notify call's (a page of followers at most): one job, not one per recipient.
+    data: z.strictObject({notificationIds: z.array(z.string().regex(/^[a-f0-9]{24}$/)).min(1).max(1000)}),
     options: retried(5, 5000),
-    // Named by notify (notify.mail-<notificationId>): one per notification.
+    // Named by notify (notify.mail-<first id>-<count>): the same batch queued twice is one job.
     jobId: undefined,
   },
   'notify.live': {

@@ -177,10 +177,15 @@ export interface ChannelEventResult {
   listeners: Record<string, string>
 }
 
-/** A notification mailed (queued on mail.send), or why not. */
-export type NotifyMailResult =
-  | {status: 'queued'; notificationId: string}
-  | {status: 'skipped'; notificationId: string; reason: 'gone' | 'not by e-mail' | 'no address' | 'site sends no mail' | 'broadcast ended' | 'already mailed' | 'too late'}
+/** Why a notification was not mailed. */
+export type NotifyMailSkip = 'gone' | 'not by e-mail' | 'no address' | 'site sends no mail' | 'broadcast ended' | 'already mailed' | 'too late'
+
+/** Notifications mailed (each queued on mail.send), and how many were not, by why. */
+export interface NotifyMailResult {
+  status: 'done'
+  queued: number
+  skipped: Partial<Record<NotifyMailSkip, number>>
+}
 
 /** A went-live told to a channel's followers who asked for it. */
 export interface NotifyLiveResult {

@@ -1,8 +1,8 @@
-import {mailNotification} from '../../community/notification-mail.js'
+import {mailNotifications} from '../../community/notification-mail.js'
 import type {JobData, NotifyMailResult} from '../../jobs/types.js'
 import type {JobContext} from './context.js'
 
-/** notify.mail: one notification by mail, if its recipient still wants it and it was not mailed yet. */
-export function notifyMail({notificationId}: JobData['notify.mail'], context: JobContext): Promise<NotifyMailResult> {
-  return mailNotification(notificationId, context)
+/** notify.mail: notifications by mail, to those who still want them and were not mailed them yet. */
+export function notifyMail({notificationIds}: JobData['notify.mail'], context: JobContext): Promise<NotifyMailResult> {
+  return mailNotifications(notificationIds, context)
 }

@@ -16,6 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {createdUserSchema, MONGO_DATABASE, secretFiles, streamStateKey} from '../../../appliance/contract/index.js'
 import {JobQueues} from '../../../appliance/jobs/queues.js'
+import type {JobData, JobResult} from '../../../appliance/jobs/types.js'
 import {runAdminOperation} from '../../harness/appliance.js'
 import {PHONE, screenshot, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
@@ -67,6 +68,17 @@ const bell = async (page: Page): Promise<{unread: string | null; label: string |
   label: await page.locator('#bell').getAttribute('aria-label'),
   count: await page.locator('#bell .bell-count').textContent(),
 })
+
+/** Runs a job on the site's worker and waits for its result (what a stuck wait saw, when it times out). */
+async function runJob<T extends Parameters<JobQueues['run']>[0]>(type: T, data: Parameters<JobQueues['run']>[1] & JobData[T], timeoutMs: number, options: {jobId: string}): Promise<JobResult[T]> {
+  try {
+    return await jobs.run(type, data, timeoutMs, options)
+  } catch (error) {
+    const job = await jobs.queue(type).getJob(options.jobId)
+    process.stdout.write(`${type} ${options.jobId}: ${job === undefined ? 'gone' : `${await job.getState()} attempts=${job.attemptsMade} ${job.failedReason ?? ''} returned=${JSON.stringify(job.returnvalue)}`}\n${site.get('worker').process.output().slice(-6000)}\n`)
+    throw error
+  }
+}
 
 const bellConnected = (page: Page): Promise<unknown> => page.waitForFunction(() => (window as unknown as {shingBell?: {socket: {connected: boolean}}}).shingBell?.socket.connected === true, undefined, {timeout: 15_000})
 
@@ -157,14 +169,14 @@ describe('notifications', () => {
   })
 
   it('running the went-live jobs again mails nothing twice and notifies no one twice', async () => {
-    const rerun = await jobs.run('notify.live', {channel: CHANNEL, streamId}, 30_000, {jobId: `rerun-${streamId}`})
+    const rerun = await runJob('notify.live', {channel: CHANNEL, streamId}, 30_000, {jobId: `rerun-${streamId}`})
     expect(rerun).toEqual({status: 'done', followers: 1, notified: 0})
     const notification = await db().collection('notifications').findOne({key: `live:${streamId}`})
     expect(notification?.mailedAt).toBeInstanceOf(Date)
-    const again = await jobs.run('notify.mail', {notificationId: notification!._id.toHexString()}, 30_000, {jobId: `rerun-mail-${streamId}`})
-    expect(again).toMatchObject({status: 'skipped', reason: 'already mailed'})
+    const again = await runJob('notify.mail', {notificationIds: [notification!._id.toHexString()]}, 30_000, {jobId: `rerun-mail-${streamId}`})
+    expect(again).toEqual({status: 'done', queued: 0, skipped: {'already mailed': 1}})
     // channel.event itself once more (as the ingest would on a retry).
-    await jobs.run('channel.event', {channel: CHANNEL, event: 'live', streamId, at: new Date().toISOString()}, 30_000, {jobId: `rerun-event-${streamId}`})
+    await runJob('channel.event', {channel: CHANNEL, event: 'live', streamId, at: new Date().toISOString()}, 30_000, {jobId: `rerun-event-${streamId}`})
     await new Promise((resolve) => setTimeout(resolve, 2000))
     expect(await liveMails('bea@example.test')).toHaveLength(1)
     expect(await db().collection('notifications').countDocuments({key: `live:${streamId}`})).toBe(1)
@@ -252,7 +264,7 @@ describe('notifications', () => {
     // Mail on again, so only the ended broadcast keeps it from going.
     await fan.submit('/account/notifications', '/account/notifications', {live: 'email'}, web1)
     await db().collection('notifications').deleteMany({key: `live:${streamId}`})
-    const late = await jobs.run('notify.live', {channel: CHANNEL, streamId}, 30_000, {jobId: `late-${streamId}`})
+    const late = await runJob('notify.live', {channel: CHANNEL, streamId}, 30_000, {jobId: `late-${streamId}`})
     expect(late).toEqual({status: 'ended', followers: 0, notified: 0})
     expect(await db().collection('notifications').countDocuments({key: `live:${streamId}`})).toBe(0)
     expect(await liveMails('bea@example.test')).toHaveLength(1)
@@ -263,12 +275,13 @@ describe('notifications', () => {
     const settingsPage = await fan.get('/account/notifications?saved=1', web1)
     expect(settingsPage.text).toContain('Saved.')
     await db().collection('notifications').updateMany({userId: await idOf('bea')}, {$unset: {readAt: ''}})
-    const first = await jobs.run('notify.digest', {}, 30_000, {jobId: 'digest-test-1'})
+    const first = await runJob('notify.digest', {}, 30_000, {jobId: 'digest-test-1'})
     expect(first).toEqual({status: 'done', mails: 1, notifications: 1})
     const digest = await waitFor('the digest', async () => (await mailpit.mailTo('bea@example.test')).find((m) => m.subject.startsWith('1 new notification')), {timeoutMs: 30_000, intervalMs: 250})
     expect(digest.text).toContain('nova mentioned you')
     expect(linkIn(digest, `${front}/notifications/unsubscribe/`)).toMatch(/\/digest\//)
-    expect(await jobs.run('notify.digest', {}, 30_000, {jobId: 'digest-test-2'})).toEqual({status: 'done', mails: 0, notifications: 0})
+    const second = await runJob('notify.digest', {}, 30_000, {jobId: 'digest-test-2'})
+    expect(second).toEqual({status: 'done', mails: 0, notifications: 0})
     // The settings as the person sees them, on a desktop and a phone.
     await fanPage.goto(`${web2}/account/notifications`)
     expect(await fanPage.getByRole('group', {name: 'Someone mentions you'}).getByLabel('In a daily digest mail').isChecked()).toBe(true)
