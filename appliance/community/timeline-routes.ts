@@ -7,6 +7,7 @@ import type {FastifyInstance} from 'fastify'
 import {ObjectId, type Db} from 'mongodb'
 import type {Redis} from 'ioredis'
 
+import {Channels} from '../channels/channels.js'
 import type {Logger} from '../platform/logger.js'
 import {escapeHtml, page, sendPage, viewerOrLogIn, type PageContext, type PageContextOf} from '../web/html.js'
 import {postCard} from './post-view.js'
@@ -61,6 +62,7 @@ export async function timelineRoutes(app: FastifyInstance, options: TimelineRout
   const {db, pageContext} = options
   const timelines = new Timelines(db, options.redis, options.settings, options.log)
   const likes = new PostLikes(db)
+  const channels = new Channels(db)
 
   app.get<{Querystring: {before?: string}}>('/home', async (request, reply) => {
     const viewer = viewerOrLogIn(request, reply)
@@ -68,9 +70,14 @@ export async function timelineRoutes(app: FastifyInstance, options: TimelineRout
     // A cursor that does not parse is the first page.
     const before = decodePostCursor(request.query.before)
     const timeline = await timelines.page(viewer.id, {...(before === undefined ? {} : {before}), limit: TIMELINE_PAGE})
-    const liked = await likes.likedOf(viewer.id, timeline.posts.map((p) => p._id))
+    // Edit is offered where their post page offers it: to the channel's owner.
+    const [liked, owned] = await Promise.all([
+      likes.likedOf(viewer.id, timeline.posts.map((p) => p._id)),
+      channels.collection.find({name: {$in: [...new Set(timeline.posts.map((p) => p.channel))]}, ownerId: viewer.id}, {projection: {name: 1}}).toArray(),
+    ])
+    const mine = new Set(owned.map((c) => c.name))
     const context = pageContext(request, reply)
-    const cards = timeline.posts.map((post) => postCard(context, post, {liked: liked.has(post._id.toHexString()), canEdit: post.authorId === viewer.id}))
+    const cards = timeline.posts.map((post) => postCard(context, post, {liked: liked.has(post._id.toHexString()), canEdit: mine.has(post.channel)}))
     const next = timeline.next
     return sendPage(
       reply,

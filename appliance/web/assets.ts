@@ -364,6 +364,10 @@ section.community-latest { padding: 0 1rem 1rem; }
 ul.post-list { list-style: none; padding: 0; margin: 0; display: grid; gap: .5rem; }
 ul.post-list li { display: grid; gap: .1rem; overflow-wrap: anywhere; }
 ul.post-list .muted { font-size: .85rem; }
+/* The home timeline (/home): its heading with the link to what one follows, and its empty state */
+.timeline-head { display: flex; flex-wrap: wrap; gap: .25rem 1rem; align-items: baseline; justify-content: space-between; margin-bottom: 1rem; }
+.timeline-head h1 { margin: 0; }
+.empty-state { background: var(--panel); border: 1px solid var(--line); border-radius: .5rem; padding: .5rem 1rem; }
 #offline.with-image { padding: 0; }
 #offline.with-image img { display: block; width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: cover; }
 #offline.with-image p { padding: 1rem; margin: 0; }

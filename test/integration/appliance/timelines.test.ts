@@ -18,7 +18,7 @@ import {Posts, type PostDoc} from '../../../appliance/community/posts.js'
 import {timelineKey} from '../../../appliance/community/timelines.js'
 import {screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
-import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
+import {csrfToken, FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
 
@@ -32,6 +32,7 @@ let web: string
 let db: Db
 let posts: Posts
 let jobs: JobQueues
+let owner: FormClient
 let b: FormClient
 let c: FormClient
 const ids: Record<string, string> = {}
@@ -44,7 +45,7 @@ beforeAll(async () => {
   db = site.mongoClient.db(MONGO_DATABASE)
   posts = new Posts(db)
   jobs = new JobQueues(site.redisEndpoint, site.client, pino({level: 'silent'}))
-  const owner = await signUp('alpha-owner', '198.51.100.140')
+  owner = await signUp('alpha-owner', '198.51.100.140')
   expect(await owner.submit('/dashboard', '/dashboard/channels', {name: 'alpha-posts', title: 'Alpha'})).toMatchObject({status: 303})
   // One channel per account: the big channel has an owner of its own.
   const star = await signUp('big-owner', '198.51.100.143')
@@ -95,6 +96,7 @@ describe('home timelines', () => {
 
   it('B and C follow A; A posts; it is in both timelines and on B\'s /home', async () => {
     expect((await home(b)).text).toContain('You follow no channel yet')
+    expect((await home(b)).text).toContain('href="/browse"')
     for (const reader of [b, c]) expect((await reader.submit('/c/alpha-posts', '/c/alpha-posts/follow', {})).status).toBe(303)
     expect((await home(b)).text).toContain('have not posted yet')
     first = await publish('alpha-posts', 'Hello <followers>')
@@ -104,6 +106,25 @@ describe('home timelines', () => {
     const page = await home(b)
     expect(page.ids).toEqual([first])
     expect(page.text).toContain('<p>Hello <followers></p>')
+  })
+
+  it('A publishes and deletes through the posts\' own forms: the post comes into B\'s and C\'s timelines, then leaves them', async () => {
+    const form = new FormData()
+    form.append('_csrf', csrfToken((await owner.get('/c/alpha-posts/posts')).text))
+    form.append('markdown', 'Written **on the site**')
+    form.append('images', new Blob([], {type: 'application/octet-stream'}), '')
+    form.append('link', '')
+    const sent = await owner.postMultipart('/c/alpha-posts/posts', form)
+    expect(sent.status, sent.text.slice(0, 300)).toBe(303)
+    const path = sent.location!
+    const postId = /\/posts\/([0-9a-f]{24})$/.exec(path)![1]!
+    await waitFor('the post in both timelines', async () => (await inTimeline('reader-b', postId)) && (await inTimeline('reader-c', postId)), {timeoutMs: 20_000, intervalMs: 100})
+    const page = await home(b)
+    expect(page.ids[0]).toBe(postId)
+    expect(page.text).toContain('<strong>on the site</strong>')
+    expect((await owner.submit(path, `${path}/delete`, {})).status).toBe(303)
+    await waitFor('out of both timelines', async () => !(await inTimeline('reader-b', postId)) && !(await inTimeline('reader-c', postId)), {timeoutMs: 20_000, intervalMs: 100})
+    expect((await home(b)).ids).toEqual([first])
   })
 
   it('paging by "Older posts" shows every post once, in order, while new ones arrive (only at the top of a fresh load)', async () => {
@@ -158,6 +179,14 @@ describe('home timelines', () => {
       await page.keyboard.press('Enter')
       await page.waitForURL(/\/home\?before=/)
       expect(await page.locator('article.post').first().getAttribute('id')).toBe(`post-${all[20]!}`)
+      // Someone who follows nothing is told what to do.
+      const newcomer = await signUp('reader-d', '198.51.100.144')
+      const fresh = await chromium.browser.newContext()
+      await fresh.addCookies([{name: 'shing_session', value: newcomer.cookie('shing_session')!, url: web}])
+      const empty = await fresh.newPage()
+      await empty.goto(`${web}/home`)
+      await empty.getByRole('link', {name: 'Find channels to follow'}).waitFor()
+      expect(await screenshotDesktopAndPhone(empty, 'timeline-empty')).toBeLessThanOrEqual(390)
     } finally {
       await chromium.close()
     }
