@@ -53,3 +53,15 @@ export function mentionsIn(text: string): string[] {
   }
   return [...found]
 }
+
+const ENTITIES: Record<string, string> = {'&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'"}
+
+/** A post's words as plain text (from its sanitized HTML), cut to `max` characters: for lists and notifications (escape it where shown). */
+export function postExcerpt(html: string, max: number): string {
+  const text = html
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&(?:amp|lt|gt|quot|#39);/g, (e) => ENTITIES[e] ?? e)
+    .replace(/\s+/g, ' ')
+    .trim()
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}

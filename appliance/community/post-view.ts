@@ -7,7 +7,7 @@
 import {clipMedia, clipPage} from '../clips/clips.js'
 import {vodPage} from '../vods/vods.js'
 import {avatar, csrfField, escapeHtml, formatDuration, page, type PageContext} from '../web/html.js'
-import {POST_MARKDOWN_MAX} from './markdown.js'
+import {POST_MARKDOWN_MAX, postExcerpt} from './markdown.js'
 import {postImageUrl} from './post-images.js'
 import {COMMENT_MAX, type CommentDoc} from './post-reactions.js'
 import {POST_IMAGES_MAX, type PostDoc, type PostLink} from './posts.js'
@@ -222,8 +222,7 @@ ${view.form}
 /** The newest posts on the channel's own page (the same for every visitor: the page is cached). */
 export function channelPostsSection(channel: string, posts: readonly PostDoc[]): string {
   const items = posts.map((post) => {
-    const text = post.markdown.replace(/\s+/g, ' ').trim()
-    return `<li><a href="${postPath(post)}">${escapeHtml(text.length > 140 ? `${text.slice(0, 139)}…` : text)}</a><span class="muted">${when(post.createdAt)} · ${plural(post.likes, 'like', 'likes')} · ${plural(post.comments, 'comment', 'comments')}</span></li>`
+    return `<li><a href="${postPath(post)}">${escapeHtml(postExcerpt(post.html, 140) || 'A post')}</a><span class="muted">${when(post.createdAt)} · ${plural(post.likes, 'like', 'likes')} · ${plural(post.comments, 'comment', 'comments')}</span></li>`
   })
   return `<section class="community-latest" id="community" aria-labelledby="community-heading"><h2 id="community-heading"><a href="${communityPath(channel)}">Community</a></h2>${items.length === 0 ? `<p class="muted">No posts yet.</p>` : `<ul class="post-list">${items.join('')}</ul>`}<p><a href="${communityPath(channel)}">All posts</a></p></section>`
 }

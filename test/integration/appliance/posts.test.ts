@@ -282,6 +282,11 @@ describe('the Community tab', () => {
     }, {timeoutMs: 8000, intervalMs: 250})
     expect(channelPage).toContain(`<a href="/c/${CHANNEL}/posts">All posts</a>`)
     expect(channelPage).toContain(`href="/c/${CHANNEL}/posts/${ids.at(-1)}"`)
+    await page.goto(`${web}/c/${CHANNEL}`)
+    await page.locator('#community').scrollIntoViewIfNeeded()
+    expect(await screenshotDesktopAndPhone(page, 'channel-community-section')).toBeLessThanOrEqual(390)
+    await page.getByRole('link', {name: 'All posts'}).click()
+    await page.waitForURL(`${web}/c/${CHANNEL}/posts`)
   })
 
   it('the owner writes from the tab in a browser (keyboard and pointer), and it looks right on a desktop and a phone', async () => {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {mentionsIn, normalizePostText, POST_MARKDOWN_MAX, postMarkdownRefusal, renderPostMarkdown} from '../../../../appliance/community/markdown.js'
+import {mentionsIn, normalizePostText, POST_MARKDOWN_MAX, postExcerpt, postMarkdownRefusal, renderPostMarkdown} from '../../../../appliance/community/markdown.js'
 import {decodePostCursor, encodePostCursor, postObjectId} from '../../../../appliance/community/posts.js'
 
 describe('a post\'s Markdown', () => {
@@ -49,6 +49,14 @@ describe('a post\'s Markdown', () => {
 
   it('folds line ends and drops control and direction-override characters', () => {
     expect(normalizePostText(' a\r\nb\u202Ec\u0007 ')).toBe('a\nbc')
+  })
+})
+
+describe('a post\'s excerpt', () => {
+  it('is its words as plain text, cut short', () => {
+    const html = renderPostMarkdown('**Big** news & <more>\n\n- one\n- [two](https://example.org)')
+    expect(postExcerpt(html, 100)).toBe('Big news & <more> one two')
+    expect(postExcerpt(html, 10)).toBe('Big news …')
   })
 })
 
