@@ -220,7 +220,7 @@ export class Timelines {
     const key = timelineKey(userId)
     const marker = (await this.redis.zrange(key, '+inf', '+inf', 'BYSCORE')).find((m) => m.startsWith(SYNCED))
     const synced = marker === undefined ? undefined : Number(marker.slice(SYNCED.length))
-    const newest = Math.max(...follows.map((f) => f.at.getTime()))
+    const newest = follows.reduce((max, f) => Math.max(max, f.at.getTime()), 0)
     if (synced !== undefined && newest <= synced) return true
     const channels = follows.filter((f) => !pulled.has(f.channel) && (synced === undefined || f.at.getTime() > synced)).map((f) => f.channel)
 
