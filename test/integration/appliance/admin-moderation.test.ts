@@ -176,7 +176,7 @@ describe('disabling a channel', () => {
     const since = Date.now()
     await page.getByRole('button', {name: `Disable ${CHANNEL}`}).click()
     await page.waitForURL(`${web}/admin/reports`)
-    expect(await page.getByRole('status').textContent()).toContain(`${CHANNEL} is disabled: its broadcast ends within seconds.`)
+    expect(await page.locator('main').getByRole('status').textContent()).toContain(`${CHANNEL} is disabled: its broadcast ends within seconds.`)
     const exit = await Promise.race([publisher.exited, new Promise<undefined>((resolve) => setTimeout(resolve, 12_000))])
     expect(exit, 'ffmpeg still publishing 12 s after the channel was disabled').toBeDefined()
     await waitFor(`${CHANNEL} offline`, async () => !(await isLive()), {timeoutMs: 5000})
@@ -224,7 +224,7 @@ describe('disabling a channel', () => {
     await look('admin-channels')
     await page.getByRole('button', {name: `Enable ${CHANNEL}`}).click()
     await page.waitForURL(`${web}/admin/channels`)
-    expect(await page.getByRole('status').textContent()).toContain(`${CHANNEL} is enabled again`)
+    expect(await page.locator('main').getByRole('status').textContent()).toContain(`${CHANNEL} is enabled again`)
 
     const publisher = await publish()
     await waitFor(`${CHANNEL} live again`, isLive, {timeoutMs: 15_000})
@@ -244,7 +244,7 @@ describe('disabling a channel', () => {
     await page.goto(`${web}/admin/reports`)
     await page.getByRole('button', {name: `Dismiss the report of site-admin on ${CHANNEL}`}).click()
     await page.waitForURL(`${web}/admin/reports`)
-    expect(await page.getByRole('status').textContent()).toContain(`The report on ${CHANNEL} is dismissed.`)
+    expect(await page.locator('main').getByRole('status').textContent()).toContain(`The report on ${CHANNEL} is dismissed.`)
     expect(await page.locator('table.admin').textContent()).toContain('Dismissed by site-mod')
 
     const forged = await moderator.post(`/admin/channels/${CHANNEL}/disable`, {reason: 'forged'})
