@@ -88,6 +88,9 @@ export async function notificationRoutes(app: FastifyInstance, options: Notifica
   const deadLink = (request: Parameters<PageContextOf>[0], reply: Parameters<PageContextOf>[1]) =>
     sendPage(reply, 404, notFoundPage(pageContext(request, reply), {title: 'This link no longer works', what: 'This unsubscribe link is not valid (the account may have been deleted). Logged in, you can choose your mails in Account → Notification settings.'}))
   const limit = {config: {rateLimit: {max: 30, timeWindow: 60_000}}}
+  // RFC 8058 lets a mail client send its one click as multipart/form-data too: read (small) and ignored,
+  // like the urlencoded body (this plugin's own parser: other routes keep theirs).
+  app.addContentTypeParser('multipart/form-data', {parseAs: 'string', bodyLimit: 4096}, (_request, _body, done) => done(null, {}))
 
   app.get<{Params: UnsubscribeParams}>('/notifications/unsubscribe/:userId/:what/:token', limit, async (request, reply) => {
     const what = await unsubscribeTarget(request.params)

@@ -16,7 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {createdUserSchema, MONGO_DATABASE, secretFiles, streamStateKey} from '../../../appliance/contract/index.js'
 import {JobQueues} from '../../../appliance/jobs/queues.js'
-import type {JobData, JobResult} from '../../../appliance/jobs/types.js'
+import type {JobData, JobResult, JobType} from '../../../appliance/jobs/types.js'
 import {runAdminOperation} from '../../harness/appliance.js'
 import {PHONE, screenshot, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
@@ -69,15 +69,19 @@ const bell = async (page: Page): Promise<{unread: string | null; label: string |
   count: await page.locator('#bell .bell-count').textContent(),
 })
 
-/** Runs a job on the site's worker and waits for its result (what a stuck wait saw, when it times out). */
-async function runJob<T extends Parameters<JobQueues['run']>[0]>(type: T, data: Parameters<JobQueues['run']>[1] & JobData[T], timeoutMs: number, options: {jobId: string}): Promise<JobResult[T]> {
-  try {
-    return await jobs.run(type, data, timeoutMs, options)
-  } catch (error) {
-    const job = await jobs.queue(type).getJob(options.jobId)
-    process.stdout.write(`${type} ${options.jobId}: ${job === undefined ? 'gone' : `${await job.getState()} attempts=${job.attemptsMade} ${job.failedReason ?? ''} returned=${JSON.stringify(job.returnvalue)}`}\n${site.get('worker').process.output().slice(-6000)}\n`)
-    throw error
-  }
+/**
+ * Queues a job for the site's worker and polls it until it is done: its result. (JobQueues.run
+ * waits on QueueEvents, which misses a job that finishes between its check and its first read of
+ * the events stream: seen here as a 30 s time-out for a job done in milliseconds.)
+ */
+async function runJob<T extends JobType>(type: T, data: JobData[T], timeoutMs: number, options: {jobId: string}): Promise<JobResult[T]> {
+  const {queue, jobId} = await jobs.enqueue(type, data, options)
+  return waitFor(`${type} ${jobId} done`, async () => {
+    const job = await jobs.queue(queue).getJob(jobId)
+    const state = await job?.getState()
+    if (state === 'failed') throw new Error(`${type} ${jobId} failed: ${job?.failedReason ?? ''}`)
+    return state === 'completed' ? (job!.returnvalue as JobResult[T]) : undefined
+  }, {timeoutMs, intervalMs: 100})
 }
 
 const bellConnected = (page: Page): Promise<unknown> => page.waitForFunction(() => (window as unknown as {shingBell?: {socket: {connected: boolean}}}).shingBell?.socket.connected === true, undefined, {timeout: 15_000})
@@ -146,10 +150,12 @@ describe('notifications', () => {
     publisher = await publishWhenThereIsRoom({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, size: '640x360', fps: 15, timeoutMs: 60_000})
     const state = await waitFor('the channel live', async () => site.client.get(streamStateKey(CHANNEL)).then((v) => v ?? undefined), {timeoutMs: 30_000, intervalMs: 100})
     const liveAt = Date.now()
-    streamId = (JSON.parse(state) as {streamId: string}).streamId
+    const live = JSON.parse(state) as {streamId: string; since: string}
+    streamId = live.streamId
     await fanPage.waitForFunction(() => document.getElementById('bell')?.dataset.unread === '1', undefined, {timeout: 15_000, polling: 50})
     const seconds = (Date.now() - liveAt) / 1000
-    process.stdout.write(`notifications: went live → bell on the other web instance at 1 in ${seconds.toFixed(2)} s\n`)
+    // From the ingest's acceptance of the publish (the stream state's `since`): channel.event, notify.live, Redis, the socket.
+    process.stdout.write(`notifications: went live → bell on the other web instance at 1 in ${((Date.now() - Date.parse(live.since)) / 1000).toFixed(2)} s (${seconds.toFixed(2)} s after the test saw it live)\n`)
     expect(seconds).toBeLessThan(10)
     expect(await bell(fanPage)).toEqual({unread: '1', label: 'Notifications, 1 unread', count: '1'})
     expect(await fanPage.locator('#bell-status').textContent()).toBe('New notification: 1 unread')
@@ -190,6 +196,10 @@ describe('notifications', () => {
     expect(asked.status).toBe(200)
     expect(asked.text).toContain('Stop these mails')
     expect((await db().collection('notification_settings').findOne({_id: (await idOf('bea')) as never}))?.delivery?.live).toBeUndefined()
+    // Some clients send the click as multipart/form-data (RFC 8058 allows both).
+    const form = new FormData()
+    form.set('List-Unsubscribe', 'One-Click')
+    expect((await fetch(link, {method: 'POST', body: form})).status).toBe(200)
     const clicked = await fetch(link, {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}, body: 'List-Unsubscribe=One-Click'})
     expect(clicked.status).toBe(200)
     expect(await clicked.text()).toContain('You will get no more mails for')
