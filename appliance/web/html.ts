@@ -79,13 +79,16 @@ function header(context: PageContext): string {
   return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><a href="/browse">Browse</a><a href="/upcoming">Upcoming</a>${search}<nav aria-label="Account">${viewer === undefined ? '' : bell(context.bell)}${links}</nav></header>`
 }
 
-/** The bell: a link to the notifications, its count shown and in its label (the script keeps both live). */
+/**
+ * The bell: a link to the notifications, its count shown and in its label (the script keeps both
+ * live; a polite live region, not a role=status, says when one comes: a page's notice stays its status).
+ */
 function bell(state: PageContext['bell']): string {
   // Not counted (a request that is not a browser's page load): no number until the script has one.
   const unread = state?.unread
   const shown = unread === undefined ? '' : unread > 99 ? '99+' : String(unread)
   const label = unread === undefined ? 'Notifications' : unread === 0 ? 'Notifications, none unread' : `Notifications, ${shown} unread`
-  return `<a id="bell" class="bell" href="/notifications" aria-label="${label}" data-unread="${unread ?? ''}"><svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z"/></svg><span class="bell-count"${unread === undefined || unread === 0 ? ' hidden' : ''}>${unread === 0 ? '' : shown}</span></a><span id="bell-status" class="skip" role="status"></span>`
+  return `<a id="bell" class="bell" href="/notifications" aria-label="${label}" data-unread="${unread ?? ''}"><svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z"/></svg><span class="bell-count"${unread === undefined || unread === 0 ? ' hidden' : ''}>${unread === 0 ? '' : shown}</span></a><span id="bell-status" class="skip" aria-live="polite" aria-atomic="true"></span>`
 }
 
 /** A channel's avatar, or its initial on a circle whose colour comes from its name (the same on every page). */
