@@ -13,10 +13,10 @@ import {ACCESS_TOKENS_COLLECTION} from '../api/tokens.js'
 import {Channels} from '../channels/channels.js'
 import {ChatStore} from '../chat/store.js'
 import {Follows} from '../community/follows.js'
+import {removeAccountReactions, removeChannelPosts} from '../community/post-removal.js'
 import {NotificationSettings, Notifications} from '../community/notifications.js'
 import {Schedules} from '../community/schedule.js'
 import {Webhooks} from '../community/webhooks.js'
-import {removeAccountReactions, removeChannelPosts} from '../community/post-removal.js'
 import {deleteChannelImage} from '../channels/images.js'
 import {CHANNELS_COLLECTION, STREAM_KEYS_COLLECTION} from '../channels/stream-keys.js'
 import {markArchiveDeleted} from '../channels/stream-state.js'
@@ -70,10 +70,10 @@ export async function deleteAccount(deps: DeleteAccountDeps, user: UserDoc): Pro
   }
   await chat.removeAccount(user._id.toHexString())
   await follows.removeAccount(user._id.toHexString())
+  await removeAccountReactions(db, user._id.toHexString())
   // Its notifications, and its mail choices with the token its unsubscribe links carry.
   await new Notifications(db).removeAccount(user._id.toHexString())
   await new NotificationSettings(db).removeAccount(user._id.toHexString())
-  await removeAccountReactions(db, user._id.toHexString())
   await db.collection(ACCESS_TOKENS_COLLECTION).deleteMany({userId: user._id.toHexString()})
   await new Users(db).remove(user._id)
   return {channels: owned.map((c) => c.name), pastBroadcasts, sessionsEnded: closed.sessionsEnded}

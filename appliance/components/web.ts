@@ -24,18 +24,18 @@ import {channelClipsSection, clipRoutes} from '../clips/routes.js'
 import {chatRoutes} from '../chat/routes.js'
 import {FollowBoxes, followRoutes} from '../community/follow-routes.js'
 import {Follows} from '../community/follows.js'
+import type {Notifier} from '../community/chat-notifications.js'
+import {bellJs, loadUnreadCount, startBells} from '../community/notification-bell.js'
+import {notificationRoutes} from '../community/notification-routes.js'
+import {Notifications, notify} from '../community/notifications.js'
+import {channelPostsOf, postRoutes} from '../community/post-routes.js'
 import {Schedules} from '../community/schedule.js'
 import {localTimesJs} from '../community/schedule-pages.js'
 import {channelUpcomingSection, scheduleRoutes} from '../community/schedule-routes.js'
 import {webhookRoutes} from '../community/webhook-routes.js'
 import {Webhooks} from '../community/webhooks.js'
-import type {Notifier} from '../community/chat-notifications.js'
-import {bellJs, loadUnreadCount, startBells} from '../community/notification-bell.js'
-import {notificationRoutes} from '../community/notification-routes.js'
-import {Notifications, notify} from '../community/notifications.js'
 import {timelineRoutes} from '../community/timeline-routes.js'
 import {ensureTimelineIndexes} from '../community/timelines.js'
-import {channelPostsOf, postRoutes} from '../community/post-routes.js'
 import {ChatRooms} from '../chat/rooms.js'
 import {ChatFloodGate} from '../chat/flood.js'
 import {chatModerationRoutes} from '../chat/moderation-routes.js'
@@ -133,9 +133,9 @@ export const web: ComponentDef<'web'> = {
           await ensureVodIndexes(mongo.db)
           await chatRooms.store.ensureIndexes()
           await new Follows(mongo.db).ensureIndexes()
+          await new Notifications(mongo.db).ensureIndexes()
           await new Schedules(mongo.db).ensureIndexes()
           await new Webhooks(mongo.db).ensureIndexes()
-          await new Notifications(mongo.db).ensureIndexes()
           await ensureTimelineIndexes(mongo.db)
           await new Clips(mongo.db).ensureIndexes()
           return
@@ -249,10 +249,10 @@ export const web: ComponentDef<'web'> = {
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'}), notify: notifier})
     await app.register(notificationRoutes, {db: mongo.db, redis, siteMails: outbox.enabled, pageContext, log: log.child({module: 'notifications'})})
     await app.register(assetRoutes, {assets: [bellJs]})
+    await app.register(postRoutes, {db: mongo.db, redis, storage, jobs, pageContext, log: log.child({module: 'posts'})})
     await app.register(scheduleRoutes, {db: mongo.db, jobs, liveStates, remindMinutesBefore: env.community.schedule.remindMinutesBefore, publicUrl: env.SHING_PUBLIC_URL, siteName, pageContext, log: log.child({module: 'schedule'})})
     await app.register(webhookRoutes, {db: mongo.db, allowPrivateAddresses: env.community.webhooks.allowPrivateAddresses, pageContext, log: log.child({module: 'webhooks'})})
     await app.register(timelineRoutes, {db: mongo.db, redis, settings: env.community.timelines, pageContext, log: log.child({module: 'timelines'})})
-    await app.register(postRoutes, {db: mongo.db, redis, storage, jobs, pageContext, log: log.child({module: 'posts'})})
     await app.register(vodRoutes, {db: mongo.db, storage, channels, jobs, log: log.child({module: 'vods'}), vodDays: env.retention.vodDays})
     await app.register(tokenRoutes, {tokens, pageContext, log: log.child({module: 'api'})})
     await app.register(apiRoutes, {

@@ -174,21 +174,6 @@ export const jobCatalog = {
     options: {attempts: 3, backoff: {type: 'exponential', delay: 60_000}, removeOnComplete: 30, removeOnFail: 30},
     jobId: undefined,
   },
-  'post.fanout': {
-    summary: "Write a new post into its channel's followers' home timelines (Redis), a page of followers at a time; a channel above community.timelines.fanoutMaxFollowers is merged in at read instead",
-    route: 'general',
-    data: z.strictObject({postId: z.string().regex(/^[a-f0-9]{24}$/)}),
-    // A retry (a worker that died mid-way) resumes after the last page it recorded.
-    options: retried(8, 2000),
-    jobId: (d: {postId: string}) => `post.fanout-${d.postId}`,
-  },
-  'post.unfanout': {
-    summary: "Take a deleted post out of its channel's followers' home timelines",
-    route: 'general',
-    data: z.strictObject({postId: z.string().regex(/^[a-f0-9]{24}$/), channel: channelNameSchema}),
-    options: retried(8, 2000),
-    jobId: (d: {postId: string}) => `post.unfanout-${d.postId}`,
-  },
   'schedule.remind': {
     summary: "Remind a channel's followers who asked for live alerts that a scheduled broadcast starts soon",
     route: 'general',
@@ -212,6 +197,21 @@ export const jobCatalog = {
     options: retried(8, 10_000),
     // One per webhook and event: a retried channel.event adds none.
     jobId: (d: {webhookId: string; event: string; streamId?: string | undefined; postId?: string | undefined}) => `webhook.deliver-${d.webhookId}-${d.event}-${d.streamId ?? d.postId ?? ''}`,
+  },
+  'post.fanout': {
+    summary: "Write a new post into its channel's followers' home timelines (Redis), a page of followers at a time; a channel above community.timelines.fanoutMaxFollowers is merged in at read instead",
+    route: 'general',
+    data: z.strictObject({postId: z.string().regex(/^[a-f0-9]{24}$/)}),
+    // A retry (a worker that died mid-way) resumes after the last page it recorded.
+    options: retried(8, 2000),
+    jobId: (d: {postId: string}) => `post.fanout-${d.postId}`,
+  },
+  'post.unfanout': {
+    summary: "Take a deleted post out of its channel's followers' home timelines",
+    route: 'general',
+    data: z.strictObject({postId: z.string().regex(/^[a-f0-9]{24}$/), channel: channelNameSchema}),
+    options: retried(8, 2000),
+    jobId: (d: {postId: string}) => `post.unfanout-${d.postId}`,
   },
   housekeeping: {
     summary: 'Expire what is past its time and remove what nothing points at',

@@ -203,6 +203,16 @@ export interface NotifyDigestResult {
   notifications: number
 }
 
+/** A scheduled broadcast's reminder: followers told, or why nobody was (removed, moved, already live). */
+export type ScheduleRemindResult =
+  | {status: 'done'; entryId: string; followers: number; notified: number}
+  | {status: 'skipped'; entryId: string; reason: 'removed' | 'time changed' | 'already live'}
+
+/** One webhook delivery: the receiver's answer, or why it was not sent. */
+export type WebhookDeliverResult =
+  | {status: 'delivered'; deliveryId: string; httpStatus: number; attempt: number}
+  | {status: 'skipped'; deliveryId: string; reason: 'webhook removed' | 'already delivered' | 'event not wanted'}
+
 /** A post written into its followers' timelines (or left to be merged at read, its channel being too big). */
 export type PostFanoutResult =
   | {
@@ -224,16 +234,6 @@ export interface PostUnfanoutResult {
   channel: string
   followers: number
 }
-
-/** A scheduled broadcast's reminder: followers told, or why nobody was (removed, moved, already live). */
-export type ScheduleRemindResult =
-  | {status: 'done'; entryId: string; followers: number; notified: number}
-  | {status: 'skipped'; entryId: string; reason: 'removed' | 'time changed' | 'already live'}
-
-/** One webhook delivery: the receiver's answer, or why it was not sent. */
-export type WebhookDeliverResult =
-  | {status: 'delivered'; deliveryId: string; httpStatus: number; attempt: number}
-  | {status: 'skipped'; deliveryId: string; reason: 'webhook removed' | 'already delivered' | 'event not wanted'}
 
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult
