@@ -4,7 +4,7 @@
  * its type's retry policy and id, and an `encode` job goes to the GPU queue while a GPU worker is
  * up, else to the CPU queue at low priority (or waits for a GPU, when asked to).
  */
-import {Queue, QueueEvents, type JobsOptions} from 'bullmq'
+import {Queue, type JobsOptions} from 'bullmq'
 import type {Redis} from 'ioredis'
 
 import type {Logger} from '../platform/logger.js'
@@ -110,17 +110,22 @@ export class JobQueues {
     return moved
   }
 
-  /** Enqueues and waits for the result (for an admin's command that shows what the job did). */
+  /**
+   * Enqueues and waits for the result (for an admin's command that shows what the job did). It
+   * asks the job's state rather than listening to the queue's events: a QueueEvents reader starts
+   * at the stream's end only once it first reads, and a job that finished before that is missed.
+   */
   async run<T extends JobType>(type: T, data: JobData[T], timeoutMs: number, options: EnqueueOptions = {}): Promise<JobResult[T]> {
     const {queue, jobId} = await this.enqueue(type, data, options)
-    const events = new QueueEvents(queue, {connection: this.connection, prefix: QUEUE_PREFIX})
-    try {
-      await events.waitUntilReady()
+    const deadline = Date.now() + timeoutMs
+    for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
       const job = await this.queue(queue).getJob(jobId)
       if (job === undefined) throw new Error(`job ${jobId} left ${queue} before it could be followed`)
-      return (await job.waitUntilFinished(events, timeoutMs)) as JobResult[T]
-    } finally {
-      await events.close()
+      const state = await job.getState()
+      if (state === 'completed') return job.returnvalue as JobResult[T]
+      if (state === 'failed') throw new Error(job.failedReason || `job ${jobId} failed`)
+      if (Date.now() + wait > deadline) throw new Error(`job ${jobId} in ${queue} is still ${state} after ${Math.round(timeoutMs / 1000)} s`)
+      await new Promise((resolve) => setTimeout(resolve, wait))
     }
   }
 
