@@ -10,6 +10,7 @@ import {avatar, csrfField, escapeHtml, formatDuration, page, type PageContext} f
 import {POST_MARKDOWN_MAX, postExcerpt} from './markdown.js'
 import {postImageUrl} from './post-images.js'
 import {COMMENT_MAX, type CommentDoc} from './post-reactions.js'
+import {localTime, localTimesJs} from './schedule-pages.js'
 import {POST_IMAGES_MAX, type PostDoc, type PostLink} from './posts.js'
 
 /** A post's page. */
@@ -18,7 +19,8 @@ export const postPath = (post: Pick<PostDoc, '_id' | 'channel'>): string => `/c/
 export const communityPath = (channel: string): string => `/c/${encodeURIComponent(channel)}/posts`
 
 /** "2026-12-06 13:34 UTC", in a <time> a script or reader can take the exact instant from. */
-const when = (at: Date): string => `<time datetime="${at.toISOString()}">${at.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>`
+/** When it was written: UTC in the HTML, the reader's own time once local-times.js ran. */
+const when = localTime
 
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
 
@@ -138,6 +140,7 @@ export function communityPage(context: PageContext, view: CommunityPageView): st
   const list = view.cards.length === 0 ? `<p class="muted">${view.first ? `${name} has not posted yet.` : 'No older posts.'}</p>` : view.cards.join('\n')
   return page(context, {
     title: `${view.channel} · Community`,
+    scripts: [localTimesJs.url],
     width: 'wide',
     body: `<div class="community">
 <div class="watch-header">${avatar(view.channel, view.avatarUrl)}<h1>${name}</h1></div>
@@ -194,6 +197,7 @@ ${view.error === undefined ? '' : `<p class="notice error" role="alert" id="comm
 </form>`
   return page(context, {
     title: `${post.channel}'s post`,
+    scripts: [localTimesJs.url],
     width: 'wide',
     body: `<div class="community post-page">
 <p><a href="${communityPath(post.channel)}">← ${escapeHtml(post.channel)}'s Community</a></p>

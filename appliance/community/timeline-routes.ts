@@ -11,6 +11,7 @@ import {Channels} from '../channels/channels.js'
 import type {Logger} from '../platform/logger.js'
 import {escapeHtml, page, sendPage, viewerOrLogIn, type PageContext, type PageContextOf} from '../web/html.js'
 import {postCard} from './post-view.js'
+import {localTimesJs} from './schedule-pages.js'
 import {PostLikes} from './post-reactions.js'
 import {decodePostCursor, encodePostCursor} from './posts.js'
 import {Timelines, type TimelineSettings} from './timelines.js'
@@ -47,6 +48,7 @@ function timelinePage(context: PageContext, view: TimelineView): string {
   }
   return page(context, {
     title: 'Home',
+    scripts: [localTimesJs.url],
     width: 'wide',
     body: `<div class="timeline">
 <div class="timeline-head"><h1>Home</h1><a href="/following">Channels you follow</a></div>
