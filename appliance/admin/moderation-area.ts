@@ -5,12 +5,15 @@
  */
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
-import type {Db} from 'mongodb'
+import {ObjectId, type Db} from 'mongodb'
 
 import type {Viewer} from '../accounts/users.js'
 import {Channels} from '../channels/channels.js'
 import {StreamStates, type LiveStates} from '../channels/stream-state.js'
 import type {Notifier} from '../community/chat-notifications.js'
+import {removePost, type PostRemovalDeps} from '../community/post-removal.js'
+import {PostComments} from '../community/post-reactions.js'
+import {Posts} from '../community/posts.js'
 import {CHANNEL_PATTERN} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {errorPage, formText as text, notFoundPage, sendPage, type PageContextOf} from '../web/html.js'
@@ -29,6 +32,8 @@ export interface ModerationAreaOptions {
   log: Logger
   /** Tells a channel's owner it was disabled (community/notifications.ts). */
   notify?: Notifier
+  /** What removing a reported post takes with it (its pictures, its place in timelines). */
+  posts: Omit<PostRemovalDeps, 'db' | 'log'>
 }
 
 /** Where an action's form may send the moderator back to: a page of the admin area, never elsewhere. */
@@ -80,6 +85,37 @@ export async function moderationArea(app: FastifyInstance, options: ModerationAr
     const report = await reports.dismiss(request.params.id, by.username)
     if (report !== null) await record(by, 'report.dismiss', report.channel, {reporter: report.reporter, reason: report.reason})
     request.session.adminNotice = report === null ? 'That report was closed already.' : `The report on ${report.channel} is dismissed.`
+    return reply.redirect('/admin/reports', 303)
+  })
+
+  // A reported post or comment removed: the thing itself, and every open report of it.
+  app.post<{Params: {id: string}}>('/admin/reports/:id/remove', async (request, reply) => {
+    const by = staffOf(request, reply)
+    if (by === undefined) return reply
+    const report = await reports.openById(request.params.id)
+    const target = report?.target
+    if (report === null || target === undefined) {
+      request.session.adminNotice = 'That report was closed already.'
+      return reply.redirect('/admin/reports', 303)
+    }
+    const posts = new Posts(db)
+    const id = /^[0-9a-f]{24}$/.test(target.id) ? new ObjectId(target.id) : undefined
+    let removed = false
+    if (id !== undefined && target.kind === 'post') {
+      const post = await posts.byId(target.id)
+      if (post !== null) {
+        await removePost({db, log, ...options.posts}, post)
+        removed = true
+      }
+    } else if (id !== undefined) {
+      const comments = new PostComments(db, posts)
+      const comment = await comments.collection.findOne({_id: id})
+      removed = comment !== null && (await comments.remove(comment))
+    }
+    const closed = await reports.closeTarget(target, by.username)
+    await record(by, `report.remove-${target.kind}`, report.channel, {reporter: report.reporter, reason: report.reason, id: target.id, removed, reportsClosed: closed})
+    log.info({channel: report.channel, kind: target.kind, id: target.id, removed, by: by.username}, 'reported content removed')
+    request.session.adminNotice = `${removed ? `The ${target.kind} on ${report.channel} is removed` : `The ${target.kind} on ${report.channel} was gone already`}; ${closed === 1 ? 'its report is' : `its ${closed} reports are`} closed.`
     return reply.redirect('/admin/reports', 303)
   })
 

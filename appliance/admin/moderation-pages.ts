@@ -80,6 +80,9 @@ export function reportsPage(context: PageContext, view: ReportsView): string {
             const actions = [
               `<form method="post" action="/admin/reports/${r._id.toHexString()}/dismiss" class="inline">${token}<button type="submit" aria-label="Dismiss the report of ${escapeHtml(r.reporter)} on ${escapeHtml(r.channel)}">Dismiss</button></form>`,
               view.live.has(r.channel) ? endForm(context, r.channel, '/admin/reports') : '',
+              r.target === undefined
+                ? ''
+                : `<form method="post" action="/admin/reports/${r._id.toHexString()}/remove" class="inline">${token}<button type="submit" class="danger">Remove the ${r.target.kind}</button></form>`,
               disableForm(context, r.channel, '/admin/reports', REPORT_REASONS[r.reason]),
             ].join('')
             return `<li class="report"><p class="report-head">${channelLink(r.channel)}${view.live.has(r.channel) ? ' <span class="live-dot">Live</span>' : ''} <strong>${escapeHtml(REPORT_REASONS[r.reason])}</strong> <span class="muted">by ${escapeHtml(r.reporter)}, ${when(r.updatedAt)} UTC</span></p>${reportTarget(r)}${r.details === undefined ? '' : `<p class="report-details">${escapeHtml(r.details)}</p>`}<div class="report-actions">${actions}</div></li>`
@@ -91,7 +94,7 @@ export function reportsPage(context: PageContext, view: ReportsView): string {
       : `<div class="table-wrap"><table class="admin"><thead><tr><th scope="col">Channel</th><th scope="col">Reason</th><th scope="col">From</th><th scope="col">Closed (UTC)</th><th scope="col">How</th></tr></thead><tbody>${view.closed
           .map(
             (r) =>
-              `<tr><td>${channelLink(r.channel)}</td><td>${escapeHtml(REPORT_REASONS[r.reason])}</td><td>${escapeHtml(r.reporter)}</td><td>${r.closedAt === undefined ? '' : when(r.closedAt)}</td><td>${r.resolution === 'channel-disabled' ? 'Channel disabled' : 'Dismissed'}${r.closedBy === undefined ? '' : ` by ${escapeHtml(r.closedBy)}`}</td></tr>`,
+              `<tr><td>${channelLink(r.channel)}</td><td>${escapeHtml(REPORT_REASONS[r.reason])}</td><td>${escapeHtml(r.reporter)}</td><td>${r.closedAt === undefined ? '' : when(r.closedAt)}</td><td>${r.resolution === 'channel-disabled' ? 'Channel disabled' : r.resolution === 'content-removed' ? `${r.target?.kind === 'comment' ? 'Comment' : 'Post'} removed` : 'Dismissed'}${r.closedBy === undefined ? '' : ` by ${escapeHtml(r.closedBy)}`}</td></tr>`,
           )
           .join('')}</tbody></table></div>`
   return page(context, {

@@ -21,7 +21,7 @@ export type ReportReason = keyof typeof REPORT_REASONS
 export const isReportReason = (value: string): value is ReportReason => Object.hasOwn(REPORT_REASONS, value)
 
 /** How a closed report was closed. */
-export type ReportResolution = 'dismissed' | 'channel-disabled'
+export type ReportResolution = 'dismissed' | 'channel-disabled' | 'content-removed'
 
 /** A report about one thing on a channel (a post, a comment), rather than the channel itself. */
 export interface ReportTarget {
@@ -108,6 +108,18 @@ export class Reports {
     const _id = new ObjectId(id)
     const result = await this.reports.updateOne({_id, status: 'open'}, {$set: {status: 'closed', closedAt: new Date(), closedBy: by, resolution: 'dismissed'}})
     return result.modifiedCount === 1 ? this.reports.findOne({_id}) : null
+  }
+
+  /** An open report, or null. */
+  openById(id: string): Promise<ReportDoc | null> {
+    if (!ObjectId.isValid(id)) return Promise.resolve(null)
+    return this.reports.findOne({_id: new ObjectId(id), status: 'open'})
+  }
+
+  /** Closes every open report of a post or comment that was removed (whoever reported it); how many. */
+  async closeTarget(target: Pick<ReportTarget, 'kind' | 'id'>, by: string): Promise<number> {
+    const result = await this.reports.updateMany({status: 'open', ...targetFilter(target)}, {$set: {status: 'closed', closedAt: new Date(), closedBy: by, resolution: 'content-removed'}})
+    return result.modifiedCount
   }
 
   /** Closes every open report of a channel (it was disabled); how many. */

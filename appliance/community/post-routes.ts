@@ -29,7 +29,8 @@ import {formText, notFoundPage, sendPage, viewerOrLogIn, type PageContext, type 
 import {verifyCsrfToken} from '../web/security.js'
 import {mentionsIn, normalizePostText, postMarkdownRefusal, renderPostMarkdown} from './markdown.js'
 import {notify} from './notifications.js'
-import {POST_IMAGE_OBJECT, postImagePrefix, removeAllPostImages, removePostImages, renderPostImage, storePostImage} from './post-images.js'
+import {POST_IMAGE_OBJECT, postImagePrefix, removePostImages, renderPostImage, storePostImage} from './post-images.js'
+import {removePost} from './post-removal.js'
 import {COMMENT_MAX, PostComments, PostLikes, type CommentDoc} from './post-reactions.js'
 import {
   channelPostsSection,
@@ -351,13 +352,8 @@ export async function postRoutes(app: FastifyInstance, options: PostRoutesOption
     const found = await ownPost(request, reply)
     if (found === undefined) return reply
     const {post} = found
-    const postId = post._id.toHexString()
-    await posts.remove(post._id)
-    await Promise.all([comments.removePost(post._id), likes.removePost(post._id)])
-    await jobs.enqueue('post.unfanout', {postId, channel: post.channel}).catch((err: Error) => log.error({postId, err: err.message}, 'post deleted, but its removal from timelines could not be queued'))
-    // The pictures last: with the document gone, housekeeping removes whatever this leaves.
-    await removeAllPostImages(storage, postId).catch((err: Error) => log.warn({postId, err: err.message}, 'the deleted post\'s pictures stay in S3 until housekeeping'))
-    log.info({channel: post.channel, postId, user: request.viewer?.username}, 'post deleted')
+    await removePost({db, storage, jobs, log}, post)
+    log.info({channel: post.channel, postId: post._id.toHexString(), user: request.viewer?.username}, 'post deleted')
     return reply.redirect(`${communityPath(post.channel)}?deleted=1`, 303)
   })
 

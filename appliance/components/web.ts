@@ -241,7 +241,7 @@ export const web: ComponentDef<'web'> = {
     })
     await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, settings, pageContext, log: log.child({module: 'admin'})})
     await app.register(jobsDashboard, {jobs, pageContext})
-    await app.register(moderationArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, pageContext, log: log.child({module: 'admin'}), notify: notifier})
+    await app.register(moderationArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, pageContext, log: log.child({module: 'admin'}), notify: notifier, posts: {storage, jobs}})
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})

@@ -254,6 +254,43 @@ describe('reading, liking and commenting', () => {
     await db.collection('users').updateOne({usernameKey: 'stranger-7'}, {$unset: {role: ''}})
   })
 
+  it("a site moderator removes a reported comment and a reported post from the reports page; their reports close", async () => {
+    await db.collection('users').updateOne({usernameKey: 'stranger-7'}, {$set: {role: 'moderator'}})
+    try {
+      const comment = await db.collection('post_comments').findOne({author: 'quill-owner'})
+      const commentId = comment!._id.toHexString()
+      const commentReport = await db.collection('reports').findOne({'target.id': commentId, status: 'open'})
+      // The page offers it beside each report of a post or a comment.
+      expect((await stranger.get('/admin/reports')).text).toContain(`action="/admin/reports/${commentReport!._id.toHexString()}/remove"`)
+      // Without the form's token: refused, nothing removed.
+      expect((await stranger.post(`/admin/reports/${commentReport!._id.toHexString()}/remove`, {})).status).toBe(403)
+      // Not staff: the fan cannot.
+      expect([403, 404]).toContain((await fan.submit(`/c/${CHANNEL}/posts/${postId}`, `/admin/reports/${commentReport!._id.toHexString()}/remove`, {})).status)
+      expect(await db.collection('post_comments').countDocuments({_id: comment!._id})).toBe(1)
+      const removed = await stranger.submit('/admin/reports', `/admin/reports/${commentReport!._id.toHexString()}/remove`, {})
+      expect(removed).toMatchObject({status: 303, location: '/admin/reports'})
+      expect((await stranger.get('/admin/reports')).text).toContain(`The comment on ${CHANNEL} is removed; its report is closed.`)
+      expect(await db.collection('post_comments').countDocuments({_id: comment!._id})).toBe(0)
+      expect((await fan.get(`/c/${CHANNEL}/posts/${postId}`)).text).not.toContain(`id="comment-${commentId}"`)
+      expect(await db.collection('reports').findOne({_id: commentReport!._id})).toMatchObject({status: 'closed', resolution: 'content-removed', closedBy: 'stranger-7'})
+
+      // A post of its own, reported, removed with its pictures.
+      const doomed = idFrom(await sendPost(owner, `/c/${CHANNEL}/posts`, {markdown: 'Something nobody should read', images: [await photo('#aa0000', 400, 300)]}))
+      expect(await stored(`posts/${doomed}/`)).toHaveLength(1)
+      expect((await fan.submit(`/c/${CHANNEL}/posts/${doomed}/report`, `/c/${CHANNEL}/posts/${doomed}/report`, {reason: 'spam'})).status).toBe(200)
+      const postReport = await db.collection('reports').findOne({'target.id': doomed, status: 'open'})
+      expect((await stranger.submit('/admin/reports', `/admin/reports/${postReport!._id.toHexString()}/remove`, {})).status).toBe(303)
+      expect(await postDoc(doomed)).toBeNull()
+      expect((await fetch(`${web}/c/${CHANNEL}/posts/${doomed}`)).status).toBe(404)
+      expect(await stored(`posts/${doomed}/`)).toEqual([])
+      const closed = await stranger.get('/admin/reports')
+      expect(closed.text).toContain('Post removed by stranger-7')
+      expect(await db.collection('audit').countDocuments({action: 'report.remove-post', actor: 'stranger-7'})).toBe(1)
+    } finally {
+      await db.collection('users').updateOne({usernameKey: 'stranger-7'}, {$unset: {role: ''}})
+    }
+  })
+
   it('screenshots of the post page, on a desktop and a phone', async () => {
     await page.goto(`${web}/c/${CHANNEL}/posts/${postId}`)
     await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.post-images img, .post-link img')].every((img) => img.complete && img.naturalWidth > 0))
@@ -325,7 +362,8 @@ describe('editing and deleting', () => {
     expect(after.images.map((i: {key: string}) => i.key)).toEqual([kept])
     expect(await stored(`posts/${postId}/`)).toEqual([kept])
     expect(dropped).not.toBe(kept)
-    expect(after).toMatchObject({likes: 1, comments: 2})
+    // An edit keeps its likes and comments (one of the three went with a moderator).
+    expect(after).toMatchObject({likes: 1, comments: 1})
     expect((await fan.get(`/c/${CHANNEL}/posts/${postId}`)).text).toMatch(/· edited <time/)
   })
 
