@@ -108,12 +108,13 @@ function entryForm(context: PageContext, options: {action: string; button: strin
   const {prefix, errors} = options
   const title = options.form?.title ?? options.entry?.title ?? ''
   const category = options.form?.category ?? options.entry?.category ?? ''
-  // The UTC instant the script shows in local time; without the script, the field holds it in UTC.
+  // The UTC instant the script shows in local time (data-utc), and puts in startsAtUtc as the
+  // streamer changes it; without the script, startsAtUtc stays empty and the field, in UTC, counts.
   const utc = options.form?.utc !== undefined && options.form.utc !== '' ? options.form.utc : options.entry?.startsAt.toISOString()
   const local = options.form?.local ?? (utc === undefined ? '' : utc.slice(0, 16))
   return `<form class="stack" method="post" action="${escapeHtml(options.action)}" data-schedule novalidate>
 ${csrfField(context.csrfToken)}
-<input type="hidden" name="startsAtUtc" value="${escapeHtml(utc ?? '')}">
+<input type="hidden" name="startsAtUtc" value="">
 <label>Title
   <input name="title" value="${escapeHtml(title)}" required maxlength="${SCHEDULE_TITLE_MAX_LENGTH}"${invalid(errors, 'title', prefix)}>${errorOf(errors, 'title', prefix)}
 </label>

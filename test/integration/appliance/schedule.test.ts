@@ -127,6 +127,20 @@ describe('planning a broadcast', () => {
     expect((await schedules().findOne({channel: CHANNEL}))?.startsAt.toISOString()).toBe(planned.toISOString())
   })
 
+  it('without JavaScript, an edit of the time (read as UTC, as the form says) is stored too', async () => {
+    const id = String((await schedules().findOne({channel: CHANNEL}))!._id)
+    const form = (await owner.get(`/dashboard/c/${CHANNEL}/schedule`)).text
+    // The hidden UTC field is the script's to fill: without it, it goes empty and the visible field counts.
+    expect(form).toContain('<input type="hidden" name="startsAtUtc" value="">')
+    const edit = async (at: Date): Promise<void> => {
+      const answer = await owner.submit(`/dashboard/c/${CHANNEL}/schedule`, `/dashboard/c/${CHANNEL}/schedule/${id}`, {title: 'Owl <watching> & "Q&A"', category: '', startsAt: at.toISOString().slice(0, 16), startsAtUtc: ''})
+      expect(answer.status).toBe(303)
+      expect((await schedules().findOne({channel: CHANNEL}))?.startsAt.toISOString()).toBe(at.toISOString())
+    }
+    await edit(new Date(planned.getTime() + 3_600_000))
+    await edit(planned)
+  })
+
   it("a viewer elsewhere sees it on the channel's page and on /upcoming in their own time zone, soonest first", async () => {
     // A second entry, sooner, on the other channel.
     const sooner = new Date(Date.now() + 3 * 3600_000)
