@@ -3,16 +3,16 @@
  * decides, and only a like that was new moves the post's count) and comment on it
  * (`post_comments`, one level: a reply is a comment on the same post that names whom it answers).
  */
-import {MongoServerError, ObjectId, type Collection, type Db} from 'mongodb'
+import {MongoServerError, ObjectId, type Collection, type Db, type Filter} from 'mongodb'
 
-import {Posts} from './posts.js'
+import {encodePostCursor, Posts, type PostCursor} from './posts.js'
 
 export const POST_LIKES_COLLECTION = 'post_likes'
 export const POST_COMMENTS_COLLECTION = 'post_comments'
 /** The most a comment may hold, in characters. */
 export const COMMENT_MAX = 1000
-/** The comments a post's page shows (the oldest first). */
-export const COMMENTS_SHOWN = 500
+/** Comments on a post's page: the newest this many, and "Earlier comments" for the ones before. */
+export const COMMENTS_SHOWN = 200
 
 export interface PostLikeDoc {
   postId: ObjectId
@@ -103,9 +103,16 @@ export class PostComments {
     return this.collection.findOne({_id: new ObjectId(id), postId})
   }
 
-  /** A post's comments, the oldest first, as a conversation reads. */
-  ofPost(postId: ObjectId): Promise<CommentDoc[]> {
-    return this.collection.find({postId}).sort({createdAt: 1, _id: 1}).limit(COMMENTS_SHOWN).toArray()
+  /**
+   * A page of a post's comments, the oldest first as a conversation reads: the newest
+   * COMMENTS_SHOWN, or those before a cursor; `earlier` is the cursor of the page before, if any.
+   */
+  async ofPost(postId: ObjectId, before?: PostCursor, limit = COMMENTS_SHOWN): Promise<{comments: CommentDoc[]; earlier?: string}> {
+    const older: Filter<CommentDoc> =
+      before === undefined ? {} : {$or: [{createdAt: {$lt: before.createdAt}}, {createdAt: before.createdAt, _id: {$lt: new ObjectId(before.id)}}]}
+    const newestFirst = await this.collection.find({postId, ...older}).sort({createdAt: -1, _id: -1}).limit(limit + 1).toArray()
+    const shown = newestFirst.slice(0, limit).reverse()
+    return {comments: shown, ...(newestFirst.length > limit && shown[0] !== undefined ? {earlier: encodePostCursor(shown[0])} : {})}
   }
 
   async remove(comment: CommentDoc): Promise<boolean> {

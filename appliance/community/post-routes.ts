@@ -240,14 +240,19 @@ export async function postRoutes(app: FastifyInstance, options: PostRoutesOption
     return reply.redirect(postPath(post), 303)
   })
 
-  const showPost = async (request: FastifyRequest<{Params: PostParams; Querystring: {reply?: string}}>, reply: FastifyReply, extra: {status?: number; error?: string; draft?: string; replyTo?: CommentDoc} = {}): Promise<FastifyReply> => {
+  const showPost = async (request: FastifyRequest<{Params: PostParams; Querystring: {reply?: string; before?: string}}>, reply: FastifyReply, extra: {status?: number; error?: string; draft?: string; replyTo?: CommentDoc} = {}): Promise<FastifyReply> => {
     const post = await postAt(request.params)
     if (post === null) return notFound(request, reply)
     const channel = await channels.byName(post.channel)
     const viewerId = request.viewer?.id
     const context = pageContext(request, reply)
-    const [liked, list] = await Promise.all([viewerId === undefined ? Promise.resolve(new Set<string>()) : likes.likedOf(viewerId, [post._id]), comments.ofPost(post._id)])
-    const replyTo = extra.replyTo ?? (request.query.reply === undefined ? undefined : list.find((c) => c._id.toHexString() === request.query.reply))
+    const [liked, shown, answering] = await Promise.all([
+      viewerId === undefined ? Promise.resolve(new Set<string>()) : likes.likedOf(viewerId, [post._id]),
+      comments.ofPost(post._id, decodePostCursor(request.query.before)),
+      extra.replyTo !== undefined || request.query.reply === undefined ? Promise.resolve(null) : comments.byId(post._id, request.query.reply),
+    ])
+    const list = shown.comments
+    const replyTo = extra.replyTo ?? answering ?? undefined
     return sendPage(
       reply,
       extra.status ?? 200,
@@ -257,13 +262,14 @@ export async function postRoutes(app: FastifyInstance, options: PostRoutesOption
         comments: list,
         canDelete: (c) => viewerId !== undefined && (c.authorId === viewerId || owns(channel, viewerId)),
         ...(replyTo === undefined ? {} : {replyTo}),
+        ...(shown.earlier === undefined ? {} : {earlier: shown.earlier}),
         ...(extra.error === undefined ? {} : {error: extra.error}),
         ...(extra.draft === undefined ? {} : {draft: extra.draft}),
       }),
     )
   }
 
-  app.get<{Params: PostParams; Querystring: {reply?: string}}>('/c/:channel/posts/:postId', async (request, reply) => showPost(request, reply))
+  app.get<{Params: PostParams; Querystring: {reply?: string; before?: string}}>('/c/:channel/posts/:postId', async (request, reply) => showPost(request, reply))
 
   // A post's pictures, cached for good (a new picture is a new name); a disabled channel's answer 410 with its pages.
   app.get<{Params: PostParams & {object: string}}>('/c/:channel/posts/:postId/images/:object', async (request, reply) => {

@@ -159,6 +159,8 @@ export interface PostPageView {
   post: PostDoc
   card: string
   comments: readonly CommentDoc[]
+  /** The cursor of the comments before these, when there are some. */
+  earlier?: string
   /** The comment being answered (?reply=<id>), when there is one. */
   replyTo?: CommentDoc
   /** Who may remove which comment: its author, and the channel's owner. */
@@ -183,7 +185,8 @@ export function postPage(context: PageContext, view: PostPageView): string {
   const {post} = view
   const path = postPath(post)
   const comments =
-    view.comments.length === 0 ? '<p class="muted">No comments yet.</p>' : `<ol class="comments">${view.comments.map((c) => commentItem(context, post, c, view.canDelete(c))).join('')}</ol>`
+    (view.earlier === undefined ? '' : `<p><a href="${path}?before=${encodeURIComponent(view.earlier)}#comments" rel="prev">Earlier comments</a></p>`) +
+    (view.comments.length === 0 ? '<p class="muted">No comments yet.</p>' : `<ol class="comments">${view.comments.map((c) => commentItem(context, post, c, view.canDelete(c))).join('')}</ol>`)
   const form =
     context.viewer === undefined
       ? `<p><a href="/login?next=${encodeURIComponent(path)}">Log in</a> to comment.</p>`

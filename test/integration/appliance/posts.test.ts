@@ -291,6 +291,27 @@ describe('reading, liking and commenting', () => {
     }
   })
 
+  it('a long conversation pages: the newest 200 comments, then "Earlier comments" for the rest, none twice', async () => {
+    const post = (await postDoc())!
+    const base = Date.now() - 3_600_000
+    // 205 comments written straight in (the form allows 60 a minute), five of them in the same millisecond.
+    const seeded = Array.from({length: 205}, (_, i) => ({_id: new ObjectId(), postId: post._id, channel: CHANNEL, authorId: 'seed', author: 'seed', text: `seeded ${i}`, createdAt: new Date(base + Math.min(i, 200) * 1000)}))
+    await db.collection('post_comments').insertMany(seeded)
+    try {
+      const texts = (html: string): string[] => [...html.matchAll(/<p class="comment-text">(seeded \d+)<\/p>/g)].map((m) => m[1]!)
+      const first = await fan.get(`/c/${CHANNEL}/posts/${postId}`)
+      const newest = texts(first.text)
+      expect(newest).toHaveLength(200 - (await db.collection('post_comments').countDocuments({postId: post._id, authorId: {$ne: 'seed'}})))
+      const earlier = /href="([^"]+)" rel="prev">Earlier comments</.exec(first.text)?.[1]
+      expect(earlier).toBeDefined()
+      const rest = texts((await fan.get(earlier!.replaceAll('&amp;', '&'))).text)
+      expect(new Set([...rest, ...newest]).size).toBe(205)
+      expect([...rest, ...newest]).toHaveLength(205)
+    } finally {
+      await db.collection('post_comments').deleteMany({postId: post._id, authorId: 'seed'})
+    }
+  })
+
   it('screenshots of the post page, on a desktop and a phone', async () => {
     await page.goto(`${web}/c/${CHANNEL}/posts/${postId}`)
     await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.post-images img, .post-link img')].every((img) => img.complete && img.naturalWidth > 0))
