@@ -8,12 +8,15 @@
  * Shing: real Redis and FerretDB (MongoDB wire) from the test harness and one worker process
  * (`node appliance/dist/main.js worker`) with the fan-out threshold above the largest count, so
  * that every size is fanned out on write. Per size: the follows are seeded into MongoDB directly
- * (not timed), a post is inserted and its `channel.event` queued as the posts' route does; timed
+ * and every follower's timeline is made to exist in Redis as a first read of /home leaves it (a
+ * marker only; the fan-out writes only into timelines that exist) (neither timed), a post is
+ * inserted and its `channel.event` queued as the posts' route does; timed
  * from the enqueue until the worker's post.fanout job has finished (the channel.event job, its
  * listener, then post.fanout paging the followers out of MongoDB and writing each page into
  * Redis). Then every follower's timeline is checked to hold the post (not timed). Redis memory is
- * INFO memory's used_memory before and after: one new timeline per follower (a sorted set of one
- * post). CPU per process (worker, FerretDB, Redis) over the fan-out, from /proc.
+ * INFO memory's used_memory before the timelines are made to exist and after the fan-out: one
+ * timeline per follower (a sorted set of the post and the marker). CPU per process (worker,
+ * FerretDB, Redis) over the fan-out, from /proc.
  * - redis-pipeline (the baseline of the last line): one ioredis client ZADDs the same post into
  *   as many fresh keys, pipelined 1,000 commands per round trip (Shing's page size) — what
  *   writing the timelines costs with nothing else around it. Its keys are removed after.
@@ -32,7 +35,7 @@ import pino from 'pino'
 import {MONGO_DATABASE} from '../appliance/contract/index.js'
 import {Follows} from '../appliance/community/follows.js'
 import {Posts} from '../appliance/community/posts.js'
-import {ensureTimelineIndexes, FANOUT_PAGE, timelineKey} from '../appliance/community/timelines.js'
+import {ensureTimelineIndexes, FANOUT_PAGE, TIMELINE_TTL_MS, timelineKey} from '../appliance/community/timelines.js'
 import {QUEUE_PREFIX} from '../appliance/jobs/catalog.js'
 import {JobQueues} from '../appliance/jobs/queues.js'
 import type {PostFanoutResult} from '../appliance/jobs/types.js'
@@ -68,6 +71,17 @@ async function seedFollows(db: Db, channel: string, count: number): Promise<void
   progress(`  ${count} follows of ${channel} seeded in ${seconds(performance.now() - since)} s`)
 }
 
+/** Each follower's timeline made to exist, as an account's first read of /home leaves it: its marker only. */
+async function seedTimelines(redis: Redis, channel: string, count: number): Promise<void> {
+  const since = performance.now()
+  for (let i = 0; i < count; i += 10_000) {
+    const pipeline = redis.pipeline()
+    for (let j = i; j < Math.min(count, i + 10_000); j++) pipeline.zadd(timelineKey(`${channel}-${j}`), '+inf', 'synced:0').pexpire(timelineKey(`${channel}-${j}`), TIMELINE_TTL_MS)
+    await pipeline.exec()
+  }
+  progress(`  ${count} timelines of ${channel}'s followers made to exist in ${seconds(performance.now() - since)} s`)
+}
+
 /** MEMORY USAGE of 200 of these keys, evenly spread, averaged: what one key takes (INFO's total moves with everything else). */
 async function bytesPerKey(redis: Redis, keys: readonly string[]): Promise<number> {
   const step = Math.max(1, Math.floor(keys.length / 200))
@@ -90,6 +104,8 @@ async function holding(redis: Redis, keys: readonly string[], postId: string): P
 
 interface Row {
   followers: number
+  /** Timelines the fan-out wrote into (those that existed). */
+  written: number
   shingMs: number
   pipelineMs: number
   shingBytes: number
@@ -107,6 +123,7 @@ async function shingFanout(site: LiveSite, db: Db, jobs: JobQueues, queue: Queue
   await new Posts(db).insert({_id, channel, authorId: 'bench', markdown: 'fan me out', html: '<p>fan me out</p>', images: [], createdAt, likes: 0, comments: 0})
   const postId = _id.toHexString()
   const memoryBefore = await usedMemory(site.client)
+  await seedTimelines(site.client, channel, count)
   const cpuBefore = {worker: sampleProcess(pids.worker), ferretdb: sampleProcess(pids.ferretdb), redis: sampleProcess(pids.redis)}
   const since = performance.now()
   await jobs.enqueue('channel.event', {channel, event: 'post', postId, at: createdAt.toISOString()})
@@ -124,7 +141,7 @@ async function shingFanout(site: LiveSite, db: Db, jobs: JobQueues, queue: Queue
   const shingMs = performance.now() - since
   const cpuAfter = {worker: sampleProcess(pids.worker), ferretdb: sampleProcess(pids.ferretdb), redis: sampleProcess(pids.redis)}
   const cores = (k: keyof typeof cpuBefore): number => coresBetween(cpuBefore[k] as ProcessSample, cpuAfter[k] as ProcessSample)
-  if (result.status !== 'done' || result.followers !== count) throw new Error(`post.fanout answered ${JSON.stringify(result)}, not ${count} followers done`)
+  if (result.status !== 'done' || result.followers !== count || result.timelines !== count) throw new Error(`post.fanout answered ${JSON.stringify(result)}, not ${count} followers and timelines done`)
   const shingBytes = (await usedMemory(site.client)) - memoryBefore
   const keys = Array.from({length: count}, (_, i) => timelineKey(`${channel}-${i}`))
   const found = await holding(site.client, keys, postId)
@@ -133,7 +150,7 @@ async function shingFanout(site: LiveSite, db: Db, jobs: JobQueues, queue: Queue
   const fanout = await queue.getJob(`post.fanout-${postId}`)
   const ran = (fanout?.finishedOn ?? 0) - (fanout?.processedOn ?? 0)
   progress(`  shing: ${count} timelines hold the post after ${seconds(shingMs)} s (checked every one); post.fanout ran ${seconds(ran)} s of it, queued at +${seconds((fanout?.timestamp ?? 0) - (Date.now() - (performance.now() - since)))} s`)
-  return {followers: count, shingMs, shingBytes, timelineBytes, cores: {worker: cores('worker'), ferretdb: cores('ferretdb'), redis: cores('redis')}}
+  return {followers: count, written: result.timelines, shingMs, shingBytes, timelineBytes, cores: {worker: cores('worker'), ferretdb: cores('ferretdb'), redis: cores('redis')}}
 }
 
 /** The baseline: the same ZADDs from one client, FANOUT_PAGE per round trip, into fresh keys. */
@@ -184,10 +201,10 @@ async function main(): Promise<void> {
     await site.stop()
   }
 
-  console.log('followers  shing-s  timelines/s  redis-pipeline-s  ratio  redis-MiB shing>pipeline  bytes/timeline  cores worker/ferretdb/redis')
+  console.log('followers  written  shing-s  timelines/s  redis-pipeline-s  ratio  redis-MiB shing>pipeline  bytes/timeline  cores worker/ferretdb/redis')
   for (const r of rows) {
     console.log(
-      `${String(r.followers).padStart(9)}  ${seconds(r.shingMs).padStart(7)}  ${String(Math.round(r.followers / (r.shingMs / 1000))).padStart(11)}  ${seconds(r.pipelineMs).padStart(16)}  ${(r.shingMs / r.pipelineMs).toFixed(1).padStart(5)}  ${`${mib(r.shingBytes)}>${mib(r.pipelineBytes)}`.padStart(23)}  ${String(Math.round(r.timelineBytes)).padStart(14)}  ${r.cores.worker.toFixed(2)}/${r.cores.ferretdb.toFixed(2)}/${r.cores.redis.toFixed(2)}`,
+      `${String(r.followers).padStart(9)}  ${String(r.written).padStart(7)}  ${seconds(r.shingMs).padStart(7)}  ${String(Math.round(r.followers / (r.shingMs / 1000))).padStart(11)}  ${seconds(r.pipelineMs).padStart(16)}  ${(r.shingMs / r.pipelineMs).toFixed(1).padStart(5)}  ${`${mib(r.shingBytes)}>${mib(r.pipelineBytes)}`.padStart(23)}  ${String(Math.round(r.timelineBytes)).padStart(14)}  ${r.cores.worker.toFixed(2)}/${r.cores.ferretdb.toFixed(2)}/${r.cores.redis.toFixed(2)}`,
     )
   }
   const last = rows.find((r) => r.followers === 100_000) ?? rows.at(-1)!

@@ -2,7 +2,7 @@
  * Deleting an account, with everything that is its own: its sessions end and its broadcasts stop
  * (as a ban does), then its channels go with their stream keys, images and past broadcasts (their
  * recordings leave S3 through the worker's vod.delete), their chat and followers and posts, schedule and webhooks, what it said in any chat, what it followed, liked and commented,
- * its access tokens, and the account. The audit log keeps a line of it; what others wrote
+ * its access tokens, its home timeline (Redis), and the account. The audit log keeps a line of it; what others wrote
  * (reports, the audit log, chat moderation logs) stays.
  */
 import type {Redis} from 'ioredis'
@@ -16,6 +16,7 @@ import {Follows} from '../community/follows.js'
 import {removeAccountReactions, removeChannelPosts} from '../community/post-removal.js'
 import {NotificationSettings, Notifications} from '../community/notifications.js'
 import {Schedules} from '../community/schedule.js'
+import {timelineKey} from '../community/timelines.js'
 import {Webhooks} from '../community/webhooks.js'
 import {deleteChannelImage} from '../channels/images.js'
 import {CHANNELS_COLLECTION, STREAM_KEYS_COLLECTION} from '../channels/stream-keys.js'
@@ -71,6 +72,8 @@ export async function deleteAccount(deps: DeleteAccountDeps, user: UserDoc): Pro
   await chat.removeAccount(user._id.toHexString())
   await follows.removeAccount(user._id.toHexString())
   await removeAccountReactions(db, user._id.toHexString())
+  // Its home timeline (a cache in Redis; it would only expire).
+  await deps.redis.del(timelineKey(user._id.toHexString()))
   // Its notifications, and its mail choices with the token its unsubscribe links carry.
   await new Notifications(db).removeAccount(user._id.toHexString())
   await new NotificationSettings(db).removeAccount(user._id.toHexString())

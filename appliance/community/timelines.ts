@@ -9,14 +9,21 @@
  * Redis is a cache of MongoDB here: a timeline that is missing (Redis restarted, the key was
  * evicted) is rebuilt from the posts of the channels the account follows when it is next read, and
  * a channel followed since the last read has its recent posts merged in then. The set's top member,
- * scored +inf, says up to which follow it was built (`synced:<ms>`); a set without it (the fan-out
- * may create one after a restart) is rebuilt all the same.
+ * scored +inf, says up to which follow it was built (`synced:<ms>`); a set without it is rebuilt
+ * all the same.
+ *
+ * Only timelines that are read are kept: the fan-out writes into those that exist (an account that
+ * never opens /home costs nothing), and each expires TIMELINE_TTL_MS after its last read. The posts
+ * of a disabled channel stay in the sets but are left out of every read, so that they show again
+ * when it is enabled.
  */
 import type {Redis} from 'ioredis'
 import {ObjectId, type Collection, type Db} from 'mongodb'
 
 import type {CommunitySettings} from '../contract/community.js'
 import type {Logger} from '../platform/logger.js'
+import {CHANNELS_COLLECTION} from '../channels/stream-keys.js'
+import type {ChannelDoc} from '../channels/channels.js'
 import {FOLLOWS_COLLECTION, type FollowDoc} from './follows.js'
 import {Posts, type PostCursor, type PostDoc} from './posts.js'
 
@@ -24,9 +31,15 @@ export const TIMELINE_KEY_PREFIX = 'shing:timeline'
 export const timelineKey = (userId: string): string => `${TIMELINE_KEY_PREFIX}:${userId}`
 const buildLockKey = (userId: string): string => `${TIMELINE_KEY_PREFIX}-build:${userId}`
 const SYNCED = 'synced:'
+/** Held at +inf while a missing timeline is built, so that the fan-out meanwhile writes into it. */
+const BUILDING = 'building'
+/** A timeline not read for this long goes (rebuilt from MongoDB if its account comes back). */
+export const TIMELINE_TTL_MS = 14 * 24 * 3600_000
 /** How long a reader may take to rebuild one timeline before another may try. */
 const BUILD_LOCK_MS = 30_000
-/** Followers written per Redis pipeline of a fan-out, and per checkpoint. */
+/** The most entries one round of a page reads (rounds after the first read further). */
+const MAX_ROUND = 1000
+/** Followers written per Redis script call of a fan-out, and per checkpoint. */
 export const FANOUT_PAGE = 1000
 /** Follows read per MongoDB batch: fewer round trips (a batch costs FerretDB more than its size does). */
 const FANOUT_READ_BATCH = 5000
@@ -59,19 +72,26 @@ export interface TimelinePage {
   followsNothing: boolean
 }
 
+/** ZADD and cap into each key that exists (KEYS: the timelines; ARGV: score, post id, length); answers how many. */
+const ADD_TO_EXISTING = `local written = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('exists', key) == 1 then
+    redis.call('zadd', key, ARGV[1], ARGV[2])
+    redis.call('zremrangebyrank', key, 0, -(tonumber(ARGV[3]) + 2))
+    written = written + 1
+  end
+end
+return written`
+
 /**
- * Writes one post into these timelines (ZADD is idempotent: written twice, it is there once) and
- * caps each at `length` posts (plus its +inf marker).
+ * Writes one post into those of these timelines that exist (ZADD is idempotent: written twice, it
+ * is there once), capping each at `length` posts (plus its +inf marker); one script call, so that
+ * a timeline cannot expire between its check and its write. A missing one gets it when it is built
+ * from MongoDB at its next read. Answers how many were written into.
  */
-export async function addToTimelines(redis: Redis, userIds: readonly string[], post: {id: string; ms: number}, length: number): Promise<void> {
-  if (userIds.length === 0) return
-  const pipeline = redis.pipeline()
-  for (const userId of userIds) {
-    const key = timelineKey(userId)
-    pipeline.zadd(key, post.ms, post.id)
-    pipeline.zremrangebyrank(key, 0, -(length + 2))
-  }
-  await execOrThrow(pipeline)
+export async function addToTimelines(redis: Redis, userIds: readonly string[], post: {id: string; ms: number}, length: number): Promise<number> {
+  if (userIds.length === 0) return 0
+  return Number(await redis.eval(ADD_TO_EXISTING, userIds.length, ...userIds.map(timelineKey), post.ms, post.id, length))
 }
 
 export async function removeFromTimelines(redis: Redis, userIds: readonly string[], postId: string): Promise<void> {
@@ -81,10 +101,12 @@ export async function removeFromTimelines(redis: Redis, userIds: readonly string
   await execOrThrow(pipeline)
 }
 
-async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
+/** Runs a pipeline (or MULTI); throws its first error, else answers its replies. */
+async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
   const results = (await pipeline.exec()) ?? []
   const failed = results.find(([error]) => error !== null)
   if (failed !== undefined) throw failed[0]!
+  return results.map(([, value]) => value)
 }
 
 /**
@@ -129,6 +151,7 @@ export class Timelines {
   private readonly posts: Posts
   private readonly follows: Collection<FollowDoc>
   private readonly pulled: Collection<PulledChannelDoc>
+  private readonly channelDocs: Collection<ChannelDoc>
 
   constructor(
     db: Db,
@@ -139,6 +162,12 @@ export class Timelines {
     this.posts = new Posts(db)
     this.follows = db.collection<FollowDoc>(FOLLOWS_COLLECTION)
     this.pulled = db.collection<PulledChannelDoc>(PULLED_CHANNELS_COLLECTION)
+    this.channelDocs = db.collection<ChannelDoc>(CHANNELS_COLLECTION)
+  }
+
+  /** Whether this channel is merged in at read (never fanned out since it was marked). */
+  async isPulled(channel: string): Promise<boolean> {
+    return (await this.pulled.countDocuments({_id: channel}, {limit: 1})) > 0
   }
 
   /**
@@ -153,18 +182,26 @@ export class Timelines {
   async page(userId: string, options: {before?: PostCursor; limit: number}): Promise<TimelinePage> {
     const follows = await this.follows.find({userId}, {projection: {channel: 1, at: 1}}).toArray()
     if (follows.length === 0) return {posts: [], followsNothing: true}
-    const channels = follows.map((f) => f.channel)
-    const followed = new Set(channels)
-    const pulled = new Set((await this.pulled.find({_id: {$in: channels}}, {projection: {_id: 1}}).toArray()).map((c) => c._id))
+    const all = follows.map((f) => f.channel)
+    // A disabled channel's posts are shown nowhere; they stay in the set (enabled again, they are back).
+    const [disabledDocs, pulledDocs] = await Promise.all([
+      this.channelDocs.find({name: {$in: all}, disabled: {$exists: true}}, {projection: {_id: 0, name: 1}}).toArray(),
+      this.pulled.find({_id: {$in: all}}, {projection: {_id: 1}}).toArray(),
+    ])
+    const disabled = new Set(disabledDocs.map((c) => c.name))
+    const channels = all.filter((c) => !disabled.has(c))
+    const followed = new Set(all)
+    const pulled = new Set(pulledDocs.map((c) => c._id).filter((c) => !disabled.has(c)))
     const inRedis = await this.sync(userId, follows, pulled)
 
     const key = timelineKey(userId)
     const posts: PostDoc[] = []
     let cursor = options.before
     // A round comes up short only where posts it found were deleted or unfollowed (dropped here,
-    // and from the timeline): a few more rounds fill the page.
-    for (let round = 0; round < 4; round++) {
-      const want = options.limit - posts.length
+    // and from the timeline) or are a disabled channel's (left in it): more rounds, each reading
+    // twice as far as the one before (a disabled channel may hold most of the set), fill the page.
+    for (let round = 0; round < 8; round++) {
+      const want = Math.min((options.limit - posts.length) * 2 ** round, MAX_ROUND)
       const fromRedis = inRedis ? await this.range(key, cursor, want) : []
       // Past the end of the Redis set (or without one), MongoDB has the rest of every channel;
       // the pulled channels come from it always.
@@ -178,16 +215,19 @@ export class Timelines {
       const missing = chosen.filter((e) => e.doc === undefined).map((e) => new ObjectId(e.id))
       const docs = new Map((missing.length === 0 ? [] : await this.posts.collection.find({_id: {$in: missing}}).toArray()).map((d) => [d._id.toHexString(), d]))
       const stale: string[] = []
-      for (const entry of chosen) {
+      // The page may fill before the round's end: the cursor is then the last entry it took.
+      let used = 0
+      while (used < chosen.length && posts.length < options.limit) {
+        const entry = chosen[used++]!
         const doc = entry.doc ?? docs.get(entry.id)
         // Deleted (its unfanout may not have reached this timeline yet) or of a channel no longer followed.
         if (doc === undefined || !followed.has(doc.channel)) stale.push(entry.id)
-        else posts.push(doc)
+        else if (!disabled.has(doc.channel)) posts.push(doc)
       }
       if (stale.length > 0 && inRedis) await this.redis.zrem(key, ...stale)
-      const last = chosen.at(-1)!
+      const last = chosen[used - 1]!
       cursor = {createdAt: new Date(last.ms), id: last.id}
-      if (chosen.length < want) return {posts, followsNothing: false}
+      if (used === chosen.length && chosen.length < want) return {posts, followsNothing: false}
       if (posts.length === options.limit) break
     }
     return {posts, next: cursor!, followsNothing: false}
@@ -218,7 +258,9 @@ export class Timelines {
    */
   private async sync(userId: string, follows: readonly Pick<FollowDoc, 'channel' | 'at'>[], pulled: ReadonlySet<string>): Promise<boolean> {
     const key = timelineKey(userId)
-    const marker = (await this.redis.zrange(key, '+inf', '+inf', 'BYSCORE')).find((m) => m.startsWith(SYNCED))
+    // Read: it lives on for another TIMELINE_TTL_MS (the lookup and the refresh in one round trip).
+    const [markers] = (await execOrThrow(this.redis.pipeline().zrange(key, '+inf', '+inf', 'BYSCORE').pexpire(key, TIMELINE_TTL_MS))) as [string[], number]
+    const marker = markers.find((m) => m.startsWith(SYNCED))
     const synced = marker === undefined ? undefined : Number(marker.slice(SYNCED.length))
     const newest = follows.reduce((max, f) => Math.max(max, f.at.getTime()), 0)
     if (synced !== undefined && newest <= synced) return true
@@ -228,6 +270,8 @@ export class Timelines {
     if ((await this.redis.set(buildLockKey(userId), token, 'PX', BUILD_LOCK_MS, 'NX')) === null) return false
     try {
       const started = Date.now()
+      // Missing: it exists from now on, so that a post fanned out while MongoDB is read is not lost.
+      if (synced === undefined) await execOrThrow(this.redis.multi().zadd(key, '+inf', BUILDING).pexpire(key, TIMELINE_TTL_MS))
       const entries: Entry[] = []
       let before: PostCursor | undefined
       while (channels.length > 0 && entries.length < this.settings.length) {
@@ -242,6 +286,7 @@ export class Timelines {
       write.zremrangebyscore(key, '+inf', '+inf')
       write.zadd(key, '+inf', `${SYNCED}${newest}`)
       write.zremrangebyrank(key, 0, -(this.settings.length + 2))
+      write.pexpire(key, TIMELINE_TTL_MS)
       await execOrThrow(write)
       this.log.debug({userId, posts: entries.length, channels: channels.length, rebuilt: synced === undefined, ms: Date.now() - started}, 'timeline synced')
       return true

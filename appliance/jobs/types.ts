@@ -219,8 +219,10 @@ export type PostFanoutResult =
       status: 'done'
       postId: string
       channel: string
-      /** Timelines it was written into, this try and the tries before. */
+      /** Followers gone over, this try and the tries before. */
       followers: number
+      /** Of those, the timelines that existed and were written into (a page a crash made a try write again counts again). */
+      timelines: number
       /** Followers an earlier try had done (a try after a crash resumes there); 0 on a whole run. */
       resumedAfter: number
     }
@@ -228,12 +230,10 @@ export type PostFanoutResult =
   | {status: 'skipped'; postId: string; reason: 'post deleted'}
 
 /** A deleted post taken out of its channel's followers' timelines. */
-export interface PostUnfanoutResult {
-  status: 'done'
-  postId: string
-  channel: string
-  followers: number
-}
+export type PostUnfanoutResult =
+  | {status: 'done'; postId: string; channel: string; followers: number}
+  /** A channel merged in at read: its posts were never fanned out (readers drop one deleted). */
+  | {status: 'skipped'; postId: string; channel: string; reason: 'pulled channel'}
 
 export interface JobResult {
   'dvr.finalize': DvrFinalizeResult

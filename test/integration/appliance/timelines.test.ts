@@ -1,9 +1,12 @@
 /**
  * Home timelines against real Redis, FerretDB, a web and workers: B and C follow A; A's posts
  * reach their timelines through channel.event → post.fanout; /home pages without gaps or repeats
- * while posts arrive; a channel above the threshold is merged in at read; a deleted post leaves
- * every timeline; a Redis restart loses nothing (rebuilt from MongoDB on read); a worker killed in
- * the middle of a fan-out to 20,000 followers is resumed by another, and each has the post once.
+ * while posts arrive; only timelines that exist (were read) are written into, and a read keeps one
+ * for 14 days; a channel above the threshold is merged in at read (and not "unfanned"); a deleted
+ * post leaves every timeline; a disabled channel's posts leave every /home until it is enabled; a
+ * Redis restart loses nothing (rebuilt from MongoDB on read); a worker killed in the middle of a
+ * fan-out to 20,000 followers whose timelines exist is resumed by another, and each has the post
+ * once; a deleted account's timeline goes with it.
  */
 import {Queue} from 'bullmq'
 import pino from 'pino'
@@ -15,7 +18,8 @@ import {MONGO_DATABASE} from '../../../appliance/contract/index.js'
 import {QUEUE_PREFIX} from '../../../appliance/jobs/catalog.js'
 import {JobQueues} from '../../../appliance/jobs/queues.js'
 import {Posts, type PostDoc} from '../../../appliance/community/posts.js'
-import {timelineKey} from '../../../appliance/community/timelines.js'
+import {Channels} from '../../../appliance/channels/channels.js'
+import {TIMELINE_TTL_MS, timelineKey} from '../../../appliance/community/timelines.js'
 import {screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {csrfToken, FormClient, signUpThroughForm} from '../../harness/http-client.js'
@@ -94,18 +98,26 @@ describe('home timelines', () => {
   let first: string
   const all: string[] = []
 
-  it('B and C follow A; A posts; it is in both timelines and on B\'s /home', async () => {
+  it('B and C follow A; A posts; it is written into B\'s timeline (B has read /home), not into C\'s (none yet); both see it', async () => {
     expect((await home(b)).text).toContain('You follow no channel yet')
     expect((await home(b)).text).toContain('href="/browse"')
     for (const reader of [b, c]) expect((await reader.submit('/c/alpha-posts', '/c/alpha-posts/follow', {})).status).toBe(303)
     expect((await home(b)).text).toContain('have not posted yet')
+    // A read keeps the timeline for 14 days from then.
+    expect(await site.client.pttl(timelineKey(ids['reader-b']!))).toBeGreaterThan(TIMELINE_TTL_MS - 60_000)
     first = await publish('alpha-posts', 'Hello <followers>')
     all.unshift(first)
-    await waitFor('the post in both timelines', async () => (await inTimeline('reader-b', first)) && (await inTimeline('reader-c', first)), {timeoutMs: 20_000, intervalMs: 100})
-    expect(await jobResult('post.fanout', `post.fanout-${first}`)).toMatchObject({status: 'done', followers: 2, resumedAfter: 0})
+    expect(await jobResult('post.fanout', `post.fanout-${first}`)).toMatchObject({status: 'done', followers: 2, timelines: 1, resumedAfter: 0})
+    expect(await inTimeline('reader-b', first)).toBe(true)
+    // C never opened /home: no timeline is kept for C.
+    expect(await site.client.exists(timelineKey(ids['reader-c']!))).toBe(0)
     const page = await home(b)
     expect(page.ids).toEqual([first])
     expect(page.text).toContain('<p>Hello <followers></p>')
+    // C's is built from MongoDB at C's first read, with the post; from then on it is fanned into.
+    expect((await home(c)).ids).toEqual([first])
+    expect(await inTimeline('reader-c', first)).toBe(true)
+    expect(await site.client.pttl(timelineKey(ids['reader-c']!))).toBeGreaterThan(TIMELINE_TTL_MS - 60_000)
   })
 
   it('A publishes and deletes through the posts\' own forms: the post comes into B\'s and C\'s timelines, then leaves them', async () => {
@@ -162,6 +174,12 @@ describe('home timelines', () => {
     expect((await home(b)).ids[0]).toBe(big)
     expect((await home(c)).ids[0]).toBe(big)
     all.unshift(big)
+    // Deleting a post of a pulled channel has no timelines to go through.
+    const gone = await publish('big-stage', 'soon gone', Date.now() + 30_000)
+    expect(await jobResult('post.fanout', `post.fanout-${gone}`)).toMatchObject({status: 'pulled'})
+    await posts.remove(new ObjectId(gone))
+    await jobs.enqueue('post.unfanout', {postId: gone, channel: 'big-stage'})
+    expect(await jobResult('post.unfanout', `post.unfanout-${gone}`)).toMatchObject({status: 'skipped', reason: 'pulled channel'})
   })
 
   it('the timeline page in Chromium (desktop and phone): cards, Older posts, the header link', async () => {
@@ -202,6 +220,23 @@ describe('home timelines', () => {
     expect((await home(c)).ids).toEqual(all.slice(0, 20))
   })
 
+  it('a disabled channel\'s posts leave every /home (its follows stay); enabled again, they are back', async () => {
+    const channels = new Channels(db)
+    expect(await channels.disable('alpha-posts', {at: new Date(), by: 'test', reason: 'moderated'})).toBe(true)
+    // Only big-stage's post is left, on one page: no "Older posts" leading through alpha-posts' hidden ones.
+    for (const reader of [b, c]) {
+      const page = await home(reader)
+      expect(page.ids).toEqual([all[0]])
+      expect(page.older).toBeUndefined()
+    }
+    // From MongoDB alone (no timeline in Redis: built again on this read) it is the same.
+    await site.client.del(timelineKey(ids['reader-c']!))
+    expect((await home(c)).ids).toEqual([all[0]])
+    expect(await channels.enable('alpha-posts')).toBe(true)
+    expect((await home(b)).ids).toEqual(all.slice(0, 20))
+    expect((await home(c)).ids).toEqual(all.slice(0, 20))
+  })
+
   it('after a Redis restart (everything in it gone) the timeline is rebuilt from MongoDB, once, on read', async () => {
     const before = (await home(c)).ids
     await site.redis.restart()
@@ -228,6 +263,11 @@ describe('home timelines', () => {
     for (let i = 0; i < CROWD; i += 2000) {
       await follows.insertMany(Array.from({length: 2000}, (_, j) => ({userId: `crowd-${i + j}`, channel: 'alpha-posts', notify: false, at: new Date(0)})))
     }
+    // Only existing timelines are written into: the crowd's exist, as a first read leaves them
+    // (built, nothing in them yet, the marker of their follows).
+    const seed = site.client.pipeline()
+    for (let i = 0; i < CROWD; i++) seed.zadd(timelineKey(`crowd-${i}`), '+inf', 'synced:0')
+    await seed.exec()
     const postId = await publish('alpha-posts', 'to the crowd')
     const queue = new Queue('post.fanout', {connection: {...site.redisEndpoint, maxRetriesPerRequest: null}, prefix: QUEUE_PREFIX})
     try {
@@ -238,21 +278,31 @@ describe('home timelines', () => {
       await site.get('worker-2').process.kill('SIGKILL')
       expect(done).toBeLessThan(CROWD)
       await site.start('worker-3', {SHING_COMMUNITY: crowdSite})
-      const result = (await waitFor('the fan-out to finish', async () => (await queue.getJob(`post.fanout-${postId}`))?.returnvalue ?? undefined, {timeoutMs: 90_000, intervalMs: 500})) as {status: string; followers: number; resumedAfter: number}
+      const result = (await waitFor('the fan-out to finish', async () => (await queue.getJob(`post.fanout-${postId}`))?.returnvalue ?? undefined, {timeoutMs: 90_000, intervalMs: 500})) as {status: string; followers: number; timelines: number; resumedAfter: number}
       expect(result.status).toBe('done')
       expect(result.followers).toBe(CROWD + 2)
+      // The crowd's and C's (read since the restart); a page written again after the kill counts again.
+      expect(result.timelines).toBeGreaterThanOrEqual(CROWD + 1)
       expect(result.resumedAfter).toBeGreaterThan(0)
       expect(result.resumedAfter).toBeLessThan(CROWD + 2)
     } finally {
       await queue.close()
     }
     const pipeline = site.client.pipeline()
-    for (let i = 0; i < CROWD; i++) pipeline.zrange(timelineKey(`crowd-${i}`), '0', '-1')
+    for (let i = 0; i < CROWD; i++) pipeline.zrange(timelineKey(`crowd-${i}`), '-inf', '(+inf', 'BYSCORE')
     const members = ((await pipeline.exec()) ?? []).map(([error, value]) => {
       expect(error).toBeNull()
       return value as string[]
     })
     expect(members.filter((m) => m.length === 1 && m[0] === postId)).toHaveLength(CROWD)
-    expect(await inTimeline('reader-b', postId)).toBe(true)
+    expect(await inTimeline('reader-c', postId)).toBe(true)
+    // B has not read /home since the restart: B has no timeline (it is built at B's next read).
+    expect(await site.client.exists(timelineKey(ids['reader-b']!))).toBe(0)
   }, 240_000)
+
+  it('a deleted account\'s timeline goes with it', async () => {
+    expect(await site.client.exists(timelineKey(ids['reader-c']!))).toBe(1)
+    expect((await c.submit('/account', '/account/delete', {confirmUsername: 'reader-c', deletePassword: PASSWORD})).status).toBe(200)
+    expect(await site.client.exists(timelineKey(ids['reader-c']!))).toBe(0)
+  })
 })
