@@ -37,6 +37,8 @@ export async function notifyLive(deps: NotifyDeps, data: {channel: string; strea
   // Over before its followers could be told: telling them now would send them to an offline channel.
   if (await ended(deps.db, data.streamId)) return {status: 'ended', followers: 0, notified: 0}
   const channel = await new Channels(deps.db).byName(data.channel)
+  // Disabled by the site's moderators (after it went live, or by a race with the ingest): its followers are not sent to it.
+  if (channel?.disabled !== undefined) return {status: 'disabled', followers: 0, notified: 0}
   const text = channel?.title === undefined ? `${data.channel} is live now` : `${data.channel} is live: ${channel.title}`
   const follows = new Follows(deps.db).collection
   let followers = 0

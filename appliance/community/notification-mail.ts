@@ -2,8 +2,10 @@
  * Notifications by mail, on the worker: one mail per notification for those who chose "e-mail"
  * (the `notify.mail` job), and a daily digest for those who chose it (`notify.digest`). Each
  * notification is claimed (`mailedAt`, a conditional update) before its mail is queued, and the
- * mail's job id is deterministic: a retried or repeated job sends nothing twice. Every mail carries
- * a one-click unsubscribe link (RFC 8058) that turns that kind's mail off without logging in.
+ * mail's job id is deterministic: a retried or repeated job sends nothing twice. A claim whose mail
+ * could not be queued is undone, so that the retry mails it rather than skipping it as mailed.
+ * Every mail carries a one-click unsubscribe link (RFC 8058) that turns that kind's mail off
+ * without logging in.
  */
 import {ObjectId, type Db} from 'mongodb'
 
@@ -70,6 +72,20 @@ async function endedBroadcasts(db: Db, notifications: NotificationDoc[]): Promis
 }
 
 /**
+ * Queues the mail of these claimed notifications; when that fails (Redis away), gives the claims
+ * back before failing the job: its retry finds them unmailed. Only this claim's (`mailedAt` equal to
+ * its time): one that another run made meanwhile stays.
+ */
+async function enqueueOrUnclaim(notifications: Notifications, claimed: NotificationDoc[], claimedAt: Date, enqueue: () => Promise<unknown>): Promise<void> {
+  try {
+    await enqueue()
+  } catch (error) {
+    await notifications.unclaimForMail(claimed.map((n) => n._id), claimedAt)
+    throw error
+  }
+}
+
+/**
  * notify.mail: each notification to its recipient's address, if they still want that kind by
  * e-mail and it was not mailed yet. Claimed one by one before its mail is queued: a retry after
  * a failure half-way sends only what was left.
@@ -98,11 +114,15 @@ export async function mailNotifications(notificationIds: string[], context: JobC
     else if (user === undefined || user.status !== 'active' || user.emailVerifiedAt === undefined) skip('no address')
     else if ((await settings.delivery(notification.userId))[notification.kind] !== 'email') skip('not by e-mail')
     else if (ended.has(notification.key)) skip('broadcast ended')
-    else if (!(await notifications.claimForMail(notification._id))) skip('already mailed')
     else {
+      const claimedAt = new Date()
+      if (!(await notifications.claimForMail(notification._id, claimedAt))) {
+        skip('already mailed')
+        continue
+      }
       const id = notification._id.toHexString()
       const frame = {user, site, publicUrl: context.publicUrl, kind: notification.kind, token: await settings.token(notification.userId)}
-      await context.jobs.enqueue('mail.send', compose(frame, notification.text, [{text: notification.text, url: notification.url}]), {jobId: `mail.notification-${id}`})
+      await enqueueOrUnclaim(notifications, [notification], claimedAt, () => context.jobs.enqueue('mail.send', compose(frame, notification.text, [{text: notification.text, url: notification.url}]), {jobId: `mail.notification-${id}`}))
       result.queued += 1
     }
   }
@@ -134,7 +154,7 @@ export async function sendDigests(context: JobContext, now = new Date()): Promis
     if (claimed.length === 0) continue
     const frame = {user, site, publicUrl: context.publicUrl, kind: 'digest' as const, token: doc.token}
     const subject = `${claimed.length} new notification${claimed.length === 1 ? '' : 's'}`
-    await context.jobs.enqueue('mail.send', compose(frame, subject, claimed, `Here is what happened since your last digest:`), {jobId: `mail.digest-${doc._id}-${day}`})
+    await enqueueOrUnclaim(notifications, claimed, now, () => context.jobs.enqueue('mail.send', compose(frame, subject, claimed, `Here is what happened since your last digest:`), {jobId: `mail.digest-${doc._id}-${day}`}))
     mails += 1
     carried += claimed.length
   }

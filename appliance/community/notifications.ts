@@ -184,6 +184,11 @@ export class Notifications {
     return (await this.collection.updateOne({_id: id, mailedAt: {$exists: false}}, {$set: {mailedAt: at}})).modifiedCount === 1
   }
 
+  /** Undoes claimForMail's claims made at `at` (their mail could not be queued). */
+  async unclaimForMail(ids: ObjectId[], at: Date): Promise<void> {
+    await this.collection.updateMany({_id: {$in: ids}, mailedAt: at}, {$unset: {mailedAt: ''}})
+  }
+
   async removeAccount(userId: string): Promise<void> {
     await this.collection.deleteMany({userId})
   }

@@ -28,6 +28,8 @@ import {IMMUTABLE} from '../web/assets.js'
 import {formText, notFoundPage, sendPage, viewerOrLogIn, type PageContext, type PageContextOf} from '../web/html.js'
 import {verifyCsrfToken} from '../web/security.js'
 import {mentionsIn, normalizePostText, postMarkdownRefusal, renderPostMarkdown} from './markdown.js'
+import {withinMentionBudget} from './mention-budget.js'
+import {queuePostEvent} from './post-events.js'
 import {notify} from './notifications.js'
 import {POST_IMAGE_OBJECT, postImagePrefix, removePostImages, renderPostImage, storePostImage} from './post-images.js'
 import {removePost} from './post-removal.js'
@@ -235,8 +237,8 @@ export async function postRoutes(app: FastifyInstance, options: PostRoutesOption
     const post: PostDoc = {_id, channel: channel.name, authorId: viewer.id, markdown, html: renderPostMarkdown(markdown), images, ...(link === undefined ? {} : {link}), createdAt: new Date(), likes: 0, comments: 0}
     await posts.insert(post)
     log.info({channel: channel.name, postId: _id.toHexString(), images: images.length, user: viewer.username}, 'post published')
-    // Followers' timelines, notifications and webhooks hear of it on the worker.
-    await jobs.enqueue('channel.event', {channel: channel.name, event: 'post', postId: _id.toHexString(), at: post.createdAt.toISOString()}).catch((err: Error) => log.error({postId: _id.toHexString(), err: err.message}, 'post published, but its channel.event could not be queued'))
+    // Followers' timelines, notifications and webhooks hear of it on the worker; one not queued (Redis away), housekeeping queues later.
+    await queuePostEvent(jobs, posts, post).catch((err: Error) => log.error({postId: _id.toHexString(), err: err.message}, 'post published, but its channel.event could not be queued (housekeeping will)'))
     return reply.redirect(postPath(post), 303)
   })
 
@@ -414,7 +416,10 @@ export async function postRoutes(app: FastifyInstance, options: PostRoutesOption
     const names = mentionsIn(comment.text).filter((name) => USERNAME_PATTERN.test(name))
     if (names.length === 0) return
     const found = await Promise.all(names.map((name) => users.byUsername(name)))
-    const userIds = found.filter((u) => u !== null).map((u) => u._id.toHexString()).filter((id) => id !== comment.authorId && id !== comment.replyTo?.userId)
+    // Only accounts in use (as chat mentions), and no more people than the writer's budget (community/mention-budget.ts).
+    const named = found.filter((u) => u !== null && u.status === 'active').map((u) => u!._id.toHexString()).filter((id) => id !== comment.authorId && id !== comment.replyTo?.userId)
+    const userIds = await withinMentionBudget(options.redis, comment.authorId, [...new Set(named)])
+    if (userIds.length < named.length) log.info({commentId, user: comment.author, named: named.length, notified: userIds.length}, 'mentions beyond the writer\'s budget not notified')
     if (userIds.length > 0) await notify(deps, {kind: 'mention', key: `mention:${commentId}`, userIds, actor: comment.author, channel: post.channel, text: `${comment.author} mentioned you: ${excerpt}`, url})
   }
 

@@ -42,6 +42,8 @@ export interface PostDoc {
   editedAt?: Date
   likes: number
   comments: number
+  /** When its channel.event was queued (followers' timelines, notifications, webhooks); absent: housekeeping queues it again (housekeeping/post-events.ts). */
+  eventQueuedAt?: Date
 }
 
 /** Where a page of posts starts: the last post of the page before (exclusive). */
@@ -84,6 +86,8 @@ export class Posts {
 
   async ensureIndexes(): Promise<void> {
     await this.collection.createIndex({channel: 1, createdAt: -1, _id: -1}, {name: 'channel_newest'})
+    // Housekeeping's look for recent posts whose channel.event was never queued.
+    await this.collection.createIndex({createdAt: -1}, {name: 'newest'})
   }
 
   byId(id: string | ObjectId): Promise<PostDoc | null> {
@@ -113,6 +117,11 @@ export class Posts {
   }
 
   /** A new post; its id is chosen before (the images are stored under it first). */
+  /** Its channel.event is queued: housekeeping need not queue it again. */
+  async eventQueued(id: ObjectId, at = new Date()): Promise<void> {
+    await this.collection.updateOne({_id: id}, {$set: {eventQueuedAt: at}})
+  }
+
   async insert(post: PostDoc): Promise<void> {
     await this.collection.insertOne(post)
   }

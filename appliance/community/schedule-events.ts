@@ -3,6 +3,7 @@
  * time, that entry becomes the broadcast's (the 'live' listener); shortly before a planned time,
  * the followers with live alerts on are reminded (schedule.remind).
  */
+import {Channels} from '../channels/channels.js'
 import type {ScheduleRemindResult} from '../jobs/types.js'
 import type {ChannelEventListener} from './channel-events.js'
 import {Follows} from './follows.js'
@@ -32,6 +33,8 @@ export async function remindFollowers(deps: NotifyDeps, data: {entryId: string; 
   if (entry.startsAt.getTime() !== data.startsAtMs) return {status: 'skipped', entryId: data.entryId, reason: 'time changed'}
   // Live early: the went-live notification has told them.
   if (entry.streamId !== undefined) return {status: 'skipped', entryId: data.entryId, reason: 'already live'}
+  // Disabled by the site's moderators: it cannot go live, so nobody is told it starts soon.
+  if ((await new Channels(deps.db).byName(entry.channel))?.disabled !== undefined) return {status: 'skipped', entryId: data.entryId, reason: 'channel disabled'}
   const minutes = Math.max(0, Math.round((data.startsAtMs - Date.now()) / 60_000))
   const text = `${entry.channel}: “${entry.title}” starts ${minutes <= 0 ? 'now' : `in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`}`
   const follows = new Follows(deps.db).collection

@@ -5,12 +5,16 @@
  * live again (StreamRecords.started supersedes it). Here such a document is ended once its stream
  * state is gone and its ingest has no heartbeat (or has restarted since), so that the history is
  * right and its archive, no longer held by a live broadcast, is kept only for the grace period.
+ * Its `channel.event` offline is queued too (the ingest that would have queued it died): webhooks
+ * hear that the channel went offline. The event's job id is the broadcast's, so an ingest that did
+ * queue it after all makes no second one.
  */
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
 import {STREAMS_COLLECTION, StreamStates, type StreamDoc} from '../channels/stream-state.js'
 import {REGISTRY_TTL_SECONDS, registryKey, registryRecordSchema} from '../contract/index.js'
+import type {JobQueues} from '../jobs/queues.js'
 import type {HousekeepingRemoval} from '../jobs/types.js'
 import {safeJson} from '../platform/json.js'
 import type {Logger} from '../platform/logger.js'
@@ -28,7 +32,7 @@ async function ingestStillThere(redis: Redis, ingestId: string, streamStartedAt:
   return Date.parse(record.data.startedAt) <= streamStartedAt.getTime()
 }
 
-export async function endStaleStreams(db: Db, redis: Redis, {now, dryRun, log}: {now: Date; dryRun: boolean; log: Logger}): Promise<HousekeepingRemoval> {
+export async function endStaleStreams(db: Db, redis: Redis, jobs: Pick<JobQueues, 'enqueue'>, {now, dryRun, log}: {now: Date; dryRun: boolean; log: Logger}): Promise<HousekeepingRemoval> {
   const streams = db.collection<StreamDoc>(STREAMS_COLLECTION)
   const states = new StreamStates(redis)
   const live = await streams.find({live: true}, {projection: {_id: 0, channel: 1, streamId: 1, ingestId: 1, startedAt: 1}}).toArray()
@@ -41,6 +45,8 @@ export async function endStaleStreams(db: Db, redis: Redis, {now, dryRun, log}: 
     stale.push(doc)
   }
   if (!dryRun && stale.length > 0) {
+    // Queued first: when Redis is away the broadcasts stay live and the next run tries again.
+    for (const s of stale) await jobs.enqueue('channel.event', {channel: s.channel, event: 'offline', streamId: s.streamId, at: now.toISOString()})
     await streams.updateMany({streamId: {$in: stale.map((s) => s.streamId)}, live: true}, {$set: {live: false, endedAt: now, endReason: STALE_STREAM_REASON}})
   }
   const names = stale.map((s) => `${s.channel}/${s.streamId}`)

@@ -57,6 +57,8 @@ export interface HousekeepingResult {
   orphans: HousekeepingOrphans
   /** Notifications read more than readDays ago, or older than unreadDays (housekeeping/notification-expiry.ts). */
   notifications: {readDays: number; unreadDays: number; count: number}
+  /** Posts of the last day whose channel.event was never queued (Redis away at publish): queued (housekeeping/post-events.ts). */
+  postEvents: HousekeepingRemoval
 }
 
 /** A clip made (or refused with its reason, or deleted before it was done). */
@@ -165,11 +167,14 @@ export type VodTranscodeResult =
     }
   | {status: 'skipped'; reason: string}
 
-export interface MailSendResult {
-  status: 'sent'
-  /** The SMTP server's id for it. */
-  messageId: string
-}
+export type MailSendResult =
+  | {
+      status: 'sent'
+      /** The SMTP server's id for it. */
+      messageId: string
+    }
+  /** A retry of a job whose mail an earlier try had handed to the SMTP server (worker/handlers/mail-send.ts). */
+  | {status: 'skipped'; reason: 'already sent'}
 
 export interface ChannelEventResult {
   status: 'done'
@@ -189,7 +194,8 @@ export interface NotifyMailResult {
 
 /** A went-live told to a channel's followers who asked for it. */
 export interface NotifyLiveResult {
-  status: 'done' | 'ended'
+  /** disabled: the channel is (a disabled channel tells no one). */
+  status: 'done' | 'ended' | 'disabled'
   /** Followers with live alerts on. */
   followers: number
   /** Notifications new in this run (a rerun: 0). */
@@ -206,7 +212,7 @@ export interface NotifyDigestResult {
 /** A scheduled broadcast's reminder: followers told, or why nobody was (removed, moved, already live). */
 export type ScheduleRemindResult =
   | {status: 'done'; entryId: string; followers: number; notified: number}
-  | {status: 'skipped'; entryId: string; reason: 'removed' | 'time changed' | 'already live'}
+  | {status: 'skipped'; entryId: string; reason: 'removed' | 'time changed' | 'already live' | 'channel disabled'}
 
 /** One webhook delivery: the receiver's answer, or why it was not sent. */
 export type WebhookDeliverResult =

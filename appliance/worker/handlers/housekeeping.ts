@@ -4,7 +4,8 @@
  * [--dry-run]`); a dry run removes nothing and reports what a real run would remove now. The
  * steps, in order (each in housekeeping/):
  *   1. registry records no live process stands behind;
- *   2. broadcasts MongoDB still marks live after their ingest died;
+ *   2. broadcasts MongoDB still marks live after their ingest died (their channel.event offline queued);
+ *   2b. recent posts whose channel.event was never queued (Redis away at publish): queued;
  *   3. past broadcasts older than retention.vodDays that their streamers did not keep;
  *   4. chat messages older than retention.chatDays;
  *   4b. encode jobs waiting for a GPU worker when none is left (and they do not require one):
@@ -20,6 +21,7 @@ import {endStaleStreams} from '../../housekeeping/stale-streams.js'
 import {expireChat} from '../../housekeeping/chat-expiry.js'
 import {expireNotifications} from '../../housekeeping/notification-expiry.js'
 import {expireVods} from '../../housekeeping/expired-vods.js'
+import {requeuePostEvents} from '../../housekeeping/post-events.js'
 import {sweepOrphans} from '../../housekeeping/orphans.js'
 import {dropDeadRegistryRecords} from '../../housekeeping/registry-leftovers.js'
 import {bucketObjectKinds} from '../../housekeeping/references.js'
@@ -38,7 +40,8 @@ export async function housekeeping({dryRun = false}: JobData['housekeeping'], co
   const {db, redis, storage, jobs, retention, log} = context
   const now = new Date()
   const registry = await dropDeadRegistryRecords(redis, {now, dryRun, log})
-  const staleStreams = await endStaleStreams(db, redis, {now, dryRun, log})
+  const staleStreams = await endStaleStreams(db, redis, jobs, {now, dryRun, log})
+  const postEvents = await requeuePostEvents(db, jobs, {now, dryRun, log})
   const expired = await expireVods(db, jobs, {now, vodDays: retention.vodDays, dryRun, log})
   const chatMessages = await expireChat(db, {now, chatDays: retention.chatDays, dryRun})
   const notifications = await expireNotifications(db, {now, dryRun})
@@ -62,10 +65,11 @@ export async function housekeeping({dryRun = false}: JobData['housekeeping'], co
     orphans = {swept: false, graceHours: retention.orphanGraceHours, count: 0, examples: [], bytes: 0, byKind, scanned: 0, withinGrace: 0, unknown: 0}
   }
 
-  const result: HousekeepingResult = {status: 'done', dryRun, registry, staleStreams, expiredVods: expired.report, chatMessages, encodesToCpu: {count: encodesToCpu.length, examples: encodesToCpu.slice(0, 20)}, orphans, notifications}
+  const result: HousekeepingResult = {status: 'done', dryRun, registry, staleStreams, expiredVods: expired.report, chatMessages, encodesToCpu: {count: encodesToCpu.length, examples: encodesToCpu.slice(0, 20)}, orphans, notifications, postEvents}
   const counts = {
     registryRecords: Object.values(registry).reduce((sum, r) => sum + r.removed, 0),
     staleStreams: staleStreams.count,
+    postEvents: postEvents.count,
     expiredVods: expired.report.count,
     chatMessages: chatMessages.count,
     notifications: notifications.count,
