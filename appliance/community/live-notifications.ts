@@ -10,11 +10,8 @@ import {Channels} from '../channels/channels.js'
 import {STREAMS_COLLECTION, type StreamDoc} from '../channels/stream-state.js'
 import type {NotifyLiveResult} from '../jobs/types.js'
 import type {ChannelEventListener} from './channel-events.js'
-import {Follows} from './follows.js'
-import {notify, type NotifyDeps} from './notifications.js'
-
-/** Followers told per write (and per Redis message to the bells). */
-const FOLLOWERS_PER_PAGE = 500
+import {notifyFollowers} from './follower-notifications.js'
+import type {NotifyDeps} from './notifications.js'
 
 export const liveNotificationKey = (streamId: string): string => `live:${streamId}`
 
@@ -40,22 +37,6 @@ export async function notifyLive(deps: NotifyDeps, data: {channel: string; strea
   // Disabled by the site's moderators (after it went live, or by a race with the ingest): its followers are not sent to it.
   if (channel?.disabled !== undefined) return {status: 'disabled', followers: 0, notified: 0}
   const text = channel?.title === undefined ? `${data.channel} is live now` : `${data.channel} is live: ${channel.title}`
-  const follows = new Follows(deps.db).collection
-  let followers = 0
-  let notified = 0
-  let after: string | undefined
-  for (;;) {
-    // Pages by user id (the follower_channel index): stable while people follow and unfollow meanwhile.
-    const page = await follows
-      .find({channel: data.channel, notify: true, ...(after === undefined ? {} : {userId: {$gt: after}})}, {projection: {userId: 1}})
-      .sort({userId: 1})
-      .limit(FOLLOWERS_PER_PAGE)
-      .toArray()
-    if (page.length === 0) break
-    followers += page.length
-    after = page.at(-1)!.userId
-    notified += await notify(deps, {kind: 'live', key: liveNotificationKey(data.streamId), userIds: page.map((f) => f.userId), channel: data.channel, text, url: `/c/${data.channel}`})
-    if (page.length < FOLLOWERS_PER_PAGE) break
-  }
+  const {followers, notified} = await notifyFollowers(deps, data.channel, {kind: 'live', key: liveNotificationKey(data.streamId), text, url: `/c/${data.channel}`})
   return {status: 'done', followers, notified}
 }

@@ -6,12 +6,9 @@
 import {Channels} from '../channels/channels.js'
 import type {ScheduleRemindResult} from '../jobs/types.js'
 import type {ChannelEventListener} from './channel-events.js'
-import {Follows} from './follows.js'
-import {notify, type NotifyDeps} from './notifications.js'
+import {notifyFollowers} from './follower-notifications.js'
+import type {NotifyDeps} from './notifications.js'
 import {entryId, Schedules} from './schedule.js'
-
-/** Followers reminded per write. */
-const FOLLOWERS_PER_PAGE = 500
 
 export const scheduleNotificationKey = (entryId: string, startsAtMs: number): string => `schedule:${entryId}:${startsAtMs}`
 
@@ -37,21 +34,6 @@ export async function remindFollowers(deps: NotifyDeps, data: {entryId: string; 
   if ((await new Channels(deps.db).byName(entry.channel))?.disabled !== undefined) return {status: 'skipped', entryId: data.entryId, reason: 'channel disabled'}
   const minutes = Math.max(0, Math.round((data.startsAtMs - Date.now()) / 60_000))
   const text = `${entry.channel}: “${entry.title}” starts ${minutes <= 0 ? 'now' : `in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}`}`
-  const follows = new Follows(deps.db).collection
-  let followers = 0
-  let notified = 0
-  let after: string | undefined
-  for (;;) {
-    const page = await follows
-      .find({channel: entry.channel, notify: true, ...(after === undefined ? {} : {userId: {$gt: after}})}, {projection: {userId: 1}})
-      .sort({userId: 1})
-      .limit(FOLLOWERS_PER_PAGE)
-      .toArray()
-    if (page.length === 0) break
-    followers += page.length
-    after = page.at(-1)!.userId
-    notified += await notify(deps, {kind: 'schedule', key: scheduleNotificationKey(data.entryId, data.startsAtMs), userIds: page.map((f) => f.userId), channel: entry.channel, text, url: `/c/${entry.channel}`})
-    if (page.length < FOLLOWERS_PER_PAGE) break
-  }
+  const {followers, notified} = await notifyFollowers(deps, entry.channel, {kind: 'schedule', key: scheduleNotificationKey(data.entryId, data.startsAtMs), text, url: `/c/${entry.channel}`})
   return {status: 'done', entryId: data.entryId, followers, notified}
 }

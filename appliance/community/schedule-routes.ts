@@ -8,12 +8,13 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Db} from 'mongodb'
 
 import {Channels} from '../channels/channels.js'
+import {ownedChannelOf} from '../channels/owned-channel.js'
 import {channelImageUrl} from '../channels/images.js'
 import type {LiveStates} from '../channels/stream-state.js'
 import {CHANNEL_PATTERN} from '../contract/index.js'
 import type {JobQueues} from '../jobs/queues.js'
 import type {Logger} from '../platform/logger.js'
-import {formText, notFoundPage, sendPage, viewerOrLogIn, type PageContextOf} from '../web/html.js'
+import {formText, notFoundPage, sendPage, type PageContextOf} from '../web/html.js'
 import {entryId, parseScheduleForm, ScheduleLimitError, Schedules, type ScheduleDoc, type ScheduleForm} from './schedule.js'
 import {scheduleCalendar} from './schedule-ics.js'
 import {scheduleDashboardPage, upcomingPage, upcomingSection, type ScheduleDashboard, type ScheduleListing} from './schedule-pages.js'
@@ -85,17 +86,7 @@ export async function scheduleRoutes(app: FastifyInstance, options: ScheduleRout
 
   const listings = (entries: readonly ScheduleDoc[]): ScheduleListing[] => entries.map((entry) => ({entry, live: entry.streamId !== undefined && isLive(entry.channel, entry.streamId)}))
 
-  /** The viewer's channel of that name, or a 404 (someone else's looks the same as none) / the log-in page. */
-  const ownedChannel = async (request: FastifyRequest<{Params: Params}>, reply: FastifyReply): Promise<string | undefined> => {
-    const viewer = viewerOrLogIn(request, reply)
-    if (viewer === undefined) return undefined
-    const channel = await channels.owned(request.params.channel, viewer.id)
-    if (channel === null) {
-      sendPage(reply, 404, notFoundPage(pageContext(request, reply), {what: 'You have no channel by that name.'}))
-      return undefined
-    }
-    return channel.name
-  }
+  const ownedChannel = ownedChannelOf(channels, pageContext)
 
   const show = async (request: FastifyRequest, reply: FastifyReply, channel: string, extra: Partial<Pick<ScheduleDashboard, 'notice' | 'add' | 'edit'>> = {}, status = 200): Promise<FastifyReply> => {
     const entries = await schedules.upcoming({channel, limit: 100, isLive})

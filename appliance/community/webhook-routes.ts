@@ -6,8 +6,9 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import {ObjectId, type Db} from 'mongodb'
 
 import {Channels} from '../channels/channels.js'
+import {ownedChannelOf} from '../channels/owned-channel.js'
 import type {Logger} from '../platform/logger.js'
-import {formList, formText, notFoundPage, sendPage, viewerOrLogIn, type PageContextOf} from '../web/html.js'
+import {formList, formText, notFoundPage, sendPage, type PageContextOf} from '../web/html.js'
 import {webhooksDashboardPage, type WebhooksDashboard} from './webhook-pages.js'
 import {checkWebhookUrl, WebhookAddressError, WebhookLimitError, webhookEvents, Webhooks, type WebhookEvent} from './webhooks.js'
 
@@ -33,16 +34,7 @@ export async function webhookRoutes(app: FastifyInstance, options: WebhookRoutes
   const webhooks = new Webhooks(db)
   const channels = new Channels(db)
 
-  const ownedChannel = async (request: FastifyRequest<{Params: Params}>, reply: FastifyReply): Promise<string | undefined> => {
-    const viewer = viewerOrLogIn(request, reply)
-    if (viewer === undefined) return undefined
-    const channel = await channels.owned(request.params.channel, viewer.id)
-    if (channel === null) {
-      sendPage(reply, 404, notFoundPage(pageContext(request, reply), {what: 'You have no channel by that name.'}))
-      return undefined
-    }
-    return channel.name
-  }
+  const ownedChannel = ownedChannelOf(channels, pageContext)
 
   const show = async (request: FastifyRequest, reply: FastifyReply, channel: string, extra: Partial<Pick<WebhooksDashboard, 'notice' | 'add'>> = {}, status = 200): Promise<FastifyReply> => {
     const list = await webhooks.ofChannel(channel)
