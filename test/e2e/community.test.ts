@@ -9,20 +9,17 @@
  * Ends with `community e2e: timeline=ok bell=ok mail=<n> webhook=ok`.
  */
 import {createHmac, timingSafeEqual} from 'node:crypto'
-import {writeFile} from 'node:fs/promises'
 import {createServer, type IncomingHttpHeaders, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import path from 'node:path'
 
 import type {Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {secretFiles} from '../../appliance/contract/index.js'
 import {PHONE, screenshotDesktopAndPhone} from '../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../harness/chromium.js'
 import {signUpThroughForm, type FormClient} from '../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../harness/live-site.js'
-import {linkIn, startMailpit, type MailpitServer} from '../harness/mailpit.js'
+import {linkIn, mailpitEnv, startMailpit, type MailpitServer} from '../harness/mailpit.js'
 import {waitFor, type ManagedProcess} from '../harness/process.js'
 import {publishWhenThereIsRoom} from '../harness/rtmp.js'
 
@@ -91,14 +88,9 @@ beforeAll(async () => {
     startMailpit(),
   ])
   front = site.frontUrl()
-  await writeFile(path.join(site.env.SHING_SECRETS_DIR!, secretFiles.smtpPassword), mailpit.password)
   const env = {
     SHING_PUBLIC_URL: front,
-    SHING_MAIL_FROM: 'Dusk <community@example.test>',
-    SHING_SMTP_HOST: '127.0.0.1',
-    SHING_SMTP_PORT: String(mailpit.smtpPort),
-    SHING_SMTP_SECURITY: 'none',
-    SHING_SMTP_USER: mailpit.username,
+    ...(await mailpitEnv(mailpit, site.env.SHING_SECRETS_DIR!, 'Dusk <community@example.test>')),
     // The receiver is on 127.0.0.1: a site allows that only when told to.
     SHING_COMMUNITY: JSON.stringify({webhooks: {allowPrivateAddresses: true}}),
   }

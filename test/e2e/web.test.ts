@@ -8,20 +8,18 @@
  * the streamer's sessions. Someone else's channel is not theirs to see; hostile input is text.
  * Ends with `web e2e: <n> steps ok` when every step passed.
  */
-import {writeFile} from 'node:fs/promises'
-import path from 'node:path'
 
 import type {Page} from 'playwright-core'
 import sharp from 'sharp'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
-import {createdUserSchema, INGEST_ASSIGN_PATH, secretFiles, type Playback} from '../../appliance/contract/index.js'
+import {createdUserSchema, INGEST_ASSIGN_PATH, type Playback} from '../../appliance/contract/index.js'
 import {runAdminOperation} from '../harness/appliance.js'
 import {screenshot} from '../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../harness/chromium.js'
 import {csrfToken, FormClient} from '../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../harness/live-site.js'
-import {linkIn, startMailpit, type MailpitServer} from '../harness/mailpit.js'
+import {linkIn, mailpitEnv, startMailpit, type MailpitServer} from '../harness/mailpit.js'
 import {waitFor, type ManagedProcess} from '../harness/process.js'
 import {publishWhenThereIsRoom} from '../harness/rtmp.js'
 
@@ -39,14 +37,9 @@ beforeAll(async () => {
   ;[site, mailpit] = await Promise.all([startLiveSite(), startMailpit()])
   // The browser goes through the front, which takes turns between the two web instances.
   web = site.frontUrl()
-  await writeFile(path.join(site.env.SHING_SECRETS_DIR!, secretFiles.smtpPassword), mailpit.password)
   const mail = {
     SHING_PUBLIC_URL: web,
-    SHING_MAIL_FROM: 'Night Owls <live@example.test>',
-    SHING_SMTP_HOST: '127.0.0.1',
-    SHING_SMTP_PORT: String(mailpit.smtpPort),
-    SHING_SMTP_SECURITY: 'none',
-    SHING_SMTP_USER: mailpit.username,
+    ...(await mailpitEnv(mailpit, site.env.SHING_SECRETS_DIR!, 'Night Owls <live@example.test>')),
   }
   await Promise.all(['web', 'web-2', 'ingest', 'relay', 'worker'].map((id) => site.start(id, mail)))
   chromium = await launchChromium()

@@ -6,6 +6,7 @@
 import {realpath, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {secretFiles} from '../../appliance/contract/index.js'
 import {commandOutput, requireTool} from './tools.js'
 import {freePort, HarnessError, startProcess, tempDir, waitFor} from './process.js'
 
@@ -109,4 +110,13 @@ export function linkIn(mail: ReceivedMail, prefix: string): string {
   const link = new RegExp(`${escaped}\\S*`).exec(mail.text)?.[0]
   if (link === undefined) throw new HarnessError(`no link to ${prefix} in the mail "${mail.subject}":\n${mail.text}`)
   return link
+}
+
+/**
+ * What a component needs to send its mail to this Mailpit: its SMTP password put where the
+ * site's secrets are (`secretsDir`), and the environment that names the server.
+ */
+export async function mailpitEnv(mailpit: MailpitServer, secretsDir: string, from: string): Promise<Record<string, string>> {
+  await writeFile(path.join(secretsDir, secretFiles.smtpPassword), mailpit.password)
+  return {SHING_MAIL_FROM: from, SHING_SMTP_HOST: '127.0.0.1', SHING_SMTP_PORT: String(mailpit.smtpPort), SHING_SMTP_SECURITY: 'none', SHING_SMTP_USER: mailpit.username}
 }

@@ -7,14 +7,12 @@
  * follower, a chat mention and a chat time-out notify too; a rerun of the jobs mails nothing twice;
  * a broadcast over before its job ran mails nobody; the daily digest sends once.
  */
-import {writeFile} from 'node:fs/promises'
-import path from 'node:path'
 
 import type {Page} from 'playwright-core'
 import pino from 'pino'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {createdUserSchema, MONGO_DATABASE, secretFiles, streamStateKey} from '../../../appliance/contract/index.js'
+import {createdUserSchema, MONGO_DATABASE, streamStateKey} from '../../../appliance/contract/index.js'
 import {JobQueues} from '../../../appliance/jobs/queues.js'
 import type {JobData, JobResult, JobType} from '../../../appliance/jobs/types.js'
 import {runAdminOperation} from '../../harness/appliance.js'
@@ -22,7 +20,7 @@ import {PHONE, screenshot, screenshotDesktopAndPhone} from '../../harness/artifa
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
-import {linkIn, startMailpit, type MailpitServer, type ReceivedMail} from '../../harness/mailpit.js'
+import {linkIn, mailpitEnv, startMailpit, type MailpitServer, type ReceivedMail} from '../../harness/mailpit.js'
 import type {ManagedProcess} from '../../harness/process.js'
 import {waitFor} from '../../harness/process.js'
 import {publishWhenThereIsRoom} from '../../harness/rtmp.js'
@@ -92,14 +90,9 @@ beforeAll(async () => {
     startMailpit(),
   ])
   front = site.frontUrl()
-  await writeFile(path.join(site.env.SHING_SECRETS_DIR!, secretFiles.smtpPassword), mailpit.password)
   const mailEnv = {
     SHING_PUBLIC_URL: front,
-    SHING_MAIL_FROM: 'Bell Tower <live@example.test>',
-    SHING_SMTP_HOST: '127.0.0.1',
-    SHING_SMTP_PORT: String(mailpit.smtpPort),
-    SHING_SMTP_SECURITY: 'none',
-    SHING_SMTP_USER: mailpit.username,
+    ...(await mailpitEnv(mailpit, site.env.SHING_SECRETS_DIR!, 'Bell Tower <live@example.test>')),
   }
   await Promise.all([site.start('web', mailEnv), site.start('web-2', mailEnv), site.start('ingest', mailEnv), site.start('worker', mailEnv)])
   web1 = `http://127.0.0.1:${site.get('web').httpPort}`
