@@ -201,7 +201,7 @@ export const web: ComponentDef<'web'> = {
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs]})
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs, bellJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     const outbox = createOutbox(smtpSettings(env), jobs)
@@ -248,7 +248,6 @@ export const web: ComponentDef<'web'> = {
     await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), upcomingSection: channelUpcomingSection(mongo.db, liveStates), postsSection: channelPostsOf(mongo.db), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'}), notify: notifier})
     await app.register(notificationRoutes, {db: mongo.db, redis, siteMails: outbox.enabled, pageContext, log: log.child({module: 'notifications'})})
-    await app.register(assetRoutes, {assets: [bellJs]})
     await app.register(postRoutes, {db: mongo.db, redis, storage, jobs, pageContext, log: log.child({module: 'posts'})})
     await app.register(scheduleRoutes, {db: mongo.db, jobs, liveStates, remindMinutesBefore: env.community.schedule.remindMinutesBefore, publicUrl: env.SHING_PUBLIC_URL, siteName, pageContext, log: log.child({module: 'schedule'})})
     await app.register(webhookRoutes, {db: mongo.db, allowPrivateAddresses: env.community.webhooks.allowPrivateAddresses, pageContext, log: log.child({module: 'webhooks'})})

@@ -15,7 +15,7 @@ import sharp from 'sharp'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {JobQueues} from '../../../appliance/jobs/queues.js'
-import {screenshotDesktopAndPhone} from '../../harness/artifacts.js'
+import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {type Answer, csrfToken, FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
@@ -262,6 +262,13 @@ describe('reading, liking and commenting', () => {
       const commentReport = await db.collection('reports').findOne({'target.id': commentId, status: 'open'})
       // The page offers it beside each report of a post or a comment.
       expect((await stranger.get('/admin/reports')).text).toContain(`action="/admin/reports/${commentReport!._id.toHexString()}/remove"`)
+      const moderatorContext = await chromium.browser.newContext()
+      await moderatorContext.addCookies([{name: 'shing_session', value: stranger.cookie('shing_session')!, url: web}])
+      const queuePage = await moderatorContext.newPage()
+      await queuePage.goto(`${web}/admin/reports`)
+      expect(await queuePage.getByRole('button', {name: 'Remove the comment'}).count()).toBe(1)
+      expect(await screenshotDesktopAndPhone(queuePage, 'reports-post-and-comment'), 'the reports page on a phone').toBeLessThanOrEqual(PHONE.width)
+      await moderatorContext.close()
       // Without the form's token: refused, nothing removed.
       expect((await stranger.post(`/admin/reports/${commentReport!._id.toHexString()}/remove`, {})).status).toBe(403)
       // Not staff: the fan cannot.
