@@ -54,8 +54,12 @@ export const componentEnvSchema = z.object({
   SHING_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Address the component's servers bind; containers need every interface, tests use 127.0.0.1. */
   SHING_BIND_HOST: z.string().default('0.0.0.0'),
-  /** The relay's in-memory cache of HLS objects (MiB); it never holds more. */
+  /** The relay's media files (MiB, on its tmpfs) for nginx to send; it never holds more. */
   SHING_RELAY_CACHE_MB: z.coerce.number().int().min(1).default(256),
+  /** Where the relay keeps those files, nginx's config, temp folders and access log: a tmpfs in the stack. */
+  SHING_RELAY_CACHE_DIR: z.string().min(1).default('/var/cache/shing-relay'),
+  /** The nginx binary the relay runs in front of itself (default: nginx on PATH, or /usr/sbin/nginx). */
+  SHING_NGINX: z.string().min(1).optional(),
   SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
   SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
   /** The hardware profile, as JSON (contract/hardware-profile.ts), fitted to the box. */

@@ -30,6 +30,8 @@ export class ByteLru<V> {
     readonly maxBytes: number,
     private readonly sizeOf: (value: V) => number,
     private readonly now: () => number = Date.now,
+    /** Told of every entry that leaves (evicted, expired, replaced, deleted): the relay's files go with it. */
+    private readonly onRemove: (key: string, value: V) => void = () => undefined,
   ) {
     if (!(maxBytes > 0)) throw new RangeError(`maxBytes must be positive, got ${maxBytes}`)
   }
@@ -51,7 +53,11 @@ export class ByteLru<V> {
    * until everything fits. A value larger than the whole cache is not stored: returns false.
    */
   set(key: string, value: V, ttlMs?: number): boolean {
-    const bytes = this.sizeOf(value)
+    return this.setSized(key, value, this.sizeOf(value), ttlMs)
+  }
+
+  /** As set, with the size given (a file's, known only when it was written). */
+  setSized(key: string, value: V, bytes: number, ttlMs?: number): boolean {
     const old = this.entries.get(key)
     if (old !== undefined) this.remove(key, old)
     if (bytes > this.maxBytes) return false
@@ -88,9 +94,21 @@ export class ByteLru<V> {
     return {bytes: this.bytes, entries: this.entries.size, maxBytes: this.maxBytes, evictions: this.evictions}
   }
 
+  /** Removes every entry whose key starts with prefix (a broadcast that ended). */
+  deletePrefix(prefix: string): number {
+    let dropped = 0
+    for (const [key, entry] of this.entries) {
+      if (!key.startsWith(prefix)) continue
+      this.remove(key, entry)
+      dropped++
+    }
+    return dropped
+  }
+
   private remove(key: string, entry: Entry<V>): void {
     this.entries.delete(key)
     this.bytes -= entry.bytes
+    this.onRemove(key, entry.value)
   }
 }
 

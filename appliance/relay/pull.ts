@@ -8,6 +8,7 @@
 import type {StreamState} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {SingleFlight, type ByteLru} from './cache.js'
+import type {MediaFiles} from './media-files.js'
 import {OriginUnreachableError, type OriginRequest, type OriginResponse, type StreamStateCache} from './origin.js'
 import type {LiveObjectKind, LivePath} from '../hls/live-paths.js'
 
@@ -48,6 +49,14 @@ export interface RelayPullOptions {
   onUpstream: (kind: UpstreamKind) => void
   onUpstreamFailure: (kind: UpstreamKind) => void
   ttls?: PullTtls
+  /**
+   * Where media objects go (for nginx to send): then the memory cache holds only playlists, and
+   * a playlist's newest objects are fetched before the playlist is answered, so the viewers who
+   * read it find them as files.
+   */
+  files?: MediaFiles
+  /** Longest a playlist answer waits for its objects to be fetched. */
+  prefetchWaitMs?: number
   /** Per upstream request; a blocking one may be held by the ingest for several parts. */
   timeoutMs?: number
   blockingTimeoutMs?: number
@@ -57,6 +66,35 @@ export interface RelayPullOptions {
 type FetchOutcome = PullResult | {type: 'moved'}
 
 const defaultContentType = (kind: LiveObjectKind): string => (kind === 'master' || kind === 'playlist' ? 'application/vnd.apple.mpegurl' : 'video/mp4')
+
+const isMedia = (kind: LiveObjectKind): boolean => kind === 'init' || kind === 'segment' || kind === 'part'
+
+/** What a media object is sent with when the ingest said nothing (init.mp4 keeps its name across broadcasts). */
+const mediaCacheControl = (kind: LiveObjectKind): string => (kind === 'segment' || kind === 'part' ? 'public, max-age=31536000, immutable' : 'no-cache')
+
+const MEDIA_NAME = /^(?:init\.mp4|seg(\d{1,10})\.m4s|part(\d{1,10})\.\d{1,4}\.m4s)$/
+
+/**
+ * The objects of a media playlist a viewer may ask for next: init.mp4 and everything of the
+ * newest two media sequence numbers (the last complete segment or two and the parts after them;
+ * never the preload hint, which does not exist yet). Names as the packager writes them; others
+ * are left to be fetched on request.
+ */
+export function newestMedia(playlist: string): {name: string; kind: 'init' | 'segment' | 'part'}[] {
+  const found: {name: string; kind: 'init' | 'segment' | 'part'; msn: number}[] = []
+  for (const raw of playlist.split('\n')) {
+    const line = raw.trim()
+    let name: string | undefined
+    if (line.startsWith('#EXT-X-PART:') || line.startsWith('#EXT-X-MAP:')) name = /URI="([^"]+)"/.exec(line)?.[1]
+    else if (line !== '' && !line.startsWith('#')) name = line
+    const match = name === undefined ? null : MEDIA_NAME.exec(name)
+    if (name === undefined || match === null) continue
+    const kind = match[1] !== undefined ? 'segment' : match[2] !== undefined ? 'part' : 'init'
+    found.push({name, kind, msn: Number(match[1] ?? match[2] ?? Number.POSITIVE_INFINITY)})
+  }
+  const newest = Math.max(-1, ...found.filter((f) => f.kind !== 'init').map((f) => f.msn))
+  return found.filter((f) => f.msn >= newest - 1).map(({name, kind}) => ({name, kind}))
+}
 
 const offline = (channel: string): PullResult => ({type: 'error', status: 404, error: 'offline', message: `no such stream is live on channel ${channel}`})
 
@@ -69,15 +107,26 @@ export class RelayPull {
   }
 
   async pull(request: LivePath, retryOnMove = true): Promise<PullResult> {
+    const {files} = this.options
     const state = await this.options.states.get(request.channel)
-    if (state === undefined) return offline(request.channel)
+    if (state === undefined) {
+      await files?.hide(request.channel)
+      return offline(request.channel)
+    }
     if (request.rendition !== undefined && !state.renditions.some((r) => r.name === request.rendition)) {
       return {type: 'error', status: 404, error: 'not found', message: `channel ${request.channel} has no rendition ${request.rendition}`}
     }
+    await files?.show(request.channel, state.streamId)
     // The broadcast's id is in the key: a new broadcast restarts at seg0 and must not get the old ones.
     const key = `${request.channel}/${state.streamId}/${request.path}${request.query}`
-    const hit = this.options.cache.get(key)
-    if (hit !== undefined) return {type: 'object', object: hit, source: 'hit'}
+    if (files !== undefined && isMedia(request.kind)) {
+      // Stored already (nginx asked before the file was in place): read it back.
+      const body = await files.read(request.channel, state.streamId, request.path)
+      if (body !== undefined) return {type: 'object', object: {body, contentType: defaultContentType(request.kind), cacheControl: mediaCacheControl(request.kind)}, source: 'hit'}
+    } else {
+      const hit = this.options.cache.get(key)
+      if (hit !== undefined) return {type: 'object', object: hit, source: 'hit'}
+    }
     const {promise, joined} = this.flights.run(key, () => this.fetchOnce(request, state, key))
     const outcome = await promise
     if (outcome.type === 'moved') {
@@ -100,9 +149,15 @@ export class RelayPull {
         const object: CachedObject = {
           body: answer.body,
           contentType: answer.contentType ?? defaultContentType(request.kind),
-          cacheControl: answer.cacheControl ?? (request.kind === 'master' || request.kind === 'playlist' ? 'no-cache' : 'public, max-age=3600'),
+          cacheControl: answer.cacheControl ?? mediaCacheControl(request.kind),
         }
-        cache.set(key, object, this.ttlMs(kind))
+        const {files} = this.options
+        if (files !== undefined && isMedia(request.kind)) {
+          await files.put(request.channel, state.streamId, request.path, object.body)
+        } else {
+          cache.set(key, object, this.ttlMs(kind))
+        }
+        if (files !== undefined && request.kind === 'playlist') await this.prefetch(files, request, state, object.body)
         return {type: 'object', object, source: 'miss'}
       }
       // The ingest's own answer about this object (not there, a bad blocking request): the viewer's.
@@ -131,6 +186,27 @@ export class RelayPull {
     return timedOut
       ? {type: 'error', status: 504, error: 'origin timeout', message: `no answer from the ingest for ${request.path}`}
       : {type: 'error', status: 502, error: 'origin unavailable', message: `the ingest failed: ${failure}`}
+  }
+
+  /**
+   * Fetches the newest objects a playlist lists that are not stored yet (once each: a viewer's
+   * request for one joins the same fetch), waiting at most prefetchWaitMs.
+   */
+  private async prefetch(files: MediaFiles, request: LivePath, state: StreamState, playlist: Buffer): Promise<void> {
+    const rendition = request.rendition
+    if (rendition === undefined) return
+    const fetches: Promise<FetchOutcome>[] = []
+    for (const {name, kind} of newestMedia(playlist.toString('utf8'))) {
+      const objectPath = `${rendition}/${name}`
+      if (files.has(request.channel, state.streamId, objectPath)) continue
+      const media: LivePath = {channel: request.channel, path: objectPath, kind, rendition, blocking: undefined, query: ''}
+      const key = `${request.channel}/${state.streamId}/${objectPath}`
+      fetches.push(this.flights.run(key, () => this.fetchOnce(media, state, key)).promise)
+    }
+    if (fetches.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.allSettled(fetches), new Promise((resolve) => (timer = setTimeout(resolve, this.options.prefetchWaitMs ?? 1000)))])
+    clearTimeout(timer)
   }
 
   private ttlMs(kind: UpstreamKind): number | undefined {

@@ -1,9 +1,12 @@
+import {rm} from 'node:fs/promises'
+import path from 'node:path'
+
 import {Counter} from 'prom-client'
 
 import type {ComponentContext, RunningComponent} from '../platform/component.js'
 import {LIVE_PREFIX} from '../contract/index.js'
 import {redisCheck} from '../platform/checks.js'
-import {createHttpServer, listen} from '../platform/http-server.js'
+import {createHttpServer} from '../platform/http-server.js'
 import {startHeartbeat, type Heartbeat} from '../registry/heartbeat.js'
 import {ByteLru} from './cache.js'
 import {LiveStates} from '../channels/stream-state.js'
@@ -12,26 +15,41 @@ import {isLivePathError, parseLivePath} from '../hls/live-paths.js'
 import {RelayPull, type CachedObject, type PullResult} from './pull.js'
 import {SendTracker} from './send.js'
 import {AudienceRecorder} from './audience.js'
-import {EgressMeter, ViewerTracker, viewerIdentity} from './viewers.js'
+import {EgressMeter, ViewerTracker, viewerId} from './viewers.js'
+import {MediaFiles} from './media-files.js'
+import {ACCESS_LOG, findNginx, startNginx} from './nginx.js'
+import {AccessLogTail, type AccessEntry} from './access-log.js'
 
-/** Per-entry bookkeeping (key, headers, map slot) counted against the cache bound with the body. */
+/** Per-entry bookkeeping (key, headers, map slot) counted against the playlists' bound with the body. */
 const ENTRY_OVERHEAD_BYTES = 256
-/** Writes of 64 KiB views of the cached Buffer: a slow viewer holds at most this plus the socket's buffer. */
+/** Playlists are small and short-lived: this much memory holds every channel's. */
+const PLAYLIST_CACHE_BYTES = 16 * 1024 * 1024
+/** Writes of 64 KiB views of the Buffer: nginx reads them as fast as its viewer does. */
 const SEND_CHUNK_BYTES = 64 * 1024
 /** A viewer that takes nothing for this long is dropped (its player will reconnect). */
-const SEND_STALL_MS = 30_000
-/** A new viewer reaches the registry within this, not only at the next heartbeat. */
+const SEND_STALL_S = 30
+/** How long a blocking reload may be held upstream (the ingest gives up after 3 target durations). */
+const UPSTREAM_TIMEOUT_S = 20
+/** A new viewer reaches the registry within this (after nginx's log flush), not only at the next heartbeat. */
 const VIEWER_BEAT_DELAY_MS = 1000
+/** In-flight viewer requests finish within this when the relay stops. */
+const STOP_GRACE_MS = 10_000
 
 /**
  * Relay: serves /live/<channel>/… to viewers, pulling each object once from the ingest that holds
- * the stream (the stream state in Redis says which), from a byte-bounded memory cache, with
- * backpressure per viewer. Heartbeats its viewers and egress to the registry.
+ * the stream (the stream state in Redis says which). nginx (relay/nginx.ts) takes the viewers'
+ * connections and sends the media objects from files this process stores on a tmpfs
+ * (relay/media-files.ts); playlists, blocking reloads and objects not stored yet come here over a
+ * Unix socket, where concurrent requests become one upstream request. Viewers and egress are
+ * counted from nginx's access log and heartbeat to the registry.
  */
 export async function startRelay(ctx: ComponentContext<'relay'>): Promise<RunningComponent> {
   const {log, metrics, redis, env} = ctx
+  const nginxBinary = findNginx(env.SHING_NGINX)
+  const dir = env.SHING_RELAY_CACHE_DIR
   const maxBytes = env.SHING_RELAY_CACHE_MB * 1024 * 1024
-  const cache = new ByteLru<CachedObject>(maxBytes, (object) => object.body.length + ENTRY_OVERHEAD_BYTES)
+  const files = await MediaFiles.open(dir, maxBytes, log.child({module: 'files'}))
+  const playlists = new ByteLru<CachedObject>(PLAYLIST_CACHE_BYTES, (object) => object.body.length + ENTRY_OVERHEAD_BYTES)
   // Every live channel's whereabouts, swept every 2 s: what a relay goes by while Redis is away.
   const liveStates = new LiveStates(redis, log.child({module: 'streams'}))
   liveStates.start()
@@ -44,42 +62,67 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
 
   const upstream = new Counter({name: 'shing_relay_upstream_requests_total', help: 'Requests this relay made to ingests, by object kind', labelNames: ['kind'], registers: [metrics.registry]})
   const upstreamFailures = new Counter({name: 'shing_relay_upstream_failures_total', help: 'Upstream requests that failed (unreachable, 5xx, timeout)', labelNames: ['kind'], registers: [metrics.registry]})
-  const responses = new Counter({name: 'shing_relay_responses_total', help: 'Viewer requests by object kind and how they were answered', labelNames: ['kind', 'outcome'], registers: [metrics.registry]})
-  const egressBytes = new Counter({name: 'shing_relay_egress_bytes_total', help: 'Body bytes written to viewers', registers: [metrics.registry]})
+  const responses = new Counter({name: 'shing_relay_responses_total', help: 'Viewer requests by object kind and how they were answered (file: sent by nginx from the relay\'s files)', labelNames: ['kind', 'outcome'], registers: [metrics.registry]})
+  const egressBytes = new Counter({name: 'shing_relay_egress_bytes_total', help: 'Body bytes sent to viewers', registers: [metrics.registry]})
   let evictionsSeen = 0
   new Counter({
     name: 'shing_relay_cache_evictions_total',
-    help: 'Cache entries evicted to stay within the byte bound',
+    help: 'Media files evicted to stay within the byte bound',
     registers: [metrics.registry],
     collect() {
-      const {evictions} = cache.stats()
+      const {evictions} = files.stats()
       this.inc(evictions - evictionsSeen)
       evictionsSeen = evictions
     },
   })
   metrics.gauge('shing_relay_viewers', 'Distinct viewers that asked for a playlist in the last 10 s', () => viewers.viewers())
   metrics.gauge('shing_relay_streams', 'Channels with viewers on this relay', () => viewers.streams())
-  metrics.gauge('shing_relay_cache_bytes', 'Bytes held in the object cache', () => cache.stats().bytes)
-  metrics.gauge('shing_relay_cache_max_bytes', 'The cache bound (SHING_RELAY_CACHE_MB)', () => maxBytes)
-  metrics.gauge('shing_relay_cache_entries', 'Objects held in the cache', () => cache.stats().entries)
+  metrics.gauge('shing_relay_cache_bytes', 'Bytes of media files held (tmpfs pages)', () => files.stats().bytes)
+  metrics.gauge('shing_relay_cache_max_bytes', 'The bound of the media files (SHING_RELAY_CACHE_MB)', () => maxBytes)
+  metrics.gauge('shing_relay_cache_entries', 'Media files held', () => files.stats().entries)
   metrics.gauge('shing_relay_egress_bits_per_second', 'Egress over the last 5 s', () => egress.bitsPerSecond())
-  metrics.gauge('shing_relay_requests_in_flight', 'Viewer requests being answered (blocking reloads wait here)', () => inFlight)
-  metrics.gauge('shing_relay_send_buffered_bytes', 'Bytes written to viewers not yet taken by their sockets', () => sends.bufferedBytes())
-  metrics.gauge('shing_relay_sends_waiting_drain', 'Responses paused until their viewer reads', () => sends.waitingForDrain())
+  metrics.gauge('shing_relay_requests_in_flight', 'Requests nginx passed to the relay process being answered (blocking reloads wait here)', () => inFlight)
 
   const pull = new RelayPull({
     states,
-    cache,
+    cache: playlists,
+    files,
     fetch: fetchFromOrigin,
     log: log.child({module: 'pull'}),
     onUpstream: (kind) => upstream.inc({kind}),
     onUpstreamFailure: (kind) => upstreamFailures.inc({kind}),
   })
 
-  const app = createHttpServer({component: 'relay', checks: [redisCheck(redis)], metrics, log})
   let beatSoon: NodeJS.Timeout | undefined
-  // Started once the server listens: registered only when it can serve.
+  // Started once nginx serves: registered only when it can serve.
   const registration: {heartbeat?: Heartbeat} = {}
+  /** What nginx logged: every viewer request, whoever answered it. */
+  const account = (entries: AccessEntry[]): void => {
+    for (const entry of entries) {
+      if (!entry.path.startsWith(`${LIVE_PREFIX}/`)) continue
+      egress.add(entry.bytes)
+      egressBytes.inc(entry.bytes)
+      const parsed = parseLivePath(entry.path)
+      if (isLivePathError(parsed)) {
+        responses.inc({kind: 'invalid', outcome: 'error'})
+        continue
+      }
+      const ok = entry.status === 200
+      responses.inc({kind: parsed.kind, outcome: ok ? entry.source : entry.status === 404 ? 'not-found' : 'error'})
+      if (!ok || (parsed.kind !== 'playlist' && parsed.kind !== 'master')) continue
+      const viewer = viewerId(entry.client, entry.userAgent)
+      const fresh = viewers.see(viewer, parsed.channel)
+      audience.seen(parsed.channel, viewer)
+      if (fresh && beatSoon === undefined) {
+        beatSoon = setTimeout(() => {
+          beatSoon = undefined
+          void registration.heartbeat?.beat()
+        }, VIEWER_BEAT_DELAY_MS)
+      }
+    }
+  }
+
+  const app = createHttpServer({component: 'relay', checks: [redisCheck(redis)], metrics, log})
   app.get(`${LIVE_PREFIX}/*`, async (request, reply) => {
     inFlight++
     try {
@@ -87,34 +130,18 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
       reply.header('access-control-allow-origin', '*')
       const parsed = parseLivePath(request.raw.url ?? '')
       if (isLivePathError(parsed)) {
-        responses.inc({kind: 'invalid', outcome: 'error'})
         return reply.code(parsed.status).header('cache-control', 'no-store').send({error: parsed.status === 404 ? 'not found' : 'bad request', message: parsed.message})
       }
-      const kind = parsed.blocking === undefined ? parsed.kind : 'blocking-playlist'
       let result: PullResult
       try {
         result = await pull.pull(parsed)
       } catch (error) {
         // Only the stream state lookup throws (Redis unreachable); origin failures are results.
         log.warn({channel: parsed.channel, err: (error as Error).message}, 'cannot read the stream state')
-        responses.inc({kind, outcome: 'error'})
         return reply.code(503).header('cache-control', 'no-store').send({error: 'registry unavailable', message: 'cannot look up the stream now; retry'})
       }
       if (result.type === 'error') {
-        responses.inc({kind, outcome: result.error === 'offline' ? 'offline' : 'error'})
         return reply.code(result.status).header('cache-control', 'no-store').send({error: result.error, message: result.message})
-      }
-      responses.inc({kind, outcome: result.source})
-      if (parsed.kind === 'playlist' || parsed.kind === 'master') {
-        const viewer = viewerIdentity(request.headers, request.socket.remoteAddress)
-        const fresh = viewers.see(viewer, parsed.channel)
-        audience.seen(parsed.channel, viewer)
-        if (fresh && beatSoon === undefined) {
-          beatSoon = setTimeout(() => {
-            beatSoon = undefined
-            void registration.heartbeat?.beat()
-          }, VIEWER_BEAT_DELAY_MS)
-        }
       }
       const {object} = result
       reply.hijack()
@@ -124,23 +151,37 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
         'access-control-allow-origin': '*',
         'x-cache': result.source,
       }
-      const outcome = await sends.send(reply.raw, 200, headers, object.body, request.method === 'HEAD', {
-        chunkBytes: SEND_CHUNK_BYTES,
-        stallMs: SEND_STALL_MS,
-        onBytes: (bytes) => {
-          egress.add(bytes)
-          egressBytes.inc(bytes)
-        },
-      })
+      const outcome = await sends.send(reply.raw, 200, headers, object.body, request.method === 'HEAD', {chunkBytes: SEND_CHUNK_BYTES, stallMs: SEND_STALL_S * 1000, onBytes: () => undefined})
       if (outcome === 'stalled') log.info({path: parsed.path, channel: parsed.channel}, 'viewer stopped reading; disconnected')
       return reply
     } finally {
       inFlight--
     }
   })
-  await listen(app, {port: ctx.ports.http, host: ctx.env.SHING_BIND_HOST, log})
-  // Playlists expire in place; sweeping frees their bytes for media sooner.
-  const sweeper = setInterval(() => cache.sweep(), 5000)
+  const socket = path.join(dir, 'relay.sock')
+  await rm(socket, {force: true})
+  await app.listen({path: socket})
+  const nginx = await startNginx(
+    nginxBinary,
+    {dir, filesRoot: files.servedRoot, upstreamSocket: socket, host: env.SHING_BIND_HOST, port: ctx.ports.http, upstreamTimeoutS: UPSTREAM_TIMEOUT_S, sendTimeoutS: SEND_STALL_S},
+    log.child({module: 'nginx'}),
+  ).catch(async (error: unknown) => {
+    await app.close()
+    throw error
+  })
+  log.info({host: env.SHING_BIND_HOST, port: ctx.ports.http, nginx: nginxBinary, pid: nginx.pid}, 'http listening (nginx)')
+  let stopping = false
+  // One container, two processes: without nginx nothing reaches viewers, so the relay goes too
+  // (the orchestrator restarts it).
+  void nginx.exited.then((how) => {
+    if (stopping) return
+    log.fatal({how}, 'nginx exited; the relay stops')
+    process.exit(1)
+  })
+  const accessLog = new AccessLogTail({file: path.join(dir, ACCESS_LOG), onEntries: account, reopen: () => nginx.reopenLogs()})
+  accessLog.start()
+  // Playlists expire in place; sweeping frees their bytes sooner.
+  const sweeper = setInterval(() => playlists.sweep(), 5000)
   sweeper.unref()
   const heartbeat = startHeartbeat({
     redis,
@@ -152,15 +193,19 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     log,
   })
   registration.heartbeat = heartbeat
-  log.info({cacheBytes: maxBytes}, 'relay ready')
+  log.info({cacheBytes: maxBytes, dir}, 'relay ready')
   return {
     stop: async () => {
+      stopping = true
       clearInterval(sweeper)
       liveStates.stop()
       clearTimeout(beatSoon)
       // Out of the registry first, so no new viewer is sent here while it drains.
       await heartbeat.stop()
+      await nginx.stop(STOP_GRACE_MS)
+      await accessLog.stop()
       await app.close()
+      await rm(socket, {force: true})
     },
   }
 }

@@ -3,18 +3,14 @@
  * every player reloads one every part or segment) and egress (bytes sent per second lately).
  */
 import {createHash} from 'node:crypto'
-import type {IncomingHttpHeaders} from 'node:http'
 
 /**
- * Who a request comes from, without cookies: the client address and user agent, hashed. Behind
- * the edge proxy every request comes from the proxy, so the address it appended to
- * X-Forwarded-For (the last entry) is the client's.
+ * Who a request comes from, without cookies: the client address and user agent, hashed. nginx
+ * works out the address (relay/nginx.ts): behind the edge proxy every request comes from the
+ * proxy, so the address it appended to X-Forwarded-For (the last entry) is the client's.
  */
-export function viewerIdentity(headers: IncomingHttpHeaders, remoteAddress: string | undefined): string {
-  const forwarded = headers['x-forwarded-for']
-  const list = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').map((s) => s.trim()).filter((s) => s !== '')
-  const address = list.at(-1) ?? remoteAddress ?? 'unknown'
-  return createHash('sha1').update(`${address}\n${headers['user-agent'] ?? ''}`).digest('base64url')
+export function viewerId(address: string, userAgent: string): string {
+  return createHash('sha1').update(`${address}\n${userAgent}`).digest('base64url')
 }
 
 /** Distinct viewers (and the channels they watch) seen within windowMs. */

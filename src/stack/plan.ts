@@ -175,6 +175,12 @@ const volume = (name: string, target: string): MountSettings =>
     VolumeOptions: {Labels: {[labels.stack]: STACK, [labels.component]: name}},
   }) as unknown as MountSettings
 
+/** The relay's cache folder (SHING_RELAY_CACHE_DIR's default): its files' bound plus room for nginx's log and buffers. */
+const RELAY_CACHE_DIR = '/var/cache/shing-relay'
+const RELAY_CACHE_MB = 256
+const relayTmpfs = (): MountSettings =>
+  ({Type: 'tmpfs', Target: RELAY_CACHE_DIR, TmpfsOptions: {SizeBytes: (RELAY_CACHE_MB + 96) * 1024 * 1024, Mode: 0o1777}}) as unknown as MountSettings
+
 export const healthchecks = {
   mongo: ['CMD-SHELL', "mongosh --quiet --norc --eval 'quit(db.adminCommand({ping: 1}).ok ? 0 : 1)' >/dev/null"],
   redis: ['CMD-SHELL', `redis-cli -a "$(cat ${SECRETS_DIR}/${secretFiles.redisPassword})" --no-auth-warning ping | grep -q PONG`],
@@ -339,7 +345,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
   for (let p = config.ports.webrtc.min; p <= config.ports.webrtc.max; p++) {
     webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
-  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}; stopGraceS?: number}} = {
+  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}; stopGraceS?: number; mounts?: MountSettings[]}} = {
     // Only the web runs chat; its limits are in the spec, so changing them updates the web. Media
     // and retention settings reach the web (what it offers) and the worker (what it does).
     web: {
@@ -357,7 +363,8 @@ export function planStack(inputs: PlanInputs): StackPlan {
       mode: {Global: {}},
       ports: [{Protocol: 'tcp', TargetPort: config.ports.rtmp, PublishedPort: config.ports.rtmp, PublishMode: 'host'}],
     },
-    relay: {mode: {Global: {}}},
+    // The relay's media files (nginx sends them), nginx's log and temp folders: in memory.
+    relay: {mode: {Global: {}}, mounts: [relayTmpfs()], env: {SHING_RELAY_CACHE_DIR: RELAY_CACHE_DIR, SHING_RELAY_CACHE_MB: String(RELAY_CACHE_MB)}},
     sfu: {mode: {Global: {}}, ports: webrtcPorts},
   }
   for (const name of componentNames) {
@@ -384,6 +391,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
         mode: shape.mode,
         ...(shape.ports ? {ports: shape.ports} : {}),
         ...(shape.stopGraceS === undefined ? {} : {stopGraceS: shape.stopGraceS}),
+        ...(shape.mounts === undefined ? {} : {mounts: shape.mounts}),
       }),
     })
   }

@@ -6,7 +6,7 @@ import {execa} from 'execa'
 
 import {adminReplySchema, type AdminReply, secretFiles, type AdminInput, type AdminOperationName, type ComponentName} from '../../appliance/contract/index.js'
 import {repoRoot} from './cli.js'
-import {freePort, startProcess, type ManagedProcess} from './process.js'
+import {freePort, startProcess, tempDir, type ManagedProcess} from './process.js'
 
 export const mainJs = path.join(repoRoot, 'appliance/dist/main.js')
 export const adminJs = path.join(repoRoot, 'appliance/dist/admin.js')
@@ -40,6 +40,8 @@ export async function startComponent(options: {
 }): Promise<RunningComponent> {
   const [httpPort, rtmpPort] = [await freePort(), await freePort()]
   const {component} = options
+  // A relay keeps its media files, nginx's config and log in a folder of its own.
+  const relayDir = component === 'relay' ? await tempDir('relay-cache') : undefined
   const process = await startProcess({
     name: `appliance ${options.id ?? component}`,
     command: globalThis.process.execPath,
@@ -50,10 +52,12 @@ export async function startComponent(options: {
       SHING_TASK_NAME: options.id,
       SHING_HTTP_PORT: String(httpPort),
       SHING_RTMP_PORT: String(rtmpPort),
+      ...(relayDir === undefined ? {} : {SHING_RELAY_CACHE_DIR: relayDir.dir}),
     },
     ready: {probe: async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`, {signal: AbortSignal.timeout(3000)})).status === 200},
     timeoutMs: options.timeoutMs ?? 60_000,
   })
+  if (relayDir !== undefined) void process.exited.then(() => relayDir.remove())
   return {process, httpPort, rtmpPort}
 }
 

@@ -79,6 +79,15 @@ describe('planStack', () => {
     expect(p.services.find((s) => s.name === 'relay')?.spec.Mode).toEqual({Global: {}})
   })
 
+  it("the relay keeps its media files in a tmpfs big enough for their bound and nginx's log", async () => {
+    const p = await plan(config())
+    const relay = (p.services.find((s) => s.name === 'relay')?.spec.TaskTemplate as {ContainerSpec: {Env: string[]; Mounts: Array<{Type: string; Target: string; TmpfsOptions?: {SizeBytes: number}}>}}).ContainerSpec
+    const env = Object.fromEntries(relay.Env.map((e) => e.split('=', 2) as [string, string]))
+    const mount = relay.Mounts.find((m) => m.Target === env.SHING_RELAY_CACHE_DIR)
+    expect(mount?.Type).toBe('tmpfs')
+    expect(mount?.TmpfsOptions?.SizeBytes).toBeGreaterThan(Number(env.SHING_RELAY_CACHE_MB) * 1024 * 1024)
+  })
+
   it('never puts a secret value in the plan', async () => {
     const text = JSON.stringify(await plan(config()))
     for (const value of Object.values(secrets)) expect(text).not.toContain(value)

@@ -9,7 +9,7 @@ import type {StreamState} from '../../../../appliance/contract/index.js'
 import {ByteLru} from '../../../../appliance/relay/cache.js'
 import {OriginUnreachableError, StreamStateCache, type OriginRequest, type OriginResponse} from '../../../../appliance/relay/origin.js'
 import {isLivePathError, parseLivePath, type LivePath} from '../../../../appliance/hls/live-paths.js'
-import {RelayPull, type CachedObject, type UpstreamKind} from '../../../../appliance/relay/pull.js'
+import {RelayPull, newestMedia, type CachedObject, type UpstreamKind} from '../../../../appliance/relay/pull.js'
 
 const state = (origin: string, streamId = 's1'): StreamState => ({
   channel: 'demo',
@@ -63,7 +63,7 @@ describe('RelayPull', () => {
     expect(upstream).toEqual(['segment'])
     expect(results.map((r) => (r.type === 'object' ? r.source : r.error)).sort()).toEqual([...Array<string>(49).fill('joined'), 'miss'])
     const later = await pull.pull(live('/live/demo/720p/seg3.m4s'))
-    expect(later).toMatchObject({type: 'object', source: 'hit', object: {contentType: 'video/mp4', cacheControl: 'public, max-age=3600'}})
+    expect(later).toMatchObject({type: 'object', source: 'hit', object: {contentType: 'video/mp4', cacheControl: 'public, max-age=31536000, immutable'}})
     expect(upstream).toEqual(['segment'])
   })
 
@@ -135,5 +135,35 @@ describe('StreamStateCache', () => {
     now = 5000
     expect(await cache.get('demo')).toMatchObject({origin: 'a:1'})
     await expect(cache.get('other')).rejects.toThrow('redis down')
+  })
+})
+
+describe('newestMedia', () => {
+  it('lists init and the newest two media sequence numbers of an LL-HLS playlist, never the preload hint', () => {
+    const playlist = [
+      '#EXTM3U',
+      '#EXT-X-MAP:URI="init.mp4"',
+      '#EXTINF:2.000,',
+      'seg100.m4s',
+      '#EXT-X-PART:DURATION=0.5,URI="part101.0.m4s",INDEPENDENT=YES',
+      '#EXT-X-PART:DURATION=0.5,URI="part101.1.m4s"',
+      '#EXTINF:2.000,',
+      'seg101.m4s',
+      '#EXT-X-PART:DURATION=0.5,URI="part102.0.m4s",INDEPENDENT=YES',
+      '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part102.1.m4s"',
+      '#EXT-X-RENDITION-REPORT:URI="../360p/index.m3u8",LAST-MSN=102,LAST-PART=0',
+      '',
+    ].join('\n')
+    expect(newestMedia(playlist)).toEqual([
+      {name: 'init.mp4', kind: 'init'},
+      {name: 'part101.0.m4s', kind: 'part'},
+      {name: 'part101.1.m4s', kind: 'part'},
+      {name: 'seg101.m4s', kind: 'segment'},
+      {name: 'part102.0.m4s', kind: 'part'},
+    ])
+  })
+
+  it('ignores names it does not know (paths, other servers) rather than fetch them', () => {
+    expect(newestMedia('#EXTM3U\n#EXTINF:2,\n../../etc/passwd\n#EXTINF:2,\nhttp://elsewhere/seg1.m4s\n')).toEqual([])
   })
 })

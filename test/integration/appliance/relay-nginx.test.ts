@@ -1,0 +1,133 @@
+/**
+ * The relay's nginx as the relay runs it (appliance/relay/nginx.ts), with Debian's real nginx:
+ * the configuration it writes passes `nginx -t`, files and the upstream are served as meant,
+ * every request reaches the access log reader exactly once across log rotations, and nginx does
+ * not outlive a relay killed with SIGKILL.
+ */
+import {execFile} from 'node:child_process'
+import {once} from 'node:events'
+import {existsSync, readFileSync} from 'node:fs'
+import {mkdir, writeFile} from 'node:fs/promises'
+import http from 'node:http'
+import path from 'node:path'
+import {promisify} from 'node:util'
+
+import pino from 'pino'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {AccessLogTail, type AccessEntry} from '../../../appliance/relay/access-log.js'
+import {ACCESS_LOG, findNginx, nginxConfig, startNginx, type NginxSettings, type RunningNginx} from '../../../appliance/relay/nginx.js'
+import {freePort, startProcess, tempDir, waitFor} from '../../harness/process.js'
+
+const execFileAsync = promisify(execFile)
+const log = pino({level: 'silent'})
+
+let dir: {dir: string; remove: () => Promise<void>}
+let upstream: http.Server
+let settings: NginxSettings
+let nginx: RunningNginx
+
+const url = (p: string): string => `http://127.0.0.1:${settings.port}${p}`
+
+beforeAll(async () => {
+  dir = await tempDir('relay-nginx')
+  const filesRoot = path.join(dir.dir, 'files')
+  await mkdir(path.join(filesRoot, 'live', 'demo', '720p'), {recursive: true})
+  await writeFile(path.join(filesRoot, 'live', 'demo', '720p', 'seg7.m4s'), Buffer.alloc(100_000, 7))
+  // Stands in for the relay process: answers what nginx does not have as files.
+  upstream = http.createServer((request, response) => {
+    response.writeHead(200, {'content-type': 'text/plain', 'x-cache': 'miss'}).end(`relay:${request.url}:${String(request.headers['x-forwarded-for'])}`)
+  })
+  const socket = path.join(dir.dir, 'relay.sock')
+  upstream.listen(socket)
+  await once(upstream, 'listening')
+  settings = {dir: dir.dir, filesRoot, upstreamSocket: socket, host: '127.0.0.1', port: await freePort(), upstreamTimeoutS: 5, sendTimeoutS: 5}
+  nginx = await startNginx(findNginx(undefined), settings, log)
+})
+
+afterAll(async () => {
+  await nginx?.stop(2000)
+  upstream?.close()
+  await dir?.remove()
+})
+
+describe("the relay's nginx", () => {
+  it('writes a configuration nginx accepts', async () => {
+    const file = path.join(dir.dir, 'checked.conf')
+    await writeFile(file, nginxConfig(settings))
+    const {stderr} = await execFileAsync(findNginx(undefined), ['-e', 'stderr', '-t', '-p', dir.dir, '-c', file])
+    expect(stderr).toContain('test is successful')
+  })
+
+  it('sends stored media from files, passes the rest to the relay with the viewer address', async () => {
+    const file = await fetch(url('/live/demo/720p/seg7.m4s'))
+    expect(file.status).toBe(200)
+    expect(file.headers.get('content-type')).toBe('video/mp4')
+    expect(file.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
+    expect(file.headers.get('x-cache')).toBe('hit')
+    expect((await file.arrayBuffer()).byteLength).toBe(100_000)
+    const missing = await fetch(url('/live/demo/720p/seg8.m4s'))
+    expect(await missing.text()).toBe('relay:/live/demo/720p/seg8.m4s:127.0.0.1')
+    const viaEdge = await fetch(url('/live/demo/720p/index.m3u8'), {headers: {'x-forwarded-for': '203.0.113.9, 10.0.0.5'}})
+    expect(await viaEdge.text()).toBe('relay:/live/demo/720p/index.m3u8:10.0.0.5')
+    // Not a media name: never looked up as a file, whatever is on disk.
+    expect(await (await fetch(url('/live/demo/720p/../../../nginx.conf'))).text()).toMatch(/^relay:/)
+  })
+
+  it('every request reaches the log reader once, across rotations', async () => {
+    const seen: AccessEntry[] = []
+    const tail = new AccessLogTail({file: path.join(dir.dir, ACCESS_LOG), onEntries: (entries) => seen.push(...entries), reopen: () => nginx.reopenLogs(), intervalMs: 50, maxBytes: 8 * 1024})
+    tail.start()
+    try {
+      const requests = 600
+      for (let i = 0; i < requests; i++) {
+        const response = await fetch(url(`/live/demo/720p/seg7.m4s?n=${i}`), {headers: {'user-agent': `rotation-${i}`}})
+        await response.arrayBuffer()
+        // Spread over a few seconds, so the log turns over many times meanwhile.
+        if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      const mine = await waitFor('every request read', async () => {
+        const ours = seen.filter((e) => e.userAgent.startsWith('rotation-'))
+        return ours.length >= requests ? ours : undefined
+      }, {timeoutMs: 5000})
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(seen.filter((e) => e.userAgent.startsWith('rotation-'))).toHaveLength(requests)
+      expect(new Set(mine.map((e) => e.userAgent)).size).toBe(requests)
+      expect(mine.every((e) => e.status === 200 && e.bytes === 100_000 && e.source === 'file' && e.path === '/live/demo/720p/seg7.m4s')).toBe(true)
+      // 600 lines of ~75 bytes (45 KB) through an 8 KiB limit: it turned over, and the file stays small.
+      expect(readFileSync(path.join(dir.dir, ACCESS_LOG)).length).toBeLessThan(32 * 1024)
+    } finally {
+      await tail.stop()
+    }
+  })
+
+  it('does not outlive a relay killed with SIGKILL', async () => {
+    const own = await tempDir('relay-nginx-orphan')
+    try {
+      const port = await freePort()
+      const script = `
+        import {startNginx, findNginx} from ${JSON.stringify(path.resolve('appliance/dist/relay/nginx.js'))}
+        import pino from 'pino'
+        const n = await startNginx(findNginx(undefined), ${JSON.stringify({...settings, dir: own.dir, port})}, pino({level: 'silent'}))
+        console.log('nginx pid ' + n.pid)
+        setInterval(() => {}, 1000)
+      `
+      const scriptFile = path.join(path.resolve('appliance'), `.orphan-check-${port}.mjs`)
+      await writeFile(scriptFile, script)
+      try {
+        const parent = await startProcess({name: 'relay stand-in', command: process.execPath, args: [scriptFile], env: {PATH: process.env.PATH}, ready: {log: /nginx pid \d+/}, timeoutMs: 10_000})
+        const master = Number(/nginx pid (\d+)/.exec(parent.output())?.[1])
+        const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+        expect(workers.length).toBe(1)
+        expect((await fetch(`http://127.0.0.1:${port}/live/demo/720p/seg7.m4s`)).status).toBe(200)
+        await parent.kill('SIGKILL')
+        await waitFor('nginx gone with its relay', async () => [master, ...workers].every((pid) => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')), {timeoutMs: 5000})
+        await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow()
+      } finally {
+        await (await import('node:fs/promises')).rm(scriptFile, {force: true})
+      }
+    } finally {
+      await own.remove()
+    }
+  })
+})
