@@ -54,9 +54,9 @@ export const componentEnvSchema = z.object({
   SHING_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Address the component's servers bind; containers need every interface, tests use 127.0.0.1. */
   SHING_BIND_HOST: z.string().default('0.0.0.0'),
-  /** The relay's media files (MiB, on its tmpfs) for nginx to send; it never holds more. */
+  /** The relay's media files (MiB) for nginx to send; it never holds more. */
   SHING_RELAY_CACHE_MB: z.coerce.number().int().min(1).default(256),
-  /** Where the relay keeps those files, nginx's config, temp folders and access log: a tmpfs in the stack. */
+  /** Where the relay keeps those files, nginx's config, temp folders and access log (a tmpfs where one can be had). */
   SHING_RELAY_CACHE_DIR: z.string().min(1).default('/var/cache/shing-relay'),
   /** The nginx binary the relay runs in front of itself (default: nginx on PATH, or /usr/sbin/nginx). */
   SHING_NGINX: z.string().min(1).optional(),

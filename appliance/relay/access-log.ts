@@ -1,5 +1,5 @@
 /**
- * Reading nginx's access log as it grows (on the relay's tmpfs): every request a viewer made,
+ * Reading nginx's access log as it grows (in the relay's cache folder): every request a viewer made,
  * with the bytes it got. The relay counts viewers and egress from it. The file is kept short:
  * past maxBytes it is unlinked and nginx told to reopen; what nginx wrote to the old file
  * before it switched is still read through the open descriptor.

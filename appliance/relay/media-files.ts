@@ -1,6 +1,6 @@
 /**
- * The relay's media objects as files on a tmpfs, for nginx to send with sendfile: Node pulls each
- * object once and writes it here, nginx serves every viewer after that. Bounded by bytes (least
+ * The relay's media objects as files (the page cache holds them), for nginx to send with
+ * sendfile: the relay pulls each object once and writes it here, nginx serves every viewer after that. Bounded by bytes (least
  * recently stored goes first; a file nginx is still sending stays readable until it closes it).
  *
  *   files/live/<channel>          → a symlink to the channel's current broadcast, swapped in one
@@ -18,7 +18,7 @@ import path from 'node:path'
 import type {Logger} from '../platform/logger.js'
 import {ByteLru, SingleFlight} from './cache.js'
 
-/** tmpfs hands out whole pages: a 20 KB part takes 20 KiB rounded up, plus its inode. */
+/** Files take whole pages of memory: a 20 KB part takes 20 KiB rounded up, plus its inode. */
 const PAGE_BYTES = 4096
 const fileBytes = (size: number): number => Math.ceil(size / PAGE_BYTES) * PAGE_BYTES + PAGE_BYTES
 

@@ -38,8 +38,8 @@ const STOP_GRACE_MS = 10_000
 /**
  * Relay: serves /live/<channel>/… to viewers, pulling each object once from the ingest that holds
  * the stream (the stream state in Redis says which). nginx (relay/nginx.ts) takes the viewers'
- * connections and sends the media objects from files this process stores on a tmpfs
- * (relay/media-files.ts); playlists, blocking reloads and objects not stored yet come here over a
+ * connections and sends the media objects from files this process stores (relay/media-files.ts);
+ * playlists, blocking reloads and objects not stored yet come here over a
  * Unix socket, where concurrent requests become one upstream request. Viewers and egress are
  * counted from nginx's access log and heartbeat to the registry.
  */
@@ -77,7 +77,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   })
   metrics.gauge('shing_relay_viewers', 'Distinct viewers that asked for a playlist in the last 10 s', () => viewers.viewers())
   metrics.gauge('shing_relay_streams', 'Channels with viewers on this relay', () => viewers.streams())
-  metrics.gauge('shing_relay_cache_bytes', 'Bytes of media files held (tmpfs pages)', () => files.stats().bytes)
+  metrics.gauge('shing_relay_cache_bytes', 'Bytes of media files held (whole pages)', () => files.stats().bytes)
   metrics.gauge('shing_relay_cache_max_bytes', 'The bound of the media files (SHING_RELAY_CACHE_MB)', () => maxBytes)
   metrics.gauge('shing_relay_cache_entries', 'Media files held', () => files.stats().entries)
   metrics.gauge('shing_relay_egress_bits_per_second', 'Egress over the last 5 s', () => egress.bitsPerSecond())

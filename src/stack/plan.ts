@@ -175,11 +175,9 @@ const volume = (name: string, target: string): MountSettings =>
     VolumeOptions: {Labels: {[labels.stack]: STACK, [labels.component]: name}},
   }) as unknown as MountSettings
 
-/** The relay's cache folder (SHING_RELAY_CACHE_DIR's default): its files' bound plus room for nginx's log and buffers. */
+/** The relay's cache folder (made in appliance/Dockerfile, owned by the node user) and its files' bound. */
 const RELAY_CACHE_DIR = '/var/cache/shing-relay'
 const RELAY_CACHE_MB = 256
-const relayTmpfs = (): MountSettings =>
-  ({Type: 'tmpfs', Target: RELAY_CACHE_DIR, TmpfsOptions: {SizeBytes: (RELAY_CACHE_MB + 96) * 1024 * 1024, Mode: 0o1777}}) as unknown as MountSettings
 
 export const healthchecks = {
   mongo: ['CMD-SHELL', "mongosh --quiet --norc --eval 'quit(db.adminCommand({ping: 1}).ok ? 0 : 1)' >/dev/null"],
@@ -345,7 +343,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
   for (let p = config.ports.webrtc.min; p <= config.ports.webrtc.max; p++) {
     webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
-  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}; stopGraceS?: number; mounts?: MountSettings[]}} = {
+  const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}; stopGraceS?: number}} = {
     // Only the web runs chat; its limits are in the spec, so changing them updates the web. Media
     // and retention settings reach the web (what it offers) and the worker (what it does).
     web: {
@@ -363,8 +361,10 @@ export function planStack(inputs: PlanInputs): StackPlan {
       mode: {Global: {}},
       ports: [{Protocol: 'tcp', TargetPort: config.ports.rtmp, PublishedPort: config.ports.rtmp, PublishMode: 'host'}],
     },
-    // The relay's media files (nginx sends them), nginx's log and temp folders: in memory.
-    relay: {mode: {Global: {}}, mounts: [relayTmpfs()], env: {SHING_RELAY_CACHE_DIR: RELAY_CACHE_DIR, SHING_RELAY_CACHE_MB: String(RELAY_CACHE_MB)}},
+    // The relay's media files (nginx sends them from the page cache), nginx's log and temp
+    // folders, in the container's own folder: swarm ignores a tmpfs mount's mode (swarmkit
+    // #3226), so a tmpfs would be root's and the relay (uid 1000) could not write to it.
+    relay: {mode: {Global: {}}, env: {SHING_RELAY_CACHE_DIR: RELAY_CACHE_DIR, SHING_RELAY_CACHE_MB: String(RELAY_CACHE_MB)}},
     sfu: {mode: {Global: {}}, ports: webrtcPorts},
   }
   for (const name of componentNames) {
@@ -391,7 +391,6 @@ export function planStack(inputs: PlanInputs): StackPlan {
         mode: shape.mode,
         ...(shape.ports ? {ports: shape.ports} : {}),
         ...(shape.stopGraceS === undefined ? {} : {stopGraceS: shape.stopGraceS}),
-        ...(shape.mounts === undefined ? {} : {mounts: shape.mounts}),
       }),
     })
   }

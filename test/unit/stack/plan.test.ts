@@ -1,3 +1,6 @@
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 import YAML from 'yaml'
 
@@ -9,6 +12,7 @@ import {diffStack, type ActualStack} from '../../../src/stack/diff.js'
 import {chatLimitsSchema, rtmpUrl} from '../../../appliance/contract/index.js'
 import {planStack, publicUrl, siteRtmpUrl, stackImages, type StackPlan} from '../../../src/stack/plan.js'
 import {fittedProfile} from '../../../src/up/up.js'
+import {repoRoot} from '../../harness/cli.js'
 
 const secrets = {
   mongoRootPassword: 'm'.repeat(32),
@@ -79,13 +83,12 @@ describe('planStack', () => {
     expect(p.services.find((s) => s.name === 'relay')?.spec.Mode).toEqual({Global: {}})
   })
 
-  it("the relay keeps its media files in a tmpfs big enough for their bound and nginx's log", async () => {
+  it('the relay is told where its media files go (the folder its image owns) and their bound', async () => {
     const p = await plan(config())
-    const relay = (p.services.find((s) => s.name === 'relay')?.spec.TaskTemplate as {ContainerSpec: {Env: string[]; Mounts: Array<{Type: string; Target: string; TmpfsOptions?: {SizeBytes: number}}>}}).ContainerSpec
-    const env = Object.fromEntries(relay.Env.map((e) => e.split('=', 2) as [string, string]))
-    const mount = relay.Mounts.find((m) => m.Target === env.SHING_RELAY_CACHE_DIR)
-    expect(mount?.Type).toBe('tmpfs')
-    expect(mount?.TmpfsOptions?.SizeBytes).toBeGreaterThan(Number(env.SHING_RELAY_CACHE_MB) * 1024 * 1024)
+    const relay = (p.services.find((s) => s.name === 'relay')?.spec.TaskTemplate as {ContainerSpec: {Env: string[]}}).ContainerSpec
+    expect(relay.Env).toContain('SHING_RELAY_CACHE_DIR=/var/cache/shing-relay')
+    expect(relay.Env).toContain('SHING_RELAY_CACHE_MB=256')
+    expect(readFileSync(path.join(repoRoot, 'appliance/Dockerfile'), 'utf8')).toContain('chown node:node /var/cache/shing-relay')
   })
 
   it('never puts a secret value in the plan', async () => {
