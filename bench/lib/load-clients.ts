@@ -15,11 +15,15 @@ type Client = ForkedClient<ClientCommand, ClientEvent>
 export interface LoadOptions {
   mode: ViewerMode
   url: string
+  /** Connect here instead of the URL's host (which still goes in Host and SNI). */
+  connectTo?: string
   viewers: number
   processes: number
   /** Viewers join spread over this long. */
   rampMs: number
 }
+
+export type ViewerReport = Omit<Extract<ClientEvent, {type: 'report'}>, 'type'>
 
 export class LoadClients {
   private constructor(private readonly clients: Client[]) {}
@@ -31,7 +35,7 @@ export class LoadClients {
     for (let i = 0; i < processes; i++) {
       const viewers = shareOf(options.viewers, processes, i)
       const client: Client = new ForkedClient(clientFile, 'load client')
-      client.send({type: 'start', mode: options.mode, url: options.url, viewers, firstViewer, rampMs: options.rampMs})
+      client.send({type: 'start', mode: options.mode, url: options.url, ...(options.connectTo === undefined ? {} : {connectTo: options.connectTo}), viewers, firstViewer, rampMs: options.rampMs})
       clients.push(client)
       firstViewer += viewers
     }
@@ -53,10 +57,18 @@ export class LoadClients {
     return {bytes: answers.flatMap((a) => a.bytes), failures: answers.reduce((sum, a) => sum + a.failures, 0)}
   }
 
-  /** Per viewer and segment (row-major): bytes received and when complete (-1: not complete). */
-  async report(segments: number[]): Promise<{bytes: number[]; doneAt: number[]; failures: number}> {
-    const answers = await Promise.all(this.clients.map((c) => c.ask({type: 'report', segments}, 'report', 30_000)))
-    return {bytes: answers.flatMap((a) => a.bytes), doneAt: answers.flatMap((a) => a.doneAt), failures: answers.reduce((sum, a) => sum + a.failures, 0)}
+  /**
+   * Row-major per viewer: of each segment the bytes received and when complete, of each part
+   * ([msn, part]) when complete (-1: not complete).
+   */
+  async report(segments: number[], parts: [number, number][]): Promise<ViewerReport> {
+    const answers = await Promise.all(this.clients.map((c) => c.ask({type: 'report', segments, parts}, 'report', 30_000)))
+    return {
+      bytes: answers.flatMap((a) => a.bytes),
+      doneAt: answers.flatMap((a) => a.doneAt),
+      partDoneAt: answers.flatMap((a) => a.partDoneAt),
+      failures: answers.reduce((sum, a) => sum + a.failures, 0),
+    }
   }
 
   async stop(): Promise<void> {

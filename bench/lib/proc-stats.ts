@@ -2,7 +2,8 @@
  * CPU and memory of one process (and of the whole machine) from /proc, so a benchmark measures the
  * server it benchmarks and not everything else sharing the box.
  */
-import {readFileSync, readdirSync} from 'node:fs'
+import {readFileSync, readdirSync, statSync} from 'node:fs'
+import path from 'node:path'
 
 /** USER_HZ: 100 on every Linux build this runs on (getconf CLK_TCK); /proc counts in these ticks. */
 const TICKS_PER_SECOND = 100
@@ -24,6 +25,52 @@ export function sampleProcess(pid: number): ProcessSample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN)
   return {cpuSeconds: (utime + stime) / TICKS_PER_SECOND, rssBytes: rssKb * 1024, at: performance.now()}
+}
+
+/** The direct children of a process (every thread's, from /proc/<pid>/task/<tid>/children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number))
+  } catch {
+    // It exited while being read: it has no children any more.
+    return []
+  }
+}
+
+export interface TreeSample extends ProcessSample {
+  /** The processes counted: the root and its descendants alive when read. */
+  pids: number[]
+}
+
+/**
+ * A process and all its descendants (a relay and the nginx it started, an nginx master and its
+ * worker): CPU and RSS summed. A descendant that exits between two samples takes its CPU with it.
+ */
+export function sampleTree(root: number): TreeSample {
+  const pids: number[] = []
+  const queue = [root]
+  while (queue.length > 0) {
+    const pid = queue.shift() as number
+    pids.push(pid)
+    queue.push(...childrenOf(pid))
+  }
+  let cpuSeconds = 0
+  let rssBytes = 0
+  const alive: number[] = []
+  for (const pid of pids) {
+    let sample: ProcessSample
+    try {
+      sample = sampleProcess(pid)
+    } catch (error) {
+      if (pid === root) throw error
+      continue
+    }
+    cpuSeconds += sample.cpuSeconds
+    // An exited child not yet reaped (a zombie) has no VmRSS.
+    if (Number.isFinite(sample.rssBytes)) rssBytes += sample.rssBytes
+    alive.push(pid)
+  }
+  return {cpuSeconds, rssBytes, at: performance.now(), pids: alive}
 }
 
 /** Cores used between two samples (1.0 = one core busy all the time). */
@@ -58,4 +105,24 @@ export function childPidByCommand(needle: string): number {
     if (cmdline.includes(needle)) return pid
   }
   throw new Error(`no child process of ${process.pid} runs ${needle}`)
+}
+
+/** Bytes of the files under a directory (a tmpfs cache: its pages are no process's RSS). */
+export function directoryBytes(dir: string): number {
+  let bytes = 0
+  let entries
+  try {
+    entries = readdirSync(dir, {withFileTypes: true, recursive: true})
+  } catch {
+    return 0
+  }
+  for (const entry of entries) {
+    if (!entry.isFile()) continue
+    try {
+      bytes += statSync(path.join(entry.parentPath, entry.name)).size
+    } catch {
+      // Removed while being read (evicted, or a temp file renamed into place).
+    }
+  }
+  return bytes
 }

@@ -1,142 +1,203 @@
 /**
  * The two ways the benchmark's stream reaches a server under test, both ffmpeg playing the cached
  * clip in a loop at realtime with `-c copy`:
- * - a live HLS origin (fMP4, 2 s segments) in the contract's layout, served by node http, which
- *   records when each segment appears and how big it is;
+ * - an LL-HLS origin: ffmpeg's fragmented MP4 (a fragment every part) through the project's own
+ *   Fmp4Reader and LlHlsPackager, served over node http as the ingest serves it, which records
+ *   when each part and segment became available and counts the requests it answers;
  * - an RTMP publisher reporting the bytes it has sent (ffmpeg -progress), the FLV reference.
  */
+import {spawn} from 'node:child_process'
 import {once} from 'node:events'
-import {mkdir, readFile, stat} from 'node:fs/promises'
 import http from 'node:http'
-import path from 'node:path'
 
-import {LIVE_PREFIX} from '../../appliance/contract/index.js'
-import {startProcess, tempDir, waitFor, type ManagedProcess} from '../../test/harness/process.js'
+import {Fmp4Reader} from '../../appliance/hls/fmp4.js'
+import {fragmentFlags} from '../../appliance/hls/ladder.js'
+import {isLivePathError, parseLivePath, type LiveObjectKind} from '../../appliance/hls/live-paths.js'
+import {LlHlsPackager} from '../../appliance/hls/llhls.js'
+import {startProcess, waitFor} from '../../test/harness/process.js'
 import {requireTool} from '../../test/harness/tools.js'
-import {CLIP_GOP_SECONDS, type SourceClip} from './source-clip.js'
+import {CLIP_FPS, CLIP_GOP_SECONDS, type SourceClip} from './source-clip.js'
+
+export interface PublishedPart {
+  msn: number
+  part: number
+  bytes: number
+  /** Date.now() when the packager had it (its `part` event): a blocking reload can list it. */
+  at: number
+}
 
 export interface PublishedSegment {
   n: number
+  /** The sum of its parts. */
   bytes: number
-  /** Date.now() when the playlist first listed it. */
+  /**
+   * Date.now() when its last part became available: an LL-HLS viewer can have it all from then
+   * (the packager closes the segment only when the next one's first part comes).
+   */
   publishedAt: number
 }
 
-export interface HlsOrigin {
+export type OriginRequestKind = Exclude<LiveObjectKind, 'playlist'> | 'playlist' | 'blocking'
+
+/** Requests the origin answered over a span: how many, and for how many distinct objects. */
+export type OriginRequests = Record<OriginRequestKind, {requests: number; objects: number}>
+
+export interface LlHlsOrigin {
   /** host:port, as the stream state's `origin`. */
   readonly origin: string
   readonly rendition: string
-  /** Segments listed so far (the last 2,000). */
+  /** EXT-X-STREAM-INF BANDWIDTH, as the stream state gives it. */
+  readonly bandwidth: number
+  /** Segments completed so far (the last 2,000). */
   published(): readonly PublishedSegment[]
-  /** Requests the origin answered, by object kind: the relay should ask once per object. */
-  requests(): Record<'master' | 'playlist' | 'init' | 'segment' | 'other', number>
+  /** Parts available so far (the last 8,000). */
+  parts(): readonly PublishedPart[]
+  /** Counts requests from now until the returned function is called (blocking reloads: per msn/part). */
+  countRequests(): () => OriginRequests
+  /** Requests since the start, by kind. */
+  totals(): Record<OriginRequestKind, number>
   stop(): Promise<void>
 }
 
-const WATCH_MS = 100
-const KEPT_PUBLISHED = 2000
+const KEPT_SEGMENTS = 2000
+const KEPT_PARTS = 8000
+const PART_SECONDS = 0.5
+const kinds: OriginRequestKind[] = ['master', 'playlist', 'blocking', 'init', 'segment', 'part']
 
-export async function startHlsOrigin(clip: SourceClip, channel: string, bandwidth: number): Promise<HlsOrigin> {
+/**
+ * ffmpeg plays the clip into fragmented MP4 on its stdout (a fragment at each keyframe and at
+ * least every part, as the ingest's ladder writes it), packaged into 2 s segments of 0.5 s parts
+ * and served at /live/<channel>/… with the packager's answers and headers, as the ingest does.
+ */
+export async function startLlHlsOrigin(clip: SourceClip, channel: string): Promise<LlHlsOrigin> {
   const rendition = '720p'
-  const data = await tempDir('bench-origin')
-  const dir = path.join(data.dir, rendition)
-  await mkdir(dir)
-  const playlistFile = path.join(dir, 'index.m3u8')
-  let ffmpeg: ManagedProcess | undefined
-  const server = http.createServer()
-  const watcher: {timer?: NodeJS.Timeout} = {}
-  try {
-    ffmpeg = await startProcess({
-      name: 'ffmpeg hls publisher',
-      command: requireTool('ffmpeg'),
-      args: [
-        '-hide_banner', '-nostdin', '-loglevel', 'warning',
-        '-re', '-stream_loop', '-1', '-i', clip.file,
-        '-c', 'copy',
-        '-f', 'hls', '-hls_time', String(CLIP_GOP_SECONDS), '-hls_list_size', '6',
-        '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4',
-        '-hls_segment_filename', path.join(dir, 'seg%d.m4s'),
-        '-hls_flags', 'delete_segments+independent_segments+temp_file',
-        playlistFile,
-      ],
-      ready: {probe: async () => /^seg\d+\.m4s$/m.test(await readFile(playlistFile, 'utf8'))},
-      timeoutMs: 20_000,
-    })
+  const bandwidth = Math.round(clip.bitsPerSecond * 1.1)
+  const packager = new LlHlsPackager({
+    renditions: [{name: rendition, height: 720, fps: CLIP_FPS, bandwidth}],
+    segmentSeconds: CLIP_GOP_SECONDS,
+    partSeconds: PART_SECONDS,
+  })
+  const published: PublishedSegment[] = []
+  const parts: PublishedPart[] = []
+  const lastPartAt = new Map<number, number>()
+  let fragmentBytes = 0
+  packager.on('part', (event) => {
+    parts.push({msn: event.msn, part: event.part, bytes: fragmentBytes, at: event.at})
+    if (parts.length > KEPT_PARTS) parts.shift()
+    lastPartAt.set(event.msn, event.at)
+  })
+  packager.on('segment', (event) => {
+    published.push({n: event.msn, bytes: event.bytes.length, publishedAt: lastPartAt.get(event.msn) ?? Date.now()})
+    lastPartAt.delete(event.msn)
+    if (published.length > KEPT_SEGMENTS) published.shift()
+  })
 
-    const published: PublishedSegment[] = []
-    let newest = -1
-    const watch = async (): Promise<void> => {
-      const text = await readFile(playlistFile, 'utf8').catch(() => '')
-      for (const match of text.matchAll(/^seg(\d+)\.m4s$/gm)) {
-        const n = Number(match[1])
-        if (n <= newest) continue
-        newest = n
-        const {size} = await stat(path.join(dir, `seg${n}.m4s`))
-        published.push({n, bytes: size, publishedAt: Date.now()})
-        if (published.length > KEPT_PUBLISHED) published.shift()
-      }
+  const ffmpeg = spawn(requireTool('ffmpeg'), [
+    '-hide_banner', '-nostdin', '-loglevel', 'warning',
+    '-re', '-stream_loop', '-1', '-i', clip.file,
+    '-map', '0:v:0', '-map', '0:a:0', '-c', 'copy',
+    // As the ladder: AAC's priming must not stretch the first sample past a part.
+    '-avoid_negative_ts', 'disabled',
+    '-f', 'mp4', '-movflags', fragmentFlags, '-frag_duration', String(PART_SECONDS * 1_000_000),
+    'pipe:1',
+  ], {stdio: ['ignore', 'pipe', 'pipe']})
+  // Stopped with the benchmark, also when it dies.
+  const killOnExit = (): void => {
+    if (ffmpeg.exitCode === null) ffmpeg.kill('SIGKILL')
+  }
+  process.once('exit', killOnExit)
+  let stderr = ''
+  ffmpeg.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000)
+  })
+  const exited = once(ffmpeg, 'exit').catch(() => undefined)
+  const reader = new Fmp4Reader()
+  reader.on('init', (init) => packager.setInit(rendition, init))
+  reader.on('fragment', (fragment) => {
+    fragmentBytes = fragment.bytes.length
+    packager.pushFragment(rendition, fragment)
+  })
+  let failure: Error | undefined
+  ffmpeg.stdout.on('data', (chunk: Buffer) => {
+    try {
+      reader.push(chunk)
+    } catch (error) {
+      failure ??= error as Error
+      ffmpeg.kill('SIGKILL')
     }
-    await watch()
-    watcher.timer = setInterval(() => void watch().catch(() => undefined), WATCH_MS)
+  })
 
-    const counts = {master: 0, playlist: 0, init: 0, segment: 0, other: 0}
-    const master = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS', `#EXT-X-STREAM-INF:BANDWIDTH=${bandwidth},RESOLUTION=1280x720,FRAME-RATE=30.000`, `${rendition}/index.m3u8`, ''].join('\n')
-    const prefix = `${LIVE_PREFIX}/${channel}/`
-    server.on('request', (request, response) => {
-      const objectPath = (request.url ?? '').startsWith(prefix) ? (request.url ?? '').slice(prefix.length) : ''
-      const playlistType = 'application/vnd.apple.mpegurl'
-      if (objectPath === 'master.m3u8') {
-        counts.master++
-        response.writeHead(200, {'content-type': playlistType, 'cache-control': 'max-age=2'}).end(master)
-        return
-      }
-      const match = new RegExp(`^${rendition}/(index\\.m3u8|init\\.mp4|seg\\d+\\.m4s)$`).exec(objectPath)
-      if (match?.[1] === undefined) {
-        counts.other++
-        response.writeHead(404).end()
-        return
-      }
-      const name = match[1]
-      const isPlaylist = name === 'index.m3u8'
-      if (isPlaylist) counts.playlist++
-      else if (name === 'init.mp4') counts.init++
-      else counts.segment++
-      // Whole files only: ffmpeg renames finished playlists and segments into place (temp_file).
-      void readFile(path.join(dir, name)).then(
-        (body) => {
-          response.writeHead(200, {
-            'content-type': isPlaylist ? playlistType : 'video/mp4',
-            'cache-control': isPlaylist ? 'no-cache' : 'public, max-age=31536000, immutable',
-            'content-length': body.length,
-          }).end(body)
-        },
-        () => response.writeHead(404).end(),
-      )
-    })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const address = server.address()
-    if (address === null || typeof address === 'string') throw new Error('hls origin: no port')
-    const started = ffmpeg
-    return {
-      origin: `127.0.0.1:${address.port}`,
-      rendition,
-      published: () => published,
-      requests: () => ({...counts}),
-      stop: async () => {
-        clearInterval(watcher.timer)
-        server.closeAllConnections()
-        server.close()
-        await started.stop()
-        await data.remove()
-      },
+  const totals = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<OriginRequestKind, number>
+  const tallies = new Set<Map<OriginRequestKind, Map<string, number>>>()
+  const server = http.createServer((request, response) => {
+    const url = request.url ?? ''
+    const parsed = parseLivePath(url)
+    if (isLivePathError(parsed)) {
+      response.writeHead(parsed.status, {'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store'}).end(JSON.stringify({error: parsed.message}))
+      return
     }
-  } catch (error) {
-    clearInterval(watcher.timer)
+    const kind: OriginRequestKind = parsed.blocking === undefined ? parsed.kind : 'blocking'
+    totals[kind]++
+    // A blocking reload's object is the msn/part it waits for; any other's is its path.
+    const object = parsed.blocking === undefined ? parsed.path : `${parsed.blocking.msn}.${parsed.blocking.part ?? '-'}`
+    for (const tally of tallies) {
+      const objects = tally.get(kind) ?? new Map<string, number>()
+      objects.set(object, (objects.get(object) ?? 0) + 1)
+      tally.set(kind, objects)
+    }
+    if (parsed.channel !== channel) {
+      response.writeHead(404, {'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store'}).end(JSON.stringify({error: 'offline'}))
+      return
+    }
+    const question = url.indexOf('?')
+    void packager.handle(parsed.path, new URLSearchParams(question === -1 ? '' : url.slice(question + 1))).then((answer) => {
+      const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
+      response.writeHead(answer.status, {...answer.headers, 'content-length': body.length}).end(body)
+    })
+  })
+  // Blocking reloads and parts are held up to 3 target durations; viewers' keep-alive connections stay.
+  server.keepAliveTimeout = 65_000
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  const stop = async (): Promise<void> => {
+    server.closeAllConnections()
     server.close()
-    await ffmpeg?.stop()
-    await data.remove()
+    if (ffmpeg.exitCode === null && ffmpeg.signalCode === null) ffmpeg.kill('SIGKILL')
+    await exited
+    process.off('exit', killOnExit)
+    packager.end()
+  }
+  try {
+    if (address === null || typeof address === 'string') throw new Error('ll-hls origin: no port')
+    await waitFor('the origin packaging its first segment', () => {
+      if (ffmpeg.exitCode !== null || failure !== undefined) throw new Error(`the origin's ffmpeg stopped: ${failure?.message ?? `exit ${ffmpeg.exitCode}`}\n${stderr}`)
+      return Promise.resolve(published.length > 0 ? true : undefined)
+    }, {timeoutMs: 20_000})
+  } catch (error) {
+    await stop()
     throw error
+  }
+  return {
+    origin: `127.0.0.1:${address.port}`,
+    rendition,
+    bandwidth,
+    published: () => published,
+    parts: () => parts,
+    countRequests: () => {
+      const tally = new Map<OriginRequestKind, Map<string, number>>()
+      tallies.add(tally)
+      return () => {
+        tallies.delete(tally)
+        return Object.fromEntries(kinds.map((k) => {
+          const objects = tally.get(k)
+          const requests = objects === undefined ? 0 : [...objects.values()].reduce((a, b) => a + b, 0)
+          return [k, {requests, objects: objects?.size ?? 0}]
+        })) as OriginRequests
+      }
+    },
+    totals: () => ({...totals}),
+    stop,
   }
 }
 
