@@ -296,6 +296,7 @@ async function soak(side: Side, viewers: number, minutes: number): Promise<void>
   try {
     await clients.ready((rampSeconds(viewers) + joinTimeoutSeconds) * 1000)
     const start = performance.now()
+    const startWall = Date.now()
     const rss: {minute: number; mb: number}[] = []
     let last = sampleAll(side, clients.pids)
     let minutesOk = 0
@@ -310,9 +311,9 @@ async function soak(side: Side, viewers: number, minutes: number): Promise<void>
       let line = `soak t=${fmt(minute * 60, 0)}s rss=${fmt(rssBytes / MB, 1)}MiB server-cores=${fmt(sum(treeCores(last.server, now.server)), 3)} box-busy=${fmt(machineBusyBetween(last.machine, now.machine) * 100, 0)}%`
       last = now
       if (tick % 6 === 0 && side.origin !== undefined) {
-        // The minute that ended --grace seconds ago: every segment must be complete at every viewer.
+        // The minute that ended --grace seconds ago (from when all had joined): every segment must be complete at every viewer.
         const to = Date.now() - graceSeconds * 1000
-        const inMinute = (at: number): boolean => at >= to - 60_000 && at < to
+        const inMinute = (at: number): boolean => at >= Math.max(to - 60_000, startWall) && at < to
         const segments = side.origin.published().filter((s) => inMinute(s.publishedAt))
         const parts = side.origin.parts().filter((p) => inMinute(p.at))
         const report = await clients.report(segments.map((s) => s.n), parts.map((p) => [p.msn, p.part]))
