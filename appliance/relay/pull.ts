@@ -48,6 +48,8 @@ export interface RelayPullOptions {
   log: Logger
   onUpstream: (kind: UpstreamKind) => void
   onUpstreamFailure: (kind: UpstreamKind) => void
+  /** A media object fetched again (evicted while still wanted): the cache bound is too small. */
+  onRepeat?: (kind: UpstreamKind) => void
   ttls?: PullTtls
   /**
    * Where media objects go (for nginx to send): then the memory cache holds only playlists, and
@@ -66,6 +68,9 @@ export interface RelayPullOptions {
 type FetchOutcome = PullResult | {type: 'moved'}
 
 const defaultContentType = (kind: LiveObjectKind): string => (kind === 'master' || kind === 'playlist' ? 'application/vnd.apple.mpegurl' : 'video/mp4')
+
+/** About an hour of one stream's segments and parts across a ladder. */
+const REMEMBERED_FETCHES = 20_000
 
 const isMedia = (kind: LiveObjectKind): boolean => kind === 'init' || kind === 'segment' || kind === 'part'
 
@@ -100,6 +105,8 @@ const offline = (channel: string): PullResult => ({type: 'error', status: 404, e
 
 export class RelayPull {
   private readonly flights = new SingleFlight<FetchOutcome>()
+  /** Media objects fetched lately (insertion-ordered, the oldest dropped): a second fetch is a repeat. */
+  private readonly fetched = new Set<string>()
   private readonly ttls: PullTtls
 
   constructor(private readonly options: RelayPullOptions) {
@@ -152,6 +159,7 @@ export class RelayPull {
           cacheControl: answer.cacheControl ?? mediaCacheControl(request.kind),
         }
         const {files} = this.options
+        if (isMedia(request.kind)) this.remember(key, kind)
         if (files !== undefined && isMedia(request.kind)) {
           await files.put(request.channel, state.streamId, request.path, object.body)
         } else {
@@ -207,6 +215,15 @@ export class RelayPull {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([Promise.allSettled(fetches), new Promise((resolve) => (timer = setTimeout(resolve, this.options.prefetchWaitMs ?? 1000)))])
     clearTimeout(timer)
+  }
+
+  private remember(key: string, kind: UpstreamKind): void {
+    if (this.fetched.has(key)) {
+      this.options.onRepeat?.(kind)
+      return
+    }
+    this.fetched.add(key)
+    if (this.fetched.size > REMEMBERED_FETCHES) this.fetched.delete(this.fetched.values().next().value!)
   }
 
   private ttlMs(kind: UpstreamKind): number | undefined {

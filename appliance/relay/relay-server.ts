@@ -63,6 +63,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   const upstream = new Counter({name: 'shing_relay_upstream_requests_total', help: 'Requests this relay made to ingests, by object kind', labelNames: ['kind'], registers: [metrics.registry]})
   const upstreamFailures = new Counter({name: 'shing_relay_upstream_failures_total', help: 'Upstream requests that failed (unreachable, 5xx, timeout)', labelNames: ['kind'], registers: [metrics.registry]})
   const responses = new Counter({name: 'shing_relay_responses_total', help: 'Viewer requests by object kind and how they were answered (file: sent by nginx from the relay\'s files)', labelNames: ['kind', 'outcome'], registers: [metrics.registry]})
+  const repeats = new Counter({name: 'shing_relay_upstream_repeats_total', help: 'Media objects pulled again after their file was evicted (more than 0: SHING_RELAY_CACHE_MB is too small)', labelNames: ['kind'], registers: [metrics.registry]})
   const egressBytes = new Counter({name: 'shing_relay_egress_bytes_total', help: 'Body bytes sent to viewers', registers: [metrics.registry]})
   let evictionsSeen = 0
   new Counter({
@@ -91,6 +92,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     log: log.child({module: 'pull'}),
     onUpstream: (kind) => upstream.inc({kind}),
     onUpstreamFailure: (kind) => upstreamFailures.inc({kind}),
+    onRepeat: (kind) => repeats.inc({kind}),
   })
 
   let beatSoon: NodeJS.Timeout | undefined

@@ -60,10 +60,11 @@ describe('what a visitor meets', () => {
     const api = await site.web<{error: string}>('/api/nope')
     expect(api).toMatchObject({status: 404, body: {error: 'not found'}})
     const long = `/x${'y'.repeat(10_000)}`
-    for (const port of [site.get('web').httpPort, site.get('relay-a').httpPort, site.get('ingest').httpPort]) {
+    for (const [port, status] of [[site.get('web').httpPort, 404], [site.get('relay-a').httpPort, 414], [site.get('ingest').httpPort, 404]] as const) {
       const response = await fetch(`http://127.0.0.1:${port}${long}`)
       const text = await response.text()
-      expect(response.status).toBe(404)
+      // The relay's nginx refuses a request line over 8 kB outright (414 URI Too Long).
+      expect(response.status).toBe(status)
       expect(text).not.toContain('yyyyyyyyyy')
       expect(text.length).toBeLessThan(2000)
     }

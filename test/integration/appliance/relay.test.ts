@@ -377,6 +377,8 @@ describe('relay: pull once, fan out, bounded memory', () => {
     // seg0 was evicted: fetched again. seg11 is fresh: still cached.
     await (await fetch(liveUrl('720p/seg0.m4s'))).arrayBuffer()
     expect(o.count('720p/seg0.m4s')).toBe(2)
+    // …and the relay says so: a repeat means the bound is too small for what viewers watch.
+    expect(await metric('shing_relay_upstream_repeats_total', {kind: 'segment'})).toBe(1)
     await (await fetch(liveUrl('720p/seg11.m4s'))).arrayBuffer()
     expect(o.count('720p/seg11.m4s')).toBe(1)
     expect(await metric('shing_relay_cache_bytes')).toBeLessThanOrEqual(bound)
