@@ -99,7 +99,11 @@ http {
 
     upstream shing_relay {
         server unix:${settings.upstreamSocket};
-        keepalive 64;
+        # Every viewer's blocking reload waits upstream at once: without an idle connection for
+        # each, every part would open (and close) hundreds of connections to the relay process.
+        keepalive ${connections};
+        keepalive_requests 1000000;
+        keepalive_timeout 60s;
     }
 
     server {

@@ -1,4 +1,5 @@
 import {rm} from 'node:fs/promises'
+import type {IncomingMessage, ServerResponse} from 'node:http'
 import path from 'node:path'
 
 import {Counter} from 'prom-client'
@@ -15,10 +16,24 @@ import {isLivePathError, parseLivePath} from '../hls/live-paths.js'
 import {RelayPull, type CachedObject, type PullResult} from './pull.js'
 import {SendTracker} from './send.js'
 import {AudienceRecorder} from './audience.js'
-import {EgressMeter, ViewerTracker, viewerId} from './viewers.js'
+import {EgressMeter, ViewerTracker} from './viewers.js'
 import {MediaFiles} from './media-files.js'
 import {ACCESS_LOG, findNginx, startNginx} from './nginx.js'
 import {AccessLogTail, type AccessEntry} from './access-log.js'
+
+/**
+ * The channel and kind of a logged path under /live/ (nginx normalised it; a path the relay
+ * refused counts under 'invalid'), without the full parse a request gets.
+ */
+function liveObject(path: string): {channel: string; kind: 'playlist' | 'media' | 'invalid'} | undefined {
+  if (!path.startsWith(`${LIVE_PREFIX}/`)) return undefined
+  const start = LIVE_PREFIX.length + 1
+  const slash = path.indexOf('/', start)
+  if (slash === -1) return {channel: path.slice(start), kind: 'invalid'}
+  const channel = path.slice(start, slash)
+  if (path.endsWith('.m3u8')) return {channel, kind: 'playlist'}
+  return {channel, kind: path.endsWith('.m4s') || path.endsWith('.mp4') ? 'media' : 'invalid'}
+}
 
 /** Per-entry bookkeeping (key, headers, map slot) counted against the playlists' bound with the body. */
 const ENTRY_OVERHEAD_BYTES = 256
@@ -62,7 +77,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
 
   const upstream = new Counter({name: 'shing_relay_upstream_requests_total', help: 'Requests this relay made to ingests, by object kind', labelNames: ['kind'], registers: [metrics.registry]})
   const upstreamFailures = new Counter({name: 'shing_relay_upstream_failures_total', help: 'Upstream requests that failed (unreachable, 5xx, timeout)', labelNames: ['kind'], registers: [metrics.registry]})
-  const responses = new Counter({name: 'shing_relay_responses_total', help: 'Viewer requests by object kind and how they were answered (file: sent by nginx from the relay\'s files)', labelNames: ['kind', 'outcome'], registers: [metrics.registry]})
+  const responses = new Counter({name: 'shing_relay_responses_total', help: 'Viewer requests (from nginx\'s log) by kind (playlist, media) and how they were answered (file: sent by nginx from the relay\'s files; else the relay process\'s X-Cache)', labelNames: ['kind', 'outcome'], registers: [metrics.registry]})
   const repeats = new Counter({name: 'shing_relay_upstream_repeats_total', help: 'Media objects pulled again after their file was evicted (more than 0: SHING_RELAY_CACHE_MB is too small)', labelNames: ['kind'], registers: [metrics.registry]})
   const egressBytes = new Counter({name: 'shing_relay_egress_bytes_total', help: 'Body bytes sent to viewers', registers: [metrics.registry]})
   let evictionsSeen = 0
@@ -98,23 +113,21 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   let beatSoon: NodeJS.Timeout | undefined
   // Started once nginx serves: registered only when it can serve.
   const registration: {heartbeat?: Heartbeat} = {}
-  /** What nginx logged: every viewer request, whoever answered it. */
+  /** What nginx logged: every viewer request, whoever answered it (thousands a second: kept cheap). */
   const account = (entries: AccessEntry[]): void => {
     for (const entry of entries) {
-      if (!entry.path.startsWith(`${LIVE_PREFIX}/`)) continue
+      const where = liveObject(entry.path)
+      if (where === undefined) continue
       egress.add(entry.bytes)
       egressBytes.inc(entry.bytes)
-      const parsed = parseLivePath(entry.path)
-      if (isLivePathError(parsed)) {
-        responses.inc({kind: 'invalid', outcome: 'error'})
-        continue
-      }
       const ok = entry.status === 200
-      responses.inc({kind: parsed.kind, outcome: ok ? entry.source : entry.status === 404 ? 'not-found' : 'error'})
-      if (!ok || (parsed.kind !== 'playlist' && parsed.kind !== 'master')) continue
-      const viewer = viewerId(entry.client, entry.userAgent)
-      const fresh = viewers.see(viewer, parsed.channel)
-      audience.seen(parsed.channel, viewer)
+      responses.inc({kind: where.kind, outcome: ok ? entry.source : entry.status === 404 ? 'not-found' : 'error'})
+      if (!ok || where.kind !== 'playlist') continue
+      // A viewer, without cookies: the address nginx worked out (behind the edge, the one the
+      // edge appended to X-Forwarded-For) and the user agent.
+      const viewer = `${entry.client}\n${entry.userAgent}`
+      const fresh = viewers.see(viewer, where.channel)
+      audience.seen(where.channel, viewer)
       if (fresh && beatSoon === undefined) {
         beatSoon = setTimeout(() => {
           beatSoon = undefined
@@ -124,41 +137,52 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     }
   }
 
-  const app = createHttpServer({component: 'relay', checks: [redisCheck(redis)], metrics, log})
-  app.get(`${LIVE_PREFIX}/*`, async (request, reply) => {
-    inFlight++
-    try {
-      // Players may be served from another origin than the page (the playback URL names a relay).
-      reply.header('access-control-allow-origin', '*')
-      const parsed = parseLivePath(request.raw.url ?? '')
-      if (isLivePathError(parsed)) {
-        return reply.code(parsed.status).header('cache-control', 'no-store').send({error: parsed.status === 404 ? 'not found' : 'bad request', message: parsed.message})
-      }
-      let result: PullResult
-      try {
-        result = await pull.pull(parsed)
-      } catch (error) {
-        // Only the stream state lookup throws (Redis unreachable); origin failures are results.
-        log.warn({channel: parsed.channel, err: (error as Error).message}, 'cannot read the stream state')
-        return reply.code(503).header('cache-control', 'no-store').send({error: 'registry unavailable', message: 'cannot look up the stream now; retry'})
-      }
-      if (result.type === 'error') {
-        return reply.code(result.status).header('cache-control', 'no-store').send({error: result.error, message: result.message})
-      }
-      const {object} = result
-      reply.hijack()
-      const headers = {
-        'content-type': object.contentType,
-        'cache-control': object.cacheControl,
-        'access-control-allow-origin': '*',
-        'x-cache': result.source,
-      }
-      const outcome = await sends.send(reply.raw, 200, headers, object.body, request.method === 'HEAD', {chunkBytes: SEND_CHUNK_BYTES, stallMs: SEND_STALL_S * 1000, onBytes: () => undefined})
-      if (outcome === 'stalled') log.info({path: parsed.path, channel: parsed.channel}, 'viewer stopped reading; disconnected')
-      return reply
-    } finally {
-      inFlight--
+  /** What nginx passes on: playlists, blocking reloads, objects not stored yet. Answered without fastify's per-request work. */
+  const serveLive = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const json = (status: number, body: object): void => {
+      response.writeHead(status, {'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'access-control-allow-origin': '*'}).end(JSON.stringify(body))
     }
+    if (request.method !== 'GET' && request.method !== 'HEAD') return json(405, {error: 'method not allowed', message: 'GET or HEAD'})
+    const parsed = parseLivePath(request.url ?? '')
+    if (isLivePathError(parsed)) return json(parsed.status, {error: parsed.status === 404 ? 'not found' : 'bad request', message: parsed.message})
+    let result: PullResult
+    try {
+      result = await pull.pull(parsed)
+    } catch (error) {
+      // Only the stream state lookup throws (Redis unreachable); origin failures are results.
+      log.warn({channel: parsed.channel, err: (error as Error).message}, 'cannot read the stream state')
+      return json(503, {error: 'registry unavailable', message: 'cannot look up the stream now; retry'})
+    }
+    if (result.type === 'error') return json(result.status, {error: result.error, message: result.message})
+    const {object} = result
+    const headers = {
+      'content-type': object.contentType,
+      'cache-control': object.cacheControl,
+      // Players may be served from another origin than the page (the playback URL names a relay).
+      'access-control-allow-origin': '*',
+      'x-cache': result.source,
+    }
+    const outcome = await sends.send(response, 200, headers, object.body, request.method === 'HEAD', {chunkBytes: SEND_CHUNK_BYTES, stallMs: SEND_STALL_S * 1000, onBytes: () => undefined})
+    if (outcome === 'stalled') log.info({path: parsed.path, channel: parsed.channel}, 'nginx stopped reading; disconnected')
+  }
+
+  const app = createHttpServer({
+    component: 'relay',
+    checks: [redisCheck(redis)],
+    metrics,
+    log,
+    before: (request, response) => {
+      if (!(request.url ?? '').startsWith(`${LIVE_PREFIX}/`)) return false
+      inFlight++
+      serveLive(request, response)
+        .catch((error: unknown) => {
+          log.error({url: request.url?.slice(0, 200), err: error}, 'live request failed')
+          if (!response.headersSent) response.writeHead(500, {'content-type': 'application/json; charset=utf-8'}).end(JSON.stringify({error: 'internal error', message: 'the relay logged the cause'}))
+          else response.destroy()
+        })
+        .finally(() => inFlight--)
+      return true
+    },
   })
   const socket = path.join(dir, 'relay.sock')
   await rm(socket, {force: true})

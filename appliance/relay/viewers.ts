@@ -2,16 +2,6 @@
  * What a relay reports as its load: viewers (distinct clients that asked for a playlist lately:
  * every player reloads one every part or segment) and egress (bytes sent per second lately).
  */
-import {createHash} from 'node:crypto'
-
-/**
- * Who a request comes from, without cookies: the client address and user agent, hashed. nginx
- * works out the address (relay/nginx.ts): behind the edge proxy every request comes from the
- * proxy, so the address it appended to X-Forwarded-For (the last entry) is the client's.
- */
-export function viewerId(address: string, userAgent: string): string {
-  return createHash('sha1').update(`${address}\n${userAgent}`).digest('base64url')
-}
 
 /** Distinct viewers (and the channels they watch) seen within windowMs. */
 export class ViewerTracker {
