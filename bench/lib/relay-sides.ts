@@ -229,7 +229,8 @@ async function startShingRelay(clip: SourceClip, cacheMb: number): Promise<Shing
     const relay = await startProcess({
       name: 'appliance relay',
       command: process.execPath,
-      args: [path.join(repoRoot, 'appliance/dist/main.js'), 'relay'],
+      // SHING_BENCH_CPU_PROF=<dir>: the relay process writes a V8 CPU profile there when it stops.
+      args: [...(process.env.SHING_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SHING_BENCH_CPU_PROF}`] : []), path.join(repoRoot, 'appliance/dist/main.js'), 'relay'],
       env: {
         // The relay starts nginx (Debian's, in /usr/sbin) for its data plane.
         PATH: [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin'].join(':'),
