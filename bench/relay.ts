@@ -14,7 +14,8 @@
  * - HTTP-FLV: the bytes ffmpeg sent to the server during the window (its -progress report).
  * Lag: a part available at the origin → complete at the viewer. A side's ladder stops at the first
  * count where a viewer did not keep up; viewers per core = the largest count where all kept up /
- * the cores the side used at that count.
+ * the cores the side used at that count. The last line's ratios compare the relay with another
+ * side at the largest count both kept (their cores at that count).
  *
  *   npm run bench:relay -- [--viewers 100,200,400,800,1600] [--window 20] [--sides nms,nginx,shing,edge]
  *                          [--soak <minutes>] [--soak-viewers N] …   (see `flags` below)
@@ -383,18 +384,21 @@ async function main(): Promise<void> {
     }
   }
   console.log('')
-  const perCore = new Map<SideName, number>()
-  for (const r of results) {
-    console.log(summary(r))
-    if (r.best !== undefined) perCore.set(r.side, r.best.viewers / r.best.serverCores)
-  }
+  for (const r of results) console.log(summary(r))
   console.log(`timing: total ${fmt((performance.now() - since) / 1000, 0)} s`)
+  // Compared at the largest count both sides kept: on a small box the load clients may saturate
+  // it before a server does, and one side's best step would then be another side's failed one.
   const ratio = (over: SideName): string => {
-    const shing = perCore.get('shing')
-    const other = perCore.get(over)
-    return shing === undefined || other === undefined ? 'n/a' : fmt(shing / other)
+    const passedSteps = (side: SideName): Step[] => results.find((r) => r.side === side)?.steps.filter(passed) ?? []
+    const other = passedSteps(over)
+    const common = passedSteps('shing').filter((s) => other.some((o) => o.viewers === s.viewers)).at(-1)
+    const theirs = other.find((o) => o.viewers === common?.viewers)
+    if (common === undefined || theirs === undefined) return 'n/a'
+    console.log(`relay: shing against ${over} at ${common.viewers} viewers: ${fmt(common.serverCores, 3)} against ${fmt(theirs.serverCores, 3)} cores`)
+    return fmt(theirs.serverCores / common.serverCores)
   }
-  console.log(`relay: shing/nginx ratio=${ratio('nginx')} shing/nms ratio=${ratio('nms')}`)
+  const [nginxRatio, nmsRatio] = [ratio('nginx'), ratio('nms')]
+  console.log(`relay: shing/nginx ratio=${nginxRatio} shing/nms ratio=${nmsRatio}`)
 }
 
 await main()
