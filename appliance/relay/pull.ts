@@ -57,7 +57,7 @@ export interface RelayPullOptions {
    * read it find them as files.
    */
   files?: MediaFiles
-  /** Longest a playlist answer waits for its objects to be fetched. */
+  /** Longest a playlist answer waits for its new parts to be fetched (default 100 ms: on a loaded box a late answer costs LL-HLS players more than a part fetched by the relay process). */
   prefetchWaitMs?: number
   /** Per upstream request; a blocking one may be held by the ingest for several parts. */
   timeoutMs?: number
@@ -203,17 +203,21 @@ export class RelayPull {
   private async prefetch(files: MediaFiles, request: LivePath, state: StreamState, playlist: Buffer): Promise<void> {
     const rendition = request.rendition
     if (rendition === undefined) return
-    const fetches: Promise<FetchOutcome>[] = []
+    // What a player asks for right after this playlist (a new part, init.mp4 when it joins) is
+    // waited for; whole segments, which only players without parts fetch, come in meanwhile.
+    const awaited: Promise<FetchOutcome>[] = []
     for (const {name, kind} of newestMedia(playlist.toString('utf8'))) {
       const objectPath = `${rendition}/${name}`
       if (files.has(request.channel, state.streamId, objectPath)) continue
       const media: LivePath = {channel: request.channel, path: objectPath, kind, rendition, blocking: undefined, query: ''}
       const key = `${request.channel}/${state.streamId}/${objectPath}`
-      fetches.push(this.flights.run(key, () => this.fetchOnce(media, state, key)).promise)
+      const fetch = this.flights.run(key, () => this.fetchOnce(media, state, key)).promise
+      if (kind === 'segment') fetch.catch(() => undefined)
+      else awaited.push(fetch)
     }
-    if (fetches.length === 0) return
+    if (awaited.length === 0) return
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([Promise.allSettled(fetches), new Promise((resolve) => (timer = setTimeout(resolve, this.options.prefetchWaitMs ?? 1000)))])
+    await Promise.race([Promise.allSettled(awaited), new Promise((resolve) => (timer = setTimeout(resolve, this.options.prefetchWaitMs ?? 100)))])
     clearTimeout(timer)
   }
 
