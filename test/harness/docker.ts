@@ -177,8 +177,41 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
   return {socketPath, docker, version, stop, reapSync: () => reapSync(proc.pid)}
 }
 
+/** The host's bridge interfaces (a dockerd's networks are `br-<id>` bridges). */
+function hostBridges(): Set<string> {
+  try {
+    const out = execFileSync('ip', ['-o', 'link', 'show', 'type', 'bridge'], {encoding: 'utf8'})
+    return new Set(out.split('\n').flatMap((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? []))
+  } catch {
+    return new Set()
+  }
+}
+
+/**
+ * Networks a private engine made live on as bridges in the host's namespace after its data
+ * root is gone (a test that failed before removing its network): each such leftover takes one
+ * of dockerd's default address pools, and once all ~31 are taken no engine can make a network.
+ * Removed here: the engine's networks while it runs, then any new bridge it left.
+ */
+async function removeNetworks(docker: Docker): Promise<void> {
+  const networks = await docker.listNetworks().catch(() => [])
+  await Promise.allSettled(networks.filter((n) => !['bridge', 'host', 'none'].includes(n.Name)).map((n) => docker.getNetwork(n.Id).remove()))
+}
+
+function deleteNewBridges(before: Set<string>): void {
+  for (const name of hostBridges()) {
+    if (before.has(name) || !name.startsWith('br-')) continue
+    try {
+      execFileSync('ip', ['link', 'delete', name])
+    } catch {
+      // gone already
+    }
+  }
+}
+
 /** A private dockerd in the host's network namespace, under a temp dir it removes on stop. */
 export async function startDockerEngine(opts: {name?: string} = {}): Promise<DockerEngine> {
+  const bridgesBefore = hostBridges()
   const tmp = await tempDir('docker')
   const unhook = onExit(() => rmSync(tmp.dir, {recursive: true, force: true}))
   let engine: Dockerd
@@ -196,7 +229,9 @@ export async function startDockerEngine(opts: {name?: string} = {}): Promise<Doc
     version: engine.version,
     stop: () =>
       (stopping ??= (async () => {
+        await removeNetworks(engine.docker)
         await engine.stop()
+        deleteNewBridges(bridgesBefore)
         await tmp.remove()
         unhook()
       })()),
