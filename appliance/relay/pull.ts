@@ -53,8 +53,8 @@ export interface RelayPullOptions {
   ttls?: PullTtls
   /**
    * Where media objects go (for nginx to send): then the memory cache holds only playlists, and
-   * a playlist's newest objects are fetched before the playlist is answered, so the viewers who
-   * read it find them as files.
+   * a playlist's newest objects are fetched as it arrives (its new parts before it is answered),
+   * so the viewers who read it find them as files.
    */
   files?: MediaFiles
   /** Longest a playlist answer waits for its new parts to be fetched (default 100 ms: on a loaded box a late answer costs LL-HLS players more than a part fetched by the relay process). */
