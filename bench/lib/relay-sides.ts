@@ -15,6 +15,7 @@ import YAML from 'yaml'
 import {LIVE_PREFIX, RTMP_APP, secretFiles, streamStateKey, type StreamState} from '../../appliance/contract/index.js'
 import {repoRoot} from '../../test/harness/cli.js'
 import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../test/harness/process.js'
+import {standaloneRelayEnv} from '../../test/harness/appliance.js'
 import {startRedis} from '../../test/harness/redis.js'
 import {startMediaServer} from '../../test/harness/rtmp.js'
 import {childPidByCommand} from './proc-stats.js'
@@ -231,24 +232,7 @@ async function startShingRelay(clip: SourceClip, cacheMb: number): Promise<Shing
       command: process.execPath,
       // SHING_BENCH_CPU_PROF=<dir>: the relay process writes a V8 CPU profile there when it stops.
       args: [...(process.env.SHING_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SHING_BENCH_CPU_PROF}`] : []), path.join(repoRoot, 'appliance/dist/main.js'), 'relay'],
-      env: {
-        // The relay starts nginx (Debian's, in /usr/sbin) for its data plane.
-        PATH: [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin'].join(':'),
-        // The relay never connects to MongoDB or S3; the environment schema only wants them named.
-        SHING_MONGO_HOST: '127.0.0.1:9',
-        SHING_S3_ENDPOINT: 'http://127.0.0.1:9',
-        SHING_S3_BUCKET: 'unused',
-        SHING_REDIS_HOST: `127.0.0.1:${redis.port}`,
-        SHING_PUBLIC_URL: 'https://live.example.test',
-        SHING_PUBLIC_HOST: 'live.example.test',
-        SHING_PROFILE: JSON.stringify(profile),
-        SHING_SECRETS_DIR: secrets.dir,
-        SHING_BIND_HOST: '127.0.0.1',
-        SHING_HTTP_PORT: String(port),
-        SHING_TASK_NAME: 'bench-relay',
-        SHING_RELAY_CACHE_MB: String(cacheMb),
-        SHING_RELAY_CACHE_DIR: cache.dir,
-      },
+      env: standaloneRelayEnv({redisPort: redis.port, secretsDir: secrets.dir, profile, port, task: 'bench-relay', cacheMb, cacheDir: cache.dir}),
       ready: {probe: async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200},
       timeoutMs: 30_000,
     })

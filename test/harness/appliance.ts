@@ -97,3 +97,26 @@ export function siteEnv(site: {redisPort: number; mongoUrl: string; s3: {endpoin
     SHING_LOG_LEVEL: 'info',
   }
 }
+
+/**
+ * A relay on its own (its test, bench:relay): it reads only Redis and serves through nginx
+ * (Debian's, in /usr/sbin), so MongoDB and S3 are named for the environment schema only.
+ */
+export function standaloneRelayEnv(relay: {redisPort: number; secretsDir: string; profile: unknown; port: number; task: string; cacheMb: number; cacheDir: string}): NodeJS.ProcessEnv {
+  return {
+    PATH: [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin'].join(':'),
+    SHING_MONGO_HOST: '127.0.0.1:9',
+    SHING_S3_ENDPOINT: 'http://127.0.0.1:9',
+    SHING_S3_BUCKET: 'unused',
+    SHING_REDIS_HOST: `127.0.0.1:${relay.redisPort}`,
+    SHING_PUBLIC_URL: 'https://live.example.test',
+    SHING_PUBLIC_HOST: 'live.example.test',
+    SHING_PROFILE: JSON.stringify(relay.profile),
+    SHING_SECRETS_DIR: relay.secretsDir,
+    SHING_BIND_HOST: '127.0.0.1',
+    SHING_HTTP_PORT: String(relay.port),
+    SHING_TASK_NAME: relay.task,
+    SHING_RELAY_CACHE_MB: String(relay.cacheMb),
+    SHING_RELAY_CACHE_DIR: relay.cacheDir,
+  }
+}

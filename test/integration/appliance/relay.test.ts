@@ -19,6 +19,7 @@ import YAML from 'yaml'
 import {LIVE_PREFIX, registryKey, registryRecordSchema, secretFiles, streamStateKey, type RegistryRecord, type StreamState} from '../../../appliance/contract/index.js'
 import {repoRoot} from '../../harness/cli.js'
 import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
+import {standaloneRelayEnv} from '../../harness/appliance.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'
 
 const mainJs = path.join(repoRoot, 'appliance/dist/main.js')
@@ -220,23 +221,7 @@ beforeAll(async () => {
     name: 'appliance relay',
     command: process.execPath,
     args: [mainJs, 'relay'],
-    env: {
-      PATH: process.env.PATH,
-      // The relay never connects to MongoDB or S3; the environment schema only wants them named.
-      SHING_MONGO_HOST: '127.0.0.1:9',
-      SHING_S3_ENDPOINT: 'http://127.0.0.1:9',
-      SHING_S3_BUCKET: 'unused',
-      SHING_REDIS_HOST: `127.0.0.1:${redis.port}`,
-      SHING_PUBLIC_URL: 'https://live.example.test',
-      SHING_PUBLIC_HOST: 'live.example.test',
-      SHING_PROFILE: JSON.stringify(profile),
-      SHING_SECRETS_DIR: secrets.dir,
-      SHING_BIND_HOST: '127.0.0.1',
-      SHING_HTTP_PORT: String(relayPort),
-      SHING_TASK_NAME: TASK,
-      SHING_RELAY_CACHE_MB: String(CACHE_MB),
-      SHING_RELAY_CACHE_DIR: cacheDir.dir,
-    },
+    env: standaloneRelayEnv({redisPort: redis.port, secretsDir: secrets.dir, profile, port: relayPort, task: TASK, cacheMb: CACHE_MB, cacheDir: cacheDir.dir}),
     ready: {probe: async () => (await fetch(`http://127.0.0.1:${relayPort}/healthz`)).status === 200},
     timeoutMs: 30_000,
   })
