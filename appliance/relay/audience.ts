@@ -13,12 +13,15 @@ const windowOf = (at: number): number => Math.floor(at / AUDIENCE_WINDOW_MS)
 
 /**
  * The relay's side: adds each viewer of a channel to the current window once (a player asks for
- * playlists every second or two: one Redis write per viewer per 10 s, not per request).
+ * playlists twice a second: a viewer is written once per 10 s, not per request), the viewers
+ * of each read of nginx's log in one transaction (flush).
  */
 export class AudienceRecorder {
   /** channel + viewer → the window it was last added to. */
   private readonly added = new Map<string, number>()
   private window = 0
+  /** Redis key → viewers to add at the next flush. */
+  private readonly pending = new Map<string, string[]>()
 
   constructor(
     private readonly redis: Redis,
@@ -36,7 +39,18 @@ export class AudienceRecorder {
     if (this.added.get(id) === window) return
     this.added.set(id, window)
     const k = key(channel, window)
-    this.redis.multi().pfadd(k, viewer).pexpire(k, AUDIENCE_WINDOW_MS * 3).exec().catch(this.onError)
+    const viewers = this.pending.get(k)
+    if (viewers === undefined) this.pending.set(k, [viewer])
+    else viewers.push(viewer)
+  }
+
+  /** Writes the viewers seen since the last flush: one transaction, one PFADD per channel and window. */
+  flush(): void {
+    if (this.pending.size === 0) return
+    const transaction = this.redis.multi()
+    for (const [k, viewers] of this.pending) transaction.pfadd(k, ...viewers).pexpire(k, AUDIENCE_WINDOW_MS * 3)
+    this.pending.clear()
+    transaction.exec().catch(this.onError)
   }
 }
 

@@ -26,12 +26,85 @@ export interface NginxSettings {
   upstreamTimeoutS: number
   /** A viewer that takes nothing for this long is disconnected (nginx's send_timeout). */
   sendTimeoutS: number
+  /**
+   * nchan (Debian's libnginx-mod-nchan), when installed: nginx holds LL-HLS blocking reloads
+   * itself and the relay publishes their answers on this socket (relay/held-reloads.ts).
+   */
+  nchan?: {module: string; publisherSocket: string}
+}
+
+/** Where Debian's nginx keeps nchan. */
+export const NCHAN_MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so'
+
+/** nchan's module when it is installed next to nginx (else the relay process holds blocking reloads). */
+export function findNchan(module = NCHAN_MODULE): string | undefined {
+  try {
+    accessSync(module, constants.R_OK)
+    return module
+  } catch {
+    return undefined
+  }
 }
 
 /** The media objects nginx serves from files; the same names hls/live-paths.ts accepts. */
 const RENDITION_PATH = '^/live/[a-z0-9][a-z0-9_-]{0,62}/[a-z0-9][a-z0-9_-]{0,31}/'
 const MEDIA_LOCATION = `${RENDITION_PATH}(seg[0-9]{1,10}|part[0-9]{1,10}\\.[0-9]{1,4})\\.m4s$`
 const INIT_LOCATION = `${RENDITION_PATH}init\\.mp4$`
+const PLAYLIST_LOCATION = '^/live/(?<shing_channel>[a-z0-9][a-z0-9_-]{0,62})/(?<shing_rendition>[a-z0-9][a-z0-9_-]{0,31})/index\\.m3u8$'
+
+/**
+ * The media playlist's location with nchan: a blocking reload as hls.js sends it
+ * (`?_HLS_msn=N&_HLS_part=P`, nothing else) whose marker file the relay wrote is held by nginx
+ * until the relay publishes its answer; anything else goes to the relay process.
+ */
+function heldPlaylistLocations(settings: NginxSettings): string {
+  if (settings.nchan === undefined) return ''
+  return `
+        location ~ "${PLAYLIST_LOCATION}" {
+            root ${settings.filesRoot};
+            set $shing_held "";
+            if ($args ~ "^_HLS_msn=(?<shing_msn>[0-9]{1,10})(?:&_HLS_part=(?<shing_part>[0-9]{1,4}))?$") {
+                set $shing_held "directives";
+            }
+            if (-f $document_root/live/$shing_channel/$shing_rendition/.held/$shing_msn-$shing_part) {
+                set $shing_held "\${shing_held}+marker";
+            }
+            error_page 418 = @held;
+            if ($shing_held = "directives+marker") {
+                return 418;
+            }
+            proxy_pass http://shing_relay;
+        }
+
+        location @held {
+            nchan_subscriber longpoll;
+            nchan_channel_id "$shing_channel/$shing_rendition/$shing_msn-$shing_part";
+            # The ingest gives up on a blocking reload after 3 target durations; so does this.
+            nchan_subscriber_timeout ${settings.upstreamTimeoutS}s;
+            # Never stored: a browser's If-Modified-Since would make nchan wait for a newer message.
+            add_header Cache-Control "no-store" always;
+            add_header Access-Control-Allow-Origin "*" always;
+            add_header X-Cache "held" always;
+        }`
+}
+
+/** The relay process publishes held reloads' answers here (a socket only it can reach). */
+function publisherServer(settings: NginxSettings): string {
+  if (settings.nchan === undefined) return ''
+  return `
+    server {
+        listen unix:${settings.nchan.publisherSocket};
+        access_log off;
+        location = /publish {
+            nchan_publisher;
+            nchan_channel_id $arg_id;
+            # One answer per request, kept while a late viewer may still ask for it.
+            nchan_message_buffer_length 1;
+            nchan_message_timeout 15s;
+        }
+    }
+`
+}
 
 export const ACCESS_LOG = 'access.log'
 
@@ -58,8 +131,9 @@ export function nginxConfig(settings: NginxSettings, openFiles = openFileLimit()
   // Started as root (a test on a dev box), nginx would hand its workers to `nobody`, who may not
   // reach the socket or the files: they stay with the user that runs the relay.
   const user = process.getuid?.() === 0 ? 'user root;\n' : ''
+  const nchan = settings.nchan === undefined ? '' : `load_module ${settings.nchan.module};\n`
   return `# Written by the Shing relay at start (appliance/relay/nginx.ts); not meant to be edited.
-${user}worker_processes 1;
+${nchan}${user}worker_processes 1;
 worker_rlimit_nofile ${openFiles};
 pid ${path.join(dir, 'nginx.pid')};
 error_log stderr warn;
@@ -97,7 +171,7 @@ http {
     log_format shing '${LOG_FORMAT}';
     access_log ${path.join(dir, ACCESS_LOG)} shing buffer=64k flush=500ms;
 
-    upstream shing_relay {
+${settings.nchan === undefined ? '' : '    # Held blocking reloads\' answers (a few KiB each, kept 15 s).\n    nchan_shared_memory_size 64m;\n\n'}    upstream shing_relay {
         server unix:${settings.upstreamSocket};
         # Every viewer's blocking reload waits upstream at once: without an idle connection for
         # each, every part would open (and close) hundreds of connections to the relay process.
@@ -127,7 +201,7 @@ http {
             add_header Access-Control-Allow-Origin "*";
             add_header X-Cache "hit";
         }
-
+${heldPlaylistLocations(settings)}
         location / {
             proxy_pass http://shing_relay;
         }
@@ -147,7 +221,7 @@ http {
         proxy_busy_buffers_size 128k;
         proxy_max_temp_file_size 0;
     }
-}
+${publisherServer(settings)}}
 `
 }
 

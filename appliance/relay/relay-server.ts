@@ -18,19 +18,21 @@ import {SendTracker} from './send.js'
 import {AudienceRecorder} from './audience.js'
 import {EgressMeter, ViewerTracker} from './viewers.js'
 import {MediaFiles} from './media-files.js'
-import {ACCESS_LOG, findNginx, startNginx} from './nginx.js'
+import {ACCESS_LOG, findNchan, findNginx, startNginx} from './nginx.js'
+import {HeldReloads} from './held-reloads.js'
 import {AccessLogTail, type AccessEntry} from './access-log.js'
 
 /**
  * The channel and kind of a logged path under /live/ (nginx normalised it; a path the relay
  * refused counts under 'invalid'), without the full parse a request gets.
  */
-function liveObject(path: string): {channel: string; kind: 'playlist' | 'media' | 'invalid'} | undefined {
+function liveObject(path: string): {channel: string; kind: 'playlist' | 'media' | 'invalid'; rendition?: string} | undefined {
   if (!path.startsWith(`${LIVE_PREFIX}/`)) return undefined
   const start = LIVE_PREFIX.length + 1
   const slash = path.indexOf('/', start)
   if (slash === -1) return {channel: path.slice(start), kind: 'invalid'}
   const channel = path.slice(start, slash)
+  if (path.endsWith('/index.m3u8')) return {channel, kind: 'playlist', rendition: path.slice(slash + 1, -'/index.m3u8'.length)}
   if (path.endsWith('.m3u8')) return {channel, kind: 'playlist'}
   return {channel, kind: path.endsWith('.m4s') || path.endsWith('.mp4') ? 'media' : 'invalid'}
 }
@@ -61,6 +63,7 @@ const STOP_GRACE_MS = 10_000
 export async function startRelay(ctx: ComponentContext<'relay'>): Promise<RunningComponent> {
   const {log, metrics, redis, env} = ctx
   const nginxBinary = findNginx(env.SHING_NGINX)
+  const nchanModule = findNchan()
   const dir = env.SHING_RELAY_CACHE_DIR
   const maxBytes = env.SHING_RELAY_CACHE_MB * 1024 * 1024
   const files = await MediaFiles.open(dir, maxBytes, log.child({module: 'files'}))
@@ -77,7 +80,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
 
   const upstream = new Counter({name: 'shing_relay_upstream_requests_total', help: 'Requests this relay made to ingests, by object kind', labelNames: ['kind'], registers: [metrics.registry]})
   const upstreamFailures = new Counter({name: 'shing_relay_upstream_failures_total', help: 'Upstream requests that failed (unreachable, 5xx, timeout)', labelNames: ['kind'], registers: [metrics.registry]})
-  const responses = new Counter({name: 'shing_relay_responses_total', help: 'Viewer requests (from nginx\'s log) by kind (playlist, media) and how they were answered (file: sent by nginx from the relay\'s files; else the relay process\'s X-Cache)', labelNames: ['kind', 'outcome'], registers: [metrics.registry]})
+  const responses = new Counter({name: 'shing_relay_responses_total', help: 'Viewer requests (from nginx\'s log) by kind (playlist, media) and how they were answered (file: answered by nginx itself, from the relay\'s files or a held reload; else the relay process\'s X-Cache)', labelNames: ['kind', 'outcome'], registers: [metrics.registry]})
   const repeats = new Counter({name: 'shing_relay_upstream_repeats_total', help: 'Media objects pulled again after their file was evicted (more than 0: SHING_RELAY_CACHE_MB is too small)', labelNames: ['kind'], registers: [metrics.registry]})
   const egressBytes = new Counter({name: 'shing_relay_egress_bytes_total', help: 'Body bytes sent to viewers', registers: [metrics.registry]})
   let evictionsSeen = 0
@@ -110,19 +113,27 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     onRepeat: (kind) => repeats.inc({kind}),
   })
 
+  const publisherSocket = path.join(dir, 'publish.sock')
+  // Without nchan the relay process holds every blocking reload itself (more CPU per viewer).
+  const held = nchanModule === undefined ? undefined : new HeldReloads({publisherSocket, servedRoot: files.servedRoot, pull: (request) => pull.pull(request), log: log.child({module: 'held'})})
+  metrics.gauge('shing_relay_held_renditions', 'Renditions whose blocking reloads nginx holds (nchan) and this process publishes', () => held?.count() ?? 0)
+
   let beatSoon: NodeJS.Timeout | undefined
   // Started once nginx serves: registered only when it can serve.
   const registration: {heartbeat?: Heartbeat} = {}
-  /** What nginx logged: every viewer request, whoever answered it (thousands a second: kept cheap). */
+  /** What nginx logged: every viewer request, whoever answered it (thousands a second: counted per read, not per line). */
   const account = (entries: AccessEntry[]): void => {
+    let bytes = 0
+    const outcomes = new Map<string, number>()
     for (const entry of entries) {
       const where = liveObject(entry.path)
       if (where === undefined) continue
-      egress.add(entry.bytes)
-      egressBytes.inc(entry.bytes)
+      bytes += entry.bytes
       const ok = entry.status === 200
-      responses.inc({kind: where.kind, outcome: ok ? entry.source : entry.status === 404 ? 'not-found' : 'error'})
+      const outcome = `${where.kind}\t${ok ? entry.source : entry.status === 404 ? 'not-found' : 'error'}`
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
       if (!ok || where.kind !== 'playlist') continue
+      if (where.rendition !== undefined) held?.seen(where.channel, where.rendition)
       // A viewer, without cookies: the address nginx worked out (behind the edge, the one the
       // edge appended to X-Forwarded-For) and the user agent.
       const viewer = `${entry.client}\n${entry.userAgent}`
@@ -134,6 +145,13 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
           void registration.heartbeat?.beat()
         }, VIEWER_BEAT_DELAY_MS)
       }
+    }
+    audience.flush()
+    egress.add(bytes)
+    egressBytes.inc(bytes)
+    for (const [key, count] of outcomes) {
+      const [kind, outcome] = key.split('\t') as [string, string]
+      responses.inc({kind, outcome}, count)
     }
   }
 
@@ -155,6 +173,8 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     }
     if (result.type === 'error') return json(result.status, {error: result.error, message: result.message})
     const {object} = result
+    // From now on nginx holds this rendition's blocking reloads.
+    if (parsed.blocking !== undefined) held?.watch(parsed, object.body)
     const headers = {
       'content-type': object.contentType,
       'cache-control': object.cacheControl,
@@ -186,16 +206,18 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   })
   const socket = path.join(dir, 'relay.sock')
   await rm(socket, {force: true})
+  await rm(publisherSocket, {force: true})
   await app.listen({path: socket})
   const nginx = await startNginx(
     nginxBinary,
-    {dir, filesRoot: files.servedRoot, upstreamSocket: socket, host: env.SHING_BIND_HOST, port: ctx.ports.http, upstreamTimeoutS: UPSTREAM_TIMEOUT_S, sendTimeoutS: SEND_STALL_S},
+    {dir, filesRoot: files.servedRoot, upstreamSocket: socket, host: env.SHING_BIND_HOST, port: ctx.ports.http, upstreamTimeoutS: UPSTREAM_TIMEOUT_S, sendTimeoutS: SEND_STALL_S, ...(nchanModule === undefined ? {} : {nchan: {module: nchanModule, publisherSocket}})},
     log.child({module: 'nginx'}),
   ).catch(async (error: unknown) => {
     await app.close()
     throw error
   })
-  log.info({host: env.SHING_BIND_HOST, port: ctx.ports.http, nginx: nginxBinary, pid: nginx.pid}, 'http listening (nginx)')
+  log.info({host: env.SHING_BIND_HOST, port: ctx.ports.http, nginx: nginxBinary, pid: nginx.pid, heldReloads: held !== undefined}, 'http listening (nginx)')
+  if (held === undefined) log.warn('nchan is not installed (apt-get install libnginx-mod-nchan): this process holds every blocking reload itself, at more CPU per viewer')
   let stopping = false
   // One container, two processes: without nginx nothing reaches viewers, so the relay goes too
   // (the orchestrator restarts it).
@@ -228,6 +250,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
       clearTimeout(beatSoon)
       // Out of the registry first, so no new viewer is sent here while it drains.
       await heartbeat.stop()
+      held?.stop()
       await nginx.stop(STOP_GRACE_MS)
       await accessLog.stop()
       await app.close()

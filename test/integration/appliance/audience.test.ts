@@ -35,6 +35,7 @@ describe('viewer counts', () => {
       const now = start + s * 1000
       relays[s % 2]!.seen('night', 'viewer-a', now)
       if (s < 12) relays[0]!.seen('night', 'viewer-b', now)
+      for (const relay of relays) relay.flush()
       await settle()
       counts.push((await countViewers(redis, ['night', 'nobody'], now)).get('night')!)
     }

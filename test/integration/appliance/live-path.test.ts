@@ -395,6 +395,11 @@ describe('the live path: OBS → ingest ladder → relays → browser, DVR to S3
     summary.played += played
     const levels = (await playerState()).levels
     expect([...levels].sort((a, b) => a - b)).toEqual(HEIGHTS)
+    // hls.js's blocking reloads were held by the relays' nginx (nchan), not their Node process:
+    // a playlist nginx answered itself is one of those.
+    let heldAnswers = 0
+    for (const id of relayIds) heldAnswers += await metric(id, 'shing_relay_responses_total', {kind: 'playlist', outcome: 'file'})
+    expect(heldAnswers, 'playlists answered by nginx (held reloads)').toBeGreaterThan(0)
 
     since = performance.now()
     // Unthrottled, ABR climbs to the top rendition; then the network shrinks below 480p's bitrate.

@@ -16,7 +16,8 @@ import pino from 'pino'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {AccessLogTail, type AccessEntry} from '../../../appliance/relay/access-log.js'
-import {ACCESS_LOG, findNginx, nginxConfig, startNginx, type NginxSettings, type RunningNginx} from '../../../appliance/relay/nginx.js'
+import {HeldReloads} from '../../../appliance/relay/held-reloads.js'
+import {ACCESS_LOG, findNchan, findNginx, nginxConfig, startNginx, type NginxSettings, type RunningNginx} from '../../../appliance/relay/nginx.js'
 import {freePort, startProcess, tempDir, waitFor} from '../../harness/process.js'
 
 const execFileAsync = promisify(execFile)
@@ -41,7 +42,9 @@ beforeAll(async () => {
   const socket = path.join(dir.dir, 'relay.sock')
   upstream.listen(socket)
   await once(upstream, 'listening')
-  settings = {dir: dir.dir, filesRoot, upstreamSocket: socket, host: '127.0.0.1', port: await freePort(), upstreamTimeoutS: 5, sendTimeoutS: 5}
+  const nchan = findNchan()
+  if (nchan === undefined) throw new Error("nchan is not installed: scripts/install-test-deps.sh installs Debian's libnginx-mod-nchan")
+  settings = {dir: dir.dir, filesRoot, upstreamSocket: socket, host: '127.0.0.1', port: await freePort(), upstreamTimeoutS: 5, sendTimeoutS: 5, nchan: {module: nchan, publisherSocket: path.join(dir.dir, 'publish.sock')}}
   nginx = await startNginx(findNginx(undefined), settings, log)
 })
 
@@ -72,6 +75,37 @@ describe("the relay's nginx", () => {
     expect(await viaEdge.text()).toBe('relay:/live/demo/720p/index.m3u8:10.0.0.5')
     // Not a media name: never looked up as a file, whatever is on disk.
     expect(await (await fetch(url('/live/demo/720p/../../../nginx.conf'))).text()).toMatch(/^relay:/)
+  })
+
+  it('holds a blocking reload the relay marked until the relay publishes its answer; others go to the relay', async () => {
+    const held = path.join(settings.filesRoot, 'live', 'demo', '720p', '.held')
+    await mkdir(held, {recursive: true})
+    await writeFile(path.join(held, '40-2'), '')
+    const publisher = new HeldReloads({publisherSocket: settings.nchan!.publisherSocket, servedRoot: settings.filesRoot, pull: () => Promise.reject(new Error('unused')), log})
+    try {
+      const waiting = fetch(url('/live/demo/720p/index.m3u8?_HLS_msn=40&_HLS_part=2')).then(async (r) => ({status: r.status, body: await r.text(), at: performance.now(), cacheControl: r.headers.get('cache-control'), type: r.headers.get('content-type')}))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const publishedAt = performance.now()
+      await publisher.send('POST', 'demo/720p/40-2', Buffer.from('#EXTM3U\n#EXT-X-PART:DURATION=0.5,URI="part40.2.m4s"\n'))
+      const answer = await waiting
+      expect(answer).toMatchObject({status: 200, cacheControl: 'no-store', type: 'application/vnd.apple.mpegurl'})
+      expect(answer.body).toContain('part40.2.m4s')
+      expect(answer.at - publishedAt).toBeLessThan(200)
+      // Published before it was asked for: answered at once.
+      expect(await (await fetch(url('/live/demo/720p/index.m3u8?_HLS_msn=40&_HLS_part=2'))).text()).toContain('part40.2.m4s')
+      // No marker, another shape, or a marker of another rendition: the relay process answers.
+      expect(await (await fetch(url('/live/demo/720p/index.m3u8?_HLS_msn=40&_HLS_part=3'))).text()).toMatch(/^relay:/)
+      expect(await (await fetch(url('/live/demo/720p/index.m3u8?_HLS_msn=40&_HLS_part=2&_HLS_skip=YES'))).text()).toMatch(/^relay:/)
+      expect(await (await fetch(url('/live/demo/360p/index.m3u8?_HLS_msn=40&_HLS_part=2'))).text()).toMatch(/^relay:/)
+      // A request held for an answer the relay gave up on is released (410), not left hanging.
+      await writeFile(path.join(held, '41-0'), '')
+      const abandoned = fetch(url('/live/demo/720p/index.m3u8?_HLS_msn=41&_HLS_part=0'))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await publisher.send('DELETE', 'demo/720p/41-0')
+      expect((await abandoned).status).toBe(410)
+    } finally {
+      publisher.stop()
+    }
   })
 
   it('every request reaches the log reader once, across rotations', async () => {
@@ -108,7 +142,7 @@ describe("the relay's nginx", () => {
       const script = `
         import {startNginx, findNginx} from ${JSON.stringify(path.resolve('appliance/dist/relay/nginx.js'))}
         import pino from 'pino'
-        const n = await startNginx(findNginx(undefined), ${JSON.stringify({...settings, dir: own.dir, port})}, pino({level: 'silent'}))
+        const n = await startNginx(findNginx(undefined), ${JSON.stringify({...settings, dir: own.dir, port, nchan: {...settings.nchan!, publisherSocket: path.join(own.dir, 'publish.sock')}})}, pino({level: 'silent'}))
         console.log('nginx pid ' + n.pid)
         setInterval(() => {}, 1000)
       `
