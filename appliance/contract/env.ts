@@ -60,6 +60,11 @@ export const componentEnvSchema = z.object({
   SHING_RELAY_CACHE_DIR: z.string().min(1).default('/var/cache/shing-relay'),
   /** The nginx binary the relay runs in front of itself (default: nginx on PATH, or /usr/sbin/nginx). */
   SHING_NGINX: z.string().min(1).optional(),
+  /** A TLS port of the relay's own, for viewers sent to it directly rather than through the edge (none when unset). */
+  SHING_RELAY_TLS_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  /** Its certificate chain and key (PEM files); served once both are readable, reloaded when they change. */
+  SHING_RELAY_TLS_CERT: z.string().min(1).optional(),
+  SHING_RELAY_TLS_KEY: z.string().min(1).optional(),
   SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
   SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
   /** The hardware profile, as JSON (contract/hardware-profile.ts), fitted to the box. */

@@ -84,15 +84,19 @@ export interface HeldReloadsOptions {
   retryMs?: number
 }
 
-/** Markers older than this many media sequence numbers are removed (their requests go to the relay process). */
+/** Answered markers older than this many media sequence numbers are removed (their requests go to the relay process). */
 const KEPT_MSNS = 3
+/** nchan keeps an answer 15 s (nginx.ts): an answered marker goes well before its answer does. */
+const KEPT_MS = 10_000
 
 class Watch {
   lastSeen = Date.now()
   private stopped = false
-  private readonly markers = new Map<string, number>()
-  private readonly published = new Set<string>()
+  /** Marker name → its media sequence number and when its answer was published (undefined: waiting for it). */
+  private readonly markers = new Map<string, {msn: number; answeredAt: number | undefined}>()
+  /** The request nginx holds for the ingest's next answer, and the latest playlist. */
   private pending: string | undefined
+  private latest: Buffer | undefined
 
   constructor(
     private readonly owner: HeldReloads,
@@ -108,15 +112,12 @@ class Watch {
   /** Runs until idle or the stream is gone; starts from a playlist the relay just answered. */
   async run(first: Buffer, asked: ReloadId): Promise<void> {
     let playlist = first
-    let answered: ReloadId | undefined = asked
+    let answered: ReloadId = asked
     try {
       for (;;) {
         await this.publish(playlist, answered)
         const next = nextReload(playlist.toString('utf8'))
-        if (next === undefined || this.stopped || Date.now() - this.lastSeen > this.options.idleMs) return
-        // nginx holds this request from now on; the answer below is published to it.
-        this.pending = reloadName(next)
-        await this.mark(this.pending, next.msn)
+        if (next === undefined || !this.wanted()) return
         const result = await this.fetch(next)
         if (result === undefined) return
         playlist = result
@@ -133,40 +134,76 @@ class Watch {
     this.stopped = true
   }
 
-  /** The ingest's answer to `next`; undefined when the stream is gone or the watch is idle. */
+  private wanted(): boolean {
+    return !this.stopped && Date.now() - this.lastSeen <= this.options.idleMs
+  }
+
+  /**
+   * The ingest's answer to `next`, which nginx holds meanwhile; undefined when the stream is gone
+   * or nobody watches. While the ingest fails, the held viewers are let go (see release) and new
+   * ones go to the relay process, which answers them as before (502/504: hls.js retries).
+   */
   private async fetch(next: ReloadId): Promise<Buffer | undefined> {
     const query = `?_HLS_msn=${next.msn}${next.part === undefined ? '' : `&_HLS_part=${next.part}`}`
     for (;;) {
+      await this.hold(reloadName(next), next.msn)
       const result = await this.options.pull({channel: this.channel, path: `${this.rendition}/index.m3u8`, kind: 'playlist', rendition: this.rendition, blocking: next, query})
       if (result.type === 'object') return result.object.body
-      if (result.status < 500 || this.stopped || Date.now() - this.lastSeen > this.options.idleMs) return undefined
+      await this.release()
+      if (result.status < 500 || !this.wanted()) return undefined
       // The ingest failed and still holds the stream (pull follows a moved one itself).
       await new Promise((resolve) => setTimeout(resolve, this.options.retryMs))
     }
   }
 
-  private async publish(playlist: Buffer, asked: ReloadId | undefined): Promise<void> {
-    const ids = answeredReloads(playlist.toString('utf8'))
-    if (asked !== undefined) ids.push(asked)
+  /** From now on nginx holds this request until its answer is published. */
+  private async hold(name: string, msn: number): Promise<void> {
+    // A stale answer left there by an earlier release must not answer it.
+    await this.owner.clearStale(this.channelId(name))
+    this.pending = name
+    await this.mark(name, msn, undefined)
+  }
+
+  /**
+   * The held request will not be answered soon: its marker goes (new viewers go to the relay
+   * process) and the viewers nginx holds get the latest playlist now — not the part they asked
+   * for, so hls.js asks again — instead of nchan's 408 at its timeout, which hls.js would not retry.
+   */
+  private async release(): Promise<void> {
+    const name = this.pending
+    if (name === undefined) return
+    this.pending = undefined
+    this.markers.delete(name)
+    await rm(path.join(this.heldDir, name), {force: true})
+    if (this.latest !== undefined) await this.owner.publishStale(this.channelId(name), this.latest)
+  }
+
+  private async publish(playlist: Buffer, asked: ReloadId): Promise<void> {
+    this.latest = playlist
+    const ids = [...answeredReloads(playlist.toString('utf8')), asked]
+    const now = Date.now()
     for (const id of ids) {
       const name = reloadName(id)
-      if (this.published.has(name)) continue
+      if (this.markers.get(name)?.answeredAt !== undefined) continue
       await this.owner.send('POST', this.channelId(name), playlist)
-      this.published.add(name)
-      // Only now may nginx take this request: its answer is waiting.
-      await this.mark(name, id.msn)
+      if (name === this.pending) this.pending = undefined
+      // Only now may nginx take this request (if it did not hold it already): its answer is there.
+      await this.mark(name, id.msn, now)
     }
     const newest = Math.max(...ids.map((id) => id.msn))
-    for (const [name, msn] of this.markers) {
-      if (msn >= newest - KEPT_MSNS) continue
+    for (const [name, {msn, answeredAt}] of this.markers) {
+      if (answeredAt === undefined || (msn >= newest - KEPT_MSNS && now - answeredAt < KEPT_MS)) continue
       this.markers.delete(name)
-      this.published.delete(name)
       await rm(path.join(this.heldDir, name), {force: true})
     }
   }
 
-  private async mark(name: string, msn: number): Promise<void> {
-    if (this.markers.has(name)) return
+  private async mark(name: string, msn: number, answeredAt: number | undefined): Promise<void> {
+    const known = this.markers.get(name)
+    if (known !== undefined) {
+      known.answeredAt ??= answeredAt
+      return
+    }
     const file = path.join(this.heldDir, name)
     await writeFile(file, '').catch(async (error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error
@@ -176,13 +213,13 @@ class Watch {
       await mkdir(this.heldDir).catch(ignoreExists)
       await writeFile(file, '')
     })
-    this.markers.set(name, msn)
+    this.markers.set(name, {msn, answeredAt})
   }
 
-  /** nginx stops holding; viewers it still holds on a request never answered get 410 and ask again. */
+  /** nginx stops holding this rendition's reloads: every marker goes, held viewers are let go. */
   private async end(): Promise<void> {
+    await this.release().catch(() => undefined)
     await rm(this.heldDir, {recursive: true, force: true}).catch(() => undefined)
-    if (this.pending !== undefined && !this.published.has(this.pending)) await this.owner.send('DELETE', this.channelId(this.pending)).catch(() => undefined)
     this.owner.ended(this)
   }
 
@@ -199,6 +236,8 @@ export class HeldReloads {
   private readonly watches = new Map<string, Watch>()
   private readonly agent = new http.Agent({keepAlive: true, maxSockets: 4})
   private readonly options: Required<HeldReloadsOptions>
+  /** Channels holding a latest playlist published to let viewers go (release), not their answer. */
+  private readonly stale = new Set<string>()
 
   constructor(options: HeldReloadsOptions) {
     this.options = {idleMs: 10_000, retryMs: 1000, ...options}
@@ -239,6 +278,16 @@ export class HeldReloads {
   stop(): void {
     for (const watch of this.watches.values()) watch.stop()
     this.agent.destroy()
+  }
+
+  async publishStale(id: string, playlist: Buffer): Promise<void> {
+    this.stale.add(id)
+    await this.send('POST', id, playlist)
+  }
+
+  async clearStale(id: string): Promise<void> {
+    if (!this.stale.delete(id)) return
+    await this.send('DELETE', id)
   }
 
   /** One request to nginx's publisher (nchan): POST a playlist to a channel, or DELETE it (ids are path-safe: nginx does not decode $arg_id). */

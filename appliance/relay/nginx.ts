@@ -31,6 +31,11 @@ export interface NginxSettings {
    * itself and the relay publishes their answers on this socket (relay/held-reloads.ts).
    */
   nchan?: {module: string; publisherSocket: string}
+  /**
+   * A TLS port of the relay's own, for viewers sent to it directly rather than through the edge
+   * (the same answers; HTTP/2; the certificate's files are read by nginx at start and reload).
+   */
+  tls?: {port: number; certFile: string; keyFile: string}
 }
 
 /** Where Debian's nginx keeps nchan. */
@@ -88,6 +93,24 @@ function heldPlaylistLocations(settings: NginxSettings): string {
         }`
 }
 
+/** The server viewers reach directly over TLS: the same locations as the plain one. */
+function tlsServer(settings: NginxSettings, body: string): string {
+  if (settings.tls === undefined) return ''
+  const {port, certFile, keyFile} = settings.tls
+  return `
+    server {
+        listen ${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port} ssl http2 backlog=4096;
+        ssl_certificate ${certFile};
+        ssl_certificate_key ${keyFile};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:shing_tls:10m;
+        ssl_session_timeout 1h;
+        # The kernel encrypts what sendfile sends where it can (Linux kTLS, OpenSSL 3); else nginx does.
+        ssl_conf_command Options KTLS;
+${body}    }
+`
+}
+
 /** The relay process publishes held reloads' answers here (a socket only it can reach). */
 function publisherServer(settings: NginxSettings): string {
   if (settings.nchan === undefined) return ''
@@ -132,57 +155,9 @@ export function nginxConfig(settings: NginxSettings, openFiles = openFileLimit()
   // reach the socket or the files: they stay with the user that runs the relay.
   const user = process.getuid?.() === 0 ? 'user root;\n' : ''
   const nchan = settings.nchan === undefined ? '' : `load_module ${settings.nchan.module};\n`
-  return `# Written by the Shing relay at start (appliance/relay/nginx.ts); not meant to be edited.
-${nchan}${user}worker_processes 1;
-worker_rlimit_nofile ${openFiles};
-pid ${path.join(dir, 'nginx.pid')};
-error_log stderr warn;
-
-events {
-    worker_connections ${connections};
-}
-
-http {
-    types {
-        video/mp4 mp4 m4s;
-        application/vnd.apple.mpegurl m3u8;
-    }
-    default_type application/octet-stream;
-    server_tokens off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    # Players keep one connection and ask several times a second for hours.
-    keepalive_timeout 65s;
-    keepalive_requests 100000;
-    send_timeout ${settings.sendTimeoutS}s;
-    client_max_body_size 0;
-    client_body_temp_path ${temp('body')};
-    proxy_temp_path ${temp('proxy')};
-    fastcgi_temp_path ${temp('fastcgi')};
-    uwsgi_temp_path ${temp('uwsgi')};
-    scgi_temp_path ${temp('scgi')};
-
-    # The viewer: the last X-Forwarded-For entry (what the edge appended) or the peer.
-    map $http_x_forwarded_for $shing_client {
-        "~(?<last>[^,\\s]+)\\s*$" $last;
-        default $remote_addr;
-    }
-    log_format shing '${LOG_FORMAT}';
-    access_log ${path.join(dir, ACCESS_LOG)} shing buffer=64k flush=500ms;
-
-${settings.nchan === undefined ? '' : '    # Held blocking reloads\' answers (a few KiB each, kept 15 s).\n    nchan_shared_memory_size 64m;\n\n'}    upstream shing_relay {
-        server unix:${settings.upstreamSocket};
-        # Every viewer's blocking reload waits upstream at once: without an idle connection for
-        # each, every part would open (and close) hundreds of connections to the relay process.
-        keepalive ${connections};
-        keepalive_requests 1000000;
-        keepalive_timeout 60s;
-    }
-
-    server {
-        listen ${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${settings.port} backlog=4096;
-
+  const listen = (port: number): string => `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`
+  // What both servers answer: the plain one (the edge, other relays' health checks) and the TLS one (viewers sent directly).
+  const serverBody = `
         location ~ "${MEDIA_LOCATION}" {
             root ${settings.filesRoot};
             try_files $uri @relay;
@@ -220,8 +195,63 @@ ${heldPlaylistLocations(settings)}
         proxy_buffers 8 64k;
         proxy_busy_buffers_size 128k;
         proxy_max_temp_file_size 0;
+`
+  return `# Written by the Shing relay at start (appliance/relay/nginx.ts); not meant to be edited.
+${nchan}${user}worker_processes 1;
+worker_rlimit_nofile ${openFiles};
+pid ${path.join(dir, 'nginx.pid')};
+error_log stderr warn;
+
+events {
+    worker_connections ${connections};
+}
+
+http {
+    types {
+        video/mp4 mp4 m4s;
+        application/vnd.apple.mpegurl m3u8;
     }
-${publisherServer(settings)}}
+    default_type application/octet-stream;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    # Players keep one connection and ask several times a second for hours.
+    keepalive_timeout 65s;
+    keepalive_requests 100000;
+    send_timeout ${settings.sendTimeoutS}s;
+    client_max_body_size 0;
+    client_body_temp_path ${temp('body')};
+    proxy_temp_path ${temp('proxy')};
+    fastcgi_temp_path ${temp('fastcgi')};
+    uwsgi_temp_path ${temp('uwsgi')};
+    scgi_temp_path ${temp('scgi')};
+
+    # The viewer: through the edge, the last X-Forwarded-For entry (what the edge appended), else
+    # the peer; on the TLS port viewers come directly, and what they send in the header is not trusted.
+    map $http_x_forwarded_for $shing_forwarded {
+        "~(?<last>[^,\\s]+)\\s*$" $last;
+        default $remote_addr;
+    }
+    map $server_port $shing_client {
+${settings.tls === undefined ? '' : `        ${settings.tls.port} $remote_addr;\n`}        default $shing_forwarded;
+    }
+    log_format shing '${LOG_FORMAT}';
+    access_log ${path.join(dir, ACCESS_LOG)} shing buffer=64k flush=500ms;
+
+${settings.nchan === undefined ? '' : '    # Held blocking reloads\' answers (a few KiB each, kept 15 s).\n    nchan_shared_memory_size 64m;\n\n'}    upstream shing_relay {
+        server unix:${settings.upstreamSocket};
+        # Every viewer's blocking reload waits upstream at once: without an idle connection for
+        # each, every part would open (and close) hundreds of connections to the relay process.
+        keepalive ${connections};
+        keepalive_requests 1000000;
+        keepalive_timeout 60s;
+    }
+
+    server {
+        listen ${listen(settings.port)} backlog=4096;
+${serverBody}    }
+${tlsServer(settings, serverBody)}${publisherServer(settings)}}
 `
 }
 
@@ -252,6 +282,12 @@ export interface RunningNginx {
   readonly exited: Promise<string>
   /** Makes nginx reopen its access log (after the relay moved the old one away). */
   reopenLogs(): void
+  /**
+   * Rewrites the configuration and has nginx load it (SIGHUP: new workers take new connections,
+   * the old ones finish theirs). A configuration nginx refuses leaves the running one in place
+   * (nginx logs why).
+   */
+  reconfigure(settings: NginxSettings): Promise<void>
   /** Graceful stop (SIGQUIT: open requests finish), then SIGKILL after graceMs. */
   stop(graceMs: number): Promise<void>
 }
@@ -296,6 +332,10 @@ export async function startNginx(binary: string, settings: NginxSettings, log: L
     exited,
     reopenLogs: () => {
       child.kill('SIGUSR1')
+    },
+    reconfigure: async (next) => {
+      await writeFile(configFile, nginxConfig(next))
+      child.kill('SIGHUP')
     },
     stop: async (graceMs) => {
       if (child.exitCode !== null || child.signalCode !== null) return

@@ -1,4 +1,4 @@
-import {rm} from 'node:fs/promises'
+import {access, constants, rm, stat} from 'node:fs/promises'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import path from 'node:path'
 
@@ -18,7 +18,7 @@ import {SendTracker} from './send.js'
 import {AudienceRecorder} from './audience.js'
 import {EgressMeter, ViewerTracker} from './viewers.js'
 import {MediaFiles} from './media-files.js'
-import {ACCESS_LOG, findNchan, findNginx, startNginx} from './nginx.js'
+import {ACCESS_LOG, findNchan, findNginx, startNginx, type NginxSettings} from './nginx.js'
 import {HeldReloads} from './held-reloads.js'
 import {AccessLogTail, type AccessEntry} from './access-log.js'
 
@@ -49,6 +49,8 @@ const SEND_STALL_S = 30
 const UPSTREAM_TIMEOUT_S = 20
 /** A new viewer reaches the registry within this (after nginx's log flush), not only at the next heartbeat. */
 const VIEWER_BEAT_DELAY_MS = 1000
+/** How often the TLS certificate's files are checked for a renewal. */
+const TLS_CHECK_MS = 10_000
 /** In-flight viewer requests finish within this when the relay stops. */
 const STOP_GRACE_MS = 10_000
 
@@ -64,6 +66,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   const {log, metrics, redis, env} = ctx
   const nginxBinary = findNginx(env.SHING_NGINX)
   const nchanModule = findNchan()
+  const tlsFiles = relayTlsFiles(env)
   const dir = env.SHING_RELAY_CACHE_DIR
   const maxBytes = env.SHING_RELAY_CACHE_MB * 1024 * 1024
   const files = await MediaFiles.open(dir, maxBytes, log.child({module: 'files'}))
@@ -208,14 +211,19 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   await rm(socket, {force: true})
   await rm(publisherSocket, {force: true})
   await app.listen({path: socket})
-  const nginx = await startNginx(
-    nginxBinary,
-    {dir, filesRoot: files.servedRoot, upstreamSocket: socket, host: env.SHING_BIND_HOST, port: ctx.ports.http, upstreamTimeoutS: UPSTREAM_TIMEOUT_S, sendTimeoutS: SEND_STALL_S, ...(nchanModule === undefined ? {} : {nchan: {module: nchanModule, publisherSocket}})},
-    log.child({module: 'nginx'}),
-  ).catch(async (error: unknown) => {
+  const nginxSettings: NginxSettings = {dir, filesRoot: files.servedRoot, upstreamSocket: socket, host: env.SHING_BIND_HOST, port: ctx.ports.http, upstreamTimeoutS: UPSTREAM_TIMEOUT_S, sendTimeoutS: SEND_STALL_S, ...(nchanModule === undefined ? {} : {nchan: {module: nchanModule, publisherSocket}})}
+  // The TLS port is served once its certificate is there (the edge may still be getting it).
+  let tlsVersion = tlsFiles === undefined ? undefined : await filesVersion(tlsFiles.certFile, tlsFiles.keyFile)
+  const withTls = (): NginxSettings => (tlsFiles !== undefined && tlsVersion !== undefined ? {...nginxSettings, tls: tlsFiles} : nginxSettings)
+  const nginx = await startNginx(nginxBinary, withTls(), log.child({module: 'nginx'})).catch(async (error: unknown) => {
     await app.close()
     throw error
   })
+  const ports: Record<string, number> = {http: ctx.ports.http}
+  if (tlsFiles !== undefined) {
+    if (tlsVersion !== undefined) ports.https = tlsFiles.port
+    else log.warn({cert: tlsFiles.certFile, key: tlsFiles.keyFile}, 'no TLS certificate to read yet: the TLS port opens when there is one')
+  }
   log.info({host: env.SHING_BIND_HOST, port: ctx.ports.http, nginx: nginxBinary, pid: nginx.pid, heldReloads: held !== undefined}, 'http listening (nginx)')
   if (held === undefined) log.warn('nchan is not installed (apt-get install libnginx-mod-nchan): this process holds every blocking reload itself, at more CPU per viewer')
   let stopping = false
@@ -226,6 +234,19 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     log.fatal({how}, 'nginx exited; the relay stops')
     process.exit(1)
   })
+  // A renewed (or first) certificate: nginx loads it without dropping a viewer.
+  const tlsCheck = setInterval(() => {
+    if (tlsFiles === undefined) return
+    void filesVersion(tlsFiles.certFile, tlsFiles.keyFile).then(async (version) => {
+      if (version === undefined || version === tlsVersion || stopping) return
+      const first = tlsVersion === undefined
+      tlsVersion = version
+      await nginx.reconfigure(withTls())
+      ports.https = tlsFiles.port
+      log.info({port: tlsFiles.port, cert: tlsFiles.certFile}, first ? 'TLS port open' : 'TLS certificate reloaded')
+    })
+  }, TLS_CHECK_MS)
+  tlsCheck.unref()
   const accessLog = new AccessLogTail({file: path.join(dir, ACCESS_LOG), onEntries: account, reopen: () => nginx.reopenLogs()})
   accessLog.start()
   // Playlists expire in place; sweeping frees their bytes sooner.
@@ -236,7 +257,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     role: 'relay',
     id: ctx.id,
     host: ctx.host,
-    ports: {http: ctx.ports.http},
+    ports,
     load: () => ({streams: viewers.streams(), viewers: viewers.viewers(), egressBitsPerSecond: egress.bitsPerSecond()}),
     log,
   })
@@ -246,6 +267,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     stop: async () => {
       stopping = true
       clearInterval(sweeper)
+      clearInterval(tlsCheck)
       liveStates.stop()
       clearTimeout(beatSoon)
       // Out of the registry first, so no new viewer is sent here while it drains.
@@ -256,5 +278,28 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
       await app.close()
       await rm(socket, {force: true})
     },
+  }
+}
+
+/** The relay's own TLS port and its certificate's files, when SHING_RELAY_TLS_PORT asks for one. */
+function relayTlsFiles(env: {SHING_RELAY_TLS_PORT?: number | undefined; SHING_RELAY_TLS_CERT?: string | undefined; SHING_RELAY_TLS_KEY?: string | undefined}): {port: number; certFile: string; keyFile: string} | undefined {
+  const {SHING_RELAY_TLS_PORT: port, SHING_RELAY_TLS_CERT: certFile, SHING_RELAY_TLS_KEY: keyFile} = env
+  if (port === undefined) return undefined
+  if (certFile === undefined || keyFile === undefined) throw new Error('SHING_RELAY_TLS_PORT is set without SHING_RELAY_TLS_CERT and SHING_RELAY_TLS_KEY: name the certificate chain and key files (PEM), or unset the port')
+  return {port, certFile, keyFile}
+}
+
+/** Both files readable: their sizes and modification times, which change when they are renewed. */
+async function filesVersion(...files: string[]): Promise<string | undefined> {
+  try {
+    const parts: string[] = []
+    for (const file of files) {
+      await access(file, constants.R_OK)
+      const info = await stat(file)
+      parts.push(`${info.size}:${info.mtimeMs}`)
+    }
+    return parts.join('/')
+  } catch {
+    return undefined
   }
 }

@@ -19,6 +19,7 @@ import {AccessLogTail, type AccessEntry} from '../../../appliance/relay/access-l
 import {HeldReloads} from '../../../appliance/relay/held-reloads.js'
 import {ACCESS_LOG, findNchan, findNginx, nginxConfig, startNginx, type NginxSettings, type RunningNginx} from '../../../appliance/relay/nginx.js'
 import {freePort, startProcess, tempDir, waitFor} from '../../harness/process.js'
+import {http2Get, selfSignedCertificate} from '../../harness/tls.js'
 
 const execFileAsync = promisify(execFile)
 const log = pino({level: 'silent'})
@@ -108,6 +109,21 @@ describe("the relay's nginx", () => {
     }
   })
 
+  it('a TLS port of its own, added while running: HTTP/2, the same answers, and the viewer is the peer (X-Forwarded-For not trusted there)', async () => {
+    const certificate = await selfSignedCertificate(dir.dir, 'live.example.test')
+    const tlsPort = await freePort()
+    settings = {...settings, tls: {port: tlsPort, certFile: certificate.certFile, keyFile: certificate.keyFile}}
+    await nginx.reconfigure(settings)
+    const file = await waitFor('the TLS port open', () => http2Get(`https://127.0.0.1:${tlsPort}/live/demo/720p/seg7.m4s`, certificate.pem), {timeoutMs: 5000})
+    expect(file).toMatchObject({status: 200, alpn: 'h2', fingerprint: certificate.fingerprint})
+    expect(file.headers['cache-control']).toBe('public, max-age=31536000, immutable')
+    expect(file.body.length).toBe(100_000)
+    const spoofed = await http2Get(`https://127.0.0.1:${tlsPort}/live/demo/720p/index.m3u8`, certificate.pem, {'x-forwarded-for': '203.0.113.9'})
+    expect(spoofed.body.toString()).toBe('relay:/live/demo/720p/index.m3u8:127.0.0.1')
+    // The plain port still trusts the edge's header.
+    expect(await (await fetch(url('/live/demo/720p/index.m3u8'), {headers: {'x-forwarded-for': '203.0.113.9'}})).text()).toBe('relay:/live/demo/720p/index.m3u8:203.0.113.9')
+  })
+
   it('every request reaches the log reader once, across rotations', async () => {
     const seen: AccessEntry[] = []
     const tail = new AccessLogTail({file: path.join(dir.dir, ACCESS_LOG), onEntries: (entries) => seen.push(...entries), reopen: () => nginx.reopenLogs(), intervalMs: 50, maxBytes: 8 * 1024})
@@ -142,7 +158,7 @@ describe("the relay's nginx", () => {
       const script = `
         import {startNginx, findNginx} from ${JSON.stringify(path.resolve('appliance/dist/relay/nginx.js'))}
         import pino from 'pino'
-        const n = await startNginx(findNginx(undefined), ${JSON.stringify({...settings, dir: own.dir, port, nchan: {...settings.nchan!, publisherSocket: path.join(own.dir, 'publish.sock')}})}, pino({level: 'silent'}))
+        const n = await startNginx(findNginx(undefined), ${JSON.stringify({...settings, dir: own.dir, port, nchan: {...settings.nchan!, publisherSocket: path.join(own.dir, 'publish.sock')}, tls: undefined})}, pino({level: 'silent'}))
         console.log('nginx pid ' + n.pid)
         setInterval(() => {}, 1000)
       `

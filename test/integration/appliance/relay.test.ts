@@ -20,6 +20,7 @@ import {LIVE_PREFIX, registryKey, registryRecordSchema, secretFiles, streamState
 import {repoRoot} from '../../harness/cli.js'
 import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../harness/process.js'
 import {standaloneRelayEnv} from '../../harness/appliance.js'
+import {http2Get, selfSignedCertificate} from '../../harness/tls.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'
 
 const mainJs = path.join(repoRoot, 'appliance/dist/main.js')
@@ -172,6 +173,8 @@ let secrets: {dir: string; remove: () => Promise<void>}
 let cacheDir: {dir: string; remove: () => Promise<void>}
 let relay: ManagedProcess
 let relayPort: number
+let tlsPort: number
+let tlsDir: {dir: string; remove: () => Promise<void>}
 const origins: FakeOrigin[] = []
 
 const liveUrl = (objectPath: string): string => `http://127.0.0.1:${relayPort}${LIVE_PREFIX}/${CHANNEL}/${objectPath}`
@@ -222,12 +225,20 @@ beforeAll(async () => {
   const profile: unknown = YAML.parse(await readFile(path.join(repoRoot, 'hardware-profiles/cpu-small.yaml'), 'utf8'))
   cacheDir = await tempDir('relay-cache')
   relayPort = await freePort()
+  tlsPort = await freePort()
+  // The TLS port's certificate comes later (as the edge's first certificate does).
+  tlsDir = await tempDir('relay-tls')
   since = performance.now()
   relay = await startProcess({
     name: 'appliance relay',
     command: process.execPath,
     args: [mainJs, 'relay'],
-    env: standaloneRelayEnv({redisPort: redis.port, secretsDir: secrets.dir, profile, port: relayPort, task: TASK, cacheMb: CACHE_MB, cacheDir: cacheDir.dir}),
+    env: {
+      ...standaloneRelayEnv({redisPort: redis.port, secretsDir: secrets.dir, profile, port: relayPort, task: TASK, cacheMb: CACHE_MB, cacheDir: cacheDir.dir}),
+      SHING_RELAY_TLS_PORT: String(tlsPort),
+      SHING_RELAY_TLS_CERT: path.join(tlsDir.dir, 'cert.pem'),
+      SHING_RELAY_TLS_KEY: path.join(tlsDir.dir, 'key.pem'),
+    },
     ready: {probe: async () => (await fetch(`http://127.0.0.1:${relayPort}/healthz`)).status === 200},
     timeoutMs: 30_000,
   })
@@ -239,6 +250,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (process.env.SHING_TEST_DEBUG) console.log(relay?.output().slice(-5000))
   await relay?.stop()
+  await tlsDir?.remove()
   await Promise.allSettled(origins.map((o) => o.close()))
   client?.disconnect()
   await redis?.stop()
@@ -529,6 +541,30 @@ describe('relay: pull once, fan out, bounded memory', () => {
     expect(total).toBe(received)
     // Thousands of requests for two segments: each pulled from the origin at most once more.
     expect(o.count('720p/seg4.m4s') + o.count('720p/seg5.m4s') - pulledBefore).toBeLessThanOrEqual(2)
+  })
+
+  it('its own TLS port opens when the certificate appears, is in the registry, serves over HTTP/2, and a renewed certificate is loaded without a restart', async () => {
+    expect((await registryRecord())?.ports.https).toBeUndefined()
+    await expect(http2Get(`https://127.0.0.1:${tlsPort}/healthz`, '')).rejects.toThrow()
+    let since = performance.now()
+    const first = await selfSignedCertificate(tlsDir.dir, 'live.example.test')
+    await waitFor('the TLS port in the registry', async () => (await registryRecord())?.ports.https === tlsPort, {timeoutMs: 25_000, intervalMs: 250})
+    timing('TLS port open after the certificate appeared', since)
+    const o = origin(0)
+    const segment = await http2Get(`https://127.0.0.1:${tlsPort}${LIVE_PREFIX}/${CHANNEL}/720p/seg3.m4s`, first.pem)
+    expect(segment).toMatchObject({status: 200, alpn: 'h2', fingerprint: first.fingerprint})
+    expect(sha(segment.body)).toBe(sha(o.object('720p/seg3.m4s')))
+    const playlist = await http2Get(`https://127.0.0.1:${tlsPort}${LIVE_PREFIX}/${CHANNEL}/720p/index.m3u8`, first.pem)
+    expect(playlist.status).toBe(200)
+    expect(playlist.body.toString()).toContain('#EXTM3U')
+    // Renewed in place (the edge renews every 60 days or so): served within the next check.
+    since = performance.now()
+    const renewed = await selfSignedCertificate(tlsDir.dir, 'live.example.test')
+    expect(renewed.fingerprint).not.toBe(first.fingerprint)
+    await waitFor('the renewed certificate served', async () => (await http2Get(`https://127.0.0.1:${tlsPort}/healthz`, `${first.pem}${renewed.pem}`)).fingerprint === renewed.fingerprint, {timeoutMs: 25_000, intervalMs: 500})
+    timing('renewed certificate served', since)
+    // The same relay process all along.
+    expect(() => process.kill(relay.pid!, 0)).not.toThrow()
   })
 
   it('the ingest dies under waiting viewers and the stream moves: the relay follows it to the new ingest', async () => {
