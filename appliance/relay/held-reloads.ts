@@ -10,7 +10,8 @@
  * long-poll location only when `live/<channel>/<rendition>/.held/<msn>-<part>` exists (a stat),
  * else to the relay process as before. A marker is written for a request the relay has published
  * an answer to, or for the one request it is fetching from the ingest now (the one hls.js asks
- * next), never for anything else: a request nginx holds is always answered. The first blocking
+ * next), never for anything else: a request nginx holds is answered, or let go with the latest
+ * playlist when the ingest cannot answer it (then hls.js asks again). The first blocking
  * reload of a rendition reaches the relay process, which answers it and starts a watch: it keeps
  * asking the ingest for the next part (one request, as the viewers would) and publishes each
  * answer, for as long as nginx's log shows the rendition's playlist being asked for.

@@ -5,7 +5,7 @@
  * /healthz, /metrics) to the relay process over a Unix socket. Its access log is how the relay
  * learns its viewers and egress.
  */
-import {spawn, type ChildProcess} from 'node:child_process'
+import {execFile, spawn, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
 import {accessSync, constants, readFileSync} from 'node:fs'
 import {mkdir, writeFile} from 'node:fs/promises'
@@ -290,6 +290,17 @@ export interface RunningNginx {
   reconfigure(settings: NginxSettings): Promise<void>
   /** Graceful stop (SIGQUIT: open requests finish), then SIGKILL after graceMs. */
   stop(graceMs: number): Promise<void>
+}
+
+/** `nginx -t` on this configuration: undefined when nginx accepts it, else nginx's last words. */
+export async function testNginxConfig(binary: string, settings: NginxSettings): Promise<string | undefined> {
+  const file = path.join(settings.dir, 'nginx.test.conf')
+  await writeFile(file, nginxConfig(settings))
+  return new Promise((resolve) => {
+    execFile(binary, ['-e', 'stderr', '-t', '-q', '-p', settings.dir, '-c', file], {timeout: 30_000}, (error, _stdout, stderr) => {
+      resolve(error === null ? undefined : (stderr.trim().split('\n').at(-1) ?? error.message))
+    })
+  })
 }
 
 export async function startNginx(binary: string, settings: NginxSettings, log: Logger): Promise<RunningNginx> {

@@ -18,7 +18,7 @@ import {SendTracker} from './send.js'
 import {AudienceRecorder} from './audience.js'
 import {EgressMeter, ViewerTracker} from './viewers.js'
 import {MediaFiles} from './media-files.js'
-import {ACCESS_LOG, findNchan, findNginx, startNginx, type NginxSettings} from './nginx.js'
+import {ACCESS_LOG, findNchan, findNginx, startNginx, testNginxConfig, type NginxSettings} from './nginx.js'
 import {HeldReloads} from './held-reloads.js'
 import {AccessLogTail, type AccessEntry} from './access-log.js'
 
@@ -212,9 +212,26 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   await rm(publisherSocket, {force: true})
   await app.listen({path: socket})
   const nginxSettings: NginxSettings = {dir, filesRoot: files.servedRoot, upstreamSocket: socket, host: env.SHING_BIND_HOST, port: ctx.ports.http, upstreamTimeoutS: UPSTREAM_TIMEOUT_S, sendTimeoutS: SEND_STALL_S, ...(nchanModule === undefined ? {} : {nchan: {module: nchanModule, publisherSocket}})}
-  // The TLS port is served once its certificate is there (the edge may still be getting it).
-  let tlsVersion = tlsFiles === undefined ? undefined : await filesVersion(tlsFiles.certFile, tlsFiles.keyFile)
+  // The TLS port is served once its certificate is there (the edge may still be getting it) and
+  // nginx accepts it: a key that does not match, or a truncated file, must not keep the viewers of
+  // the plain port away (checked with `nginx -t` first, and again whenever the files change).
+  let tlsVersion: string | undefined
+  let refusedVersion: string | undefined
   const withTls = (): NginxSettings => (tlsFiles !== undefined && tlsVersion !== undefined ? {...nginxSettings, tls: tlsFiles} : nginxSettings)
+  const tryCertificate = async (): Promise<boolean> => {
+    if (tlsFiles === undefined) return false
+    const version = await filesVersion(tlsFiles.certFile, tlsFiles.keyFile)
+    if (version === undefined || version === tlsVersion || version === refusedVersion) return false
+    const refusal = await testNginxConfig(nginxBinary, {...nginxSettings, tls: tlsFiles})
+    if (refusal !== undefined) {
+      refusedVersion = version
+      log.error({cert: tlsFiles.certFile, key: tlsFiles.keyFile, nginx: refusal}, 'nginx refuses the TLS certificate: the TLS port stays as it was until its files change')
+      return false
+    }
+    tlsVersion = version
+    return true
+  }
+  await tryCertificate()
   const nginx = await startNginx(nginxBinary, withTls(), log.child({module: 'nginx'})).catch(async (error: unknown) => {
     await app.close()
     throw error
@@ -222,7 +239,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   const ports: Record<string, number> = {http: ctx.ports.http}
   if (tlsFiles !== undefined) {
     if (tlsVersion !== undefined) ports.https = tlsFiles.port
-    else log.warn({cert: tlsFiles.certFile, key: tlsFiles.keyFile}, 'no TLS certificate to read yet: the TLS port opens when there is one')
+    else if (refusedVersion === undefined) log.warn({cert: tlsFiles.certFile, key: tlsFiles.keyFile}, 'no TLS certificate to read yet: the TLS port opens when there is one')
   }
   log.info({host: env.SHING_BIND_HOST, port: ctx.ports.http, nginx: nginxBinary, pid: nginx.pid, heldReloads: held !== undefined}, 'http listening (nginx)')
   if (held === undefined) log.warn('nchan is not installed (apt-get install libnginx-mod-nchan): this process holds every blocking reload itself, at more CPU per viewer')
@@ -236,11 +253,10 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   })
   // A renewed (or first) certificate: nginx loads it without dropping a viewer.
   const tlsCheck = setInterval(() => {
-    if (tlsFiles === undefined) return
-    void filesVersion(tlsFiles.certFile, tlsFiles.keyFile).then(async (version) => {
-      if (version === undefined || version === tlsVersion || stopping) return
-      const first = tlsVersion === undefined
-      tlsVersion = version
+    if (tlsFiles === undefined || stopping) return
+    const first = ports.https === undefined
+    void tryCertificate().then(async (changed) => {
+      if (!changed || stopping) return
       await nginx.reconfigure(withTls())
       ports.https = tlsFiles.port
       log.info({port: tlsFiles.port, cert: tlsFiles.certFile}, first ? 'TLS port open' : 'TLS certificate reloaded')

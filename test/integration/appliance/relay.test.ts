@@ -543,7 +543,7 @@ describe('relay: pull once, fan out, bounded memory', () => {
     expect(o.count('720p/seg4.m4s') + o.count('720p/seg5.m4s') - pulledBefore).toBeLessThanOrEqual(2)
   })
 
-  it('its own TLS port opens when the certificate appears, is in the registry, serves over HTTP/2, and a renewed certificate is loaded without a restart', async () => {
+  it('its own TLS port opens when the certificate appears, is in the registry, serves over HTTP/2; a renewed certificate is loaded without a restart, a broken one refused', async () => {
     expect((await registryRecord())?.ports.https).toBeUndefined()
     await expect(http2Get(`https://127.0.0.1:${tlsPort}/healthz`, '')).rejects.toThrow()
     let since = performance.now()
@@ -563,6 +563,13 @@ describe('relay: pull once, fan out, bounded memory', () => {
     expect(renewed.fingerprint).not.toBe(first.fingerprint)
     await waitFor('the renewed certificate served', async () => (await http2Get(`https://127.0.0.1:${tlsPort}/healthz`, `${first.pem}${renewed.pem}`)).fingerprint === renewed.fingerprint, {timeoutMs: 25_000, intervalMs: 500})
     timing('renewed certificate served', since)
+    // A broken renewal (a truncated certificate) is refused before nginx sees it: the last good
+    // one stays served, the port stays open and advertised, the relay runs on.
+    await writeFile(path.join(tlsDir.dir, 'cert.pem'), renewed.pem.slice(0, 200))
+    await waitFor('the broken certificate refused', async () => relay.output().includes('nginx refuses the TLS certificate'), {timeoutMs: 25_000, intervalMs: 250})
+    const after = await http2Get(`https://127.0.0.1:${tlsPort}/healthz`, renewed.pem)
+    expect(after).toMatchObject({status: 200, fingerprint: renewed.fingerprint})
+    expect((await registryRecord())?.ports.https).toBe(tlsPort)
     // The same relay process all along.
     expect(() => process.kill(relay.pid!, 0)).not.toThrow()
   })
