@@ -93,13 +93,16 @@ function heldPlaylistLocations(settings: NginxSettings): string {
         }`
 }
 
+/** host:port as nginx's listen takes it (an IPv6 address in brackets). */
+const listenAddress = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`
+
 /** The server viewers reach directly over TLS: the same locations as the plain one. */
 function tlsServer(settings: NginxSettings, body: string): string {
   if (settings.tls === undefined) return ''
   const {port, certFile, keyFile} = settings.tls
   return `
     server {
-        listen ${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port} ssl http2 backlog=4096;
+        listen ${listenAddress(settings.host, port)} ssl http2 backlog=4096;
         ssl_certificate ${certFile};
         ssl_certificate_key ${keyFile};
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -155,7 +158,6 @@ export function nginxConfig(settings: NginxSettings, openFiles = openFileLimit()
   // reach the socket or the files: they stay with the user that runs the relay.
   const user = process.getuid?.() === 0 ? 'user root;\n' : ''
   const nchan = settings.nchan === undefined ? '' : `load_module ${settings.nchan.module};\n`
-  const listen = (port: number): string => `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`
   // What both servers answer: the plain one (the edge, other relays' health checks) and the TLS one (viewers sent directly).
   const serverBody = `
         location ~ "${MEDIA_LOCATION}" {
@@ -249,7 +251,7 @@ ${settings.nchan === undefined ? '' : '    # Held blocking reloads\' answers (a 
     }
 
     server {
-        listen ${listen(settings.port)} backlog=4096;
+        listen ${listenAddress(settings.host, settings.port)} backlog=4096;
 ${serverBody}    }
 ${tlsServer(settings, serverBody)}${publisherServer(settings)}}
 `
