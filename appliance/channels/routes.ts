@@ -26,6 +26,8 @@ export interface ChannelRoutesOptions {
   pageContext: PageContextOf
   /** SHING_PUBLIC_URL: players elsewhere get absolute URLs under it. */
   publicUrl: string
+  /** SHING_RELAY_DIRECT_ORIGIN: the relays' own TLS port, offered while a relay serves it. */
+  relayDirectOrigin?: string | undefined
   hlsJs: Asset
   /** The Socket.IO client, for the chat column. */
   socketIoJs: Asset
@@ -62,6 +64,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
   // The channel page's title and past broadcasts, kept 2 s: a popular channel costs MongoDB two queries per interval.
   const pageData = new TtlCache<string, [ChannelDoc | null, VodListing[]]>(2000)
   const publicUrl = options.publicUrl.replace(/\/+$/, '')
+  const directOrigin = options.relayDirectOrigin === undefined ? undefined : new URL(options.relayDirectOrigin).origin
   const unknown = {error: 'no such channel'}
 
   app.get<{Params: {channel: string}}>(playbackApiPath(':channel'), async (request, reply) => {
@@ -96,6 +99,8 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       url: `${LIVE_PREFIX}/${channel}/master.m3u8`,
       publicUrl: `${publicUrl}${LIVE_PREFIX}/${channel}/master.m3u8`,
       ...(relays[0] === undefined ? {} : {relay: relays[0].id}),
+      // Only while a relay has its certificate (its registry record names the TLS port).
+      ...(directOrigin !== undefined && relays.some((r) => r.ports.https !== undefined) ? {direct: `${directOrigin}${LIVE_PREFIX}/${channel}/master.m3u8`} : {}),
       ...(stale ? {stale} : {}),
       ...(latest === undefined ? {} : {vod: {streamId: latest.streamId, url: latest.url, page: vodPage(channel, latest.streamId)}}),
     }

@@ -33,6 +33,23 @@ export const watchJs = asset(
     if (on) video.poster = AUDIO_POSTER; else video.removeAttribute('poster');
   }
 
+  // Live video straight from a relay's TLS port when the API offers it (the edge then carries
+  // none of it); after a failure there, through the edge for a while.
+  const DIRECT_PAUSE_MS = 5 * 60 * 1000;
+  let directPausedUntil = 0;
+  function source(body) {
+    const direct = body.direct && Date.now() >= directPausedUntil;
+    player.source = direct ? 'direct' : 'edge';
+    return direct ? body.direct : body.url;
+  }
+  /** A failure on the direct source: the next try goes through the edge. True when it was direct. */
+  function leaveDirect() {
+    if (player.source !== 'direct') return false;
+    directPausedUntil = Date.now() + DIRECT_PAUSE_MS;
+    player.directFailures = (player.directFailures || 0) + 1;
+    return true;
+  }
+
   // The broadcast playing (its streamId), and the timer that asks the API now and then while it plays.
   let current = null;
   let watch = null;
@@ -66,7 +83,14 @@ export const watchJs = asset(
     if (!vodUrl) watch = setInterval(check, 15000);
     if (window.Hls && window.Hls.isSupported()) {
       // Catching up at up to 1.5x keeps the player near the live edge (measured: 2.7 s → 1.7 s latency).
-      hls = new window.Hls({lowLatencyMode: true, backBufferLength: 30, liveSyncDurationCount: 2, maxLiveSyncPlaybackRate: 1.5});
+      const settings = {lowLatencyMode: true, backBufferLength: 30, liveSyncDurationCount: 2, maxLiveSyncPlaybackRate: 1.5};
+      // A relay port a firewall drops would hold the first playlist for a minute (hls.js's
+      // defaults): give up on it within seconds and go through the edge.
+      if (player.source === 'direct') {
+        const once = {maxNumRetry: 0, retryDelayMs: 0, maxRetryDelayMs: 0};
+        settings.manifestLoadPolicy = {default: {maxTimeToFirstByteMs: 4000, maxLoadTimeMs: 8000, timeoutRetry: once, errorRetry: once}};
+      }
+      hls = new window.Hls(settings);
       player.hls = hls;
       hls.on(window.Hls.Events.MANIFEST_PARSED, (_e, data) => {
         player.levels = data.levels.map((l) => l.height);
@@ -89,8 +113,9 @@ export const watchJs = asset(
         if (player.errors.length > 50) player.errors.shift();
         // 404: the relay says the channel is offline; hls.js would try other levels first.
         if (!data.fatal) { if (status === 404) check(); return; }
-        // The playlist is gone (404): the broadcast ended or moved; ask the API again.
-        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) { stop(); check(); return; }
+        // The playlist is gone (404): the broadcast ended or moved; ask the API again. A relay
+        // that cannot be reached directly (a firewall, its certificate): through the edge instead.
+        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) { leaveDirect(); stop(); check(); return; }
         if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
         goOffline();
       });
@@ -99,6 +124,7 @@ export const watchJs = asset(
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
       video.src = url; // Safari plays (LL-)HLS natively
       video.play().catch(() => {});
+      if (!vodUrl) video.addEventListener('error', () => { if (leaveDirect()) { stop(); check(); } }, {once: true});
     }
   }
 
@@ -111,7 +137,7 @@ export const watchJs = asset(
       viewers.textContent = body.live && typeof body.viewers === 'number' ? body.viewers + (body.viewers === 1 ? ' viewer' : ' viewers') : '';
       if (!body.live) goOffline(body.vod);
       // Started, or a new broadcast (the streamer reconnected): play it from its start.
-      else if (body.streamId !== current) { stop(); setAudioOnly(body.audioOnly === true); play(body.url, body.streamId); }
+      else if (body.streamId !== current) { stop(); setAudioOnly(body.audioOnly === true); play(source(body), body.streamId); }
     } catch {
       // The API is away: a playing broadcast goes on; otherwise show offline and keep asking.
       if (current === null) goOffline();

@@ -182,7 +182,7 @@ export const web: ComponentDef<'web'> = {
       },
     })
     microcache.register(app)
-    await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
+    await registerSecurity(app, {publicUrl: env.SHING_PUBLIC_URL, relayDirectOrigin: env.SHING_RELAY_DIRECT_ORIGIN, redis, sessionSecret: ctx.secret('sessionSecret'), sessionStore: sessions, sessionTtlSeconds: VISITOR_SESSION_TTL_SECONDS})
     loadViewer(app, users, log.child({module: 'accounts'}))
     loadUnreadCount(app, mongo.db, log.child({module: 'notifications'}))
     registerApiAuth(app, {tokens, users, log: log.child({module: 'api'})})
@@ -245,7 +245,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(nodesArea, {redis, checks, webId: ctx.id, pageContext})
     refuseDisabledChannels(app, {db: mongo.db, pageContext, log: log.child({module: 'channels'})})
     await app.register(reportRoutes, {db: mongo.db, pageContext, log: log.child({module: 'reports'})})
-    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), upcomingSection: channelUpcomingSection(mongo.db, liveStates), postsSection: channelPostsOf(mongo.db), log})
+    await app.register(channelRoutes, {redis, db: mongo.db, channels, liveStates, pageContext, publicUrl: env.SHING_PUBLIC_URL, relayDirectOrigin: env.SHING_RELAY_DIRECT_ORIGIN, hlsJs, socketIoJs, followBox: (context, channel, viewer) => followBoxes.render(context, channel, viewer), clipBox: (context, channel, vod) => clipBox(context, {channel, maxSeconds: env.media.clips.maxSeconds, ...(vod === undefined ? {} : {vod})}), clipsSection: channelClipsSection(mongo.db), upcomingSection: channelUpcomingSection(mongo.db, liveStates), postsSection: channelPostsOf(mongo.db), log})
     await app.register(followRoutes, {db: mongo.db, boxes: followBoxes, liveStates, pageContext, log: log.child({module: 'follows'}), notify: notifier})
     await app.register(notificationRoutes, {db: mongo.db, redis, siteMails: outbox.enabled, pageContext, log: log.child({module: 'notifications'})})
     await app.register(postRoutes, {db: mongo.db, redis, storage, jobs, pageContext, log: log.child({module: 'posts'})})

@@ -65,6 +65,16 @@ export const componentEnvSchema = z.object({
   /** Its certificate chain and key (PEM files); served once both are readable, reloaded when they change. */
   SHING_RELAY_TLS_CERT: z.string().min(1).optional(),
   SHING_RELAY_TLS_KEY: z.string().min(1).optional(),
+  /**
+   * Relay: the edge's certificate folder (http://edge:2020, tls.mode auto), from which it keeps the
+   * site's certificate in SHING_RELAY_TLS_CERT/KEY. Unset: those files come from elsewhere (tls.mode files).
+   */
+  SHING_RELAY_CERT_SOURCE: z.url().optional(),
+  /**
+   * Web: where viewers reach the relays directly (https://<site>:<ports.relayHttps>). The playback
+   * API offers it while a relay serves it, and pages may load video from it. Unset: the edge only.
+   */
+  SHING_RELAY_DIRECT_ORIGIN: z.url().optional(),
   SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
   SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
   /** The hardware profile, as JSON (contract/hardware-profile.ts), fitted to the box. */

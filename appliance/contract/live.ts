@@ -1,4 +1,5 @@
 /** The live video path: channel names, RTMP, stream state in Redis, HLS paths, playback and assignment APIs. */
+import {createHmac} from 'node:crypto'
 import {z} from 'zod'
 
 /** Channel names: in URLs (/c/<channel>, /live/<channel>/…) and S3 keys. */
@@ -87,6 +88,11 @@ export const playbackSchema = z.object({
   publicUrl: z.string(),
   /** The least-loaded relay's registry id, for clients that go to a relay directly. */
   relay: z.string().optional(),
+  /**
+   * The same playlist straight from the relays' TLS port (ports.relayHttps), while a relay serves
+   * it: the edge then carries none of the video. Players fall back to url when it fails.
+   */
+  direct: z.string().optional(),
   /** The broadcast has no video: players show a poster. */
   audioOnly: z.boolean().optional(),
   /** Live: how many watch it now, across every relay (counted over the last 10-20 s). */
@@ -97,6 +103,18 @@ export const playbackSchema = z.object({
   vod: z.object({streamId: z.string(), url: z.string(), page: z.string()}).optional(),
 })
 export type Playback = z.infer<typeof playbackSchema>
+
+/**
+ * Viewers sent to the relays directly (ports.relayHttps): with tls.mode auto the relays fetch the
+ * site's certificate from the edge, which serves its certificate folder on this port to the
+ * stack's network only (never published) and only with relayCertificatesToken.
+ */
+export const EDGE_CERTIFICATES_PORT = 2020
+/** The edge's certificate folder as Caddy keeps it (XDG_DATA_HOME=/data in the caddy image). */
+export const EDGE_CERTIFICATES_DIR = '/data/caddy/certificates'
+/** The bearer token relays show the edge: derived from the Redis password, which the CLI and every relay hold. */
+export const relayCertificatesToken = (redisPassword: string): string =>
+  createHmac('sha256', redisPassword).update('shing relay certificates').digest('hex')
 
 /** Every API error answers this shape: its kind ("not found") and what to do (older webs sent only `error`). */
 export const apiErrorSchema = z.object({error: z.string(), message: z.string().optional()})

@@ -296,17 +296,25 @@ export interface RunningNginx {
 
 /** `nginx -t` on this configuration: undefined when nginx accepts it, else nginx's last words. */
 export async function testNginxConfig(binary: string, settings: NginxSettings): Promise<string | undefined> {
+  // Before the first start too (a certificate already there): the config names these folders.
+  await makeTempFolders(settings)
   const file = path.join(settings.dir, 'nginx.test.conf')
   await writeFile(file, nginxConfig(settings))
   return new Promise((resolve) => {
     execFile(binary, ['-e', 'stderr', '-t', '-q', '-p', settings.dir, '-c', file], {timeout: 30_000}, (error, _stdout, stderr) => {
-      resolve(error === null ? undefined : (stderr.trim().split('\n').at(-1) ?? error.message))
+      // The reason is the [emerg] line; the last one only says the test failed.
+      const lines = stderr.trim().split('\n')
+      resolve(error === null ? undefined : (lines.find((l) => l.includes('[emerg]')) ?? lines.at(-1) ?? error.message))
     })
   })
 }
 
-export async function startNginx(binary: string, settings: NginxSettings, log: Logger): Promise<RunningNginx> {
+async function makeTempFolders(settings: NginxSettings): Promise<void> {
   for (const name of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(path.join(settings.dir, 'nginx', name), {recursive: true})
+}
+
+export async function startNginx(binary: string, settings: NginxSettings, log: Logger): Promise<RunningNginx> {
+  await makeTempFolders(settings)
   const configFile = path.join(settings.dir, 'nginx.conf')
   await writeFile(configFile, nginxConfig(settings))
   const args = ['-e', 'stderr', '-p', settings.dir, '-c', configFile, '-g', 'daemon off;']

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {Counter} from 'prom-client'
 
 import type {ComponentContext, RunningComponent} from '../platform/component.js'
-import {LIVE_PREFIX} from '../contract/index.js'
+import {LIVE_PREFIX, relayCertificatesToken} from '../contract/index.js'
 import {redisCheck} from '../platform/checks.js'
 import {createHttpServer} from '../platform/http-server.js'
 import {startHeartbeat, type Heartbeat} from '../registry/heartbeat.js'
@@ -21,6 +21,7 @@ import {MediaFiles} from './media-files.js'
 import {ACCESS_LOG, findNchan, findNginx, startNginx, testNginxConfig, type NginxSettings} from './nginx.js'
 import {HeldReloads} from './held-reloads.js'
 import {AccessLogTail, type AccessEntry} from './access-log.js'
+import {SiteCertificateSync} from './site-certificate.js'
 
 /**
  * The channel and kind of a logged path under /live/ (nginx normalised it; a path the relay
@@ -231,6 +232,18 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     tlsVersion = version
     return true
   }
+  // tls.mode auto: the certificate is Caddy's, fetched from the edge into tlsFiles (first try
+  // before nginx starts, so a relay that restarts opens its TLS port at once).
+  const certificateSync =
+    tlsFiles !== undefined && env.SHING_RELAY_CERT_SOURCE !== undefined
+      ? new SiteCertificateSync(
+          {url: env.SHING_RELAY_CERT_SOURCE, token: relayCertificatesToken(ctx.secret('redisPassword')), hostname: env.SHING_PUBLIC_HOST},
+          tlsFiles,
+          log.child({module: 'certificate'}),
+          () => checkTls(),
+        )
+      : undefined
+  await certificateSync?.start()
   await tryCertificate()
   const nginx = await startNginx(nginxBinary, withTls(), log.child({module: 'nginx'})).catch(async (error: unknown) => {
     await app.close()
@@ -252,7 +265,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     process.exit(1)
   })
   // A renewed (or first) certificate: nginx loads it without dropping a viewer.
-  const tlsCheck = setInterval(() => {
+  const checkTls = (): void => {
     if (tlsFiles === undefined || stopping) return
     const first = ports.https === undefined
     void tryCertificate().then(async (changed) => {
@@ -261,7 +274,8 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
       ports.https = tlsFiles.port
       log.info({port: tlsFiles.port, cert: tlsFiles.certFile}, first ? 'TLS port open' : 'TLS certificate reloaded')
     })
-  }, TLS_CHECK_MS)
+  }
+  const tlsCheck = setInterval(checkTls, TLS_CHECK_MS)
   tlsCheck.unref()
   const accessLog = new AccessLogTail({file: path.join(dir, ACCESS_LOG), onEntries: account, reopen: () => nginx.reopenLogs()})
   accessLog.start()
@@ -284,6 +298,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
       stopping = true
       clearInterval(sweeper)
       clearInterval(tlsCheck)
+      certificateSync?.stop()
       liveStates.stop()
       clearTimeout(beatSoon)
       // Out of the registry first, so no new viewer is sent here while it drains.

@@ -37,6 +37,8 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 export interface SecurityOptions {
   /** SHING_PUBLIC_URL: https sites get Secure cookies and HSTS. */
   publicUrl: string
+  /** SHING_RELAY_DIRECT_ORIGIN: players may load live video from the relays there. */
+  relayDirectOrigin?: string | undefined
   redis: Redis
   sessionSecret: string
   sessionStore: SessionStore
@@ -44,8 +46,12 @@ export interface SecurityOptions {
   sessionTtlSeconds: number
 }
 
-/** The policy every page is served under: scripts, styles and media from the site itself only. */
-export function contentSecurityPolicy(https: boolean): Record<string, string[] | null> {
+/**
+ * The policy every page is served under: scripts, styles and media from the site itself only, and
+ * live video from the relays' own TLS port when viewers are sent there (relayDirectOrigin).
+ */
+export function contentSecurityPolicy(https: boolean, relayDirectOrigin?: string): Record<string, string[] | null> {
+  const video = relayDirectOrigin === undefined ? [] : [new URL(relayDirectOrigin).origin]
   return {
     'default-src': ["'self'"],
     'script-src': ["'self'"],
@@ -53,9 +59,9 @@ export function contentSecurityPolicy(https: boolean): Record<string, string[] |
     'style-src': ["'self'"],
     'img-src': ["'self'", 'data:', 'blob:'],
     // hls.js plays through MediaSource (blob: URLs) and may run its demuxer in a blob: worker.
-    'media-src': ["'self'", 'blob:'],
+    'media-src': ["'self'", 'blob:', ...video],
     'worker-src': ["'self'", 'blob:'],
-    'connect-src': ["'self'"],
+    'connect-src': ["'self'", ...video],
     'font-src': ["'self'"],
     'object-src': ["'none'"],
     'base-uri': ["'self'"],
@@ -69,7 +75,7 @@ export function contentSecurityPolicy(https: boolean): Record<string, string[] |
 export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<void> {
   const https = new URL(options.publicUrl).protocol === 'https:'
   await app.register(helmet, {
-    contentSecurityPolicy: {useDefaults: false, directives: contentSecurityPolicy(https)},
+    contentSecurityPolicy: {useDefaults: false, directives: contentSecurityPolicy(https, options.relayDirectOrigin)},
     referrerPolicy: {policy: 'strict-origin-when-cross-origin'},
     hsts: https ? {maxAge: 180 * 24 * 3600} : false,
     // Players on other sites may load the public playlist URLs; pages themselves stay unframeable.

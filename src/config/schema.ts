@@ -71,12 +71,17 @@ export const configSchema = z
         http: port,
         https: port,
         rtmp: port,
+        /**
+         * Viewers fetch live video straight from the relays on this port (HTTPS with the site's
+         * certificate) instead of through the edge. Unset: all video goes through the edge.
+         */
+        relayHttps: port.optional(),
         webrtc: z
           .strictObject({min: port, max: port})
           .refine((r) => r.min <= r.max, {message: 'min must not be greater than max'}),
       })
       .superRefine((ports, ctx) => {
-        const tcp = [['http', ports.http], ['https', ports.https], ['rtmp', ports.rtmp]] as const
+        const tcp = [['http', ports.http], ['https', ports.https], ['rtmp', ports.rtmp], ...(ports.relayHttps === undefined ? [] : [['relayHttps', ports.relayHttps] as const])] as const
         for (let i = 0; i < tcp.length; i++) {
           for (let j = i + 1; j < tcp.length; j++) {
             const [a, pa] = tcp[i]!
@@ -127,6 +132,15 @@ export const configSchema = z
         worker: z.strictObject({replicas: z.number().int().min(1).max(64)}).default({replicas: 1}),
       })
       .default({web: {replicas: 2}, worker: {replicas: 1}}),
+  })
+  .superRefine((config, ctx) => {
+    if (config.ports.relayHttps !== undefined && config.tls.mode === 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ports', 'relayHttps'],
+        message: 'viewers reach the relays directly over HTTPS, which needs a certificate: remove ports.relayHttps with tls.mode none, or set tls.mode to auto or files',
+      })
+    }
   })
 
 export type ShingConfig = z.infer<typeof configSchema>

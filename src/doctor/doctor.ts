@@ -108,6 +108,7 @@ async function checkPorts(config: ShingConfig, own: OwnPorts): Promise<Check[]> 
     ['ports.http', config.ports.http],
     ['ports.https', config.ports.https],
     ['ports.rtmp', config.ports.rtmp],
+    ...(config.ports.relayHttps === undefined ? [] : [['ports.relayHttps', config.ports.relayHttps] as [string, number]]),
   ]
   const checks: Check[] = []
   for (const [key, port] of tcp) {

@@ -30,6 +30,8 @@ export interface InitAnswers {
   httpPort?: number
   httpsPort?: number
   rtmpPort?: number
+  /** ports.relayHttps; 0: none (all video through the edge). */
+  relayHttpsPort?: number
   webrtcPorts?: string
   tls?: 'auto' | 'none' | 'files'
   tlsCert?: string
@@ -130,6 +132,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
       a.tlsCert ??= await ask.text('Certificate file (PEM, absolute path)')
       a.tlsKey ??= await ask.text('Private key file (PEM, absolute path)')
     }
+    if (a.tls !== 'none') a.relayHttpsPort ??= await ask.number('HTTPS port viewers fetch live video from the relays on (0: all through the edge)', DEFAULT_RELAY_HTTPS_PORT, 0)
     a.storage ??= await ask.choose(
       'Object storage for recordings and clips',
       [
@@ -187,6 +190,8 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
       http: a.httpPort ?? 80,
       https: a.httpsPort ?? 443,
       rtmp: a.rtmpPort ?? 1935,
+      // Direct relay viewing needs a certificate: on by default with TLS, off without.
+      ...relayHttps(a.relayHttpsPort ?? (tls === 'none' ? 0 : DEFAULT_RELAY_HTTPS_PORT)),
       webrtc: parseRange(a.webrtcPorts ?? '40000-40100'),
     },
     tls: tls === 'files' ? {mode: 'files', certFile: a.tlsCert ?? '', keyFile: a.tlsKey ?? ''} : {mode: tls},
@@ -245,6 +250,11 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
   }
 }
 
+/** Where viewers reach the relays directly unless told otherwise (with TLS). */
+const DEFAULT_RELAY_HTTPS_PORT = 8443
+
+const relayHttps = (port: number): {relayHttps?: number} => (port === 0 ? {} : {relayHttps: port})
+
 async function readPreviousConfig(file: string): Promise<ShingConfig | undefined> {
   const parsed = configSchema.safeParse(YAML.parse(await readFile(file, 'utf8')))
   if (!parsed.success) log.warn({file}, 'the existing config is not valid; init starts from the defaults')
@@ -258,6 +268,7 @@ function answersFromConfig(c: ShingConfig): InitAnswers {
     httpPort: c.ports.http,
     httpsPort: c.ports.https,
     rtmpPort: c.ports.rtmp,
+    relayHttpsPort: c.ports.relayHttps ?? 0,
     webrtcPorts: `${c.ports.webrtc.min}-${c.ports.webrtc.max}`,
     tls: c.tls.mode,
     ...(c.tls.mode === 'files' ? {tlsCert: c.tls.certFile, tlsKey: c.tls.keyFile} : {}),

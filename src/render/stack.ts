@@ -27,14 +27,17 @@ export function renderUp(r: UpResult): string {
       ? 'Nothing changed: the stack already matches shing.yaml.'
       : `Done in ${r.seconds.toFixed(1)}s (${[images.length > 0 ? `${images.map((i) => `${i.action} ${i.ref}`).join(', ')}` : '', `${r.actions.length} actions`].filter(Boolean).join('; ')}).`,
     '',
-    `Web        ${r.urls.web}`,
-    `OBS server ${r.urls.rtmp}`,
+    ...urlLines(r.urls),
     '',
     'Next: create your admin account (its password is printed once), then a stream key for a channel:',
     `  ${r.next[0]}`,
     `  ${r.next[1]}`,
   ]
   return lines.join('\n')
+}
+
+function urlLines(urls: {web: string; rtmp: string; video?: string}): string[] {
+  return [`Web        ${urls.web}`, `OBS server ${urls.rtmp}`, ...(urls.video === undefined ? [] : [`Live video ${urls.video} (players fetch it from the relays here)`])]
 }
 
 export function renderStatus(r: StatusResult): string {
@@ -48,7 +51,7 @@ export function renderStatus(r: StatusResult): string {
     if (r.registry.length === 0) lines.push('  none')
     for (const n of r.registry) lines.push(`  ${n.role.padEnd(6)} ${n.id}  ${n.host}  cpu ${(n.load.cpu * 100).toFixed(0)}%  streams ${n.load.streams}  viewers ${n.load.viewers}`)
   } else if (r.registryError) lines.push('', `Registry: unavailable (${r.registryError})`)
-  lines.push('', `Web        ${r.urls.web}`, `OBS server ${r.urls.rtmp}`)
+  lines.push('', ...urlLines(r.urls))
   return lines.join('\n')
 }
 

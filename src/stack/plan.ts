@@ -9,6 +9,7 @@ import {
   componentNames,
   type ComponentEnv,
   type ComponentName,
+  EDGE_CERTIFICATES_PORT,
   type HardwareProfile,
   imagePaths,
   MONGO_DATABASE,
@@ -196,6 +197,18 @@ export function publicUrl(config: ShingConfig): string {
   return config.ports.https === 443 ? `https://${host}` : `https://${host}:${config.ports.https}`
 }
 
+/** Where viewers' players fetch live video from the relays directly (ports.relayHttps), if they do. */
+export function relayDirectOrigin(config: ShingConfig): string | undefined {
+  const port = config.tls.mode === 'none' ? undefined : config.ports.relayHttps
+  return port === undefined ? undefined : `https://${urlHost(config.site.hostname)}:${port}`
+}
+
+/** What `up` and `status` tell the admin: the site, OBS's server, and the relays' own port. */
+export function siteUrls(config: ShingConfig): {web: string; rtmp: string; video?: string} {
+  const video = relayDirectOrigin(config)
+  return {web: publicUrl(config), rtmp: siteRtmpUrl(config), ...(video === undefined ? {} : {video})}
+}
+
 /** OBS's "Server" for the site's own address. */
 export function siteRtmpUrl(config: ShingConfig): string {
   return rtmpUrl(config.site.hostname, config.ports.rtmp)
@@ -330,12 +343,29 @@ export function planStack(inputs: PlanInputs): StackPlan {
         }
       : {}),
   }
+  // Viewers sent to the relays directly (ports.relayHttps): each relay opens that port with the
+  // site's certificate: the admin's files (swarm secrets, as the edge has them), or Caddy's, which
+  // the relay fetches from the edge (tls.mode auto).
+  const relayHttps = config.tls.mode === 'none' ? undefined : config.ports.relayHttps
+  const relayTlsSecrets = relayHttps !== undefined && config.tls.mode === 'files'
+    ? [{secret: secret('tlsCert'), file: path.basename(TLS_CERT_FILE)}, {secret: secret('tlsKey'), file: path.basename(TLS_KEY_FILE)}]
+    : []
+  const relayTlsEnv: {[E in keyof ComponentEnv]?: string} = relayHttps === undefined
+    ? {}
+    : config.tls.mode === 'files'
+      ? {SHING_RELAY_TLS_PORT: String(relayHttps), SHING_RELAY_TLS_CERT: TLS_CERT_FILE, SHING_RELAY_TLS_KEY: TLS_KEY_FILE}
+      : {
+          SHING_RELAY_TLS_PORT: String(relayHttps),
+          SHING_RELAY_TLS_CERT: `${RELAY_CACHE_DIR}/tls/cert.pem`,
+          SHING_RELAY_TLS_KEY: `${RELAY_CACHE_DIR}/tls/key.pem`,
+          SHING_RELAY_CERT_SOURCE: `http://edge:${EDGE_CERTIFICATES_PORT}`,
+        }
   // The worker sends the mail; only it holds the SMTP password.
   const smtpSecrets = config.mail.mode === 'smtp' && config.mail.username !== undefined ? [mount('smtpPassword')] : []
   const componentSecrets: {[K in ComponentName]: Array<{secret: PlannedSecret; file: string}>} = {
     web: [mount('mongoRootPassword'), mount('redisPassword'), mount('sessionSecret'), mount('streamKeySecret'), ...s3Secrets],
     ingest: [mount('mongoRootPassword'), mount('redisPassword'), mount('streamKeySecret'), ...s3Secrets],
-    relay: [mount('redisPassword')],
+    relay: [mount('redisPassword'), ...relayTlsSecrets],
     sfu: [mount('redisPassword')],
     worker: [mount('mongoRootPassword'), mount('redisPassword'), ...s3Secrets, ...smtpSecrets],
   }
@@ -348,7 +378,13 @@ export function planStack(inputs: PlanInputs): StackPlan {
     // and retention settings reach the web (what it offers) and the worker (what it does).
     web: {
       mode: {Replicated: {Replicas: config.components.web.replicas}},
-      env: {SHING_CHAT_LIMITS: JSON.stringify(config.chat), SHING_MEDIA: JSON.stringify(config.media), SHING_RETENTION: JSON.stringify(config.retention), SHING_COMMUNITY: JSON.stringify(config.community)},
+      env: {
+        SHING_CHAT_LIMITS: JSON.stringify(config.chat),
+        SHING_MEDIA: JSON.stringify(config.media),
+        SHING_RETENTION: JSON.stringify(config.retention),
+        SHING_COMMUNITY: JSON.stringify(config.community),
+        ...(relayHttps === undefined ? {} : {SHING_RELAY_DIRECT_ORIGIN: relayDirectOrigin(config)}),
+      },
     },
     worker: {
       mode: {Replicated: {Replicas: config.components.worker.replicas}},
@@ -364,7 +400,11 @@ export function planStack(inputs: PlanInputs): StackPlan {
     // The relay's media files (nginx sends them from the page cache), nginx's log and temp
     // folders, in the container's own folder: swarm ignores a tmpfs mount's mode (swarmkit
     // #3226), so a tmpfs would be root's and the relay (uid 1000) could not write to it.
-    relay: {mode: {Global: {}}, env: {SHING_RELAY_CACHE_DIR: RELAY_CACHE_DIR, SHING_RELAY_CACHE_MB: String(RELAY_CACHE_MB)}},
+    relay: {
+      mode: {Global: {}},
+      env: {SHING_RELAY_CACHE_DIR: RELAY_CACHE_DIR, SHING_RELAY_CACHE_MB: String(RELAY_CACHE_MB), ...relayTlsEnv},
+      ...(relayHttps === undefined ? {} : {ports: [{Protocol: 'tcp', TargetPort: relayHttps, PublishedPort: relayHttps, PublishMode: 'host'}]}),
+    },
     sfu: {mode: {Global: {}}, ports: webrtcPorts},
   }
   for (const name of componentNames) {

@@ -4,7 +4,7 @@ import {loadConfig} from '../config/load.js'
 import type {Engine} from '../engine/engine.js'
 import {errorMessage} from '../errors.js'
 import {labels, STACK} from '../stack/names.js'
-import {publicUrl, siteRtmpUrl} from '../stack/plan.js'
+import {siteUrls} from '../stack/plan.js'
 import {readActualStack, stackLabels} from '../up/read-stack.js'
 
 export interface ServiceStatus {
@@ -22,13 +22,13 @@ export interface StatusResult {
   services: ServiceStatus[]
   registry?: RegistryRecord[]
   registryError?: string
-  urls: {web: string; rtmp: string}
+  urls: {web: string; rtmp: string; video?: string}
 }
 
 export async function stackStatus(engine: Engine, dir: string): Promise<StatusResult> {
   const {config} = await loadConfig(dir)
   const actual = await readActualStack(engine)
-  const urls = {web: publicUrl(config), rtmp: siteRtmpUrl(config)}
+  const urls = siteUrls(config)
   if (actual.swarm.state !== 'active') return {stack: STACK, swarm: actual.swarm.state, services: [], urls}
 
   const [services, nodes] = await Promise.all([engine.listServices({labels: stackLabels}), engine.listNodes()])

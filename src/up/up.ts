@@ -11,7 +11,7 @@ import {cliCommand} from '../lib/invocation.js'
 import {shingVersion} from '../lib/version.js'
 import {renderCaddyfile} from '../stack/caddyfile.js'
 import {describeAction, diffStack} from '../stack/diff.js'
-import {planStack, publicUrl, siteRtmpUrl, stackImages, type StackPlan} from '../stack/plan.js'
+import {planStack, siteUrls, stackImages, type StackPlan} from '../stack/plan.js'
 import {applyActions, type ProgressEvent, type ServiceHealth} from './apply.js'
 import {readActualStack} from './read-stack.js'
 
@@ -30,7 +30,7 @@ export interface UpResult {
   images: Array<{key: string; ref: string; action: 'present' | 'pull' | 'build' | 'pulled' | 'built'}>
   actions: Array<{kind: string; description: string}>
   services: ServiceHealth[]
-  urls: {web: string; rtmp: string}
+  urls: {web: string; rtmp: string; video?: string}
   next: string[]
   seconds: number
 }
@@ -63,7 +63,7 @@ export async function prepareStack(dir: string): Promise<{plan: StackPlan; secre
     secrets: secretValues,
     profile: fittedProfile(profiles, config),
     version: shingVersion(),
-    caddyfile: renderCaddyfile(config),
+    caddyfile: renderCaddyfile(config, secrets),
   })
   return {plan, secretValues, config}
 }
@@ -105,7 +105,7 @@ export async function up(engine: Engine, options: UpOptions): Promise<UpResult> 
     images: imageActions(done),
     actions: actions.map((a) => ({kind: a.kind, description: describeAction(a)})),
     services,
-    urls: {web: publicUrl(config), rtmp: siteRtmpUrl(config)},
+    urls: siteUrls(config),
     next: [`${cliCommand()} user create admin --email ${config.site.adminEmail} --admin`, `${cliCommand()} stream-key create <channel>`, `${cliCommand()} status`],
     seconds: (Date.now() - started) / 1000,
   })

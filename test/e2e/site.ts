@@ -27,7 +27,8 @@ export interface Site {
 
 export const explain = (run: CliRun): string => `exit ${run.exitCode}\nstdout: ${run.stdout.slice(-3000)}\nstderr: ${run.stderr.slice(-3000)}`
 
-export async function startSite(initArgs: string[] = []): Promise<Site> {
+/** A site as `shing init` makes one on the box's address: plain HTTP (--tls none) unless told otherwise. */
+export async function startSite(initArgs: string[] = [], options: {tls?: 'none' | 'auto'} = {}): Promise<Site> {
   const {dir, remove} = await tempDir('site')
   const swarm = await startSwarm({boxes: 1, form: false})
   const box = swarm.manager
@@ -39,7 +40,7 @@ export async function startSite(initArgs: string[] = []): Promise<Site> {
   try {
     const images = await ensureImages(box.docker, ['appliance', 'redis', 'ferretdb', 'minio', 'caddy'])
     const init = await runShing(
-      ['init', '--yes', '--json', '--dir', dir, '--hostname', box.address, '--tls', 'none', '--webrtc-ports', '40000-40004', '--data-dir', dir, ...initArgs],
+      ['init', '--yes', '--json', '--dir', dir, '--hostname', box.address, '--tls', options.tls ?? 'none', '--webrtc-ports', '40000-40004', '--data-dir', dir, ...initArgs],
       {env},
     )
     expect(init.exitCode, explain(init)).toBe(0)

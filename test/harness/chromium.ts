@@ -25,6 +25,8 @@ export interface LaunchOptions {
   fakeMedia?: boolean
   /** Run the browser inside this network namespace (a test "box"), to reach its addresses. */
   netns?: string
+  /** Accept any server certificate (a site on Caddy's own CA, as one on an IP address has). */
+  ignoreHttpsErrors?: boolean
 }
 
 export interface RunningChromium {
@@ -104,6 +106,7 @@ export async function launchChromium(options: LaunchOptions = {}): Promise<Runni
       args: [...baseFlags, ...(options.fakeMedia === true ? fakeMediaFlags : [])],
       env: {...process.env, [markerVariable]: profile.dir},
       timeout: 60_000,
+      ...(options.ignoreHttpsErrors === true ? {ignoreHTTPSErrors: true} : {}),
     })
   } catch (error) {
     await profile.remove()

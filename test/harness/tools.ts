@@ -7,7 +7,7 @@ import {promisify} from 'node:util'
 import {HarnessError} from './process.js'
 
 /** Every external program the harness starts; scripts/install-test-deps.sh installs them all. */
-export const toolNames = ['redis-server', 'ffmpeg', 'ffprobe', 'minio', 'ferretdb', 'mailpit', 'chromium', 'dockerd', 'sshd', 'ssh-keygen', 'openssl', 'mmdebstrap'] as const
+export const toolNames = ['redis-server', 'ffmpeg', 'ffprobe', 'minio', 'ferretdb', 'mailpit', 'chromium', 'dockerd', 'sshd', 'ssh-keygen', 'openssl', 'mmdebstrap', 'caddy'] as const
 export type ToolName = (typeof toolNames)[number]
 
 /** Where the heavy Go builds are cached (the same default as install-test-deps.sh). */
@@ -31,6 +31,8 @@ const locations: {[T in ToolName]: () => Location} = {
   'ssh-keygen': () => ({onPath: 'ssh-keygen'}),
   openssl: () => ({onPath: 'openssl'}),
   mmdebstrap: () => ({onPath: 'mmdebstrap'}),
+  // Debian's: the edge's image is built from it (harness/images.ts).
+  caddy: () => ({file: '/usr/bin/caddy'}),
 }
 
 const isExecutable = (file: string): boolean => {

@@ -31,6 +31,19 @@ describe('config schema', () => {
     expect(problems(c)).toEqual(['ports.rtmp: port clash: ports.rtmp and ports.https are both 443; give each its own port'])
   })
 
+  it("the relays' own port: it clashes like the others, and needs TLS", () => {
+    const clash = base()
+    ;(clash.ports as Record<string, unknown>).relayHttps = 443
+    expect(problems(clash)).toEqual(['ports.relayHttps: port clash: ports.relayHttps and ports.https are both 443; give each its own port'])
+    const plain = base()
+    plain.tls = {mode: 'none'}
+    expect(problems(plain)).toEqual([
+      'ports.relayHttps: viewers reach the relays directly over HTTPS, which needs a certificate: remove ports.relayHttps with tls.mode none, or set tls.mode to auto or files',
+    ])
+    delete (plain.ports as Record<string, unknown>).relayHttps
+    expect(problems(plain)).toEqual([])
+  })
+
   it('lists the TLS modes when the mode is unknown', () => {
     const c = base()
     c.tls = {mode: 'letsencrypt'}

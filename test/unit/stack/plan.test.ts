@@ -9,8 +9,8 @@ import {configSchema, type ShingConfig} from '../../../src/config/schema.js'
 import {loadProfiles} from '../../../src/hardware/profiles.js'
 import {renderCaddyfile} from '../../../src/stack/caddyfile.js'
 import {diffStack, type ActualStack} from '../../../src/stack/diff.js'
-import {chatLimitsSchema, rtmpUrl} from '../../../appliance/contract/index.js'
-import {planStack, publicUrl, siteRtmpUrl, stackImages, type StackPlan} from '../../../src/stack/plan.js'
+import {chatLimitsSchema, relayCertificatesToken, rtmpUrl} from '../../../appliance/contract/index.js'
+import {planStack, publicUrl, siteRtmpUrl, siteUrls, stackImages, type StackPlan} from '../../../src/stack/plan.js'
 import {fittedProfile} from '../../../src/up/up.js'
 import {repoRoot} from '../../harness/cli.js'
 
@@ -31,7 +31,7 @@ function config(change: (c: Record<string, unknown>) => void = () => {}): ShingC
 
 async function plan(c: ShingConfig, extraSecrets: Record<string, string> = {}): Promise<StackPlan> {
   const profiles = await loadProfiles()
-  return planStack({config: c, secrets: {...secrets, ...extraSecrets}, profile: fittedProfile(profiles, c), version: '0.1.0', caddyfile: renderCaddyfile(c)})
+  return planStack({config: c, secrets: {...secrets, ...extraSecrets}, profile: fittedProfile(profiles, c), version: '0.1.0', caddyfile: renderCaddyfile(c, secrets)})
 }
 
 /** What the engine would report after applying `p`. */
@@ -89,6 +89,56 @@ describe('planStack', () => {
     expect(relay.Env).toContain('SHING_RELAY_CACHE_DIR=/var/cache/shing-relay')
     expect(relay.Env).toContain('SHING_RELAY_CACHE_MB=256')
     expect(readFileSync(path.join(repoRoot, 'appliance/Dockerfile'), 'utf8')).toContain('chown node:node /var/cache/shing-relay')
+  })
+
+  const containerOf = (p: StackPlan, name: string): {Env: string[]; Secrets?: Array<{SecretName: string; File: {Name: string}}>} =>
+    (p.services.find((s) => s.name === name)?.spec.TaskTemplate as {ContainerSpec: {Env: string[]; Secrets?: Array<{SecretName: string; File: {Name: string}}>}}).ContainerSpec
+
+  it("tls auto: viewers reach the relays on their own port (host mode), with the certificate the relays fetch from the edge's token-guarded site", async () => {
+    const c = config()
+    expect(c.ports.relayHttps).toBe(8443)
+    const p = await plan(c)
+    const relay = p.services.find((s) => s.name === 'relay')
+    expect(relay?.spec.EndpointSpec?.Ports).toEqual([{Protocol: 'tcp', TargetPort: 8443, PublishedPort: 8443, PublishMode: 'host'}])
+    expect(containerOf(p, 'relay').Env).toEqual(
+      expect.arrayContaining([
+        'SHING_RELAY_TLS_PORT=8443',
+        'SHING_RELAY_CERT_SOURCE=http://edge:2020',
+        'SHING_RELAY_TLS_CERT=/var/cache/shing-relay/tls/cert.pem',
+        'SHING_RELAY_TLS_KEY=/var/cache/shing-relay/tls/key.pem',
+      ]),
+    )
+    expect(containerOf(p, 'web').Env).toContain('SHING_RELAY_DIRECT_ORIGIN=https://shing.example.com:8443')
+    expect(containerOf(p, 'ingest').Env.some((e) => e.startsWith('SHING_RELAY_'))).toBe(false)
+    // The edge's certificates site: on the stack's network only (the edge publishes 80 and 443),
+    // for the token the relays derive from the Redis password.
+    const caddyfile = p.configs[0]!.data
+    expect(caddyfile).toContain('http://:2020 {')
+    expect(caddyfile).toContain(`@relay header Authorization "Bearer ${relayCertificatesToken(secrets.redisPassword)}"`)
+    expect(caddyfile).toContain('root * /data/caddy/certificates')
+    expect(caddyfile).not.toContain(secrets.redisPassword)
+    expect(p.services.find((s) => s.name === 'edge')?.spec.EndpointSpec?.Ports?.map((x) => x.PublishedPort)).toEqual([80, 443])
+    expect(siteUrls(c).video).toBe('https://shing.example.com:8443')
+  })
+
+  it("tls files: the relays mount the admin's certificate as the edge does; the edge serves no certificates", async () => {
+    const c = config((raw) => (raw.tls = {mode: 'files', certFile: '/etc/ssl/site.pem', keyFile: '/etc/ssl/site.key'}))
+    const p = await plan(c, {tlsCert: 'CERT', tlsKey: 'KEY'})
+    const relay = containerOf(p, 'relay')
+    expect(relay.Env).toEqual(expect.arrayContaining(['SHING_RELAY_TLS_PORT=8443', 'SHING_RELAY_TLS_CERT=/run/secrets/shing_tls_cert', 'SHING_RELAY_TLS_KEY=/run/secrets/shing_tls_key']))
+    expect(relay.Env.some((e) => e.startsWith('SHING_RELAY_CERT_SOURCE='))).toBe(false)
+    expect(relay.Secrets?.map((s) => s.File.Name)).toEqual(expect.arrayContaining(['shing_tls_cert', 'shing_tls_key']))
+    expect(p.configs[0]!.data).not.toContain(':2020')
+  })
+
+  it('without ports.relayHttps (or with tls none) all video goes through the edge', async () => {
+    const c = config((raw) => delete (raw.ports as Record<string, unknown>).relayHttps)
+    const p = await plan(c)
+    expect(p.services.find((s) => s.name === 'relay')?.spec.EndpointSpec?.Ports).toEqual([])
+    expect(containerOf(p, 'relay').Env.some((e) => e.startsWith('SHING_RELAY_TLS_'))).toBe(false)
+    expect(containerOf(p, 'web').Env.some((e) => e.startsWith('SHING_RELAY_DIRECT_ORIGIN='))).toBe(false)
+    expect(p.configs[0]!.data).not.toContain(':2020')
+    expect(siteUrls(c).video).toBeUndefined()
   })
 
   it('never puts a secret value in the plan', async () => {
@@ -179,7 +229,7 @@ describe('diffStack', () => {
     const before = await plan(config())
     const profiles = await loadProfiles()
     const c = config()
-    const after = planStack({config: c, secrets: {...secrets, redisPassword: 'x'.repeat(32)}, profile: fittedProfile(profiles, c), version: '0.1.0', caddyfile: renderCaddyfile(c)})
+    const after = planStack({config: c, secrets: {...secrets, redisPassword: 'x'.repeat(32)}, profile: fittedProfile(profiles, c), version: '0.1.0', caddyfile: renderCaddyfile(c, secrets)})
     const actions = diffStack(after, applied(before))
     expect(actions.filter((a) => a.kind === 'secret.create')).toHaveLength(1)
     expect(actions.filter((a) => a.kind === 'secret.remove')).toHaveLength(1)
