@@ -2,7 +2,8 @@
  * npm run bench:relay — viewers per CPU core of the Shing relay against node-media-server 4
  * (HTTP-FLV) and bare nginx proxy_cache in the same run, for one 3 Mbit/s 720p stream, at
  * 100…1,600 viewers on 127.0.0.1; a fourth side puts the edge (Caddy, as templates/Caddyfile,
- * over TLS) in front of the relay.
+ * over TLS) in front of the relay, and a fifth sends the viewers to the relay's own TLS port
+ * (ports.relayHttps), as the watch page does.
  *
  * nginx and the relay sit in front of the project's own LL-HLS packager (2 s segments, 0.5 s
  * parts), and their viewers follow the live edge as hls.js `lowLatencyMode` does: a blocking
@@ -15,9 +16,10 @@
  * Lag: a part available at the origin → complete at the viewer. A side's ladder stops at the first
  * count where a viewer did not keep up; viewers per core = the largest count where all kept up /
  * the cores the side used at that count. The last line's ratios compare the relay with another
- * side at the largest count both kept (their cores at that count).
+ * side at the largest count both kept (their cores at that count); direct/edge is the edge's cores
+ * over the direct TLS port's: what a site saves by sending viewers to the relays.
  *
- *   npm run bench:relay -- [--viewers 100,200,400,800,1600] [--window 20] [--sides nms,nginx,shing,edge]
+ *   npm run bench:relay -- [--viewers 100,200,400,800,1600] [--window 20] [--sides nms,nginx,shing,edge,direct]
  *                          [--soak <minutes>] [--soak-viewers N] …   (see `flags` below)
  */
 import {availableParallelism} from 'node:os'
@@ -27,7 +29,7 @@ import {parseArgs} from 'node:util'
 import {LoadClients, type ViewerReport} from './lib/load-clients.js'
 import {coresBetween, directoryBytes, machineBusyBetween, sampleMachine, sampleProcess, sampleTree, type MachineSample, type ProcessSample, type TreeSample} from './lib/proc-stats.js'
 import type {OriginRequests, PublishedPart, PublishedSegment} from './lib/publishers.js'
-import {sideNames, startEdge, startNginx, startNms, startShing, type Side, type SideName} from './lib/relay-sides.js'
+import {sideNames, startDirect, startEdge, startNginx, startNms, startShing, type Side, type SideName} from './lib/relay-sides.js'
 import {ensureSourceClip, type SourceClip} from './lib/source-clip.js'
 
 const {values: flags} = parseArgs({
@@ -358,7 +360,7 @@ function summary(r: SideResult): string {
   return line
 }
 
-const starters: Record<SideName, (clip: SourceClip, cacheMb: number) => Promise<Side>> = {nms: startNms, nginx: startNginx, shing: startShing, edge: startEdge}
+const starters: Record<SideName, (clip: SourceClip, cacheMb: number) => Promise<Side>> = {nms: startNms, nginx: startNginx, shing: startShing, edge: startEdge, direct: startDirect}
 
 async function main(): Promise<void> {
   if (ladder.length === 0 || sides.length === 0) throw new Error(`nothing to run: give --viewers and --sides (${sideNames.join(',')})`)
@@ -388,16 +390,18 @@ async function main(): Promise<void> {
   console.log(`timing: total ${fmt((performance.now() - since) / 1000, 0)} s`)
   // Compared at the largest count both sides kept: on a small box the load clients may saturate
   // it before a server does, and one side's best step would then be another side's failed one.
-  const ratio = (over: SideName): string => {
-    const passedSteps = (side: SideName): Step[] => results.find((r) => r.side === side)?.steps.filter(passed) ?? []
+  const ratio = (side: SideName, over: SideName): string => {
+    const passedSteps = (name: SideName): Step[] => results.find((r) => r.side === name)?.steps.filter(passed) ?? []
     const other = passedSteps(over)
-    const common = passedSteps('shing').filter((s) => other.some((o) => o.viewers === s.viewers)).at(-1)
+    const common = passedSteps(side).filter((s) => other.some((o) => o.viewers === s.viewers)).at(-1)
     const theirs = other.find((o) => o.viewers === common?.viewers)
     if (common === undefined || theirs === undefined) return 'n/a'
-    console.log(`relay: shing against ${over} at ${common.viewers} viewers: ${fmt(common.serverCores, 3)} against ${fmt(theirs.serverCores, 3)} cores`)
+    console.log(`relay: ${side} against ${over} at ${common.viewers} viewers: ${fmt(common.serverCores, 3)} against ${fmt(theirs.serverCores, 3)} cores`)
     return fmt(theirs.serverCores / common.serverCores)
   }
-  const [nginxRatio, nmsRatio] = [ratio('nginx'), ratio('nms')]
+  // direct/edge: what sending viewers to the relay's TLS port saves over sending them through the edge.
+  if (sides.includes('direct') && sides.includes('edge')) console.log(`relay: direct/edge ratio=${ratio('direct', 'edge')}`)
+  const [nginxRatio, nmsRatio] = [ratio('shing', 'nginx'), ratio('shing', 'nms')]
   console.log(`relay: shing/nginx ratio=${nginxRatio} shing/nms ratio=${nmsRatio}`)
 }
 

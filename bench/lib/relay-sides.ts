@@ -1,7 +1,8 @@
 /**
  * The servers bench/relay.ts compares, each started with its stream flowing and stopped by PID:
  * node-media-server (HTTP-FLV), nginx proxy_cache and the Shing relay in front of an LL-HLS
- * origin, and Caddy (the edge, as templates/Caddyfile configures it) in front of the Shing relay.
+ * origin, Caddy (the edge, as templates/Caddyfile configures it) in front of the Shing relay, and
+ * the Shing relay's own TLS port (viewers sent to it directly, as ports.relayHttps does).
  */
 import {randomBytes} from 'node:crypto'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
@@ -17,13 +18,14 @@ import {repoRoot} from '../../test/harness/cli.js'
 import {freePort, startProcess, tempDir, waitFor, type ManagedProcess} from '../../test/harness/process.js'
 import {standaloneRelayEnv} from '../../test/harness/appliance.js'
 import {startRedis} from '../../test/harness/redis.js'
+import {selfSignedCertificate} from '../../test/harness/tls.js'
 import {startMediaServer} from '../../test/harness/rtmp.js'
 import {childPidByCommand} from './proc-stats.js'
 import {publishRtmp, startLlHlsOrigin, type LlHlsOrigin} from './publishers.js'
 import type {ViewerMode} from './relay-load-protocol.js'
 import type {SourceClip} from './source-clip.js'
 
-export const sideNames = ['nms', 'nginx', 'shing', 'edge'] as const
+export const sideNames = ['nms', 'nginx', 'shing', 'edge', 'direct'] as const
 export type SideName = (typeof sideNames)[number]
 
 /** A process whose tree (it and its descendants) serves the viewers. */
@@ -195,8 +197,11 @@ interface ShingRelay {
   stop(): Promise<void>
 }
 
-/** Redis, the stream state in it as the ingest writes it, the LL-HLS origin, and the real relay process. */
-async function startShingRelay(clip: SourceClip, cacheMb: number): Promise<ShingRelay> {
+/**
+ * Redis, the stream state in it as the ingest writes it, the LL-HLS origin, and the real relay
+ * process; with tls, its own TLS port too (a certificate for EDGE_HOST, there before it starts).
+ */
+async function startShingRelay(clip: SourceClip, cacheMb: number, tls?: {port: number; certFile: string; keyFile: string}): Promise<ShingRelay> {
   const cleanups: (() => Promise<unknown>)[] = []
   try {
     const password = randomBytes(12).toString('hex')
@@ -232,7 +237,10 @@ async function startShingRelay(clip: SourceClip, cacheMb: number): Promise<Shing
       command: process.execPath,
       // SHING_BENCH_CPU_PROF=<dir>: the relay process writes a V8 CPU profile there when it stops.
       args: [...(process.env.SHING_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SHING_BENCH_CPU_PROF}`] : []), path.join(repoRoot, 'appliance/dist/main.js'), 'relay'],
-      env: standaloneRelayEnv({redisPort: redis.port, secretsDir: secrets.dir, profile, port, task: 'bench-relay', cacheMb, cacheDir: cache.dir}),
+      env: {
+        ...standaloneRelayEnv({redisPort: redis.port, secretsDir: secrets.dir, profile, port, task: 'bench-relay', cacheMb, cacheDir: cache.dir}),
+        ...(tls === undefined ? {} : {SHING_RELAY_TLS_PORT: String(tls.port), SHING_RELAY_TLS_CERT: tls.certFile, SHING_RELAY_TLS_KEY: tls.keyFile}),
+      },
       ready: {probe: async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200},
       timeoutMs: 30_000,
     })
@@ -326,6 +334,35 @@ export async function startEdge(clip: SourceClip, cacheMb: number): Promise<Side
         {name: 'caddy', pid: caddy.pid},
         {name: 'relay', pid: relay.process.pid},
       ],
+      cacheDir: relay.cacheDir,
+      origin: relay.origin,
+      mark: atWall,
+      stop: () => unwind(cleanups),
+    }
+  } catch (error) {
+    await unwind(cleanups)
+    throw error
+  }
+}
+
+/** Viewers on the relay's own TLS port (nginx: TLS 1.3, kTLS where the kernel has it), as ports.relayHttps sends them. */
+export async function startDirect(clip: SourceClip, cacheMb: number): Promise<Side> {
+  const certificate = await tempDir('bench-relay-tls')
+  const cleanups: (() => Promise<unknown>)[] = [() => certificate.remove()]
+  try {
+    const {certFile, keyFile} = await selfSignedCertificate(certificate.dir, EDGE_HOST)
+    const tlsPort = await freePort()
+    const relay = await startShingRelay(clip, cacheMb, {port: tlsPort, certFile, keyFile})
+    cleanups.push(() => relay.stop())
+    const base = new URL(`https://${EDGE_HOST}:${tlsPort}${LIVE_PREFIX}/${CHANNEL}/`)
+    await waitFor("the channel at the relay's TLS port", async () => (await httpsStatus(new URL(`${relay.origin.rendition}/init.mp4`, base), '127.0.0.1')) === 200, {timeoutMs: 20_000})
+    return {
+      name: 'direct',
+      label: `shing relay's TLS port (${cacheMb} MiB cache) <- LL-HLS origin`,
+      mode: 'llhls',
+      url: base.href,
+      connectTo: '127.0.0.1',
+      processes: [{name: 'relay', pid: relay.process.pid}],
       cacheDir: relay.cacheDir,
       origin: relay.origin,
       mark: atWall,

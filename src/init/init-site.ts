@@ -190,8 +190,9 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
       http: a.httpPort ?? 80,
       https: a.httpsPort ?? 443,
       rtmp: a.rtmpPort ?? 1935,
-      // Direct relay viewing needs a certificate: on by default with TLS, off without.
-      ...relayHttps(a.relayHttpsPort ?? (tls === 'none' ? 0 : DEFAULT_RELAY_HTTPS_PORT)),
+      // Direct relay viewing needs a certificate: on by default with TLS, off without (a port
+      // kept from the previous config goes with it; one given now is checked, and refused).
+      ...relayHttps(tls === 'none' ? (options.answers.relayHttpsPort ?? 0) : (a.relayHttpsPort ?? DEFAULT_RELAY_HTTPS_PORT)),
       webrtc: parseRange(a.webrtcPorts ?? '40000-40100'),
     },
     tls: tls === 'files' ? {mode: 'files', certFile: a.tlsCert ?? '', keyFile: a.tlsKey ?? ''} : {mode: tls},
@@ -268,7 +269,8 @@ function answersFromConfig(c: ShingConfig): InitAnswers {
     httpPort: c.ports.http,
     httpsPort: c.ports.https,
     rtmpPort: c.ports.rtmp,
-    relayHttpsPort: c.ports.relayHttps ?? 0,
+    // With tls none there was no choice to keep.
+    ...(c.tls.mode === 'none' ? {} : {relayHttpsPort: c.ports.relayHttps ?? 0}),
     webrtcPorts: `${c.ports.webrtc.min}-${c.ports.webrtc.max}`,
     tls: c.tls.mode,
     ...(c.tls.mode === 'files' ? {tlsCert: c.tls.certFile, tlsKey: c.tls.keyFile} : {}),

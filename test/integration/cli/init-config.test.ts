@@ -102,6 +102,19 @@ describe('shing init --yes', () => {
     expect(noPassword.json()).toMatchObject({error: {message: 'An SMTP username needs its password.', actions: [expect.stringContaining('--smtp-password')]}})
   })
 
+  it("the relays' own TLS port: 8443 on a site with TLS, none without; one that cannot work is refused with its fix", async () => {
+    const read = async (): Promise<{ports: {relayHttps?: number}}> => YAML.parse(await readFile(path.join(dir, 'shing.yaml'), 'utf8')) as {ports: {relayHttps?: number}}
+    expect((await init()).exitCode).toBe(0)
+    expect((await read()).ports.relayHttps).toBe(8443)
+    expect((await init('--force', '--tls', 'none')).exitCode).toBe(0)
+    expect((await read()).ports.relayHttps).toBeUndefined()
+    expect((await init('--force', '--tls', 'auto', '--relay-port', '0')).exitCode).toBe(0)
+    expect((await read()).ports.relayHttps).toBeUndefined()
+    const refused = await init('--force', '--tls', 'none', '--relay-port', '8443')
+    expect(refused.exitCode).toBe(1)
+    expect(refused.json()).toMatchObject({error: {message: expect.stringContaining('ports.relayHttps: viewers reach the relays directly over HTTPS, which needs a certificate')}})
+  })
+
   it('rejects a bad answer before writing anything', async () => {
     const run = await init('--admin-email', 'not-an-email')
     expect(run.exitCode).toBe(1)
