@@ -1,6 +1,7 @@
 import {access, constants, rm, stat} from 'node:fs/promises'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import path from 'node:path'
+import {setTimeout as delay} from 'node:timers/promises'
 
 import {Counter} from 'prom-client'
 
@@ -52,6 +53,8 @@ const UPSTREAM_TIMEOUT_S = 20
 const VIEWER_BEAT_DELAY_MS = 1000
 /** How often the TLS certificate's files are checked for a renewal. */
 const TLS_CHECK_MS = 10_000
+/** How long a starting relay waits for the edge's certificate before it serves without its TLS port. */
+const FIRST_CERTIFICATE_WAIT_MS = 3000
 /** In-flight viewer requests finish within this when the relay stops. */
 const STOP_GRACE_MS = 10_000
 
@@ -232,18 +235,20 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
     tlsVersion = version
     return true
   }
-  // tls.mode auto: the certificate is Caddy's, fetched from the edge into tlsFiles (first try
-  // before nginx starts, so a relay that restarts opens its TLS port at once).
+  // tls.mode auto: the certificate is Caddy's, fetched from the edge into tlsFiles. The first try
+  // comes before nginx starts (a relay that restarts opens its TLS port at once), but an edge that
+  // does not answer keeps the relay's viewers waiting no more than a few seconds.
+  let certificateChanged = (): void => undefined
   const certificateSync =
     tlsFiles !== undefined && env.SHING_RELAY_CERT_SOURCE !== undefined
       ? new SiteCertificateSync(
           {url: env.SHING_RELAY_CERT_SOURCE, token: relayCertificatesToken(ctx.secret('redisPassword')), hostname: env.SHING_PUBLIC_HOST},
           tlsFiles,
           log.child({module: 'certificate'}),
-          () => checkTls(),
+          () => certificateChanged(),
         )
       : undefined
-  await certificateSync?.start()
+  if (certificateSync !== undefined) await Promise.race([certificateSync.start(), delay(FIRST_CERTIFICATE_WAIT_MS, undefined, {ref: false})])
   await tryCertificate()
   const nginx = await startNginx(nginxBinary, withTls(), log.child({module: 'nginx'})).catch(async (error: unknown) => {
     await app.close()
@@ -275,6 +280,7 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
       log.info({port: tlsFiles.port, cert: tlsFiles.certFile}, first ? 'TLS port open' : 'TLS certificate reloaded')
     })
   }
+  certificateChanged = checkTls
   const tlsCheck = setInterval(checkTls, TLS_CHECK_MS)
   tlsCheck.unref()
   const accessLog = new AccessLogTail({file: path.join(dir, ACCESS_LOG), onEntries: account, reopen: () => nginx.reopenLogs()})

@@ -1,4 +1,5 @@
 import {readFileSync} from 'node:fs'
+import {isIP} from 'node:net'
 import path from 'node:path'
 
 import {EDGE_CERTIFICATES_DIR, EDGE_CERTIFICATES_PORT, relayCertificatesToken} from '../../appliance/contract/index.js'
@@ -21,6 +22,10 @@ export function renderCaddyfile(config: ShingConfig, secrets: {redisPassword: st
     none: {global: 'auto_https off', site: 'http://', tls: ''},
     files: {global: 'auto_https disable_certs', site: hostname, tls: `tls ${TLS_CERT_FILE} ${TLS_KEY_FILE}`},
   }[config.tls.mode] as Record<string, string>
+  // A browser sends no server name for an IP address, and Caddy would look the certificate up by
+  // the address the connection reached: the container's own behind the box's published port.
+  const bare = hostname.replace(/^\[(.*)\]$/, '$1')
+  if (config.tls.mode !== 'none' && isIP(bare) !== 0) values.global += `\n\tdefault_sni ${bare}`
   values.certificates = config.tls.mode === 'auto' && config.ports.relayHttps !== undefined ? certificatesSite(relayCertificatesToken(secrets.redisPassword)) : ''
   return template
     .replace(/\{\{(\w+)\}\}/g, (_, key: string) => values[key] ?? '')

@@ -121,6 +121,12 @@ describe('planStack', () => {
     expect(siteUrls(c).video).toBe('https://shing.example.com:8443')
   })
 
+  it('a site on an IP address with TLS: the edge answers browsers that send no server name', async () => {
+    const ip = config((raw) => ((raw.site as Record<string, string>).hostname = '203.0.113.7'))
+    expect(renderCaddyfile(ip, secrets)).toMatch(/^\tdefault_sni 203\.0\.113\.7$/m)
+    expect(renderCaddyfile(config(), secrets)).not.toContain('default_sni')
+  })
+
   it("tls files: the relays mount the admin's certificate as the edge does; the edge serves no certificates", async () => {
     const c = config((raw) => (raw.tls = {mode: 'files', certFile: '/etc/ssl/site.pem', keyFile: '/etc/ssl/site.key'}))
     const p = await plan(c, {tlsCert: 'CERT', tlsKey: 'KEY'})
