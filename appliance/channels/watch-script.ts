@@ -50,6 +50,10 @@ export const watchJs = asset(
     return true;
   }
 
+  // Whether the direct source gave a playlist yet; Safari's native player's fallback timer and listeners.
+  let directLoaded = false;
+  let nativeWatch = null;
+
   // The broadcast playing (its streamId), and the timer that asks the API now and then while it plays.
   let current = null;
   let watch = null;
@@ -61,6 +65,7 @@ export const watchJs = asset(
     quality.textContent = '';
     player.level = null;
     if (watch) { clearInterval(watch); watch = null; }
+    if (nativeWatch) { nativeWatch.abort(); nativeWatch = null; }
     video.removeAttribute('src');
     video.load(); // releases the old source (and resets currentTime)
   }
@@ -76,6 +81,7 @@ export const watchJs = asset(
   function play(url, streamId, state) {
     if (poll) { clearInterval(poll); poll = null; }
     current = streamId;
+    directLoaded = false;
     last.hidden = true;
     setState(state || 'live');
     // A backstop: a player stuck on a gone broadcast (no error, no ENDLIST) notices within this;
@@ -93,6 +99,7 @@ export const watchJs = asset(
       hls = new window.Hls(settings);
       player.hls = hls;
       hls.on(window.Hls.Events.MANIFEST_PARSED, (_e, data) => {
+        directLoaded = player.source === 'direct';
         player.levels = data.levels.map((l) => l.height);
         if (data.levels.every((l) => !l.height)) setAudioOnly(true);
         video.play().catch(() => {});
@@ -114,8 +121,12 @@ export const watchJs = asset(
         // 404: the relay says the channel is offline; hls.js would try other levels first.
         if (!data.fatal) { if (status === 404) check(); return; }
         // The playlist is gone (404): the broadcast ended or moved; ask the API again. A relay
-        // that cannot be reached directly (a firewall, its certificate): through the edge instead.
-        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) { leaveDirect(); stop(); check(); return; }
+        // that cannot be reached directly (a firewall, its certificate, no answer): through the
+        // edge instead; one that answered an error after playing stays the source.
+        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) {
+          if (!directLoaded || !status) leaveDirect();
+          stop(); check(); return;
+        }
         if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
         goOffline();
       });
@@ -124,7 +135,17 @@ export const watchJs = asset(
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
       video.src = url; // Safari plays (LL-)HLS natively
       video.play().catch(() => {});
-      if (!vodUrl) video.addEventListener('error', () => { if (leaveDirect()) { stop(); check(); } }, {once: true});
+      if (player.source === 'direct') {
+        // Safari has no load policy to shorten: a source that shows nothing within 8 s, or fails,
+        // gives way to the edge.
+        const watchNative = new AbortController();
+        nativeWatch = watchNative;
+        const giveUp = () => { if (leaveDirect()) { stop(); check(); } };
+        const timer = setTimeout(giveUp, 8000);
+        watchNative.signal.addEventListener('abort', () => clearTimeout(timer));
+        video.addEventListener('loadedmetadata', () => clearTimeout(timer), {once: true, signal: watchNative.signal});
+        video.addEventListener('error', giveUp, {once: true, signal: watchNative.signal});
+      }
     }
   }
 

@@ -273,12 +273,15 @@ export async function startRelay(ctx: ComponentContext<'relay'>): Promise<Runnin
   const checkTls = (): void => {
     if (tlsFiles === undefined || stopping) return
     const first = ports.https === undefined
-    void tryCertificate().then(async (changed) => {
-      if (!changed || stopping) return
-      await nginx.reconfigure(withTls())
-      ports.https = tlsFiles.port
-      log.info({port: tlsFiles.port, cert: tlsFiles.certFile}, first ? 'TLS port open' : 'TLS certificate reloaded')
-    })
+    void tryCertificate()
+      .then(async (changed) => {
+        if (!changed || stopping) return
+        await nginx.reconfigure(withTls())
+        ports.https = tlsFiles.port
+        log.info({port: tlsFiles.port, cert: tlsFiles.certFile}, first ? 'TLS port open' : 'TLS certificate reloaded')
+      })
+      // A full disk or a lost folder: the port stays as it was, and the next check tries again.
+      .catch((error: unknown) => log.error({err: error}, 'the TLS certificate could not be checked or loaded'))
   }
   certificateChanged = checkTls
   const tlsCheck = setInterval(checkTls, TLS_CHECK_MS)

@@ -112,8 +112,9 @@ export function checkCertificate(cert: string, key: string, hostname: string, no
 
 /**
  * Keeps certFile/keyFile equal to the edge's newest certificate: asks every 10 s until there is
- * one, then every 10 min. Files are replaced whole (written aside, then renamed), key first, so
- * a reader never sees a new certificate with an old key for longer than one rename.
+ * one, then every 10 min. One file for both (certFile === keyFile, which nginx takes: it sends
+ * only the certificate) is replaced in one rename, so nginx never reads a new certificate with an
+ * old key; two files are replaced one after the other, key first.
  */
 export class SiteCertificateSync {
   private timer: NodeJS.Timeout | undefined
@@ -131,7 +132,9 @@ export class SiteCertificateSync {
 
   /** One try now (the relay starts nginx after it), then on the timer. */
   async start(): Promise<void> {
-    this.have = await readFile(this.files.certFile, 'utf8').catch(() => undefined)
+    const [cert, key] = await Promise.all([this.files.certFile, this.files.keyFile].map((file) => readFile(file, 'utf8').catch(() => undefined)))
+    if (this.files.certFile === this.files.keyFile) this.have = cert
+    else this.have = cert === undefined || key === undefined ? undefined : this.content({cert, key})
     await this.sync()
     this.schedule()
   }
@@ -167,19 +170,28 @@ export class SiteCertificateSync {
       return false
     }
     this.lastProblem = undefined
-    if (found.cert === this.have) return false
+    const content = this.content(found)
+    if (content === this.have) return false
     try {
       await mkdir(path.dirname(this.files.certFile), {recursive: true, mode: 0o700})
       await mkdir(path.dirname(this.files.keyFile), {recursive: true, mode: 0o700})
-      await replaceFile(this.files.keyFile, found.key)
-      await replaceFile(this.files.certFile, found.cert)
+      if (this.files.certFile === this.files.keyFile) await replaceFile(this.files.certFile, content)
+      else {
+        await replaceFile(this.files.keyFile, found.key)
+        await replaceFile(this.files.certFile, found.cert)
+      }
     } catch (error) {
       this.problem(`cannot write the site's certificate to ${this.files.certFile}: ${(error as Error).message}`)
       return false
     }
-    this.have = found.cert
+    this.have = content
     this.log.info({hostname: this.source.hostname, notAfter: found.notAfter.toISOString()}, 'site certificate fetched from the edge')
     return true
+  }
+
+  /** What the files hold: the certificate and the key, or both in one file. */
+  private content({cert, key}: {cert: string; key: string}): string {
+    return this.files.certFile === this.files.keyFile ? `${cert.trimEnd()}\n${key.trimEnd()}\n` : `${cert}\u0000${key}`
   }
 
   /** Logged once per distinct problem, not every 10 s. */

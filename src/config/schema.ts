@@ -1,6 +1,6 @@
 import {z} from 'zod'
 
-import {chatLimitsSchema, communitySettingsSchema, mediaSettingsSchema, retentionSchema, smtpSecurityModes} from '../../appliance/contract/index.js'
+import {chatLimitsSchema, communitySettingsSchema, componentPorts, mediaSettingsSchema, retentionSchema, smtpSecurityModes} from '../../appliance/contract/index.js'
 
 /** The config format version this release writes and reads; older versions will be migrated. */
 export const CONFIG_VERSION = 1
@@ -134,6 +134,13 @@ export const configSchema = z
       .default({web: {replicas: 2}, worker: {replicas: 1}}),
   })
   .superRefine((config, ctx) => {
+    if (config.ports.relayHttps === componentPorts.relay.http) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ports', 'relayHttps'],
+        message: `${componentPorts.relay.http} is the relay's own plain port inside its container; give ports.relayHttps another (e.g. 8443)`,
+      })
+    }
     if (config.ports.relayHttps !== undefined && config.tls.mode === 'none') {
       ctx.addIssue({
         code: 'custom',

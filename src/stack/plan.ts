@@ -356,8 +356,9 @@ export function planStack(inputs: PlanInputs): StackPlan {
       ? {SHING_RELAY_TLS_PORT: String(relayHttps), SHING_RELAY_TLS_CERT: TLS_CERT_FILE, SHING_RELAY_TLS_KEY: TLS_KEY_FILE}
       : {
           SHING_RELAY_TLS_PORT: String(relayHttps),
-          SHING_RELAY_TLS_CERT: `${RELAY_CACHE_DIR}/tls/cert.pem`,
-          SHING_RELAY_TLS_KEY: `${RELAY_CACHE_DIR}/tls/key.pem`,
+          // One file for both: the relay replaces it in one rename.
+          SHING_RELAY_TLS_CERT: `${RELAY_CACHE_DIR}/tls/site.pem`,
+          SHING_RELAY_TLS_KEY: `${RELAY_CACHE_DIR}/tls/site.pem`,
           SHING_RELAY_CERT_SOURCE: `http://edge:${EDGE_CERTIFICATES_PORT}`,
         }
   // The worker sends the mail; only it holds the SMTP password.

@@ -7,7 +7,7 @@
  */
 import {randomBytes, X509Certificate} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {readFile, writeFile} from 'node:fs/promises'
+import {readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {Redis} from 'ioredis'
@@ -116,6 +116,20 @@ describe("the relay's TLS port with the edge's certificate (tls.mode auto)", () 
     expect(await sync.sync()).toBe(true)
     expect(await readFile(files.certFile, 'utf8')).toBe(found!.cert)
     expect(await sync.sync()).toBe(false)
+    // One file for both, as the stack has it: the certificate chain and the key together, and a
+    // sync that starts with it in place finds nothing to do.
+    const combined = path.join(work.dir, 'sync', 'site.pem')
+    const log = createLogger({component: 'relay', level: 'silent', secretValues: []})
+    expect(await new SiteCertificateSync({url: certificatesUrl, token, hostname: HOST}, {certFile: combined, keyFile: combined}, log).sync()).toBe(true)
+    const pem = await readFile(combined, 'utf8')
+    expect(pem).toContain(found!.cert.trimEnd())
+    expect(pem).toContain(found!.key.trimEnd())
+    const written = await stat(combined)
+    expect(written.mode & 0o777).toBe(0o600)
+    const again = new SiteCertificateSync({url: certificatesUrl, token, hostname: HOST}, {certFile: combined, keyFile: combined}, log)
+    await again.start()
+    again.stop()
+    expect((await stat(combined)).mtimeMs).toBe(written.mtimeMs)
   })
 
   it('the relay fetches it before nginx starts: its TLS port serves the certificate the edge serves, and is in the registry', async () => {
@@ -130,8 +144,9 @@ describe("the relay's TLS port with the edge's certificate (tls.mode auto)", () 
         ...standaloneRelayEnv({redisPort: redis.port, secretsDir: work.dir, profile, port: relayPort, task: TASK, cacheMb: 8, cacheDir}),
         SHING_PUBLIC_HOST: HOST,
         SHING_RELAY_TLS_PORT: String(relayTls),
-        SHING_RELAY_TLS_CERT: path.join(cacheDir, 'tls', 'cert.pem'),
-        SHING_RELAY_TLS_KEY: path.join(cacheDir, 'tls', 'key.pem'),
+        // As the stack sets it: one file for both, replaced in one rename.
+        SHING_RELAY_TLS_CERT: path.join(cacheDir, 'tls', 'site.pem'),
+        SHING_RELAY_TLS_KEY: path.join(cacheDir, 'tls', 'site.pem'),
         SHING_RELAY_CERT_SOURCE: certificatesUrl,
       },
       ready: {probe: async () => (await fetch(`http://${HOST}:${relayPort}/healthz`)).status === 200},

@@ -42,6 +42,9 @@ describe('config schema', () => {
     ])
     delete (plain.ports as Record<string, unknown>).relayHttps
     expect(problems(plain)).toEqual([])
+    const inner = base()
+    ;(inner.ports as Record<string, unknown>).relayHttps = 8082
+    expect(problems(inner)).toEqual(["ports.relayHttps: 8082 is the relay's own plain port inside its container; give ports.relayHttps another (e.g. 8443)"])
   })
 
   it('lists the TLS modes when the mode is unknown', () => {

@@ -104,8 +104,8 @@ describe('planStack', () => {
       expect.arrayContaining([
         'SHING_RELAY_TLS_PORT=8443',
         'SHING_RELAY_CERT_SOURCE=http://edge:2020',
-        'SHING_RELAY_TLS_CERT=/var/cache/shing-relay/tls/cert.pem',
-        'SHING_RELAY_TLS_KEY=/var/cache/shing-relay/tls/key.pem',
+        'SHING_RELAY_TLS_CERT=/var/cache/shing-relay/tls/site.pem',
+        'SHING_RELAY_TLS_KEY=/var/cache/shing-relay/tls/site.pem',
       ]),
     )
     expect(containerOf(p, 'web').Env).toContain('SHING_RELAY_DIRECT_ORIGIN=https://shing.example.com:8443')
