@@ -88,7 +88,8 @@ function heldPlaylistLocations(settings: NginxSettings): string {
             nchan_subscriber_timeout ${settings.upstreamTimeoutS}s;
             # Never stored: a browser's If-Modified-Since would make nchan wait for a newer message.
             add_header Cache-Control "no-store" always;
-            add_header Access-Control-Allow-Origin "*" always;
+            # nchan answers CORS itself (it echoes the Origin): a second Access-Control-Allow-Origin
+            # would make browsers refuse every held reload of a player on another origin.
             add_header X-Cache "held" always;
         }`
 }

@@ -101,10 +101,23 @@ describe('viewers reach the relays directly on their own TLS port', () => {
     })
     await page.goto(`${base}/c/${CHANNEL}`)
     await page.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) > 1, undefined, {timeout: 60_000})
+    // Stalls and player errors, for the message when it does not keep playing.
+    await page.evaluate(() => {
+      const video = document.querySelector('video')!
+      const stalls: number[] = ((window as unknown as {stalls: number[]}).stalls = [])
+      video.addEventListener('waiting', () => stalls.push(Math.round(video.currentTime * 10) / 10))
+    })
     const start = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
-    await page.waitForTimeout(6000)
+    await page.waitForTimeout(10_000)
     const end = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
-    expect(end - start).toBeGreaterThanOrEqual(5)
+    const why = await page.evaluate(() => JSON.stringify({stalls: (window as unknown as {stalls: number[]}).stalls, errors: (window as unknown as {shingPlayer: {errors: unknown[]}}).shingPlayer.errors}))
+    process.stdout.write(`direct playback: ${(end - start).toFixed(1)} s in 10 s ${why}\n`)
+    // One short stall on a busy 2-core box is tolerated; a player stuck on the direct source is not.
+    expect(end - start, why).toBeGreaterThanOrEqual(8)
+    // No request the browser refused or could not make (status 0: CORS, TLS, connection); the
+    // blocking reloads held by the relay's nginx are answered across origins.
+    const failed = await page.evaluate(() => (window as unknown as {shingPlayer: {errors: Array<{status?: number}>}}).shingPlayer.errors.filter((e) => e.status === 0).length)
+    expect(failed, why).toBe(0)
     expect(await page.evaluate(() => (window as unknown as {shingPlayer: {source?: string}}).shingPlayer.source)).toBe('direct')
     expect(live.edge).toBe(0)
     expect(live.direct).toBeGreaterThan(10)

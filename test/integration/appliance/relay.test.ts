@@ -373,8 +373,9 @@ describe('relay: pull once, fan out, bounded memory', () => {
     await waitFor('the relay asking the ingest for the next part', async () => o.count(`720p/index.m3u8${query}`) === 1, {timeoutMs: 5000})
     let publishedAt = Number.POSITIVE_INFINITY
     const viewers = Array.from({length: 100}, async (_, i) => {
-      const response = await fetch(liveUrl(`720p/index.m3u8${query}`), {headers: {'user-agent': `held-${i}`}})
-      return {status: response.status, body: await response.text(), at: performance.now(), held: response.headers.get('x-cache'), cacheControl: response.headers.get('cache-control')}
+      // Players on the site's pages sent here directly (ports.relayHttps) ask cross-origin.
+      const response = await fetch(liveUrl(`720p/index.m3u8${query}`), {headers: {'user-agent': `held-${i}`, origin: 'https://live.example.test'}})
+      return {status: response.status, body: await response.text(), at: performance.now(), held: response.headers.get('x-cache'), cacheControl: response.headers.get('cache-control'), cors: response.headers.get('access-control-allow-origin')}
     })
     // Give the 100 requests time to arrive: they wait in nginx, not in the relay process.
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -385,6 +386,8 @@ describe('relay: pull once, fan out, bounded memory', () => {
     const answers = await Promise.all(viewers)
     timing('100 reloads held by nginx answered after publish', publishedAt)
     expect(answers.every((a) => a.status === 200 && a.at >= publishedAt && a.held === 'held' && a.cacheControl === 'no-store')).toBe(true)
+    // One Access-Control-Allow-Origin (two values make browsers refuse the answer).
+    expect(new Set(answers.map((a) => a.cors))).toEqual(new Set(['https://live.example.test']))
     expect(answers[0]?.body).toContain(part)
     expect(new Set(answers.map((a) => a.body)).size).toBe(1)
     expect(Math.max(...answers.map((a) => a.at - publishedAt))).toBeLessThan(300)
