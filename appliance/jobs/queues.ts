@@ -119,11 +119,15 @@ export class JobQueues {
     const {queue, jobId} = await this.enqueue(type, data, options)
     const deadline = Date.now() + timeoutMs
     for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
-      const job = await this.queue(queue).getJob(jobId)
-      if (job === undefined) throw new Error(`job ${jobId} left ${queue} before it could be followed`)
-      const state = await job.getState()
-      if (state === 'completed') return job.returnvalue as JobResult[T]
-      if (state === 'failed') throw new Error(job.failedReason || `job ${jobId} failed`)
+      // The state first, then the job: a job read before it completed carries no return value yet.
+      const state = await this.queue(queue).getJobState(jobId)
+      if (state === 'unknown') throw new Error(`job ${jobId} left ${queue} before it could be followed`)
+      if (state === 'completed' || state === 'failed') {
+        const job = await this.queue(queue).getJob(jobId)
+        if (job === undefined) throw new Error(`job ${jobId} left ${queue} before it could be followed`)
+        if (state === 'completed') return job.returnvalue as JobResult[T]
+        throw new Error(job.failedReason || `job ${jobId} failed`)
+      }
       if (Date.now() + wait > deadline) throw new Error(`job ${jobId} in ${queue} is still ${state} after ${Math.round(timeoutMs / 1000)} s`)
       await new Promise((resolve) => setTimeout(resolve, wait))
     }
