@@ -302,6 +302,22 @@ function httpsStatus(url: URL, connectTo: string): Promise<number> {
   })
 }
 
+/** A side whose viewers reach the relay over TLS at base (on 127.0.0.1), with any processes in front of it. */
+function tlsRelaySide(name: SideName, label: string, base: URL, front: ServerProcess[], relay: ShingRelay, cleanups: (() => Promise<unknown>)[]): Side {
+  return {
+    name,
+    label,
+    mode: 'llhls',
+    url: base.href,
+    connectTo: '127.0.0.1',
+    processes: [...front, {name: 'relay', pid: relay.process.pid}],
+    cacheDir: relay.cacheDir,
+    origin: relay.origin,
+    mark: atWall,
+    stop: () => unwind(cleanups),
+  }
+}
+
 export async function startEdge(clip: SourceClip, cacheMb: number): Promise<Side> {
   const relay = await startShingRelay(clip, cacheMb)
   const cleanups: (() => Promise<unknown>)[] = [() => relay.stop()]
@@ -324,21 +340,8 @@ export async function startEdge(clip: SourceClip, cacheMb: number): Promise<Side
     const base = new URL(`https://${EDGE_HOST}:${ports.https}${LIVE_PREFIX}/${CHANNEL}/`)
     await waitFor('the channel through the edge', async () => (await httpsStatus(new URL(`${relay.origin.rendition}/init.mp4`, base), '127.0.0.1')) === 200, {timeoutMs: 20_000})
     const version = /"version":"(v[\d.]+)/.exec(caddy.output())?.[1]
-    return {
-      name: 'edge',
-      label: `caddy${version === undefined ? '' : ` ${version}`} (tls internal, encode gzip, reverse_proxy) -> shing relay (${cacheMb} MiB cache) <- LL-HLS origin`,
-      mode: 'llhls',
-      url: base.href,
-      connectTo: '127.0.0.1',
-      processes: [
-        {name: 'caddy', pid: caddy.pid},
-        {name: 'relay', pid: relay.process.pid},
-      ],
-      cacheDir: relay.cacheDir,
-      origin: relay.origin,
-      mark: atWall,
-      stop: () => unwind(cleanups),
-    }
+    const label = `caddy${version === undefined ? '' : ` ${version}`} (tls internal, encode gzip, reverse_proxy) -> shing relay (${cacheMb} MiB cache) <- LL-HLS origin`
+    return tlsRelaySide('edge', label, base, [{name: 'caddy', pid: caddy.pid}], relay, cleanups)
   } catch (error) {
     await unwind(cleanups)
     throw error
@@ -356,18 +359,7 @@ export async function startDirect(clip: SourceClip, cacheMb: number): Promise<Si
     cleanups.push(() => relay.stop())
     const base = new URL(`https://${EDGE_HOST}:${tlsPort}${LIVE_PREFIX}/${CHANNEL}/`)
     await waitFor("the channel at the relay's TLS port", async () => (await httpsStatus(new URL(`${relay.origin.rendition}/init.mp4`, base), '127.0.0.1')) === 200, {timeoutMs: 20_000})
-    return {
-      name: 'direct',
-      label: `shing relay's TLS port (${cacheMb} MiB cache) <- LL-HLS origin`,
-      mode: 'llhls',
-      url: base.href,
-      connectTo: '127.0.0.1',
-      processes: [{name: 'relay', pid: relay.process.pid}],
-      cacheDir: relay.cacheDir,
-      origin: relay.origin,
-      mark: atWall,
-      stop: () => unwind(cleanups),
-    }
+    return tlsRelaySide('direct', `shing relay's TLS port (${cacheMb} MiB cache) <- LL-HLS origin`, base, [], relay, cleanups)
   } catch (error) {
     await unwind(cleanups)
     throw error
