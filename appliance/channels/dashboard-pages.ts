@@ -29,7 +29,7 @@ export const dashboardJs = asset(
   const warnings = document.getElementById('live-warnings');
   const render = (p) => {
     status.dataset.live = p.live ? 'true' : 'false';
-    status.textContent = p.live ? 'Live since ' + new Date(p.since).toLocaleTimeString() : 'Offline: start streaming from OBS with a key below.';
+    status.textContent = p.live ? 'Live since ' + new Date(p.since).toLocaleTimeString() : 'Offline: go live from this browser, or stream from OBS with a key below.';
     panel.hidden = !p.live;
     for (const name of ${JSON.stringify(figureNames)}) document.getElementById('figure-' + name).textContent = p.figures[name];
     warnings.replaceChildren(...p.warnings.map((w) => { const li = document.createElement('li'); li.textContent = w; return li; }));
@@ -181,7 +181,7 @@ export function channelDashboardPage(context: PageContext, view: ChannelDashboar
   const errors = view.errors ?? {}
   const status = view.live
     ? `<p id="live-status" data-live="true" role="status" aria-live="polite">Live since ${when(view.live.since)} (${escapeHtml(view.live.renditions.join(', '))})</p>`
-    : '<p id="live-status" data-live="false" role="status" aria-live="polite">Offline: start streaming from OBS with a key below.</p>'
+    : '<p id="live-status" data-live="false" role="status" aria-live="polite">Offline: go live from this browser, or stream from OBS with a key below.</p>'
   const warnings =
     view.warnings.length === 0
       ? ''
@@ -226,6 +226,8 @@ ${csrfField(context.csrfToken)}
 </label>
 <button class="primary" type="submit">Save title</button>
 </form>
+<h2>Go live</h2>
+<p><a class="button primary" id="go-live-link" href="${path}/go-live">Go live from this browser</a> <span class="hint">Camera, microphone or a screen share, no software to install.</span></p>
 <h2>Streaming from OBS</h2>
 <label>Server <span class="copy-row"><input id="obs-server" value="${escapeHtml(view.server)}" readonly spellcheck="false"><button type="button" class="primary" data-copy="obs-server" hidden>Copy</button></span></label>
 ${newKey}

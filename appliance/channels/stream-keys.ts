@@ -50,6 +50,8 @@ interface StreamKeyDoc {
   createdAt: Date
   revokedAt?: Date
   lastUsedAt?: Date
+  /** The key the Go-live page publishes with (browserKey): derived, never shown, not listed. */
+  browser?: number
 }
 
 interface ChannelDoc {
@@ -126,10 +128,35 @@ export class StreamKeys {
   async list(channel?: string): Promise<StreamKeyInfo[]> {
     if (channel !== undefined) assertChannel(channel)
     const docs = await this.keys
-      .find(channel === undefined ? {} : {channel}, {projection: {hash: 0}})
+      .find({...(channel === undefined ? {} : {channel}), browser: {$exists: false}}, {projection: {hash: 0}})
       .sort({channel: 1, createdAt: 1})
       .toArray()
     return docs.map(toInfo)
+  }
+
+  /**
+   * The key the channel's browser broadcasts publish with, behind a ticket the ingest checked: a
+   * stream key like the others (so a revoke or a disabled channel ends them the same way), derived
+   * from the secret and a generation, so MongoDB holds only its hash. After a revoke the next call
+   * makes the next generation: the owner, logged in, may go live from the browser again.
+   */
+  async browserKey(channel: string): Promise<{key: string; keyId: string}> {
+    assertChannel(channel)
+    await this.ensureIndexes()
+    const docs = await this.keys.find({channel, browser: {$exists: true}}, {projection: {browser: 1, revokedAt: 1}}).toArray()
+    const current = docs.find((d) => d.revokedAt === undefined)
+    const generation = current?.browser ?? Math.max(0, ...docs.map((d) => d.browser ?? 0)) + 1
+    const key = createHmac('sha256', this.options.secret).update(`shing browser key ${channel} ${generation}`).digest('base64url')
+    const hash = hashStreamKey(this.options.secret, key)
+    if (current === undefined) {
+      await this.channels.updateOne({name: channel}, {$setOnInsert: {name: channel, createdAt: new Date()}}, {upsert: true})
+      // Two tabs at once make the same generation: the second insert finds the first.
+      await this.keys.insertOne({channel, keyId: keyIdOf(hash), hash, createdAt: new Date(), browser: generation}).catch((error: unknown) => {
+        if ((error as {code?: number}).code !== 11000) throw error
+      })
+      await this.options.redis.del(CACHE_PREFIX + hash)
+    }
+    return {key, keyId: keyIdOf(hash)}
   }
 
   /** Every live key of the channel, or only the one with keyId. */

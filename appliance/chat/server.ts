@@ -119,6 +119,8 @@ export function startChat(options: ChatServerOptions): RunningChat {
     path: CHAT_SOCKET_PATH,
     serveClient: false,
     transports: ['websocket'],
+    // Other sockets on this server (browser broadcasts, ingest/browser-forward.ts) are not Socket.IO's to close.
+    destroyUpgrade: false,
     maxHttpBufferSize: limits.maxFrameBytes,
     allowRequest: (request, callback) => callback(null, sameOrigin(request)),
     connectionStateRecovery: {maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: true},

@@ -43,6 +43,8 @@ import {startChat} from '../chat/server.js'
 import {dashboardRoutes} from '../channels/dashboard.js'
 import {refuseDisabledChannels} from '../channels/disabled-gate.js'
 import {dashboardJs} from '../channels/dashboard-pages.js'
+import {goLiveJs, goLiveRoutes} from '../channels/go-live.js'
+import {forwardBrowserIngest} from '../ingest/browser-forward.js'
 import {Channels} from '../channels/channels.js'
 import {ChannelDirectory} from '../channels/directory.js'
 import {FrontPageData} from '../channels/front.js'
@@ -201,7 +203,7 @@ export const web: ComponentDef<'web'> = {
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs, bellJs]})
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, goLiveJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs, bellJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     const outbox = createOutbox(smtpSettings(env), jobs)
@@ -239,6 +241,15 @@ export const web: ComponentDef<'web'> = {
       pageContext,
       log: log.child({module: 'dashboard'}),
     })
+    await app.register(goLiveRoutes, {
+      db: mongo.db,
+      redis,
+      streamKeySecret: ctx.secret('streamKeySecret'),
+      profile: env.profile,
+      goLiveRefusal: (viewer) => accountMail.goLiveRefusal(viewer),
+      pageContext,
+      log: log.child({module: 'go-live'}),
+    })
     await app.register(adminArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, settings, pageContext, log: log.child({module: 'admin'})})
     await app.register(jobsDashboard, {jobs, pageContext})
     await app.register(moderationArea, {db: mongo.db, redis, streamKeySecret: ctx.secret('streamKeySecret'), liveStates, pageContext, log: log.child({module: 'admin'}), notify: notifier, posts: {storage, jobs}})
@@ -268,6 +279,8 @@ export const web: ComponentDef<'web'> = {
     await app.register(liveThumbnailRoutes, {storage})
     await app.register(vodPreviewRoutes, {storage})
     await app.register(browseRoutes, {db: mongo.db, liveStates, pageContext, thumbnails: new LiveThumbnails(redis, log.child({module: 'thumbnails'}))})
+    // Browser broadcasts' sockets go on to their ingest (Socket.IO leaves other paths alone).
+    const stopForwarding = forwardBrowserIngest({server: app.server, redis, log: log.child({module: 'go-live'})})
     const chat = startChat({
       app,
       rooms: chatRooms,
@@ -295,6 +308,7 @@ export const web: ComponentDef<'web'> = {
         liveStates.stop()
         // Chat first: its viewers reconnect to another web instance while this one finishes.
         await bells.close()
+        stopForwarding()
         await chat.close()
         await app.close()
         await jobs.close()

@@ -17,6 +17,7 @@ import type {ComponentContext, RunningComponent} from '../platform/component.js'
 import {createHttpServer, listen, type HealthCheck} from '../platform/http-server.js'
 import type {Logger} from '../platform/logger.js'
 import {startHeartbeat} from '../registry/heartbeat.js'
+import {PublishEventBus, startBrowserIngest} from './browser-ingest.js'
 import type {CapacityState} from './capacity.js'
 import {LiveMeter} from './live-meter.js'
 import {installPublishGate, isPublisherOf, noPublishGrace, publishMetadata, refuseAfterStart, tapPackets, type PublishDecision, type RefusalCode} from './nms.js'
@@ -149,6 +150,8 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   const states = new StreamStates(redis)
   const records = new StreamRecords(mongo.db)
   const hooks = hooksFor(ctx)
+  /** What the browser sockets hear of the publishes they made. */
+  const events = new PublishEventBus()
   captureNmsLogs(log.child({module: 'nms'}))
 
   // Its store (relay tasks, history) is per process: nothing in it must outlive the container.
@@ -189,14 +192,14 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   const acceptedTotal = new Counter({name: 'shing_ingest_publish_accepted_total', help: 'RTMP publishes accepted', registers: [metrics.registry]})
 
   /** A refusal: counted, logged with what the admin can do, the encoder told why. */
-  const refusal = (reason: RefuseReason, description: string, details: Record<string, unknown>): PublishDecision => {
+  const refusal = (reason: RefuseReason, description: string, details: Record<string, unknown>): PublishDecision & {reason?: RefuseReason} => {
     refusedTotal.inc({reason})
     log.warn({reason, ...details}, `publish refused (${reason}): ${description}`)
-    return {accept: false, code: refusalCodes[reason], description}
+    return {accept: false, code: refusalCodes[reason], description, reason}
   }
 
   let stopping = false
-  const decide = async (request: {sessionId: string; ip: string; app: string; name: string}): Promise<PublishDecision> => {
+  const decide = async (request: {sessionId: string; ip: string; app: string; name: string}): Promise<PublishDecision & {reason?: RefuseReason}> => {
     const details = {session: request.sessionId, ip: request.ip}
     if (stopping) return refusal('no-slot', 'This server is restarting: publish again in a moment', {...details, fix: 'the ingest is shutting down'})
     if (request.app !== RTMP_APP) {
@@ -258,7 +261,11 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     reservations.set(request.sessionId, {channel, keyId, timer})
     return {accept: true}
   }
-  const uninstallGate = installPublishGate(decide)
+  const uninstallGate = installPublishGate(async (request) => {
+    const decision = await decide(request)
+    if (!decision.accept) events.emit('refused', request.name, decision.reason ?? 'lookup-failed', decision.description)
+    return decision
+  })
 
   const listening = once(rtmpServer, 'listening')
   await nms.run()
@@ -292,6 +299,26 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     if (answer === undefined) return reply.code(404).header('cache-control', 'no-store').send(offline)
     return reply.code(answer.status).headers(answer.headers).send(answer.body)
   })
+  // Browser broadcasts (Go live): a WebSocket on the same port, fed into the RTMP server above.
+  const top = env.profile.ladder[0]!
+  const browsers = startBrowserIngest({
+    server: app.server,
+    secret: ctx.secret('streamKeySecret'),
+    keys,
+    redis,
+    rtmpPort: ctx.ports.rtmp,
+    ladderTop: {fps: top.fps, videoKbps: top.videoKbps, segmentSeconds: env.profile.hls.segmentSeconds},
+    events,
+    // A broadcast of the channel still winding down here does not count (as for RTMP).
+    liveNow: async (channel) => {
+      const here = [...tracked.values()].filter((t) => t.channel === channel)
+      if (here.some((t) => t.phase !== 'ending')) return true
+      return here.length === 0 && (await states.get(channel)) !== undefined
+    },
+    registry: metrics.registry,
+    log: log.child({module: 'browser-ingest'}),
+  })
+  metrics.gauge('shing_ingest_browser_sockets', 'Browser broadcast sockets open on this ingest', () => browsers.sockets())
   await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
   /** Keeps each live channel's state alive with the registry record; gives up a channel another ingest took. */
@@ -346,6 +373,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   /** Ends a publish that was answered but never went live (its source, or a lost claim). */
   const refuseStarted = (t: TrackedPublish, reason: RefuseReason, description: string, details: Record<string, unknown>): void => {
     refusal(reason, description, {session: t.session.id, ip: t.session.ip, channel: t.channel, keyId: t.keyId, ...details})
+    events.emit('refused', t.session.streamName, reason, description)
     release(t)
     refuseAfterStart(t.session, refusalCodes[reason], description)
   }
@@ -366,6 +394,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
       log.error({channel, streamId: state.streamId, err: error}, 'onPublishEnded failed')
     }
     release(t)
+    events.emit('ended', publish.streamKey, state.streamId)
     log.info({channel, streamId: state.streamId, seconds: Math.round((Date.now() - Date.parse(state.since)) / 1000)}, 'publish ended')
     void heartbeat.beat()
   }
@@ -455,6 +484,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     t.publish = publish
     t.phase = 'accepted'
     acceptedTotal.inc()
+    events.emit('live', session.streamName, state.streamId)
     log.info({channel: t.channel, keyId: t.keyId, streamId: state.streamId, session: session.id, ip: session.ip, tracks: ladderTracks}, 'publish accepted')
     await Promise.all([
       records.started(state).catch((error: Error) => log.error({channel: t.channel, err: error.message}, 'could not record the stream in MongoDB')),
@@ -520,6 +550,8 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     stop: async () => {
       stopping = true
       await heartbeat.stop()
+      // Browsers are told to go elsewhere first: their pages reconnect to another ingest.
+      await browsers.close()
       // Offline at once instead of after the TTL; the streamer's OBS reconnects elsewhere.
       await Promise.all(
         [...tracked.values()].map(async (t) => {

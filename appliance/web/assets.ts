@@ -73,6 +73,8 @@ h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.15rem; margin: 1.75rem 0 .5rem; }
 form.stack { display: grid; gap: .9rem; }
 label { display: grid; gap: .3rem; font-weight: 600; }
+/* hidden means hidden, whatever display a class gives the element. */
+[hidden] { display: none !important; }
 .hint { font-weight: 400; color: var(--muted); font-size: .875rem; }
 input, textarea, select { font: inherit; font-weight: 400; color: var(--text); background: var(--panel); border: 1px solid var(--line); border-radius: .4rem; padding: .55rem .65rem; width: 100%; }
 input[aria-invalid="true"] { border-color: var(--danger); }
@@ -432,6 +434,13 @@ section.webhook h3, section.webhook h4, section.webhook p { margin: 0; }
 td.delivery-delivered { color: var(--ok); }
 td.delivery-failed, td.delivery-retrying { color: var(--danger); }
 table.deliveries td { vertical-align: top; }
+.go-live-preview { background: #000; border-radius: .4rem; overflow: hidden; aspect-ratio: 16 / 9; }
+.go-live-preview video { width: 100%; height: 100%; object-fit: contain; display: block; }
+.go-live-status { font-weight: 600; margin: 0; }
+.go-live-status[data-phase="live"] { color: var(--danger); }
+.go-live-status[data-phase="live"]::before { content: "● "; }
+.go-live fieldset.choices { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; }
+.go-live .actions { margin: 0; display: flex; flex-wrap: wrap; gap: .5rem; }
 `,
 )
 

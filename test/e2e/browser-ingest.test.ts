@@ -1,0 +1,98 @@
+/**
+ * Going live from the browser on a real stack: a site made by `shing init --tls auto` (the camera
+ * needs a secure page) and `shing up`; Chromium in the box's network with a fake camera and
+ * microphone signs up, makes a channel and goes live from the Go-live page, its WebSocket through
+ * the Caddy edge and a web instance to the ingest; a second page watches through a relay; ffprobe
+ * reads every rendition at the edge; End broadcast leaves a VOD. The ingest's failover and hostile
+ * sockets are in test/integration/appliance/browser-ingest.test.ts. Ends with `browser-ingest e2e: …`.
+ */
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {Playback} from '../../appliance/contract/index.js'
+import type {VodListing} from '../../appliance/vods/vods.js'
+import {screenshot} from '../harness/artifacts.js'
+import {launchChromium, type RunningChromium} from '../harness/chromium.js'
+import {waitFor} from '../harness/process.js'
+import {requireTool} from '../harness/tools.js'
+import {explain, startSite, type Site} from './site.js'
+
+const CHANNEL = 'studio'
+const PASSWORD = 'correct horse battery staple'
+let site: Site
+let base: string
+let browser: RunningChromium | undefined
+
+/** JSON from the site, fetched inside the box (Caddy's own CA signed its certificate). */
+async function getJson<T>(path: string): Promise<T> {
+  const r = await site.inBox('env', ['NODE_TLS_REJECT_UNAUTHORIZED=0', process.execPath, '--no-warnings', '-e', `fetch(${JSON.stringify(base + path)}).then(r=>r.text()).then(t=>process.stdout.write(t))`])
+  return JSON.parse(r.stdout) as T
+}
+
+async function ffprobe(path: string): Promise<Array<{codec_type: string; codec_name: string; height?: number}>> {
+  const r = await site.inBox(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,height', '-of', 'json', `${base}${path}`], 60_000)
+  return r.exitCode === 0 ? (JSON.parse(r.stdout) as {streams: Array<{codec_type: string; codec_name: string; height?: number}>}).streams : []
+}
+
+beforeAll(async () => {
+  site = await startSite([], {tls: 'auto'})
+  base = `https://${site.box.address}`
+  const up = await site.shing('up', '--json', '--timeout', '240')
+  expect(up.exitCode, explain(up)).toBe(0)
+})
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined)
+  await site?.stop()
+})
+
+describe('going live from the browser through the edge', () => {
+  it('a streamer signs up, goes live from the Go-live page, a viewer plays it through a relay, and End broadcast leaves a VOD', async () => {
+    browser = await launchChromium({netns: site.box.netns, ignoreHttpsErrors: true, fakeMedia: true})
+    const studio = await browser.newPage()
+    await studio.goto(`${base}/signup`)
+    await studio.getByLabel('Username').fill('streamer')
+    await studio.getByLabel('E-mail').fill('streamer@example.test')
+    await studio.getByLabel('Password').fill(PASSWORD)
+    await studio.getByRole('button', {name: 'Sign up'}).click()
+    await studio.waitForURL(/\/account/)
+    await studio.goto(`${base}/dashboard`)
+    await studio.getByLabel('Channel name').fill(CHANNEL)
+    await studio.getByLabel('Title').fill('Live from the browser')
+    await studio.getByRole('button', {name: 'Create channel'}).click()
+    await studio.waitForURL(`${base}/dashboard/c/${CHANNEL}?created=1`)
+
+    await studio.getByRole('link', {name: 'Go live from this browser'}).click()
+    await studio.waitForFunction(() => document.getElementById('go-live-status')?.dataset.phase === 'ready', undefined, {timeout: 30_000})
+    const since = performance.now()
+    await studio.getByRole('button', {name: 'Go live'}).click()
+    await studio.waitForFunction(() => (window as unknown as {shingGoLive: {live: boolean}}).shingGoLive.live, undefined, {timeout: 60_000}).catch(async (error: unknown) => {
+      throw new Error(`${(error as Error).message}: ${await studio.locator('#go-live-status').textContent()} / ${await studio.locator('#go-live-problem').textContent()}`)
+    })
+    const liveAfter = (performance.now() - since) / 1000
+    const streamId = await studio.evaluate(() => (window as unknown as {shingGoLive: {streamId: string}}).shingGoLive.streamId)
+    await screenshot(studio, 'e2e-go-live')
+    const playback = await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)
+    expect(playback).toMatchObject({live: true, streamId})
+
+    const streams = await waitFor('every rendition at the edge', async () => {
+      const s = await ffprobe(`/live/${CHANNEL}/master.m3u8`)
+      return s.filter((x) => x.codec_type === 'video').length >= 2 ? s : undefined
+    }, {timeoutMs: 60_000, intervalMs: 1000})
+    expect(streams.filter((s) => s.codec_type === 'video').every((s) => s.codec_name === 'h264')).toBe(true)
+    expect(streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac')).toBe(true)
+    const renditions = streams.filter((s) => s.codec_type === 'video').length
+
+    const viewer = await browser.newPage()
+    await viewer.goto(`${base}/c/${CHANNEL}`)
+    await viewer.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) >= 4, undefined, {timeout: 60_000})
+    const played = await viewer.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
+    await viewer.close()
+
+    await studio.getByRole('button', {name: 'End broadcast'}).click()
+    await waitFor('the channel offline', async () => ((await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live ? undefined : true), {timeoutMs: 30_000, intervalMs: 1000})
+    expect(await studio.locator('#go-live-status').textContent()).toContain('saved with your past broadcasts')
+    const vod = await waitFor('the VOD', async () => (await getJson<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)).vods.find((v) => v.streamId === streamId), {timeoutMs: 90_000, intervalMs: 2000})
+    expect(vod.durationSeconds).toBeGreaterThan(4)
+    process.stdout.write(`browser-ingest e2e: ws=ok live-after=${liveAfter.toFixed(1)}s renditions=${renditions} played=${played.toFixed(1)}s vod=${vod.durationSeconds.toFixed(0)}s whip=not-built whep=not-built\n`)
+  }, 400_000)
+})
