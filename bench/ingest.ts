@@ -2,7 +2,9 @@
  * npm run bench:ingest — how many live ladders this box transcodes in parallel at ≥0.99× realtime
  * through Shing's path (LiveTranscode: the cpu-small ffmpeg ladder → fMP4 pipes → LL-HLS packager
  * in this Node process), against the same ffmpeg command run bare (same argv, its rendition pipes
- * on /dev/null, no Node reading them).
+ * on /dev/null, no Node reading them). A third side, ws, is the browser's path: each stream comes
+ * as WebM over a WebSocket into the ingest's bridge (bench/lib-media/browser-publisher.ts), which
+ * publishes it to RTMP, where Shing's ladder reads it; its ladder count goes against RTMP's.
  *
  * Both sides read the same N RTMP streams from node-media-server: N publishers loop one cached
  * 60 s 720p30 3 Mbit/s x264 + AAC clip with `-re -c copy` (bench/lib/source-clip.ts, shared with
@@ -27,6 +29,7 @@ import {coresBetween, machineBusyBetween, sampleMachine, sampleProcess} from './
 import {publishRtmp, type RtmpPublisher} from './lib/publishers.js'
 import {ensureSourceClip} from './lib/source-clip.js'
 import {BareLadder, type ProgressSample} from './lib-media/bare-ladder.js'
+import {publishOverWebSocket, type BrowserPublisher} from './lib-media/browser-publisher.js'
 
 const {values: flags} = parseArgs({
   options: {
@@ -41,7 +44,7 @@ const windowMs = Number(flags.window) * 1000
 const warmupMs = Number(flags.warmup) * 1000
 const realtime = Number(flags.realtime)
 
-type Side = 'ffmpeg' | 'shing'
+type Side = 'ffmpeg' | 'shing' | 'ws'
 
 /** One running ladder of either side, as the trial sees it. */
 interface Ladder {
@@ -58,6 +61,8 @@ interface Trial {
   speeds: number[]
   /** CPU over the window: the ffmpeg processes together, and this Node process (the packagers). */
   ffmpegCores: number
+  /** ws: the bridges' ffmpeg processes (WebM → RTMP), beside the ladders. */
+  bridgeCores: number
   nodeCores: number
   machineBusy: number
   ok: boolean
@@ -97,7 +102,7 @@ function speedBetween(samples: ProgressSample[], from: number, to: number): numb
   return (b.outTime - a.outTime) / ((b.at - a.at) / 1000)
 }
 
-async function runTrial(side: Side, inputs: string[]): Promise<Trial> {
+async function runTrial(side: Side, inputs: string[], bridges: BrowserPublisher[] = []): Promise<Trial> {
   const ladders = inputs.map((input) => startLadder(side, input))
   try {
     await waitFor(`${side}: every ladder reporting progress`, async () => {
@@ -108,11 +113,14 @@ async function runTrial(side: Side, inputs: string[]): Promise<Trial> {
     await sleep(warmupMs)
     const from = performance.now()
     const cpu0 = ladders.map((l) => sampleProcess(l.pid))
+    const bridgePids = bridges.map((b) => b.bridgePid()).filter((pid): pid is number => pid !== undefined)
+    const bridge0 = bridgePids.map((pid) => sampleProcess(pid))
     const node0 = process.cpuUsage()
     const machine0 = sampleMachine()
     await sleep(windowMs)
     const to = performance.now()
     const cpu1 = ladders.map((l) => sampleProcess(l.pid))
+    const bridge1 = bridgePids.map((pid) => sampleProcess(pid))
     const node1 = process.cpuUsage(node0)
     const machine1 = sampleMachine()
     // The report that closes the window (one a second).
@@ -125,6 +133,7 @@ async function runTrial(side: Side, inputs: string[]): Promise<Trial> {
       n: inputs.length,
       speeds,
       ffmpegCores: cpu0.reduce((sum, c0, i) => sum + coresBetween(c0, cpu1[i]!), 0),
+      bridgeCores: bridge0.reduce((sum, c0, i) => sum + coresBetween(c0, bridge1[i]!), 0),
       nodeCores: (node1.user + node1.system) / 1e6 / ((to - from) / 1000),
       machineBusy: machineBusyBetween(machine0, machine1),
       ok: speeds.every((s) => s >= realtime),
@@ -142,12 +151,13 @@ async function main(): Promise<void> {
   console.log(`source: ${clip.file} (${(clip.bitsPerSecond / 1e6).toFixed(2)} Mbit/s${clip.encodedMs === undefined ? ', cached' : `, encoded now in ${(clip.encodedMs / 1000).toFixed(1)} s`})`)
   let nms: MediaServer | undefined
   const publishers: RtmpPublisher[] = []
-  const best: Record<Side, number> = {ffmpeg: 0, shing: 0}
-  const alive: Record<Side, boolean> = {ffmpeg: true, shing: true}
+  const best: Record<Side, number> = {ffmpeg: 0, shing: 0, ws: 0}
+  const alive: Record<Side, boolean> = {ffmpeg: true, shing: true, ws: true}
+  const top = {fps: profile.ladder[0]!.fps, videoKbps: profile.ladder[0]!.videoKbps, segmentSeconds: profile.hls.segmentSeconds}
   const trials: Trial[] = []
   try {
     nms = await startMediaServer()
-    for (let n = 1; n <= maxLadders && (alive.ffmpeg || alive.shing); n++) {
+    for (let n = 1; n <= maxLadders && (alive.ffmpeg || alive.shing || alive.ws); n++) {
       const inputs: string[] = []
       for (let i = 0; i < n; i++) inputs.push(nms.rtmpUrl(RTMP_APP, `ingest${i}`))
       while (publishers.length < n) {
@@ -155,16 +165,28 @@ async function main(): Promise<void> {
         publishers.push(await publishRtmp(clip, nms.rtmpUrl(RTMP_APP, key)))
         await nms.waitForPublish(RTMP_APP, key)
       }
-      const order: Side[] = n % 2 === 1 ? ['ffmpeg', 'shing'] : ['shing', 'ffmpeg']
+      const order: Side[] = n % 2 === 1 ? ['ffmpeg', 'shing', 'ws'] : ['ws', 'shing', 'ffmpeg']
       for (const side of order) {
         if (!alive[side]) continue
-        const trial = await runTrial(side, inputs)
+        // The browser's path: N WebSocket publishers for this trial only (their recorders' Opus
+        // encode would otherwise load the other sides' trials).
+        const bridges: BrowserPublisher[] = []
+        const wsInputs: string[] = []
+        if (side === 'ws') {
+          for (let i = 0; i < n; i++) {
+            const key = `browser${n}-${i}`
+            bridges.push(await publishOverWebSocket(clip, nms.rtmpUrl(RTMP_APP, key), top))
+            await nms.waitForPublish(RTMP_APP, key)
+            wsInputs.push(nms.rtmpUrl(RTMP_APP, key))
+          }
+        }
+        const trial = await runTrial(side, side === 'ws' ? wsInputs : inputs, bridges).finally(() => Promise.all(bridges.map((b) => b.stop())))
         trials.push(trial)
         if (trial.ok) best[side] = n
         else alive[side] = false
         console.log(
           `N=${n} ${side.padEnd(6)}: speed ${trial.speeds.map((s) => s.toFixed(3)).join(' ')} → ${trial.ok ? 'realtime' : 'BEHIND'}; ` +
-            `ffmpeg ${trial.ffmpegCores.toFixed(2)} cores (${(trial.ffmpegCores / n).toFixed(2)}/ladder), node ${trial.nodeCores.toFixed(3)} cores; machine ${(trial.machineBusy * 100).toFixed(0)}% busy`,
+            `ffmpeg ${trial.ffmpegCores.toFixed(2)} cores (${(trial.ffmpegCores / n).toFixed(2)}/ladder)${side === 'ws' ? `, bridges ${trial.bridgeCores.toFixed(3)} cores` : ''}, node ${trial.nodeCores.toFixed(3)} cores; machine ${(trial.machineBusy * 100).toFixed(0)}% busy`,
         )
       }
     }
@@ -180,8 +202,15 @@ async function main(): Promise<void> {
     const shingCost = shing1.ffmpegCores + shing1.nodeCores
     console.log(`one ladder: ffmpeg ${bareCost.toFixed(2)} cores, shing ${shingCost.toFixed(2)} cores (ffmpeg ${shing1.ffmpegCores.toFixed(2)} + node ${shing1.nodeCores.toFixed(3)}) → shing ${shingCost >= bareCost ? '+' : ''}${((shingCost / bareCost - 1) * 100).toFixed(1)}%`)
   }
-  console.log(`max ladders at ≥${realtime}× realtime: ffmpeg ${best.ffmpeg}, shing ${best.shing}`)
-  if (best.ffmpeg === 0) throw new Error('bare ffmpeg cannot run even one ladder in realtime on this box: no ratio to report')
+  const ws1 = at1('ws')
+  if (ws1 !== undefined && shing1 !== undefined) {
+    const rtmpCost = shing1.ffmpegCores + shing1.nodeCores
+    const wsCost = ws1.ffmpegCores + ws1.bridgeCores + ws1.nodeCores
+    console.log(`one broadcast: rtmp ${rtmpCost.toFixed(2)} cores, ws ${wsCost.toFixed(2)} cores (ladder ${ws1.ffmpegCores.toFixed(2)} + bridge ${ws1.bridgeCores.toFixed(3)} + node ${ws1.nodeCores.toFixed(3)}) → ws ${wsCost >= rtmpCost ? '+' : ''}${((wsCost / rtmpCost - 1) * 100).toFixed(1)}%`)
+  }
+  console.log(`max ladders at ≥${realtime}× realtime: ffmpeg ${best.ffmpeg}, shing ${best.shing}, ws ${best.ws}`)
+  if (best.ffmpeg === 0 || best.shing === 0) throw new Error('the box cannot run even one ladder in realtime: no ratio to report')
+  console.log(`ingest: ws/rtmp ratio=${(best.ws / best.shing).toFixed(2)}`)
   console.log(`ingest: shing/ffmpeg ratio=${(best.shing / best.ffmpeg).toFixed(2)}`)
 }
 

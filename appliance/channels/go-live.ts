@@ -52,7 +52,7 @@ export const goLiveJs = asset(
   const mimeType = ['video/webm;codecs=h264,opus', 'video/x-matroska;codecs=avc1,opus', 'video/mp4;codecs=avc1,mp4a.40.2', 'video/mp4', 'video/webm;codecs=vp8,opus', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t));
   state.mimeType = mimeType;
   const top = {height: Number(form.dataset.height), fps: Number(form.dataset.fps), kbps: Number(form.dataset.kbps)};
-  let media, recorder, socket, ingestId, fields, wanted = false, wasLive = false, retryUntil = 0, timer;
+  let media, recorder, socket, ingestId, avoid, fields, wanted = false, wasLive = false, retryUntil = 0, timer;
   const source = () => new FormData(form).get('source');
 
   const fillDevices = async () => {
@@ -105,7 +105,7 @@ export const goLiveJs = asset(
   const connect = async () => {
     if (!wanted) return;
     const body = new URLSearchParams(fields);
-    if (ingestId && !wasLive) body.set('avoid', ingestId);
+    if (avoid) body.set('avoid', avoid);
     let answer;
     try {
       const response = await fetch(form.action, {method: 'POST', headers: {accept: 'application/json'}, body});
@@ -136,7 +136,10 @@ export const goLiveJs = asset(
       // Final: the streamer must change something first. The rest: reconnect (another server).
       if ([codes.badHello, codes.unauthorized, codes.badMedia, codes.ended].includes(event.code)) return end(why || 'The server ended the broadcast.');
       if (event.code === codes.refused && !wasLive) return end(why);
-      if (event.code === 1000) return connect(); // we closed it to change the bitrate
+      avoid = undefined;
+      if (event.code === 1000) return connect(); // we closed it to change the bitrate: the same ingest is fine
+      // A refusal is about the channel (its last broadcast still winding down), not the ingest.
+      avoid = event.code === codes.refused ? undefined : ingestId;
       if (retryUntil < Date.now()) retryUntil = Date.now() + 60000;
       retry('Connection lost' + (why ? ' (' + why + ')' : '') + ': reconnecting…');
     };
@@ -173,7 +176,7 @@ export const goLiveJs = asset(
     if (!media || media.getTracks().every((t) => t.readyState === 'ended')) { await showPreview(); if (!media) return; }
     // Read before the form is locked (disabled fields are not sent).
     fields = new URLSearchParams(new FormData(form));
-    wanted = true; wasLive = false; state.kbps = 0; retryUntil = Date.now() + 60000; ingestId = undefined;
+    wanted = true; wasLive = false; state.kbps = 0; retryUntil = Date.now() + 60000; ingestId = avoid = undefined;
     start.hidden = true; stop.hidden = false; stop.focus();
     for (const input of form.querySelectorAll('input, select')) input.disabled = true;
     say('Connecting…', 'connecting');

@@ -1,0 +1,69 @@
+/**
+ * A broadcast as the Go-live page sends one, for bench:ingest: the cached clip played at realtime
+ * as Matroska (what Chromium's "video/webm;codecs=h264" is: H.264 copied, AAC → Opus, a cluster
+ * every 250 ms as MediaRecorder's chunks come) over a WebSocket into the ingest's bridge: the same
+ * ffmpeg command (bridgeArgs) publishing to RTMP.
+ * The ticket and key checks are left out: they cost nothing per second of video.
+ */
+import {spawn, type ChildProcess} from 'node:child_process'
+import {once} from 'node:events'
+
+import WebSocket, {WebSocketServer} from 'ws'
+
+import {bridgeArgs} from '../../appliance/ingest/browser-ingest.js'
+import {requireTool} from '../../test/harness/tools.js'
+import type {SourceClip} from '../lib/source-clip.js'
+
+export interface BrowserPublisher {
+  /** The bridge's ffmpeg (the ingest's cost of the WebSocket path, beside the ladder). */
+  bridgePid(): number | undefined
+  stop(): Promise<void>
+}
+
+const MIME_TYPE = 'video/webm;codecs=h264,opus'
+
+const stopChild = async (child: ChildProcess | undefined): Promise<void> => {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGKILL')
+  await exited
+}
+
+export async function publishOverWebSocket(clip: SourceClip, rtmpUrl: string, top: {fps: number; videoKbps: number; segmentSeconds: number}): Promise<BrowserPublisher> {
+  const ffmpeg = requireTool('ffmpeg')
+  const server = new WebSocketServer({host: '127.0.0.1', port: 0, perMessageDeflate: false})
+  await once(server, 'listening')
+  let bridge: ChildProcess | undefined
+  server.on('connection', (socket) => {
+    bridge = spawn(ffmpeg, bridgeArgs(MIME_TYPE, rtmpUrl, top), {stdio: ['pipe', 'ignore', 'ignore']})
+    bridge.stdin!.on('error', () => undefined)
+    const stdin = bridge.stdin!
+    socket.on('message', (data: Buffer) => {
+      if (!stdin.write(data)) {
+        socket.pause()
+        stdin.once('drain', () => socket.resume())
+      }
+    })
+    socket.on('close', () => stdin.end())
+  })
+  const {port} = server.address() as {port: number}
+  const client = new WebSocket(`ws://127.0.0.1:${port}`, {perMessageDeflate: false})
+  await once(client, 'open')
+  const recorder = spawn(
+    ffmpeg,
+    ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip.file, '-c:v', 'copy', '-c:a', 'libopus', '-b:a', '128k', '-f', 'matroska', '-cluster_time_limit', '250', 'pipe:1'],
+    {stdio: ['ignore', 'pipe', 'ignore']},
+  )
+  recorder.stdout!.on('data', (chunk: Buffer) => {
+    if (client.readyState === WebSocket.OPEN) client.send(chunk)
+  })
+  return {
+    bridgePid: () => bridge?.pid,
+    stop: async () => {
+      await stopChild(recorder)
+      client.terminate()
+      await stopChild(bridge)
+      server.close()
+    },
+  }
+}
