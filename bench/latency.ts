@@ -9,7 +9,11 @@
  * white frame's number is read from its block band. Latency = presentation time − flash time,
  * both on this machine's clock (the page's performance.timeOrigin + presentationTime).
  *
- * Two players, one after the other, on the same stream and packager:
+ * Two paths in: RTMP as OBS sends it, and ws, the Go-live page's: the same encoder writing
+ * Matroska (H.264 + Opus, as Chromium's MediaRecorder) over a WebSocket into the ingest's bridge
+ * (bench/lib-media/browser-publisher.ts), which publishes it to RTMP. One after the other.
+ *
+ * Two players on the RTMP path, one after the other, on the same stream and packager (ws: ll-hls):
  * - ll-hls: hls.js lowLatencyMode, catching up at up to 1.5× (parts, blocking reload);
  * - hls: lowLatencyMode off (whole segments, hls.js's default 3-segment live sync).
  * Once playing, a player holds a steady offset, so every flash of one page load shows nearly the
@@ -17,6 +21,7 @@
  * --sessions times and counts --samples flashes across them, after --warmup seconds of each.
  *
  *   npm run bench:latency -- [--samples 21] [--sessions 3] [--warmup 8]
+ * Last line: latency: ll-hls p50=<s> p95=<s> hls p50=<s> ws p50=<s> ws p95=<s>
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 import os from 'node:os'
@@ -24,7 +29,7 @@ import {parseArgs} from 'node:util'
 
 import type {Page} from 'playwright-core'
 
-import {RTMP_APP} from '../appliance/contract/index.js'
+import {RTMP_APP, type HardwareProfile} from '../appliance/contract/index.js'
 import {LiveTranscode} from '../appliance/hls/live-transcode.js'
 import {findProfile, loadProfiles} from '../src/hardware/profiles.js'
 import {launchChromium, type RunningChromium} from '../test/harness/chromium.js'
@@ -33,6 +38,7 @@ import {startMediaServer, type MediaServer} from '../test/harness/rtmp.js'
 import {requireTool} from '../test/harness/tools.js'
 import {FRAME_HEIGHT, FRAME_WIDTH, ID_BAND, ID_BITS, startFlashPublisher, type FlashPublisher} from './lib-media/flash-publisher.js'
 import {servePackager, type PackagerServer} from './lib-media/packager-server.js'
+import {webSocketIngest, type BrowserPublisher} from './lib-media/browser-publisher.js'
 
 const {values: flags} = parseArgs({
   options: {
@@ -188,12 +194,14 @@ async function clockSkewMs(chromium: RunningChromium, base: string): Promise<num
   }
 }
 
-async function main(): Promise<void> {
-  const profile = findProfile(await loadProfiles(), 'cpu-small')
-  console.log(`bench:latency — ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
-  console.log(`profile cpu-small: ${profile.ladder.map((r) => r.name).join('/')}, segments ${profile.hls.segmentSeconds} s, parts ${profile.hls.partSeconds} s`)
+/** Where the flash publisher's stream enters: RTMP as OBS sends it, or the Go-live page's WebSocket. */
+type Path = 'rtmp' | 'ws'
+
+/** One path end to end (publisher → ingest → ladder → packager → Chromium), each of its modes measured. */
+async function measurePath(path: Path, profile: HardwareProfile, modes: readonly Mode[]): Promise<ModeResult[]> {
   let nms: MediaServer | undefined
   let publisher: FlashPublisher | undefined
+  let ingest: BrowserPublisher | undefined
   let transcode: LiveTranscode | undefined
   let server: PackagerServer | undefined
   let chromium: RunningChromium | undefined
@@ -201,7 +209,15 @@ async function main(): Promise<void> {
   try {
     nms = await startMediaServer()
     const url = nms.rtmpUrl(RTMP_APP, 'bench')
-    publisher = await startFlashPublisher({url})
+    if (path === 'ws') {
+      // The encoder's Matroska goes over a WebSocket into the ingest's bridge, which publishes it to RTMP.
+      const top = {fps: profile.ladder[0]!.fps, videoKbps: profile.ladder[0]!.videoKbps, segmentSeconds: profile.hls.segmentSeconds}
+      const bridge = await webSocketIngest(url, top)
+      ingest = bridge
+      publisher = await startFlashPublisher({url: bridge.url, format: 'matroska'})
+    } else {
+      publisher = await startFlashPublisher({url})
+    }
     await nms.waitForPublish(RTMP_APP, 'bench')
     transcode = new LiveTranscode({profile, input: url, ffmpegPath: requireTool('ffmpeg')})
     const speeds: number[] = []
@@ -211,9 +227,9 @@ async function main(): Promise<void> {
     server = await servePackager(packager, {'/player.html': page, '/blank.html': '<!doctype html>'})
     await waitFor('two segments in every rendition', async () => packager.renditions.every((r) => packager.segments(r.name).length >= 2), {timeoutMs: 30_000})
     chromium = await launchChromium()
-    console.log(`chromium ${chromium.version}, page clock − node clock: ${(await clockSkewMs(chromium, server.base)).toFixed(1)} ms`)
+    console.log(`${path}: chromium ${chromium.version}, page clock − node clock: ${(await clockSkewMs(chromium, server.base)).toFixed(1)} ms`)
 
-    for (const mode of ['ll-hls', 'hls'] as const) {
+    for (const mode of modes) {
       const runs: ModeResult[] = []
       for (let session = 0; session < sessions; session++) runs.push(await measure(chromium, server.base, mode, publisher, perSession))
       const result: ModeResult = {
@@ -229,15 +245,15 @@ async function main(): Promise<void> {
       results.push(result)
       const sorted = [...result.latenciesMs].sort((a, b) => a - b)
       console.log(
-        `${mode}: n=${sorted.length} p50=${seconds(percentile(sorted, 0.5))} p95=${seconds(percentile(sorted, 0.95))} ` +
+        `${path} ${mode}: n=${sorted.length} p50=${seconds(percentile(sorted, 0.5))} p95=${seconds(percentile(sorted, 0.95))} ` +
           `min=${seconds(sorted[0] ?? Number.NaN)} max=${seconds(sorted.at(-1) ?? Number.NaN)} s; ` +
           `hls.js live-edge latency ${result.hlsJsLatencyS.toFixed(2)} s; missed ${result.missed}, unmatched ${result.unmatched}; ` +
           `dropped frames ${result.droppedFrames}/${result.totalFrames}${result.errors.length > 0 ? `; errors: ${result.errors.join(', ')}` : ''}`,
       )
-      for (const [i, run] of runs.entries()) console.log(`  ${mode} load ${i + 1} (s): ${run.latenciesMs.map(seconds).join(' ')}`)
+      for (const [i, run] of runs.entries()) console.log(`  ${path} ${mode} load ${i + 1} (s): ${run.latenciesMs.map(seconds).join(' ')}`)
     }
     const tail = speeds.slice(-30)
-    console.log(`ladder speed (last ${tail.length} s): min ${Math.min(...tail).toFixed(3)}x; publisher frame lag max ${publisher.maxLagMs().toFixed(0)} ms; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+    console.log(`${path}: ladder speed (last ${tail.length} s): min ${Math.min(...tail).toFixed(3)}x; publisher frame lag max ${publisher.maxLagMs().toFixed(0)} ms; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
     if (transcode.error !== undefined) throw transcode.error
   } finally {
     const step = async (what: string, stop: (() => Promise<void>) | undefined): Promise<void> => {
@@ -249,14 +265,25 @@ async function main(): Promise<void> {
     await step('transcode', transcode === undefined ? undefined : () => transcode!.stop())
     await step('server', server?.close)
     await step('publisher', publisher?.stop)
+    await step('websocket bridge', ingest?.stop)
     await step('nms', nms?.stop)
   }
   for (const r of results) {
-    if (r.errors.length > 0) throw new Error(`${r.mode}: hls.js failed: ${r.errors.join(', ')}`)
-    if (r.latenciesMs.length < samplesWanted) throw new Error(`${r.mode}: only ${r.latenciesMs.length} flashes detected (wanted ${samplesWanted})`)
+    if (r.errors.length > 0) throw new Error(`${path} ${r.mode}: hls.js failed: ${r.errors.join(', ')}`)
+    if (r.latenciesMs.length < samplesWanted) throw new Error(`${path} ${r.mode}: only ${r.latenciesMs.length} flashes detected (wanted ${samplesWanted})`)
   }
-  const of = (mode: Mode, p: number): string => seconds(percentile([...results.find((r) => r.mode === mode)!.latenciesMs].sort((a, b) => a - b), p))
-  console.log(`latency: ll-hls p50=${of('ll-hls', 0.5)} p95=${of('ll-hls', 0.95)} hls p50=${of('hls', 0.5)}`)
+  return results
+}
+
+async function main(): Promise<void> {
+  const profile = findProfile(await loadProfiles(), 'cpu-small')
+  console.log(`bench:latency — ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  console.log(`profile cpu-small: ${profile.ladder.map((r) => r.name).join('/')}, segments ${profile.hls.segmentSeconds} s, parts ${profile.hls.partSeconds} s`)
+  // One path at a time: the two pipelines would share the box's two cores.
+  const rtmp = await measurePath('rtmp', profile, ['ll-hls', 'hls'])
+  const ws = await measurePath('ws', profile, ['ll-hls'])
+  const p = (results: ModeResult[], mode: Mode, q: number): string => seconds(percentile([...results.find((r) => r.mode === mode)!.latenciesMs].sort((a, b) => a - b), q))
+  console.log(`latency: ll-hls p50=${p(rtmp, 'll-hls', 0.5)} p95=${p(rtmp, 'll-hls', 0.95)} hls p50=${p(rtmp, 'hls', 0.5)} ws p50=${p(ws, 'll-hls', 0.5)} ws p95=${p(ws, 'll-hls', 0.95)}`)
 }
 
 await main()

@@ -26,7 +26,13 @@ const WHITE = 235
 const BLACK = 16
 
 export interface FlashPublisherOptions {
+  /** Where ffmpeg sends the stream: an RTMP URL (FLV, as OBS), or with `matroska` a tcp:// one. */
   url: string
+  /**
+   * flv: H.264 + AAC over RTMP, as OBS sends it. matroska: H.264 + Opus in Matroska with a
+   * cluster every 250 ms, as Chromium's MediaRecorder records for the Go-live page.
+   */
+  format?: 'flv' | 'matroska'
   /** A flash every this many frames (30: once a second). */
   flashEveryFrames?: number
   /** Frames each flash lasts: more than one, so a dropped frame in the player does not lose it. */
@@ -73,7 +79,7 @@ function frame(index: number, flashId: number | undefined): Buffer {
   return pixels
 }
 
-export async function startFlashPublisher({url, flashEveryFrames = FPS, flashFrames = 3}: FlashPublisherOptions): Promise<FlashPublisher> {
+export async function startFlashPublisher({url, format = 'flv', flashEveryFrames = FPS, flashFrames = 3}: FlashPublisherOptions): Promise<FlashPublisher> {
   const dir = await tempDir('flash-publisher')
   const fifo = path.join(dir.dir, 'frames.gray')
   await execa('mkfifo', [fifo])
@@ -98,8 +104,9 @@ export async function startFlashPublisher({url, flashEveryFrames = FPS, flashFra
       '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency',
       '-g', gop, '-keyint_min', gop, '-sc_threshold', '0',
       '-b:v', '3000k', '-maxrate', '3000k', '-bufsize', '3000k', '-pix_fmt', 'yuv420p',
-      '-c:a', 'aac', '-b:a', '128k', '-ar', '48000',
-      '-f', 'flv', url,
+      ...(format === 'flv'
+        ? ['-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-f', 'flv', url]
+        : ['-c:a', 'libopus', '-b:a', '128k', '-ar', '48000', '-f', 'matroska', '-cluster_time_limit', '250', '-flush_packets', '1', url]),
     ],
     ready: {log: /frame=\s*[1-9]/},
     timeoutMs: 20_000,

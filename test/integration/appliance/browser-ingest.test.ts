@@ -12,7 +12,7 @@ import type {Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import WebSocket from 'ws'
 
-import {closeCodes, goLiveSessionSchema, streamStateKey, streamStateSchema, type Playback} from '../../../appliance/contract/index.js'
+import {closeCodes, goLiveSessionSchema, INGEST_ASSIGN_PATH, streamStateKey, streamStateSchema, type IngestAssignment, type Playback} from '../../../appliance/contract/index.js'
 import {ladderRungs} from '../../../appliance/hls/ladder.js'
 import type {VodListing} from '../../../appliance/vods/vods.js'
 import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
@@ -260,9 +260,11 @@ describe('going live from the browser', () => {
     expect(await ingestOf(CHANNEL)).toBe(on)
   }, 120_000)
 
-  it('a script sends a VP8/Opus WebM with a stream key: encoded to H.264 once, it goes live like any broadcast', async () => {
+  it('a script sends a VP8/Opus WebM with a stream key through the site: encoded to H.264 once, it goes live like any broadcast', async () => {
     const key = await site.streamKey('webm-script')
-    const socket = openSocket(ingestSocketUrl('ingest-a'))
+    // As docs/browser-ingest.md has a tool do it: the assignment API, then the site's socket path.
+    const {ingestId} = (await site.web<IngestAssignment>(INGEST_ASSIGN_PATH)).body
+    const socket = openSocket(`${site.frontUrl().replace('http', 'ws')}/ingest/ws/${ingestId}`)
     await helloWithKey(socket, key, 'video/webm;codecs=vp8,opus')
     const recorder = execa(requireTool('ffmpeg'), [
       '-hide_banner', '-loglevel', 'error', '-re',
