@@ -52,7 +52,7 @@ export const goLiveJs = asset(
   const mimeType = ['video/webm;codecs=h264,opus', 'video/x-matroska;codecs=avc1,opus', 'video/mp4;codecs=avc1,mp4a.40.2', 'video/mp4', 'video/webm;codecs=vp8,opus', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t));
   state.mimeType = mimeType;
   const top = {height: Number(form.dataset.height), fps: Number(form.dataset.fps), kbps: Number(form.dataset.kbps)};
-  let media, recorder, socket, ingestId, avoid, fields, wanted = false, wasLive = false, retryUntil = 0, timer;
+  let media, recorder, socket, ingestId, avoid, fields, restarting = false, wanted = false, wasLive = false, retryUntil = 0, timer;
   const source = () => new FormData(form).get('source');
 
   const fillDevices = async () => {
@@ -121,7 +121,7 @@ export const goLiveJs = asset(
     ws.onmessage = (event) => {
       let message; try { message = JSON.parse(event.data); } catch { return; }
       if (message.type === 'ready') { startRecorder(); say('Connected: starting the broadcast…', 'starting'); }
-      else if (message.type === 'live') { state.live = wasLive = true; retryUntil = 0; state.streamId = message.streamId; state.liveAt = Date.now(); say('Live. Viewers see you a few seconds late; keep this tab open.', 'live'); }
+      else if (message.type === 'live') { state.live = wasLive = true; restarting = false; retryUntil = 0; state.streamId = message.streamId; state.liveAt = Date.now(); say('Live. Viewers see you a few seconds late; keep this tab open.', 'live'); }
       else if (message.type === 'slow-down') lower();
       else if (message.type === 'error') said = message;
     };
@@ -134,10 +134,12 @@ export const goLiveJs = asset(
       const why = said?.message || event.reason;
       state.error = why;
       // Final: the streamer must change something first. The rest: reconnect (another server).
-      if ([codes.badHello, codes.unauthorized, codes.badMedia, codes.ended].includes(event.code)) return end(why || 'The server ended the broadcast.');
-      if (event.code === codes.refused && !wasLive) return end(why);
+      if ([1009, codes.badHello, codes.unauthorized, codes.badMedia, codes.ended].includes(event.code)) return end(why || 'The server ended the broadcast.');
+      // Refused as live already: final on a first start (OBS or another tab is live), not while
+      // our own last broadcast winds down (after a drop, or a restart at a lower bitrate).
+      if (event.code === codes.refused && !wasLive && !restarting) return end(why);
       avoid = undefined;
-      if (event.code === 1000) return connect(); // we closed it to change the bitrate: the same ingest is fine
+      if (event.code === 1000) { timer = setTimeout(connect, 1000); return; } // we closed it to change the bitrate: the same ingest is fine
       // A refusal is about the channel (its last broadcast still winding down), not the ingest.
       avoid = event.code === codes.refused ? undefined : ingestId;
       if (retryUntil < Date.now()) retryUntil = Date.now() + 60000;
@@ -146,13 +148,14 @@ export const goLiveJs = asset(
   };
   // The upload is slower than the bitrate: record anew at a lower one (a short gap for viewers).
   const lower = () => {
-    if (!socket || state.kbps <= 300) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN || state.kbps <= 300) return;
+    restarting = true;
     state.kbps = Math.max(300, Math.round(state.kbps * 0.6));
     quality.textContent = 'Your upload is slower than the stream: the quality is lowered to ' + state.kbps + ' kbit/s.';
     quality.hidden = false;
     socket.close(1000, 'lower bitrate');
   };
-  setInterval(() => { if (socket && socket.bufferedAmount > (state.kbps * 1000 / 8) * 3) lower(); }, 1000);
+  setInterval(() => { if (socket && socket.readyState === WebSocket.OPEN && socket.bufferedAmount > (state.kbps * 1000 / 8) * 3) lower(); }, 1000);
 
   const end = (text) => {
     wanted = false;
@@ -176,7 +179,7 @@ export const goLiveJs = asset(
     if (!media || media.getTracks().every((t) => t.readyState === 'ended')) { await showPreview(); if (!media) return; }
     // Read before the form is locked (disabled fields are not sent).
     fields = new URLSearchParams(new FormData(form));
-    wanted = true; wasLive = false; state.kbps = 0; retryUntil = Date.now() + 60000; ingestId = avoid = undefined;
+    wanted = true; wasLive = false; restarting = false; state.kbps = 0; retryUntil = Date.now() + 60000; ingestId = avoid = undefined;
     start.hidden = true; stop.hidden = false; stop.focus();
     for (const input of form.querySelectorAll('input, select')) input.disabled = true;
     say('Connecting…', 'connecting');

@@ -174,7 +174,8 @@ export class StreamKeys {
       pipeline.set(CACHE_PREFIX + doc.hash, JSON.stringify({status: 'revoked', channel, keyId: doc.keyId}), 'EX', KEY_CACHE_TTL_SECONDS)
     }
     await pipeline.exec()
-    return {channel, revoked: docs.map((d) => d.keyId)}
+    // The browser key goes too (a browser broadcast ends like the others), but it was never listed.
+    return {channel, revoked: docs.filter((d) => d.browser === undefined).map((d) => d.keyId)}
   }
 
   /** The channel a key publishes to: Redis first, then MongoDB (and the answer cached). */

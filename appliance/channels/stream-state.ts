@@ -107,6 +107,8 @@ export interface StreamDoc {
   endReason?: string
   /** What in the encoder's settings hurt the ladder, each with what to change (the dashboard shows them). */
   sourceWarnings?: string[]
+  /** Its ingest died before closing its archive; housekeeping closed it (and queued dvr.finalize) or found it closed. */
+  archiveClosed?: boolean
   /**
    * Its past broadcast was deleted on purpose (by its streamer, with its account, or past the
    * site's retention): housekeeping lets what is left of its archive go. Until then an archive is

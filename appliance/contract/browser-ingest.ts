@@ -42,8 +42,8 @@ export const closeCodes = {
 /** The client's first message (text). */
 export const browserHelloSchema = z.object({
   type: z.literal('hello'),
-  /** MediaRecorder's mimeType, e.g. video/webm;codecs=h264,opus. */
-  mimeType: z.string().max(200),
+  /** MediaRecorder's mimeType, e.g. video/webm;codecs=h264,opus (ASCII: a MIME type and its parameters). */
+  mimeType: z.string().max(200).regex(/^[\w.+/;=," -]*$/, 'a MIME type'),
   /** A stream key, for clients without a ticket (a tool, a script); never with a ticket. */
   key: z.string().max(100).optional(),
 })

@@ -10,7 +10,7 @@ import type {Duplex} from 'node:stream'
 
 import type {Redis} from 'ioredis'
 
-import {BROWSER_INGEST_PATH} from '../contract/index.js'
+import {BROWSER_INGEST_PATH, CHAT_SOCKET_PATH} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
 
@@ -28,9 +28,16 @@ export function forwardBrowserIngest(options: {server: Server; redis: Redis; log
   const sockets = new Set<Duplex>()
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = new URL(request.url ?? '/', 'http://web')
-    if (!url.pathname.startsWith(PREFIX)) return // Socket.IO's, or nobody's
-    const ingestId = decodeURIComponent(url.pathname.slice(PREFIX.length))
+    if (url.pathname.startsWith(`${CHAT_SOCKET_PATH}/`)) return // Socket.IO's
     socket.on('error', () => socket.destroy())
+    // Socket.IO leaves other paths alone (destroyUpgrade: false): nobody else takes them.
+    if (!url.pathname.startsWith(PREFIX)) return answer(socket, '404 Not Found')
+    let ingestId: string
+    try {
+      ingestId = decodeURIComponent(url.pathname.slice(PREFIX.length))
+    } catch {
+      return answer(socket, '400 Bad Request')
+    }
     void listNodes(options.redis, 'ingest').then(
       (ingests) => {
         const ingest = ingests.find((n) => n.id === ingestId)

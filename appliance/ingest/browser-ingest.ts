@@ -50,6 +50,8 @@ export interface BrowserIngestOptions {
   rtmpPort: number
   ladderTop: {fps: number; videoKbps: number; segmentSeconds: number}
   events: PublishEventBus
+  /** A publish name of the bridge's own standing for `key` (the RTMP gate resolves it); released when done. */
+  alias: (key: string) => {name: string; release(): void}
   /** Whether the channel is live now, here or on another ingest. */
   liveNow: (channel: string) => Promise<boolean>
   registry: Registry
@@ -70,6 +72,8 @@ const unauthorizedReasons: RefuseReason[] = ['bad-key', 'revoked']
 const SLOW_DOWN_AFTER_MS = 1500
 /** After the client left: the time ffmpeg gets to send what it holds before it is killed. */
 const FLUSH_MS = 5000
+/** Keep-alives: a WebSocket ping (browsers answer it by themselves) this often. */
+const PING_EVERY_MS = 15_000
 
 const ticketUsedKey = (nonce: string): string => `shing:ingest:ticket:${nonce}`
 
@@ -123,11 +127,15 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = new URL(request.url ?? '/', 'http://ingest')
     if (url.pathname !== BROWSER_INGEST_PATH) {
+      socket.on('error', () => undefined)
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
-      const done = serve(ws, url.searchParams.get('ticket') ?? undefined, request.socket.remoteAddress ?? '')
+      const done = serve(ws, url.searchParams.get('ticket') ?? undefined, request.socket.remoteAddress ?? '').catch((error: unknown) => {
+        log.error({err: error}, 'browser broadcast socket failed')
+        ws.terminate()
+      })
       bridges.add(done)
       void done.finally(() => bridges.delete(done))
     })
@@ -137,12 +145,18 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
   const send = (ws: WebSocket, message: BrowserServerMessage): void => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message))
   }
-  /** Says why, then closes (the close reason is cut to the 123 bytes a close frame carries). */
+  /** Says why, then closes (the close reason cut, at a character, to the 123 bytes a close frame carries). */
   const finish = (ws: WebSocket, code: number, message: string): void => {
     if (ws.readyState !== ws.OPEN) return
     closed.inc({code: String(code)})
     send(ws, {type: 'error', code, message})
-    ws.close(code, Buffer.from(message).subarray(0, 123).toString())
+    let reason = message
+    while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1)
+    try {
+      ws.close(code, reason)
+    } catch {
+      ws.terminate()
+    }
   }
 
   /** One socket, from its hello to its close. */
@@ -200,7 +214,8 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
         return finish(ws, closeCodes.unauthorized, `Not allowed: ${checked.why}`)
       }
       // A ticket is good for one socket: a copy of the URL (a log, a history) publishes nothing.
-      const fresh = await options.redis.set(ticketUsedKey(checked.nonce), '1', 'PX', TICKET_TTL_MS, 'NX').catch(() => 'unknown' as const)
+      // Remembered until well after the ticket expires, whatever the two boxes' clocks say.
+      const fresh = await options.redis.set(ticketUsedKey(checked.nonce), '1', 'PXAT', Math.max(checked.expires, Date.now()) + TICKET_TTL_MS, 'NX').catch(() => 'unknown' as const)
       if (fresh === 'unknown') return finish(ws, closeCodes.goElsewhere, 'The server cannot check tickets right now: try again in a moment')
       if (fresh === null) return finish(ws, closeCodes.unauthorized, 'Not allowed: this ticket was used already; ask the site for a new one')
       channel = checked.channel
@@ -246,7 +261,10 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
     ready: () => void,
     takeMedia: (handler: (chunk: Buffer) => void) => void,
   ): Promise<void> => {
-    const url = `rtmp://127.0.0.1:${options.rtmpPort}/${RTMP_APP}/${key}`
+    // Its own publish name (standing for the key): the gate's answers reach this socket only.
+    const alias = options.alias(key)
+    const name = alias.name
+    const url = `rtmp://127.0.0.1:${options.rtmpPort}/${RTMP_APP}/${name}`
     const child: ChildProcess = spawn(options.ffmpegPath ?? 'ffmpeg', bridgeArgs(mimeType, url, options.ladderTop), {stdio: ['pipe', 'ignore', 'pipe']})
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
     let stderr = ''
@@ -258,19 +276,19 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
     let refusal: {code: number; message: string} | undefined
     let streamId: string | undefined
     const onRefused = (refusedKey: string, reason: RefuseReason, description: string): void => {
-      if (refusedKey !== key) return
+      if (refusedKey !== name) return
       const code = goElsewhereReasons.includes(reason) ? closeCodes.goElsewhere : unauthorizedReasons.includes(reason) ? closeCodes.unauthorized : closeCodes.refused
       refusal = {code, message: description}
       finish(ws, code, description)
     }
     const onLive = (liveKey: string, id: string): void => {
-      if (liveKey !== key) return
+      if (liveKey !== name) return
       streamId = id
       bridgeLog.info({streamId}, 'browser broadcast live')
       send(ws, {type: 'live', streamId: id})
     }
     const onEnded = (endedKey: string, id: string): void => {
-      if (endedKey === key && id === streamId) finish(ws, closeCodes.ended, 'The broadcast ended on the server (a moderator ended it, or its key was revoked)')
+      if (endedKey === name && id === streamId) finish(ws, closeCodes.ended, 'The broadcast ended on the server (a moderator ended it, or its key was revoked)')
     }
     events.on('refused', onRefused)
     events.on('live', onLive)
@@ -280,9 +298,15 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
     let started = false
     let heldSince: number | undefined
     let toldSlowDownAt = 0
+    let lastPing = Date.now()
     const watchdog = setInterval(() => {
       const now = Date.now()
-      if (now - lastMedia >= BROWSER_INGEST_SILENCE_MS) finish(ws, closeCodes.silent, `No media for ${BROWSER_INGEST_SILENCE_MS / 1000} s: the broadcast is ended`)
+      // Silence counts only while the socket is read (a paused one holds what the client sent).
+      if (heldSince === undefined && now - lastMedia >= BROWSER_INGEST_SILENCE_MS) finish(ws, closeCodes.silent, `No media for ${BROWSER_INGEST_SILENCE_MS / 1000} s: the broadcast is ended`)
+      if (now - lastPing >= PING_EVERY_MS && ws.readyState === ws.OPEN) {
+        lastPing = now
+        ws.ping()
+      }
       if (heldSince !== undefined && now - heldSince >= SLOW_DOWN_AFTER_MS && now - toldSlowDownAt >= 5000) {
         toldSlowDownAt = now
         send(ws, {type: 'slow-down', bufferedSeconds: (now - heldSince) / 1000})
@@ -306,6 +330,7 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
         ws.pause()
         child.stdin.once('drain', () => {
           heldSince = undefined
+          lastMedia = Date.now()
           ws.resume()
         })
       }
@@ -335,6 +360,7 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
     events.off('refused', onRefused)
     events.off('live', onLive)
     events.off('ended', onEnded)
+    alias.release()
     bridgeLog.info({streamId, code: child.exitCode}, 'browser broadcast socket done')
   }
 
@@ -344,7 +370,12 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
       closing = true
       options.server.off('upgrade', onUpgrade)
       for (const ws of wss.clients) finish(ws, closeCodes.goElsewhere, 'This server is restarting: connect to another one')
-      await Promise.allSettled([...bridges])
+      // A client that does not answer the close (or is paused) is cut off: the stop has seconds, not ws's 30.
+      const cutOff = setTimeout(() => {
+        for (const ws of wss.clients) ws.terminate()
+      }, 2000)
+      await Promise.race([Promise.allSettled([...bridges]), new Promise((resolve) => setTimeout(resolve, 7000))])
+      clearTimeout(cutOff)
       wss.close()
     },
   }

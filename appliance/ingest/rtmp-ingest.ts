@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {once} from 'node:events'
 import {mkdtemp, rm} from 'node:fs/promises'
 import os from 'node:os'
@@ -150,8 +151,11 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   const states = new StreamStates(redis)
   const records = new StreamRecords(mongo.db)
   const hooks = hooksFor(ctx)
-  /** What the browser sockets hear of the publishes they made. */
+  /** What the browser sockets hear of the publishes they made (by the names they publish under). */
   const events = new PublishEventBus()
+  events.setMaxListeners(0)
+  /** A browser bridge's publish name → the stream key it stands for. */
+  const aliases = new Map<string, string>()
   captureNmsLogs(log.child({module: 'nms'}))
 
   // Its store (relay tasks, history) is per process: nothing in it must outlive the container.
@@ -205,13 +209,17 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     if (request.app !== RTMP_APP) {
       return refusal('bad-path', `Set the encoder's server to ${serverUrl}`, {...details, app: request.app.slice(0, 64), fix: `the server URL must end in /${RTMP_APP}`})
     }
+    // A browser broadcast's bridge publishes under a name of its own, standing for its key (over
+    // loopback only), so that what happens to its publish is told to its socket and no other.
+    const aliased = isLoopback(request.ip) ? aliases.get(request.name) : undefined
+    const key = aliased ?? request.name
     // A key never has another character (nor a ?query): refused as a key, never looked up.
-    if (!STREAM_KEY_PATTERN.test(request.name)) {
+    if (!STREAM_KEY_PATTERN.test(key)) {
       return refusal('bad-key', 'This stream key is not valid: copy it again from where you got it', {...details, fix: 'not a stream key (43 letters, digits, - and _); the streamer should copy it again'})
     }
     let lookup: Awaited<ReturnType<StreamKeys['lookup']>>
     try {
-      lookup = await keys.lookup(request.name)
+      lookup = await keys.lookup(key)
     } catch (error) {
       return refusal('lookup-failed', 'The server cannot check stream keys right now: try again in a minute', {
         ...details,
@@ -309,6 +317,11 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     rtmpPort: ctx.ports.rtmp,
     ladderTop: {fps: top.fps, videoKbps: top.videoKbps, segmentSeconds: env.profile.hls.segmentSeconds},
     events,
+    alias: (key) => {
+      const name = `browser-${randomBytes(12).toString('hex')}`
+      aliases.set(name, key)
+      return {name, release: () => aliases.delete(name)}
+    },
     // A broadcast of the channel still winding down here does not count (as for RTMP).
     liveNow: async (channel) => {
       const here = [...tracked.values()].filter((t) => t.channel === channel)
@@ -469,7 +482,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     }
     const publish: AcceptedPublish = {
       channel: t.channel,
-      streamKey: session.streamName,
+      streamKey: aliases.get(session.streamName) ?? session.streamName,
       state,
       tracks: ladderTracks,
       inputUrl: `rtmp://127.0.0.1:${ctx.ports.rtmp}/${RTMP_APP}/${session.streamName}`,

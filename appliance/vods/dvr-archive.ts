@@ -4,7 +4,8 @@
  * (EXT-X-ENDLIST, PLAYLIST-TYPE VOD): the archive plays as a VOD. Nothing here ever deletes.
  */
 import type {Logger} from '../platform/logger.js'
-import type {Storage} from '../platform/storage.js'
+import {listObjectNames, readObjectText, type Storage} from '../platform/storage.js'
+import {parseMediaPlaylist} from './archive-playlists.js'
 
 export interface ArchivedSegment {
   msn: number
@@ -66,6 +67,46 @@ export function archiveMaster(renditions: readonly ArchivedRendition[]): string 
 }
 
 const CONTENT_TYPES = {m3u8: 'application/vnd.apple.mpegurl', mp4: 'video/mp4', m4s: 'video/iso.segment'} as const
+
+/**
+ * The archive of a broadcast whose ingest died before it closed it: each rendition's playlist as
+ * far as it got (it lists only segments already uploaded) is closed, and a master lists those
+ * with segments, so that dvr.finalize makes a VOD of it. An archive with a master is closed
+ * already (its ingest got that far) and is left as it is. The segments the playlists list.
+ */
+export async function closeAbandonedArchive(
+  storage: Storage,
+  channel: string,
+  streamId: string,
+  renditions: readonly ArchivedRendition[],
+  /** Runs before the master is written (queue dvr.finalize here): if it throws, the next call does it all again. */
+  beforeMaster: () => Promise<void> = async () => undefined,
+): Promise<{closed: boolean; segments: number}> {
+  const prefix = dvrPrefix(channel, streamId)
+  const objects = new Set(await listObjectNames(storage, `${prefix}/`))
+  if (objects.has(`${prefix}/master.m3u8`)) return {closed: false, segments: 0}
+  const kept: ArchivedRendition[] = []
+  let segments = 0
+  for (const rendition of renditions) {
+    const key = `${prefix}/${rendition.name}/index.m3u8`
+    if (!objects.has(key) || !objects.has(`${prefix}/${rendition.name}/init.mp4`)) continue
+    const text = await readObjectText(storage, key)
+    const playlist = parseMediaPlaylist(text)
+    const listed = playlist.segments.length
+    if (listed === 0) continue
+    if (!playlist.closed) {
+      const closed = `${text.replace('#EXT-X-PLAYLIST-TYPE:EVENT', '#EXT-X-PLAYLIST-TYPE:VOD').trimEnd()}\n#EXT-X-ENDLIST\n`
+      await storage.client.putObject(storage.bucket, key, Buffer.from(closed), Buffer.byteLength(closed), {'Content-Type': CONTENT_TYPES.m3u8})
+    }
+    kept.push(rendition)
+    segments += listed
+  }
+  if (kept.length === 0) return {closed: false, segments: 0}
+  await beforeMaster()
+  const master = archiveMaster(kept)
+  await storage.client.putObject(storage.bucket, `${prefix}/master.m3u8`, Buffer.from(master), Buffer.byteLength(master), {'Content-Type': CONTENT_TYPES.m3u8})
+  return {closed: true, segments}
+}
 
 /** One broadcast's archive in S3; uploads of a rendition happen in order, each retried. */
 export class DvrArchive {

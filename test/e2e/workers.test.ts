@@ -199,7 +199,7 @@ describe('thumbnails and previews', () => {
 
   it("the live channel's thumbnail loads on the front page in Chromium (desktop and phone)", async () => {
     const key = await site.streamKey(channel)
-    publisher = await publishTestStream({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, size: '640x360', fps: 15})
+    publisher = await publishWhenThereIsRoom({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, size: '640x360', fps: 15, timeoutMs: 90_000})
     streamId = await waitFor('the channel live', async () => {
       const {body} = await site.web<{live: boolean; streamId?: string}>(`/api/streams/${channel}/playback`)
       return body.live ? body.streamId : undefined

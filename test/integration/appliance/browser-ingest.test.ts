@@ -10,15 +10,18 @@
 import {execa} from 'execa'
 import type {Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import pino from 'pino'
 import WebSocket from 'ws'
 
-import {closeCodes, goLiveSessionSchema, INGEST_ASSIGN_PATH, streamStateKey, streamStateSchema, type IngestAssignment, type Playback} from '../../../appliance/contract/index.js'
+import {closeCodes, goLiveSessionSchema, INGEST_ASSIGN_PATH, MONGO_DATABASE, streamStateKey, streamStateSchema, type IngestAssignment, type Playback} from '../../../appliance/contract/index.js'
 import {ladderRungs} from '../../../appliance/hls/ladder.js'
+import {JobQueues} from '../../../appliance/jobs/queues.js'
 import type {VodListing} from '../../../appliance/vods/vods.js'
 import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
-import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
+import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
+import {bucketKeys} from '../../harness/bucket.js'
 import {waitFor} from '../../harness/process.js'
 import {requireTool} from '../../harness/tools.js'
 
@@ -74,6 +77,19 @@ async function helloWithKey(socket: ReturnType<typeof openSocket>, key: string, 
   socket.ws.send(JSON.stringify({type: 'hello', mimeType, key}))
   await ready
 }
+/** The HTTP status an upgrade is answered with when it is refused (101 when it opens). */
+const upgradeStatus = (url: string): Promise<number> => new Promise((resolve) => {
+  const ws = new WebSocket(url)
+  ws.on('unexpected-response', (_request, response) => {
+    resolve(response.statusCode ?? 0)
+    ws.terminate()
+  })
+  ws.on('open', () => {
+    resolve(101)
+    ws.terminate()
+  })
+  ws.on('error', () => resolve(0))
+})
 const ingestSocketUrl = (id: string, query = ''): string => `ws://127.0.0.1:${site.get(id).httpPort}/ingest/ws${query}`
 
 beforeAll(async () => {
@@ -254,6 +270,18 @@ describe('going live from the browser', () => {
     expect(againClose.code).toBe(closeCodes.unauthorized)
     expect(againClose.messages.at(-1)?.message).toContain('used already')
 
+    // Hostile paths at the web's forwarder: a broken escape, a path nobody serves.
+    const front = site.frontUrl().replace('http', 'ws')
+    expect(await upgradeStatus(`${front}/ingest/ws/%FF`)).toBe(400)
+    expect(await upgradeStatus(`${front}/ingest/ws/no-such-ingest`)).toBe(404)
+    expect(await upgradeStatus(`${front}/nothing/here`)).toBe(404)
+    // A type of non-ASCII characters (their cut close reason once overflowed the close frame).
+    const wide = openSocket(ingestSocketUrl(on))
+    await opened(wide.ws)
+    wide.ws.send(JSON.stringify({type: 'hello', mimeType: '視'.repeat(60)}))
+    expect((await wide.closed).code).toBe(closeCodes.badHello)
+    for (const id of ['web', 'web-2', on]) expect((await fetch(`http://127.0.0.1:${site.get(id).httpPort}/healthz`)).status, id).toBe(200)
+
     // Through it all, the page's broadcast went on where it was.
     const after = await goLive()
     expect(after).toMatchObject({live: true, streamId: before.streamId, reconnects: before.reconnects})
@@ -290,7 +318,7 @@ describe('going live from the browser', () => {
     await waitFor('webm-script offline', async () => ((await playback('webm-script')).live ? undefined : true), {timeoutMs: 20_000, intervalMs: 250})
   }, 120_000)
 
-  it('End broadcast: the channel goes offline and the broadcast is left as a past broadcast', async () => {
+  it('End broadcast: the channel goes offline and the broadcast is left as a past broadcast, and so is the one the killed ingest carried', async () => {
     await studio.click('#stop')
     await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 20_000, intervalMs: 250})
     expect(await studio.locator('#go-live-status').textContent()).toContain('saved with your past broadcasts')
@@ -301,6 +329,23 @@ describe('going live from the browser', () => {
     expect(vod.durationSeconds).toBeGreaterThan(5)
     const streams = await ffprobe(`${site.frontUrl()}${vod.url}`)
     expect(streams.some((s) => s.codec_type === 'video')).toBe(true)
-    console.log(`browser-ingest: ws=ok failover=${failover.toFixed(1)}s broadcasts=${streamIds.length}`)
-  }, 90_000)
+    // The broadcast the killed ingest carried is kept too: housekeeping (every minute) closes its
+    // archive as far as it was uploaded, and the worker makes it a past broadcast.
+    const cut = await waitFor('the VOD of the broadcast cut by the kill', async () => {
+      const {body} = await site.web<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)
+      return body.vods.find((v) => v.streamId === streamIds[0])
+    }, {timeoutMs: 120_000, intervalMs: 2000}).catch(async (error: unknown) => {
+      // What housekeeping and the worker left, for the message.
+      const doc = await site.mongoClient.db(MONGO_DATABASE).collection('streams').findOne({streamId: streamIds[0]}, {projection: {_id: 0, live: 1, endReason: 1, ingestId: 1, renditions: 1}})
+      const objects = await bucketKeys(site.minio, BUCKET, `dvr/${CHANNEL}/${streamIds[0]}/`)
+      const jobs = new JobQueues(site.redisEndpoint, site.client, pino({level: 'silent'}))
+      const finalize = await jobs.queue('dvr.finalize').getJob(`dvr.finalize-${streamIds[0]}`)
+      const housekeeping = await jobs.queue('housekeeping').getCompleted(0, 2)
+      await jobs.close()
+      throw new Error(`${(error as Error).message}: stream ${JSON.stringify(doc)}; objects ${objects.filter((o) => !o.endsWith('.m4s')).join(' ')} (+${objects.filter((o) => o.endsWith('.m4s')).length} segments); dvr.finalize ${finalize === undefined ? 'not queued' : `${await finalize.getState()} ${finalize.failedReason ?? ''}`}; last housekeeping ${JSON.stringify(housekeeping.map((j) => j.returnvalue?.staleStreams))}`)
+    })
+    expect(cut.durationSeconds).toBeGreaterThan(4)
+    expect((await ffprobe(`${site.frontUrl()}${cut.url}`)).some((s) => s.codec_type === 'video')).toBe(true)
+    console.log(`browser-ingest: ws=ok failover=${failover.toFixed(1)}s broadcasts=${streamIds.length} cut-broadcast-kept=${cut.durationSeconds.toFixed(0)}s`)
+  }, 240_000)
 })

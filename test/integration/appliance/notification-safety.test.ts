@@ -19,10 +19,11 @@ import {mentionBudgetKey, MENTIONED_PER_WINDOW} from '../../../appliance/communi
 import {remindFollowers} from '../../../appliance/community/schedule-events.js'
 import {MONGO_DATABASE} from '../../../appliance/contract/index.js'
 import {JobQueues} from '../../../appliance/jobs/queues.js'
+import {connectStorage} from '../../../appliance/platform/storage.js'
 import {mailSend, mailSentKey} from '../../../appliance/worker/handlers/mail-send.js'
 import type {JobContext} from '../../../appliance/worker/handlers/context.js'
 import {csrfToken, FormClient, signUpThroughForm} from '../../harness/http-client.js'
-import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
+import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {startMailpit, type MailpitServer} from '../../harness/mailpit.js'
 
 const PASSWORD = 'mail once and only once'
@@ -124,7 +125,10 @@ describe('notification safety', () => {
     const streamId = '20250305T100000Z-000000b2'
     const startedAt = new Date(Date.now() - 3600_000)
     await db().collection('streams').insertOne({channel: CHANNEL, streamId, ingestId: 'ingest-gone', startedAt, live: true, renditions: []})
-    expect(await endStaleStreams(db(), site.client, jobs, {now: new Date(), dryRun: false, log})).toEqual({count: 1, examples: [`${CHANNEL}/${streamId}`]})
+    const storage = connectStorage({endpoint: site.s3.endpoint, region: site.s3.region, bucket: BUCKET, pathStyle: true, accessKey: site.s3.accessKey, secretKey: site.s3.secretKey})
+    // It had no archive yet: nothing to close, and no dvr.finalize.
+    expect(await endStaleStreams(db(), site.client, jobs, {now: new Date(), dryRun: false, log, storage})).toEqual({count: 1, examples: [`${CHANNEL}/${streamId}`]})
+    expect(await jobs.queue('dvr.finalize').getJob(`dvr.finalize-${streamId}`)).toBeUndefined()
     const job = await jobs.queue('channel.event').getJob(`channel.event-offline-${streamId}`)
     expect(job?.data).toMatchObject({channel: CHANNEL, event: 'offline', streamId})
   })
