@@ -407,7 +407,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
       log.error({channel, streamId: state.streamId, err: error}, 'onPublishEnded failed')
     }
     release(t)
-    events.emit('ended', publish.streamKey, state.streamId)
+    events.emit('ended', t.session.streamName, state.streamId)
     log.info({channel, streamId: state.streamId, seconds: Math.round((Date.now() - Date.parse(state.since)) / 1000)}, 'publish ended')
     void heartbeat.beat()
   }

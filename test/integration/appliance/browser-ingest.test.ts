@@ -22,6 +22,7 @@ import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {BUCKET, startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {bucketKeys} from '../../harness/bucket.js'
+import {runAdminOperation} from '../../harness/appliance.js'
 import {waitFor} from '../../harness/process.js'
 import {requireTool} from '../../harness/tools.js'
 
@@ -348,4 +349,28 @@ describe('going live from the browser', () => {
     expect((await ffprobe(`${site.frontUrl()}${cut.url}`)).some((s) => s.codec_type === 'video')).toBe(true)
     console.log(`browser-ingest: ws=ok failover=${failover.toFixed(1)}s broadcasts=${streamIds.length} cut-broadcast-kept=${cut.durationSeconds.toFixed(0)}s`)
   }, 240_000)
+  it('revoking the channel\'s keys ends a browser broadcast with the reason on the page; Go live works again after', async () => {
+    await studio.click('#start')
+    const first = await waitFor('live', async () => {
+      const s = await goLive()
+      return s.live ? s : undefined
+    }, {timeoutMs: 40_000, intervalMs: 250})
+    const revoked = await runAdminOperation('stream-key.revoke', {channel: CHANNEL}, {...site.env, SHING_COMPONENT: 'web'})
+    expect(revoked.reply.ok).toBe(true)
+    // The hidden browser key goes too, but is not listed among what was revoked.
+    expect(revoked.reply.ok && (revoked.reply.result as {revoked: string[]}).revoked).toEqual([])
+    await waitFor('the page to end the broadcast', async () => ((await goLive()).phase === 'failed' ? true : undefined), {timeoutMs: 30_000, intervalMs: 250})
+    expect(await studio.locator('#go-live-problem').textContent()).toContain('ended on the server')
+    await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 20_000, intervalMs: 250})
+
+    // The next Go live publishes with the key's next generation.
+    await studio.click('#start')
+    const again = await waitFor('live again', async () => {
+      const s = await goLive()
+      return s.live ? s : undefined
+    }, {timeoutMs: 40_000, intervalMs: 250})
+    expect(again.streamId).not.toBe(first.streamId)
+    await studio.click('#stop')
+    await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 20_000, intervalMs: 250})
+  }, 150_000)
 })
