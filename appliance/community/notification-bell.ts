@@ -6,7 +6,6 @@
  * connected to it. Only the instance holding a user's socket counts, so a went-live to 100,000
  * followers costs counts only for those online.
  */
-import {Signer} from '@fastify/cookie'
 import type {FastifyInstance} from 'fastify'
 import {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
@@ -14,6 +13,7 @@ import type {Server, Socket} from 'socket.io'
 import {z} from 'zod'
 
 import type {RedisSessionStore} from '../accounts/sessions.js'
+import {socketSession} from '../accounts/socket-session.js'
 import {CHAT_SOCKET_PATH} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {safeJson} from '../platform/json.js'
@@ -66,20 +66,9 @@ export interface BellServerOptions {
 export function startBells(options: BellServerOptions): {close(): Promise<void>} {
   const {log} = options
   const notifications = new Notifications(options.db)
-  const signer = new Signer(options.sessionSecret)
   const nsp = options.io.of(BELL_NAMESPACE)
 
-  nsp.use((socket, next) => {
-    const raw = options.app.parseCookie(socket.request.headers.cookie ?? '')[options.sessionCookie]
-    const unsigned = raw === undefined ? undefined : signer.unsign(raw)
-    if (unsigned === undefined || !unsigned.valid || unsigned.value === null) return next(new Error('Log in to get notifications.'))
-    options.sessions.get(unsigned.value, (error, session) => {
-      if (error !== null && error !== undefined) return next(new Error('Notifications are unavailable for a moment.'))
-      if (session?.userId === undefined) return next(new Error('Log in to get notifications.'))
-      ;(socket.data as {userId?: string}).userId = session.userId
-      next()
-    })
-  })
+  nsp.use(socketSession({...options, loggedOut: 'Log in to get notifications.', unavailable: 'Notifications are unavailable for a moment.'}))
 
   const sendCount = async (target: Socket | string): Promise<void> => {
     const userId = typeof target === 'string' ? target : (target.data as {userId: string}).userId

@@ -2,4 +2,4 @@
 import type {ComponentDef} from '../platform/component.js'
 import {startSfu} from '../sfu/worker-pool.js'
 
-export const sfu: ComponentDef<'sfu'> = {name: 'sfu', secrets: [], start: startSfu}
+export const sfu: ComponentDef<'sfu'> = {name: 'sfu', secrets: ['streamKeySecret'], start: startSfu}

@@ -22,6 +22,8 @@ import {Clips} from '../clips/clips.js'
 import {clipBox} from '../clips/pages.js'
 import {channelClipsSection, clipRoutes} from '../clips/routes.js'
 import {chatRoutes} from '../chat/routes.js'
+import {callRoutes, loadCallJs} from '../calls/pages.js'
+import {startCallSignalling} from '../calls/signalling.js'
 import {FollowBoxes, followRoutes} from '../community/follow-routes.js'
 import {Follows} from '../community/follows.js'
 import type {Notifier} from '../community/chat-notifications.js'
@@ -160,6 +162,7 @@ export const web: ComponentDef<'web'> = {
     const wantsPage = (url: string): boolean => !url.startsWith('/api/')
     const hlsJs = await loadHlsJs()
     const socketIoJs = await loadSocketIoJs()
+    const callJs = await loadCallJs()
     // Pages alike for every visitor without a session, answered from the last one for 2 s.
     const checks = [redisCheck(redis), mongoCheck(mongo), s3Check(storage)]
     const microcache = new MicroCache(2000, SESSION_COOKIE)
@@ -203,7 +206,7 @@ export const web: ComponentDef<'web'> = {
     app.get('/', {config: {microcache: true}}, async (request, reply) =>
       reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(homePage(pageContext(request, reply), await front.get())),
     )
-    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, goLiveJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs, bellJs]})
+    await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, goLiveJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs, bellJs, callJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     const outbox = createOutbox(smtpSettings(env), jobs)
@@ -298,6 +301,20 @@ export const web: ComponentDef<'web'> = {
       log: log.child({module: 'chat'}),
     })
     const bells = startBells({io: chat.io, app, db: mongo.db, sessions, sessionSecret: ctx.secret('sessionSecret'), sessionCookie: SESSION_COOKIE, redisEndpoint: ctx.redisEndpoint, log: log.child({module: 'notifications'})})
+    const calls = startCallSignalling({
+      io: chat.io,
+      app,
+      users,
+      sessions,
+      sessionSecret: ctx.secret('sessionSecret'),
+      sessionCookie: SESSION_COOKIE,
+      streamKeySecret: ctx.secret('streamKeySecret'),
+      redis,
+      redisEndpoint: ctx.redisEndpoint,
+      metrics,
+      log: log.child({module: 'calls'}),
+    })
+    await app.register(callRoutes, {socketIoJs, callJs, publicUrl: env.SHING_PUBLIC_URL, pageContext})
     await app.register(chatRoutes, {rooms: chatRooms, db: mongo.db, socketIoJs, pageContext, log: log.child({module: 'chat'})})
     await app.register(chatModerationRoutes, {rooms: chatRooms, users, chat, timeouts: new ChatFloodGate(redis, env.chatLimits), pageContext, log: log.child({module: 'chat'})})
     await app.register(clipRoutes, {db: mongo.db, redis, storage, jobs, rooms: chatRooms, media: env.media, hlsJs, pageContext, log: log.child({module: 'clips'})})
@@ -308,6 +325,7 @@ export const web: ComponentDef<'web'> = {
         liveStates.stop()
         // Chat first: its viewers reconnect to another web instance while this one finishes.
         await bells.close()
+        await calls.close()
         stopForwarding()
         await chat.close()
         await app.close()

@@ -77,6 +77,8 @@ export const componentEnvSchema = z.object({
   SHING_RELAY_DIRECT_ORIGIN: z.url().optional(),
   SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
   SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
+  /** The IP browsers send WebRTC media to (ports.webrtc.announcedAddress); unset: the box's public name, resolved. */
+  SHING_WEBRTC_ANNOUNCED_ADDRESS: z.string().min(1).optional(),
   /** The hardware profile, as JSON (contract/hardware-profile.ts), fitted to the box. */
   SHING_PROFILE: z.string().min(2),
   SHING_SECRETS_DIR: z.string().default(SECRETS_DIR),

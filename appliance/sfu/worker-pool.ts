@@ -1,31 +1,56 @@
+import {lookup} from 'node:dns/promises'
 import {once} from 'node:events'
+import {isIP} from 'node:net'
 import os from 'node:os'
 
 import * as mediasoup from 'mediasoup'
 import type {types} from 'mediasoup'
 
+import {CALL_EVENTS_CHANNEL, SFU_RPC_PATH, sfuRpcSchema, sfuRpcToken, } from '../contract/index.js'
 import type {ComponentContext, RunningComponent} from '../platform/component.js'
+import type {ApplianceEnv} from '../platform/env.js'
 import {redisCheck} from '../platform/checks.js'
 import {createHttpServer, listen, type HealthCheck} from '../platform/http-server.js'
 import {startHeartbeat} from '../registry/heartbeat.js'
+import {CallRooms, type CallWorker} from './call-rooms.js'
 
-/** What browsers send without negotiation surprises; rooms (issue 5+) pick from these. */
+/** What browsers send without negotiation surprises: Opus, VP8 (simulcast), H.264. */
 export const mediaCodecs: types.RouterRtpCodecCapability[] = [
   {kind: 'audio', mimeType: 'audio/opus', clockRate: 48_000, channels: 2},
   {kind: 'video', mimeType: 'video/VP8', clockRate: 90_000},
   {kind: 'video', mimeType: 'video/H264', clockRate: 90_000, parameters: {'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1}},
 ]
 
-interface WorkerSlot {
-  worker: types.Worker
+/** Consumers one worker (one core) carries before the SFU counts itself full (bench:sfu measures more). */
+const CONSUMERS_PER_WORKER = 500
+
+interface WorkerSlot extends CallWorker {
   router: types.Router
   /** Why it died, once it has. */
   death?: string
 }
 
 /**
- * SFU: mediasoup workers (profile sfu.workers, 0 = one per CPU), one Router each. Calls and
- * co-streaming rooms come later; health fails as soon as any worker dies, so swarm replaces the task.
+ * The address browsers reach this box's WebRTC ports at, as an IP (ICE candidates carry
+ * addresses): SHING_WEBRTC_ANNOUNCED_ADDRESS, else this box's public name (or the site's),
+ * resolved. Undefined where the bound address is itself the one to announce.
+ */
+export async function announcedAddress(env: Pick<ApplianceEnv, 'SHING_WEBRTC_ANNOUNCED_ADDRESS' | 'SHING_BIND_HOST' | 'SHING_BOX_PUBLIC_HOST' | 'SHING_PUBLIC_HOST'>): Promise<string | undefined> {
+  if (env.SHING_WEBRTC_ANNOUNCED_ADDRESS !== undefined) return env.SHING_WEBRTC_ANNOUNCED_ADDRESS
+  if (env.SHING_BIND_HOST !== '0.0.0.0' && env.SHING_BIND_HOST !== '::') return undefined
+  const name = (env.SHING_BOX_PUBLIC_HOST ?? env.SHING_PUBLIC_HOST).replace(/^\[(.*)\](:\d+)?$/, '$1').replace(/:\d+$/, '')
+  if (isIP(name) !== 0) return name
+  try {
+    return (await lookup(name)).address
+  } catch (error) {
+    throw new Error(`the SFU cannot tell browsers where to send media: ${name} does not resolve (${(error as Error).message}). Set site.publicHost to a name that resolves, or ports.webrtc.announcedAddress in shing.yaml to this box's public IP.`, {cause: error})
+  }
+}
+
+/**
+ * SFU: mediasoup workers (profile sfu.workers, 0 = one per CPU), and the calls on them
+ * (call-rooms.ts), which the web forwards here. Health fails as soon as any worker dies, so swarm
+ * replaces the task; its rooms are told to join again, and the web places them elsewhere.
  */
 export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningComponent> {
   const {log, metrics, redis, env} = ctx
@@ -34,13 +59,9 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
   let stopping = false
   try {
     for (let i = 0; i < count; i += 1) {
-      // Every worker gets the whole range: each binds a free port in it per transport.
-      const worker = await mediasoup.createWorker({
-        logLevel: 'warn',
-        rtcMinPort: env.SHING_WEBRTC_MIN_PORT,
-        rtcMaxPort: env.SHING_WEBRTC_MAX_PORT,
-      })
-      const slot: WorkerSlot = {worker, router: await worker.createRouter({mediaCodecs})}
+      // Each transport binds a free port of SHING_WEBRTC_MIN_PORT..MAX_PORT (call-rooms.ts).
+      const worker = await mediasoup.createWorker({logLevel: 'warn'})
+      const slot: WorkerSlot = {worker, mediaCodecs, peers: 0, router: await worker.createRouter({mediaCodecs})}
       worker.on('died', (error) => {
         slot.death = error.message
         if (!stopping) log.error({workerPid: worker.pid, err: error.message}, 'mediasoup worker died')
@@ -64,11 +85,34 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       await Promise.all(slots.map((s) => s.worker.getResourceUsage()))
     },
   }
+  const announced = await announcedAddress(env)
+  const rpcToken = sfuRpcToken(ctx.secret('streamKeySecret'))
+  const calls = new CallRooms({
+    id: ctx.id,
+    workers: alive,
+    listen: {ip: env.SHING_BIND_HOST, ...(announced === undefined ? {} : {announcedAddress: announced}), portRange: {min: env.SHING_WEBRTC_MIN_PORT, max: env.SHING_WEBRTC_MAX_PORT}},
+    publish: (message) => {
+      redis.publish(CALL_EVENTS_CHANNEL, JSON.stringify(message)).catch((error: unknown) => log.warn({room: message.room, err: (error as Error).message}, 'call event not published'))
+    },
+    log: log.child({module: 'calls'}),
+  })
+  log.info({announced: announced ?? env.SHING_BIND_HOST, ports: `${env.SHING_WEBRTC_MIN_PORT}-${env.SHING_WEBRTC_MAX_PORT}`}, 'WebRTC: browsers send media here')
   metrics.gauge('shing_sfu_workers', 'mediasoup workers this SFU runs (configured)', () => count)
   metrics.gauge('shing_sfu_workers_alive', 'mediasoup workers alive', () => alive().length)
   metrics.gauge('shing_sfu_routers', 'mediasoup routers open', () => slots.filter((s) => !s.router.closed).length)
 
   const app = createHttpServer({component: 'sfu', checks: [redisCheck(redis), workersCheck], metrics, log})
+  metrics.gauge('shing_sfu_call_rooms', 'Call rooms open on this SFU', () => calls.load().rooms)
+  metrics.gauge('shing_sfu_call_participants', 'Call participants on this SFU', () => calls.load().peers)
+  metrics.gauge('shing_sfu_consumers', 'Media streams this SFU sends to participants', () => calls.load().consumers)
+  // The web's forwarded call requests: only components holding the stream-key secret may ask.
+  app.post(SFU_RPC_PATH, {bodyLimit: 256 * 1024}, async (request, reply) => {
+    if (request.headers.authorization !== `Bearer ${rpcToken}`) return reply.code(401).send({ok: false, error: 'unauthorized'})
+    const rpc = sfuRpcSchema.safeParse(request.body)
+    if (!rpc.success) return reply.code(400).send({ok: false, error: `bad request: ${rpc.error.issues[0]?.message ?? 'invalid'}`})
+    if (stopping) return {ok: false, error: 'This call server is restarting: joining again…', rejoin: true}
+    return calls.handle(rpc.data)
+  })
   await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
   const heartbeat = startHeartbeat({
@@ -81,7 +125,9 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       // The media work happens in the workers: count their CPU with this process's.
       const usage = await Promise.all(alive().map((s) => s.worker.getResourceUsage().catch(() => undefined)))
       const workerMs = usage.reduce((sum, u) => sum + (u === undefined ? 0 : u.ru_utime + u.ru_stime), 0)
-      return {streams: 0, viewers: 0, egressBitsPerSecond: 0, extraCpuMicros: workerMs * 1000}
+      const {producers, consumers} = calls.load()
+      const capacity = alive().length * CONSUMERS_PER_WORKER
+      return {streams: producers, viewers: consumers, egressBitsPerSecond: 0, slotsUsed: consumers, slotsFree: Math.max(0, capacity - consumers), extraCpuMicros: workerMs * 1000}
     },
     log,
   })
@@ -90,6 +136,8 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
     stop: async () => {
       stopping = true
       await heartbeat.stop()
+      // Browsers join again at once, on another SFU, rather than after their network times out.
+      calls.closeAll('This call server is restarting: joining again…')
       await app.close()
       // Wait for the worker processes to be gone, so none outlives the container's main process.
       const exited = slots.map((s) => (s.worker.subprocessClosed ? Promise.resolve() : once(s.worker, 'subprocessclose').then(() => undefined)))

@@ -441,6 +441,29 @@ table.deliveries td { vertical-align: top; }
 .go-live-status[data-phase="live"]::before { content: "● "; }
 .go-live fieldset.choices { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; }
 .go-live .actions { margin: 0; display: flex; flex-wrap: wrap; gap: .5rem; }
+/* Calls (calls/pages.ts): the lobby's preview, the participants' tiles, the controls. */
+.call-status { font-weight: 600; margin: 0 0 .75rem; }
+.call-lobby { display: grid; gap: 1rem; grid-template-columns: minmax(0, 3fr) minmax(14rem, 2fr); align-items: start; }
+.call-lobby-side { display: grid; gap: .6rem; }
+.call-lobby-side p { margin: 0; }
+@media (max-width: 40rem) { .call-lobby { grid-template-columns: 1fr; } }
+.call-preview { background: #000; border-radius: .5rem; overflow: hidden; aspect-ratio: 16 / 9; }
+.call-preview video, .call-tile video { width: 100%; height: 100%; object-fit: cover; display: block; }
+.call-preview video, .call-tile.mine video { transform: scaleX(-1); }
+.call-tiles { list-style: none; padding: 0; margin: 0 0 1rem; display: grid; gap: .5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 16rem), 1fr)); }
+.call-tiles[data-count="1"] { grid-template-columns: minmax(0, 48rem); justify-content: center; }
+.call-tiles[data-count="2"] { grid-template-columns: repeat(auto-fit, minmax(min(100%, 20rem), 1fr)); }
+.call-tile { position: relative; background: #15171c; border: 2px solid var(--line); border-radius: .5rem; overflow: hidden; aspect-ratio: 16 / 9; }
+.call-tile.speaking { border-color: #5fd08a; }
+.call-tile.screen video { object-fit: contain; background: #000; }
+.call-tile.no-video video { visibility: hidden; }
+.call-initial { display: none; position: absolute; inset: 0; margin: auto; width: 4.5rem; height: 4.5rem; border-radius: 50%; background: #2d6cdf; color: #fff; font-size: 2rem; font-weight: 700; place-items: center; }
+.call-tile.no-video .call-initial { display: grid; }
+.call-name { position: absolute; left: .4rem; bottom: .4rem; max-width: calc(100% - .8rem); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; background: rgb(0 0 0 / .65); padding: .1rem .5rem; border-radius: .3rem; font-size: .9rem; }
+.call-muted { position: absolute; right: .4rem; top: .4rem; background: #8a2222; color: #fff; padding: .05rem .45rem; border-radius: .3rem; font-size: .8rem; font-weight: 600; }
+.call-controls { display: flex; flex-wrap: wrap; gap: .5rem; justify-content: center; position: sticky; bottom: 0; padding: .6rem 0; background: var(--bg); }
+.call-controls button:not(.danger), .copy-row button.secondary { font: inherit; font-weight: 600; padding: .55rem 1rem; border-radius: .4rem; border: 1px solid var(--line); background: var(--panel); color: var(--text); cursor: pointer; }
+.call-controls button[aria-pressed="true"] { background: #4a2a2a; border-color: #a55; }
 `,
 )
 

@@ -73,7 +73,7 @@ function header(context: PageContext): string {
   const links =
     viewer === undefined
       ? '<a href="/login">Log in</a><a href="/signup">Sign up</a>'
-      : `<span class="muted">${escapeHtml(viewer.username)}</span><a href="/home">Home</a><a href="/following">Following</a><a href="/dashboard">Dashboard</a>${viewer.role === 'admin' ? '<a href="/admin">Admin</a>' : viewer.role === 'moderator' ? '<a href="/admin/reports">Moderation</a>' : ''}<a href="/account">Account</a>` +
+      : `<span class="muted">${escapeHtml(viewer.username)}</span><a href="/home">Home</a><a href="/following">Following</a><a href="/calls">Calls</a><a href="/dashboard">Dashboard</a>${viewer.role === 'admin' ? '<a href="/admin">Admin</a>' : viewer.role === 'moderator' ? '<a href="/admin/reports">Moderation</a>' : ''}<a href="/account">Account</a>` +
         `<form method="post" action="/logout">${csrfField(context.csrfToken)}<button class="linklike" type="submit">Log out</button></form>`
   const search = `<form class="site-search" method="get" action="/search" role="search"><label for="site-search-q" class="skip">Search channels</label><input id="site-search-q" type="search" name="q" placeholder="Search channels" maxlength="100"><button type="submit">Search</button></form>`
   return `<header class="site-header"><a class="brand" href="/">${escapeHtml(context.siteName)}</a><a href="/browse">Browse</a><a href="/upcoming">Upcoming</a>${search}<nav aria-label="Account">${viewer === undefined ? '' : bell(context.bell)}${links}</nav></header>`

@@ -77,7 +77,12 @@ export const configSchema = z
          */
         relayHttps: port.optional(),
         webrtc: z
-          .strictObject({min: port, max: port})
+          .strictObject({
+            min: port,
+            max: port,
+            /** The IP browsers send call media to; unset: the site's hostname, resolved on the SFU's box. */
+            announcedAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
+          })
           .refine((r) => r.min <= r.max, {message: 'min must not be greater than max'}),
       })
       .superRefine((ports, ctx) => {

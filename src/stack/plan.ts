@@ -330,6 +330,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
     SHING_RTMP_PORT: config.ports.rtmp,
     SHING_WEBRTC_MIN_PORT: config.ports.webrtc.min,
     SHING_WEBRTC_MAX_PORT: config.ports.webrtc.max,
+    SHING_WEBRTC_ANNOUNCED_ADDRESS: config.ports.webrtc.announcedAddress,
     SHING_PROFILE: JSON.stringify(profile),
     SHING_SECRETS_DIR: SECRETS_DIR,
     SHING_LOG_LEVEL: 'info',
@@ -367,7 +368,8 @@ export function planStack(inputs: PlanInputs): StackPlan {
     web: [mount('mongoRootPassword'), mount('redisPassword'), mount('sessionSecret'), mount('streamKeySecret'), ...s3Secrets],
     ingest: [mount('mongoRootPassword'), mount('redisPassword'), mount('streamKeySecret'), ...s3Secrets],
     relay: [mount('redisPassword'), ...relayTlsSecrets],
-    sfu: [mount('redisPassword')],
+    // The stream-key secret: the SFU checks the web's forwarded call requests with a token derived from it.
+    sfu: [mount('redisPassword'), mount('streamKeySecret')],
     worker: [mount('mongoRootPassword'), mount('redisPassword'), ...s3Secrets, ...smtpSecrets],
   }
   const webrtcPorts: PortConfig[] = []
@@ -420,7 +422,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
         image: images.appliance,
         args: [name],
         env: {
-          ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
+          ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
           ...shape.env,
           SHING_COMPONENT: name,
           SHING_NODE_HOSTNAME: '{{.Node.Hostname}}',

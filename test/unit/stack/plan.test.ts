@@ -83,6 +83,17 @@ describe('planStack', () => {
     expect(p.services.find((s) => s.name === 'relay')?.spec.Mode).toEqual({Global: {}})
   })
 
+  it('the SFU holds the stream-key secret (the web\'s call requests are checked with it) and announces the address shing.yaml gives', async () => {
+    const plain = await plan(config())
+    expect(containerOf(plain, 'sfu').Secrets?.map((s) => s.File.Name)).toEqual(expect.arrayContaining(['shing_stream_key_secret']))
+    // Unset: nothing in the environment (the SFU resolves the site's name), never the text "undefined".
+    expect(containerOf(plain, 'sfu').Env.some((e) => e.startsWith('SHING_WEBRTC_ANNOUNCED_ADDRESS='))).toBe(false)
+    expect(containerOf(plain, 'sfu').Env.some((e) => e.endsWith('=undefined'))).toBe(false)
+    const natted = await plan(config((c) => ((c.ports as {webrtc: Record<string, unknown>}).webrtc.announcedAddress = '203.0.113.9')))
+    expect(containerOf(natted, 'sfu').Env).toContain('SHING_WEBRTC_ANNOUNCED_ADDRESS=203.0.113.9')
+    expect(() => config((c) => ((c.ports as {webrtc: Record<string, unknown>}).webrtc.announcedAddress = 'box.example.org'))).toThrow()
+  })
+
   it('the relay is told where its media files go (the folder its image owns) and their bound', async () => {
     const p = await plan(config())
     const relay = (p.services.find((s) => s.name === 'relay')?.spec.TaskTemplate as {ContainerSpec: {Env: string[]}}).ContainerSpec

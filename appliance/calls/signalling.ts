@@ -1,0 +1,247 @@
+/**
+ * Call signalling on the web: the browser's requests arrive on the site's Socket.IO connection
+ * (namespace /calls, logged-in people only), go to the SFU process the room is placed on
+ * (placement.ts) over HTTP, and their answers come back as the acks. What the SFU says happened in
+ * a room arrives through Redis; each web instance passes it to the room's sockets it holds. A
+ * socket that goes away leaves its call; an SFU that cannot be reached is avoided, and the
+ * browser told to join again, which places the room on another SFU.
+ */
+import {randomBytes} from 'node:crypto'
+
+import type {FastifyInstance} from 'fastify'
+import {Redis} from 'ioredis'
+import type {Server, Socket} from 'socket.io'
+
+import type {RedisSessionStore} from '../accounts/sessions.js'
+import {socketSession} from '../accounts/socket-session.js'
+import type {Users} from '../accounts/users.js'
+import {
+  CALL_EVENTS_CHANNEL,
+  CALLS_NAMESPACE,
+  callEventMessageSchema,
+  callRequestSchema,
+  SFU_RPC_PATH,
+  sfuRpcToken,
+  type CallAck,
+  type CallEventMessage,
+  type CallRequest,
+  type RegistryRecord,
+  type SfuRpc,
+} from '../contract/index.js'
+import type {Metrics} from '../platform/http-server.js'
+import type {Logger} from '../platform/logger.js'
+import {safeJson} from '../platform/json.js'
+import {reconnectDelay, type RedisEndpoint} from '../platform/redis.js'
+import {placeRoom} from './placement.js'
+
+/** Requests one socket may make per 10 s: joining a full room takes about 3 per participant. */
+const REQUESTS_PER_10S = 300
+/** An SFU this web could not reach is left alone this long (its registry record may outlive it by a TTL). */
+const AVOID_MS = 20_000
+
+interface CallSocketData {
+  userId: string
+  peer: string
+  name?: string
+  room?: string
+  sfu?: RegistryRecord
+  requests: number
+  windowStart: number
+  /** The socket's requests, one after the other: a join waits for the one before it. */
+  queue: Promise<unknown>
+}
+type CallSocket = Socket & {data: CallSocketData}
+
+export interface CallSignallingOptions {
+  io: Server
+  app: FastifyInstance
+  users: Users
+  sessions: RedisSessionStore
+  sessionSecret: string
+  sessionCookie: string
+  streamKeySecret: string
+  redis: Redis
+  redisEndpoint: RedisEndpoint
+  metrics: Metrics
+  log: Logger
+}
+
+class SfuUnreachable extends Error {}
+
+const roomOf = (room: string): string => `call:${room}`
+const peerRoomOf = (peer: string): string => `call-peer:${peer}`
+
+export function startCallSignalling(options: CallSignallingOptions): {close(): Promise<void>} {
+  const {redis, log} = options
+  const token = sfuRpcToken(options.streamKeySecret)
+  const nsp = options.io.of(CALLS_NAMESPACE)
+  /** SFU id → until when this web does not send rooms there. */
+  const avoided = new Map<string, number>()
+  options.metrics.gauge('shing_call_sockets', 'Call signalling connections to this web instance', () => nsp.sockets.size)
+
+  const avoid = (): Set<string> => {
+    const now = Date.now()
+    for (const [id, until] of avoided) if (until < now) avoided.delete(id)
+    return new Set(avoided.keys())
+  }
+
+  /**
+   * The room's SFU does not answer: everyone still on it joins again now, rather than when their
+   * browser notices that the media stopped (several seconds).
+   */
+  const roomLost = (room: string, sfu: string): void => {
+    const message: CallEventMessage = {room, event: {type: 'roomClosed', reason: 'The call server stopped: joining again…', sfu}}
+    redis.publish(CALL_EVENTS_CHANNEL, JSON.stringify(message)).catch((error: unknown) => log.debug({err: (error as Error).message}, 'call: room loss not published'))
+  }
+
+  const rpc = async (sfu: RegistryRecord, body: SfuRpc): Promise<CallAck> => {
+    let response: Response
+    try {
+      response = await fetch(`http://${sfu.host.includes(':') ? `[${sfu.host}]` : sfu.host}:${sfu.ports.http}${SFU_RPC_PATH}`, {
+        method: 'POST',
+        headers: {'content-type': 'application/json', authorization: `Bearer ${token}`},
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      })
+    } catch (error) {
+      avoided.set(sfu.id, Date.now() + AVOID_MS)
+      throw new SfuUnreachable(`${sfu.id}: ${(error as Error).message}`)
+    }
+    if (response.status !== 200) {
+      log.error({sfu: sfu.id, status: response.status}, 'call: the SFU refused the web (is the stream-key secret the same on both?)')
+      return {ok: false, error: 'The call server refused this site: an admin should check the logs.'}
+    }
+    return (await response.json()) as CallAck
+  }
+
+  /** Out of every call room and peer room, whatever the socket's data says. */
+  const leaveRooms = async (socket: CallSocket): Promise<void> => {
+    await Promise.all([...socket.rooms].filter((name) => name.startsWith('call:') || name.startsWith('call-peer:')).map((name) => socket.leave(name)))
+  }
+
+  const leave = async (socket: CallSocket): Promise<void> => {
+    const {room, sfu, peer, userId, name} = socket.data
+    if (room === undefined || sfu === undefined) return
+    delete socket.data.room
+    delete socket.data.sfu
+    await leaveRooms(socket)
+    await rpc(sfu, {room, peer, user: {id: userId, name: name ?? '?'}, request: {method: 'leave'}}).catch(() => undefined)
+  }
+
+  const join = async (socket: CallSocket, request: Extract<CallRequest, {method: 'join'}>): Promise<CallAck> => {
+    if (socket.data.room !== undefined) await leave(socket)
+    await leaveRooms(socket)
+    const user = await options.users.byId(socket.data.userId)
+    if (user === null || user.status !== 'active') return {ok: false, error: 'Your account cannot join calls now: log in again.'}
+    socket.data.name = user.username
+    // A new peer id per join: what the old one left on a dead SFU is never mistaken for this one.
+    socket.data.peer = randomBytes(9).toString('base64url')
+    // In the room's Socket.IO rooms before the SFU hears of this peer: what happens meanwhile (someone
+    // else starts their camera) reaches the page, and what concerns only others skips it.
+    await socket.join([roomOf(request.room), peerRoomOf(socket.data.peer)])
+    for (let tries = 0; tries < 3; tries += 1) {
+      const sfu = await placeRoom(redis, request.room, avoid())
+      if (sfu === undefined) break
+      try {
+        const ack = await rpc(sfu, {room: request.room, peer: socket.data.peer, user: {id: socket.data.userId, name: user.username}, request})
+        if (!ack.ok) {
+          await leaveRooms(socket)
+          return ack
+        }
+        socket.data.room = request.room
+        socket.data.sfu = sfu
+        return {ok: true, result: {...(ack.result as Extract<CallAck<'join'>, {ok: true}>['result']), sfu: sfu.id}}
+      } catch (error) {
+        if (!(error instanceof SfuUnreachable)) throw error
+        log.warn({room: request.room, err: error.message}, 'call: SFU unreachable; placing the room elsewhere')
+        roomLost(request.room, sfu.id)
+      }
+    }
+    await leaveRooms(socket)
+    return {ok: false, error: 'No call server can take this call now: trying again…', rejoin: true}
+  }
+
+  nsp.use(socketSession({...options, loggedOut: 'Log in to join calls.', unavailable: 'Calls are unavailable for a moment: try again.'}))
+  nsp.on('connection', (raw) => {
+    const socket = raw as CallSocket
+    socket.data.peer = randomBytes(9).toString('base64url')
+    socket.data.requests = 0
+    socket.data.windowStart = Date.now()
+    socket.data.queue = Promise.resolve()
+    socket.on('call', (input: unknown, ack: unknown) => {
+      // In order, one at a time: a join that overtook the previous one would leave a participant behind on the SFU.
+      socket.data.queue = socket.data.queue.then(() => answer(input, ack))
+    })
+    const answer = async (input: unknown, ack: unknown): Promise<void> => {
+      if (typeof ack !== 'function') return
+      const reply = ack as (answer: CallAck) => void
+      const now = Date.now()
+      if (now - socket.data.windowStart > 10_000) {
+        socket.data.windowStart = now
+        socket.data.requests = 0
+      }
+      socket.data.requests += 1
+      if (socket.data.requests > REQUESTS_PER_10S) return reply({ok: false, error: 'Too many requests: slow down.'})
+      const parsed = callRequestSchema.safeParse(input)
+      if (!parsed.success) return reply({ok: false, error: `That request is not understood: ${parsed.error.issues[0]?.message ?? 'invalid'}.`})
+      const request = parsed.data
+      try {
+        if (request.method === 'join') return reply(await join(socket, request))
+        if (request.method === 'leave') {
+          await leave(socket)
+          return reply({ok: true, result: {}})
+        }
+        const {room, sfu, peer, userId, name} = socket.data
+        if (room === undefined || sfu === undefined) return reply({ok: false, error: 'Join the call first.', rejoin: true})
+        reply(await rpc(sfu, {room, peer, user: {id: userId, name: name ?? '?'}, request}))
+      } catch (error) {
+        if (error instanceof SfuUnreachable) {
+          if (socket.data.room !== undefined && socket.data.sfu !== undefined) roomLost(socket.data.room, socket.data.sfu.id)
+          delete socket.data.room
+          delete socket.data.sfu
+          await leaveRooms(socket)
+          return reply({ok: false, error: 'The call server went away: joining again…', rejoin: true})
+        }
+        log.warn({method: request.method, err: (error as Error).message}, 'call request failed')
+        reply({ok: false, error: 'Calls are unavailable for a moment: try again.'})
+      }
+    }
+    socket.on('disconnect', () => {
+      socket.data.queue = socket.data.queue.then(() => leave(socket)).catch((error: unknown) => log.debug({err: (error as Error).message}, 'call: leave failed'))
+    })
+  })
+
+  // Subscribed connections take no other command: one of its own, waiting for Redis when it is away.
+  const subscriber = new Redis({...options.redisEndpoint, connectionName: 'calls', retryStrategy: reconnectDelay, maxRetriesPerRequest: null})
+  subscriber.on('error', (error: Error) => log.debug({err: error.message}, 'calls redis error'))
+  subscriber.subscribe(CALL_EVENTS_CHANNEL).catch((error: unknown) => log.warn({err: (error as Error).message}, 'calls: not subscribed; participants miss what changes'))
+  subscriber.on('message', (_channel, message) => {
+    const parsed = callEventMessageSchema.safeParse(safeJson(message))
+    if (!parsed.success) return
+    const {room, to, except, event} = parsed.data
+    if (event.type === 'roomClosed') {
+      // Only to those still on that SFU: those who joined again elsewhere stay where they are.
+      for (const socket of nsp.sockets.values()) {
+        const data = (socket as CallSocket).data
+        if (data.room !== room || data.sfu?.id !== event.sfu) continue
+        // Not left: the room is gone from there. The browser joins again.
+        delete data.room
+        delete data.sfu
+        void leaveRooms(socket as CallSocket)
+        socket.emit('callEvent', event)
+      }
+      return
+    }
+    // This instance's own sockets; the other instances serve theirs.
+    const target = to !== undefined ? nsp.local.to(peerRoomOf(to)) : nsp.local.to(roomOf(room))
+    ;(except === undefined ? target : target.except(peerRoomOf(except))).emit('callEvent', event)
+  })
+
+  return {
+    close: async () => {
+      subscriber.disconnect()
+      await Promise.all([...nsp.sockets.values()].map((socket) => leave(socket as CallSocket).catch(() => undefined)))
+      nsp.disconnectSockets(true)
+    },
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Calls on the SFU as the browser, the web and the SFU agree on them. The browser signals over the
+ * site's Socket.IO connection (namespace CALLS_NAMESPACE, the session cookie says who); the web
+ * places each room on an SFU process and forwards the browser's requests to it over HTTP
+ * (SFU_RPC_PATH, with a token both derive from the stream-key secret); the SFU tells the browsers
+ * what changed in their room through Redis (CALL_EVENTS_CHANNEL), which every web instance hears
+ * and passes to the sockets it holds. docs/calls.md tells the whole exchange.
+ */
+import {createHmac} from 'node:crypto'
+
+import {z} from 'zod'
+
+export const CALLS_NAMESPACE = '/calls'
+/** A room's id: 128 random bits, base64url (its link is its invitation). */
+export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
+export const CALL_MAX_PARTICIPANTS = 16
+/** What a participant shows as their name (their username), at most this long. */
+export const CALL_NAME_MAX = 40
+
+/** Where the SFU answers the web's forwarded requests (its own HTTP port, on the overlay network). */
+export const SFU_RPC_PATH = '/calls/rpc'
+/** The bearer token the web sends and the SFU checks: only components that hold the secret know it. */
+export const sfuRpcToken = (streamKeySecret: string): string => createHmac('sha256', streamKeySecret).update('shing sfu rpc v1').digest('base64url')
+
+/** Redis pub/sub channel of room events, SFU → every web instance → the room's sockets. */
+export const CALL_EVENTS_CHANNEL = 'shing:calls:events'
+/** Redis key: the SFU process a room lives on (its registry id), while the room is used. */
+export const callRoomKey = (room: string): string => `shing:calls:room:${room}`
+/** How long a room's placement is kept after its last join. */
+export const CALL_ROOM_TTL_SECONDS = 12 * 3600
+
+const id = z.string().min(1).max(64)
+/** mediasoup's own structures pass through the web unread: the SFU parses them. Bounded in size by the socket's frame limit. */
+const opaque = z.record(z.string(), z.unknown())
+export const mediaSources = ['mic', 'camera', 'screen'] as const
+export type MediaSource = (typeof mediaSources)[number]
+
+/** What the browser asks (Socket.IO event 'call', with an ack); the web adds room and peer. */
+export const callRequestSchema = z.discriminatedUnion('method', [
+  z.object({method: z.literal('join'), room: z.string().regex(ROOM_ID_PATTERN), rtpCapabilities: opaque.optional()}),
+  z.object({method: z.literal('setRtpCapabilities'), rtpCapabilities: opaque}),
+  z.object({method: z.literal('createTransport'), direction: z.enum(['send', 'recv'])}),
+  z.object({method: z.literal('connectTransport'), transportId: id, dtlsParameters: opaque}),
+  z.object({method: z.literal('restartIce'), transportId: id}),
+  z.object({method: z.literal('produce'), transportId: id, kind: z.enum(['audio', 'video']), rtpParameters: opaque, source: z.enum(mediaSources)}),
+  z.object({method: z.literal('closeProducer'), producerId: id}),
+  z.object({method: z.literal('pauseProducer'), producerId: id}),
+  z.object({method: z.literal('resumeProducer'), producerId: id}),
+  z.object({method: z.literal('consume'), transportId: id, producerId: id}),
+  z.object({method: z.literal('resumeConsumer'), consumerId: id}),
+  /** Which simulcast layer a tile needs (0 = smallest). */
+  z.object({method: z.literal('setPreferredLayer'), consumerId: id, spatialLayer: z.number().int().min(0).max(2)}),
+  z.object({method: z.literal('leave')}),
+])
+export type CallRequest = z.infer<typeof callRequestSchema>
+export type CallMethod = CallRequest['method']
+
+/** What the web sends the SFU: the browser's request and who asks, in which room. */
+export const sfuRpcSchema = z.object({
+  room: z.string().regex(ROOM_ID_PATTERN),
+  peer: id,
+  /** Who the peer is: the SFU tells the others. */
+  user: z.object({id, name: z.string().min(1).max(CALL_NAME_MAX)}),
+  request: callRequestSchema,
+})
+export type SfuRpc = z.infer<typeof sfuRpcSchema>
+
+export interface CallProducerView {
+  id: string
+  kind: 'audio' | 'video'
+  source: MediaSource
+  paused: boolean
+}
+export interface CallPeerView {
+  peer: string
+  name: string
+  producers: CallProducerView[]
+}
+export interface CallJoined {
+  rtpCapabilities: unknown
+  /** Who else is in the room, and what they send. */
+  peers: CallPeerView[]
+  /** The SFU process the room is on (shown to admins; a rejoin may land elsewhere). */
+  sfu: string
+}
+export interface CallTransportInfo {
+  id: string
+  iceParameters: unknown
+  iceCandidates: unknown
+  dtlsParameters: unknown
+  /** TURN servers the browser may use, with credentials for this session. */
+  iceServers?: unknown
+}
+export interface CallConsumerInfo {
+  id: string
+  producerId: string
+  kind: 'audio' | 'video'
+  rtpParameters: unknown
+  peer: string
+  source: MediaSource
+}
+
+/** Results per method (the ack's `result`). */
+export interface CallResults {
+  join: CallJoined
+  setRtpCapabilities: Record<string, never>
+  createTransport: CallTransportInfo
+  connectTransport: Record<string, never>
+  restartIce: {iceParameters: unknown}
+  produce: {id: string}
+  closeProducer: Record<string, never>
+  pauseProducer: Record<string, never>
+  resumeProducer: Record<string, never>
+  consume: CallConsumerInfo
+  resumeConsumer: Record<string, never>
+  setPreferredLayer: Record<string, never>
+  leave: Record<string, never>
+}
+
+/** The ack of every request: a result, or an error said to the person (and whether joining again may help). */
+export type CallAck<M extends CallMethod = CallMethod> = {ok: true; result: CallResults[M]} | {ok: false; error: string; rejoin?: boolean}
+
+/** What the SFU says happened in a room; `to` / `except` name peers (absent: everyone in the room). */
+export const callEventSchema = z.discriminatedUnion('type', [
+  z.object({type: z.literal('peerJoined'), peer: id, name: z.string()}),
+  z.object({type: z.literal('peerLeft'), peer: id}),
+  z.object({type: z.literal('newProducer'), peer: id, producer: z.object({id, kind: z.enum(['audio', 'video']), source: z.enum(mediaSources), paused: z.boolean()})}),
+  z.object({type: z.literal('producerClosed'), peer: id, producerId: id}),
+  z.object({type: z.literal('producerPaused'), peer: id, producerId: id, paused: z.boolean()}),
+  z.object({type: z.literal('consumerClosed'), consumerId: id}),
+  z.object({type: z.literal('activeSpeaker'), peer: id.nullable()}),
+  /** The room's SFU process (`sfu`, its registry id) is going away or gone: join again (the web places the room elsewhere). */
+  z.object({type: z.literal('roomClosed'), reason: z.string(), sfu: id}),
+])
+export type CallEvent = z.infer<typeof callEventSchema>
+export const callEventMessageSchema = z.object({
+  room: z.string().regex(ROOM_ID_PATTERN),
+  to: id.optional(),
+  except: id.optional(),
+  event: callEventSchema,
+})
+export type CallEventMessage = z.infer<typeof callEventMessageSchema>

@@ -1,0 +1,340 @@
+/**
+ * Calls on one SFU process: its rooms, each a mediasoup Router on the least busy of the process's
+ * workers, with the participants' WebRTC transports, producers and consumers. The web forwards
+ * each browser's request here (SFU_RPC_PATH); what changes in a room goes to its browsers through
+ * Redis (CALL_EVENTS_CHANNEL). A participant whose browser went away without saying so (a closed
+ * tab, a web instance that died) is dropped when their transports stop answering.
+ */
+import type {types} from 'mediasoup'
+
+import {
+  CALL_MAX_PARTICIPANTS,
+  type CallAck,
+  type CallEvent,
+  type CallEventMessage,
+  type CallMethod,
+  type CallPeerView,
+  type CallProducerView,
+  type CallRequest,
+  type CallResults,
+  type MediaSource,
+  type SfuRpc,
+} from '../contract/index.js'
+import type {Logger} from '../platform/logger.js'
+
+/** A participant who joined but whose transports never connected is dropped after this. */
+const CONNECT_DEADLINE_MS = 45_000
+/** A participant whose transports lost their network is dropped after this (a short blink survives). */
+const DISCONNECTED_GRACE_MS = 20_000
+
+/** What a call needs from a worker of this process. */
+export interface CallWorker {
+  worker: types.Worker
+  mediaCodecs: types.RouterRtpCodecCapability[]
+  /** Participants on this worker's routers (where the next room goes: the fewest). */
+  peers: number
+}
+
+export interface CallRoomsOptions {
+  /** The workers alive now. */
+  workers: () => CallWorker[]
+  /** This process's registry id (rooms closed here name it). */
+  id: string
+  /** Where transports listen: the address bound, the address announced in ICE candidates, the UDP ports. */
+  listen: {ip: string; announcedAddress?: string; portRange: {min: number; max: number}}
+  publish: (message: CallEventMessage) => void
+  log: Logger
+}
+
+/** A refusal said to the person; `rejoin`: joining again (elsewhere) may help. */
+export class CallError extends Error {
+  constructor(message: string, readonly rejoin = false) {
+    super(message)
+  }
+}
+
+interface Peer {
+  id: string
+  userId: string
+  name: string
+  rtpCapabilities?: types.RtpCapabilities
+  transports: Map<string, types.WebRtcTransport>
+  producers: Map<string, types.Producer>
+  consumers: Map<string, types.Consumer>
+  connected: boolean
+  timer?: NodeJS.Timeout
+}
+
+interface Room {
+  id: string
+  router: types.Router
+  speaker: types.ActiveSpeakerObserver
+  worker: CallWorker
+  peers: Map<string, Peer>
+}
+
+const sourceOf = (producer: types.Producer): MediaSource => (producer.appData as {source: MediaSource}).source
+const producerView = (producer: types.Producer): CallProducerView => ({id: producer.id, kind: producer.kind, source: sourceOf(producer), paused: producer.paused})
+
+export class CallRooms {
+  private readonly rooms = new Map<string, Room>()
+  /** Rooms being made: a second join waits for the first's router. */
+  private readonly opening = new Map<string, Promise<Room>>()
+
+  constructor(private readonly options: CallRoomsOptions) {}
+
+  /** What the registry record reports. */
+  load(): {rooms: number; peers: number; producers: number; consumers: number} {
+    let peers = 0
+    let producers = 0
+    let consumers = 0
+    for (const room of this.rooms.values()) {
+      for (const peer of room.peers.values()) {
+        peers += 1
+        producers += peer.producers.size
+        consumers += peer.consumers.size
+      }
+    }
+    return {rooms: this.rooms.size, peers, producers, consumers}
+  }
+
+  /** One forwarded request; never throws (the ack carries the refusal). */
+  async handle(rpc: SfuRpc): Promise<CallAck> {
+    try {
+      return {ok: true, result: await this.run(rpc)}
+    } catch (error) {
+      if (error instanceof CallError) return {ok: false, error: error.message, ...(error.rejoin ? {rejoin: true} : {})}
+      this.options.log.warn({room: rpc.room, method: rpc.request.method, err: (error as Error).message}, 'call request failed')
+      return {ok: false, error: `The call server could not do that (${(error as Error).message}).`}
+    }
+  }
+
+  /** Tells every room to join again (elsewhere) and closes them: the process is stopping. */
+  closeAll(reason: string): void {
+    for (const room of [...this.rooms.values()]) {
+      this.emit(room, {type: 'roomClosed', reason, sfu: this.options.id})
+      this.closeRoom(room)
+    }
+  }
+
+  private async run(rpc: SfuRpc): Promise<CallResults[CallMethod]> {
+    const {request} = rpc
+    if (request.method === 'join') return this.join(rpc, request)
+    const room = this.rooms.get(rpc.room)
+    const peer = room?.peers.get(rpc.peer)
+    if (room === undefined || peer === undefined) {
+      if (request.method === 'leave') return {}
+      throw new CallError('You are no longer in this call on its server: joining again…', true)
+    }
+    switch (request.method) {
+      case 'setRtpCapabilities':
+        peer.rtpCapabilities = request.rtpCapabilities as unknown as types.RtpCapabilities
+        return {}
+      case 'createTransport':
+        return this.createTransport(room, peer, request.direction)
+      case 'connectTransport':
+        await this.transport(peer, request.transportId).connect({dtlsParameters: request.dtlsParameters as unknown as types.DtlsParameters})
+        return {}
+      case 'restartIce':
+        return {iceParameters: await this.transport(peer, request.transportId).restartIce()}
+      case 'produce':
+        return this.produce(room, peer, request)
+      case 'closeProducer': {
+        const producer = this.producer(peer, request.producerId)
+        producer.close()
+        peer.producers.delete(producer.id)
+        this.emit(room, {type: 'producerClosed', peer: peer.id, producerId: producer.id}, {except: peer.id})
+        return {}
+      }
+      case 'pauseProducer':
+      case 'resumeProducer': {
+        const producer = this.producer(peer, request.producerId)
+        if (request.method === 'pauseProducer') await producer.pause()
+        else await producer.resume()
+        this.emit(room, {type: 'producerPaused', peer: peer.id, producerId: producer.id, paused: producer.paused}, {except: peer.id})
+        return {}
+      }
+      case 'consume':
+        return this.consume(room, peer, request.transportId, request.producerId)
+      case 'resumeConsumer':
+        await this.consumer(peer, request.consumerId).resume()
+        return {}
+      case 'setPreferredLayer': {
+        const consumer = this.consumer(peer, request.consumerId)
+        if (consumer.type === 'simulcast' || consumer.type === 'svc') await consumer.setPreferredLayers({spatialLayer: request.spatialLayer})
+        return {}
+      }
+      case 'leave':
+        this.removePeer(room, peer, 'left')
+        return {}
+    }
+  }
+
+  private async join(rpc: SfuRpc, request: Extract<CallRequest, {method: 'join'}>): Promise<CallResults['join']> {
+    const room = await this.openRoom(rpc.room)
+    const again = room.peers.get(rpc.peer)
+    if (again !== undefined) this.removePeer(room, again, 'joined again')
+    // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
+    if (room.peers.size >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
+    const peer: Peer = {
+      id: rpc.peer,
+      userId: rpc.user.id,
+      name: rpc.user.name,
+      transports: new Map(),
+      producers: new Map(),
+      consumers: new Map(),
+      connected: false,
+      ...(request.rtpCapabilities === undefined ? {} : {rtpCapabilities: request.rtpCapabilities as unknown as types.RtpCapabilities}),
+    }
+    room.peers.set(peer.id, peer)
+    room.worker.peers += 1
+    peer.timer = setTimeout(() => {
+      if (!peer.connected) this.removePeer(room, peer, 'never connected')
+    }, CONNECT_DEADLINE_MS)
+    this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {except: peer.id})
+    this.options.log.info({room: room.id, peer: peer.id, user: peer.userId, peers: room.peers.size}, 'call: joined')
+    const peers: CallPeerView[] = [...room.peers.values()]
+      .filter((other) => other !== peer)
+      .map((other) => ({peer: other.id, name: other.name, producers: [...other.producers.values()].map(producerView)}))
+    return {rtpCapabilities: room.router.rtpCapabilities, peers, sfu: ''}
+  }
+
+  private openRoom(id: string): Promise<Room> {
+    const existing = this.rooms.get(id)
+    if (existing !== undefined) return Promise.resolve(existing)
+    let opening = this.opening.get(id)
+    if (opening === undefined) {
+      opening = this.createRoom(id).finally(() => this.opening.delete(id))
+      this.opening.set(id, opening)
+    }
+    return opening
+  }
+
+  private async createRoom(id: string): Promise<Room> {
+    // The worker with the fewest participants: a room's media stays within one worker.
+    const worker = this.options.workers().sort((a, b) => a.peers - b.peers)[0]
+    if (worker === undefined) throw new CallError('This call server has no media worker running: joining again elsewhere…', true)
+    const router = await worker.worker.createRouter({mediaCodecs: worker.mediaCodecs})
+    const speaker = await router.createActiveSpeakerObserver({interval: 300})
+    const room: Room = {id, router, speaker, worker, peers: new Map()}
+    speaker.on('dominantspeaker', ({producer}) => {
+      this.emit(room, {type: 'activeSpeaker', peer: (producer.appData as {peer: string}).peer})
+    })
+    router.observer.once('close', () => {
+      if (this.rooms.get(id) === room) this.rooms.delete(id)
+    })
+    this.rooms.set(id, room)
+    this.options.log.info({room: id, worker: worker.worker.pid}, 'call: room opened')
+    return room
+  }
+
+  private async createTransport(room: Room, peer: Peer, direction: 'send' | 'recv'): Promise<CallResults['createTransport']> {
+    if (peer.transports.size >= 4) throw new CallError('Too many connections for one participant: leave and join again.')
+    const {ip, announcedAddress, portRange} = this.options.listen
+    const transport = await room.router.createWebRtcTransport({
+      listenInfos: [{protocol: 'udp', ip, ...(announcedAddress === undefined ? {} : {announcedAddress}), portRange}],
+      initialAvailableOutgoingBitrate: 1_000_000,
+      appData: {peer: peer.id, direction},
+    })
+    peer.transports.set(transport.id, transport)
+    transport.on('icestatechange', (state) => {
+      if (state === 'connected' || state === 'completed') {
+        peer.connected = true
+        clearTimeout(peer.timer)
+      } else if (state === 'disconnected') {
+        clearTimeout(peer.timer)
+        peer.timer = setTimeout(() => {
+          if (transport.iceState === 'disconnected' && room.peers.get(peer.id) === peer) this.removePeer(room, peer, 'network lost')
+        }, DISCONNECTED_GRACE_MS)
+      }
+    })
+    transport.on('dtlsstatechange', (state) => {
+      if ((state === 'failed' || state === 'closed') && room.peers.get(peer.id) === peer) this.removePeer(room, peer, `dtls ${state}`)
+    })
+    return {id: transport.id, iceParameters: transport.iceParameters, iceCandidates: transport.iceCandidates, dtlsParameters: transport.dtlsParameters}
+  }
+
+  private async produce(room: Room, peer: Peer, request: Extract<CallRequest, {method: 'produce'}>): Promise<CallResults['produce']> {
+    const transport = this.transport(peer, request.transportId)
+    if ((transport.appData as {direction: string}).direction !== 'send') throw new CallError('That connection receives; send on the other.')
+    // One producer per source: a second camera replaces the first.
+    for (const old of [...peer.producers.values()].filter((p) => sourceOf(p) === request.source)) {
+      old.close()
+      peer.producers.delete(old.id)
+      this.emit(room, {type: 'producerClosed', peer: peer.id, producerId: old.id}, {except: peer.id})
+    }
+    const producer = await transport.produce({
+      kind: request.kind,
+      rtpParameters: request.rtpParameters as unknown as types.RtpParameters,
+      appData: {peer: peer.id, source: request.source},
+    })
+    peer.producers.set(producer.id, producer)
+    producer.on('transportclose', () => peer.producers.delete(producer.id))
+    if (producer.kind === 'audio') await room.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
+    this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, {except: peer.id})
+    return {id: producer.id}
+  }
+
+  private async consume(room: Room, peer: Peer, transportId: string, producerId: string): Promise<CallResults['consume']> {
+    const transport = this.transport(peer, transportId)
+    if ((transport.appData as {direction: string}).direction !== 'recv') throw new CallError('That connection sends; receive on the other.')
+    const owner = [...room.peers.values()].find((other) => other.producers.has(producerId))
+    const producer = owner?.producers.get(producerId)
+    if (owner === undefined || producer === undefined || owner === peer) throw new CallError('That camera or microphone is no longer in the call.')
+    if (peer.rtpCapabilities === undefined || !room.router.canConsume({producerId, rtpCapabilities: peer.rtpCapabilities})) {
+      throw new CallError('Your browser cannot play what this participant sends.')
+    }
+    // Paused until the browser has its track ready (resumeConsumer): no early keyframe is lost.
+    const consumer = await transport.consume({producerId, rtpCapabilities: peer.rtpCapabilities, paused: true, appData: {peer: owner.id}})
+    peer.consumers.set(consumer.id, consumer)
+    const gone = (): void => {
+      if (!peer.consumers.delete(consumer.id)) return
+      this.emit(room, {type: 'consumerClosed', consumerId: consumer.id}, {to: peer.id})
+    }
+    consumer.on('producerclose', gone)
+    consumer.on('transportclose', () => peer.consumers.delete(consumer.id))
+    return {id: consumer.id, producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, peer: owner.id, source: sourceOf(producer)}
+  }
+
+  private removePeer(room: Room, peer: Peer, why: string): void {
+    if (room.peers.get(peer.id) !== peer) return
+    clearTimeout(peer.timer)
+    room.peers.delete(peer.id)
+    room.worker.peers = Math.max(0, room.worker.peers - 1)
+    for (const transport of peer.transports.values()) transport.close()
+    this.emit(room, {type: 'peerLeft', peer: peer.id}, {except: peer.id})
+    this.options.log.info({room: room.id, peer: peer.id, why, peers: room.peers.size}, 'call: left')
+    if (room.peers.size === 0) this.closeRoom(room)
+  }
+
+  private closeRoom(room: Room): void {
+    for (const peer of room.peers.values()) clearTimeout(peer.timer)
+    room.worker.peers = Math.max(0, room.worker.peers - room.peers.size)
+    room.peers.clear()
+    this.rooms.delete(room.id)
+    room.router.close()
+    this.options.log.info({room: room.id}, 'call: room closed')
+  }
+
+  private emit(room: Room, event: CallEvent, target: {to?: string; except?: string} = {}): void {
+    this.options.publish({room: room.id, ...target, event})
+  }
+
+  private transport(peer: Peer, id: string): types.WebRtcTransport {
+    const transport = peer.transports.get(id)
+    if (transport === undefined || transport.closed) throw new CallError('That connection is closed: joining again…', true)
+    return transport
+  }
+
+  private producer(peer: Peer, id: string): types.Producer {
+    const producer = peer.producers.get(id)
+    if (producer === undefined) throw new CallError('That camera or microphone is no longer sending.')
+    return producer
+  }
+
+  private consumer(peer: Peer, id: string): types.Consumer {
+    const consumer = peer.consumers.get(id)
+    if (consumer === undefined) throw new CallError('That participant is no longer sending this.')
+    return consumer
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * Calls with the real web (two instances behind the front), two SFU processes with real mediasoup
+ * workers, Redis and FerretDB, and Chromium with fake cameras and microphones: three people in a
+ * room each receive the other two (decoded frames and audio energy, read in their pages); a second
+ * room goes to the less loaded SFU; muting and leaving reach the others; the SFU the room is on
+ * is killed and the three join again on the other by themselves; hostile requests are refused.
+ */
+import type {BrowserContext, Page} from 'playwright-core'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {io} from 'socket.io-client'
+
+import {callRoomKey, CALLS_NAMESPACE, registryRecordSchema, registryKey, SFU_RPC_PATH} from '../../../appliance/contract/index.js'
+import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
+import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
+import {signUpThroughForm} from '../../harness/http-client.js'
+import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
+import {waitFor} from '../../harness/process.js'
+
+let site: LiveSite
+let chromium: RunningChromium
+const PASSWORD = 'correct horse battery staple'
+const NAMES = ['ann', 'bea', 'cal'] as const
+const pages = new Map<string, Page>()
+const contexts: BrowserContext[] = []
+const dialogs: string[] = []
+let room = ''
+
+interface CallState {
+  phase: string
+  sfu?: string
+  rejoins: number
+  speaker?: string | null
+  peers: Record<string, {name: string; producers: string[]}>
+  error?: string
+}
+const callState = (page: Page): Promise<CallState> => page.evaluate(() => (window as unknown as {shingCall: CallState}).shingCall)
+
+/** What one page receives from each other participant: its name, decoded video frames and size, and the loudest audio it heard over a second. */
+async function received(page: Page): Promise<Array<{name: string; frames: number; width: number; audioRms: number; muted: boolean}>> {
+  return page.evaluate(async () => {
+    const tiles = [...document.querySelectorAll<HTMLLIElement>('#tiles li[data-peer]')]
+    return Promise.all(tiles.map(async (tile) => {
+      const video = tile.querySelector('video')!
+      const audio = tile.querySelector('audio')!
+      let audioRms = 0
+      const stream = audio.srcObject as MediaStream | null
+      if (stream !== null && stream.getAudioTracks().length > 0) {
+        const context = new AudioContext()
+        await context.resume()
+        const analyser = context.createAnalyser()
+        context.createMediaStreamSource(stream).connect(analyser)
+        const samples = new Float32Array(analyser.fftSize)
+        for (let i = 0; i < 25; i += 1) {
+          await new Promise((resolve) => setTimeout(resolve, 50))
+          analyser.getFloatTimeDomainData(samples)
+          audioRms = Math.max(audioRms, Math.sqrt(samples.reduce((sum, v) => sum + v * v, 0) / samples.length))
+        }
+        await context.close()
+      }
+      return {
+        name: tile.querySelector('.call-name')!.textContent ?? '',
+        frames: video.getVideoPlaybackQuality().totalVideoFrames,
+        width: video.videoWidth,
+        audioRms,
+        muted: !tile.querySelector<HTMLElement>('.call-muted')!.hidden,
+      }
+    }))
+  })
+}
+
+/** Waits until `page` sees the others named, each with moving video and audible sound. */
+async function seesAndHears(page: Page, others: readonly string[], timeoutMs = 45_000): Promise<Array<{name: string; frames: number; width: number; audioRms: number}>> {
+  let before = new Map<string, number>()
+  let last: Awaited<ReturnType<typeof received>> = []
+  try {
+    return await waitFor(`${others.join(', ')} seen and heard`, async () => {
+      last = await received(page)
+      const names = last.map((r) => r.name).sort()
+      const moving = last.every((r) => r.width > 0 && r.frames > (before.get(r.name) ?? Infinity) && r.audioRms > 0.01)
+      before = new Map(last.map((r) => [r.name, r.frames]))
+      return names.join() === [...others].sort().join() && moving ? last : undefined
+    }, {timeoutMs, intervalMs: 500})
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; last seen: ${JSON.stringify(last)}; state ${JSON.stringify(await callState(page))}`, {cause: error})
+  }
+}
+
+async function openAs(name: string): Promise<Page> {
+  const user = await signUpThroughForm(`http://127.0.0.1:${site.get('web').httpPort}`, name, {password: PASSWORD, address: `198.51.100.${160 + contexts.length}`})
+  const context = await chromium.browser.newContext({viewport: {width: 1280, height: 800}})
+  contexts.push(context)
+  // Cookies are per host, not per port: the session holds on the front too.
+  await context.addCookies([{name: 'shing_session', value: user.cookie('shing_session')!, url: site.frontUrl()}])
+  const page = recordDialogs(await context.newPage(), dialogs)
+  page.on('pageerror', (e) => console.log(`${name} page error: ${e.message}`))
+  pages.set(name, page)
+  return page
+}
+
+async function joinRoom(page: Page, roomId: string): Promise<void> {
+  await page.goto(`${site.frontUrl()}/calls/${roomId}`)
+  await page.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
+  await page.click('#join')
+  await page.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'in-call', undefined, {timeout: 30_000})
+}
+
+const placedOn = async (roomId: string): Promise<string | null> => site.client.get(callRoomKey(roomId))
+const sfuLoad = async (id: string): Promise<{streams: number; viewers: number}> => {
+  const raw = await site.client.get(registryKey('sfu', id))
+  return raw === null ? {streams: 0, viewers: 0} : registryRecordSchema.parse(JSON.parse(raw)).load
+}
+
+beforeAll(async () => {
+  site = await startLiveSite()
+  await Promise.all([
+    site.start('web'),
+    site.start('web-2'),
+    site.start('sfu-a', {SHING_WEBRTC_MIN_PORT: '41000', SHING_WEBRTC_MAX_PORT: '41099'}),
+    site.start('sfu-b', {SHING_WEBRTC_MIN_PORT: '41100', SHING_WEBRTC_MAX_PORT: '41199'}),
+  ])
+  chromium = await launchChromium({fakeMedia: true})
+  for (const name of NAMES) await openAs(name)
+}, 180_000)
+
+// A failure shows what the webs and SFUs said about calls.
+afterEach((ctx) => {
+  if (ctx.task.result?.state !== 'fail') return
+  for (const id of ['web', 'web-2', 'sfu-a', 'sfu-b']) {
+    const lines = site.get(id).process.output().split('\n').filter((line) => /call|sfu|mediasoup/i.test(line))
+    console.log(`--- ${id}\n${lines.slice(-40).join('\n')}`)
+  }
+})
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => undefined)
+  await chromium?.close().catch(() => undefined)
+  await site?.stop()
+})
+
+describe('calls', () => {
+  it('Calls in the header opens a room; its page previews the camera and offers the link', async () => {
+    const ann = pages.get('ann')!
+    await ann.goto(`${site.frontUrl()}/`)
+    await ann.click('header a[href="/calls"]')
+    await ann.waitForURL('**/calls')
+    await ann.click('button:has-text("Open a room")')
+    await ann.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
+    room = new URL(ann.url()).pathname.split('/').pop()!
+    await ann.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
+    await ann.waitForFunction(() => (document.getElementById('preview') as HTMLVideoElement).videoWidth > 0, undefined, {timeout: 10_000})
+    expect(await ann.inputValue('#room-link')).toBe(`https://live.example.test/calls/${room}`)
+    expect(await screenshotDesktopAndPhone(ann, 'call-lobby')).toBeLessThanOrEqual(PHONE.width)
+  })
+
+  it('three people join through both web instances: each sees and hears the other two', async () => {
+    const started = performance.now()
+    for (const name of NAMES) await joinRoom(pages.get(name)!, room)
+    for (const name of NAMES) {
+      const seen = await seesAndHears(pages.get(name)!, NAMES.filter((other) => other !== name))
+      console.log(`calls: ${name} receives ${seen.map((r) => `${r.name} ${r.width}px ${r.frames} frames rms=${r.audioRms.toFixed(3)}`).join(', ')}`)
+    }
+    console.log(`calls: 3 participants connected in ${Math.round(performance.now() - started)} ms`)
+    const states = await Promise.all(NAMES.map((name) => callState(pages.get(name)!)))
+    // One room, one SFU, wherever each person's web instance is.
+    expect(new Set(states.map((s) => s.sfu)).size).toBe(1)
+    expect(states[0]!.sfu).toBe(await placedOn(room))
+    expect(await screenshotDesktopAndPhone(pages.get('ann')!, 'call-three')).toBeLessThanOrEqual(PHONE.width)
+  }, 180_000)
+
+  it('the SFU reports its producers and consumers, and the next room goes to the less loaded SFU', async () => {
+    const busy = (await placedOn(room))!
+    const idle = busy === 'sfu-a' ? 'sfu-b' : 'sfu-a'
+    // Three people, each sending audio and video and receiving the others' four.
+    await waitFor('the SFU to report the call', async () => {
+      const load = await sfuLoad(busy)
+      return load.streams === 6 && load.viewers === 12 ? true : undefined
+    }, {timeoutMs: 15_000})
+    const dee = await openAs('dee')
+    await dee.goto(`${site.frontUrl()}/calls`)
+    await dee.click('button:has-text("Open a room")')
+    await dee.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
+    const second = new URL(dee.url()).pathname.split('/').pop()!
+    await dee.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
+    await dee.click('#join')
+    await dee.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'in-call', undefined, {timeout: 30_000})
+    expect(await placedOn(second)).toBe(idle)
+    expect((await callState(dee)).sfu).toBe(idle)
+    await dee.click('#leave')
+    await dee.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'left')
+    await dee.close()
+  }, 90_000)
+
+  it('muting shows on the others\' tiles; unmuting brings the sound back', async () => {
+    const [ann, bea] = [pages.get('ann')!, pages.get('bea')!]
+    await ann.click('#mute')
+    expect(await ann.getAttribute('#mute', 'aria-pressed')).toBe('true')
+    await bea.waitForFunction(() => document.querySelector<HTMLElement>('#tiles li[data-peer][aria-label="ann"] .call-muted')?.hidden === false, undefined, {timeout: 10_000})
+    await ann.click('#mute')
+    await bea.waitForFunction(() => document.querySelector<HTMLElement>('#tiles li[data-peer][aria-label="ann"] .call-muted')?.hidden === true, undefined, {timeout: 10_000})
+    await seesAndHears(bea, ['ann', 'cal'])
+  }, 60_000)
+
+  it('the SFU the room is on is killed: all three join again on the other by themselves and see each other', async () => {
+    const doomed = (await placedOn(room))!
+    const survivor = doomed === 'sfu-a' ? 'sfu-b' : 'sfu-a'
+    const killedAt = performance.now()
+    await site.get(doomed).process.kill('SIGKILL')
+    const back: number[] = []
+    for (const name of NAMES) {
+      const page = pages.get(name)!
+      await waitFor(`${name} to be in the call on ${survivor}`, async () => {
+        const state = await callState(page)
+        return state.sfu === survivor && state.phase === 'in-call' ? true : undefined
+      }, {timeoutMs: 45_000, intervalMs: 250})
+      back.push(performance.now() - killedAt)
+    }
+    for (const name of NAMES) await seesAndHears(pages.get(name)!, NAMES.filter((other) => other !== name))
+    const seconds = (performance.now() - killedAt) / 1000
+    console.log(`calls: SFU killed; rejoined on ${survivor} after ${back.map((ms) => (ms / 1000).toFixed(1)).join('/')} s, all seen and heard again after ${seconds.toFixed(1)} s`)
+    expect(await placedOn(room)).toBe(survivor)
+    expect(seconds).toBeLessThan(40)
+    // The killed SFU comes back (as the swarm restarts a task), empty.
+    await site.start(doomed, {SHING_WEBRTC_MIN_PORT: doomed === 'sfu-a' ? '41000' : '41100', SHING_WEBRTC_MAX_PORT: doomed === 'sfu-a' ? '41099' : '41199'})
+  }, 150_000)
+
+  it('leaving removes the tile at the others; the last one out closes the room on its SFU', async () => {
+    const cal = pages.get('cal')!
+    await cal.click('#leave')
+    expect(await cal.locator('#call-status').textContent()).toContain('You left the call')
+    for (const name of ['ann', 'bea']) {
+      await pages.get(name)!.waitForFunction(() => document.querySelectorAll('#tiles li[data-peer]').length === 1, undefined, {timeout: 10_000})
+    }
+    const sfu = (await placedOn(room))!
+    for (const name of ['ann', 'bea']) await pages.get(name)!.click('#leave')
+    await waitFor('the room to close on its SFU', async () => ((await site.metric(sfu, 'shing_sfu_call_rooms')) === 0 ? true : undefined), {timeoutMs: 10_000})
+    // The keyboard reaches every control: Join again is focused after leaving.
+    expect(await pages.get('ann')!.evaluate(() => document.activeElement?.id)).toBe('rejoin')
+    expect(dialogs).toEqual([])
+  }, 60_000)
+
+  it('refuses what it must: no session, a malformed request, a room id that is not one, a forged SFU request', async () => {
+    // A socket without a session is refused with the reason.
+    const anonymous = io(`${site.frontUrl()}${CALLS_NAMESPACE}`, {path: '/socket.io', transports: ['websocket'], reconnection: false})
+    const refusal = await new Promise<string>((resolve) => anonymous.on('connect_error', (error) => resolve(error.message)))
+    anonymous.close()
+    expect(refusal).toBe('Log in to join calls.')
+
+    // A logged-in socket that asks nonsense is told so; one that asks before joining is told to join.
+    const ann = pages.get('ann')!
+    const answers = await ann.evaluate(async () => {
+      const socket = (window as unknown as {io: (n: string, o: object) => {timeout(ms: number): {emitWithAck(e: string, b: unknown): Promise<unknown>}; close(): void}}).io('/calls', {path: '/socket.io', transports: ['websocket']})
+      const ask = (body: unknown): Promise<unknown> => socket.timeout(5000).emitWithAck('call', body)
+      const result = [await ask({method: 'join', room: '../../etc'}), await ask({method: 'consume', transportId: 'x', producerId: 'y'}), await ask('<script>')]
+      socket.close()
+      return result
+    })
+    expect(answers[0]).toMatchObject({ok: false, error: expect.stringContaining('not understood')})
+    expect(answers[1]).toMatchObject({ok: false, error: 'Join the call first.'})
+    expect(answers[2]).toMatchObject({ok: false})
+
+    const notARoom = await fetch(`${site.frontUrl()}/calls/not-a-room`, {headers: {cookie: `shing_session=${(await ann.context().cookies()).find((c) => c.name === 'shing_session')!.value}`}})
+    expect(notARoom.status).toBe(404)
+    expect(await notARoom.text()).toContain('No room has that address')
+
+    // The SFU answers only the web: a request without its token is refused.
+    const forged = await fetch(`http://127.0.0.1:${site.get('sfu-b').httpPort}${SFU_RPC_PATH}`, {
+      method: 'POST',
+      headers: {'content-type': 'application/json', authorization: 'Bearer guess'},
+      body: JSON.stringify({room, peer: 'p', user: {id: 'u', name: 'x'}, request: {method: 'join', room}}),
+    })
+    expect(forged.status).toBe(401)
+  })
+})
