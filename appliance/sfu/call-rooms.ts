@@ -30,6 +30,8 @@ const DISCONNECTED_GRACE_MS = 20_000
 /** What a call needs from a worker of this process. */
 export interface CallWorker {
   worker: types.Worker
+  /** The worker's one UDP and TCP port, shared by all its transports (ICE tells them apart). */
+  webRtcServer: types.WebRtcServer
   mediaCodecs: types.RouterRtpCodecCapability[]
   /** Participants on this worker's routers (where the next room goes: the fewest). */
   peers: number
@@ -40,8 +42,6 @@ export interface CallRoomsOptions {
   workers: () => CallWorker[]
   /** This process's registry id (rooms closed here name it). */
   id: string
-  /** Where transports listen: the address bound, the address announced in ICE candidates, the UDP ports. */
-  listen: {ip: string; announcedAddress?: string; portRange: {min: number; max: number}}
   publish: (message: CallEventMessage) => void
   log: Logger
 }
@@ -230,9 +230,12 @@ export class CallRooms {
 
   private async createTransport(room: Room, peer: Peer, direction: 'send' | 'recv'): Promise<CallResults['createTransport']> {
     if (peer.transports.size >= 4) throw new CallError('Too many connections for one participant: leave and join again.')
-    const {ip, announcedAddress, portRange} = this.options.listen
+    // UDP first; TCP for networks that let no UDP through.
     const transport = await room.router.createWebRtcTransport({
-      listenInfos: [{protocol: 'udp', ip, ...(announcedAddress === undefined ? {} : {announcedAddress}), portRange}],
+      webRtcServer: room.worker.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
       initialAvailableOutgoingBitrate: 1_000_000,
       appData: {peer: peer.id, direction},
     })

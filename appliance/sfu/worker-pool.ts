@@ -55,13 +55,23 @@ export async function announcedAddress(env: Pick<ApplianceEnv, 'SHING_WEBRTC_ANN
 export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningComponent> {
   const {log, metrics, redis, env} = ctx
   const count = env.profile.sfu.workers === 0 ? os.availableParallelism() : env.profile.sfu.workers
+  const ports = env.SHING_WEBRTC_MAX_PORT - env.SHING_WEBRTC_MIN_PORT + 1
+  if (ports < count) {
+    throw new Error(`the SFU runs ${count} mediasoup workers, each on a port of its own, but ports.webrtc gives ${ports} (${env.SHING_WEBRTC_MIN_PORT}-${env.SHING_WEBRTC_MAX_PORT}): widen the range in shing.yaml to at least ${count} ports`)
+  }
+  const announced = await announcedAddress(env)
   const slots: WorkerSlot[] = []
   let stopping = false
   try {
     for (let i = 0; i < count; i += 1) {
-      // Each transport binds a free port of SHING_WEBRTC_MIN_PORT..MAX_PORT (call-rooms.ts).
       const worker = await mediasoup.createWorker({logLevel: 'warn'})
-      const slot: WorkerSlot = {worker, mediaCodecs, peers: 0, router: await worker.createRouter({mediaCodecs})}
+      // Worker i listens on SHING_WEBRTC_MIN_PORT + i, UDP and TCP, for all its calls' transports.
+      const listen = {ip: env.SHING_BIND_HOST, port: env.SHING_WEBRTC_MIN_PORT + i, ...(announced === undefined ? {} : {announcedAddress: announced})}
+      const webRtcServer = await worker.createWebRtcServer({listenInfos: [{protocol: 'udp', ...listen}, {protocol: 'tcp', ...listen}]}).catch((error: unknown) => {
+        worker.close()
+        throw new Error(`port ${listen.port} (UDP and TCP) is taken: ${(error as Error).message}`, {cause: error})
+      })
+      const slot: WorkerSlot = {worker, webRtcServer, mediaCodecs, peers: 0, router: await worker.createRouter({mediaCodecs})}
       worker.on('died', (error) => {
         slot.death = error.message
         if (!stopping) log.error({workerPid: worker.pid, err: error.message}, 'mediasoup worker died')
@@ -85,18 +95,16 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       await Promise.all(slots.map((s) => s.worker.getResourceUsage()))
     },
   }
-  const announced = await announcedAddress(env)
   const rpcToken = sfuRpcToken(ctx.secret('streamKeySecret'))
   const calls = new CallRooms({
     id: ctx.id,
     workers: alive,
-    listen: {ip: env.SHING_BIND_HOST, ...(announced === undefined ? {} : {announcedAddress: announced}), portRange: {min: env.SHING_WEBRTC_MIN_PORT, max: env.SHING_WEBRTC_MAX_PORT}},
     publish: (message) => {
       redis.publish(CALL_EVENTS_CHANNEL, JSON.stringify(message)).catch((error: unknown) => log.warn({room: message.room, err: (error as Error).message}, 'call event not published'))
     },
     log: log.child({module: 'calls'}),
   })
-  log.info({announced: announced ?? env.SHING_BIND_HOST, ports: `${env.SHING_WEBRTC_MIN_PORT}-${env.SHING_WEBRTC_MAX_PORT}`}, 'WebRTC: browsers send media here')
+  log.info({announced: announced ?? env.SHING_BIND_HOST, ports: `${env.SHING_WEBRTC_MIN_PORT}-${env.SHING_WEBRTC_MIN_PORT + count - 1}`}, 'WebRTC: browsers send media here (UDP, or TCP)')
   metrics.gauge('shing_sfu_workers', 'mediasoup workers this SFU runs (configured)', () => count)
   metrics.gauge('shing_sfu_workers_alive', 'mediasoup workers alive', () => alive().length)
   metrics.gauge('shing_sfu_routers', 'mediasoup routers open', () => slots.filter((s) => !s.router.closed).length)

@@ -25,7 +25,7 @@ Refuses to overwrite an existing shing.yaml without --force; secrets already wri
     'https-port': Flags.integer({description: 'HTTPS port (default 443).', min: 1, max: 65_535}),
     'rtmp-port': Flags.integer({description: 'RTMP port for OBS (default 1935).', min: 1, max: 65_535}),
     'relay-port': Flags.integer({description: 'HTTPS port viewers fetch live video from the relays on, instead of through the edge (default 8443 with TLS; 0: through the edge only).', min: 0, max: 65_535}),
-    'webrtc-ports': Flags.string({description: 'WebRTC UDP range MIN-MAX (default 40000-40100).'}),
+    'webrtc-ports': Flags.string({description: 'WebRTC port range MIN-MAX, UDP and TCP, on SFU boxes; each call worker takes one (default 40000-40100).'}),
     tls: Flags.option({options: ['auto', 'none', 'files'] as const, description: 'TLS: automatic certificates, none, or your own files (default: auto for a DNS name, none for an IP).'})(),
     'tls-cert': Flags.string({description: 'Certificate file (PEM) with --tls files.', dependsOn: ['tls-key']}),
     'tls-key': Flags.string({description: 'Private key file (PEM) with --tls files.', dependsOn: ['tls-cert']}),

@@ -118,7 +118,7 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
     a.httpPort ??= await ask.number('HTTP port', 80)
     a.httpsPort ??= await ask.number('HTTPS port', 443)
     a.rtmpPort ??= await ask.number('RTMP port (OBS)', 1935)
-    a.webrtcPorts ??= await ask.text('WebRTC UDP port range', '40000-40100')
+    a.webrtcPorts ??= await ask.text('WebRTC port range (UDP and TCP, for calls)', '40000-40100')
     a.tls ??= await ask.choose(
       'TLS',
       [

@@ -374,7 +374,8 @@ export function planStack(inputs: PlanInputs): StackPlan {
   }
   const webrtcPorts: PortConfig[] = []
   for (let p = config.ports.webrtc.min; p <= config.ports.webrtc.max; p++) {
-    webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
+    // Each mediasoup worker takes one port, UDP and TCP (ICE over TCP where UDP is blocked).
+    webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'}, {Protocol: 'tcp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
   const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}; stopGraceS?: number}} = {
     // Only the web runs chat; its limits are in the spec, so changing them updates the web. Media

@@ -5,12 +5,19 @@
  * the Caddy edge and a web instance to the ingest; a second page watches through a relay; ffprobe
  * reads every rendition at the edge; End broadcast leaves a VOD. The ingest's failover and hostile
  * sockets are in test/integration/appliance/browser-ingest.test.ts. Ends with `browser-ingest e2e: …`.
+ *
+ * On the same stack (the camera wants the same secure page), a call: the streamer opens a room and
+ * a second account joins by its link, the signalling through the edge and the web, the media
+ * straight to the SFU service's published port on the box's address. Ends with `calls e2e: …`.
+ * Three participants, SFU failover and hostile requests are in test/integration/appliance/calls.test.ts.
  */
+import type {Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Playback} from '../../appliance/contract/index.js'
 import type {VodListing} from '../../appliance/vods/vods.js'
 import {screenshot} from '../harness/artifacts.js'
+import {seesAndHears} from '../harness/call-page.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {waitFor} from '../harness/process.js'
 import {requireTool} from '../harness/tools.js'
@@ -21,6 +28,8 @@ const PASSWORD = 'correct horse battery staple'
 let site: Site
 let base: string
 let browser: RunningChromium | undefined
+/** The streamer's page, logged in (the calls test reuses the account). */
+let studioPage: Page | undefined
 
 /** JSON from the site, fetched inside the box (Caddy's own CA signed its certificate). */
 async function getJson<T>(path: string): Promise<T> {
@@ -48,7 +57,7 @@ afterAll(async () => {
 describe('going live from the browser through the edge', () => {
   it('a streamer signs up, goes live from the Go-live page, a viewer plays it through a relay, and End broadcast leaves a VOD', async () => {
     browser = await launchChromium({netns: site.box.netns, ignoreHttpsErrors: true, fakeMedia: true})
-    const studio = await browser.newPage()
+    const studio = (studioPage = await browser.newPage())
     await studio.goto(`${base}/signup`)
     await studio.getByLabel('Username').fill('streamer')
     await studio.getByLabel('E-mail').fill('streamer@example.test')
@@ -95,4 +104,47 @@ describe('going live from the browser through the edge', () => {
     expect(vod.durationSeconds).toBeGreaterThan(4)
     process.stdout.write(`browser-ingest e2e: ws=ok live-after=${liveAfter.toFixed(1)}s renditions=${renditions} played=${played.toFixed(1)}s vod=${vod.durationSeconds.toFixed(0)}s whip=not-built whep=not-built\n`)
   }, 400_000)
+})
+
+describe('a call through the edge', () => {
+  it('the streamer opens a room, a second account joins by its link: each sees and hears the other through the SFU service', async () => {
+    if (browser === undefined || studioPage === undefined) throw new Error('the broadcast test did not sign the streamer up')
+    const host = studioPage
+    await host.goto(`${base}/calls`)
+    await host.getByRole('button', {name: 'Open a room'}).click()
+    await host.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
+    const link = await host.inputValue('#room-link')
+    expect(link).toBe(host.url())
+
+    const guestContext = await browser.browser.newContext({ignoreHTTPSErrors: true})
+    try {
+      const guest = await guestContext.newPage()
+      await guest.goto(`${base}/signup`)
+      await guest.getByLabel('Username').fill('guest')
+      await guest.getByLabel('E-mail').fill('guest@example.test')
+      await guest.getByLabel('Password').fill(PASSWORD)
+      await guest.getByRole('button', {name: 'Sign up'}).click()
+      await guest.waitForURL(/\/account/)
+      await guest.goto(link)
+      const since = performance.now()
+      for (const page of [host, guest]) {
+        await page.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 30_000})
+        await page.getByRole('button', {name: 'Join the call'}).click()
+      }
+      const [hostSees] = await seesAndHears(host, ['guest'], 60_000)
+      const [guestSees] = await seesAndHears(guest, ['streamer'], 60_000)
+      const connected = (performance.now() - since) / 1000
+      await screenshot(guest, 'e2e-call')
+      const sfu = await guest.evaluate(() => (window as unknown as {shingCall: {sfu?: string}}).shingCall.sfu)
+      expect(sfu).toMatch(/sfu/)
+      await guest.getByRole('button', {name: 'Leave'}).click()
+      await host.waitForFunction(() => document.querySelectorAll('#tiles li[data-peer]').length === 0, undefined, {timeout: 15_000})
+      await host.getByRole('button', {name: 'Leave'}).click()
+      process.stdout.write(
+        `calls e2e: participants=2 connected=${connected.toFixed(1)}s video=${hostSees!.width}px/${guestSees!.width}px audio-rms=${hostSees!.audioRms.toFixed(2)}/${guestSees!.audioRms.toFixed(2)} sfu=${sfu}\n`,
+      )
+    } finally {
+      await guestContext.close()
+    }
+  }, 180_000)
 })

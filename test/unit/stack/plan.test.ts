@@ -78,7 +78,8 @@ describe('planStack', () => {
     const edge = p.services.find((s) => s.name === 'edge')
     expect(edge?.spec.EndpointSpec?.Ports?.map((x) => x.PublishedPort)).toEqual([80, 443])
     const sfu = p.services.find((s) => s.name === 'sfu')
-    expect(sfu?.spec.EndpointSpec?.Ports).toHaveLength(101)
+    // UDP and TCP on each port of the WebRTC range.
+    expect(sfu?.spec.EndpointSpec?.Ports).toHaveLength(202)
     expect(p.services.find((s) => s.name === 'web')?.spec.Mode).toEqual({Replicated: {Replicas: 2}})
     expect(p.services.find((s) => s.name === 'relay')?.spec.Mode).toEqual({Global: {}})
   })

@@ -1,0 +1,71 @@
+/**
+ * Where call rooms go (calls/placement.ts), against a real Redis holding registry records: the least
+ * loaded SFU with a free slot, the same one for every web however many ask at once, kept while it
+ * lives, and moved (once, for everyone) when it is gone or cannot be reached.
+ */
+import {Redis} from 'ioredis'
+import {afterAll, beforeAll, beforeEach, expect, it} from 'vitest'
+
+import {placeRoom} from '../../../appliance/calls/placement.js'
+import {CALL_ROOM_TTL_SECONDS, callRoomKey, REGISTRY_TTL_SECONDS, registryKey, type RegistryRecord} from '../../../appliance/contract/index.js'
+import {startRedis, type RedisServer} from '../../harness/redis.js'
+
+let server: RedisServer
+let redis: Redis
+const ROOM = 'AAAAAAAAAAAAAAAAAAAAAA'
+
+async function sfu(id: string, load: {cpu: number; slotsUsed?: number; slotsFree?: number}): Promise<void> {
+  const now = new Date().toISOString()
+  const record: RegistryRecord = {id, role: 'sfu', host: '127.0.0.1', ports: {http: 8083}, startedAt: now, heartbeatAt: now, load: {streams: 0, viewers: 0, egressBitsPerSecond: 0, slotsUsed: 0, slotsFree: 500, ...load}}
+  await redis.set(registryKey('sfu', id), JSON.stringify(record), 'EX', REGISTRY_TTL_SECONDS)
+}
+
+beforeAll(async () => {
+  server = await startRedis()
+  redis = new Redis(server.url)
+})
+afterAll(async () => {
+  redis?.disconnect()
+  await server?.stop()
+})
+beforeEach(async () => {
+  await redis.flushall()
+})
+
+it('a new room goes to the least loaded SFU with a free slot, and stays there', async () => {
+  await sfu('busy', {cpu: 0.7})
+  await sfu('full', {cpu: 0.01, slotsUsed: 500, slotsFree: 0})
+  await sfu('calm', {cpu: 0.2})
+  expect((await placeRoom(redis, ROOM))?.id).toBe('calm')
+  expect(await redis.get(callRoomKey(ROOM))).toBe('calm')
+  expect(await redis.ttl(callRoomKey(ROOM))).toBeGreaterThan(CALL_ROOM_TTL_SECONDS - 5)
+  // Busier now, but the room's people are there: it stays.
+  await sfu('calm', {cpu: 0.9})
+  expect((await placeRoom(redis, ROOM))?.id).toBe('calm')
+})
+
+it('twenty joins at once, as from several web instances, agree on one SFU', async () => {
+  await sfu('one', {cpu: 0.1})
+  await sfu('two', {cpu: 0.1})
+  const clients = Array.from({length: 4}, () => new Redis(server.url))
+  try {
+    const placed = await Promise.all(Array.from({length: 20}, (_, i) => placeRoom(clients[i % clients.length]!, ROOM)))
+    expect(new Set(placed.map((p) => p?.id)).size).toBe(1)
+  } finally {
+    for (const client of clients) client.disconnect()
+  }
+})
+
+it('a room whose SFU left the registry, or that a web could not reach, moves to another; with none left, it has nowhere to go', async () => {
+  await sfu('first', {cpu: 0.1})
+  await sfu('second', {cpu: 0.3})
+  expect((await placeRoom(redis, ROOM))?.id).toBe('first')
+  // Unreachable from this web (its record may live up to its TTL): another, for everyone after.
+  expect((await placeRoom(redis, ROOM, new Set(['first'])))?.id).toBe('second')
+  expect((await placeRoom(redis, ROOM))?.id).toBe('second')
+  // Gone from the registry.
+  await redis.del(registryKey('sfu', 'second'))
+  expect((await placeRoom(redis, ROOM))?.id).toBe('first')
+  await redis.del(registryKey('sfu', 'first'))
+  expect(await placeRoom(redis, ROOM)).toBeUndefined()
+})
