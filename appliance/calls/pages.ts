@@ -8,11 +8,14 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import type {FastifyInstance} from 'fastify'
+import type {FastifyInstance, FastifyReply} from 'fastify'
+
+import type {Users} from '../accounts/users.js'
+import type {Notifier} from '../community/chat-notifications.js'
 
 import {CALL_MAX_PARTICIPANTS, CALLS_NAMESPACE, ROOM_ID_PATTERN} from '../contract/index.js'
 import {asset, type Asset} from '../web/assets.js'
-import {csrfField, escapeHtml, notFoundPage, page, sendPage as html, viewerOrLogIn, type PageContext, type PageContextOf} from '../web/html.js'
+import {csrfField, escapeHtml, formText, notFoundPage, page, sendPage as html, viewerOrLogIn, type PageContext, type PageContextOf} from '../web/html.js'
 
 /** Where the build puts the bundled client (appliance/scripts/bundle-browser.mjs). */
 const CALL_BUNDLE = path.join(path.dirname(fileURLToPath(import.meta.url)), '../browser/calls.js')
@@ -29,20 +32,38 @@ export async function loadCallJs(): Promise<Asset> {
 }
 
 export const roomPath = (room: string): string => `/calls/${room}`
+const invitedText = (username: string): string => `We told ${escapeHtml(username)}: a link to this call is in their notifications.`
 
-export function callsIndexPage(context: PageContext): string {
+/** The form that invites an account into a room (rings their bell), or into a new room. */
+function inviteForm(context: PageContext, action: string, view: {id: string; button: string; value?: string; error?: string}): string {
+  const invalid = view.error === undefined ? '' : ` aria-invalid="true" aria-describedby="${view.id}-error"`
+  return `<form method="post" action="${escapeHtml(action)}" class="call-invite" id="${view.id}">
+${csrfField(context.csrfToken)}
+<label for="${view.id}-username">Username</label>
+<div class="copy-row"><input id="${view.id}-username" name="username" required maxlength="30" autocomplete="off" value="${escapeHtml(view.value ?? '')}"${invalid}><button type="submit" class="secondary">${escapeHtml(view.button)}</button></div>
+<p class="field-error" id="${view.id}-error" role="alert"${view.error === undefined ? ' hidden' : ''}>${escapeHtml(view.error ?? '')}</p>
+</form>`
+}
+
+export function callsIndexPage(context: PageContext, view: {username?: string; error?: string} = {}): string {
   return page(context, {
     title: 'Calls',
+    width: 'narrow',
     body: `<h1>Calls</h1>
-<p>Talk face to face with up to ${CALL_MAX_PARTICIPANTS} people, in the browser: open a room, then send its link to whoever you want in it. Anyone with the link and an account here can join while the room is in use.</p>
-<form method="post" action="/calls" class="stack narrow-form">
+<p>Talk face to face with up to ${CALL_MAX_PARTICIPANTS} people, in the browser.</p>
+<h2>Call someone</h2>
+<p class="hint">They are told in their notifications (and by mail, if they chose it), with a link into the call.</p>
+${inviteForm(context, '/calls/invite', {id: 'call-someone', button: 'Call', ...(view.username === undefined ? {} : {value: view.username}), ...(view.error === undefined ? {} : {error: view.error})})}
+<h2>Open a room</h2>
+<p class="hint">Then send its link to whoever you want in it: anyone with the link and an account here can join while the room is in use.</p>
+<form method="post" action="/calls">
 ${csrfField(context.csrfToken)}
 <p><button class="primary" type="submit">Open a room</button></p>
 </form>`,
   })
 }
 
-export function callRoomPage(context: PageContext, view: {room: string; publicUrl: string; socketIoUrl: string; callJsUrl: string}): string {
+export function callRoomPage(context: PageContext, view: {room: string; publicUrl: string; socketIoUrl: string; callJsUrl: string; invited?: string}): string {
   const link = `${view.publicUrl.replace(/\/$/, '')}${roomPath(view.room)}`
   return page(context, {
     title: 'Call',
@@ -52,6 +73,7 @@ export function callRoomPage(context: PageContext, view: {room: string; publicUr
     body: `<div class="call" id="call">
 <h1>Call</h1>
 <p class="notice error" id="call-problem" role="alert" hidden></p>
+<p class="notice ok" id="call-notice" role="status"${view.invited === undefined ? ' hidden' : ''}>${view.invited === undefined ? '' : invitedText(view.invited)}</p>
 <p id="call-status" class="call-status" role="status" aria-live="polite" data-phase="loading">Loading…</p>
 <section id="lobby" class="call-lobby" aria-label="Before you join">
 <div class="call-preview"><video id="preview" muted autoplay playsinline aria-label="Your camera"></video></div>
@@ -73,12 +95,18 @@ export function callRoomPage(context: PageContext, view: {room: string; publicUr
 <button type="button" class="danger" id="leave">Leave</button>
 </div>
 </section>
+<details class="call-invite-box"><summary>Invite someone by username</summary>
+${inviteForm(context, `${roomPath(view.room)}/invite`, {id: 'invite', button: 'Invite'})}
+</details>
 <section id="left" hidden><p>You left the call.</p><p><button class="primary" type="button" id="rejoin">Join again</button> <a href="/calls">Calls</a></p></section>
 </div>`,
   })
 }
 
 export interface CallRoutesOptions {
+  users: Users
+  /** Rings the invited person's bell (and mails them, if they chose it). */
+  notify: Notifier
   socketIoJs: Asset
   callJs: Asset
   /** The site's address, for the room's link. */
@@ -97,9 +125,43 @@ export async function callRoutes(app: FastifyInstance, options: CallRoutesOption
     if (viewerOrLogIn(request, reply) === undefined) return reply
     return reply.redirect(roomPath(randomBytes(16).toString('base64url')), 303)
   })
-  app.get<{Params: {room: string}}>('/calls/:room', async (request, reply) => {
+  /** Tells `username` that the viewer invites them into `room`; the refusal to show, if any. */
+  const invite = async (inviter: {id: string; username: string}, room: string, username: string): Promise<string | undefined> => {
+    const name = username.trim().replace(/^@/, '')
+    if (name === '') return 'Write the username of the person to call.'
+    const invitee = await options.users.byUsername(name)
+    if (invitee === null || invitee.status !== 'active') return `Nobody here is called ${name}: check the spelling.`
+    if (invitee._id.toHexString() === inviter.id) return 'That is you: write someone else\'s username.'
+    await options.notify({kind: 'call', key: `call:${room}`, userIds: [invitee._id.toHexString()], actor: inviter.username, text: `${inviter.username} invites you to a call`, url: roomPath(room)})
+    return undefined
+  }
+  // At most 30 invitations a minute from one address: a bell is no place for spam.
+  const limited = {config: {rateLimit: {max: 30, timeWindow: 60_000}}}
+  app.post<{Body: Record<string, unknown>}>('/calls/invite', limited, async (request, reply) => {
+    const viewer = viewerOrLogIn(request, reply)
+    if (viewer === undefined) return reply
+    const room = randomBytes(16).toString('base64url')
+    const username = formText(request.body?.username)
+    const refusal = await invite(viewer, room, username)
+    if (refusal !== undefined) return html(reply, 400, callsIndexPage(pageContext(request, reply, {form: true}), {username, error: refusal}))
+    return reply.redirect(`${roomPath(room)}?invited=${encodeURIComponent(username.trim().replace(/^@/, ''))}`, 303)
+  })
+  // From the room's page: the script sends it (accept: JSON) and stays in the call.
+  app.post<{Params: {room: string}; Body: Record<string, unknown>}>('/calls/:room/invite', limited, async (request, reply): Promise<FastifyReply> => {
+    const viewer = viewerOrLogIn(request, reply)
+    if (viewer === undefined) return reply
+    if (!ROOM_ID_PATTERN.test(request.params.room)) return html(reply, 404, notFoundPage(pageContext(request, reply), {what: 'No room has that address.'}))
+    const username = formText(request.body?.username).trim().replace(/^@/, '')
+    const refusal = await invite(viewer, request.params.room, username)
+    if (request.headers.accept?.includes('application/json') === true) {
+      return reply.code(refusal === undefined ? 200 : 400).send(refusal === undefined ? {invited: username} : {error: refusal})
+    }
+    return reply.redirect(`${roomPath(request.params.room)}${refusal === undefined ? `?invited=${encodeURIComponent(username)}` : ''}`, 303)
+  })
+  app.get<{Params: {room: string}; Querystring: {invited?: unknown}}>('/calls/:room', async (request, reply) => {
     if (viewerOrLogIn(request, reply) === undefined) return reply
     if (!ROOM_ID_PATTERN.test(request.params.room)) return html(reply, 404, notFoundPage(pageContext(request, reply), {what: 'No room has that address: check the link, or open a new room.'}))
-    return html(reply, 200, callRoomPage(pageContext(request, reply), {room: request.params.room, publicUrl: options.publicUrl, socketIoUrl: options.socketIoJs.url, callJsUrl: options.callJs.url}))
+    const invited = typeof request.query.invited === 'string' && request.query.invited.length <= 30 ? request.query.invited : undefined
+    return html(reply, 200, callRoomPage(pageContext(request, reply, {form: true}), {room: request.params.room, publicUrl: options.publicUrl, socketIoUrl: options.socketIoJs.url, callJsUrl: options.callJs.url, ...(invited === undefined ? {} : {invited})}))
   })
 }

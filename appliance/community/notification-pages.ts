@@ -2,7 +2,7 @@
 import {csrfField, escapeHtml, page, type PageContext} from '../web/html.js'
 import {DEFAULT_DELIVERY, KIND_LABELS, notificationKinds, type DeliveryChoice, type NotificationDoc, type NotificationKind, type Unsubscribable} from './notifications.js'
 
-const KIND_SHORT: Record<NotificationKind, string> = {live: 'Went live', schedule: 'Starting soon', follower: 'New follower', mention: 'Mention', reply: 'Reply', moderation: 'Moderation'}
+const KIND_SHORT: Record<NotificationKind, string> = {live: 'Went live', schedule: 'Starting soon', follower: 'New follower', mention: 'Mention', reply: 'Reply', moderation: 'Moderation', call: 'Call'}
 
 const CHOICE_LABELS: Record<DeliveryChoice, string> = {site: 'In the site only', email: 'Also by e-mail, at once', digest: 'In a daily digest mail'}
 

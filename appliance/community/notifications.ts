@@ -17,7 +17,7 @@ import type {Logger} from '../platform/logger.js'
 export const NOTIFICATIONS_COLLECTION = 'notifications'
 export const NOTIFICATION_SETTINGS_COLLECTION = 'notification_settings'
 
-export const notificationKinds = ['live', 'schedule', 'follower', 'mention', 'reply', 'moderation'] as const
+export const notificationKinds = ['live', 'schedule', 'follower', 'mention', 'reply', 'moderation', 'call'] as const
 export type NotificationKind = (typeof notificationKinds)[number]
 
 export interface NotificationInput {
@@ -62,7 +62,7 @@ export const deliveryChoices = ['site', 'email', 'digest'] as const
 export type DeliveryChoice = (typeof deliveryChoices)[number]
 
 /** Going live is what followers asked to hear about; the rest stays in the site unless they ask. */
-export const DEFAULT_DELIVERY: Record<NotificationKind, DeliveryChoice> = {live: 'email', schedule: 'site', follower: 'site', mention: 'site', reply: 'site', moderation: 'site'}
+export const DEFAULT_DELIVERY: Record<NotificationKind, DeliveryChoice> = {live: 'email', schedule: 'site', follower: 'site', mention: 'site', reply: 'site', moderation: 'site', call: 'site'}
 
 export const KIND_LABELS: Record<NotificationKind, string> = {
   live: 'A channel you follow goes live',
@@ -71,6 +71,7 @@ export const KIND_LABELS: Record<NotificationKind, string> = {
   mention: 'Someone mentions you',
   reply: 'Someone replies to you',
   moderation: 'A moderator acts against you',
+  call: 'Someone invites you to a call',
 }
 
 /** What an unsubscribe link turns off: one kind's mail, or the daily digest. */

@@ -314,7 +314,7 @@ export const web: ComponentDef<'web'> = {
       metrics,
       log: log.child({module: 'calls'}),
     })
-    await app.register(callRoutes, {socketIoJs, callJs, publicUrl: env.SHING_PUBLIC_URL, pageContext})
+    await app.register(callRoutes, {users, notify: notifier, socketIoJs, callJs, publicUrl: env.SHING_PUBLIC_URL, pageContext})
     await app.register(chatRoutes, {rooms: chatRooms, db: mongo.db, socketIoJs, pageContext, log: log.child({module: 'chat'})})
     await app.register(chatModerationRoutes, {rooms: chatRooms, users, chat, timeouts: new ChatFloodGate(redis, env.chatLimits), pageContext, log: log.child({module: 'chat'})})
     await app.register(clipRoutes, {db: mongo.db, redis, storage, jobs, rooms: chatRooms, media: env.media, hlsJs, pageContext, log: log.child({module: 'clips'})})

@@ -464,6 +464,10 @@ table.deliveries td { vertical-align: top; }
 .call-controls { display: flex; flex-wrap: wrap; gap: .5rem; justify-content: center; position: sticky; bottom: 0; padding: .6rem 0; background: var(--bg); }
 .call-controls button:not(.danger), .copy-row button.secondary { font: inherit; font-weight: 600; padding: .55rem 1rem; border-radius: .4rem; border: 1px solid var(--line); background: var(--panel); color: var(--text); cursor: pointer; }
 .call-controls button[aria-pressed="true"] { background: #4a2a2a; border-color: #a55; }
+.call-invite-box { margin: .5rem 0 1rem; max-width: 28rem; }
+.call-invite-box summary { cursor: pointer; color: var(--link); padding: .3rem 0; }
+.call-invite { display: grid; gap: .3rem; margin-top: .4rem; }
+.call-invite .field-error { margin: 0; }
 `,
 )
 

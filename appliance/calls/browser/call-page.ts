@@ -75,6 +75,32 @@ for (const button of document.querySelectorAll<HTMLButtonElement>('[data-copy]')
   })
 }
 
+// --- inviting someone: sent from here, so the call goes on ----------------------------------------
+const inviteForm = document.getElementById('invite') as HTMLFormElement | null
+inviteForm?.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const error = $('invite-error')
+  const input = $<HTMLInputElement>('invite-username')
+  const notice = $('call-notice')
+  void (async () => {
+    try {
+      const response = await fetch(inviteForm.action, {method: 'POST', headers: {accept: 'application/json'}, body: new URLSearchParams(new FormData(inviteForm) as unknown as Record<string, string>)})
+      const answer = (await response.json().catch(() => ({}))) as {invited?: string; error?: string}
+      if (!response.ok) throw new Error(answer.error ?? `The site refused (${response.status}).`)
+      error.hidden = true
+      input.removeAttribute('aria-invalid')
+      input.value = ''
+      notice.textContent = `We told ${answer.invited ?? ''}: a link to this call is in their notifications.`
+      notice.hidden = false
+    } catch (problem) {
+      error.textContent = (problem as Error).message
+      error.hidden = false
+      input.setAttribute('aria-invalid', 'true')
+      input.focus()
+    }
+  })()
+})
+
 // --- local media -------------------------------------------------------------------------------
 let microphone: MediaStreamTrack | undefined
 let camera: MediaStreamTrack | undefined

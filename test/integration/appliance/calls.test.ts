@@ -141,6 +141,48 @@ describe('calls', () => {
     await seesAndHears(bea, ['ann', 'cal'])
   }, 60_000)
 
+  it('inviting by username from the call rings their bell with a link into it; a name that is nobody, or hostile, is refused in the page', async () => {
+    const [ann, bea] = [pages.get('ann')!, pages.get('bea')!]
+    await ann.click('summary:has-text("Invite someone")')
+    await ann.fill('#invite-username', '<img src=x onerror=alert(1)>')
+    await ann.click('#invite button[type=submit]')
+    await ann.waitForFunction(() => document.getElementById('invite-error')?.hidden === false)
+    expect(await ann.locator('#invite-error').textContent()).toBe('Nobody here is called <img src=x onerror=alert(1)>: check the spelling.')
+    await ann.fill('#invite-username', 'ann')
+    await ann.click('#invite button[type=submit]')
+    await ann.waitForFunction(() => document.getElementById('invite-error')?.textContent?.startsWith('That is you'))
+    await ann.fill('#invite-username', 'dee')
+    await ann.click('#invite button[type=submit]')
+    await ann.waitForFunction(() => document.getElementById('call-notice')?.hidden === false)
+    expect(await ann.locator('#call-notice').textContent()).toBe('We told dee: a link to this call is in their notifications.')
+    // Still in the call (the form was sent from the page).
+    expect((await callState(ann)).phase).toBe('in-call')
+    // dee's notifications have it, and its link leads into the room.
+    const deeContext = contexts[contexts.length - 1]!
+    const deePage = await deeContext.newPage()
+    await deePage.goto(`${site.frontUrl()}/notifications`)
+    await deePage.click('text=ann invites you to a call')
+    await deePage.waitForURL(`**/calls/${room}`)
+    await deePage.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
+    await deePage.close()
+    await seesAndHears(bea, ['ann', 'cal'])
+  }, 60_000)
+
+  it('Call someone (from /calls) opens a new room, says whom it told, and refuses a name that is nobody', async () => {
+    const dee = await contexts[contexts.length - 1]!.newPage()
+    await dee.goto(`${site.frontUrl()}/calls`)
+    await dee.getByLabel('Username').fill('nobody-here')
+    await dee.getByRole('button', {name: 'Call', exact: true}).click()
+    expect(await dee.locator('#call-someone-error').textContent()).toBe('Nobody here is called nobody-here: check the spelling.')
+    expect(await dee.getAttribute('#call-someone-username', 'aria-invalid')).toBe('true')
+    await dee.getByLabel('Username').fill('cal')
+    await dee.getByRole('button', {name: 'Call', exact: true}).click()
+    await dee.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}\?invited=cal$/)
+    expect(await dee.locator('#call-notice').textContent()).toBe('We told cal: a link to this call is in their notifications.')
+    expect(await screenshotDesktopAndPhone(dee, 'call-invited')).toBeLessThanOrEqual(PHONE.width)
+    await dee.close()
+  }, 60_000)
+
   it('the SFU the room is on is killed: all three join again on the other by themselves and see each other', async () => {
     const doomed = (await placedOn(room))!
     const survivor = doomed === 'sfu-a' ? 'sfu-b' : 'sfu-a'
