@@ -45,6 +45,11 @@ export const hardwareProfileSchema = z
     sfu: z.strictObject({
       /** mediasoup workers; 0 = one per core. */
       workers: z.number().int().min(0),
+      /**
+       * Media streams one worker (one core) sends before the SFU counts it full: a room's next
+       * participants go to a part of the room on another worker, new rooms to another SFU.
+       */
+      consumersPerWorker: z.number().int().min(1).default(500),
     }),
     worker: z.strictObject({
       /** General jobs (mail, bookkeeping) a worker process runs at once, per job type. */

@@ -1,6 +1,9 @@
 /**
- * Calls on one SFU process: its rooms, each a mediasoup Router on the least busy of the process's
- * workers, with the participants' WebRTC transports, producers and consumers. The web forwards
+ * Calls on one SFU process: its rooms, each one or more mediasoup Routers (parts) on the process's
+ * workers, with the participants' WebRTC transports, producers and consumers. A room starts on the
+ * least busy worker; a participant who would take that worker past its consumer budget goes to a
+ * part of the room on another worker, and every producer is piped to every part (pipeToRouter),
+ * so a big room uses more than one core. The web forwards
  * each browser's request here (SFU_RPC_PATH); what changes in a room goes to its browsers through
  * Redis (CALL_EVENTS_CHANNEL). A participant whose browser went away without saying so (a closed
  * tab, a web instance that died) is dropped when their transports stop answering.
@@ -35,11 +38,15 @@ export interface CallWorker {
   mediaCodecs: types.RouterRtpCodecCapability[]
   /** Participants on this worker's routers (where the next room goes: the fewest). */
   peers: number
+  /** Media streams this worker sends to participants. */
+  consumers: number
 }
 
 export interface CallRoomsOptions {
   /** The workers alive now. */
   workers: () => CallWorker[]
+  /** Consumers one worker carries before a room's next participants go to another worker. */
+  consumersPerWorker: number
   /** This process's registry id (rooms closed here name it). */
   id: string
   publish: (message: CallEventMessage) => void
@@ -55,6 +62,8 @@ export class CallError extends Error {
 
 interface Peer {
   id: string
+  /** The part of the room (router) this participant's transports are on. */
+  part: RoomPart
   userId: string
   name: string
   rtpCapabilities?: types.RtpCapabilities
@@ -65,11 +74,19 @@ interface Peer {
   timer?: NodeJS.Timeout
 }
 
+/** A room's router on one worker, and who is on it. */
+interface RoomPart {
+  router: types.Router
+  worker: CallWorker
+  /** Sees every audio producer of the room (its own and those piped in); the first part's speaks. */
+  speaker: types.ActiveSpeakerObserver
+  peers: number
+}
+
 interface Room {
   id: string
-  router: types.Router
-  speaker: types.ActiveSpeakerObserver
-  worker: CallWorker
+  /** The first is where the room started; more when it outgrew that worker. */
+  parts: RoomPart[]
   peers: Map<string, Peer>
 }
 
@@ -84,18 +101,20 @@ export class CallRooms {
   constructor(private readonly options: CallRoomsOptions) {}
 
   /** What the registry record reports. */
-  load(): {rooms: number; peers: number; producers: number; consumers: number} {
+  load(): {rooms: number; routers: number; peers: number; producers: number; consumers: number} {
     let peers = 0
     let producers = 0
     let consumers = 0
+    let routers = 0
     for (const room of this.rooms.values()) {
+      routers += room.parts.length
       for (const peer of room.peers.values()) {
         peers += 1
         producers += peer.producers.size
         consumers += peer.consumers.size
       }
     }
-    return {rooms: this.rooms.size, peers, producers, consumers}
+    return {rooms: this.rooms.size, routers, peers, producers, consumers}
   }
 
   /** One forwarded request; never throws (the ack carries the refusal). */
@@ -176,8 +195,10 @@ export class CallRooms {
     if (again !== undefined) this.removePeer(room, again, 'joined again')
     // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
     if (room.peers.size >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
+    const part = await this.partFor(room)
     const peer: Peer = {
       id: rpc.peer,
+      part,
       userId: rpc.user.id,
       name: rpc.user.name,
       transports: new Map(),
@@ -187,16 +208,17 @@ export class CallRooms {
       ...(request.rtpCapabilities === undefined ? {} : {rtpCapabilities: request.rtpCapabilities as unknown as types.RtpCapabilities}),
     }
     room.peers.set(peer.id, peer)
-    room.worker.peers += 1
+    part.peers += 1
+    part.worker.peers += 1
     peer.timer = setTimeout(() => {
       if (!peer.connected) this.removePeer(room, peer, 'never connected')
     }, CONNECT_DEADLINE_MS)
     this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {except: peer.id})
-    this.options.log.info({room: room.id, peer: peer.id, user: peer.userId, peers: room.peers.size}, 'call: joined')
+    this.options.log.info({room: room.id, peer: peer.id, user: peer.userId, peers: room.peers.size, worker: part.worker.worker.pid}, 'call: joined')
     const peers: CallPeerView[] = [...room.peers.values()]
       .filter((other) => other !== peer)
       .map((other) => ({peer: other.id, name: other.name, producers: [...other.producers.values()].map(producerView)}))
-    return {rtpCapabilities: room.router.rtpCapabilities, peers, sfu: ''}
+    return {rtpCapabilities: part.router.rtpCapabilities, peers, sfu: ''}
   }
 
   private openRoom(id: string): Promise<Room> {
@@ -211,28 +233,57 @@ export class CallRooms {
   }
 
   private async createRoom(id: string): Promise<Room> {
-    // The worker with the fewest participants: a room's media stays within one worker.
+    const room: Room = {id, parts: [], peers: new Map()}
+    // The worker with the fewest participants.
     const worker = this.options.workers().sort((a, b) => a.peers - b.peers)[0]
     if (worker === undefined) throw new CallError('This call server has no media worker running: joining again elsewhere…', true)
-    const router = await worker.worker.createRouter({mediaCodecs: worker.mediaCodecs})
-    const speaker = await router.createActiveSpeakerObserver({interval: 300})
-    const room: Room = {id, router, speaker, worker, peers: new Map()}
-    speaker.on('dominantspeaker', ({producer}) => {
-      this.emit(room, {type: 'activeSpeaker', peer: (producer.appData as {peer: string}).peer})
-    })
-    router.observer.once('close', () => {
-      if (this.rooms.get(id) === room) this.rooms.delete(id)
-    })
+    await this.addPart(room, worker)
     this.rooms.set(id, room)
     this.options.log.info({room: id, worker: worker.worker.pid}, 'call: room opened')
     return room
   }
 
+  /** Where the next participant goes: the room's part with room on its worker, else a new part on the least busy other worker. */
+  private async partFor(room: Room): Promise<RoomPart> {
+    const budget = this.options.consumersPerWorker
+    const open = room.parts.filter((part) => part.worker.consumers < budget && !part.router.closed).sort((a, b) => a.worker.consumers - b.worker.consumers)[0]
+    if (open !== undefined) return open
+    const used = new Set(room.parts.map((part) => part.worker))
+    const other = this.options.workers().filter((worker) => !used.has(worker)).sort((a, b) => a.consumers - b.consumers)[0]
+    // Every worker is in the room already, or at its budget: the least busy part takes them.
+    if (other === undefined || other.consumers >= budget) return room.parts.toSorted((a, b) => a.worker.consumers - b.worker.consumers)[0]!
+    const part = await this.addPart(room, other)
+    this.options.log.info({room: room.id, worker: other.worker.pid, parts: room.parts.length}, 'call: room continues on another worker')
+    return part
+  }
+
+  /** A router for the room on `worker`, with every producer the room has piped into it. */
+  private async addPart(room: Room, worker: CallWorker): Promise<RoomPart> {
+    const router = await worker.worker.createRouter({mediaCodecs: worker.mediaCodecs})
+    const speaker = await router.createActiveSpeakerObserver({interval: 300})
+    const part: RoomPart = {router, worker, speaker, peers: 0}
+    speaker.on('dominantspeaker', ({producer}) => {
+      if (room.parts[0] === part) this.emit(room, {type: 'activeSpeaker', peer: (producer.appData as {peer: string}).peer})
+    })
+    room.parts.push(part)
+    for (const peer of room.peers.values()) {
+      for (const producer of peer.producers.values()) await this.pipe(room, producer, peer.part, part)
+    }
+    return part
+  }
+
+  /** Makes `producer` (on `from`) consumable on `to`, under the same id; audio joins `to`'s speaker detection. */
+  private async pipe(room: Room, producer: types.Producer, from: RoomPart, to: RoomPart): Promise<void> {
+    if (from === to || producer.closed || to.router.closed) return
+    await from.router.pipeToRouter({producerId: producer.id, router: to.router})
+    if (producer.kind === 'audio') await to.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
+  }
+
   private async createTransport(room: Room, peer: Peer, direction: 'send' | 'recv'): Promise<CallResults['createTransport']> {
     if (peer.transports.size >= 4) throw new CallError('Too many connections for one participant: leave and join again.')
     // UDP first; TCP for networks that let no UDP through.
-    const transport = await room.router.createWebRtcTransport({
-      webRtcServer: room.worker.webRtcServer,
+    const transport = await peer.part.router.createWebRtcTransport({
+      webRtcServer: peer.part.worker.webRtcServer,
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
@@ -273,7 +324,9 @@ export class CallRooms {
     })
     peer.producers.set(producer.id, producer)
     producer.on('transportclose', () => peer.producers.delete(producer.id))
-    if (producer.kind === 'audio') await room.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
+    if (producer.kind === 'audio') await peer.part.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
+    // On every part of the room before anyone is told of it: whoever consumes it finds it there.
+    for (const part of room.parts) await this.pipe(room, producer, peer.part, part)
     this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, {except: peer.id})
     return {id: producer.id}
   }
@@ -284,12 +337,17 @@ export class CallRooms {
     const owner = [...room.peers.values()].find((other) => other.producers.has(producerId))
     const producer = owner?.producers.get(producerId)
     if (owner === undefined || producer === undefined || owner === peer) throw new CallError('That camera or microphone is no longer in the call.')
-    if (peer.rtpCapabilities === undefined || !room.router.canConsume({producerId, rtpCapabilities: peer.rtpCapabilities})) {
+    if (peer.rtpCapabilities === undefined || !peer.part.router.canConsume({producerId, rtpCapabilities: peer.rtpCapabilities})) {
       throw new CallError('Your browser cannot play what this participant sends.')
     }
     // Paused until the browser has its track ready (resumeConsumer): no early keyframe is lost.
     const consumer = await transport.consume({producerId, rtpCapabilities: peer.rtpCapabilities, paused: true, appData: {peer: owner.id}})
     peer.consumers.set(consumer.id, consumer)
+    const worker = peer.part.worker
+    worker.consumers += 1
+    consumer.observer.once('close', () => {
+      worker.consumers = Math.max(0, worker.consumers - 1)
+    })
     const gone = (): void => {
       if (!peer.consumers.delete(consumer.id)) return
       this.emit(room, {type: 'consumerClosed', consumerId: consumer.id}, {to: peer.id})
@@ -303,19 +361,27 @@ export class CallRooms {
     if (room.peers.get(peer.id) !== peer) return
     clearTimeout(peer.timer)
     room.peers.delete(peer.id)
-    room.worker.peers = Math.max(0, room.worker.peers - 1)
+    peer.part.peers -= 1
+    peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
     for (const transport of peer.transports.values()) transport.close()
     this.emit(room, {type: 'peerLeft', peer: peer.id}, {except: peer.id})
     this.options.log.info({room: room.id, peer: peer.id, why, peers: room.peers.size}, 'call: left')
     if (room.peers.size === 0) this.closeRoom(room)
+    else if (peer.part.peers === 0 && room.parts.length > 1) {
+      // An empty part gives its worker back (its pipes close with it).
+      room.parts = room.parts.filter((part) => part !== peer.part)
+      peer.part.router.close()
+    }
   }
 
   private closeRoom(room: Room): void {
-    for (const peer of room.peers.values()) clearTimeout(peer.timer)
-    room.worker.peers = Math.max(0, room.worker.peers - room.peers.size)
+    for (const peer of room.peers.values()) {
+      clearTimeout(peer.timer)
+      peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
+    }
     room.peers.clear()
     this.rooms.delete(room.id)
-    room.router.close()
+    for (const part of room.parts) part.router.close()
     this.options.log.info({room: room.id}, 'call: room closed')
   }
 

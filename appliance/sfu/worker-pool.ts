@@ -21,11 +21,7 @@ export const mediaCodecs: types.RouterRtpCodecCapability[] = [
   {kind: 'video', mimeType: 'video/H264', clockRate: 90_000, parameters: {'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1}},
 ]
 
-/** Consumers one worker (one core) carries before the SFU counts itself full (bench:sfu measures more). */
-const CONSUMERS_PER_WORKER = 500
-
 interface WorkerSlot extends CallWorker {
-  router: types.Router
   /** Why it died, once it has. */
   death?: string
 }
@@ -71,7 +67,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
         worker.close()
         throw new Error(`port ${listen.port} (UDP and TCP) is taken: ${(error as Error).message}`, {cause: error})
       })
-      const slot: WorkerSlot = {worker, webRtcServer, mediaCodecs, peers: 0, router: await worker.createRouter({mediaCodecs})}
+      const slot: WorkerSlot = {worker, webRtcServer, mediaCodecs, peers: 0, consumers: 0}
       worker.on('died', (error) => {
         slot.death = error.message
         if (!stopping) log.error({workerPid: worker.pid, err: error.message}, 'mediasoup worker died')
@@ -99,6 +95,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
   const calls = new CallRooms({
     id: ctx.id,
     workers: alive,
+    consumersPerWorker: env.profile.sfu.consumersPerWorker,
     publish: (message) => {
       redis.publish(CALL_EVENTS_CHANNEL, JSON.stringify(message)).catch((error: unknown) => log.warn({room: message.room, err: (error as Error).message}, 'call event not published'))
     },
@@ -107,7 +104,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
   log.info({announced: announced ?? env.SHING_BIND_HOST, ports: `${env.SHING_WEBRTC_MIN_PORT}-${env.SHING_WEBRTC_MIN_PORT + count - 1}`}, 'WebRTC: browsers send media here (UDP, or TCP)')
   metrics.gauge('shing_sfu_workers', 'mediasoup workers this SFU runs (configured)', () => count)
   metrics.gauge('shing_sfu_workers_alive', 'mediasoup workers alive', () => alive().length)
-  metrics.gauge('shing_sfu_routers', 'mediasoup routers open', () => slots.filter((s) => !s.router.closed).length)
+  metrics.gauge('shing_sfu_routers', 'mediasoup routers open for calls (a room on several workers has one on each)', () => calls.load().routers)
 
   const app = createHttpServer({component: 'sfu', checks: [redisCheck(redis), workersCheck], metrics, log})
   metrics.gauge('shing_sfu_call_rooms', 'Call rooms open on this SFU', () => calls.load().rooms)
@@ -134,7 +131,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       const usage = await Promise.all(alive().map((s) => s.worker.getResourceUsage().catch(() => undefined)))
       const workerMs = usage.reduce((sum, u) => sum + (u === undefined ? 0 : u.ru_utime + u.ru_stime), 0)
       const {producers, consumers} = calls.load()
-      const capacity = alive().length * CONSUMERS_PER_WORKER
+      const capacity = alive().length * env.profile.sfu.consumersPerWorker
       return {streams: producers, viewers: consumers, egressBitsPerSecond: 0, slotsUsed: consumers, slotsFree: Math.max(0, capacity - consumers), extraCpuMicros: workerMs * 1000}
     },
     log,

@@ -1,7 +1,8 @@
 /**
  * Calls with the real web (two instances behind the front), two SFU processes with real mediasoup
  * workers, Redis and FerretDB, and Chromium with fake cameras and microphones: three people in a
- * room each receive the other two (decoded frames and audio energy, read in their pages); a second
+ * room each receive the other two (decoded frames and audio energy, read in their pages), the third
+ * on another worker of the SFU than the first two (the room outgrew its first worker); a second
  * room goes to the less loaded SFU; muting and leaving reach the others; the SFU the room is on
  * is killed and the three join again on the other by themselves; hostile requests are refused.
  */
@@ -52,7 +53,8 @@ const sfuLoad = async (id: string): Promise<{streams: number; viewers: number}> 
 }
 
 beforeAll(async () => {
-  site = await startLiveSite()
+  // Two workers per SFU, each counted full at 2 consumers: the third person of a room goes to the room's part on the other worker.
+  site = await startLiveSite({adjustProfile: (profile) => ({...profile, sfu: {workers: 2, consumersPerWorker: 2}})})
   await Promise.all([
     site.start('web'),
     site.start('web-2'),
@@ -105,6 +107,9 @@ describe('calls', () => {
     // One room, one SFU, wherever each person's web instance is.
     expect(new Set(states.map((s) => s.sfu)).size).toBe(1)
     expect(states[0]!.sfu).toBe(await placedOn(room))
+    // On two of its workers: the first two filled the first worker's budget, the third went to the other.
+    expect(await site.metric(states[0]!.sfu!, 'shing_sfu_routers')).toBe(2)
+    expect(site.get(states[0]!.sfu!).process.output()).toContain('call: room continues on another worker')
     expect(await screenshotDesktopAndPhone(pages.get('ann')!, 'call-three')).toBeLessThanOrEqual(PHONE.width)
   }, 180_000)
 
