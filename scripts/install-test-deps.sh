@@ -27,7 +27,7 @@ step() { # step NAME COMMAND...: runs one step with errexit in force, reports it
 }
 
 apt_packages() {
-  local pkgs=(docker.io redis-server ffmpeg nginx libnginx-mod-nchan chromium busybox-static iproute2 caddy ca-certificates
+  local pkgs=(docker.io redis-server ffmpeg nginx libnginx-mod-nchan coturn chromium busybox-static iproute2 caddy ca-certificates
     mmdebstrap openssh-server openssh-client openssl
     build-essential pkg-config python3-venv libssl-dev libuv1-dev libabsl-dev libflatbuffers-dev
     flatbuffers-compiler libsrtp2-dev libusrsctp-dev liburing-dev)

@@ -22,7 +22,9 @@ import {
   callRequestSchema,
   SFU_RPC_PATH,
   sfuRpcToken,
+  turnCredentials,
   type CallAck,
+  type CallTransportInfo,
   type CallEventMessage,
   type CallRequest,
   type RegistryRecord,
@@ -60,6 +62,8 @@ export interface CallSignallingOptions {
   sessionSecret: string
   sessionCookie: string
   streamKeySecret: string
+  /** The site's public host (SHING_PUBLIC_HOST): TURN's address where an SFU's record names none of its own. */
+  publicHost: string
   redis: Redis
   redisEndpoint: RedisEndpoint
   metrics: Metrics
@@ -193,7 +197,14 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
         }
         const {room, sfu, peer, userId, name} = socket.data
         if (room === undefined || sfu === undefined) return reply({ok: false, error: 'Join the call first.', rejoin: true})
-        reply(await rpc(sfu, {room, peer, user: {id: userId, name: name ?? '?'}, request}))
+        const answer = await rpc(sfu, {room, peer, user: {id: userId, name: name ?? '?'}, request})
+        // The SFU's TURN server, with credentials for this account, for a browser that cannot reach the SFU itself.
+        if (answer.ok && request.method === 'createTransport' && sfu.ports.turn !== undefined) {
+          const host = (sfu.publicHost ?? options.publicHost).replace(/:\d+$/, '')
+          const {username, credential} = turnCredentials(options.streamKeySecret, userId)
+          ;(answer.result as CallTransportInfo).iceServers = [{urls: [`turn:${host}:${sfu.ports.turn}?transport=udp`, `turn:${host}:${sfu.ports.turn}?transport=tcp`], username, credential}]
+        }
+        reply(answer)
       } catch (error) {
         if (error instanceof SfuUnreachable) {
           if (socket.data.room !== undefined && socket.data.sfu !== undefined) roomLost(socket.data.room, socket.data.sfu.id)

@@ -309,6 +309,7 @@ export const web: ComponentDef<'web'> = {
       sessionSecret: ctx.secret('sessionSecret'),
       sessionCookie: SESSION_COOKIE,
       streamKeySecret: ctx.secret('streamKeySecret'),
+      publicHost: env.SHING_PUBLIC_HOST,
       redis,
       redisEndpoint: ctx.redisEndpoint,
       metrics,

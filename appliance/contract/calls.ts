@@ -22,6 +22,19 @@ export const SFU_RPC_PATH = '/calls/rpc'
 /** The bearer token the web sends and the SFU checks: only components that hold the secret know it. */
 export const sfuRpcToken = (streamKeySecret: string): string => createHmac('sha256', streamKeySecret).update('shing sfu rpc v1').digest('base64url')
 
+/**
+ * TURN (coturn beside each SFU, for browsers whose network lets no media through to the SFU): its
+ * shared secret, derived from the stream-key secret, and the time-limited credentials the web
+ * mints from it (coturn's REST-API scheme: username "<expiry>:<user>", password
+ * base64(HMAC-SHA1(secret, username))).
+ */
+export const turnSecret = (streamKeySecret: string): string => createHmac('sha256', streamKeySecret).update('shing turn v1').digest('base64url')
+export const TURN_CREDENTIAL_TTL_SECONDS = 12 * 3600
+export function turnCredentials(streamKeySecret: string, userId: string, now = Date.now()): {username: string; credential: string} {
+  const username = `${Math.floor(now / 1000) + TURN_CREDENTIAL_TTL_SECONDS}:${userId}`
+  return {username, credential: createHmac('sha1', turnSecret(streamKeySecret)).update(username).digest('base64')}
+}
+
 /** Redis pub/sub channel of room events, SFU → every web instance → the room's sockets. */
 export const CALL_EVENTS_CHANNEL = 'shing:calls:events'
 /** Redis key: the SFU process a room lives on (its registry id), while the room is used. */

@@ -77,6 +77,8 @@ export const componentEnvSchema = z.object({
   SHING_RELAY_DIRECT_ORIGIN: z.url().optional(),
   SHING_WEBRTC_MIN_PORT: z.coerce.number().int().default(40000),
   SHING_WEBRTC_MAX_PORT: z.coerce.number().int().default(40100),
+  /** ports.turn: where the SFU's TURN server (coturn) listens, UDP and TCP; unset: no TURN. */
+  SHING_TURN_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
   /** The IP browsers send WebRTC media to (ports.webrtc.announcedAddress); unset: the box's public name, resolved. */
   SHING_WEBRTC_ANNOUNCED_ADDRESS: z.string().min(1).optional(),
   /** The hardware profile, as JSON (contract/hardware-profile.ts), fitted to the box. */

@@ -5,12 +5,12 @@
  * /healthz, /metrics) to the relay process over a Unix socket. Its access log is how the relay
  * learns its viewers and egress.
  */
-import {execFile, spawn, type ChildProcess} from 'node:child_process'
-import {once} from 'node:events'
+import {execFile} from 'node:child_process'
 import {accessSync, constants, readFileSync} from 'node:fs'
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {executable, startBoundChild} from '../platform/bound-child.js'
 import type {Logger} from '../platform/logger.js'
 
 export interface NginxSettings {
@@ -258,14 +258,6 @@ ${tlsServer(settings, serverBody)}${publisherServer(settings)}}
 `
 }
 
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** The nginx binary: SHING_NGINX, else the first nginx on PATH or in /usr/sbin. */
 export function findNginx(configured: string | undefined, searchPath = process.env.PATH ?? ''): string {
@@ -318,53 +310,18 @@ export async function startNginx(binary: string, settings: NginxSettings, log: L
   await makeTempFolders(settings)
   const configFile = path.join(settings.dir, 'nginx.conf')
   await writeFile(configFile, nginxConfig(settings))
-  const args = ['-e', 'stderr', '-p', settings.dir, '-c', configFile, '-g', 'daemon off;']
-  // nginx must not outlive the relay, even one killed with SIGKILL: setpriv (util-linux) has the
-  // kernel send nginx's master SIGTERM when the relay dies, and the master stops its worker.
-  const setpriv = executable('/usr/bin/setpriv')
-  const child: ChildProcess = setpriv
-    ? spawn('/usr/bin/setpriv', ['--pdeathsig', 'TERM', '--', binary, ...args], {stdio: ['ignore', 'ignore', 'pipe']})
-    : spawn(binary, args, {stdio: ['ignore', 'ignore', 'pipe']})
-  const pid = child.pid
-  if (pid === undefined) {
-    const [error] = (await once(child, 'error')) as [Error]
-    throw new Error(`cannot start nginx (${binary}): ${error.message}`)
-  }
-  let lastError = ''
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (text: string) => {
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue
-      lastError = line
-      log.warn(line)
-    }
-  })
-  const exited = once(child, 'exit').then(([code, signal]) => (signal === null ? `exit code ${String(code)}` : `signal ${String(signal)}`))
-  // The relay process may die first (SIGKILL aside): nginx must not outlive it.
-  const killOnExit = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  }
-  process.once('exit', killOnExit)
-  void exited.then(() => process.removeListener('exit', killOnExit))
-  // nginx checks its config and binds before it forks: a quick exit is a failed start.
-  const early = await Promise.race([exited, new Promise<undefined>((resolve) => setTimeout(resolve, 300, undefined))])
-  if (early !== undefined) throw new Error(`nginx did not start (${early}): ${lastError || 'no message'}`)
+  // nginx must not outlive the relay, even one killed with SIGKILL; its master stops its worker.
+  const nginx = await startBoundChild({name: 'nginx', binary, args: ['-e', 'stderr', '-p', settings.dir, '-c', configFile, '-g', 'daemon off;'], onLine: (line) => log.warn(line)})
   return {
-    pid,
-    exited,
+    pid: nginx.pid,
+    exited: nginx.exited,
     reopenLogs: () => {
-      child.kill('SIGUSR1')
+      nginx.child.kill('SIGUSR1')
     },
     reconfigure: async (next) => {
       await writeFile(configFile, nginxConfig(next))
-      child.kill('SIGHUP')
+      nginx.child.kill('SIGHUP')
     },
-    stop: async (graceMs) => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill('SIGQUIT')
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-      await exited
-      clearTimeout(timer)
-    },
+    stop: (graceMs) => nginx.stop('SIGQUIT', graceMs),
   }
 }

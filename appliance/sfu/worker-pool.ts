@@ -13,6 +13,7 @@ import {redisCheck} from '../platform/checks.js'
 import {createHttpServer, listen, type HealthCheck} from '../platform/http-server.js'
 import {startHeartbeat} from '../registry/heartbeat.js'
 import {CallRooms, type CallWorker} from './call-rooms.js'
+import {startTurn, type RunningTurn} from './turn-server.js'
 
 /** What browsers send without negotiation surprises: Opus, VP8 (simulcast), H.264. */
 export const mediaCodecs: types.RouterRtpCodecCapability[] = [
@@ -106,7 +107,37 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
   metrics.gauge('shing_sfu_workers_alive', 'mediasoup workers alive', () => alive().length)
   metrics.gauge('shing_sfu_routers', 'mediasoup routers open for calls (a room on several workers has one on each)', () => calls.load().routers)
 
-  const app = createHttpServer({component: 'sfu', checks: [redisCheck(redis), workersCheck], metrics, log})
+  // TURN on the ports of the range the workers leave: the stack publishes the whole range already.
+  let turn: RunningTurn | undefined
+  let turnEnded: string | undefined
+  if (env.SHING_TURN_PORT !== undefined) {
+    turn = await startTurn(
+      {
+        port: env.SHING_TURN_PORT,
+        bindHost: env.SHING_BIND_HOST,
+        address: announced ?? env.SHING_BIND_HOST,
+        relayPorts: {min: env.SHING_WEBRTC_MIN_PORT + count, max: env.SHING_WEBRTC_MAX_PORT},
+        realm: new URL(env.SHING_PUBLIC_URL).hostname,
+        streamKeySecret: ctx.secret('streamKeySecret'),
+      },
+      log.child({module: 'turn'}),
+    ).catch((error: unknown) => {
+      for (const slot of slots) slot.worker.close()
+      throw error
+    })
+    void turn.exited.then((how) => {
+      turnEnded = how
+      if (!stopping) log.error({how}, 'the TURN server stopped')
+    })
+  }
+  const turnCheck: HealthCheck = {
+    name: 'turn',
+    kind: 'self',
+    run: async () => {
+      if (turnEnded !== undefined) throw new Error(`the TURN server (coturn) stopped: ${turnEnded}`)
+    },
+  }
+  const app = createHttpServer({component: 'sfu', checks: [redisCheck(redis), workersCheck, turnCheck], metrics, log})
   metrics.gauge('shing_sfu_call_rooms', 'Call rooms open on this SFU', () => calls.load().rooms)
   metrics.gauge('shing_sfu_call_participants', 'Call participants on this SFU', () => calls.load().peers)
   metrics.gauge('shing_sfu_consumers', 'Media streams this SFU sends to participants', () => calls.load().consumers)
@@ -125,7 +156,8 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
     role: 'sfu',
     id: ctx.id,
     host: ctx.host,
-    ports: {http: ctx.ports.http, rtcMin: env.SHING_WEBRTC_MIN_PORT, rtcMax: env.SHING_WEBRTC_MAX_PORT},
+    ...(env.SHING_BOX_PUBLIC_HOST === undefined ? {} : {publicHost: env.SHING_BOX_PUBLIC_HOST}),
+    ports: {http: ctx.ports.http, rtcMin: env.SHING_WEBRTC_MIN_PORT, rtcMax: env.SHING_WEBRTC_MAX_PORT, ...(turn === undefined ? {} : {turn: env.SHING_TURN_PORT!})},
     load: async () => {
       // The media work happens in the workers: count their CPU with this process's.
       const usage = await Promise.all(alive().map((s) => s.worker.getResourceUsage().catch(() => undefined)))
@@ -147,7 +179,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       // Wait for the worker processes to be gone, so none outlives the container's main process.
       const exited = slots.map((s) => (s.worker.subprocessClosed ? Promise.resolve() : once(s.worker, 'subprocessclose').then(() => undefined)))
       for (const slot of slots) slot.worker.close()
-      await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 3000))])
+      await Promise.race([Promise.all([...exited, turn?.stop()]), new Promise((r) => setTimeout(r, 3000))])
     },
   }
 }

@@ -76,6 +76,11 @@ export const configSchema = z
          * certificate) instead of through the edge. Unset: all video goes through the edge.
          */
         relayHttps: port.optional(),
+        /**
+         * TURN (coturn beside each SFU), UDP and TCP, for browsers whose network lets no media
+         * through to the SFU; it relays from the WebRTC range's ports the SFU's workers leave. Unset: no TURN.
+         */
+        turn: port.optional(),
         webrtc: z
           .strictObject({
             min: port,
@@ -86,7 +91,13 @@ export const configSchema = z
           .refine((r) => r.min <= r.max, {message: 'min must not be greater than max'}),
       })
       .superRefine((ports, ctx) => {
-        const tcp = [['http', ports.http], ['https', ports.https], ['rtmp', ports.rtmp], ...(ports.relayHttps === undefined ? [] : [['relayHttps', ports.relayHttps] as const])] as const
+        const tcp = [
+          ['http', ports.http],
+          ['https', ports.https],
+          ['rtmp', ports.rtmp],
+          ...(ports.relayHttps === undefined ? [] : [['relayHttps', ports.relayHttps] as const]),
+          ...(ports.turn === undefined ? [] : [['turn', ports.turn] as const]),
+        ] as const
         for (let i = 0; i < tcp.length; i++) {
           for (let j = i + 1; j < tcp.length; j++) {
             const [a, pa] = tcp[i]!
@@ -95,6 +106,9 @@ export const configSchema = z
               ctx.addIssue({code: 'custom', path: [b], message: `port clash: ports.${b} and ports.${a} are both ${pa}; give each its own port`})
             }
           }
+        }
+        if (ports.turn !== undefined && ports.turn >= ports.webrtc.min && ports.turn <= ports.webrtc.max) {
+          ctx.addIssue({code: 'custom', path: ['turn'], message: `ports.turn (${ports.turn}) is inside ports.webrtc (${ports.webrtc.min}-${ports.webrtc.max}), which the SFU and TURN's relays use: give TURN a port outside it (3478 is its usual one)`})
         }
         if (ports.webrtc.max - ports.webrtc.min > 10_000) {
           ctx.addIssue({

@@ -32,6 +32,10 @@ export interface InitAnswers {
   rtmpPort?: number
   /** ports.relayHttps; 0: none (all video through the edge). */
   relayHttpsPort?: number
+  /** ports.turn; 0: no TURN. */
+  turnPort?: number
+  /** ports.webrtc.announcedAddress, kept from the previous config. */
+  webrtcAnnouncedAddress?: string
   webrtcPorts?: string
   tls?: 'auto' | 'none' | 'files'
   tlsCert?: string
@@ -193,7 +197,8 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
       // Direct relay viewing needs a certificate: on by default with TLS, off without (a port
       // kept from the previous config goes with it; one given now is checked, and refused).
       ...relayHttps(tls === 'none' ? (options.answers.relayHttpsPort ?? 0) : (a.relayHttpsPort ?? DEFAULT_RELAY_HTTPS_PORT)),
-      webrtc: parseRange(a.webrtcPorts ?? '40000-40100'),
+      ...((a.turnPort ?? DEFAULT_TURN_PORT) === 0 ? {} : {turn: a.turnPort ?? DEFAULT_TURN_PORT}),
+      webrtc: {...parseRange(a.webrtcPorts ?? '40000-40100'), ...(a.webrtcAnnouncedAddress === undefined ? {} : {announcedAddress: a.webrtcAnnouncedAddress})},
     },
     tls: tls === 'files' ? {mode: 'files', certFile: a.tlsCert ?? '', keyFile: a.tlsKey ?? ''} : {mode: tls},
     storage:
@@ -253,6 +258,8 @@ export async function initSite(options: InitOptions): Promise<InitResult> {
 
 /** Where viewers reach the relays directly unless told otherwise (with TLS). */
 const DEFAULT_RELAY_HTTPS_PORT = 8443
+/** Where TURN listens when init is not told: its IANA port. */
+const DEFAULT_TURN_PORT = 3478
 
 const relayHttps = (port: number): {relayHttps?: number} => (port === 0 ? {} : {relayHttps: port})
 
@@ -272,6 +279,8 @@ function answersFromConfig(c: ShingConfig): InitAnswers {
     // With tls none there was no choice to keep.
     ...(c.tls.mode === 'none' ? {} : {relayHttpsPort: c.ports.relayHttps ?? 0}),
     webrtcPorts: `${c.ports.webrtc.min}-${c.ports.webrtc.max}`,
+    turnPort: c.ports.turn ?? 0,
+    ...(c.ports.webrtc.announcedAddress === undefined ? {} : {webrtcAnnouncedAddress: c.ports.webrtc.announcedAddress}),
     tls: c.tls.mode,
     ...(c.tls.mode === 'files' ? {tlsCert: c.tls.certFile, tlsKey: c.tls.keyFile} : {}),
     storage: c.storage.kind,

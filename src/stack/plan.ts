@@ -331,6 +331,7 @@ export function planStack(inputs: PlanInputs): StackPlan {
     SHING_WEBRTC_MIN_PORT: config.ports.webrtc.min,
     SHING_WEBRTC_MAX_PORT: config.ports.webrtc.max,
     SHING_WEBRTC_ANNOUNCED_ADDRESS: config.ports.webrtc.announcedAddress,
+    SHING_TURN_PORT: config.ports.turn,
     SHING_PROFILE: JSON.stringify(profile),
     SHING_SECRETS_DIR: SECRETS_DIR,
     SHING_LOG_LEVEL: 'info',
@@ -377,6 +378,8 @@ export function planStack(inputs: PlanInputs): StackPlan {
     // Each mediasoup worker takes one port, UDP and TCP (ICE over TCP where UDP is blocked).
     webrtcPorts.push({Protocol: 'udp', TargetPort: p, PublishedPort: p, PublishMode: 'host'}, {Protocol: 'tcp', TargetPort: p, PublishedPort: p, PublishMode: 'host'})
   }
+  const turn = config.ports.turn
+  if (turn !== undefined) webrtcPorts.push({Protocol: 'udp', TargetPort: turn, PublishedPort: turn, PublishMode: 'host'}, {Protocol: 'tcp', TargetPort: turn, PublishedPort: turn, PublishMode: 'host'})
   const componentShape: {[K in ComponentName]: {mode: ServiceMode; ports?: PortConfig[]; env?: {[E in keyof ComponentEnv]?: string}; stopGraceS?: number}} = {
     // Only the web runs chat; its limits are in the spec, so changing them updates the web. Media
     // and retention settings reach the web (what it offers) and the worker (what it does).

@@ -27,6 +27,10 @@ interface CallState {
 declare global {
   interface Window {
     shingCall: CallState
+    /** Set before the page loads (a test): media only through the TURN server. */
+    shingCallRelayOnly?: boolean
+    /** How each media connection goes now: the local candidate type in use (host, srflx, relay) and its protocol. */
+    shingCallConnections(): Promise<Array<{type: string; protocol: string}>>
   }
 }
 
@@ -314,6 +318,7 @@ function createTransport(direction: 'send' | 'recv', info: CallResults['createTr
     iceCandidates: info.iceCandidates as types.IceCandidate[],
     dtlsParameters: info.dtlsParameters as types.DtlsParameters,
     ...(info.iceServers === undefined ? {} : {iceServers: info.iceServers as RTCIceServer[]}),
+    iceTransportPolicy: window.shingCallRelayOnly === true ? ('relay' as const) : ('all' as const),
   }
   const transport = direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options)
   transport.on('connect', ({dtlsParameters}, callback, errback) => {
@@ -352,6 +357,20 @@ async function produce(source: MediaSource, track: MediaStreamTrack): Promise<ty
   })
   producers.set(source, producer)
   return producer
+}
+
+window.shingCallConnections = async () => {
+  const found: Array<{type: string; protocol: string}> = []
+  for (const transport of [sendTransport, recvTransport]) {
+    if (transport === undefined) continue
+    const stats = [...(await transport.getStats()).values()] as Array<Record<string, unknown>>
+    const byId = new Map(stats.map((report) => [report.id as string, report]))
+    for (const report of stats.filter((r) => r.type === 'transport' && typeof r.selectedCandidatePairId === 'string')) {
+      const local = byId.get(byId.get(report.selectedCandidatePairId as string)?.localCandidateId as string)
+      if (local !== undefined) found.push({type: String(local.candidateType), protocol: String(local.protocol)})
+    }
+  }
+  return found
 }
 
 function teardown(): void {

@@ -52,14 +52,20 @@ const sfuLoad = async (id: string): Promise<{streams: number; viewers: number}> 
   return raw === null ? {streams: 0, viewers: 0} : registryRecordSchema.parse(JSON.parse(raw)).load
 }
 
+// Each SFU: its WebRTC range (its two workers take the first two ports, its TURN server relays from the rest) and its TURN port.
+const sfuEnv = {
+  'sfu-a': {SHING_WEBRTC_MIN_PORT: '41000', SHING_WEBRTC_MAX_PORT: '41099', SHING_TURN_PORT: '41200'},
+  'sfu-b': {SHING_WEBRTC_MIN_PORT: '41100', SHING_WEBRTC_MAX_PORT: '41199', SHING_TURN_PORT: '41201'},
+}
+
 beforeAll(async () => {
   // Two workers per SFU, each counted full at 2 consumers: the third person of a room goes to the room's part on the other worker.
   site = await startLiveSite({adjustProfile: (profile) => ({...profile, sfu: {workers: 2, consumersPerWorker: 2}})})
   await Promise.all([
     site.start('web'),
     site.start('web-2'),
-    site.start('sfu-a', {SHING_WEBRTC_MIN_PORT: '41000', SHING_WEBRTC_MAX_PORT: '41099'}),
-    site.start('sfu-b', {SHING_WEBRTC_MIN_PORT: '41100', SHING_WEBRTC_MAX_PORT: '41199'}),
+    site.start('sfu-a', sfuEnv['sfu-a']),
+    site.start('sfu-b', sfuEnv['sfu-b']),
   ])
   chromium = await launchChromium({fakeMedia: true})
   for (const name of NAMES) await openAs(name)
@@ -208,8 +214,42 @@ describe('calls', () => {
     expect(await placedOn(room)).toBe(survivor)
     expect(seconds).toBeLessThan(40)
     // The killed SFU comes back (as the swarm restarts a task), empty.
-    await site.start(doomed, {SHING_WEBRTC_MIN_PORT: doomed === 'sfu-a' ? '41000' : '41100', SHING_WEBRTC_MAX_PORT: doomed === 'sfu-a' ? '41099' : '41199'})
+    await site.start(doomed, sfuEnv[doomed as keyof typeof sfuEnv])
   }, 150_000)
+
+  it('two people whose browsers may use only TURN (relay) still call: their media goes through the SFU\'s coturn', async () => {
+    const relayed: Page[] = []
+    for (const name of ['ann', 'bea']) {
+      const page = await pages.get(name)!.context().newPage()
+      await page.addInitScript(() => {
+        ;(window as unknown as {shingCallRelayOnly: boolean}).shingCallRelayOnly = true
+      })
+      relayed.push(page)
+    }
+    const [ann, bea] = relayed as [Page, Page]
+    await ann.goto(`${site.frontUrl()}/calls`)
+    await ann.click('button:has-text("Open a room")')
+    await ann.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
+    const relayRoom = new URL(ann.url()).pathname.split('/').pop()!
+    await ann.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
+    await ann.click('#join')
+    await ann.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'in-call', undefined, {timeout: 30_000})
+    await joinRoom(bea, relayRoom)
+    await seesAndHears(ann, ['bea'])
+    await seesAndHears(bea, ['ann'])
+    // Only relay candidates were allowed: the connection in use is through TURN.
+    const connections = await ann.evaluate(() => window.shingCallConnections())
+    expect(connections).toHaveLength(2)
+    expect(connections.every((c) => c.type === 'relay'), JSON.stringify(connections)).toBe(true)
+    // Without the restriction, the same browser goes straight to the SFU (ann's first page, still in the first call).
+    const direct = await pages.get('ann')!.evaluate(() => window.shingCallConnections())
+    expect(direct).toHaveLength(2)
+    expect(direct.every((c) => c.type === 'host'), JSON.stringify(direct)).toBe(true)
+    for (const page of relayed) {
+      await page.click('#leave')
+      await page.close()
+    }
+  }, 90_000)
 
   it('leaving removes the tile at the others; the last one out closes the room on its SFU', async () => {
     const cal = pages.get('cal')!

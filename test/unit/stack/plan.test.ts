@@ -78,8 +78,9 @@ describe('planStack', () => {
     const edge = p.services.find((s) => s.name === 'edge')
     expect(edge?.spec.EndpointSpec?.Ports?.map((x) => x.PublishedPort)).toEqual([80, 443])
     const sfu = p.services.find((s) => s.name === 'sfu')
-    // UDP and TCP on each port of the WebRTC range.
-    expect(sfu?.spec.EndpointSpec?.Ports).toHaveLength(202)
+    // UDP and TCP on each port of the WebRTC range, and TURN's.
+    expect(sfu?.spec.EndpointSpec?.Ports).toHaveLength(204)
+    expect(sfu?.spec.EndpointSpec?.Ports?.filter((x) => x.PublishedPort === 3478).map((x) => x.Protocol).sort()).toEqual(['tcp', 'udp'])
     expect(p.services.find((s) => s.name === 'web')?.spec.Mode).toEqual({Replicated: {Replicas: 2}})
     expect(p.services.find((s) => s.name === 'relay')?.spec.Mode).toEqual({Global: {}})
   })
@@ -90,6 +91,8 @@ describe('planStack', () => {
     // Unset: nothing in the environment (the SFU resolves the site's name), never the text "undefined".
     expect(containerOf(plain, 'sfu').Env.some((e) => e.startsWith('SHING_WEBRTC_ANNOUNCED_ADDRESS='))).toBe(false)
     expect(containerOf(plain, 'sfu').Env.some((e) => e.endsWith('=undefined'))).toBe(false)
+    expect(containerOf(plain, 'sfu').Env).toContain('SHING_TURN_PORT=3478')
+    expect(() => config((c) => ((c.ports as Record<string, unknown>).turn = 40050))).toThrow(/inside ports.webrtc/)
     const natted = await plan(config((c) => ((c.ports as {webrtc: Record<string, unknown>}).webrtc.announcedAddress = '203.0.113.9')))
     expect(containerOf(natted, 'sfu').Env).toContain('SHING_WEBRTC_ANNOUNCED_ADDRESS=203.0.113.9')
     expect(() => config((c) => ((c.ports as {webrtc: Record<string, unknown>}).webrtc.announcedAddress = 'box.example.org'))).toThrow()
