@@ -109,6 +109,8 @@ async function checkPorts(config: ShingConfig, own: OwnPorts): Promise<Check[]> 
     ['ports.https', config.ports.https],
     ['ports.rtmp', config.ports.rtmp],
     ...(config.ports.relayHttps === undefined ? [] : [['ports.relayHttps', config.ports.relayHttps] as [string, number]]),
+    // TURN listens on TCP and UDP (the UDP side is checked with the WebRTC range).
+    ...(config.ports.turn === undefined ? [] : [['ports.turn', config.ports.turn] as [string, number]]),
   ]
   const checks: Check[] = []
   for (const [key, port] of tcp) {
@@ -128,18 +130,31 @@ async function checkPorts(config: ShingConfig, own: OwnPorts): Promise<Check[]> 
           },
     )
   }
+  // The SFU's workers take UDP and TCP ports of the range, TURN relays from its other UDP ports.
   const {min, max} = config.ports.webrtc
-  const busy: number[] = []
-  for (let p = min; p <= max; p++) if (!own.has(`udp/${p}`) && !(await udpPortFree(p))) busy.push(p)
+  const busy: string[] = []
+  for (let p = min; p <= max; p++) {
+    if (!own.has(`udp/${p}`) && !(await udpPortFree(p))) busy.push(`${p}/udp`)
+    if (!own.has(`tcp/${p}`) && !(await tcpPortFree(p))) busy.push(`${p}/tcp`)
+  }
+  const turn = config.ports.turn
+  const turnBusy = turn !== undefined && !own.has(`udp/${turn}`) && !(await udpPortFree(turn))
   checks.push(
     busy.length === 0
-      ? {id: 'port.webrtc', status: 'pass', message: `UDP ${min}-${max} (ports.webrtc) is free`}
+      ? {id: 'port.webrtc', status: 'pass', message: `UDP and TCP ${min}-${max} (ports.webrtc) are free`}
       : {
           id: 'port.webrtc',
           status: 'fail',
-          message: `UDP ports in ports.webrtc are in use: ${busy.slice(0, 10).join(', ')}${busy.length > 10 ? '…' : ''}`,
-          hint: `Stop what uses them (ss -lunp) or move ports.webrtc to a free range`,
+          message: `ports in ports.webrtc are in use: ${busy.slice(0, 10).join(', ')}${busy.length > 10 ? '…' : ''}`,
+          hint: `Stop what uses them (ss -lunp; ss -ltnp) or move ports.webrtc to a free range`,
         },
+    ...(turn === undefined
+      ? []
+      : [
+          turnBusy
+            ? {id: 'port.turn-udp', status: 'fail' as const, message: `UDP ${turn} (ports.turn) is already in use`, hint: `Stop what uses it (ss -lunp 'sport = :${turn}'; a coturn of the system's own?) or set ports.turn to another port`}
+            : {id: 'port.turn-udp', status: 'pass' as const, message: `UDP ${turn} (ports.turn) is free`},
+        ]),
   )
   return checks
 }
