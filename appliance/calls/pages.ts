@@ -87,6 +87,7 @@ export function callRoomPage(context: PageContext, view: {room: string; publicUr
 </section>
 <section id="room" class="call-room" aria-label="In the call" hidden>
 <ul id="tiles" class="call-tiles" aria-label="Participants"></ul>
+<p><button type="button" class="primary" id="sound" hidden>The browser holds the sound back: turn it on</button></p>
 <div class="call-controls" role="toolbar" aria-label="Call controls">
 <button type="button" id="mute" aria-pressed="false">Mute</button>
 <button type="button" id="camera" aria-pressed="false">Camera off</button>
@@ -98,7 +99,7 @@ export function callRoomPage(context: PageContext, view: {room: string; publicUr
 <details class="call-invite-box"><summary>Invite someone by username</summary>
 ${inviteForm(context, `${roomPath(view.room)}/invite`, {id: 'invite', button: 'Invite'})}
 </details>
-<section id="left" hidden><p>You left the call.</p><p><button class="primary" type="button" id="rejoin">Join again</button> <a href="/calls">Calls</a></p></section>
+<section id="left" hidden><p id="left-text">You left the call.</p><p><button class="primary" type="button" id="rejoin">Join again</button> <a href="/calls">Calls</a></p></section>
 </div>`,
   })
 }

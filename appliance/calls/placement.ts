@@ -15,11 +15,17 @@ if (current or '') ~= ARGV[1] then return current end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return ARGV[2]`
 
+export interface Placement {
+  sfu: RegistryRecord
+  /** The SFU the room was on before this call moved it (its people must join again). */
+  movedFrom?: string
+}
+
 /**
  * The SFU for a room: the one it is on while that one is alive and not in `avoid` (processes this
  * web could not reach), else the least loaded with room. Undefined when no SFU can take it.
  */
-export async function placeRoom(redis: Redis, room: string, avoid: ReadonlySet<string> = new Set()): Promise<RegistryRecord | undefined> {
+export async function placeRoom(redis: Redis, room: string, avoid: ReadonlySet<string> = new Set()): Promise<Placement | undefined> {
   const key = callRoomKey(room)
   const usable = (await listNodes(redis, 'sfu')).filter((node) => !avoid.has(node.id) && node.ports.http !== undefined)
   for (let attempt = 0; attempt < 3; attempt += 1) {
@@ -27,13 +33,13 @@ export async function placeRoom(redis: Redis, room: string, avoid: ReadonlySet<s
     const placed = usable.find((node) => node.id === current)
     if (placed !== undefined) {
       await redis.expire(key, CALL_ROOM_TTL_SECONDS)
-      return placed
+      return {sfu: placed}
     }
     // listNodes orders by load: the first with a free slot.
     const pick = usable.find((node) => (node.load.slotsFree ?? 1) > 0)
     if (pick === undefined) return undefined
     const now = (await redis.eval(COMPARE_AND_SET, 1, key, current ?? '', pick.id, CALL_ROOM_TTL_SECONDS)) as string | null
-    if (now === pick.id) return pick
+    if (now === pick.id) return {sfu: pick, ...(current === null ? {} : {movedFrom: current})}
     // Another web placed it meanwhile: take theirs (next round), unless it is one to avoid.
   }
   return undefined

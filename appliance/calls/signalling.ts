@@ -7,6 +7,7 @@
  * browser told to join again, which places the room on another SFU.
  */
 import {randomBytes} from 'node:crypto'
+import {isIP} from 'node:net'
 
 import type {FastifyInstance} from 'fastify'
 import {Redis} from 'ioredis'
@@ -38,6 +39,8 @@ import {placeRoom} from './placement.js'
 
 /** Requests one socket may make per 10 s: joining a full room takes about 3 per participant. */
 const REQUESTS_PER_10S = 300
+/** Requests one socket may have waiting for their turn (a join of a full room asks about 100). */
+const MAX_WAITING = 150
 /** An SFU this web could not reach is left alone this long (its registry record may outlive it by a TTL). */
 const AVOID_MS = 20_000
 
@@ -51,6 +54,8 @@ interface CallSocketData {
   windowStart: number
   /** The socket's requests, one after the other: a join waits for the one before it. */
   queue: Promise<unknown>
+  /** Requests waiting in that queue. */
+  waiting: number
 }
 type CallSocket = Socket & {data: CallSocketData}
 
@@ -71,6 +76,12 @@ export interface CallSignallingOptions {
 }
 
 class SfuUnreachable extends Error {}
+
+/** A host for a turn: URL: a name or IPv4 without a port, an IPv6 address in brackets. */
+export function turnHost(host: string): string {
+  const bare = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : isIP(host) === 6 ? host : host.replace(/:\d+$/, '')
+  return isIP(bare) === 6 ? `[${bare}]` : bare
+}
 
 const roomOf = (room: string): string => `call:${room}`
 const peerRoomOf = (peer: string): string => `call-peer:${peer}`
@@ -144,8 +155,11 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
     // else starts their camera) reaches the page, and what concerns only others skips it.
     await socket.join([roomOf(request.room), peerRoomOf(socket.data.peer)])
     for (let tries = 0; tries < 3; tries += 1) {
-      const sfu = await placeRoom(redis, request.room, avoid())
-      if (sfu === undefined) break
+      const placement = await placeRoom(redis, request.room, avoid())
+      if (placement === undefined) break
+      const sfu = placement.sfu
+      // Moved (its SFU gone from the registry, or unreachable from here): those still on the old one join again.
+      if (placement.movedFrom !== undefined) roomLost(request.room, placement.movedFrom)
       try {
         const ack = await rpc(sfu, {room: request.room, peer: socket.data.peer, user: {id: socket.data.userId, name: user.username}, request})
         if (!ack.ok) {
@@ -158,7 +172,6 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
       } catch (error) {
         if (!(error instanceof SfuUnreachable)) throw error
         log.warn({room: request.room, err: error.message}, 'call: SFU unreachable; placing the room elsewhere')
-        roomLost(request.room, sfu.id)
       }
     }
     await leaveRooms(socket)
@@ -172,20 +185,28 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
     socket.data.requests = 0
     socket.data.windowStart = Date.now()
     socket.data.queue = Promise.resolve()
+    socket.data.waiting = 0
     socket.on('call', (input: unknown, ack: unknown) => {
-      // In order, one at a time: a join that overtook the previous one would leave a participant behind on the SFU.
-      socket.data.queue = socket.data.queue.then(() => answer(input, ack))
-    })
-    const answer = async (input: unknown, ack: unknown): Promise<void> => {
       if (typeof ack !== 'function') return
       const reply = ack as (answer: CallAck) => void
+      // Counted as they come, not as they are answered: a slow SFU does not let a socket pile requests up.
       const now = Date.now()
       if (now - socket.data.windowStart > 10_000) {
         socket.data.windowStart = now
         socket.data.requests = 0
       }
       socket.data.requests += 1
-      if (socket.data.requests > REQUESTS_PER_10S) return reply({ok: false, error: 'Too many requests: slow down.'})
+      if (socket.data.requests > REQUESTS_PER_10S || socket.data.waiting >= MAX_WAITING) return reply({ok: false, error: 'Too many requests: slow down.'})
+      socket.data.waiting += 1
+      // In order, one at a time: a join that overtook the previous one would leave a participant behind on the SFU.
+      socket.data.queue = socket.data.queue
+        .then(() => answer(input, reply))
+        .catch((error: unknown) => log.warn({err: (error as Error).message}, 'call request failed'))
+        .finally(() => {
+          socket.data.waiting -= 1
+        })
+    })
+    const answer = async (input: unknown, reply: (answer: CallAck) => void): Promise<void> => {
       const parsed = callRequestSchema.safeParse(input)
       if (!parsed.success) return reply({ok: false, error: `That request is not understood: ${parsed.error.issues[0]?.message ?? 'invalid'}.`})
       const request = parsed.data
@@ -200,7 +221,7 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
         const answer = await rpc(sfu, {room, peer, user: {id: userId, name: name ?? '?'}, request})
         // The SFU's TURN server, with credentials for this account, for a browser that cannot reach the SFU itself.
         if (answer.ok && request.method === 'createTransport' && sfu.ports.turn !== undefined) {
-          const host = (sfu.publicHost ?? options.publicHost).replace(/:\d+$/, '')
+          const host = turnHost(sfu.publicHost ?? options.publicHost)
           const {username, credential} = turnCredentials(options.streamKeySecret, userId)
           ;(answer.result as CallTransportInfo).iceServers = [{urls: [`turn:${host}:${sfu.ports.turn}?transport=udp`, `turn:${host}:${sfu.ports.turn}?transport=tcp`], username, credential}]
         }

@@ -31,7 +31,9 @@ export const sfuRpcToken = (streamKeySecret: string): string => createHmac('sha2
 export const turnSecret = (streamKeySecret: string): string => createHmac('sha256', streamKeySecret).update('shing turn v1').digest('base64url')
 export const TURN_CREDENTIAL_TTL_SECONDS = 12 * 3600
 export function turnCredentials(streamKeySecret: string, userId: string, now = Date.now()): {username: string; credential: string} {
-  const username = `${Math.floor(now / 1000) + TURN_CREDENTIAL_TTL_SECONDS}:${userId}`
+  // The expiry rounded up to the hour: an account's credentials are the same for an hour, so coturn's per-user quota holds.
+  const expiry = Math.ceil((now / 1000 + TURN_CREDENTIAL_TTL_SECONDS) / 3600) * 3600
+  const username = `${expiry}:${userId}`
   return {username, credential: createHmac('sha1', turnSecret(streamKeySecret)).update(username).digest('base64')}
 }
 

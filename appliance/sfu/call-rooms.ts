@@ -25,8 +25,10 @@ import {
 } from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 
-/** A participant who joined but whose transports never connected is dropped after this. */
+/** A participant whose transport was told to connect (DTLS) but whose ICE never connected is dropped after this. */
 const CONNECT_DEADLINE_MS = 45_000
+/** What one participant may receive at once: every other participant's microphone, camera and screen. */
+const CONSUMERS_PER_PEER = (CALL_MAX_PARTICIPANTS - 1) * 3
 /** A participant whose transports lost their network is dropped after this (a short blink survives). */
 const DISCONNECTED_GRACE_MS = 20_000
 
@@ -70,8 +72,8 @@ interface Peer {
   transports: Map<string, types.WebRtcTransport>
   producers: Map<string, types.Producer>
   consumers: Map<string, types.Consumer>
-  connected: boolean
-  timer?: NodeJS.Timeout
+  /** Per transport: the deadline of its connection, or the grace of its lost network. */
+  timers: Map<string, NodeJS.Timeout>
 }
 
 /** A room's router on one worker, and who is on it. */
@@ -81,6 +83,8 @@ interface RoomPart {
   /** Sees every audio producer of the room (its own and those piped in); the first part's speaks. */
   speaker: types.ActiveSpeakerObserver
   peers: number
+  /** Producers of other parts already piped into this one (a producer is piped once). */
+  piped: Set<string>
 }
 
 interface Room {
@@ -151,9 +155,12 @@ export class CallRooms {
         return {}
       case 'createTransport':
         return this.createTransport(room, peer, request.direction)
-      case 'connectTransport':
-        await this.transport(peer, request.transportId).connect({dtlsParameters: request.dtlsParameters as unknown as types.DtlsParameters})
+      case 'connectTransport': {
+        const transport = this.transport(peer, request.transportId)
+        await transport.connect({dtlsParameters: request.dtlsParameters as unknown as types.DtlsParameters})
+        this.deadline(room, peer, transport, CONNECT_DEADLINE_MS, 'never connected')
         return {}
+      }
       case 'restartIce':
         return {iceParameters: await this.transport(peer, request.transportId).restartIce()}
       case 'produce':
@@ -190,9 +197,11 @@ export class CallRooms {
   }
 
   private async join(rpc: SfuRpc, request: Extract<CallRequest, {method: 'join'}>): Promise<CallResults['join']> {
+    // The same peer again: what it had goes first (the room may close with it, and open again below).
+    const before = this.rooms.get(rpc.room)
+    const again = before?.peers.get(rpc.peer)
+    if (before !== undefined && again !== undefined) this.removePeer(before, again, 'joined again')
     const room = await this.openRoom(rpc.room)
-    const again = room.peers.get(rpc.peer)
-    if (again !== undefined) this.removePeer(room, again, 'joined again')
     // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
     if (room.peers.size >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
     const part = await this.partFor(room)
@@ -204,15 +213,13 @@ export class CallRooms {
       transports: new Map(),
       producers: new Map(),
       consumers: new Map(),
-      connected: false,
+      timers: new Map(),
       ...(request.rtpCapabilities === undefined ? {} : {rtpCapabilities: request.rtpCapabilities as unknown as types.RtpCapabilities}),
     }
     room.peers.set(peer.id, peer)
     part.peers += 1
     part.worker.peers += 1
-    peer.timer = setTimeout(() => {
-      if (!peer.connected) this.removePeer(room, peer, 'never connected')
-    }, CONNECT_DEADLINE_MS)
+    // A participant who only listens may never connect a transport: they stay until they leave or their socket goes.
     this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {except: peer.id})
     this.options.log.info({room: room.id, peer: peer.id, user: peer.userId, peers: room.peers.size, worker: part.worker.worker.pid}, 'call: joined')
     const peers: CallPeerView[] = [...room.peers.values()]
@@ -261,7 +268,7 @@ export class CallRooms {
   private async addPart(room: Room, worker: CallWorker): Promise<RoomPart> {
     const router = await worker.worker.createRouter({mediaCodecs: worker.mediaCodecs})
     const speaker = await router.createActiveSpeakerObserver({interval: 300})
-    const part: RoomPart = {router, worker, speaker, peers: 0}
+    const part: RoomPart = {router, worker, speaker, peers: 0, piped: new Set()}
     speaker.on('dominantspeaker', ({producer}) => {
       if (room.parts[0] === part) this.emit(room, {type: 'activeSpeaker', peer: (producer.appData as {peer: string}).peer})
     })
@@ -274,7 +281,10 @@ export class CallRooms {
 
   /** Makes `producer` (on `from`) consumable on `to`, under the same id; audio joins `to`'s speaker detection. */
   private async pipe(room: Room, producer: types.Producer, from: RoomPart, to: RoomPart): Promise<void> {
-    if (from === to || producer.closed || to.router.closed) return
+    // Once per producer and part: a producer made while the part is being filled would come twice.
+    if (from === to || producer.closed || to.router.closed || to.piped.has(producer.id)) return
+    to.piped.add(producer.id)
+    producer.observer.once('close', () => to.piped.delete(producer.id))
     await from.router.pipeToRouter({producerId: producer.id, router: to.router})
     if (producer.kind === 'audio') await to.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
   }
@@ -293,19 +303,29 @@ export class CallRooms {
     peer.transports.set(transport.id, transport)
     transport.on('icestatechange', (state) => {
       if (state === 'connected' || state === 'completed') {
-        peer.connected = true
-        clearTimeout(peer.timer)
+        clearTimeout(peer.timers.get(transport.id))
+        peer.timers.delete(transport.id)
       } else if (state === 'disconnected') {
-        clearTimeout(peer.timer)
-        peer.timer = setTimeout(() => {
-          if (transport.iceState === 'disconnected' && room.peers.get(peer.id) === peer) this.removePeer(room, peer, 'network lost')
-        }, DISCONNECTED_GRACE_MS)
+        this.deadline(room, peer, transport, DISCONNECTED_GRACE_MS, 'network lost')
       }
     })
     transport.on('dtlsstatechange', (state) => {
       if ((state === 'failed' || state === 'closed') && room.peers.get(peer.id) === peer) this.removePeer(room, peer, `dtls ${state}`)
     })
     return {id: transport.id, iceParameters: transport.iceParameters, iceCandidates: transport.iceCandidates, dtlsParameters: transport.dtlsParameters}
+  }
+
+  /** Drops the participant unless `transport`'s ICE is connected within `ms`. */
+  private deadline(room: Room, peer: Peer, transport: types.WebRtcTransport, ms: number, why: string): void {
+    clearTimeout(peer.timers.get(transport.id))
+    peer.timers.set(
+      transport.id,
+      setTimeout(() => {
+        peer.timers.delete(transport.id)
+        const connected = transport.iceState === 'connected' || transport.iceState === 'completed'
+        if (!connected && room.peers.get(peer.id) === peer) this.removePeer(room, peer, why)
+      }, ms),
+    )
   }
 
   private async produce(room: Room, peer: Peer, request: Extract<CallRequest, {method: 'produce'}>): Promise<CallResults['produce']> {
@@ -337,6 +357,8 @@ export class CallRooms {
     const owner = [...room.peers.values()].find((other) => other.producers.has(producerId))
     const producer = owner?.producers.get(producerId)
     if (owner === undefined || producer === undefined || owner === peer) throw new CallError('That camera or microphone is no longer in the call.')
+    if ([...peer.consumers.values()].some((consumer) => consumer.producerId === producerId)) throw new CallError('You receive that already.')
+    if (peer.consumers.size >= CONSUMERS_PER_PEER) throw new CallError('You receive as much as a call can send.')
     if (peer.rtpCapabilities === undefined || !peer.part.router.canConsume({producerId, rtpCapabilities: peer.rtpCapabilities})) {
       throw new CallError('Your browser cannot play what this participant sends.')
     }
@@ -359,7 +381,7 @@ export class CallRooms {
 
   private removePeer(room: Room, peer: Peer, why: string): void {
     if (room.peers.get(peer.id) !== peer) return
-    clearTimeout(peer.timer)
+    for (const timer of peer.timers.values()) clearTimeout(timer)
     room.peers.delete(peer.id)
     peer.part.peers -= 1
     peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
@@ -376,7 +398,7 @@ export class CallRooms {
 
   private closeRoom(room: Room): void {
     for (const peer of room.peers.values()) {
-      clearTimeout(peer.timer)
+      for (const timer of peer.timers.values()) clearTimeout(timer)
       peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
     }
     room.peers.clear()

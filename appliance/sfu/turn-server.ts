@@ -45,13 +45,15 @@ export function turnConfig(settings: TurnSettings, dir: string): string {
     'no-tls',
     'no-dtls',
     'no-multicast-peers',
+    // WebRTC relays UDP; a TCP relay would be a way to any TCP port of the box.
+    'no-tcp-relay',
     'no-software-attribute',
     // Relayed media goes to this box's SFU and nowhere else.
     'denied-peer-ip=0.0.0.0-255.255.255.255',
     'denied-peer-ip=::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
     `allowed-peer-ip=${settings.address}`,
     ...(loopback ? ['allow-loopback-peers'] : []),
-    // Each account at most a few relays at once (a call takes two), each at most 4 Mbit/s.
+    // Each credential (an account's, for an hour) at most a few relays at once (a call takes two), each at most 4 Mbit/s.
     'user-quota=8',
     'max-bps=4000000',
     'stale-nonce=600',

@@ -1,3 +1,4 @@
+import {timingSafeEqual} from 'node:crypto'
 import {lookup} from 'node:dns/promises'
 import {once} from 'node:events'
 import {isIP} from 'node:net'
@@ -143,7 +144,9 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
   metrics.gauge('shing_sfu_consumers', 'Media streams this SFU sends to participants', () => calls.load().consumers)
   // The web's forwarded call requests: only components holding the stream-key secret may ask.
   app.post(SFU_RPC_PATH, {bodyLimit: 256 * 1024}, async (request, reply) => {
-    if (request.headers.authorization !== `Bearer ${rpcToken}`) return reply.code(401).send({ok: false, error: 'unauthorized'})
+    const given = Buffer.from(request.headers.authorization ?? '')
+    const wanted = Buffer.from(`Bearer ${rpcToken}`)
+    if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) return reply.code(401).send({ok: false, error: 'unauthorized'})
     const rpc = sfuRpcSchema.safeParse(request.body)
     if (!rpc.success) return reply.code(400).send({ok: false, error: `bad request: ${rpc.error.issues[0]?.message ?? 'invalid'}`})
     if (stopping) return {ok: false, error: 'This call server is restarting: joining again…', rejoin: true}
@@ -156,7 +159,8 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
     role: 'sfu',
     id: ctx.id,
     host: ctx.host,
-    ...(env.SHING_BOX_PUBLIC_HOST === undefined ? {} : {publicHost: env.SHING_BOX_PUBLIC_HOST}),
+    // Where browsers reach this box (its TURN server): the announced address, else the box's name.
+    ...(announced !== undefined ? {publicHost: announced} : env.SHING_BOX_PUBLIC_HOST === undefined ? {} : {publicHost: env.SHING_BOX_PUBLIC_HOST}),
     ports: {http: ctx.ports.http, rtcMin: env.SHING_WEBRTC_MIN_PORT, rtcMax: env.SHING_WEBRTC_MAX_PORT, ...(turn === undefined ? {} : {turn: env.SHING_TURN_PORT!})},
     load: async () => {
       // The media work happens in the workers: count their CPU with this process's.

@@ -9,6 +9,7 @@ import type {CallAck, CallConsumerInfo, CallEvent, CallMethod, CallProducerView,
 
 interface CallSocket {
   connected: boolean
+  connect(): void
   on(event: string, listener: (...args: never[]) => void): void
   emit(event: 'call', request: CallRequest, ack: (answer: CallAck) => void): void
   timeout(ms: number): {emit(event: 'call', request: CallRequest, ack: (error: Error | null, answer: CallAck) => void): void}
@@ -148,6 +149,17 @@ function request<M extends CallMethod>(body: Extract<CallRequest, {method: M}>):
   })
 }
 
+// --- sound the browser would not play by itself (no click on this page yet) ---------------------
+function soundBlocked(): void {
+  const button = $<HTMLButtonElement>('sound')
+  if (!button.hidden) return
+  button.hidden = false
+  button.onclick = () => {
+    for (const audio of document.querySelectorAll<HTMLAudioElement>('#tiles audio')) audio.play().catch(() => undefined)
+    button.hidden = true
+  }
+}
+
 // --- the call ----------------------------------------------------------------------------------
 let device: Device | undefined
 let sendTransport: types.Transport | undefined
@@ -157,6 +169,8 @@ const consumers = new Map<string, {consumer: types.Consumer; peer: string; sourc
 const peers = new Map<string, RemotePeer>()
 let wanted = false
 let joining: Promise<void> | undefined
+/** Why to join again once the join under way ends. */
+let rejoinAfter: string | undefined
 let rejoinTimer: ReturnType<typeof setTimeout> | undefined
 let screenTrack: MediaStreamTrack | undefined
 const tiles = $<HTMLUListElement>('tiles')
@@ -278,6 +292,9 @@ const resizes = new ResizeObserver((entries) => {
 
 /** Producers announced before this page could receive them: consumed once it can. */
 const pending: Array<{peer: string; name: string; producer: CallProducerView}> = []
+const removePending = (gone: (entry: (typeof pending)[number]) => boolean): void => {
+  for (let i = pending.length - 1; i >= 0; i -= 1) if (gone(pending[i]!)) pending.splice(i, 1)
+}
 
 async function consume(peerId: string, name: string, producer: CallProducerView): Promise<void> {
   if (recvTransport === undefined || device === undefined) {
@@ -293,7 +310,7 @@ async function consume(peerId: string, name: string, producer: CallProducerView)
   const stream = new MediaStream([consumer.track])
   if (info.source === 'mic') {
     peer.audio.srcObject = stream
-    peer.audio.play().catch(() => undefined)
+    peer.audio.play().catch(() => soundBlocked())
   } else {
     let target = peer.video
     if (info.source === 'screen') {
@@ -406,8 +423,11 @@ async function join(): Promise<void> {
   }
   showMine()
   for (const peer of joined.peers) for (const producer of peer.producers) pending.push({peer: peer.peer, name: peer.name, producer})
-  // What the others sent before this one could receive (the list, and what came while joining).
-  await Promise.all(pending.splice(0).map((entry) => consume(entry.peer, entry.name, entry.producer)))
+  // What the others sent before this one could receive (the list, and what came while joining); one
+  // that went meanwhile (a screen share stopped, someone left) is not worth failing the join for.
+  const results = await Promise.allSettled(pending.splice(0).map((entry) => consume(entry.peer, entry.name, entry.producer)))
+  const lost = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason instanceof CallFailure && r.reason.rejoin)
+  if (lost !== undefined) throw lost.reason
   layoutChanged()
   calm()
   say(peers.size === 0 ? 'In the call. Nobody else is here yet: send them the link.' : `In the call with ${peers.size} ${peers.size === 1 ? 'other' : 'others'}.`, 'in-call')
@@ -415,6 +435,11 @@ async function join(): Promise<void> {
 
 function rejoin(why: string): void {
   if (!wanted || rejoinTimer !== undefined) return
+  // A join under way: the next one comes after it.
+  if (joining !== undefined) {
+    rejoinAfter = why
+    return
+  }
   state.rejoins += 1
   say(why, 'rejoining')
   rejoinTimer = setTimeout(() => {
@@ -438,7 +463,7 @@ function start(): void {
           teardown()
           fail(error instanceof CallFailure ? error.message : `The call could not start: ${(error as Error).message}`)
           say('Not in the call.', 'failed')
-          showLeft()
+          showLeft('You are not in the call.')
           return
         }
         say(`${(error as Error).message} Trying again…`, 'rejoining')
@@ -448,11 +473,24 @@ function start(): void {
   }
   joining = attempt().finally(() => {
     joining = undefined
+    const why = rejoinAfter
+    rejoinAfter = undefined
+    if (why !== undefined) rejoin(why)
   })
 }
 
-function showLeft(): void {
+/** Out of the call (left, or it failed): the devices go off; Join again opens them. */
+function showLeft(text: string): void {
   wanted = false
+  rejoinAfter = undefined
+  microphone?.stop()
+  camera?.stop()
+  screenTrack?.stop()
+  screenTrack = undefined
+  toggle($<HTMLButtonElement>('share'), false, ['Share screen', 'Stop sharing'])
+  preview.srcObject = null
+  myTile.tile.hidden = true
+  $('left-text').textContent = text
   $('room').hidden = true
   $('lobby').hidden = true
   $('left').hidden = false
@@ -476,6 +514,7 @@ socket.on('callEvent', (event: CallEvent) => {
       say(`${event.name} joined.`, 'in-call')
       break
     case 'peerLeft': {
+      removePending((entry) => entry.peer === event.peer)
       const name = peers.get(event.peer)?.name
       dropPeer(event.peer)
       if (name !== undefined) say(`${name} left.`, 'in-call')
@@ -483,11 +522,17 @@ socket.on('callEvent', (event: CallEvent) => {
     }
     case 'newProducer': {
       const peer = peers.get(event.peer)
-      consume(event.peer, peer?.name ?? UNNAMED, event.producer).catch((error: unknown) => console.warn('consume failed', error))
+      consume(event.peer, peer?.name ?? UNNAMED, event.producer).catch((error: unknown) => {
+        // The call is gone from its server: join again; anything else costs only this track.
+        if (error instanceof CallFailure && error.rejoin) rejoin(error.message)
+        else console.warn('consume failed', error)
+      })
       break
     }
     case 'producerClosed':
     case 'producerPaused': {
+      if (event.type === 'producerClosed') removePending((entry) => entry.producer.id === event.producerId)
+      for (const entry of pending) if (event.type === 'producerPaused' && entry.producer.id === event.producerId) entry.producer.paused = event.paused
       const peer = peers.get(event.peer)
       const producer = peer?.producers.get(event.producerId)
       if (peer === undefined || producer === undefined) break
@@ -518,7 +563,9 @@ socket.on('callEvent', (event: CallEvent) => {
   }
 })
 socket.on('connect_error', (error: Error) => {
-  fail(`${error.message}`)
+  fail(error.message)
+  // Refused by the site (a moment's trouble): Socket.IO does not try again by itself after a refusal.
+  if (!/log in/i.test(error.message)) setTimeout(() => socket.connect(), 3000)
 })
 let connectedBefore = false
 socket.on('connect', () => {
@@ -546,13 +593,18 @@ $<HTMLButtonElement>('join').addEventListener('click', () => {
   $('room').hidden = false
   toggle($<HTMLButtonElement>('mute'), microphone === undefined, ['Mute', 'Unmute'])
   toggle($<HTMLButtonElement>('camera'), camera === undefined, ['Camera off', 'Camera on'])
-  $<HTMLButtonElement>('leave').focus()
+  // Mute first: a second Enter must not leave the call.
+  $<HTMLButtonElement>('mute').focus()
   start()
 })
 $<HTMLButtonElement>('rejoin').addEventListener('click', () => {
   $('left').hidden = true
   $('lobby').hidden = false
+  calm()
   $<HTMLButtonElement>('join').focus()
+  openDevices()
+    .then(() => say('Ready: check the preview, then join.', 'lobby'))
+    .catch((error: unknown) => fail(`The browser gave no camera or microphone (${(error as Error).message}): you can still join to listen and watch.`))
 })
 
 for (const [id, source, labels] of [['mute', 'mic', ['Mute', 'Unmute']], ['camera', 'camera', ['Camera off', 'Camera on']]] as const) {
@@ -622,9 +674,8 @@ $<HTMLButtonElement>('leave').addEventListener('click', () => {
   rejoinTimer = undefined
   request({method: 'leave'}).catch(() => undefined)
   teardown()
-  myTile.tile.hidden = true
   say('You left the call.', 'left')
-  showLeft()
+  showLeft('You left the call.')
 })
 
 for (const id of ['join-camera', 'join-mic']) {
@@ -632,6 +683,9 @@ for (const id of ['join-camera', 'join-mic']) {
     openDevices().catch((error: unknown) => fail(`The browser gave no camera or microphone: ${(error as Error).message}`))
   })
 }
+
+// Phones have no screen to share.
+if (typeof navigator.mediaDevices?.getDisplayMedia !== 'function') $('share').hidden = true
 
 // --- start -------------------------------------------------------------------------------------
 if (!window.isSecureContext || navigator.mediaDevices === undefined) {

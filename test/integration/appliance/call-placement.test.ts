@@ -36,12 +36,12 @@ it('a new room goes to the least loaded SFU with a free slot, and stays there', 
   await sfu('busy', {cpu: 0.7})
   await sfu('full', {cpu: 0.01, slotsUsed: 500, slotsFree: 0})
   await sfu('calm', {cpu: 0.2})
-  expect((await placeRoom(redis, ROOM))?.id).toBe('calm')
+  expect((await placeRoom(redis, ROOM))?.sfu.id).toBe('calm')
   expect(await redis.get(callRoomKey(ROOM))).toBe('calm')
   expect(await redis.ttl(callRoomKey(ROOM))).toBeGreaterThan(CALL_ROOM_TTL_SECONDS - 5)
   // Busier now, but the room's people are there: it stays.
   await sfu('calm', {cpu: 0.9})
-  expect((await placeRoom(redis, ROOM))?.id).toBe('calm')
+  expect((await placeRoom(redis, ROOM))?.sfu.id).toBe('calm')
 })
 
 it('twenty joins at once, as from several web instances, agree on one SFU', async () => {
@@ -50,7 +50,9 @@ it('twenty joins at once, as from several web instances, agree on one SFU', asyn
   const clients = Array.from({length: 4}, () => new Redis(server.url))
   try {
     const placed = await Promise.all(Array.from({length: 20}, (_, i) => placeRoom(clients[i % clients.length]!, ROOM)))
-    expect(new Set(placed.map((p) => p?.id)).size).toBe(1)
+    expect(new Set(placed.map((p) => p?.sfu.id)).size).toBe(1)
+    // One of them placed it; none moved it from anywhere.
+    expect(placed.filter((p) => p?.movedFrom !== undefined)).toEqual([])
   } finally {
     for (const client of clients) client.disconnect()
   }
@@ -59,13 +61,13 @@ it('twenty joins at once, as from several web instances, agree on one SFU', asyn
 it('a room whose SFU left the registry, or that a web could not reach, moves to another; with none left, it has nowhere to go', async () => {
   await sfu('first', {cpu: 0.1})
   await sfu('second', {cpu: 0.3})
-  expect((await placeRoom(redis, ROOM))?.id).toBe('first')
-  // Unreachable from this web (its record may live up to its TTL): another, for everyone after.
-  expect((await placeRoom(redis, ROOM, new Set(['first'])))?.id).toBe('second')
-  expect((await placeRoom(redis, ROOM))?.id).toBe('second')
+  expect((await placeRoom(redis, ROOM))?.sfu.id).toBe('first')
+  // Unreachable from this web (its record may live up to its TTL): another, for everyone after; the move names where it was.
+  expect(await placeRoom(redis, ROOM, new Set(['first']))).toMatchObject({sfu: {id: 'second'}, movedFrom: 'first'})
+  expect((await placeRoom(redis, ROOM))?.sfu.id).toBe('second')
   // Gone from the registry.
   await redis.del(registryKey('sfu', 'second'))
-  expect((await placeRoom(redis, ROOM))?.id).toBe('first')
+  expect((await placeRoom(redis, ROOM))?.sfu.id).toBe('first')
   await redis.del(registryKey('sfu', 'first'))
   expect(await placeRoom(redis, ROOM)).toBeUndefined()
 })

@@ -39,11 +39,25 @@ async function openAs(name: string): Promise<Page> {
   return page
 }
 
-async function joinRoom(page: Page, roomId: string): Promise<void> {
-  await page.goto(`${site.frontUrl()}/calls/${roomId}`)
+/** From the lobby (the page is on a room's address): Join, and wait until in the call. */
+async function joinFromLobby(page: Page): Promise<void> {
   await page.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
   await page.click('#join')
   await page.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'in-call', undefined, {timeout: 30_000})
+}
+
+async function joinRoom(page: Page, roomId: string): Promise<void> {
+  await page.goto(`${site.frontUrl()}/calls/${roomId}`)
+  await joinFromLobby(page)
+}
+
+/** Open a room from /calls and join it; its id. */
+async function openRoomAndJoin(page: Page): Promise<string> {
+  await page.goto(`${site.frontUrl()}/calls`)
+  await page.click('button:has-text("Open a room")')
+  await page.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
+  await joinFromLobby(page)
+  return new URL(page.url()).pathname.split('/').pop()!
 }
 
 const placedOn = async (roomId: string): Promise<string | null> => site.client.get(callRoomKey(roomId))
@@ -128,13 +142,7 @@ describe('calls', () => {
       return load.streams === 6 && load.viewers === 12 ? true : undefined
     }, {timeoutMs: 15_000})
     const dee = await openAs('dee')
-    await dee.goto(`${site.frontUrl()}/calls`)
-    await dee.click('button:has-text("Open a room")')
-    await dee.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
-    const second = new URL(dee.url()).pathname.split('/').pop()!
-    await dee.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
-    await dee.click('#join')
-    await dee.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'in-call', undefined, {timeout: 30_000})
+    const second = await openRoomAndJoin(dee)
     expect(await placedOn(second)).toBe(idle)
     expect((await callState(dee)).sfu).toBe(idle)
     await dee.click('#leave')
@@ -227,14 +235,7 @@ describe('calls', () => {
       relayed.push(page)
     }
     const [ann, bea] = relayed as [Page, Page]
-    await ann.goto(`${site.frontUrl()}/calls`)
-    await ann.click('button:has-text("Open a room")')
-    await ann.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
-    const relayRoom = new URL(ann.url()).pathname.split('/').pop()!
-    await ann.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'lobby', undefined, {timeout: 20_000})
-    await ann.click('#join')
-    await ann.waitForFunction(() => document.getElementById('call-status')?.dataset.phase === 'in-call', undefined, {timeout: 30_000})
-    await joinRoom(bea, relayRoom)
+    await joinRoom(bea, await openRoomAndJoin(ann))
     await seesAndHears(ann, ['bea'])
     await seesAndHears(bea, ['ann'])
     // Only relay candidates were allowed: the connection in use is through TURN.
