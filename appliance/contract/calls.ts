@@ -68,15 +68,32 @@ export const callRequestSchema = z.discriminatedUnion('method', [
   z.object({method: z.literal('leave')}),
 ])
 export type CallRequest = z.infer<typeof callRequestSchema>
-export type CallMethod = CallRequest['method']
+export type CallMethod = CallRequest['method'] | InternalRequest['method']
 
-/** What the web sends the SFU: the browser's request and who asks, in which room. */
+/**
+ * Plain RTP into and out of a room, for components (never forwarded from a browser): a transport
+ * that takes RTP where it comes from (comedia, for producing) or sends to an address (for
+ * consuming), then `produce` / `consume` on it as on a WebRTC transport. What co-streaming's
+ * compositor and bench:sfu use.
+ */
+export const internalRequestSchema = z.discriminatedUnion('method', [
+  z.object({method: z.literal('plainTransport'), direction: z.enum(['send', 'recv'])}),
+  z.object({method: z.literal('plainConnect'), transportId: id, ip: z.union([z.ipv4(), z.ipv6()]), port: z.number().int().min(1).max(65_535)}),
+])
+export type InternalRequest = z.infer<typeof internalRequestSchema>
+
+/** What the web (or another component holding the token) sends the SFU: a request and who asks, in which room. */
 export const sfuRpcSchema = z.object({
   room: z.string().regex(ROOM_ID_PATTERN),
   peer: id,
   /** Who the peer is: the SFU tells the others. */
   user: z.object({id, name: z.string().min(1).max(CALL_NAME_MAX)}),
-  request: callRequestSchema,
+  /**
+   * A component's own peer (a compositor, a benchmark), not a person: it does not count against a
+   * call's participants, and receives without a person's limits. The web never sets it.
+   */
+  internal: z.boolean().optional(),
+  request: z.union([callRequestSchema, internalRequestSchema]),
 })
 export type SfuRpc = z.infer<typeof sfuRpcSchema>
 
@@ -130,6 +147,9 @@ export interface CallResults {
   resumeConsumer: Record<string, never>
   setPreferredLayer: Record<string, never>
   leave: Record<string, never>
+  /** Where the plain transport listens (for RTP to it) or sends from. */
+  plainTransport: {id: string; ip: string; port: number}
+  plainConnect: Record<string, never>
 }
 
 /** The ack of every request: a result, or an error said to the person (and whether joining again may help). */

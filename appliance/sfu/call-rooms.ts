@@ -49,6 +49,8 @@ export interface CallRoomsOptions {
   workers: () => CallWorker[]
   /** Consumers one worker carries before a room's next participants go to another worker. */
   consumersPerWorker: number
+  /** Where plain RTP transports (components: a compositor, a benchmark) listen, and the address they announce. */
+  plainListen: {ip: string; announcedAddress?: string}
   /** This process's registry id (rooms closed here name it). */
   id: string
   publish: (message: CallEventMessage) => void
@@ -69,7 +71,9 @@ interface Peer {
   userId: string
   name: string
   rtpCapabilities?: types.RtpCapabilities
-  transports: Map<string, types.WebRtcTransport>
+  transports: Map<string, types.WebRtcTransport | types.PlainTransport>
+  /** A component's own peer (contract: SfuRpc.internal): no participant limits. */
+  internal: boolean
   producers: Map<string, types.Producer>
   consumers: Map<string, types.Consumer>
   /** Per transport: the deadline of its connection, or the grace of its lost network. */
@@ -157,12 +161,16 @@ export class CallRooms {
         return this.createTransport(room, peer, request.direction)
       case 'connectTransport': {
         const transport = this.transport(peer, request.transportId)
+        if (transport.type !== 'webrtc') throw new CallError('That is not a WebRTC transport.')
         await transport.connect({dtlsParameters: request.dtlsParameters as unknown as types.DtlsParameters})
         this.deadline(room, peer, transport, CONNECT_DEADLINE_MS, 'never connected')
         return {}
       }
-      case 'restartIce':
-        return {iceParameters: await this.transport(peer, request.transportId).restartIce()}
+      case 'restartIce': {
+        const transport = this.transport(peer, request.transportId)
+        if (transport.type !== 'webrtc') throw new CallError('That is not a WebRTC transport.')
+        return {iceParameters: await transport.restartIce()}
+      }
       case 'produce':
         return this.produce(room, peer, request)
       case 'closeProducer': {
@@ -193,6 +201,25 @@ export class CallRooms {
       case 'leave':
         this.removePeer(room, peer, 'left')
         return {}
+      case 'plainTransport': {
+        if (!peer.internal) throw new CallError('Only components send plain RTP.')
+        const {ip, announcedAddress} = this.options.plainListen
+        const transport = await peer.part.router.createPlainTransport({
+          listenInfo: {protocol: 'udp', ip, ...(announcedAddress === undefined ? {} : {announcedAddress})},
+          rtcpMux: true,
+          // Producing: RTP is taken from wherever it first comes from.
+          comedia: request.direction === 'send',
+          appData: {peer: peer.id, direction: request.direction},
+        })
+        peer.transports.set(transport.id, transport)
+        return {id: transport.id, ip: transport.tuple.localAddress, port: transport.tuple.localPort}
+      }
+      case 'plainConnect': {
+        const transport = this.transport(peer, request.transportId)
+        if (transport.type !== 'plain') throw new CallError('That is not a plain RTP transport.')
+        await transport.connect({ip: request.ip, port: request.port})
+        return {}
+      }
     }
   }
 
@@ -203,7 +230,7 @@ export class CallRooms {
     if (before !== undefined && again !== undefined) this.removePeer(before, again, 'joined again')
     const room = await this.openRoom(rpc.room)
     // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
-    if (room.peers.size >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
+    if (rpc.internal !== true && [...room.peers.values()].filter((p) => !p.internal).length >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
     const part = await this.partFor(room)
     const peer: Peer = {
       id: rpc.peer,
@@ -214,6 +241,7 @@ export class CallRooms {
       producers: new Map(),
       consumers: new Map(),
       timers: new Map(),
+      internal: rpc.internal === true,
       ...(request.rtpCapabilities === undefined ? {} : {rtpCapabilities: request.rtpCapabilities as unknown as types.RtpCapabilities}),
     }
     room.peers.set(peer.id, peer)
@@ -357,8 +385,10 @@ export class CallRooms {
     const owner = [...room.peers.values()].find((other) => other.producers.has(producerId))
     const producer = owner?.producers.get(producerId)
     if (owner === undefined || producer === undefined || owner === peer) throw new CallError('That camera or microphone is no longer in the call.')
-    if ([...peer.consumers.values()].some((consumer) => consumer.producerId === producerId)) throw new CallError('You receive that already.')
-    if (peer.consumers.size >= CONSUMERS_PER_PEER) throw new CallError('You receive as much as a call can send.')
+    if (!peer.internal) {
+      if ([...peer.consumers.values()].some((consumer) => consumer.producerId === producerId)) throw new CallError('You receive that already.')
+      if (peer.consumers.size >= CONSUMERS_PER_PEER) throw new CallError('You receive as much as a call can send.')
+    }
     if (peer.rtpCapabilities === undefined || !peer.part.router.canConsume({producerId, rtpCapabilities: peer.rtpCapabilities})) {
       throw new CallError('Your browser cannot play what this participant sends.')
     }
@@ -411,7 +441,7 @@ export class CallRooms {
     this.options.publish({room: room.id, ...target, event})
   }
 
-  private transport(peer: Peer, id: string): types.WebRtcTransport {
+  private transport(peer: Peer, id: string): types.WebRtcTransport | types.PlainTransport {
     const transport = peer.transports.get(id)
     if (transport === undefined || transport.closed) throw new CallError('That connection is closed: joining again…', true)
     return transport

@@ -98,6 +98,8 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
     id: ctx.id,
     workers: alive,
     consumersPerWorker: env.profile.sfu.consumersPerWorker,
+    // Plain RTP is for components on the overlay network: the task's own address.
+    plainListen: {ip: env.SHING_BIND_HOST, ...(env.SHING_BIND_HOST === '0.0.0.0' ? {announcedAddress: ctx.host} : {})},
     publish: (message) => {
       redis.publish(CALL_EVENTS_CHANNEL, JSON.stringify(message)).catch((error: unknown) => log.warn({room: message.room, err: (error as Error).message}, 'call event not published'))
     },
