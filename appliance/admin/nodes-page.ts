@@ -18,7 +18,11 @@ const roleTitles: {[R in RegisteredRole]: string} = {ingest: 'Ingests', relay: '
 const percent = (share: number): string => `${Math.round(share * 100)} %`
 const mbits = (bitsPerSecond: number): string => `${(bitsPerSecond / 1e6).toFixed(1)} Mbit/s`
 
-function nodeTable(noun: string, nodes: readonly RegistryRecord[] | undefined, now: number): string {
+function nodeTable(role: RegisteredRole, nodes: readonly RegistryRecord[] | undefined, now: number): string {
+  const noun = role === 'sfu' ? 'SFU' : role
+  // An SFU's load is calls: rooms, people, the streams they send and those it sends them.
+  const sfu = role === 'sfu'
+  const counts = sfu ? ['Rooms', 'Participants', 'Streams in', 'Streams out'] : ['Streams', 'Viewers']
   if (nodes === undefined) return '<p class="notice error">Unknown: the registry (Redis) did not answer.</p>'
   if (nodes.length === 0) return `<p>No ${noun} is registered.</p>`
   const rows = nodes
@@ -28,10 +32,10 @@ function nodeTable(noun: string, nodes: readonly RegistryRecord[] | undefined, n
         .map(([name, port]) => `${name} ${port}`)
         .join(', ')
       const age = Math.max(0, Math.round((now - Date.parse(n.heartbeatAt)) / 1000))
-      return `<tr><td><code>${escapeHtml(n.id)}</code></td><td data-label="Host">${escapeHtml(n.host)}${n.publicHost === undefined ? '' : ` <span class="muted">(${escapeHtml(n.publicHost)})</span>`}<br><span class="muted">${escapeHtml(ports)}</span></td><td data-label="Streams">${n.load.streams}</td><td data-label="Viewers">${n.load.viewers}</td><td data-label="Slots">${escapeHtml(slots)}</td><td data-label="Egress" class="nowrap">${mbits(n.load.egressBitsPerSecond)}</td><td data-label="CPU">${percent(n.load.cpu)}</td><td data-label="Heartbeat" class="nowrap">${age} s ago</td></tr>`
+      return `<tr><td><code>${escapeHtml(n.id)}</code></td><td data-label="Host">${escapeHtml(n.host)}${n.publicHost === undefined ? '' : ` <span class="muted">(${escapeHtml(n.publicHost)})</span>`}<br><span class="muted">${escapeHtml(ports)}</span></td>${(sfu ? [n.load.rooms ?? 0, n.load.participants ?? 0, n.load.streams, n.load.viewers] : [n.load.streams, n.load.viewers]).map((count, i) => `<td data-label="${counts[i]}">${count}</td>`).join('')}<td data-label="Slots">${escapeHtml(slots)}</td><td data-label="Egress" class="nowrap">${mbits(n.load.egressBitsPerSecond)}</td><td data-label="CPU">${percent(n.load.cpu)}</td><td data-label="Heartbeat" class="nowrap">${age} s ago</td></tr>`
     })
     .join('')
-  return `<div class="table-wrap"><table class="admin stacked"><thead><tr><th scope="col">Id</th><th scope="col">Host</th><th scope="col">Streams</th><th scope="col">Viewers</th><th scope="col">Slots</th><th scope="col">Egress</th><th scope="col">CPU</th><th scope="col">Heartbeat</th></tr></thead><tbody>${rows}</tbody></table></div>`
+  return `<div class="table-wrap"><table class="admin stacked"><thead><tr><th scope="col">Id</th><th scope="col">Host</th>${counts.map((label) => `<th scope="col">${label}</th>`).join('')}<th scope="col">Slots</th><th scope="col">Egress</th><th scope="col">CPU</th><th scope="col">Heartbeat</th></tr></thead><tbody>${rows}</tbody></table></div>`
 }
 
 function healthList(report: HealthReport): string {
@@ -52,7 +56,7 @@ export function nodesPage(context: PageContext, view: {webId: string; health: He
 ${adminNav(context)}
 <h2>Health, as <code>${escapeHtml(view.webId)}</code> sees it</h2>
 ${healthList(view.health)}
-${registeredRoles.map((role) => `<h2>${roleTitles[role]}</h2>\n${nodeTable(role === 'sfu' ? 'SFU' : role, view.nodes[role], view.now)}`).join('\n')}
+${registeredRoles.map((role) => `<h2>${roleTitles[role]}</h2>\n${nodeTable(role, view.nodes[role], view.now)}`).join('\n')}
 <p class="hint">A node is listed while it heartbeats (every few seconds); one that stops drops out within seconds. <code>shing status</code> shows the containers.</p>`,
   })
 }

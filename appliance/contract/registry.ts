@@ -25,6 +25,9 @@ export const registryRecordSchema = z.object({
     egressBitsPerSecond: z.number().default(0),
     slotsUsed: z.number().optional(),
     slotsFree: z.number().optional(),
+    /** SFUs: call rooms open, and the people in them (streams: producers; viewers: consumers). */
+    rooms: z.number().optional(),
+    participants: z.number().optional(),
   }),
 })
 export type RegistryRecord = z.infer<typeof registryRecordSchema>

@@ -168,9 +168,9 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       // The media work happens in the workers: count their CPU with this process's.
       const usage = await Promise.all(alive().map((s) => s.worker.getResourceUsage().catch(() => undefined)))
       const workerMs = usage.reduce((sum, u) => sum + (u === undefined ? 0 : u.ru_utime + u.ru_stime), 0)
-      const {producers, consumers} = calls.load()
+      const {rooms, peers, producers, consumers} = calls.load()
       const capacity = alive().length * env.profile.sfu.consumersPerWorker
-      return {streams: producers, viewers: consumers, egressBitsPerSecond: 0, slotsUsed: consumers, slotsFree: Math.max(0, capacity - consumers), extraCpuMicros: workerMs * 1000}
+      return {streams: producers, viewers: consumers, rooms, participants: peers, egressBitsPerSecond: 0, slotsUsed: consumers, slotsFree: Math.max(0, capacity - consumers), extraCpuMicros: workerMs * 1000}
     },
     log,
   })

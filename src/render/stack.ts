@@ -49,7 +49,10 @@ export function renderStatus(r: StatusResult): string {
   if (r.registry) {
     lines.push('', 'Registry (live processes and their load):')
     if (r.registry.length === 0) lines.push('  none')
-    for (const n of r.registry) lines.push(`  ${n.role.padEnd(6)} ${n.id}  ${n.host}  cpu ${(n.load.cpu * 100).toFixed(0)}%  streams ${n.load.streams}  viewers ${n.load.viewers}`)
+    for (const n of r.registry) {
+      const load = n.role === 'sfu' ? `rooms ${n.load.rooms ?? 0}  participants ${n.load.participants ?? 0}  streams in ${n.load.streams} out ${n.load.viewers}` : `streams ${n.load.streams}  viewers ${n.load.viewers}`
+      lines.push(`  ${n.role.padEnd(6)} ${n.id}  ${n.host}  cpu ${(n.load.cpu * 100).toFixed(0)}%  ${load}`)
+    }
   } else if (r.registryError) lines.push('', `Registry: unavailable (${r.registryError})`)
   lines.push('', ...urlLines(r.urls))
   return lines.join('\n')

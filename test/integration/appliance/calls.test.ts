@@ -61,7 +61,7 @@ async function openRoomAndJoin(page: Page): Promise<string> {
 }
 
 const placedOn = async (roomId: string): Promise<string | null> => site.client.get(callRoomKey(roomId))
-const sfuLoad = async (id: string): Promise<{streams: number; viewers: number}> => {
+const sfuLoad = async (id: string): Promise<{streams: number; viewers: number; rooms?: number; participants?: number}> => {
   const raw = await site.client.get(registryKey('sfu', id))
   return raw === null ? {streams: 0, viewers: 0} : registryRecordSchema.parse(JSON.parse(raw)).load
 }
@@ -139,7 +139,7 @@ describe('calls', () => {
     // Three people, each sending audio and video and receiving the others' four.
     await waitFor('the SFU to report the call', async () => {
       const load = await sfuLoad(busy)
-      return load.streams === 6 && load.viewers === 12 ? true : undefined
+      return load.rooms === 1 && load.participants === 3 && load.streams === 6 && load.viewers === 12 ? true : undefined
     }, {timeoutMs: 15_000})
     const dee = await openAs('dee')
     const second = await openRoomAndJoin(dee)
