@@ -67,7 +67,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       const listen = {ip: env.SHING_BIND_HOST, port: env.SHING_WEBRTC_MIN_PORT + i, ...(announced === undefined ? {} : {announcedAddress: announced})}
       const webRtcServer = await worker.createWebRtcServer({listenInfos: [{protocol: 'udp', ...listen}, {protocol: 'tcp', ...listen}]}).catch((error: unknown) => {
         worker.close()
-        throw new Error(`port ${listen.port} (UDP and TCP) is taken: ${(error as Error).message}`, {cause: error})
+        throw new Error(`WebRTC port ${listen.port} (UDP and TCP, ports.webrtc) cannot be bound: stop what holds it (ss -lunp; ss -ltnp), or move ports.webrtc in shing.yaml`, {cause: error})
       })
       const slot: WorkerSlot = {worker, webRtcServer, mediaCodecs, peers: 0, consumers: 0}
       worker.on('died', (error) => {
@@ -140,7 +140,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       if (turnEnded !== undefined) throw new Error(`the TURN server (coturn) stopped: ${turnEnded}`)
     },
   }
-  const app = createHttpServer({component: 'sfu', checks: [redisCheck(redis), workersCheck, turnCheck], metrics, log})
+  const app = createHttpServer({component: 'sfu', checks: [redisCheck(redis), workersCheck, ...(turn === undefined ? [] : [turnCheck])], metrics, log})
   metrics.gauge('shing_sfu_call_rooms', 'Call rooms open on this SFU', () => calls.load().rooms)
   metrics.gauge('shing_sfu_call_participants', 'Call participants on this SFU', () => calls.load().peers)
   metrics.gauge('shing_sfu_consumers', 'Media streams this SFU sends to participants', () => calls.load().consumers)

@@ -42,6 +42,8 @@ export async function startComponent(options: {
   const {component} = options
   // A relay keeps its media files, nginx's config and log in a folder of its own.
   const relayDir = component === 'relay' ? await tempDir('relay-cache') : undefined
+  // An SFU's workers each bind a port of its WebRTC range: several SFUs on one host need ranges of their own.
+  const webrtc = component === 'sfu' && options.env.SHING_WEBRTC_MIN_PORT === undefined ? await webrtcRange() : {}
   const process = await startProcess({
     name: `appliance ${options.id ?? component}`,
     command: globalThis.process.execPath,
@@ -53,12 +55,19 @@ export async function startComponent(options: {
       SHING_HTTP_PORT: String(httpPort),
       SHING_RTMP_PORT: String(rtmpPort),
       ...(relayDir === undefined ? {} : {SHING_RELAY_CACHE_DIR: relayDir.dir}),
+      ...webrtc,
     },
     ready: {probe: async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`, {signal: AbortSignal.timeout(3000)})).status === 200},
     timeoutMs: options.timeoutMs ?? 60_000,
   })
   if (relayDir !== undefined) void process.exited.then(() => relayDir.remove())
   return {process, httpPort, rtmpPort}
+}
+
+/** A WebRTC range of 8 ports for an SFU (its workers take the first ones, TURN the rest), from a free port. */
+export async function webrtcRange(): Promise<{SHING_WEBRTC_MIN_PORT: string; SHING_WEBRTC_MAX_PORT: string}> {
+  const first = await freePort()
+  return {SHING_WEBRTC_MIN_PORT: String(first), SHING_WEBRTC_MAX_PORT: String(first + 7)}
 }
 
 /** Writes every secret file a component reads (contract.secretFiles) into `dir`, mode 0600; the SMTP password only when given. */

@@ -7,6 +7,7 @@
  * is killed and the three join again on the other by themselves; hostile requests are refused.
  */
 import type {BrowserContext, Page} from 'playwright-core'
+import {execa} from 'execa'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {io} from 'socket.io-client'
 
@@ -298,5 +299,23 @@ describe('calls', () => {
       body: JSON.stringify({room, peer: 'p', user: {id: 'u', name: 'x'}, request: {method: 'join', room}}),
     })
     expect(forged.status).toBe(401)
+  })
+
+  it('the SFU\'s health names TURN; coturn dead is the SFU broken (/healthz 503 naming it, so swarm replaces the task)', async () => {
+    const sfu = site.get('sfu-b')
+    const healthz = async (): Promise<{status: number; body: {checks: Record<string, string>}}> => {
+      const answer = await fetch(`http://127.0.0.1:${sfu.httpPort}/healthz`)
+      return {status: answer.status, body: (await answer.json()) as {checks: Record<string, string>}}
+    }
+    expect((await healthz()).body.checks.turn).toBe('ok')
+    const {stdout} = await execa('pgrep', ['-P', String(sfu.process.pid), '-f', 'turnserver'], {reject: false})
+    const pid = Number(stdout.trim().split('\n')[0])
+    expect(pid).toBeGreaterThan(0)
+    process.kill(pid, 'SIGKILL')
+    const broken = await waitFor('/healthz 503', async () => {
+      const answer = await healthz()
+      return answer.status === 503 ? answer : undefined
+    }, {timeoutMs: 10_000})
+    expect(broken.body.checks.turn).toBe('failing')
   })
 })

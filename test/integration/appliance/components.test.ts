@@ -27,7 +27,7 @@ import {
   type RegistryRecord,
 } from '../../../appliance/contract/index.js'
 import {QUEUE_PREFIX, type HousekeepingResult} from '../../../appliance/jobs/types.js'
-import {mainJs, runAdminOperation, siteEnv, startComponent as startAppliance, writeSecretFiles} from '../../harness/appliance.js'
+import {mainJs, runAdminOperation, siteEnv, startComponent as startAppliance, webrtcRange, writeSecretFiles} from '../../harness/appliance.js'
 import {repoRoot} from '../../harness/cli.js'
 import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
 import {freePort, tempDir, waitFor, type ManagedProcess, timing} from '../../harness/process.js'
@@ -87,7 +87,8 @@ async function health(port: number): Promise<{code: number; body: Health}> {
 
 async function componentEnv(name: ComponentName): Promise<{env: NodeJS.ProcessEnv; httpPort: number; rtmpPort: number}> {
   const [httpPort, rtmpPort] = [await freePort(), await freePort()]
-  return {env: {...baseEnv, SHING_HTTP_PORT: String(httpPort), SHING_RTMP_PORT: String(rtmpPort), SHING_TASK_NAME: undefined, SHING_COMPONENT: name}, httpPort, rtmpPort}
+  const webrtc = name === 'sfu' ? await webrtcRange() : {}
+  return {env: {...baseEnv, ...webrtc, SHING_HTTP_PORT: String(httpPort), SHING_RTMP_PORT: String(rtmpPort), SHING_TASK_NAME: undefined, SHING_COMPONENT: name}, httpPort, rtmpPort}
 }
 
 const startComponent = (name: ComponentName): Promise<Running> => startAppliance({component: name, env: baseEnv})
