@@ -18,7 +18,10 @@ import {socketSession} from '../accounts/socket-session.js'
 import type {Users} from '../accounts/users.js'
 import {
   CALL_EVENTS_CHANNEL,
+  CALL_PRESENCE_REFRESH_MS,
+  CALL_PRESENCE_TTL_SECONDS,
   CALLS_NAMESPACE,
+  callPresenceKey,
   callEventMessageSchema,
   callRequestSchema,
   SFU_RPC_PATH,
@@ -140,6 +143,7 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
     delete socket.data.room
     delete socket.data.sfu
     await leaveRooms(socket)
+    await redis.del(callPresenceKey(peer)).catch(() => undefined)
     await rpc(sfu, {room, peer, user: {id: userId, name: name ?? '?'}, request: {method: 'leave'}}).catch(() => undefined)
   }
 
@@ -168,6 +172,7 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
         }
         socket.data.room = request.room
         socket.data.sfu = sfu
+        await redis.set(callPresenceKey(socket.data.peer), '1', 'EX', CALL_PRESENCE_TTL_SECONDS).catch(() => undefined)
         return {ok: true, result: {...(ack.result as Extract<CallAck<'join'>, {ok: true}>['result']), sfu: sfu.id}}
       } catch (error) {
         if (!(error instanceof SfuUnreachable)) throw error
@@ -269,8 +274,18 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
     ;(except === undefined ? target : target.except(peerRoomOf(except))).emit('callEvent', event)
   })
 
+  // This instance's participants are still here: the SFU drops those whose key runs out.
+  const presence = setInterval(() => {
+    const peers = [...nsp.sockets.values()].map((socket) => (socket as CallSocket).data).filter((data) => data.room !== undefined).map((data) => data.peer)
+    if (peers.length === 0) return
+    const batch = redis.pipeline()
+    for (const peer of peers) batch.set(callPresenceKey(peer), '1', 'EX', CALL_PRESENCE_TTL_SECONDS)
+    batch.exec().catch((error: unknown) => log.debug({err: (error as Error).message}, 'call presence not refreshed'))
+  }, CALL_PRESENCE_REFRESH_MS)
+
   return {
     close: async () => {
+      clearInterval(presence)
       subscriber.disconnect()
       await Promise.all([...nsp.sockets.values()].map((socket) => leave(socket as CallSocket).catch(() => undefined)))
       nsp.disconnectSockets(true)

@@ -43,6 +43,14 @@ export const CALL_EVENTS_CHANNEL = 'shing:calls:events'
 export const callRoomKey = (room: string): string => `shing:calls:room:${room}`
 /** How long a room's placement is kept after its last join. */
 export const CALL_ROOM_TTL_SECONDS = 12 * 3600
+/**
+ * Redis key: a participant's page is connected to a web instance (refreshed by it every
+ * CALL_PRESENCE_REFRESH_MS). The SFU drops a participant whose key is gone: their web instance
+ * died with their connection, and nothing else would say they left.
+ */
+export const callPresenceKey = (peer: string): string => `shing:calls:peer:${peer}`
+export const CALL_PRESENCE_TTL_SECONDS = 45
+export const CALL_PRESENCE_REFRESH_MS = 15_000
 
 const id = z.string().min(1).max(64)
 /** mediasoup's own structures pass through the web unread: the SFU parses them. Bounded in size by the socket's frame limit. */

@@ -12,6 +12,7 @@ import type {types} from 'mediasoup'
 
 import {
   CALL_MAX_PARTICIPANTS,
+  CALL_PRESENCE_TTL_SECONDS,
   type CallAck,
   type CallEvent,
   type CallEventMessage,
@@ -54,6 +55,8 @@ export interface CallRoomsOptions {
   /** This process's registry id (rooms closed here name it). */
   id: string
   publish: (message: CallEventMessage) => void
+  /** Whether each participant's page is still connected to a web instance (contract: callPresenceKey); undefined when it cannot be told. */
+  present?: (peers: string[]) => Promise<boolean[] | undefined>
   log: Logger
 }
 
@@ -74,6 +77,7 @@ interface Peer {
   transports: Map<string, types.WebRtcTransport | types.PlainTransport>
   /** A component's own peer (contract: SfuRpc.internal): no participant limits. */
   internal: boolean
+  joinedAt: number
   producers: Map<string, types.Producer>
   consumers: Map<string, types.Consumer>
   /** Per transport: the deadline of its connection, or the grace of its lost network. */
@@ -106,7 +110,24 @@ export class CallRooms {
   /** Rooms being made: a second join waits for the first's router. */
   private readonly opening = new Map<string, Promise<Room>>()
 
-  constructor(private readonly options: CallRoomsOptions) {}
+  private readonly sweeper: NodeJS.Timeout
+
+  constructor(private readonly options: CallRoomsOptions) {
+    this.sweeper = setInterval(() => void this.sweepAbsent(), 20_000)
+    this.sweeper.unref()
+  }
+
+  /** Drops the people whose page is no longer connected to any web instance (its instance died with it). */
+  private async sweepAbsent(): Promise<void> {
+    const old = Date.now() - CALL_PRESENCE_TTL_SECONDS * 1000
+    const candidates = [...this.rooms.values()].flatMap((room) => [...room.peers.values()].filter((peer) => !peer.internal && peer.joinedAt < old).map((peer) => ({room, peer})))
+    if (candidates.length === 0 || this.options.present === undefined) return
+    const present = await this.options.present(candidates.map(({peer}) => peer.id)).catch(() => undefined)
+    if (present === undefined) return
+    candidates.forEach(({room, peer}, i) => {
+      if (present[i] === false && room.peers.get(peer.id) === peer) this.removePeer(room, peer, 'page gone')
+    })
+  }
 
   /** What the registry record reports. */
   load(): {rooms: number; routers: number; peers: number; producers: number; consumers: number} {
@@ -138,6 +159,7 @@ export class CallRooms {
 
   /** Tells every room to join again (elsewhere) and closes them: the process is stopping. */
   closeAll(reason: string): void {
+    clearInterval(this.sweeper)
     for (const room of [...this.rooms.values()]) {
       this.emit(room, {type: 'roomClosed', reason, sfu: this.options.id})
       this.closeRoom(room)
@@ -242,6 +264,7 @@ export class CallRooms {
       consumers: new Map(),
       timers: new Map(),
       internal: rpc.internal === true,
+      joinedAt: Date.now(),
       ...(request.rtpCapabilities === undefined ? {} : {rtpCapabilities: request.rtpCapabilities as unknown as types.RtpCapabilities}),
     }
     room.peers.set(peer.id, peer)

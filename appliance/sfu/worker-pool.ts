@@ -7,7 +7,7 @@ import os from 'node:os'
 import * as mediasoup from 'mediasoup'
 import type {types} from 'mediasoup'
 
-import {CALL_EVENTS_CHANNEL, SFU_RPC_PATH, sfuRpcSchema, sfuRpcToken, } from '../contract/index.js'
+import {CALL_EVENTS_CHANNEL, callPresenceKey, SFU_RPC_PATH, sfuRpcSchema, sfuRpcToken, } from '../contract/index.js'
 import type {ComponentContext, RunningComponent} from '../platform/component.js'
 import type {ApplianceEnv} from '../platform/env.js'
 import {redisCheck} from '../platform/checks.js'
@@ -103,6 +103,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
     publish: (message) => {
       redis.publish(CALL_EVENTS_CHANNEL, JSON.stringify(message)).catch((error: unknown) => log.warn({room: message.room, err: (error as Error).message}, 'call event not published'))
     },
+    present: async (peers) => (await redis.mget(peers.map(callPresenceKey))).map((value) => value !== null),
     log: log.child({module: 'calls'}),
   })
   log.info({announced: announced ?? env.SHING_BIND_HOST, ports: `${env.SHING_WEBRTC_MIN_PORT}-${env.SHING_WEBRTC_MIN_PORT + count - 1}`}, 'WebRTC: browsers send media here (UDP, or TCP)')

@@ -195,7 +195,10 @@ function tile(name: string, label: string): {tile: HTMLLIElement; video: HTMLVid
   muted.hidden = true
   li.append(video, initial, caption, muted)
   li.setAttribute('aria-label', label)
-  tiles.append(li)
+  // Your own tile stays last; the others come before it (the one speaking first).
+  const mine = tiles.querySelector('li.mine')
+  if (mine === null) tiles.append(li)
+  else tiles.insertBefore(li, mine)
   return {tile: li, video}
 }
 

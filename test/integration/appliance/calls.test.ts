@@ -318,4 +318,22 @@ describe('calls', () => {
     }, {timeoutMs: 10_000})
     expect(broken.body.checks.turn).toBe('failing')
   })
+
+  it('a participant whose web instance dies with their connection leaves the room by itself (their presence runs out)', async () => {
+    const ann = pages.get('ann')!
+    const roomId = await openRoomAndJoin(ann)
+    // dee listens only (joins, sends nothing, receives nothing: no transport of theirs ever connects), through web-2.
+    const deeCookie = (await contexts[contexts.length - 1]!.cookies()).find((c) => c.name === 'shing_session')!.value
+    const dee = io(`http://127.0.0.1:${site.get('web-2').httpPort}${CALLS_NAMESPACE}`, {path: '/socket.io', transports: ['websocket'], reconnection: false, extraHeaders: {cookie: `shing_session=${deeCookie}`}})
+    const joined = (await dee.timeout(10_000).emitWithAck('call', {method: 'join', room: roomId})) as {ok: boolean}
+    expect(joined.ok).toBe(true)
+    await ann.waitForFunction(() => document.querySelector('#tiles li[aria-label="dee"]') !== null, undefined, {timeout: 10_000})
+    const killedAt = performance.now()
+    await site.get('web-2').process.kill('SIGKILL')
+    dee.close()
+    await ann.waitForFunction(() => document.querySelector('#tiles li[aria-label="dee"]') === null, undefined, {timeout: 100_000, polling: 1000})
+    console.log(`calls: a listener whose web instance died was gone from the room after ${((performance.now() - killedAt) / 1000).toFixed(0)} s`)
+    expect(site.get('sfu-a').process.output() + site.get('sfu-b').process.output()).toContain('page gone')
+    await ann.click('#leave')
+  }, 150_000)
 })
