@@ -24,7 +24,6 @@ import {
   callPresenceKey,
   callEventMessageSchema,
   callRequestSchema,
-  SFU_RPC_PATH,
   sfuRpcToken,
   turnCredentials,
   type CallAck,
@@ -38,6 +37,7 @@ import type {Metrics} from '../platform/http-server.js'
 import type {Logger} from '../platform/logger.js'
 import {safeJson} from '../platform/json.js'
 import {reconnectDelay, type RedisEndpoint} from '../platform/redis.js'
+import {askSfu, SfuRefused, SfuUnreachable} from '../sfu/rpc-client.js'
 import {placeRoom} from './placement.js'
 
 /** Requests one socket may make per 10 s: joining a full room takes about 3 per participant. */
@@ -78,8 +78,6 @@ export interface CallSignallingOptions {
   log: Logger
 }
 
-class SfuUnreachable extends Error {}
-
 /** A host for a turn: URL: a name or IPv4 without a port, an IPv6 address in brackets. */
 export function turnHost(host: string): string {
   const bare = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : isIP(host) === 6 ? host : host.replace(/:\d+$/, '')
@@ -113,23 +111,16 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
   }
 
   const rpc = async (sfu: RegistryRecord, body: SfuRpc): Promise<CallAck> => {
-    let response: Response
     try {
-      response = await fetch(`http://${sfu.host.includes(':') ? `[${sfu.host}]` : sfu.host}:${sfu.ports.http}${SFU_RPC_PATH}`, {
-        method: 'POST',
-        headers: {'content-type': 'application/json', authorization: `Bearer ${token}`},
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      })
+      return await askSfu(sfu, token, body)
     } catch (error) {
+      if (error instanceof SfuRefused) {
+        log.error({sfu: sfu.id, err: error.message}, 'call: the SFU refused the web')
+        return {ok: false, error: 'The call server refused this site: an admin should check the logs.'}
+      }
       avoided.set(sfu.id, Date.now() + AVOID_MS)
-      throw new SfuUnreachable(`${sfu.id}: ${(error as Error).message}`)
+      throw error
     }
-    if (response.status !== 200) {
-      log.error({sfu: sfu.id, status: response.status}, 'call: the SFU refused the web (is the stream-key secret the same on both?)')
-      return {ok: false, error: 'The call server refused this site: an admin should check the logs.'}
-    }
-    return (await response.json()) as CallAck
   }
 
   /** Out of every call room and peer room, whatever the socket's data says. */

@@ -94,6 +94,8 @@ export interface ChannelDashboard {
   vodDays: number
   /** OBS "Server". */
   server: string
+  /** OBS 30+'s WHIP "Server" (the stream key is its Bearer Token). */
+  whipUrl: string
   /** A key made just now: shown this once. */
   newKey?: {key: string; keyId: string}
   notice?: string
@@ -230,6 +232,8 @@ ${csrfField(context.csrfToken)}
 <p><a class="button primary" id="go-live-link" href="${path}/go-live">Go live from this browser</a> <span class="hint">Camera, microphone or a screen share, no software to install.</span></p>
 <h2>Streaming from OBS</h2>
 <label>Server <span class="copy-row"><input id="obs-server" value="${escapeHtml(view.server)}" readonly spellcheck="false"><button type="button" class="primary" data-copy="obs-server" hidden>Copy</button></span></label>
+<p class="hint">OBS's Service "Custom…" with this server and a stream key below (RTMP). OBS 30 or later may publish over WebRTC instead: Service "WHIP", the server below, and a stream key as the Bearer Token.</p>
+<label>WHIP server <span class="copy-row"><input id="whip-server" value="${escapeHtml(view.whipUrl)}" readonly spellcheck="false"><button type="button" class="primary" data-copy="whip-server" hidden>Copy</button></span></label>
 ${newKey}
 <h3>Stream keys</h3>
 ${keys}

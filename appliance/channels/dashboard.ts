@@ -9,7 +9,7 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
-import {KEY_ID_PATTERN, rtmpUrl} from '../contract/index.js'
+import {KEY_ID_PATTERN, rtmpUrl, whipUrl} from '../contract/index.js'
 import {assignIngest} from '../ingest/assign.js'
 import type {Logger} from '../platform/logger.js'
 import type {Storage} from '../platform/storage.js'
@@ -56,6 +56,8 @@ export interface DashboardOptions {
   /** Where OBS publishes when no ingest is assigned: the site's RTMP host and port. */
   publicHost: string
   rtmpPort: number
+  /** The site's own URL: WHIP publishes to <it>/whip/<channel>. */
+  publicUrl: string
   /** Hands a deleted broadcast's archive to the worker (vod.delete). */
   deleteArchive: (channel: string, streamId: string) => Promise<void>
   /** Where channel images go (channels/<name>/ in the bucket). */
@@ -126,6 +128,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
         })),
         vodDays: options.vodDays,
         server: assignment?.rtmpUrl ?? rtmpUrl(options.publicHost, options.rtmpPort),
+        whipUrl: whipUrl(options.publicUrl, channel.name),
         ...(newKey === undefined ? {} : {newKey}),
         ...(extra.notice === undefined ? {} : {notice: extra.notice}),
         ...(extra.errors === undefined ? {} : {errors: extra.errors}),

@@ -59,6 +59,7 @@ import {watchJs} from '../channels/watch-script.js'
 import {registeredRoles} from '../contract/index.js'
 import {JobQueues} from '../jobs/queues.js'
 import {assignRoutes} from '../ingest/assign.js'
+import {whipRoutes} from '../ingest/whip-forward.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
 import type {ComponentDef} from '../platform/component.js'
 import {apiError, createHttpServer, listen} from '../platform/http-server.js'
@@ -209,6 +210,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(assetRoutes, {assets: [hlsJs, watchJs, dashboardJs, goLiveJs, siteCss, audioPoster, socketIoJs, chatJs, scrubJs, vodDownloadJs, localTimesJs, bellJs, callJs]})
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
+    await app.register(whipRoutes, {redis, log: log.child({module: 'whip'})})
     const outbox = createOutbox(smtpSettings(env), jobs)
     const mailLinks = new MailLinks(redis)
     const accountMail = new AccountMail(mailLinks, outbox, settings, env.SHING_PUBLIC_URL)
@@ -236,6 +238,7 @@ export const web: ComponentDef<'web'> = {
       streamKeySecret: ctx.secret('streamKeySecret'),
       publicHost: env.SHING_PUBLIC_HOST,
       rtmpPort: env.SHING_RTMP_PORT,
+      publicUrl: env.SHING_PUBLIC_URL,
       deleteArchive,
       storage,
       goLiveRefusal: (viewer) => accountMail.goLiveRefusal(viewer),

@@ -87,6 +87,8 @@ export type CallMethod = CallRequest['method'] | InternalRequest['method']
 export const internalRequestSchema = z.discriminatedUnion('method', [
   z.object({method: z.literal('plainTransport'), direction: z.enum(['send', 'recv'])}),
   z.object({method: z.literal('plainConnect'), transportId: id, ip: z.union([z.ipv4(), z.ipv6()]), port: z.number().int().min(1).max(65_535)}),
+  /** Asks the sender for a keyframe for this consumer now (a decoder that starts needs one). */
+  z.object({method: z.literal('requestKeyFrame'), consumerId: id}),
 ])
 export type InternalRequest = z.infer<typeof internalRequestSchema>
 
@@ -158,6 +160,7 @@ export interface CallResults {
   /** Where the plain transport listens (for RTP to it) or sends from. */
   plainTransport: {id: string; ip: string; port: number}
   plainConnect: Record<string, never>
+  requestKeyFrame: Record<string, never>
 }
 
 /** The ack of every request: a result, or an error said to the person (and whether joining again may help). */

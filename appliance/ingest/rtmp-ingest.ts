@@ -21,6 +21,7 @@ import {startHeartbeat} from '../registry/heartbeat.js'
 import {PublishEventBus, startBrowserIngest} from './browser-ingest.js'
 import type {CapacityState} from './capacity.js'
 import {LiveMeter} from './live-meter.js'
+import {startWhipIngest} from './whip-ingest.js'
 import {installPublishGate, isPublisherOf, noPublishGrace, publishMetadata, refuseAfterStart, tapPackets, type PublishDecision, type RefusalCode} from './nms.js'
 import {judgeTracks, SourceInspector, type LadderTop, type SourceTracks} from './source.js'
 
@@ -309,6 +310,18 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   })
   // Browser broadcasts (Go live): a WebSocket on the same port, fed into the RTMP server above.
   const top = env.profile.ladder[0]!
+  /** A bridge's own publish name, standing for `key` (the RTMP gate resolves it). */
+  const browserAlias = (key: string): {name: string; release(): void} => {
+    const name = `browser-${randomBytes(12).toString('hex')}`
+    aliases.set(name, key)
+    return {name, release: () => aliases.delete(name)}
+  }
+  // A broadcast of the channel still winding down here does not count (as for RTMP).
+  const liveNow = async (channel: string): Promise<boolean> => {
+    const here = [...tracked.values()].filter((t) => t.channel === channel)
+    if (here.some((t) => t.phase !== 'ending')) return true
+    return here.length === 0 && (await states.get(channel)) !== undefined
+  }
   const browsers = startBrowserIngest({
     server: app.server,
     secret: ctx.secret('streamKeySecret'),
@@ -317,21 +330,29 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     rtmpPort: ctx.ports.rtmp,
     ladderTop: {fps: top.fps, videoKbps: top.videoKbps, segmentSeconds: env.profile.hls.segmentSeconds},
     events,
-    alias: (key) => {
-      const name = `browser-${randomBytes(12).toString('hex')}`
-      aliases.set(name, key)
-      return {name, release: () => aliases.delete(name)}
-    },
-    // A broadcast of the channel still winding down here does not count (as for RTMP).
-    liveNow: async (channel) => {
-      const here = [...tracked.values()].filter((t) => t.channel === channel)
-      if (here.some((t) => t.phase !== 'ending')) return true
-      return here.length === 0 && (await states.get(channel)) !== undefined
-    },
+    alias: browserAlias,
+    liveNow,
     registry: metrics.registry,
     log: log.child({module: 'browser-ingest'}),
   })
   metrics.gauge('shing_ingest_browser_sockets', 'Browser broadcast sockets open on this ingest', () => browsers.sockets())
+  // WHIP (WebRTC from OBS 30+ and others): through an SFU, into the same RTMP server.
+  const whip = startWhipIngest({
+    app,
+    ingestId: ctx.id,
+    keys,
+    redis,
+    streamKeySecret: ctx.secret('streamKeySecret'),
+    rtmpPort: ctx.ports.rtmp,
+    ladderTop: {fps: top.fps, videoKbps: top.videoKbps, height: top.height, segmentSeconds: env.profile.hls.segmentSeconds},
+    events,
+    alias: browserAlias,
+    liveNow,
+    hasSlot: () => !stopping && !capacity().full && load().slotsFree > 0,
+    registry: metrics.registry,
+    log: log.child({module: 'whip'}),
+  })
+  metrics.gauge('shing_ingest_whip_sessions', 'WHIP sessions on this ingest', () => whip.sessions())
   await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
   /** Keeps each live channel's state alive with the registry record; gives up a channel another ingest took. */
@@ -564,7 +585,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
       stopping = true
       await heartbeat.stop()
       // Browsers are told to go elsewhere first: their pages reconnect to another ingest.
-      await browsers.close()
+      await Promise.all([browsers.close(), whip.close()])
       // Offline at once instead of after the TTL; the streamer's OBS reconnects elsewhere.
       await Promise.all(
         [...tracked.values()].map(async (t) => {

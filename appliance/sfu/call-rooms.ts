@@ -242,6 +242,12 @@ export class CallRooms {
         await transport.connect({ip: request.ip, port: request.port})
         return {}
       }
+      case 'requestKeyFrame': {
+        if (!peer.internal) throw new CallError('Only components ask for keyframes.')
+        const consumer = this.consumer(peer, request.consumerId)
+        if (consumer.kind === 'video') await consumer.requestKeyFrame()
+        return {}
+      }
     }
   }
 

@@ -21,6 +21,10 @@ export const mediaCodecs: types.RouterRtpCodecCapability[] = [
   {kind: 'audio', mimeType: 'audio/opus', clockRate: 48_000, channels: 2},
   {kind: 'video', mimeType: 'video/VP8', clockRate: 90_000},
   {kind: 'video', mimeType: 'video/H264', clockRate: 90_000, parameters: {'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1}},
+  // Encoders publishing over WHIP (OBS with x264 or NVENC, browsers) send Main, High or Constrained High.
+  {kind: 'video', mimeType: 'video/H264', clockRate: 90_000, parameters: {'packetization-mode': 1, 'profile-level-id': '4d001f', 'level-asymmetry-allowed': 1}},
+  {kind: 'video', mimeType: 'video/H264', clockRate: 90_000, parameters: {'packetization-mode': 1, 'profile-level-id': '64001f', 'level-asymmetry-allowed': 1}},
+  {kind: 'video', mimeType: 'video/H264', clockRate: 90_000, parameters: {'packetization-mode': 1, 'profile-level-id': '640c1f', 'level-asymmetry-allowed': 1}},
 ]
 
 interface WorkerSlot extends CallWorker {

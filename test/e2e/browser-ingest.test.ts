@@ -4,7 +4,10 @@
  * microphone signs up, makes a channel and goes live from the Go-live page, its WebSocket through
  * the Caddy edge and a web instance to the ingest; a second page watches through a relay; ffprobe
  * reads every rendition at the edge; End broadcast leaves a VOD. The ingest's failover and hostile
- * sockets are in test/integration/appliance/browser-ingest.test.ts. Ends with `browser-ingest e2e: …`.
+ * sockets are in test/integration/appliance/browser-ingest.test.ts. The streamer then publishes
+ * over WHIP with a stream key (a Chromium page as the encoder), through the edge, a web instance,
+ * the ingest and the SFU service; its refusals are in test/integration/appliance/whip.test.ts.
+ * Ends with `browser-ingest e2e: …`.
  *
  * On the same stack (the camera wants the same secure page), a call: the streamer opens a room and
  * a second account joins by its link, the signalling through the edge and the web, the media
@@ -20,6 +23,7 @@ import {screenshot} from '../harness/artifacts.js'
 import {seesAndHears} from '../harness/call-page.js'
 import {launchChromium, type RunningChromium} from '../harness/chromium.js'
 import {waitFor} from '../harness/process.js'
+import {connectionState, publishFrom} from '../harness/whip-page.js'
 import {requireTool} from '../harness/tools.js'
 import {explain, startSite, type Site} from './site.js'
 
@@ -30,6 +34,8 @@ let base: string
 let browser: RunningChromium | undefined
 /** The streamer's page, logged in (the calls test reuses the account). */
 let studioPage: Page | undefined
+/** The broadcast test's figures, for the line the WHIP test ends with. */
+let summary: string | undefined
 
 /** JSON from the site, fetched inside the box (Caddy's own CA signed its certificate). */
 async function getJson<T>(path: string): Promise<T> {
@@ -102,8 +108,37 @@ describe('going live from the browser through the edge', () => {
     expect(await studio.locator('#go-live-status').textContent()).toContain('saved with your past broadcasts')
     const vod = await waitFor('the VOD', async () => (await getJson<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)).vods.find((v) => v.streamId === streamId), {timeoutMs: 90_000, intervalMs: 2000})
     expect(vod.durationSeconds).toBeGreaterThan(4)
-    process.stdout.write(`browser-ingest e2e: ws=ok live-after=${liveAfter.toFixed(1)}s renditions=${renditions} played=${played.toFixed(1)}s vod=${vod.durationSeconds.toFixed(0)}s whip=not-built whep=not-built\n`)
+    summary = `ws=ok live-after=${liveAfter.toFixed(1)}s renditions=${renditions} played=${played.toFixed(1)}s vod=${vod.durationSeconds.toFixed(0)}s`
   }, 400_000)
+
+  it('the streamer publishes over WHIP with a stream key (as OBS 30 does): through the edge, the web, the ingest and the SFU, it plays at the edge, and DELETE ends it', async () => {
+    if (browser === undefined || studioPage === undefined || summary === undefined) throw new Error('the broadcast test did not sign the streamer up')
+    await studioPage.goto(`${base}/dashboard/c/${CHANNEL}`)
+    await studioPage.getByRole('button', {name: 'Create a stream key'}).click()
+    const key = await studioPage.inputValue('#new-key')
+    const whip = await studioPage.inputValue('#whip-server')
+    expect(whip).toBe(`${base}/whip/${CHANNEL}`)
+    const encoder = await browser.newPage()
+    await encoder.goto(`${base}/`)
+    const since = performance.now()
+    const published = await publishFrom(encoder, whip, key, 'h264-first')
+    expect(published.status, published.text).toBe(201)
+    await waitFor('the WebRTC connection', async () => ((await connectionState(encoder)) === 'connected' ? true : undefined), {timeoutMs: 30_000, intervalMs: 250})
+    await waitFor('the channel live', async () => ((await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live ? true : undefined), {timeoutMs: 60_000, intervalMs: 500})
+    const liveAfter = (performance.now() - since) / 1000
+    const streams = await waitFor('its renditions at the edge', async () => {
+      const s = await ffprobe(`/live/${CHANNEL}/master.m3u8`)
+      return s.filter((x) => x.codec_type === 'video').length >= 2 ? s : undefined
+    }, {timeoutMs: 60_000, intervalMs: 1000})
+    expect(streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac')).toBe(true)
+    const anonymous = await encoder.evaluate(async (location) => (await fetch(location, {method: 'DELETE'})).status, published.location!)
+    expect(anonymous).toBe(401) // the session's URL alone does not end it
+    const deleted = await encoder.evaluate(async ({location, key}) => (await fetch(location, {method: 'DELETE', headers: {authorization: `Bearer ${key}`}})).status, {location: published.location!, key})
+    expect(deleted).toBe(200)
+    await waitFor('the channel offline', async () => ((await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live ? undefined : true), {timeoutMs: 30_000, intervalMs: 1000})
+    await encoder.close()
+    process.stdout.write(`browser-ingest e2e: ${summary} whip=ok whip-live-after=${liveAfter.toFixed(1)}s whep=not-built\n`)
+  }, 240_000)
 })
 
 describe('a call through the edge', () => {
