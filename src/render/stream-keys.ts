@@ -7,6 +7,8 @@ export function renderCreatedStreamKey(r: CreateStreamKeyResult): string {
     `OBS server      ${r.server}`,
     `OBS stream key  ${r.key}`,
     ...(r.note === undefined ? [] : ['', `Note: ${r.note}; the server above is the site's RTMP address.`]),
+    '',
+    `Or, with OBS 30 or later, Service "WHIP": server ${r.whipUrl}, the key above as the Bearer Token.`,
   ].join('\n')
 }
 

@@ -10,17 +10,20 @@ import {
   type CreatedStreamKey,
   type RevokeResult,
   type StreamKeyInfo,
+  whipUrl,
 } from '../../appliance/contract/index.js'
 import {runAdmin} from '../admin/run-admin.js'
 import {fetchInWeb} from '../admin/web-exec.js'
 import {loadConfig} from '../config/load.js'
 import type {Engine} from '../engine/engine.js'
 import {AbortError, errorMessage} from '../errors.js'
-import {siteRtmpUrl} from '../stack/plan.js'
+import {publicUrl, siteRtmpUrl} from '../stack/plan.js'
 
 export interface CreateStreamKeyResult extends CreatedStreamKey {
   /** OBS "Server": the assigned ingest, or the configured public RTMP URL when none is free now. */
   server: string
+  /** OBS 30+'s WHIP "Server" for the channel (the key is its Bearer Token): docs/whip.md. */
+  whipUrl: string
   /** The ingest chosen, when the assignment answered. */
   ingestId?: string
   /** Why the server is the configured one. */
@@ -45,19 +48,20 @@ export async function createStreamKey(engine: Engine, dir: string, channel: stri
   const {config} = await loadConfig(dir)
   const created = await runAdmin(engine, 'stream-key.create', {channel})
   const fallback = siteRtmpUrl(config)
+  const whip = whipUrl(publicUrl(config), channel)
   try {
     const {status, body} = await fetchInWeb(engine, INGEST_ASSIGN_PATH)
     const json: unknown = JSON.parse(body)
     if (status === 200) {
       const assignment = ingestAssignmentSchema.parse(json)
-      return {...created, server: assignment.rtmpUrl, ingestId: assignment.ingestId}
+      return {...created, server: assignment.rtmpUrl, whipUrl: whip, ingestId: assignment.ingestId}
     }
     const refusal = apiErrorSchema.safeParse(json).data
     const reason = refusal?.message ?? refusal?.error ?? `${INGEST_ASSIGN_PATH} answered ${status}`
-    return {...created, server: fallback, note: reason}
+    return {...created, server: fallback, whipUrl: whip, note: reason}
   } catch (error) {
     // The key exists now and is shown only once: never lose it to a failed assignment.
-    return {...created, server: fallback, note: `could not ask for an ingest: ${errorMessage(error)}`}
+    return {...created, server: fallback, whipUrl: whip, note: `could not ask for an ingest: ${errorMessage(error)}`}
   }
 }
 

@@ -62,8 +62,9 @@ describe('live through the stack', () => {
   it('shing stream-key create prints the OBS server and a key', async () => {
     const run = await site.shing('stream-key', 'create', CHANNEL, '--json')
     expect(run.exitCode, explain(run)).toBe(0)
-    const created = run.json<{server: string; key: string; channel: string}>()
+    const created = run.json<{server: string; whipUrl: string; key: string; channel: string}>()
     expect(created.server).toBe(`rtmp://${site.box.address}:1935/live`)
+    expect(created.whipUrl).toMatch(new RegExp(`^https?://${site.box.address.replaceAll('.', '\\.')}(:\\d+)?/whip/${CHANNEL}$`))
     expect(created.key.length).toBeGreaterThanOrEqual(32)
     key = created.key
   })

@@ -5,7 +5,7 @@ import {renderCreatedStreamKey} from '../../render/stream-keys.js'
 import {createStreamKey, type CreateStreamKeyResult} from '../../stream-keys/stream-keys.js'
 
 export default class StreamKeyCreate extends ShingCommand {
-  static override summary = 'Create a stream key for a channel; prints the OBS server URL and the key (shown only once).'
+  static override summary = 'Create a stream key for a channel; prints the OBS server URL (RTMP, and WHIP for OBS 30+) and the key (shown only once).'
   static override examples = ['<%= config.bin %> stream-key create alice', '<%= config.bin %> stream-key create alice --json']
   static override args = {
     channel: Args.string({description: 'Channel name: a-z, 0-9, _ and -', required: true}),
