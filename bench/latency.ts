@@ -9,9 +9,12 @@
  * white frame's number is read from its block band. Latency = presentation time − flash time,
  * both on this machine's clock (the page's performance.timeOrigin + presentationTime).
  *
- * Two paths in: RTMP as OBS sends it, and ws, the Go-live page's: the same encoder writing
- * Matroska (H.264 + Opus, as Chromium's MediaRecorder) over a WebSocket into the ingest's bridge
- * (bench/lib-media/browser-publisher.ts), which publishes it to RTMP. One after the other.
+ * Three paths in, one after the other: RTMP as OBS sends it; ws, the Go-live page's: the same
+ * encoder writing Matroska (H.264 + Opus, as Chromium's MediaRecorder) over a WebSocket into the
+ * ingest's bridge (bench/lib-media/browser-publisher.ts), which publishes it to RTMP; and whip: a
+ * Chromium page drawing the same frames on a canvas sends them over WebRTC to a mediasoup router,
+ * whose plain RTP goes to the ingest's WHIP bridge ffmpeg (one encode at the ladder's top), which
+ * publishes to RTMP (bench/lib-media/whip-publisher.ts).
  *
  * Two players on the RTMP path, one after the other, on the same stream and packager (ws: ll-hls):
  * - ll-hls: hls.js lowLatencyMode, catching up at up to 1.5× (parts, blocking reload);
@@ -20,8 +23,8 @@
  * same latency; where it settles depends on when it joined. Each mode therefore loads the page
  * --sessions times and counts --samples flashes across them, after --warmup seconds of each.
  *
- *   npm run bench:latency -- [--samples 21] [--sessions 3] [--warmup 8]
- * Last line: latency: ll-hls p50=<s> p95=<s> hls p50=<s> ws p50=<s> ws p95=<s>
+ *   npm run bench:latency -- [--samples 21] [--sessions 3] [--warmup 8] [--paths rtmp,ws,whip]
+ * Last line: latency: ll-hls p50=<s> p95=<s> hls p50=<s> ws p50=<s> ws p95=<s> whip p50=<s> whip p95=<s> whep p50=not-built
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 import os from 'node:os'
@@ -39,6 +42,7 @@ import {requireTool} from '../test/harness/tools.js'
 import {FRAME_HEIGHT, FRAME_WIDTH, ID_BAND, ID_BITS, startFlashPublisher, type FlashPublisher} from './lib-media/flash-publisher.js'
 import {servePackager, type PackagerServer} from './lib-media/packager-server.js'
 import {webSocketIngest, type BrowserPublisher} from './lib-media/browser-publisher.js'
+import {startWhipPublisher, type WhipPublisher} from './lib-media/whip-publisher.js'
 
 const {values: flags} = parseArgs({
   options: {
@@ -48,6 +52,8 @@ const {values: flags} = parseArgs({
     sessions: {type: 'string', default: '3'},
     /** Seconds of playback before flashes count: hls.js settles on its live offset. */
     warmup: {type: 'string', default: '8'},
+    /** Which paths to measure (the last line names only those). */
+    paths: {type: 'string', default: 'rtmp,ws,whip'},
   },
 })
 const samplesWanted = Number(flags.samples)
@@ -129,7 +135,7 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 0.5)
 const seconds = (ms: number): string => (ms / 1000).toFixed(2)
 
-async function measure(chromium: RunningChromium, base: string, mode: Mode, publisher: FlashPublisher, samplesWanted: number): Promise<ModeResult> {
+async function measure(chromium: RunningChromium, base: string, mode: Mode, publisher: {flashes: Map<number, number>}, samplesWanted: number): Promise<ModeResult> {
   const tab: Page = await chromium.newPage()
   try {
     await tab.goto(`${base}/player.html#${encodeURIComponent(JSON.stringify(hlsConfigs[mode]))}`)
@@ -194,14 +200,15 @@ async function clockSkewMs(chromium: RunningChromium, base: string): Promise<num
   }
 }
 
-/** Where the flash publisher's stream enters: RTMP as OBS sends it, or the Go-live page's WebSocket. */
-type Path = 'rtmp' | 'ws'
+/** Where the flash publisher's stream enters: RTMP as OBS sends it, the Go-live page's WebSocket, or WHIP (WebRTC through the SFU). */
+type Path = 'rtmp' | 'ws' | 'whip'
 
 /** One path end to end (publisher → ingest → ladder → packager → Chromium), each of its modes measured. */
 async function measurePath(path: Path, profile: HardwareProfile, modes: readonly Mode[]): Promise<ModeResult[]> {
   let nms: MediaServer | undefined
-  let publisher: FlashPublisher | undefined
+  let publisher: FlashPublisher | WhipPublisher | undefined
   let ingest: BrowserPublisher | undefined
+  let encoderBrowser: RunningChromium | undefined
   let transcode: LiveTranscode | undefined
   let server: PackagerServer | undefined
   let chromium: RunningChromium | undefined
@@ -215,6 +222,13 @@ async function measurePath(path: Path, profile: HardwareProfile, modes: readonly
       const bridge = await webSocketIngest(url, top)
       ingest = bridge
       publisher = await startFlashPublisher({url: bridge.url, format: 'matroska'})
+    } else if (path === 'whip') {
+      // The encoder is a browser of its own (as on a streamer's machine), sending WebRTC to the SFU's router.
+      encoderBrowser = await launchChromium()
+      const top = {fps: profile.ladder[0]!.fps, videoKbps: profile.ladder[0]!.videoKbps, height: profile.ladder[0]!.height, segmentSeconds: profile.hls.segmentSeconds}
+      const whip = await startWhipPublisher(encoderBrowser, url, top)
+      console.log(`whip: the page sends ${whip.codec}`)
+      publisher = whip
     } else {
       publisher = await startFlashPublisher({url})
     }
@@ -265,6 +279,7 @@ async function measurePath(path: Path, profile: HardwareProfile, modes: readonly
     await step('transcode', transcode === undefined ? undefined : () => transcode!.stop())
     await step('server', server?.close)
     await step('publisher', publisher?.stop)
+    await step('encoder chromium', encoderBrowser?.close)
     await step('websocket bridge', ingest?.stop)
     await step('nms', nms?.stop)
   }
@@ -280,10 +295,20 @@ async function main(): Promise<void> {
   console.log(`bench:latency — ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   console.log(`profile cpu-small: ${profile.ladder.map((r) => r.name).join('/')}, segments ${profile.hls.segmentSeconds} s, parts ${profile.hls.partSeconds} s`)
   // One path at a time: the two pipelines would share the box's two cores.
-  const rtmp = await measurePath('rtmp', profile, ['ll-hls', 'hls'])
-  const ws = await measurePath('ws', profile, ['ll-hls'])
+  const paths = new Set(flags.paths.split(','))
   const p = (results: ModeResult[], mode: Mode, q: number): string => seconds(percentile([...results.find((r) => r.mode === mode)!.latenciesMs].sort((a, b) => a - b), q))
-  console.log(`latency: ll-hls p50=${p(rtmp, 'll-hls', 0.5)} p95=${p(rtmp, 'll-hls', 0.95)} hls p50=${p(rtmp, 'hls', 0.5)} ws p50=${p(ws, 'll-hls', 0.5)} ws p95=${p(ws, 'll-hls', 0.95)}`)
+  const line: string[] = []
+  if (paths.has('rtmp')) {
+    const rtmp = await measurePath('rtmp', profile, ['ll-hls', 'hls'])
+    line.push(`ll-hls p50=${p(rtmp, 'll-hls', 0.5)} p95=${p(rtmp, 'll-hls', 0.95)} hls p50=${p(rtmp, 'hls', 0.5)}`)
+  }
+  for (const path of ['ws', 'whip'] as const) {
+    if (!paths.has(path)) continue
+    const results = await measurePath(path, profile, ['ll-hls'])
+    line.push(`${path} p50=${p(results, 'll-hls', 0.5)} ${path} p95=${p(results, 'll-hls', 0.95)}`)
+  }
+  // WHEP (WebRTC playback) is not built yet: said, rather than left out.
+  console.log(`latency: ${line.join(' ')} whep p50=not-built`)
 }
 
 await main()

@@ -2,10 +2,9 @@
  * WHIP, the ingest's side (docs/whip.md). The web hands an encoder's POST /whip/<channel> here; the
  * ingest checks the stream key, the channel and its own room, then places the session on the
  * least-loaded SFU: the encoder's WebRTC goes to a transport there (one producer per track), and
- * a plain RTP transport per track sends it back to an ffmpeg here, which encodes it once at the
- * ladder's top (WebRTC encoders send keyframes only when asked, the ladder needs them on its
- * segment boundaries) and publishes it to this ingest's own RTMP server under a name standing for
- * the key, as the browser bridge does. From there it is an RTMP publish like OBS's: the same gate,
+ * a plain RTP transport per track sends it back to an ffmpeg here, which copies H.264 (and
+ * encodes anything else once to H.264 at the ladder's top) and publishes it to this ingest's own
+ * RTMP server under a name standing for the key, as the browser bridge does. From there it is an RTMP publish like OBS's: the same gate,
  * ladder, relays, DVR and VOD. DELETE on the session's URL ends it; so does an encoder that stops
  * sending (its media stops reaching ffmpeg).
  */
@@ -144,7 +143,7 @@ export async function udpPortPair(): Promise<number> {
 }
 
 /** Whether some process here has bound UDP `port` (Linux: /proc/net/udp*). */
-async function udpBound(port: number): Promise<boolean> {
+export async function udpBound(port: number): Promise<boolean> {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `
   for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
     const text = await readFile(table, 'utf8').catch(() => '')
@@ -153,9 +152,22 @@ async function udpBound(port: number): Promise<boolean> {
   return false
 }
 
-/** ffmpeg's arguments: the SFU's RTP (described by the SDP on stdin) → H.264 + AAC at the ladder's top → an RTMP publish at `url`. */
-export function whipBridgeArgs(url: string, top: WhipIngestOptions['ladderTop']): string[] {
+/**
+ * ffmpeg's arguments: the SFU's RTP (described by the SDP on stdin) → an RTMP publish at `url`.
+ * H.264 (OBS, most encoders) is copied as it comes: the ladder encodes every rendition from it
+ * anyway, with keyframes on its own segment boundaries. Anything else (VP8 from a browser) is
+ * encoded once to H.264 at the ladder's top. Opus becomes AAC, which FLV carries.
+ */
+export function whipBridgeArgs(url: string, top: WhipIngestOptions['ladderTop'], video: 'copy' | 'encode'): string[] {
   const gop = Math.max(1, Math.round(top.fps * top.segmentSeconds))
+  const videoArgs =
+    video === 'copy'
+      ? ['-c:v', 'copy']
+      : [
+          '-vf', `scale=-2:'min(${top.height},ih)':flags=bicubic`, '-fpsmax', String(top.fps),
+          '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', String(gop),
+          '-b:v', `${top.videoKbps}k`, '-maxrate', `${top.videoKbps}k`, '-bufsize', `${top.videoKbps * 2}k`,
+        ]
   return [
     '-hide_banner', '-nostats', '-loglevel', 'error',
     '-progress', 'pipe:1', '-stats_period', '1',
@@ -164,9 +176,7 @@ export function whipBridgeArgs(url: string, top: WhipIngestOptions['ladderTop'])
     '-probesize', '2000000', '-analyzeduration', '3000000',
     '-f', 'sdp', '-i', 'pipe:0',
     '-map', '0:v:0?', '-map', '0:a:0?',
-    '-vf', `scale=-2:'min(${top.height},ih)':flags=bicubic`, '-fpsmax', String(top.fps),
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', String(gop), '-keyint_min', String(gop),
-    '-b:v', `${top.videoKbps}k`, '-maxrate', `${top.videoKbps}k`, '-bufsize', `${top.videoKbps * 2}k`,
+    ...videoArgs,
     '-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-ac', '2',
     '-f', 'flv', url,
   ]
@@ -254,7 +264,8 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     const bridgeLog = log.child({session: session.id, channel: session.channel})
     const alias = options.alias(key)
     const url = `rtmp://127.0.0.1:${options.rtmpPort}/${RTMP_APP}/${alias.name}`
-    const child = spawn(options.ffmpegPath ?? 'ffmpeg', whipBridgeArgs(url, options.ladderTop), {stdio: ['pipe', 'pipe', 'pipe']})
+    const videoCodec = streams.find((s) => s.kind === 'video')?.rtpParameters.codecs[0]?.mimeType.toLowerCase()
+    const child = spawn(options.ffmpegPath ?? 'ffmpeg', whipBridgeArgs(url, options.ladderTop, videoCodec === 'video/h264' ? 'copy' : 'encode'), {stdio: ['pipe', 'pipe', 'pipe']})
     session.child = child
     session.exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
     let stderr = ''

@@ -168,7 +168,12 @@ describe('publishing over WHIP', () => {
       const p = await playback(CHANNEL)
       return p.live ? p : undefined
     }, {timeoutMs: 45_000, intervalMs: 500})
-    await waitFor('its video', async () => ((await ffprobe(`${site.frontUrl()}${live.url}`).catch(() => [])).some((s) => s.codec_type === 'video') ? true : undefined), {timeoutMs: 60_000, intervalMs: 1000})
+    // Copied as it came into the ladder, which makes every rendition of it.
+    const heights = await waitFor('every rendition', async () => {
+      const s = (await ffprobe(`${site.frontUrl()}${live.url}`).catch(() => [])).filter((x) => x.codec_type === 'video' && x.codec_name === 'h264')
+      return s.length === site.profile.ladder.length ? s.map((x) => x.height) : undefined
+    }, {timeoutMs: 60_000, intervalMs: 1000})
+    expect(heights).toEqual(site.profile.ladder.map((r) => r.height))
     const closedAt = Date.now()
     await page.close()
     await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 40_000, intervalMs: 250})
