@@ -36,7 +36,7 @@ import {
 } from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
-import {askSfu} from '../sfu/rpc-client.js'
+import {askSfu, SfuUnreachable} from '../sfu/rpc-client.js'
 import type {PublishEventBus} from './browser-ingest.js'
 import type {RefuseReason} from './rtmp-ingest.js'
 import {ffmpegSdp, readOffer, WhipOfferError, writeAnswer, type PlainStream, type TransportSide} from './whip-sdp.js'
@@ -86,6 +86,8 @@ interface Session {
   exited?: Promise<void>
   /** Why it ended, once it did. */
   ending?: string
+  /** Its SFU did not answer: nothing to leave there. */
+  sfuGone?: boolean
 }
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest()
@@ -204,6 +206,7 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
 
   /** Both peers out of the SFU: the encoder's transport closes with them. */
   const leaveSfu = async (session: Session): Promise<void> => {
+    if (session.sfuGone === true) return
     await Promise.all([publisher(session), receiver(session)].map((peer) => ask(session, peer, {method: 'leave'}).catch(() => undefined)))
   }
 
@@ -370,26 +373,34 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     if (lookup.status === 'disabled') return refuse(reply, 403, `${channel} is disabled by the site's moderators: your dashboard says why`)
     if (await options.liveNow(channel).catch(() => false)) return refuse(reply, 409, `${channel} is already live from another encoder: stop that one first`)
     if (!options.hasSlot()) return refuse(reply, 503, 'This server has no room for another broadcast now: try again in a few minutes', {'retry-after': String(WHIP_RETRY_AFTER_SECONDS)})
-    const sfus = await listNodes(options.redis, 'sfu').catch(() => [])
-    const sfu = sfus.find((node) => node.ports.http !== undefined)
-    if (sfu === undefined) return refuse(reply, 503, 'No WebRTC server (SFU) is running on this site: publish over RTMP, or ask the admin (shing status)', {'retry-after': String(WHIP_RETRY_AFTER_SECONDS)})
+    const sfus = (await listNodes(options.redis, 'sfu').catch(() => [])).filter((node) => node.ports.http !== undefined)
+    if (sfus.length === 0) return refuse(reply, 503, 'No WebRTC server (SFU) is running on this site: publish over RTMP, or ask the admin (shing status)', {'retry-after': String(WHIP_RETRY_AFTER_SECONDS)})
 
-    const session: Session = {id: randomBytes(16).toString('base64url'), channel, keyHash: sha256(key), sfu, room: randomBytes(16).toString('base64url')}
-    sessions.set(session.id, session)
-    try {
-      const answer = await place(session, request.body, key)
-      log.info({session: session.id, channel, sfu: sfu.id}, 'whip: session placed')
-      return reply
-        .code(201)
-        .headers({'cache-control': 'no-store', location: whipSessionPath(channel, options.ingestId, session.id), etag: `"${session.id}"`})
-        .type('application/sdp')
-        .send(answer)
-    } catch (error) {
-      await end(session, 'the offer could not be taken')
-      if (error instanceof WhipOfferError) return refuse(reply, 400, error.message)
-      log.error({session: session.id, channel, sfu: sfu.id, err: (error as Error).message}, 'whip: could not place the session')
-      return refuse(reply, 503, 'The WebRTC server could not take the broadcast: try again in a moment', {'retry-after': '5'})
+    // The least loaded first; one that does not answer (gone, its record not yet expired) gives way to the next.
+    for (const sfu of sfus.slice(0, 3)) {
+      const session: Session = {id: randomBytes(16).toString('base64url'), channel, keyHash: sha256(key), sfu, room: randomBytes(16).toString('base64url')}
+      sessions.set(session.id, session)
+      try {
+        const answer = await place(session, request.body, key)
+        log.info({session: session.id, channel, sfu: sfu.id}, 'whip: session placed')
+        return reply
+          .code(201)
+          .headers({'cache-control': 'no-store', location: whipSessionPath(channel, options.ingestId, session.id), etag: `"${session.id}"`})
+          .type('application/sdp')
+          .send(answer)
+      } catch (error) {
+        if (error instanceof SfuUnreachable) session.sfuGone = true
+        await end(session, 'the offer could not be taken')
+        if (error instanceof WhipOfferError) return refuse(reply, 400, error.message)
+        if (error instanceof SfuUnreachable) {
+          log.warn({session: session.id, channel, sfu: sfu.id, err: error.message}, 'whip: an SFU does not answer; trying the next')
+          continue
+        }
+        log.error({session: session.id, channel, sfu: sfu.id, err: (error as Error).message}, 'whip: could not place the session')
+        return refuse(reply, 503, 'The WebRTC server could not take the broadcast: try again in a moment', {'retry-after': '5'})
+      }
     }
+    return refuse(reply, 503, 'No WebRTC server (SFU) answers: try again in a moment', {'retry-after': '5'})
   }
 
   app.delete<{Params: {channel: string; ingest: string; session: string}}>(`${WHIP_PATH}/:channel/:ingest/:session`, async (request, reply) => {

@@ -4,7 +4,8 @@
  * WebRTC as OBS's WHIP output does (POST of its offer with the stream key as the Bearer token);
  * the channel plays through the relay in every rendition; a wrong key gets 401, a second encoder
  * 409, a channel with no ladder slot left 503 with Retry-After, an offer in codecs the SFU does
- * not take 400; an H.264 encoder (as OBS) goes live as well as a VP8 one; DELETE ends the broadcast, and so does an
+ * not take 400; an H.264 encoder (as OBS) goes live as well as a VP8 one; when the SFU a session
+ * is on dies, the broadcast ends and the encoder's next offer goes live on the other SFU; DELETE ends the broadcast, and so does an
  * encoder that goes away without one.
  */
 import {execa} from 'execa'
@@ -17,7 +18,7 @@ import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
-import {connectionState, publishFrom} from '../../harness/whip-page.js'
+import {connectionState, publishFrom, type Published} from '../../harness/whip-page.js'
 import {requireTool} from '../../harness/tools.js'
 
 let site: LiveSite
@@ -35,10 +36,22 @@ async function ffprobe(url: string): Promise<Array<{codec_type: string; codec_na
   return (JSON.parse(stdout) as {streams: Array<{codec_type: string; codec_name: string; height?: number}>}).streams
 }
 
+/** As OBS (re)connects: a new offer every 2 s until one is taken; only "no room now" (503) may come before. */
+async function publishUntilTaken(page: Page, refusals: string[], mangle?: 'h264-first'): Promise<Published> {
+  const published = await waitFor('an offer taken', async () => {
+    const attempt = await publishFrom(page, whipUrl(CHANNEL), key, mangle)
+    if (attempt.status === 201) return attempt
+    refusals.push(`${attempt.status} ${attempt.text.trim()}`)
+    return undefined
+  }, {timeoutMs: 40_000, intervalMs: 2000})
+  expect(refusals.every((r) => r.startsWith('503')), refusals.join('; ')).toBe(true)
+  return published
+}
+
 beforeAll(async () => {
   // One ladder slot: a second channel finds no room while the first is live.
   site = await startLiveSite({adjustProfile: (profile) => ({...profile, ingest: {...profile.ingest, maxLadders: 1}})})
-  await Promise.all(['web', 'relay', 'ingest', 'sfu'].map((id) => site.start(id)))
+  await Promise.all(['web', 'relay', 'ingest', 'sfu-a', 'sfu-b'].map((id) => site.start(id)))
   // A streamer's channel, with a key made by the admin operation; a second channel with a key of its own.
   owner = await signUpThroughForm(`http://127.0.0.1:${site.get('web').httpPort}`, 'whip-owner', {password: 'correct horse battery staple', address: '198.51.100.151'})
   expect(await owner.submit('/dashboard', '/dashboard/channels', {name: CHANNEL, title: 'Live from OBS'})).toMatchObject({status: 303})
@@ -161,8 +174,8 @@ describe('publishing over WHIP', () => {
   it('an H.264 encoder (as OBS) goes live too, and one that goes away without DELETE ends its broadcast by itself', async () => {
     const page = await chromium.newPage()
     await page.goto(`${site.frontUrl()}/`)
-    const published = await publishFrom(page, whipUrl(CHANNEL), key, 'h264-first')
-    expect(published.status, published.text).toBe(201)
+    // The last broadcast's ladder may still hold the one slot while it finishes: 503 until it is free.
+    const published = await publishUntilTaken(page, [], 'h264-first')
     expect(published.text).toMatch(/a=rtpmap:\d+ H264\/90000/)
     const live = await waitFor('live again', async () => {
       const p = await playback(CHANNEL)
@@ -180,4 +193,32 @@ describe('publishing over WHIP', () => {
     console.log(`whip: offline ${((Date.now() - closedAt) / 1000).toFixed(1)} s after the encoder went away`)
     expect(await site.metric('ingest', 'shing_ingest_whip_sessions')).toBe(0)
   }, 120_000)
+
+  it('the SFU a session is on dies: the broadcast ends, and the encoder publishing again goes live on the other SFU', async () => {
+    const page = await chromium.newPage()
+    await page.goto(`${site.frontUrl()}/`)
+    // The last test's broadcast may still hold the one ladder slot while its ladder finishes: 503 until it is free.
+    await publishUntilTaken(page, [])
+    await waitFor('live', async () => ((await playback(CHANNEL)).live ? true : undefined), {timeoutMs: 45_000, intervalMs: 500})
+    const rooms = async (id: string): Promise<number> => site.metric(id, 'shing_sfu_call_rooms').catch(() => 0)
+    const doomed = (await rooms('sfu-a')) > 0 ? 'sfu-a' : 'sfu-b'
+    expect(await rooms(doomed)).toBe(1)
+    const killedAt = Date.now()
+    await site.get(doomed).process.kill('SIGKILL')
+    await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 40_000, intervalMs: 250})
+    const offlineAfter = (Date.now() - killedAt) / 1000
+    await page.close()
+    // As OBS reconnects: a new offer every 2 s until one is taken (the dead SFU's registry record
+    // has not expired yet; the ended broadcast's ladder slot frees once its ladder has finished).
+    const again = await chromium.newPage()
+    await again.goto(`${site.frontUrl()}/`)
+    const refusals: string[] = []
+    const published = await publishUntilTaken(again, refusals)
+    await waitFor('live again', async () => ((await playback(CHANNEL)).live ? true : undefined), {timeoutMs: 45_000, intervalMs: 500})
+    const survivor = doomed === 'sfu-a' ? 'sfu-b' : 'sfu-a'
+    expect(await rooms(survivor)).toBe(1)
+    console.log(`whip: ${doomed} killed; offline after ${offlineAfter.toFixed(1)} s, live again on ${survivor} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (refused meanwhile: ${refusals.join('; ') || 'none'})`)
+    expect((await fetch(`${site.frontUrl()}${published.location!}`, {method: 'DELETE', headers: {authorization: `Bearer ${key}`}})).status).toBe(200)
+    await again.close()
+  }, 150_000)
 })
