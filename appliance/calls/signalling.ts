@@ -7,7 +7,6 @@
  * browser told to join again, which places the room on another SFU.
  */
 import {randomBytes} from 'node:crypto'
-import {isIP} from 'node:net'
 
 import type {FastifyInstance} from 'fastify'
 import {Redis} from 'ioredis'
@@ -26,6 +25,7 @@ import {
   callRequestSchema,
   sfuRpcToken,
   turnCredentials,
+  turnUrls,
   type CallAck,
   type CallTransportInfo,
   type CallEventMessage,
@@ -76,12 +76,6 @@ export interface CallSignallingOptions {
   redisEndpoint: RedisEndpoint
   metrics: Metrics
   log: Logger
-}
-
-/** A host for a turn: URL: a name or IPv4 without a port, an IPv6 address in brackets. */
-export function turnHost(host: string): string {
-  const bare = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : isIP(host) === 6 ? host : host.replace(/:\d+$/, '')
-  return isIP(bare) === 6 ? `[${bare}]` : bare
 }
 
 const roomOf = (room: string): string => `call:${room}`
@@ -217,9 +211,8 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
         const answer = await rpc(sfu, {room, peer, user: {id: userId, name: name ?? '?'}, request})
         // The SFU's TURN server, with credentials for this account, for a browser that cannot reach the SFU itself.
         if (answer.ok && request.method === 'createTransport' && sfu.ports.turn !== undefined) {
-          const host = turnHost(sfu.publicHost ?? options.publicHost)
           const {username, credential} = turnCredentials(options.streamKeySecret, userId)
-          ;(answer.result as CallTransportInfo).iceServers = [{urls: [`turn:${host}:${sfu.ports.turn}?transport=udp`, `turn:${host}:${sfu.ports.turn}?transport=tcp`], username, credential}]
+          ;(answer.result as CallTransportInfo).iceServers = [{urls: turnUrls(sfu.publicHost ?? options.publicHost, sfu.ports.turn), username, credential}]
         }
         reply(answer)
       } catch (error) {

@@ -7,6 +7,7 @@
  * and passes to the sockets it holds. docs/calls.md tells the whole exchange.
  */
 import {createHmac} from 'node:crypto'
+import {isIP} from 'node:net'
 
 import {z} from 'zod'
 
@@ -36,6 +37,14 @@ export function turnCredentials(streamKeySecret: string, userId: string, now = D
   const username = `${expiry}:${userId}`
   return {username, credential: createHmac('sha1', turnSecret(streamKeySecret)).update(username).digest('base64')}
 }
+
+/** A host for a turn: URL: a name or IPv4 without a port, an IPv6 address in brackets. */
+export function turnHost(host: string): string {
+  const bare = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : isIP(host) === 6 ? host : host.replace(/:\d+$/, '')
+  return isIP(bare) === 6 ? `[${bare}]` : bare
+}
+/** An SFU's TURN server (coturn beside it), over UDP and TCP. */
+export const turnUrls = (host: string, port: number): string[] => [`turn:${turnHost(host)}:${port}?transport=udp`, `turn:${turnHost(host)}:${port}?transport=tcp`]
 
 /** Redis pub/sub channel of room events, SFU → every web instance → the room's sockets. */
 export const CALL_EVENTS_CHANNEL = 'shing:calls:events'

@@ -339,6 +339,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
   // WHIP (WebRTC from OBS 30+ and others): through an SFU, into the same RTMP server.
   const whip = startWhipIngest({
     app,
+    publicHost: env.SHING_PUBLIC_HOST,
     ingestId: ctx.id,
     keys,
     redis,

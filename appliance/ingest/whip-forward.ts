@@ -14,13 +14,13 @@ import {listNodes} from '../registry/nodes.js'
 /** How long an ingest may take to place a session (SFU round trips, ffmpeg starting). */
 const INGEST_TIMEOUT_MS = 20_000
 /** The ingest's answer headers the encoder needs. */
-const PASSED_HEADERS = ['content-type', 'location', 'etag', 'retry-after', 'www-authenticate', 'cache-control']
+const PASSED_HEADERS = ['content-type', 'location', 'etag', 'link', 'retry-after', 'www-authenticate', 'cache-control']
 
 const cors = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'POST, DELETE, OPTIONS',
   'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
-  'access-control-expose-headers': 'Location, ETag, Retry-After, WWW-Authenticate, Accept-Post',
+  'access-control-expose-headers': 'Location, ETag, Link, Retry-After, WWW-Authenticate, Accept-Post',
 }
 
 const refuse = (reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply =>

@@ -22,6 +22,8 @@ import type {StreamKeys} from '../channels/stream-keys.js'
 import {
   RTMP_APP,
   sfuRpcToken,
+  turnCredentials,
+  turnUrls,
   WHIP_OFFER_MAX_BYTES,
   WHIP_PATH,
   WHIP_RETRY_AFTER_SECONDS,
@@ -43,6 +45,8 @@ import {ffmpegSdp, readOffer, WhipOfferError, writeAnswer, type PlainStream, typ
 
 export interface WhipIngestOptions {
   app: FastifyInstance
+  /** The site's public host: TURN's address where an SFU's record names none of its own. */
+  publicHost: string
   /** This ingest's registry id: it is in the session URLs, so that the web sends their DELETE here. */
   ingestId: string
   keys: StreamKeys
@@ -88,6 +92,18 @@ interface Session {
   ending?: string
   /** Its SFU did not answer: nothing to leave there. */
   sfuGone?: boolean
+}
+
+/**
+ * The SFU's TURN server as RFC 9725 hands ICE servers to an encoder (Link headers, rel
+ * "ice-server"), with credentials for this channel: an encoder behind a strict NAT relays through
+ * it. None when the SFU runs no TURN.
+ */
+export function iceServerLinks(sfu: RegistryRecord, publicHost: string, streamKeySecret: string, channel: string, now = Date.now()): string[] {
+  const port = sfu.ports.turn
+  if (port === undefined) return []
+  const {username, credential} = turnCredentials(streamKeySecret, `whip:${channel}`, now)
+  return turnUrls(sfu.publicHost ?? publicHost, port).map((url) => `<${url}>; rel="ice-server"; username="${username}"; credential="${credential}"; credential-type="password"`)
 }
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest()
@@ -383,6 +399,8 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
       try {
         const answer = await place(session, request.body, key)
         log.info({session: session.id, channel, sfu: sfu.id}, 'whip: session placed')
+        const links = iceServerLinks(sfu, options.publicHost, options.streamKeySecret, channel)
+        if (links.length > 0) reply.header('link', links)
         return reply
           .code(201)
           .headers({'cache-control': 'no-store', location: whipSessionPath(channel, options.ingestId, session.id), etag: `"${session.id}"`})

@@ -8,6 +8,7 @@ export interface Published {
   status: number
   text: string
   location?: string | null
+  link?: string | null
   contentType?: string | null
 }
 
@@ -46,7 +47,7 @@ export async function publishFrom(page: Page, url: string, streamKey: string | u
         pc.close()
         for (const track of media.getTracks()) track.stop()
       }
-      return {status: response.status, text, location, contentType: response.headers.get('content-type')}
+      return {status: response.status, text, location, link: response.headers.get('link'), contentType: response.headers.get('content-type')}
     },
     {url, streamKey, mangle},
   )

@@ -17,7 +17,7 @@ import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
-import {waitFor} from '../../harness/process.js'
+import {freePort, waitFor} from '../../harness/process.js'
 import {connectionState, publishFrom, type Published} from '../../harness/whip-page.js'
 import {requireTool} from '../../harness/tools.js'
 
@@ -51,7 +51,9 @@ async function publishUntilTaken(page: Page, refusals: string[], mangle?: 'h264-
 beforeAll(async () => {
   // One ladder slot: a second channel finds no room while the first is live.
   site = await startLiveSite({adjustProfile: (profile) => ({...profile, ingest: {...profile.ingest, maxLadders: 1}})})
-  await Promise.all(['web', 'relay', 'ingest', 'sfu-a', 'sfu-b'].map((id) => site.start(id)))
+  // Each SFU with its TURN server (coturn), which the answer names to the encoder.
+  const turn = async (): Promise<NodeJS.ProcessEnv> => ({SHING_TURN_PORT: String(await freePort())})
+  await Promise.all([site.start('web'), site.start('relay'), site.start('ingest'), site.start('sfu-a', await turn()), site.start('sfu-b', await turn())])
   // A streamer's channel, with a key made by the admin operation; a second channel with a key of its own.
   owner = await signUpThroughForm(`http://127.0.0.1:${site.get('web').httpPort}`, 'whip-owner', {password: 'correct horse battery staple', address: '198.51.100.151'})
   expect(await owner.submit('/dashboard', '/dashboard/channels', {name: CHANNEL, title: 'Live from OBS'})).toMatchObject({status: 303})
@@ -124,6 +126,8 @@ describe('publishing over WHIP', () => {
     expect(published.contentType).toContain('application/sdp')
     expect(published.text).toContain('a=ice-lite')
     expect(published.location).toMatch(new RegExp(`^/whip/${CHANNEL}/ingest/[A-Za-z0-9_-]{22}$`))
+    // The SFU's TURN server, with credentials, for an encoder behind a strict NAT (RFC 9725 §4.6).
+    expect(published.link).toMatch(/^<turn:127\.0\.0\.1:\d+\?transport=udp>; rel="ice-server"; username="\d+:whip:whip-show"; credential="[^"]+"; credential-type="password", <turn:127\.0\.0\.1:\d+\?transport=tcp>;/)
     location = published.location!
     await waitFor('the WebRTC connection', async () => ((await connectionState(encoder)) === 'connected' ? true : undefined), {timeoutMs: 20_000, intervalMs: 250})
     const live = await waitFor('the channel live', async () => {

@@ -2,8 +2,7 @@ import {createHmac} from 'node:crypto'
 
 import {expect, it} from 'vitest'
 
-import {turnHost} from '../../../appliance/calls/signalling.js'
-import {turnCredentials, turnSecret} from '../../../appliance/contract/index.js'
+import {turnCredentials, turnHost, turnSecret} from '../../../appliance/contract/index.js'
 
 it('TURN credentials follow coturn\'s REST scheme, last at least 12 h, and stay the same within the hour', () => {
   const now = Date.parse('2026-12-07T10:20:00Z')

@@ -1,7 +1,8 @@
 /**
- * The SDP of a WHIP session: an encoder's offer read into what mediasoup takes, the answer written
- * back, and the SDP ffmpeg receives with. The router's capabilities are recorded from mediasoup
- * with the SFU's codecs (test/fixtures/whip); the offer is shaped as Chromium's.
+ * The SDP of a WHIP session (an encoder's offer read into what mediasoup takes, the answer written
+ * back, and the SDP ffmpeg receives with), and the TURN servers the answer names. The router's
+ * capabilities are recorded from mediasoup with the SFU's codecs (test/fixtures/whip); the offer
+ * is shaped as Chromium's.
  */
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
@@ -10,6 +11,7 @@ import type {types} from 'mediasoup'
 import sdpTransform from 'sdp-transform'
 import {describe, expect, it} from 'vitest'
 
+import {iceServerLinks} from '../../../appliance/ingest/whip-ingest.js'
 import {ffmpegSdp, readOffer, WhipOfferError, writeAnswer} from '../../../appliance/ingest/whip-sdp.js'
 
 const fixtures = path.join(import.meta.dirname, '../../fixtures/whip')
@@ -90,4 +92,13 @@ it("ffmpeg's SDP names each stream's port and codec, RTCP on the RTP port", () =
   expect(sdp).toContain('c=IN IP4 10.0.1.5')
   expect(sdp).toContain('m=audio 40100 RTP/AVP 100\r\na=rtpmap:100 opus/48000/2\r\na=fmtp:100 useinbandfec=1\r\na=rtcp-mux')
   expect(sdp).toContain('m=video 40102 RTP/AVP 101\r\na=rtpmap:101 H264/90000\r\na=fmtp:101 packetization-mode=1')
+})
+
+it("the SFU's TURN server goes to the encoder as RFC 9725's Link headers, only where it runs one", () => {
+  const sfu = {id: 'sfu-1', role: 'sfu', host: '10.0.1.9', ports: {http: 9100, turn: 3478}, startedAt: '', heartbeatAt: '', load: {streams: 0, viewers: 0, cpu: 0, egressBitsPerSecond: 0}} as const
+  const links = iceServerLinks({...sfu, ports: {...sfu.ports}, load: {...sfu.load}}, 'live.example.org', 'secret', 'alice', Date.UTC(2026, 11, 7, 9, 0))
+  expect(links).toHaveLength(2)
+  expect(links[0]).toMatch(/^<turn:live\.example\.org:3478\?transport=udp>; rel="ice-server"; username="\d+:whip:alice"; credential="[A-Za-z0-9+/=]+"; credential-type="password"$/)
+  expect(links[1]).toContain('<turn:live.example.org:3478?transport=tcp>')
+  expect(iceServerLinks({...sfu, ports: {http: 9100}, load: {...sfu.load}}, 'live.example.org', 'secret', 'alice')).toEqual([])
 })
