@@ -13,7 +13,7 @@
  * encoder writing Matroska (H.264 + Opus, as Chromium's MediaRecorder) over a WebSocket into the
  * ingest's bridge (bench/lib-media/browser-publisher.ts), which publishes it to RTMP; and whip: a
  * Chromium page drawing the same frames on a canvas sends them over WebRTC to a mediasoup router,
- * whose plain RTP goes to the ingest's WHIP bridge ffmpeg (one encode at the ladder's top), which
+ * whose plain RTP goes to the ingest's WHIP bridge ffmpeg (H.264 copied, Opus to AAC), which
  * publishes to RTMP (bench/lib-media/whip-publisher.ts).
  *
  * Two players on the RTMP path, one after the other, on the same stream and packager (ws: ll-hls):

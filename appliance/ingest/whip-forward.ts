@@ -18,7 +18,7 @@ const PASSED_HEADERS = ['content-type', 'location', 'etag', 'link', 'retry-after
 
 const cors = {
   'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'POST, DELETE, OPTIONS',
+  'access-control-allow-methods': 'POST, DELETE, PATCH, OPTIONS',
   'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
   'access-control-expose-headers': 'Location, ETag, Link, Retry-After, WWW-Authenticate, Accept-Post',
 }
@@ -31,6 +31,11 @@ const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : ho
 export async function whipRoutes(app: FastifyInstance, options: {redis: Redis; log: Logger}): Promise<void> {
   const {log} = options
   app.addContentTypeParser('application/sdp', {parseAs: 'string', bodyLimit: WHIP_OFFER_MAX_BYTES}, (_request, body, done) => done(null, body))
+  // Every answer, refusals made before a handler runs (429, 413) included, readable by pages on other sites.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.headers(cors)
+    return payload
+  })
 
   /** Sends the request to an ingest and the ingest's answer back as it came. */
   const forward = async (reply: FastifyReply, url: string, init: {method: string; authorization?: string; body?: string}): Promise<FastifyReply> => {

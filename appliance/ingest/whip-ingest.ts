@@ -78,6 +78,8 @@ const FIRST_MEDIA_MS = 30_000
 const STOP_GRACE_MS = 5000
 /** Keyframe requests after ffmpeg listens: a decoder that missed the first waits for the next. */
 const KEYFRAME_REQUESTS_MS = [0, 1000, 3000]
+/** Sessions one ingest holds at once (starting or running): more is a flood, not encoders. */
+const MAX_SESSIONS = 32
 
 interface Session {
   id: string
@@ -90,8 +92,10 @@ interface Session {
   exited?: Promise<void>
   /** Why it ended, once it did. */
   ending?: string
-  /** Its SFU did not answer: nothing to leave there. */
+  /** Its SFU did not answer once: leaving it is tried briefly. */
   sfuGone?: boolean
+  /** UDP ports handed to its ffmpeg (each with the next): held until it ends. */
+  ports: number[]
 }
 
 /**
@@ -134,15 +138,18 @@ const bindUdp = (socket: dgram.Socket, port: number): Promise<void> =>
     socket.bind(port, () => resolve())
   })
 
-/** An even UDP port whose next is free too: ffmpeg binds both (RTP and RTCP) for each stream. */
-export async function udpPortPair(): Promise<number> {
+/**
+ * An even UDP port whose next is free too: ffmpeg binds both (RTP and RTCP) for each stream.
+ * `held`: ports handed out already whose ffmpeg may not have bound them yet; never handed out twice.
+ */
+export async function udpPortPair(held: ReadonlySet<number> = new Set()): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const first = dgram.createSocket('udp4')
     const second = dgram.createSocket('udp4')
     try {
       await bindUdp(first, 0)
       const port = first.address().port
-      if (port % 2 === 0 && port < 65_535) {
+      if (port % 2 === 0 && port < 65_535 && !held.has(port) && !held.has(port - 2)) {
         await bindUdp(second, port + 1)
         return port
       }
@@ -212,18 +219,20 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     registers: [options.registry],
   })
 
-  const ask = async <M extends CallMethod>(session: Session, peer: string, request: CallRequest | InternalRequest): Promise<CallResults[M]> => {
-    const ack = (await askSfu<M>(session.sfu, token, {room: session.room, peer, user: {id: session.channel, name: session.channel}, internal: true, request})) as CallAck<M>
+  /** UDP ports handed to the sessions' ffmpeg. */
+  const heldPorts = new Set<number>()
+  const ask = async <M extends CallMethod>(session: Session, peer: string, request: CallRequest | InternalRequest, timeoutMs?: number): Promise<CallResults[M]> => {
+    const ack = (await askSfu<M>(session.sfu, token, {room: session.room, peer, user: {id: session.channel, name: session.channel}, internal: true, request}, timeoutMs)) as CallAck<M>
     if (!ack.ok) throw new Error(`${session.sfu.id}: ${request.method}: ${ack.error}`)
     return ack.result
   }
   const publisher = (session: Session): string => `whip-${session.id}`
   const receiver = (session: Session): string => `whip-${session.id}-in`
 
-  /** Both peers out of the SFU: the encoder's transport closes with them. */
+  /** Both peers out of the SFU: the encoder's transport closes with them. Briefly where the SFU did not answer before (it may be slow, not gone). */
   const leaveSfu = async (session: Session): Promise<void> => {
-    if (session.sfuGone === true) return
-    await Promise.all([publisher(session), receiver(session)].map((peer) => ask(session, peer, {method: 'leave'}).catch(() => undefined)))
+    const timeout = session.sfuGone === true ? 2000 : 10_000
+    await Promise.all([publisher(session), receiver(session)].map((peer) => ask(session, peer, {method: 'leave'}, timeout).catch(() => undefined)))
   }
 
   /** Ends a session: ffmpeg asked to finish (the RTMP publish ends, the broadcast goes offline), the SFU left. */
@@ -239,11 +248,15 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
       clearTimeout(killer)
     }
     await leaveSfu(session)
+    for (const port of session.ports) heldPorts.delete(port)
     sessions.delete(session.id)
   }
 
-  /** Places the session on an SFU and builds both sides; returns the SDP answer. */
+  /** Places the session on an SFU and builds both sides; returns the SDP answer. Stops where the session was ended meanwhile (the ingest stopping). */
   const place = async (session: Session, offer: string, key: string): Promise<string> => {
+    const going = (): void => {
+      if (session.ending !== undefined) throw new Error(`the session ended while it was being placed (${session.ending})`)
+    }
     const joined = await ask<'join'>(session, publisher(session), {method: 'join', room: session.room})
     const routerCapabilities = joined.rtpCapabilities as types.RtpCapabilities
     const read = readOffer(offer, routerCapabilities)
@@ -261,6 +274,7 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
       produced.push({kind: media.kind, id})
     }
     const answer = writeAnswer(read, transport as unknown as TransportSide)
+    going()
 
     // The receiving side: plain RTP, one transport per track (ffmpeg takes one stream per port), no retransmissions.
     const capabilities = {codecs: (routerCapabilities.codecs ?? []).filter((c) => !/\/rtx$/i.test(c.mimeType)), headerExtensions: []}
@@ -269,11 +283,14 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     const streams: Array<PlainStream & {consumerId: string}> = []
     for (const producer of produced) {
       const plain = await ask<'plainTransport'>(session, receiver(session), {method: 'plainTransport', direction: 'recv'})
-      const port = await udpPortPair()
+      const port = await udpPortPair(heldPorts)
+      heldPorts.add(port)
+      session.ports.push(port)
       await ask(session, receiver(session), {method: 'plainConnect', transportId: plain.id, ip, port})
       const consumer = await ask<'consume'>(session, receiver(session), {method: 'consume', transportId: plain.id, producerId: producer.id})
       streams.push({kind: producer.kind, port, rtpParameters: consumer.rtpParameters as types.RtpParameters, consumerId: consumer.id})
     }
+    going()
     await bridge(session, key, ffmpegSdp(ip, streams), streams)
     return answer
   }
@@ -388,16 +405,29 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     if (lookup.channel !== channel) return refuse(reply, 401, `This stream key is not ${channel}'s: publish to ${WHIP_PATH}/${lookup.channel}, or use ${channel}'s key`, unauthorized)
     if (lookup.status === 'disabled') return refuse(reply, 403, `${channel} is disabled by the site's moderators: your dashboard says why`)
     if (await options.liveNow(channel).catch(() => false)) return refuse(reply, 409, `${channel} is already live from another encoder: stop that one first`)
+    if ([...sessions.values()].some((other) => other.channel === channel && other.ending === undefined)) {
+      return refuse(reply, 409, `A WHIP session of ${channel} is starting or running: end it (DELETE its URL) first, or wait until it has ended`)
+    }
+    if (sessions.size >= MAX_SESSIONS) return refuse(reply, 503, 'This server is starting too many broadcasts at once: try again in a moment', {'retry-after': '5'})
     if (!options.hasSlot()) return refuse(reply, 503, 'This server has no room for another broadcast now: try again in a few minutes', {'retry-after': String(WHIP_RETRY_AFTER_SECONDS)})
     const sfus = (await listNodes(options.redis, 'sfu').catch(() => [])).filter((node) => node.ports.http !== undefined)
     if (sfus.length === 0) return refuse(reply, 503, 'No WebRTC server (SFU) is running on this site: publish over RTMP, or ask the admin (shing status)', {'retry-after': String(WHIP_RETRY_AFTER_SECONDS)})
 
     // The least loaded first; one that does not answer (gone, its record not yet expired) gives way to the next.
+    // An encoder that stops waiting (the web gave up, the connection closed) leaves no session behind.
+    let abandoned = false
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) abandoned = true
+    })
     for (const sfu of sfus.slice(0, 3)) {
-      const session: Session = {id: randomBytes(16).toString('base64url'), channel, keyHash: sha256(key), sfu, room: randomBytes(16).toString('base64url')}
+      const session: Session = {id: randomBytes(16).toString('base64url'), channel, keyHash: sha256(key), sfu, room: randomBytes(16).toString('base64url'), ports: []}
       sessions.set(session.id, session)
       try {
         const answer = await place(session, request.body, key)
+        if (abandoned) {
+          await end(session, 'the encoder stopped waiting for the answer')
+          return reply
+        }
         log.info({session: session.id, channel, sfu: sfu.id}, 'whip: session placed')
         const links = iceServerLinks(sfu, options.publicHost, options.streamKeySecret, channel)
         if (links.length > 0) reply.header('link', links)
@@ -410,15 +440,12 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
         if (error instanceof SfuUnreachable) session.sfuGone = true
         await end(session, 'the offer could not be taken')
         if (error instanceof WhipOfferError) return refuse(reply, 400, error.message)
-        if (error instanceof SfuUnreachable) {
-          log.warn({session: session.id, channel, sfu: sfu.id, err: error.message}, 'whip: an SFU does not answer; trying the next')
-          continue
-        }
-        log.error({session: session.id, channel, sfu: sfu.id, err: (error as Error).message}, 'whip: could not place the session')
-        return refuse(reply, 503, 'The WebRTC server could not take the broadcast: try again in a moment', {'retry-after': '5'})
+        if (closing || abandoned) break
+        // Another SFU may take it: this one is gone, stopping, or failed.
+        log.warn({session: session.id, channel, sfu: sfu.id, err: (error as Error).message}, 'whip: the SFU could not take the session; trying the next')
       }
     }
-    return refuse(reply, 503, 'No WebRTC server (SFU) answers: try again in a moment', {'retry-after': '5'})
+    return refuse(reply, 503, 'The WebRTC server could not take the broadcast: try again in a moment', {'retry-after': '5'})
   }
 
   app.delete<{Params: {channel: string; ingest: string; session: string}}>(`${WHIP_PATH}/:channel/:ingest/:session`, async (request, reply) => {

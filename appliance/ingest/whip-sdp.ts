@@ -36,7 +36,10 @@ const CODEC_NAMES: Record<'audio' | 'video', string> = {audio: 'Opus', video: 'H
 function fmtpOf(media: MediaDescription, payload: number): Record<string, string | number> {
   const config = media.fmtp.find((f) => f.payload === payload)?.config
   if (config === undefined) return {}
-  return sdpTransform.parseParams(config) as Record<string, string | number>
+  const params = sdpTransform.parseParams(config) as Record<string, string | number>
+  // An all-digit profile-level-id (640028: High 4.0) parses as a number; it is a hex string.
+  if (params['profile-level-id'] !== undefined) params['profile-level-id'] = String(params['profile-level-id'])
+  return params
 }
 
 /** The router codec this offered payload matches, if any. */
@@ -79,19 +82,19 @@ export function readOffer(sdp: string, router: types.RtpCapabilities): ReadOffer
     fingerprint ??= section.fingerprint ?? offer.fingerprint
     setup ??= section.setup ?? offer.setup
     const mid = section.mid === undefined ? String(index) : String(section.mid)
-    // The first codec the encoder lists that the SFU takes (the encoder's own preference).
-    const payloads = (section.payloads ?? '').split(' ').map(Number)
-    let chosen: {rtp: Rtp; codec: types.RtpCodecCapability; params: Record<string, string | number>} | undefined
+    // H.264 where the encoder offers it (the ingest copies it; anything else costs an encode),
+    // else the first codec it lists that the SFU takes.
+    // One payload type parses as a number.
+    const payloads = String(section.payloads ?? '').split(' ').map(Number)
+    const candidates: Array<{rtp: Rtp; codec: types.RtpCodecCapability; params: Record<string, string | number>}> = []
     for (const payload of payloads) {
       const rtp = section.rtp.find((r) => r.payload === payload)
       if (rtp === undefined) continue
       const params = fmtpOf(section, payload)
       const codec = matchCodec(kind, rtp, params, router)
-      if (codec !== undefined) {
-        chosen = {rtp, codec, params}
-        break
-      }
+      if (codec !== undefined) candidates.push({rtp, codec, params})
     }
+    const chosen = candidates.find((c) => c.codec.mimeType.toLowerCase() === 'video/h264') ?? candidates[0]
     if (chosen === undefined) {
       const offered = [...new Set(section.rtp.map((r) => r.codec).filter((c) => !/^(rtx|red|ulpfec|flexfec-03|telephone-event|CN)$/i.test(c)))].join(', ') || 'nothing'
       throw new WhipOfferError(`The ${kind} is offered in ${offered}; this server takes ${CODEC_NAMES[kind]}: set the encoder's ${kind} codec to ${CODEC_NAMES[kind]}`)
@@ -127,6 +130,10 @@ export function readOffer(sdp: string, router: types.RtpCapabilities): ReadOffer
     })
   }
   if (media.length === 0) throw new WhipOfferError('The offer sends no audio or video: add a source to the encoder')
+  // One transport on the SFU: the taken sections must share it (BUNDLE), as every WHIP encoder's do.
+  if (media.length > 1 && !(offer.groups ?? []).some((g) => g.type === 'BUNDLE' && media.every((m) => String(g.mids).split(' ').includes(m.mid)))) {
+    throw new WhipOfferError('The offer does not bundle its audio and video (a=group:BUNDLE): this server takes them over one connection')
+  }
   if (fingerprint === undefined) throw new WhipOfferError('The offer has no DTLS fingerprint: WHIP needs an encrypted (DTLS-SRTP) offer')
   // We answer passive (the DTLS server) unless the encoder insists on being it.
   const role: types.DtlsRole = setup === 'passive' ? 'server' : 'client'
@@ -138,9 +145,17 @@ function encodingsOf(section: MediaDescription): types.RtpEncodingParameters[] {
   const fid = section.ssrcGroups?.find((g) => g.semantics === 'FID')
   const ssrc = fid === undefined ? section.ssrcs?.[0]?.id : Number(fid.ssrcs.split(' ')[0])
   if (ssrc !== undefined) return [{ssrc: Number(ssrc)}]
-  const rids = (section.rids ?? []).filter((r) => r.direction === 'send')
-  if (rids.length > 0) return rids.map((r) => ({rid: String(r.id)}))
+  // Simulcast: one layer is taken, the first the encoder lists (the answer names only it).
+  const rid = sendRid(section)
+  if (rid !== undefined) return [{rid}]
   throw new WhipOfferError('The offer names no stream (no a=ssrc or a=rid lines): this server needs one of them')
+}
+
+/** The rid a section's media is taken by: its first sent one, when it offers simulcast (or rids) and no SSRC. */
+function sendRid(section: MediaDescription): string | undefined {
+  if (section.ssrcs !== undefined && section.ssrcs.length > 0) return undefined
+  const rid = (section.rids ?? []).find((r) => r.direction === 'send')
+  return rid === undefined ? undefined : String(rid.id)
 }
 
 /** What the SFU transport says about itself, as createTransport answers. */
@@ -169,7 +184,7 @@ export function writeAnswer(read: ReadOffer, transport: TransportSide): string {
     const taken = read.media.find((m) => m.index === index)
     const mid = section.mid === undefined ? String(index) : String(section.mid)
     if (taken === undefined) {
-      return {type: section.type, port: 0, protocol: section.protocol, payloads: section.payloads ?? '', rtp: [], fmtp: [], mid, direction: 'inactive' as const}
+      return {type: section.type, port: 0, protocol: section.protocol, payloads: String(section.payloads ?? ''), rtp: [], fmtp: [], mid, direction: 'inactive' as const}
     }
     const codec = taken.rtpParameters.codecs[0]!
     const name = codec.mimeType.split('/')[1]!
@@ -195,6 +210,9 @@ export function writeAnswer(read: ReadOffer, transport: TransportSide): string {
       fmtp: config === '' ? [] : [{payload: codec.payloadType, config}],
       rtcpFb: (codec.rtcpFeedback ?? []).map((f) => ({payload: String(codec.payloadType), type: f.type, ...(f.parameter === undefined || f.parameter === '' ? {} : {subtype: f.parameter})})),
       ext: (taken.rtpParameters.headerExtensions ?? []).map((e) => ({value: e.id, uri: e.uri})),
+      ...(taken.rtpParameters.encodings?.[0]?.rid === undefined
+        ? {}
+        : {rids: [{id: taken.rtpParameters.encodings[0].rid, direction: 'recv'}], simulcast: {dir1: 'recv', list1: taken.rtpParameters.encodings[0].rid}}),
     }
   })
   const answer: SessionDescription = {
@@ -204,7 +222,7 @@ export function writeAnswer(read: ReadOffer, transport: TransportSide): string {
     timing: {start: 0, stop: 0},
     icelite: 'ice-lite',
     fingerprint: {type: fingerprint.algorithm, hash: fingerprint.value},
-    groups: [{type: 'BUNDLE', mids: read.media.map((m) => m.mid).join(' ')}],
+    ...((offer.groups ?? []).some((g) => g.type === 'BUNDLE') ? {groups: [{type: 'BUNDLE', mids: read.media.map((m) => m.mid).join(' ')}]} : {}),
     msidSemantic: {semantic: 'WMS', token: '*'},
     media,
   }

@@ -97,6 +97,8 @@ interface RoomPart {
 
 interface Room {
   id: string
+  /** Sweeps in a row that found only components' peers and no producer. */
+  idleSweeps: number
   /** The first is where the room started; more when it outgrew that worker. */
   parts: RoomPart[]
   peers: Map<string, Peer>
@@ -117,8 +119,21 @@ export class CallRooms {
     this.sweeper.unref()
   }
 
-  /** Drops the people whose page is no longer connected to any web instance (its instance died with it). */
+  /**
+   * Drops the people whose page is no longer connected to any web instance (its instance died with
+   * it), and closes rooms left with only components' peers and nothing sent in them (a WHIP
+   * session whose ingest died with it) after two sweeps.
+   */
   private async sweepAbsent(): Promise<void> {
+    for (const room of [...this.rooms.values()]) {
+      const peers = [...room.peers.values()]
+      const idle = peers.every((peer) => peer.internal && peer.producers.size === 0)
+      room.idleSweeps = idle ? room.idleSweeps + 1 : 0
+      if (room.idleSweeps >= 2) {
+        this.options.log.info({room: room.id}, 'call: closing a room with no one and nothing sent in it')
+        this.closeRoom(room)
+      }
+    }
     const old = Date.now() - CALL_PRESENCE_TTL_SECONDS * 1000
     const candidates = [...this.rooms.values()].flatMap((room) => [...room.peers.values()].filter((peer) => !peer.internal && peer.joinedAt < old).map((peer) => ({room, peer})))
     if (candidates.length === 0 || this.options.present === undefined) return
@@ -297,7 +312,7 @@ export class CallRooms {
   }
 
   private async createRoom(id: string): Promise<Room> {
-    const room: Room = {id, parts: [], peers: new Map()}
+    const room: Room = {id, parts: [], peers: new Map(), idleSweeps: 0}
     // The worker with the fewest participants.
     const worker = this.options.workers().sort((a, b) => a.peers - b.peers)[0]
     if (worker === undefined) throw new CallError('This call server has no media worker running: joining again elsewhere…', true)

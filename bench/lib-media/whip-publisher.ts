@@ -131,9 +131,11 @@ export async function startWhipPublisher(chromium: RunningChromium, rtmpUrl: str
 
     const capabilities: types.RtpCapabilities = {codecs: (router.rtpCapabilities.codecs ?? []).filter((c) => !/\/rtx$/i.test(c.mimeType)), headerExtensions: []}
     const streams: Array<PlainStream & {consumer: types.Consumer}> = []
+    const held = new Set<number>()
     for (const producer of producers) {
       const plain = await router.createPlainTransport({listenInfo: {protocol: 'udp', ip: '127.0.0.1'}, rtcpMux: true, comedia: false})
-      const port = await udpPortPair()
+      const port = await udpPortPair(held)
+      held.add(port)
       await plain.connect({ip: '127.0.0.1', port})
       const consumer = await plain.consume({producerId: producer.id, rtpCapabilities: capabilities, paused: true})
       streams.push({kind: producer.kind, port, rtpParameters: consumer.rtpParameters, consumer})

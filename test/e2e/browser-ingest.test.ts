@@ -121,10 +121,13 @@ describe('going live from the browser through the edge', () => {
     const encoder = await browser.newPage()
     await encoder.goto(`${base}/`)
     const since = performance.now()
-    const published = await publishFrom(encoder, whip, key, 'h264-first')
+    const published = await publishFrom(encoder, whip, key)
     expect(published.status, published.text).toBe(201)
     await waitFor('the WebRTC connection', async () => ((await connectionState(encoder)) === 'connected' ? true : undefined), {timeoutMs: 30_000, intervalMs: 250})
-    await waitFor('the channel live', async () => ((await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live ? true : undefined), {timeoutMs: 60_000, intervalMs: 500})
+    const whipLive = await waitFor('the channel live', async () => {
+      const p = await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)
+      return p.live ? p : undefined
+    }, {timeoutMs: 60_000, intervalMs: 500})
     const liveAfter = (performance.now() - since) / 1000
     const streams = await waitFor('its renditions at the edge', async () => {
       const s = await ffprobe(`/live/${CHANNEL}/master.m3u8`)
@@ -137,7 +140,10 @@ describe('going live from the browser through the edge', () => {
     expect(deleted).toBe(200)
     await waitFor('the channel offline', async () => ((await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live ? undefined : true), {timeoutMs: 30_000, intervalMs: 1000})
     await encoder.close()
-    process.stdout.write(`browser-ingest e2e: ${summary} whip=ok whip-live-after=${liveAfter.toFixed(1)}s whep=not-built\n`)
+    // Recorded like any broadcast: a VOD with its own stream id.
+    const whipVod = await waitFor('the WHIP broadcast\'s VOD', async () => (await getJson<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)).vods.find((v) => v.streamId === whipLive.streamId), {timeoutMs: 90_000, intervalMs: 2000})
+    expect(whipVod.durationSeconds).toBeGreaterThan(2)
+    process.stdout.write(`browser-ingest e2e: ${summary} whip=ok whip-live-after=${liveAfter.toFixed(1)}s whip-vod=${whipVod.durationSeconds.toFixed(0)}s whep=not-built\n`)
   }, 240_000)
 })
 

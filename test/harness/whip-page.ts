@@ -14,19 +14,19 @@ export interface Published {
 
 /**
  * What an encoder does: its camera and microphone on a sendonly connection, the offer POSTed with
- * the key, the answer applied. `mangle` changes the offer before it goes (a codec the server lacks).
+ * the key, the answer applied. `mangle` changes the offer before it goes (a codec the server lacks, or VP8 only).
  */
-export async function publishFrom(page: Page, url: string, streamKey: string | undefined, mangle?: 'no-usable-video' | 'h264-first'): Promise<Published> {
+export async function publishFrom(page: Page, url: string, streamKey: string | undefined, mangle?: 'no-usable-video' | 'vp8-only'): Promise<Published> {
   return page.evaluate(
     async ({url, streamKey, mangle}) => {
       const media = await navigator.mediaDevices.getUserMedia({video: {width: 640, height: 360}, audio: true})
       const pc = new RTCPeerConnection()
       for (const track of media.getTracks()) {
         const transceiver = pc.addTransceiver(track, {direction: 'sendonly', streams: [media]})
-        // OBS sends H.264 only: the browser asked to prefer it, as the encoder most WHIP users have.
-        if (mangle === 'h264-first' && track.kind === 'video') {
+        // A browser that sends no H.264 (the server then encodes its VP8).
+        if (mangle === 'vp8-only' && track.kind === 'video') {
           const codecs = RTCRtpSender.getCapabilities('video')?.codecs ?? []
-          transceiver.setCodecPreferences([...codecs.filter((c) => c.mimeType === 'video/H264'), ...codecs.filter((c) => c.mimeType !== 'video/H264')])
+          transceiver.setCodecPreferences(codecs.filter((c) => c.mimeType === 'video/VP8'))
         }
       }
       await pc.setLocalDescription(await pc.createOffer())

@@ -28,7 +28,7 @@ const transport = {
 } as unknown as Parameters<typeof writeAnswer>[1]
 
 describe('reading an offer', () => {
-  it('takes the first codec the encoder lists that the SFU forwards, with its SSRC, MID and feedback', () => {
+  it('takes H.264 where offered (the ingest copies it), with its SSRC, MID and feedback', () => {
     const read = readOffer(offer, router)
     expect(read.dtlsParameters.role).toBe('client') // actpass: the SFU answers as the DTLS server
     expect(read.dtlsParameters.fingerprints[0]).toMatchObject({algorithm: 'sha-256'})
@@ -36,16 +36,25 @@ describe('reading an offer', () => {
     expect(audio).toMatchObject({kind: 'audio', mid: '0'})
     expect(audio!.rtpParameters.codecs).toEqual([expect.objectContaining({mimeType: 'audio/opus', payloadType: 111, channels: 2})])
     expect(audio!.rtpParameters.encodings).toEqual([{ssrc: 1111}])
-    // VP8 is listed first; the retransmission SSRC (FID's second) is not the stream's.
-    expect(video!.rtpParameters.codecs).toEqual([expect.objectContaining({mimeType: 'video/VP8', payloadType: 96})])
+    // VP8 is listed first, as Chromium does, but H.264 costs the ingest no encode.
+    expect(video!.rtpParameters.codecs).toEqual([expect.objectContaining({mimeType: 'video/H264', payloadType: 102, parameters: expect.objectContaining({'profile-level-id': '640c1f'})})])
+    // The retransmission SSRC (FID's second) is not the stream's.
     expect(video!.rtpParameters.encodings).toEqual([{ssrc: 2222}])
     expect(video!.rtpParameters.headerExtensions?.map((e) => e.uri)).toContain('urn:ietf:params:rtp-hdrext:sdes:mid')
-    expect(video!.rtpParameters.codecs[0]!.rtcpFeedback).toContainEqual({type: 'nack', parameter: 'pli'})
+    expect(video!.rtpParameters.codecs[0]!.rtcpFeedback).toEqual([{type: 'nack', parameter: 'pli'}])
+    // Without H.264, the first the encoder lists that the SFU takes.
+    const vp8 = readOffer(offer.replace(/a=rtpmap:102 H264/, 'a=rtpmap:102 XH264'), router)
+    expect(vp8.media[1]!.rtpParameters.codecs[0]).toMatchObject({mimeType: 'video/VP8', payloadType: 96})
+    // A section with one payload type (a browser told to send VP8 only).
+    const one = readOffer(offer.replace('m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103', 'm=video 9 UDP/TLS/RTP/SAVPF 96'), router)
+    expect(one.media[1]!.rtpParameters.codecs[0]).toMatchObject({mimeType: 'video/VP8', payloadType: 96})
   })
 
   it('matches an OBS-style H.264 offer by profile (High is taken; a profile the SFU lacks is not)', () => {
     const h264Only = offer.replace('m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103', 'm=video 9 UDP/TLS/RTP/SAVPF 102 103')
     expect(readOffer(h264Only, router).media[1]!.rtpParameters.codecs[0]).toMatchObject({mimeType: 'video/H264', payloadType: 102, parameters: {'profile-level-id': '640c1f'}})
+    // An all-digit profile-level-id (High 4.0) is a hex string too, not a number.
+    expect(readOffer(h264Only.replace('profile-level-id=640c1f', 'profile-level-id=640028'), router).media[1]!.rtpParameters.codecs[0]!.parameters).toMatchObject({'profile-level-id': '640028'})
     const high444 = h264Only.replace('profile-level-id=640c1f', 'profile-level-id=f4001f') // High 4:4:4, which the SFU does not forward
     expect(() => readOffer(high444, router)).toThrow(WhipOfferError)
   })
@@ -56,6 +65,19 @@ describe('reading an offer', () => {
     expect(() => readOffer('hello', router)).toThrow(WhipOfferError)
     expect(() => readOffer(offer.replace(/a=fingerprint:.*\r?\n/g, ''), router)).toThrow('DTLS fingerprint')
     expect(() => readOffer(offer.replace(/a=sendonly/g, 'a=recvonly'), router)).toThrow('sends no audio or video')
+    // Audio and video over one connection, or not at all.
+    expect(() => readOffer(offer.replace(/a=group:BUNDLE 0 1\r?\n/, ''), router)).toThrow('does not bundle')
+  })
+
+  it('takes a simulcast offer by its first layer, and the answer names only that one', () => {
+    const simulcast = offer
+      .replace(/a=ssrc-group:FID 2222 3333\r?\na=ssrc:2222 cname:abc\r?\na=ssrc:3333 cname:abc\r?\n/, 'a=rid:q send\r\na=rid:h send\r\na=simulcast:send q;h\r\n')
+      .replace('a=extmap:3 http://www.ietf.org', 'a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\na=extmap:3 http://www.ietf.org')
+    const read = readOffer(simulcast, router)
+    expect(read.media[1]!.rtpParameters.encodings).toEqual([{rid: 'q'}])
+    const answer = sdpTransform.parse(writeAnswer(read, transport))
+    expect(answer.media[1]!.rids).toEqual([{id: 'q', direction: 'recv'}])
+    expect(answer.media[1]!.simulcast).toMatchObject({dir1: 'recv', list1: 'q'})
   })
 })
 
@@ -72,8 +94,8 @@ describe('the answer', () => {
       expect(media.iceUfrag).toBe('sfuufrag')
       expect(media.candidates?.map((c) => `${c.transport} ${c.ip} ${c.port}${c.tcptype === undefined ? '' : ` ${c.tcptype}`}`)).toEqual(['udp 203.0.113.7 40000', 'tcp 203.0.113.7 40000 passive'])
     }
-    expect(String(answer.media[1]!.payloads)).toBe('96')
-    expect(answer.media[1]!.rtp).toEqual([{payload: 96, codec: 'VP8', rate: 90000}])
+    expect(String(answer.media[1]!.payloads)).toBe('102')
+    expect(answer.media[1]!.rtp).toEqual([{payload: 102, codec: 'H264', rate: 90000}])
   })
 
   it('declines a section it does not take (a data channel) with port 0', () => {
