@@ -343,6 +343,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     ingestId: ctx.id,
     keys,
     redis,
+    redisEndpoint: ctx.redisEndpoint,
     streamKeySecret: ctx.secret('streamKeySecret'),
     rtmpPort: ctx.ports.rtmp,
     ladderTop: {fps: top.fps, videoKbps: top.videoKbps, height: top.height, segmentSeconds: env.profile.hls.segmentSeconds},

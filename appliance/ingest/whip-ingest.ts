@@ -14,12 +14,14 @@ import dgram from 'node:dgram'
 import {readFile} from 'node:fs/promises'
 
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
-import type {Redis} from 'ioredis'
+import {Redis} from 'ioredis'
 import type {types} from 'mediasoup'
 import {Counter, type Registry} from 'prom-client'
 
 import type {StreamKeys} from '../channels/stream-keys.js'
 import {
+  CALL_EVENTS_CHANNEL,
+  callEventMessageSchema,
   RTMP_APP,
   sfuRpcToken,
   turnCredentials,
@@ -36,7 +38,9 @@ import {
   type CallRequest,
   type RegistryRecord,
 } from '../contract/index.js'
+import {safeJson} from '../platform/json.js'
 import type {Logger} from '../platform/logger.js'
+import {reconnectDelay, type RedisEndpoint} from '../platform/redis.js'
 import {listNodes} from '../registry/nodes.js'
 import {askSfu, SfuUnreachable} from '../sfu/rpc-client.js'
 import type {PublishEventBus} from './browser-ingest.js'
@@ -51,6 +55,8 @@ export interface WhipIngestOptions {
   ingestId: string
   keys: StreamKeys
   redis: Redis
+  /** Where Redis is: the session hears its SFU room's events on a connection of its own. */
+  redisEndpoint: RedisEndpoint
   streamKeySecret: string
   rtmpPort: number
   ladderTop: {fps: number; videoKbps: number; height: number; segmentSeconds: number}
@@ -379,6 +385,22 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     }
   }
 
+  // The encoder closing its connection (OBS stopping without a DELETE, a closed tab) ends the
+  // broadcast at once: its peer leaves the room on the SFU, which says so. A network that is
+  // simply gone is noticed by the watchdog instead. An SFU that stops ends its sessions too.
+  const subscriber = new Redis({...options.redisEndpoint, connectionName: 'whip', retryStrategy: reconnectDelay, maxRetriesPerRequest: null})
+  subscriber.on('error', (error: Error) => log.debug({err: error.message}, 'whip redis error'))
+  subscriber.subscribe(CALL_EVENTS_CHANNEL).catch((error: unknown) => log.warn({err: (error as Error).message}, 'whip: not subscribed to the SFU events; an encoder that leaves is noticed by its silence'))
+  subscriber.on('message', (_channel, message) => {
+    const parsed = callEventMessageSchema.safeParse(safeJson(message))
+    if (!parsed.success) return
+    const {room, event} = parsed.data
+    const session = [...sessions.values()].find((s) => s.room === room)
+    if (session === undefined || session.ending !== undefined || session.child === undefined) return
+    if (event.type === 'peerLeft' && event.peer === publisher(session)) void end(session, 'the encoder closed its connection')
+    else if (event.type === 'roomClosed' && event.sfu === session.sfu.id) void end(session, `the SFU closed the room: ${event.reason}`)
+  })
+
   app.addContentTypeParser('application/sdp', {parseAs: 'string', bodyLimit: WHIP_OFFER_MAX_BYTES}, (_request, body, done) => done(null, body))
 
   app.post<{Params: {channel: string}; Body: string}>(`${WHIP_PATH}/:channel`, async (request, reply) => {
@@ -465,6 +487,7 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     close: async () => {
       closing = true
       await Promise.allSettled([...sessions.values()].map((session) => end(session, 'the ingest is stopping')))
+      subscriber.disconnect()
     },
   }
 }

@@ -5,7 +5,8 @@
  * the channel plays through the relay in every rendition; a wrong key gets 401, a second encoder
  * 409, a channel with no ladder slot left 503 with Retry-After, an offer in codecs the SFU does
  * not take 400; an H.264 encoder (as OBS) goes live as well as a VP8 one; when the SFU a session
- * is on dies, the broadcast ends and the encoder's next offer goes live on the other SFU; DELETE ends the broadcast, and so does an
+ * is on dies, the broadcast ends and the encoder's next offer goes live on the other SFU; one that
+ * stops (a rolling update) ends its broadcast at once; DELETE ends the broadcast, and so does an
  * encoder that goes away without one.
  */
 import {execa} from 'execa'
@@ -253,4 +254,22 @@ describe('publishing over WHIP', () => {
     expect((await fetch(`${site.frontUrl()}${published.location!}`, {method: 'DELETE', headers: {authorization: `Bearer ${key}`}})).status).toBe(200)
     await again.close()
   }, 150_000)
+
+  it('an SFU that stops (a rolling update) ends its WHIP broadcasts at once, not after their silence', async () => {
+    const page = await chromium.newPage()
+    await page.goto(`${site.frontUrl()}/`)
+    await publishUntilTaken(page, [])
+    await waitFor('live', async () => ((await playback(CHANNEL)).live ? true : undefined), {timeoutMs: 45_000, intervalMs: 500})
+    const rooms = async (id: string): Promise<number> => site.metric(id, 'shing_sfu_call_rooms').catch(() => 0)
+    const holder = (await rooms('sfu-a')) > 0 ? 'sfu-a' : 'sfu-b'
+    const stoppedAt = Date.now()
+    await site.get(holder).process.stop()
+    await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 30_000, intervalMs: 250})
+    const offlineAfter = (Date.now() - stoppedAt) / 1000
+    console.log(`whip: ${holder} stopped; offline after ${offlineAfter.toFixed(1)} s`)
+    // The SFU said the room closed (about 5 s here, the SFU's and the ladder's own stops included):
+    // silence alone would end it 10 s after the media stopped, and offline comes later still.
+    expect(offlineAfter).toBeLessThan(9.5)
+    await page.close()
+  }, 120_000)
 })
