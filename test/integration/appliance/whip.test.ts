@@ -4,10 +4,11 @@
  * WebRTC as OBS's WHIP output does (POST of its offer with the stream key as the Bearer token);
  * the channel plays through the relay in every rendition; a wrong key gets 401, a second encoder
  * 409, a channel with no ladder slot left 503 with Retry-After, an offer in codecs the SFU does
- * not take 400; an H.264 encoder (as OBS) goes live as well as a VP8 one; when the SFU a session
- * is on dies, the broadcast ends and the encoder's next offer goes live on the other SFU; one that
- * stops (a rolling update) ends its broadcast at once; DELETE ends the broadcast, and so does an
- * encoder that goes away without one.
+ * not take 400; an H.264 encoder (as OBS) goes live as well as a VP8 one; DELETE ends the
+ * broadcast; an encoder that closes its connection without one ends it at once, one that goes
+ * away silently after 10 s; when the SFU a session is on dies, the broadcast ends and the
+ * encoder's next offer goes live on the other SFU; one that stops (a rolling update) ends its
+ * broadcast at once.
  */
 import {execa} from 'execa'
 import type {Page} from 'playwright-core'
@@ -225,6 +226,21 @@ describe('publishing over WHIP', () => {
     await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 40_000, intervalMs: 250})
     console.log(`whip: offline ${((Date.now() - closedAt) / 1000).toFixed(1)} s after the encoder went away`)
     expect(await site.metric('ingest', 'shing_ingest_whip_sessions')).toBe(0)
+  }, 120_000)
+
+  it('an encoder that closes its connection without a DELETE ends its broadcast at once (the SFU says its peer left)', async () => {
+    const page = await chromium.newPage()
+    await page.goto(`${site.frontUrl()}/`)
+    await publishUntilTaken(page, [])
+    await waitFor('live', async () => ((await playback(CHANNEL)).live ? true : undefined), {timeoutMs: 45_000, intervalMs: 500})
+    const closedAt = Date.now()
+    await page.evaluate(() => (window as unknown as {whip: {pc: RTCPeerConnection}}).whip.pc.close())
+    await waitFor('offline', async () => ((await playback(CHANNEL)).live ? undefined : true), {timeoutMs: 40_000, intervalMs: 250})
+    const offlineAfter = (Date.now() - closedAt) / 1000
+    console.log(`whip: offline ${offlineAfter.toFixed(1)} s after the encoder closed its connection`)
+    // About 5 s here (the ladder's own stop included); silence alone would take more than 10.
+    expect(offlineAfter).toBeLessThan(9.5)
+    await page.close()
   }, 120_000)
 
   it('the SFU a session is on dies: the broadcast ends, and the encoder publishing again goes live on the other SFU', async () => {
