@@ -117,6 +117,16 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
     }
   }
 
+  /**
+   * A request to `sfu` for `peer` got no answer: the SFU may be gone, or only slow, and then it has
+   * the peer still (a join it finished after the web gave up). Told to drop it, in the background;
+   * its presence key goes too, so that the SFU's sweep drops it if this does not reach it.
+   */
+  const forget = (sfu: RegistryRecord, room: string, peer: string, user: SfuRpc['user']): void => {
+    redis.del(callPresenceKey(peer)).catch(() => undefined)
+    askSfu(sfu, token, {room, peer, user, request: {method: 'leave'}}, 30_000).catch(() => undefined)
+  }
+
   /** Out of every call room and peer room, whatever the socket's data says. */
   const leaveRooms = async (socket: CallSocket): Promise<void> => {
     await Promise.all([...socket.rooms].filter((name) => name.startsWith('call:') || name.startsWith('call-peer:')).map((name) => socket.leave(name)))
@@ -162,6 +172,11 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
       } catch (error) {
         if (!(error instanceof SfuUnreachable)) throw error
         log.warn({room: request.room, err: error.message}, 'call: SFU unreachable; placing the room elsewhere')
+        forget(sfu, request.room, socket.data.peer, {id: socket.data.userId, name: user.username})
+        // The next SFU gets another peer id: a late join there keeps no presence that would keep it.
+        await socket.leave(peerRoomOf(socket.data.peer))
+        socket.data.peer = randomBytes(9).toString('base64url')
+        await socket.join(peerRoomOf(socket.data.peer))
       }
     }
     await leaveRooms(socket)
@@ -217,7 +232,10 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
         reply(answer)
       } catch (error) {
         if (error instanceof SfuUnreachable) {
-          if (socket.data.room !== undefined && socket.data.sfu !== undefined) roomLost(socket.data.room, socket.data.sfu.id)
+          if (socket.data.room !== undefined && socket.data.sfu !== undefined) {
+            roomLost(socket.data.room, socket.data.sfu.id)
+            forget(socket.data.sfu, socket.data.room, socket.data.peer, {id: socket.data.userId, name: socket.data.name ?? '?'})
+          }
           delete socket.data.room
           delete socket.data.sfu
           await leaveRooms(socket)

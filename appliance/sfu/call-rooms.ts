@@ -12,7 +12,7 @@ import type {types} from 'mediasoup'
 
 import {
   CALL_MAX_PARTICIPANTS,
-  CALL_PRESENCE_TTL_SECONDS,
+  CALL_PRESENCE_REFRESH_MS,
   type CallAck,
   type CallEvent,
   type CallEventMessage,
@@ -104,6 +104,9 @@ interface Room {
   peers: Map<string, Peer>
 }
 
+const SWEEP_EVERY_MS = 10_000
+const IDLE_SWEEPS = 4
+
 const sourceOf = (producer: types.Producer): MediaSource => (producer.appData as {source: MediaSource}).source
 const producerView = (producer: types.Producer): CallProducerView => ({id: producer.id, kind: producer.kind, source: sourceOf(producer), paused: producer.paused})
 
@@ -115,26 +118,28 @@ export class CallRooms {
   private readonly sweeper: NodeJS.Timeout
 
   constructor(private readonly options: CallRoomsOptions) {
-    this.sweeper = setInterval(() => void this.sweepAbsent(), 20_000)
+    this.sweeper = setInterval(() => void this.sweepAbsent(), SWEEP_EVERY_MS)
     this.sweeper.unref()
   }
 
   /**
    * Drops the people whose page is no longer connected to any web instance (its instance died with
-   * it), and closes rooms left with only components' peers and nothing sent in them (a WHIP
-   * session whose ingest died with it) after two sweeps.
+   * it, or a join finished after the web had given up on it), and closes rooms left with only
+   * components' peers and nothing sent in them (a WHIP session whose ingest died with it) after
+   * IDLE_SWEEPS sweeps.
    */
   private async sweepAbsent(): Promise<void> {
     for (const room of [...this.rooms.values()]) {
       const peers = [...room.peers.values()]
       const idle = peers.every((peer) => peer.internal && peer.producers.size === 0)
       room.idleSweeps = idle ? room.idleSweeps + 1 : 0
-      if (room.idleSweeps >= 2) {
+      if (room.idleSweeps >= IDLE_SWEEPS) {
         this.options.log.info({room: room.id}, 'call: closing a room with no one and nothing sent in it')
         this.closeRoom(room)
       }
     }
-    const old = Date.now() - CALL_PRESENCE_TTL_SECONDS * 1000
+    // A page's web instance sets its key as the join is answered and refreshes it: a peer this old has one while its page is there.
+    const old = Date.now() - 2 * CALL_PRESENCE_REFRESH_MS
     const candidates = [...this.rooms.values()].flatMap((room) => [...room.peers.values()].filter((peer) => !peer.internal && peer.joinedAt < old).map((peer) => ({room, peer})))
     if (candidates.length === 0 || this.options.present === undefined) return
     const present = await this.options.present(candidates.map(({peer}) => peer.id)).catch(() => undefined)

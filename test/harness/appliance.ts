@@ -6,7 +6,7 @@ import {execa} from 'execa'
 
 import {adminReplySchema, type AdminReply, secretFiles, type AdminInput, type AdminOperationName, type ComponentName} from '../../appliance/contract/index.js'
 import {repoRoot} from './cli.js'
-import {freePort, startProcess, tempDir, type ManagedProcess} from './process.js'
+import {freePort, freePortRange, startProcess, tempDir, type ManagedProcess} from './process.js'
 
 export const mainJs = path.join(repoRoot, 'appliance/dist/main.js')
 export const adminJs = path.join(repoRoot, 'appliance/dist/admin.js')
@@ -64,10 +64,13 @@ export async function startComponent(options: {
   return {process, httpPort, rtmpPort}
 }
 
-/** A WebRTC range of 8 ports for an SFU (its workers take the first ones, TURN the rest), from a free port. */
-export async function webrtcRange(): Promise<{SHING_WEBRTC_MIN_PORT: string; SHING_WEBRTC_MAX_PORT: string}> {
-  const first = await freePort()
-  return {SHING_WEBRTC_MIN_PORT: String(first), SHING_WEBRTC_MAX_PORT: String(first + 7)}
+/**
+ * An SFU's WebRTC range of `size` ports (its workers take the first ones, its TURN server relays
+ * from the rest), free and outside the ephemeral range; with `turn`, its TURN port after it.
+ */
+export async function webrtcRange(size = 8, {turn = false} = {}): Promise<{SHING_WEBRTC_MIN_PORT: string; SHING_WEBRTC_MAX_PORT: string; SHING_TURN_PORT?: string}> {
+  const first = await freePortRange(turn ? size + 1 : size)
+  return {SHING_WEBRTC_MIN_PORT: String(first), SHING_WEBRTC_MAX_PORT: String(first + size - 1), ...(turn ? {SHING_TURN_PORT: String(first + size)} : {})}
 }
 
 /** Writes every secret file a component reads (contract.secretFiles) into `dir`, mode 0600; the SMTP password only when given. */

@@ -1,4 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process'
+import dgram from 'node:dgram'
 import {once} from 'node:events'
 import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import net from 'node:net'
@@ -166,6 +167,43 @@ export async function freePort(): Promise<number> {
       return address.port
     }
   }
+}
+
+/** Whether `port` can be bound now, TCP and UDP, on every address. */
+async function bindable(port: number): Promise<boolean> {
+  const tcp = net.createServer()
+  const tcpOk = await new Promise<boolean>((resolve) => {
+    tcp.once('error', () => resolve(false))
+    tcp.listen(port, '0.0.0.0', () => resolve(true))
+  })
+  if (tcpOk) await new Promise((resolve) => tcp.close(resolve))
+  if (!tcpOk) return false
+  const udp = dgram.createSocket('udp4')
+  const udpOk = await new Promise<boolean>((resolve) => {
+    udp.once('error', () => resolve(false))
+    udp.bind(port, '0.0.0.0', () => resolve(true))
+  })
+  if (udpOk) await new Promise((resolve) => udp.close(() => resolve(undefined)))
+  return udpOk
+}
+
+/**
+ * `size` consecutive ports, free for TCP and UDP: the first. They lie below Linux's ephemeral range
+ * (32768 up), so no outgoing connection takes one between this check and the bind of the component
+ * they are for (a port from `freePort` may be, as the kernel hands those out).
+ */
+export async function freePortRange(size: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const first = 20_000 + Math.floor(Math.random() * (12_000 - size))
+    const ports = Array.from({length: size}, (_, i) => first + i)
+    if (ports.some((port) => handedOut.has(port))) continue
+    let free = true
+    for (const port of ports) if (!(free = await bindable(port))) break
+    if (!free) continue
+    for (const port of ports) handedOut.add(port)
+    return first
+  }
+  throw new HarnessError(`no ${size} consecutive free ports between 20000 and 32000`)
 }
 
 /** The command names of a process's children, from /proc (a worker's ffmpeg, say). */

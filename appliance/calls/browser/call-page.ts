@@ -298,6 +298,12 @@ const pending: Array<{peer: string; name: string; producer: CallProducerView}> =
 const removePending = (gone: (entry: (typeof pending)[number]) => boolean): void => {
   for (let i = pending.length - 1; i >= 0; i -= 1) if (gone(pending[i]!)) pending.splice(i, 1)
 }
+/**
+ * Who left and what closed since this join began: the join's answer is a snapshot, and the event
+ * that someone left may overtake it (it comes through Redis, the answer over HTTP). Without this,
+ * one who left during the join would stay a tile with nothing in it.
+ */
+const goneWhileJoining = {peers: new Set<string>(), producers: new Set<string>()}
 
 async function consume(peerId: string, name: string, producer: CallProducerView): Promise<void> {
   if (recvTransport === undefined || device === undefined) {
@@ -410,7 +416,15 @@ async function join(): Promise<void> {
   say(state.rejoins === 0 ? 'Joining…' : 'Joining again…', state.rejoins === 0 ? 'joining' : 'rejoining')
   teardown()
   device = new Device()
-  const joined = await request({method: 'join', room})
+  goneWhileJoining.peers.clear()
+  goneWhileJoining.producers.clear()
+  const answer = await request({method: 'join', room})
+  const joined = {
+    ...answer,
+    peers: answer.peers
+      .filter((peer) => !goneWhileJoining.peers.has(peer.peer))
+      .map((peer) => ({...peer, producers: peer.producers.filter((producer) => !goneWhileJoining.producers.has(producer.id))})),
+  }
   state.sfu = joined.sfu
   for (const peer of joined.peers) peerOf(peer.peer, peer.name)
   await device.load({routerRtpCapabilities: joined.rtpCapabilities as types.RtpCapabilities})
@@ -518,6 +532,7 @@ socket.on('callEvent', (event: CallEvent) => {
       break
     case 'peerLeft': {
       removePending((entry) => entry.peer === event.peer)
+      goneWhileJoining.peers.add(event.peer)
       const name = peers.get(event.peer)?.name
       dropPeer(event.peer)
       if (name !== undefined) say(`${name} left.`, 'in-call')
@@ -534,7 +549,10 @@ socket.on('callEvent', (event: CallEvent) => {
     }
     case 'producerClosed':
     case 'producerPaused': {
-      if (event.type === 'producerClosed') removePending((entry) => entry.producer.id === event.producerId)
+      if (event.type === 'producerClosed') {
+        removePending((entry) => entry.producer.id === event.producerId)
+        goneWhileJoining.producers.add(event.producerId)
+      }
       for (const entry of pending) if (event.type === 'producerPaused' && entry.producer.id === event.producerId) entry.producer.paused = event.paused
       const peer = peers.get(event.peer)
       const producer = peer?.producers.get(event.producerId)

@@ -15,6 +15,7 @@ import {callRoomKey, CALLS_NAMESPACE, registryRecordSchema, registryKey, SFU_RPC
 import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {signUpThroughForm} from '../../harness/http-client.js'
+import {webrtcRange} from '../../harness/appliance.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
 import {callState, seesAndHears} from '../../harness/call-page.js'
@@ -68,14 +69,12 @@ const sfuLoad = async (id: string): Promise<{streams: number; viewers: number; r
 }
 
 // Each SFU: its WebRTC range (its two workers take the first two ports, its TURN server relays from the rest) and its TURN port.
-const sfuEnv = {
-  'sfu-a': {SHING_WEBRTC_MIN_PORT: '41000', SHING_WEBRTC_MAX_PORT: '41099', SHING_TURN_PORT: '41200'},
-  'sfu-b': {SHING_WEBRTC_MIN_PORT: '41100', SHING_WEBRTC_MAX_PORT: '41199', SHING_TURN_PORT: '41201'},
-}
+const sfuEnv: Record<string, NodeJS.ProcessEnv> = {}
 
 beforeAll(async () => {
   // Two workers per SFU, each counted full at 2 consumers: the third person of a room goes to the room's part on the other worker.
   site = await startLiveSite({adjustProfile: (profile) => ({...profile, sfu: {workers: 2, consumersPerWorker: 2}})})
+  for (const id of ['sfu-a', 'sfu-b']) sfuEnv[id] = await webrtcRange(100, {turn: true})
   await Promise.all([
     site.start('web'),
     site.start('web-2'),
@@ -208,22 +207,25 @@ describe('calls', () => {
     const survivor = doomed === 'sfu-a' ? 'sfu-b' : 'sfu-a'
     const killedAt = performance.now()
     await site.get(doomed).process.kill('SIGKILL')
-    const back: number[] = []
-    for (const name of NAMES) {
-      const page = pages.get(name)!
-      await waitFor(`${name} to be in the call on ${survivor}`, async () => {
-        const state = await callState(page)
-        return state.sfu === survivor && state.phase === 'in-call' ? true : undefined
-      }, {timeoutMs: 45_000, intervalMs: 250})
-      back.push(performance.now() - killedAt)
+    try {
+      const back: number[] = []
+      for (const name of NAMES) {
+        const page = pages.get(name)!
+        await waitFor(`${name} to be in the call on ${survivor}`, async () => {
+          const state = await callState(page)
+          return state.sfu === survivor && state.phase === 'in-call' ? true : undefined
+        }, {timeoutMs: 45_000, intervalMs: 250})
+        back.push(performance.now() - killedAt)
+      }
+      for (const name of NAMES) await seesAndHears(pages.get(name)!, NAMES.filter((other) => other !== name))
+      const seconds = (performance.now() - killedAt) / 1000
+      console.log(`calls: SFU killed; rejoined on ${survivor} after ${back.map((ms) => (ms / 1000).toFixed(1)).join('/')} s, all seen and heard again after ${seconds.toFixed(1)} s`)
+      expect(await placedOn(room)).toBe(survivor)
+      expect(seconds).toBeLessThan(40)
+    } finally {
+      // The killed SFU comes back (as the swarm restarts a task), empty; the tests after this one have two again.
+      await site.start(doomed, sfuEnv[doomed])
     }
-    for (const name of NAMES) await seesAndHears(pages.get(name)!, NAMES.filter((other) => other !== name))
-    const seconds = (performance.now() - killedAt) / 1000
-    console.log(`calls: SFU killed; rejoined on ${survivor} after ${back.map((ms) => (ms / 1000).toFixed(1)).join('/')} s, all seen and heard again after ${seconds.toFixed(1)} s`)
-    expect(await placedOn(room)).toBe(survivor)
-    expect(seconds).toBeLessThan(40)
-    // The killed SFU comes back (as the swarm restarts a task), empty.
-    await site.start(doomed, sfuEnv[doomed as keyof typeof sfuEnv])
   }, 150_000)
 
   it('two people whose browsers may use only TURN (relay) still call: their media goes through the SFU\'s coturn', async () => {

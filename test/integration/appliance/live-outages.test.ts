@@ -10,7 +10,7 @@ import type {Playback} from '../../../appliance/contract/index.js'
 import type {VodListing} from '../../../appliance/vods/vods.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor, type ManagedProcess} from '../../harness/process.js'
-import {publishTestStream} from '../../harness/rtmp.js'
+import {publishWhenThereIsRoom} from '../../harness/rtmp.js'
 
 let site: LiveSite
 const publishers: ManagedProcess[] = []
@@ -22,7 +22,8 @@ const playback = async (channel: string, web = 'web'): Promise<{status: number; 
 }
 
 async function publishSteady(): Promise<ManagedProcess> {
-  const publisher = await publishTestStream({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, size: '640x360', fps: 30})
+  // The worker may still encode the last broadcast's VOD: the ingest measures no room for a while, and OBS tries again.
+  const publisher = await publishWhenThereIsRoom({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/live/${key}`, size: '640x360', fps: 30})
   publishers.push(publisher)
   await waitFor('steady live', async () => ((await playback('steady')).body.live ? true : undefined), {timeoutMs: 20_000, intervalMs: 250})
   return publisher

@@ -525,7 +525,8 @@ describe('the live path: OBS → ingest ladder → relays → browser, DVR to S3
     timing('publisher stopped → playback offline', since)
     const vod = await waitFor('the VOD document (dvr.finalize in the worker)', async () => (await mongoClient.db(MONGO_DATABASE).collection<VodDoc>('vods').findOne({streamId: second.streamId})) ?? undefined, {timeoutMs: 30_000, intervalMs: 250})
     timing('publisher stopped → VOD recorded by dvr.finalize', since)
-    await waitFor('the job counted as completed', async () => (await metric('worker', 'shing_worker_jobs_total', {type: 'dvr.finalize', outcome: 'completed'})) === 1, {timeoutMs: 5000})
+    // Housekeeping may also have finalized the first broadcast (its ingest died): at least this one counted.
+    await waitFor('the job counted as completed', async () => (await metric('worker', 'shing_worker_jobs_total', {type: 'dvr.finalize', outcome: 'completed'})) >= 1, {timeoutMs: 15_000})
 
     const prefix = `dvr/${CHANNEL}/${second.streamId}/`
     const objects = await listObjects(prefix)

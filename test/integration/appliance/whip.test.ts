@@ -18,8 +18,9 @@ import {streamStateKey, streamStateSchema, type Playback} from '../../../applian
 import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
+import {webrtcRange} from '../../harness/appliance.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
-import {freePort, waitFor} from '../../harness/process.js'
+import {waitFor} from '../../harness/process.js'
 import {connectionState, publishFrom, type Published} from '../../harness/whip-page.js'
 import {requireTool} from '../../harness/tools.js'
 
@@ -56,7 +57,7 @@ beforeAll(async () => {
   // One ladder slot: a second channel finds no room while the first is live.
   site = await startLiveSite({adjustProfile: (profile) => ({...profile, ingest: {...profile.ingest, maxLadders: 1}})})
   // Each SFU with its TURN server (coturn), which the answer names to the encoder.
-  const turn = async (): Promise<NodeJS.ProcessEnv> => ({SHING_TURN_PORT: String(await freePort())})
+  const turn = async (): Promise<NodeJS.ProcessEnv> => webrtcRange(8, {turn: true})
   await Promise.all([site.start('web'), site.start('relay'), site.start('ingest'), site.start('sfu-a', await turn()), site.start('sfu-b', await turn())])
   // A streamer's channel, with a key made by the admin operation; a second channel with a key of its own.
   owner = await signUpThroughForm(`http://127.0.0.1:${site.get('web').httpPort}`, 'whip-owner', {password: 'correct horse battery staple', address: '198.51.100.151'})
