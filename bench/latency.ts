@@ -23,20 +23,26 @@
  * same latency; where it settles depends on when it joined. Each mode therefore loads the page
  * --sessions times and counts --samples flashes across them, after --warmup seconds of each.
  *
- *   npm run bench:latency -- [--samples 21] [--sessions 3] [--warmup 8] [--paths rtmp,ws,whip]
- * Last line: latency: ll-hls p50=<s> p95=<s> hls p50=<s> ws p50=<s> ws p95=<s> whip p50=<s> whip p95=<s> whep p50=not-built
+ * And one path out besides LL-HLS: whep, real-time playback through the real components (an
+ * ingest, an SFU process, the web; see measureWhep), the page playing over WebRTC.
+ *
+ *   npm run bench:latency -- [--samples 21] [--sessions 3] [--warmup 8] [--paths rtmp,ws,whip,whep]
+ * Last line: latency: ll-hls p50=<s> p95=<s> hls p50=<s> ws p50=<s> ws p95=<s> whip p50=<s> whip p95=<s> whep p50=<s> whep p95=<s>
  */
+import {once} from 'node:events'
+import {createServer, type Server} from 'node:http'
 import {setTimeout as sleep} from 'node:timers/promises'
 import os from 'node:os'
 import {parseArgs} from 'node:util'
 
 import type {Page} from 'playwright-core'
 
-import {RTMP_APP, type HardwareProfile} from '../appliance/contract/index.js'
+import {MONGO_DATABASE, realtimeKey, RTMP_APP, type HardwareProfile} from '../appliance/contract/index.js'
 import {LiveTranscode} from '../appliance/hls/live-transcode.js'
 import {findProfile, loadProfiles} from '../src/hardware/profiles.js'
 import {launchChromium, type RunningChromium} from '../test/harness/chromium.js'
-import {waitFor} from '../test/harness/process.js'
+import {startLiveSite} from '../test/harness/live-site.js'
+import {freePort, waitFor} from '../test/harness/process.js'
 import {startMediaServer, type MediaServer} from '../test/harness/rtmp.js'
 import {requireTool} from '../test/harness/tools.js'
 import {FRAME_HEIGHT, FRAME_WIDTH, ID_BAND, ID_BITS, startFlashPublisher, type FlashPublisher} from './lib-media/flash-publisher.js'
@@ -53,7 +59,7 @@ const {values: flags} = parseArgs({
     /** Seconds of playback before flashes count: hls.js settles on its live offset. */
     warmup: {type: 'string', default: '8'},
     /** Which paths to measure (the last line names only those). */
-    paths: {type: 'string', default: 'rtmp,ws,whip'},
+    paths: {type: 'string', default: 'rtmp,ws,whip,whep'},
   },
 })
 const samplesWanted = Number(flags.samples)
@@ -61,19 +67,16 @@ const sessions = Number(flags.sessions)
 const perSession = Math.ceil(samplesWanted / sessions)
 const warmupMs = Number(flags.warmup) * 1000
 
-type Mode = 'll-hls' | 'hls'
-const hlsConfigs: Record<Mode, Record<string, unknown>> = {
+type Mode = 'll-hls' | 'hls' | 'whep'
+const hlsConfigs: Record<Exclude<Mode, 'whep'>, Record<string, unknown>> = {
   'll-hls': {lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5},
   hls: {lowLatencyMode: false},
 }
 
 // The canvas is the frame at 1/10: the id band's blocks are 16 px wide, its rows 60…68.
 const SCALE = 10
-const page = `<!doctype html>
-<video id="v" muted autoplay playsinline></video>
-<script src="/hls.min.js"></script>
-<script>
-  const config = JSON.parse(decodeURIComponent(location.hash.slice(1)))
+/** Reads each presented frame of #v: a white frame's number, and when it was presented. */
+const detect = `
   const video = document.getElementById('v')
   const w = ${FRAME_WIDTH / SCALE}, h = ${FRAME_HEIGHT / SCALE}
   const canvas = new OffscreenCanvas(w, h)
@@ -83,12 +86,6 @@ const page = `<!doctype html>
   window.frames = 0
   window.latencies = []
   const seen = new Set()
-  const hls = new Hls(config)
-  window.hls = hls
-  hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) window.errors.push(data.type + ': ' + data.details) })
-  hls.loadSource('/live/bench/master.m3u8')
-  hls.attachMedia(video)
-  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play())
   const luma = (px, x, y) => px[(y * w + x) * 4]
   const onFrame = (now, meta) => {
     window.frames++
@@ -107,9 +104,43 @@ const page = `<!doctype html>
     }
     video.requestVideoFrameCallback(onFrame)
   }
-  video.requestVideoFrameCallback(onFrame)
+  video.requestVideoFrameCallback(onFrame)`
+const page = `<!doctype html>
+<video id="v" muted autoplay playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+  const config = JSON.parse(decodeURIComponent(location.hash.slice(1)))
+${detect}
+  const hls = new Hls(config)
+  window.hls = hls
+  hls.on(Hls.Events.ERROR, (_, data) => { if (data.fatal) window.errors.push(data.type + ': ' + data.details) })
+  hls.loadSource('/live/bench/master.m3u8')
+  hls.attachMedia(video)
+  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play())
   // hls.js's own estimate of the distance to the live edge, for comparison.
   setInterval(() => { if (video.currentTime > 0) window.latencies.push(hls.latency) }, 1000)
+</script>`
+/** The channel page's real-time player, reduced: a WHEP offer to the web, the answer, the stream in #v. */
+const whepPage = `<!doctype html>
+<video id="v" muted autoplay playsinline></video>
+<script>
+  const config = JSON.parse(decodeURIComponent(location.hash.slice(1)))
+${detect}
+  ;(async () => {
+    const pc = new RTCPeerConnection()
+    pc.addTransceiver('video', {direction: 'recvonly'})
+    pc.addTransceiver('audio', {direction: 'recvonly'})
+    const stream = new MediaStream()
+    pc.ontrack = (event) => { stream.addTrack(event.track); video.srcObject = stream; video.play() }
+    pc.onconnectionstatechange = () => { if (pc.connectionState === 'failed') window.errors.push('connection failed') }
+    await pc.setLocalDescription(await pc.createOffer())
+    const response = await fetch(config.whep, {method: 'POST', headers: {'content-type': 'application/sdp'}, body: pc.localDescription.sdp})
+    const text = await response.text()
+    if (response.status !== 201) { window.errors.push(response.status + ' ' + text); return }
+    await pc.setRemoteDescription({type: 'answer', sdp: text})
+    window.pc = pc
+  })().catch((error) => window.errors.push(String(error)))
+  setInterval(() => { if (video.currentTime > 0) window.latencies.push(0) }, 1000)
 </script>`
 
 interface Detection {
@@ -135,10 +166,14 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 0.5)
 const seconds = (ms: number): string => (ms / 1000).toFixed(2)
 
-async function measure(chromium: RunningChromium, base: string, mode: Mode, publisher: {flashes: Map<number, number>}, samplesWanted: number): Promise<ModeResult> {
+/** The player page of a mode: hls.js with its settings, or the WHEP player with the URL to offer to. */
+const playerUrl = (base: string, mode: Mode, whep?: string): string =>
+  mode === 'whep' ? `${base}/whep.html#${encodeURIComponent(JSON.stringify({whep}))}` : `${base}/player.html#${encodeURIComponent(JSON.stringify(hlsConfigs[mode]))}`
+
+async function measure(chromium: RunningChromium, url: string, mode: Mode, publisher: {flashes: Map<number, number>}, samplesWanted: number): Promise<ModeResult> {
   const tab: Page = await chromium.newPage()
   try {
-    await tab.goto(`${base}/player.html#${encodeURIComponent(JSON.stringify(hlsConfigs[mode]))}`)
+    await tab.goto(url)
     await tab.waitForFunction(() => (document.getElementById('v') as HTMLVideoElement).currentTime > 0, undefined, {timeout: 30_000})
     const countFrom = Date.now() + warmupMs
     const read = (): Promise<{flashes: Detection[]; errors: string[]}> =>
@@ -245,7 +280,7 @@ async function measurePath(path: Path, profile: HardwareProfile, modes: readonly
 
     for (const mode of modes) {
       const runs: ModeResult[] = []
-      for (let session = 0; session < sessions; session++) runs.push(await measure(chromium, server.base, mode, publisher, perSession))
+      for (let session = 0; session < sessions; session++) runs.push(await measure(chromium, playerUrl(server.base, mode), mode, publisher, perSession))
       const result: ModeResult = {
         mode,
         latenciesMs: runs.flatMap((r) => r.latenciesMs),
@@ -290,6 +325,64 @@ async function measurePath(path: Path, profile: HardwareProfile, modes: readonly
   return results
 }
 
+/**
+ * WHEP through the real components (test/harness/live-site.ts): the flash publisher's RTMP into an
+ * ingest whose channel has real time on; its ladder sends the top rendition and Opus to a real SFU
+ * process; a page offers WHEP to the web and plays over WebRTC. Glass-to-glass as for LL-HLS.
+ */
+async function measureWhep(): Promise<ModeResult> {
+  const site = await startLiveSite()
+  let publisher: FlashPublisher | undefined
+  let chromium: RunningChromium | undefined
+  let server: Server | undefined
+  try {
+    await Promise.all([site.start('web'), site.start('ingest'), site.start('sfu-a')])
+    const key = await site.streamKey('bench')
+    await site.mongoClient.db(MONGO_DATABASE).collection('channels').updateOne({name: 'bench'}, {$set: {realtime: true}})
+    publisher = await startFlashPublisher({url: `rtmp://127.0.0.1:${site.get('ingest').rtmpPort}/${RTMP_APP}/${key}`})
+    await waitFor('the real-time tracks on the SFU', async () => ((await site.client.exists(realtimeKey('bench'))) === 1 ? true : undefined), {timeoutMs: 60_000, intervalMs: 500})
+    const port = await freePort()
+    server = createServer((req, res) => {
+      if (req.url === '/whep.html') res.writeHead(200, {'content-type': 'text/html; charset=utf-8'}).end(whepPage)
+      else if (req.url === '/blank.html') res.writeHead(200, {'content-type': 'text/html; charset=utf-8'}).end('<!doctype html>')
+      else res.writeHead(404).end()
+    })
+    server.listen(port, '127.0.0.1')
+    await once(server, 'listening')
+    const base = `http://127.0.0.1:${port}`
+    chromium = await launchChromium()
+    console.log(`whep: chromium ${chromium.version}, page clock − node clock: ${(await clockSkewMs(chromium, base)).toFixed(1)} ms`)
+    const whep = `http://127.0.0.1:${site.get('web').httpPort}/whep/bench`
+    const runs: ModeResult[] = []
+    for (let session = 0; session < sessions; session++) runs.push(await measure(chromium, playerUrl(base, 'whep', whep), 'whep', publisher, perSession))
+    const result: ModeResult = {
+      mode: 'whep',
+      latenciesMs: runs.flatMap((r) => r.latenciesMs),
+      unmatched: runs.reduce((n, r) => n + r.unmatched, 0),
+      missed: runs.reduce((n, r) => n + r.missed, 0),
+      hlsJsLatencyS: Number.NaN,
+      droppedFrames: runs.reduce((n, r) => n + r.droppedFrames, 0),
+      totalFrames: runs.reduce((n, r) => n + r.totalFrames, 0),
+      errors: runs.flatMap((r) => r.errors),
+    }
+    const sorted = [...result.latenciesMs].sort((a, b) => a - b)
+    console.log(
+      `whep: n=${sorted.length} p50=${seconds(percentile(sorted, 0.5))} p95=${seconds(percentile(sorted, 0.95))} min=${seconds(sorted[0] ?? Number.NaN)} max=${seconds(sorted.at(-1) ?? Number.NaN)} s; ` +
+        `missed ${result.missed}, unmatched ${result.unmatched}; dropped frames ${result.droppedFrames}/${result.totalFrames}${result.errors.length > 0 ? `; errors: ${result.errors.join(', ')}` : ''}`,
+    )
+    for (const [i, run] of runs.entries()) console.log(`  whep load ${i + 1} (s): ${run.latenciesMs.map(seconds).join(' ')}`)
+    console.log(`whep: publisher frame lag max ${publisher.maxLagMs().toFixed(0)} ms; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+    if (result.errors.length > 0) throw new Error(`whep: the player failed: ${result.errors.join(', ')}`)
+    if (result.latenciesMs.length < samplesWanted) throw new Error(`whep: only ${result.latenciesMs.length} flashes detected (wanted ${samplesWanted})`)
+    return result
+  } finally {
+    await chromium?.close().catch(() => undefined)
+    await publisher?.stop().catch(() => undefined)
+    server?.close()
+    await site.stop()
+  }
+}
+
 async function main(): Promise<void> {
   const profile = findProfile(await loadProfiles(), 'cpu-small')
   console.log(`bench:latency — ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
@@ -307,8 +400,12 @@ async function main(): Promise<void> {
     const results = await measurePath(path, profile, ['ll-hls'])
     line.push(`${path} p50=${p(results, 'll-hls', 0.5)} ${path} p95=${p(results, 'll-hls', 0.95)}`)
   }
-  // WHEP (WebRTC playback) is not built yet: said, rather than left out.
-  console.log(`latency: ${line.join(' ')} whep p50=not-built`)
+  if (paths.has('whep')) {
+    const whep = await measureWhep()
+    const sorted = [...whep.latenciesMs].sort((a, b) => a - b)
+    line.push(`whep p50=${seconds(percentile(sorted, 0.5))} whep p95=${seconds(percentile(sorted, 0.95))}`)
+  }
+  console.log(`latency: ${line.join(' ')}`)
 }
 
 await main()

@@ -30,6 +30,8 @@ export interface ChannelDoc {
   images?: Partial<Record<ChannelImageKind, string>>
   /** Set by a moderator (admin area): the channel cannot go live, its page says so, no list shows it. */
   disabled?: ChannelDisabled
+  /** Real-time playback (WHEP) offered beside LL-HLS: the owner's choice in the dashboard. */
+  realtime?: boolean
 }
 
 /** Who disabled a channel, when, and why (the reason is shown to its owner). */
@@ -37,6 +39,12 @@ export interface ChannelDisabled {
   at: Date
   by: string
   reason: string
+}
+
+/** Whether a channel offers real-time playback (its broadcasts are also sent to an SFU). */
+export async function realtimeOn(db: Db, channel: string): Promise<boolean> {
+  const doc = await db.collection<ChannelDoc>(CHANNELS_COLLECTION).findOne({name: channel}, {projection: {realtime: 1}})
+  return doc?.realtime === true
 }
 
 /** What every list of channels asks: a disabled channel is in none. */
@@ -140,7 +148,7 @@ export class Channels {
 
   /** Sets every profile field at once: one left empty is removed. */
   async setProfile(name: string, profile: ChannelProfile): Promise<void> {
-    const fields = ['description', 'category', 'tags', 'language', 'mature'] as const
+    const fields = ['description', 'category', 'tags', 'language', 'mature', 'realtime'] as const
     const $set: Partial<ChannelDoc> = {}
     const $unset: Partial<Record<(typeof fields)[number], ''>> = {}
     for (const field of fields) {

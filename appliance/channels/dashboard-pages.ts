@@ -108,7 +108,7 @@ const options = (choices: Record<string, string>, chosen: string, none: string):
   [`<option value="">${escapeHtml(none)}</option>`, ...Object.entries(choices).map(([value, label]) => `<option value="${escapeHtml(value)}"${value === chosen ? ' selected' : ''}>${escapeHtml(label)}</option>`)].join('')
 
 function profileForm(context: PageContext, path: string, channel: ChannelDoc, sent: ProfileForm | undefined, errors: FieldErrors): string {
-  const form: ProfileForm = sent ?? {description: channel.description ?? '', category: channel.category ?? '', tags: (channel.tags ?? []).join(', '), language: channel.language ?? '', mature: channel.mature === true}
+  const form: ProfileForm = sent ?? {description: channel.description ?? '', category: channel.category ?? '', tags: (channel.tags ?? []).join(', '), language: channel.language ?? '', mature: channel.mature === true, realtime: channel.realtime === true}
   return `<h2 id="profile">Channel profile</h2>
 <form class="stack" method="post" action="${path}/profile#profile" novalidate>
 ${csrfField(context.csrfToken)}
@@ -127,6 +127,7 @@ ${csrfField(context.csrfToken)}
   <select name="language"${invalid(errors, 'language')}>${options(CHANNEL_LANGUAGES, form.language, 'Not set')}</select>${errorOf(errors, 'language')}
 </label>
 <label class="choice"><input type="checkbox" name="mature" value="1"${form.mature ? ' checked' : ''}> Mature content <span class="hint">(viewers see a badge)</span></label>
+<label class="choice"><input type="checkbox" name="realtime" value="1"${form.realtime ? ' checked' : ''}> Real-time playback <span class="hint">(viewers may choose to watch with under a second of delay, for play with your chat; from your next broadcast; it costs the server a little more)</span></label>
 <button class="primary" type="submit">Save profile</button>
 </form>`
 }

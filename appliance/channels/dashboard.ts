@@ -248,7 +248,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     const channel = await channels.owned(request.params.channel, userId)
     if (channel === null) return notYours(request, reply)
     const body = request.body ?? {}
-    const form: ProfileForm = {description: text(body.description), category: text(body.category), tags: text(body.tags), language: text(body.language), mature: body.mature !== undefined}
+    const form: ProfileForm = {description: text(body.description), category: text(body.category), tags: text(body.tags), language: text(body.language), mature: body.mature !== undefined, realtime: body.realtime !== undefined}
     const parsed = parseProfile(form)
     if (parsed.errors !== undefined) return showChannel(request, reply, channel, {status: 400, errors: parsed.errors, profile: form})
     await channels.setProfile(channel.name, parsed.profile)

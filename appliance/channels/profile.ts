@@ -1,6 +1,6 @@
 /**
  * A channel's profile as its streamer types it on the dashboard (description, category, tags,
- * language, mature content), checked field by field: every problem is reported at once, beside
+ * language, mature content, real-time playback), checked field by field: every problem is reported at once, beside
  * its field.
  */
 import {
@@ -19,6 +19,8 @@ export interface ChannelProfile {
   tags?: string[]
   language?: ChannelLanguage
   mature?: boolean
+  /** Real-time playback (WHEP) offered beside LL-HLS, from the next broadcast on. */
+  realtime?: boolean
 }
 
 /** The form's fields as text (the checkbox: whether it was ticked). */
@@ -28,6 +30,7 @@ export interface ProfileForm {
   tags: string
   language: string
   mature: boolean
+  realtime: boolean
 }
 
 export type ProfileErrors = Partial<Record<keyof ProfileForm, string>>
@@ -57,6 +60,7 @@ export function parseProfile(form: ProfileForm): {profile: ChannelProfile; error
       ...(tags.length === 0 ? {} : {tags}),
       ...(language === '' ? {} : {language: language as ChannelLanguage}),
       ...(form.mature ? {mature: true} : {}),
+      ...(form.realtime ? {realtime: true} : {}),
     },
   }
 }

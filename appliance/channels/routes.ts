@@ -3,7 +3,7 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import type {Redis} from 'ioredis'
 import type {Db} from 'mongodb'
 
-import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, type Playback, type StreamState} from '../contract/index.js'
+import {CHANNEL_PATTERN, LIVE_PREFIX, playbackApiPath, realtimeKey, WHEP_PATH, type Playback, type StreamState} from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
 import {listNodes} from '../registry/nodes.js'
 import {countViewers} from '../relay/audience.js'
@@ -86,10 +86,11 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       state = known ?? undefined
       stale = true
     }
-    const [relays, vods, viewers] = await Promise.all([
+    const [relays, vods, viewers, realtime] = await Promise.all([
       listNodes(redis, 'relay').catch(() => []),
       state === undefined ? listVods(db, channel, 1).catch(() => []) : Promise.resolve([]),
       state === undefined || stale ? Promise.resolve(undefined) : countViewers(redis, [channel]).then((counts) => counts.get(channel), () => undefined),
+      state === undefined || stale ? Promise.resolve(false) : redis.exists(realtimeKey(channel)).then((n) => n === 1, () => false),
     ])
     const latest = vods[0]
     const playback: Playback = {
@@ -101,6 +102,7 @@ export async function channelRoutes(app: FastifyInstance, options: ChannelRoutes
       ...(relays[0] === undefined ? {} : {relay: relays[0].id}),
       // Only while a relay has its certificate (its registry record names the TLS port).
       ...(directOrigin !== undefined && relays.some((r) => r.ports.https !== undefined) ? {direct: `${directOrigin}${LIVE_PREFIX}/${channel}/master.m3u8`} : {}),
+      ...(realtime ? {realtime: `${WHEP_PATH}/${channel}`} : {}),
       ...(stale ? {stale} : {}),
       ...(latest === undefined ? {} : {vod: {streamId: latest.streamId, url: latest.url, page: vodPage(channel, latest.streamId)}}),
     }

@@ -85,9 +85,10 @@ export function watchPage(context: PageContext, options: WatchPageOptions): stri
     data: {state: 'loading', channel: options.channel, vod: options.vod?.url, 'audio-poster': audioPoster.url},
     body: `<div class="watch-layout"><div class="watch-main">
 ${banner === undefined ? '' : `<img class="channel-banner" src="${escapeHtml(banner)}" alt="" width="${CHANNEL_IMAGES.banner.width}" height="${CHANNEL_IMAGES.banner.height}">`}
-<div class="watch-header">${avatar(options.channel, imageUrl('avatar'))}<h1>${channel}</h1>${profile?.mature === true ? '<span class="mature-badge">Mature content</span>' : ''}<span id="badge">…</span><span id="viewers"></span><span id="quality" aria-live="polite"></span>${options.followBox ?? ''}</div>
+<div class="watch-header">${avatar(options.channel, imageUrl('avatar'))}<h1>${channel}</h1>${profile?.mature === true ? '<span class="mature-badge">Mature content</span>' : ''}<span id="badge">…</span><span id="viewers"></span><span id="quality" aria-live="polite"></span>${options.vod === undefined ? '<button class="secondary realtime-toggle" type="button" id="realtime" aria-pressed="false" hidden title="Under a second of delay, over WebRTC">Real time</button>' : ''}${options.followBox ?? ''}</div>
 ${profile?.title === undefined ? '' : `<p class="stream-title">${escapeHtml(profile.title)}</p>`}
 <video id="video" controls muted autoplay playsinline${options.vodPreviews === undefined ? '' : ` poster="${escapeHtml(options.vodPreviews.poster)}"`}></video>
+<p id="player-note" class="player-note" aria-live="polite" hidden></p>
 ${scrubStrip(options.vodPreviews)}
 <div id="offline"${offline === undefined ? '' : ' class="with-image"'}>${offline === undefined ? '' : `<img src="${escapeHtml(offline)}" alt="" width="${CHANNEL_IMAGES.offline.width}" height="${CHANNEL_IMAGES.offline.height}">`}<p>${channel} is offline. This page starts playing by itself when the broadcast begins.<span id="last" hidden><br><a id="last-link" href="">Watch the last broadcast</a></span></p></div>
 ${options.clipBox ?? ''}

@@ -17,6 +17,8 @@ export const watchJs = asset(
   const last = document.getElementById('last');
   const lastLink = document.getElementById('last-link');
   const AUDIO_POSTER = document.body.dataset.audioPoster;
+  const realtimeButton = document.getElementById('realtime');
+  const note = document.getElementById('player-note');
   let hls = null;
   let poll = null;
   const player = (window.shingPlayer = {state: 'loading', level: null, levels: [], hls: null, errors: []});
@@ -59,7 +61,104 @@ export const watchJs = asset(
   let watch = null;
   let checking = null;
 
+  // Real time (WHEP): the channel offers it while live (the API names its URL); the viewer chooses
+  // it with the Real time button (remembered), and LL-HLS takes over when it fails.
+  let rt = null;
+  let lastBody = null;
+  const realtimeWanted = () => { try { return localStorage.getItem('shing-realtime') === '1'; } catch { return false; } };
+  const setRealtimeWanted = (on) => { try { localStorage.setItem('shing-realtime', on ? '1' : '0'); } catch {} };
+  const canRealtime = () => typeof window.RTCPeerConnection === 'function';
+  function say(text) { note.textContent = text || ''; note.hidden = !text; }
+  function showRealtime(url) {
+    if (!realtimeButton) return;
+    realtimeButton.hidden = !url || !canRealtime();
+    realtimeButton.setAttribute('aria-pressed', String(player.mode === 'realtime'));
+  }
+  function stopRealtime() {
+    if (!rt) return;
+    const session = rt;
+    rt = null;
+    clearTimeout(session.timer);
+    video.removeEventListener('resize', session.size);
+    session.pc.close();
+    // Ends the session on the server now (else it ends when the SFU notices the silence).
+    if (session.location) fetch(session.location, {method: 'DELETE', keepalive: true}).catch(() => {});
+    video.srcObject = null;
+  }
+  function realtimeFailed(why) {
+    if (player.mode !== 'realtime') return;
+    player.realtimeErrors = (player.realtimeErrors || 0) + 1;
+    player.realtimeError = why;
+    stopRealtime();
+    const body = lastBody;
+    current = null;
+    if (watch) { clearInterval(watch); watch = null; }
+    say('Real time is not available now (' + why + '): playing with the usual delay.');
+    if (body) { play(source(body), body.streamId); showRealtime(body.realtime); }
+  }
+  function playRealtime(body) {
+    if (poll) { clearInterval(poll); poll = null; }
+    current = body.streamId;
+    last.hidden = true;
+    setState('live');
+    player.mode = 'realtime';
+    player.source = 'realtime';
+    quality.textContent = '';
+    if (!watch) watch = setInterval(check, 15000);
+    const pc = new RTCPeerConnection();
+    const session = (rt = {pc, location: null, timer: null, size: null});
+    player.realtimeState = 'connecting';
+    pc.addTransceiver('video', {direction: 'recvonly'});
+    pc.addTransceiver('audio', {direction: 'recvonly'});
+    const stream = new MediaStream();
+    pc.addEventListener('track', (event) => {
+      stream.addTrack(event.track);
+      video.srcObject = stream;
+      video.play().catch(() => {});
+    });
+    // The picture's height, as LL-HLS shows its rendition's.
+    const size = () => { if (rt === session && video.videoHeight) quality.textContent = video.videoHeight + 'p'; };
+    video.addEventListener('resize', size);
+    session.size = size;
+    pc.addEventListener('connectionstatechange', () => {
+      if (rt !== session) return;
+      player.realtimeState = pc.connectionState;
+      if (pc.connectionState === 'connected') clearTimeout(session.timer);
+      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') realtimeFailed('the connection failed');
+    });
+    session.timer = setTimeout(() => { if (rt === session && pc.connectionState !== 'connected') realtimeFailed('no connection within 10 s'); }, 10000);
+    (async () => {
+      await pc.setLocalDescription(await pc.createOffer());
+      const response = await fetch(body.realtime, {method: 'POST', headers: {'content-type': 'application/sdp'}, body: pc.localDescription.sdp});
+      const text = await response.text();
+      if (rt !== session) return;
+      if (response.status !== 201) throw new Error(text.trim() || 'HTTP ' + response.status);
+      session.location = response.headers.get('location');
+      await pc.setRemoteDescription({type: 'answer', sdp: text});
+    })().catch((error) => { if (rt === session) realtimeFailed(error.message); });
+  }
+  /** A broadcast starts playing: in real time when the viewer chose it and the channel offers it. */
+  function begin(body) {
+    lastBody = body;
+    say('');
+    if (body.realtime && realtimeWanted() && canRealtime()) playRealtime(body);
+    else play(source(body), body.streamId);
+    showRealtime(body.realtime);
+  }
+  if (realtimeButton) {
+    realtimeButton.addEventListener('click', () => {
+      const body = lastBody;
+      if (!body) return;
+      const on = player.mode !== 'realtime';
+      setRealtimeWanted(on);
+      stop();
+      if (on) begin({...body}); else { say(''); play(source(body), body.streamId); showRealtime(body.realtime); }
+    });
+  }
+
   function stop() {
+    stopRealtime();
+    player.mode = null;
     if (hls) { hls.destroy(); hls = null; player.hls = null; }
     current = null;
     quality.textContent = '';
@@ -81,6 +180,7 @@ export const watchJs = asset(
   function play(url, streamId, state) {
     if (poll) { clearInterval(poll); poll = null; }
     current = streamId;
+    player.mode = 'hls';
     directLoaded = false;
     last.hidden = true;
     setState(state || 'live');
@@ -156,9 +256,16 @@ export const watchJs = asset(
       const body = await response.json();
       if (!response.ok) { if (current === null) goOffline(); return; }
       viewers.textContent = body.live && typeof body.viewers === 'number' ? body.viewers + (body.viewers === 1 ? ' viewer' : ' viewers') : '';
-      if (!body.live) goOffline(body.vod);
+      if (!body.live) { goOffline(body.vod); showRealtime(undefined); }
       // Started, or a new broadcast (the streamer reconnected): play it from its start.
-      else if (body.streamId !== current) { stop(); setAudioOnly(body.audioOnly === true); play(source(body), body.streamId); }
+      else if (body.streamId !== current) { stop(); setAudioOnly(body.audioOnly === true); begin(body); }
+      else {
+        // The same broadcast: real time may have come (its tracks reach the SFU a moment after it starts) or gone.
+        const offered = !lastBody || lastBody.realtime !== body.realtime;
+        lastBody = body;
+        showRealtime(body.realtime);
+        if (offered && body.realtime && player.mode === 'hls' && realtimeWanted() && canRealtime() && !player.realtimeErrors) { stop(); begin(body); }
+      }
     } catch {
       // The API is away: a playing broadcast goes on; otherwise show offline and keep asking.
       if (current === null) goOffline();

@@ -60,6 +60,7 @@ import {registeredRoles} from '../contract/index.js'
 import {JobQueues} from '../jobs/queues.js'
 import {assignRoutes} from '../ingest/assign.js'
 import {whipRoutes} from '../ingest/whip-forward.js'
+import {whepRoutes} from '../realtime/whep.js'
 import {mongoCheck, redisCheck, s3Check} from '../platform/checks.js'
 import type {ComponentDef} from '../platform/component.js'
 import {apiError, createHttpServer, listen} from '../platform/http-server.js'
@@ -211,6 +212,7 @@ export const web: ComponentDef<'web'> = {
     await app.register(registryRoutes, {redis})
     await app.register(assignRoutes, {redis, publicHost: env.SHING_PUBLIC_HOST})
     await app.register(whipRoutes, {redis, log: log.child({module: 'whip'})})
+    await app.register(whepRoutes, {redis, streamKeySecret: ctx.secret('streamKeySecret'), publicHost: env.SHING_PUBLIC_HOST, registry: metrics.registry, log: log.child({module: 'whep'})})
     const outbox = createOutbox(smtpSettings(env), jobs)
     const mailLinks = new MailLinks(redis)
     const accountMail = new AccountMail(mailLinks, outbox, settings, env.SHING_PUBLIC_URL)

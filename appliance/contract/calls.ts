@@ -69,7 +69,11 @@ export type MediaSource = (typeof mediaSources)[number]
 
 /** What the browser asks (Socket.IO event 'call', with an ack); the web adds room and peer. */
 export const callRequestSchema = z.discriminatedUnion('method', [
-  z.object({method: z.literal('join'), room: z.string().regex(ROOM_ID_PATTERN), rtpCapabilities: opaque.optional()}),
+  /**
+   * `matchPayloadTypes` (components only): the SFU sends this receiver the room's media with the
+   * payload types its rtpCapabilities name (a WHEP player's offer), not the router's.
+   */
+  z.object({method: z.literal('join'), room: z.string().regex(ROOM_ID_PATTERN), rtpCapabilities: opaque.optional(), matchPayloadTypes: z.boolean().optional()}),
   z.object({method: z.literal('setRtpCapabilities'), rtpCapabilities: opaque}),
   z.object({method: z.literal('createTransport'), direction: z.enum(['send', 'recv'])}),
   z.object({method: z.literal('connectTransport'), transportId: id, dtlsParameters: opaque}),
@@ -78,7 +82,8 @@ export const callRequestSchema = z.discriminatedUnion('method', [
   z.object({method: z.literal('closeProducer'), producerId: id}),
   z.object({method: z.literal('pauseProducer'), producerId: id}),
   z.object({method: z.literal('resumeProducer'), producerId: id}),
-  z.object({method: z.literal('consume'), transportId: id, producerId: id}),
+  /** `mid`: the receiver's own m-section for it (a WHEP viewer's offer names its mids; a call's page takes the SFU's). */
+  z.object({method: z.literal('consume'), transportId: id, producerId: id, mid: z.string().min(1).max(32).optional()}),
   z.object({method: z.literal('resumeConsumer'), consumerId: id}),
   /** Which simulcast layer a tile needs (0 = smallest). */
   z.object({method: z.literal('setPreferredLayer'), consumerId: id, spatialLayer: z.number().int().min(0).max(2)}),

@@ -97,6 +97,8 @@ export const playbackSchema = z.object({
   audioOnly: z.boolean().optional(),
   /** Live: how many watch it now, across every relay (counted over the last 10-20 s). */
   viewers: z.number().int().min(0).optional(),
+  /** Live and playable in real time too (WHEP, under a second): the URL to POST an offer to (relative). */
+  realtime: z.string().optional(),
   /** Redis is away: this is the last state known (it may have changed since). */
   stale: z.boolean().optional(),
   /** Offline: the last broadcast, to watch again (its master playlist and its page). */

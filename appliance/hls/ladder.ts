@@ -1,4 +1,5 @@
 import type {HardwareProfile, Rendition} from '../contract/hardware-profile.js'
+import {REALTIME_AUDIO_KBPS, REALTIME_CODECS} from '../contract/whep.js'
 
 /** What the ladder needs of a hardware profile. */
 export type LadderProfile = Pick<HardwareProfile, 'encoder' | 'ladder' | 'hls'>
@@ -31,6 +32,15 @@ export interface LadderOptions {
   inputArgs?: string[]
   /** The first rendition goes to this file descriptor, the next to fd + 1, … */
   firstFd?: number
+  /** Real-time playback: the top rendition's video, and the audio in Opus, also as RTP to this local port. */
+  realtime?: RealtimeOutput
+}
+
+/** Where the ladder sends its real-time RTP (the ingest forwards it to the SFU), and the SSRCs it uses. */
+export interface RealtimeOutput {
+  port: number
+  videoSsrc: number
+  audioSsrc: number
 }
 
 export interface LadderOutput {
@@ -71,7 +81,7 @@ const PROGRESS_ARGS = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-nos
  *   AAC encode costs about 1% of one core, nothing next to the video.
  * - progress goes to stdout as key=value lines (`speed=1.01x`): the ingest's load figure.
  */
-export function ladderArgs({profile, input, inputArgs = [], firstFd = 3, tracks = {video: true, audio: true}, rungs}: LadderOptions): LadderCommand {
+export function ladderArgs({profile, input, inputArgs = [], firstFd = 3, tracks = {video: true, audio: true}, rungs, realtime}: LadderOptions): LadderCommand {
   const ladder = rungs ?? ladderRungs(profile, tracks)
   if (!tracks.video) return audioLadderArgs({profile, input, inputArgs, firstFd, ladder})
   const {encoder, hls} = profile
@@ -92,15 +102,64 @@ export function ladderArgs({profile, input, inputArgs = [], firstFd = 3, tracks 
     const fragMicros = Math.round(hls.partSeconds * 1_000_000)
     args.push(
       '-map', `[v${i}]`, '-map', '0:a:0?',
-      ...encoder.videoArgs,
+      ...(i === 0 && realtime !== undefined ? constrainedBaseline(encoder.videoArgs) : encoder.videoArgs),
       '-b:v', `${r.videoKbps}k`, '-maxrate', `${r.videoKbps}k`, '-bufsize', `${r.videoKbps * 2}k`,
       '-g', gop, '-keyint_min', gop, '-sc_threshold', '0', '-bf', '0',
       '-force_key_frames', `expr:gte(t,n_forced*${hls.segmentSeconds})`,
-      ...audioAndMuxer(r, fragMicros, fd),
+      ...(i === 0 && realtime !== undefined ? audioAndTee(r, fragMicros, fd, realtime) : audioAndMuxer(r, fragMicros, fd)),
     )
     outputs.push({rendition: r, fd})
   }
+  // The RTP muxer prints its SDP on stdout, where the progress lines go: the ingest knows what it
+  // sends. (Only an rtp output has one: with none, -sdp_file is an error.)
+  if (realtime !== undefined && tracks.audio) args.push(...realtimeAudio(realtime), '-sdp_file', '/dev/null')
   return {args, outputs}
+}
+
+/** Each encoder's name for H.264 Constrained Baseline (x264's baseline is constrained: it has no FMO or ASO). */
+const BASELINE: Record<string, string> = {libx264: 'baseline', h264_nvenc: 'baseline', h264_qsv: 'baseline', h264_vaapi: 'constrained_baseline'}
+
+/**
+ * The profile's encoder arguments with its H.264 profile set to Constrained Baseline: what every
+ * WebRTC player decodes (REALTIME_CODECS). The top rendition of a real-time channel is encoded so,
+ * for its LL-HLS viewers too (one encode for both; about a tenth more bits for the same picture).
+ */
+export function constrainedBaseline(videoArgs: readonly string[]): string[] {
+  const encoder = videoArgs[videoArgs.indexOf('-c:v') + 1] ?? ''
+  const profile = BASELINE[encoder] ?? 'baseline'
+  const at = videoArgs.indexOf('-profile:v')
+  return at === -1 ? [...videoArgs, '-profile:v', profile] : videoArgs.map((arg, i) => (i === at + 1 ? profile : arg))
+}
+
+/** RTP to the ingest's forwarder: packets that fit a WebRTC path, RTCP on the same port (rtcp-mux). */
+const rtpUrl = (port: number): string => `rtp://127.0.0.1:${port}?pkt_size=1200&rtcpport=${port}`
+
+/**
+ * The top rendition, written twice by the tee muxer from one encode: its fragmented MP4 (as the
+ * others') and its video as RTP for real-time playback. The encoder writes its parameter sets
+ * once (global header, which MP4 needs); dump_extra repeats them before each keyframe of the RTP,
+ * so that a viewer who starts mid-stream can decode. An RTP send that fails costs only itself.
+ */
+function audioAndTee(r: Rendition, fragMicros: number, fd: number, realtime: RealtimeOutput): string[] {
+  const {video} = REALTIME_CODECS
+  const mp4 = `[f=mp4:movflags=${fragmentFlags}:frag_duration=${fragMicros}:avoid_negative_ts=disabled]pipe:${fd}`
+  const rtp = `[f=rtp:select=v:onfail=ignore:bsfs/v=dump_extra:payload_type=${video.payloadType}:ssrc=${realtime.videoSsrc}]${rtpUrl(realtime.port)}`
+  return [
+    '-c:a', 'aac', '-b:a', `${r.audioKbps}k`, '-ar', '48000', '-ac', '2',
+    '-flags', '+global_header', '-avoid_negative_ts', 'disabled',
+    '-f', 'tee', `${mp4}|${rtp}`,
+  ]
+}
+
+/** The audio once more, in Opus (what WebRTC plays), as RTP beside the top rendition's video. */
+function realtimeAudio(realtime: RealtimeOutput): string[] {
+  const {audio} = REALTIME_CODECS
+  return [
+    '-map', '0:a:0', '-vn',
+    '-c:a', 'libopus', '-b:a', `${REALTIME_AUDIO_KBPS}k`, '-ar', '48000', '-ac', '2', '-application', 'lowdelay', '-frame_duration', '20',
+    '-payload_type', String(audio.payloadType), '-ssrc', String(realtime.audioSsrc),
+    '-f', 'rtp', rtpUrl(realtime.port),
+  ]
 }
 
 /** Each rendition's AAC and its fragmented MP4 pipe (fragments at most one part long). */

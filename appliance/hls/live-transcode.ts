@@ -4,7 +4,7 @@ import type {Readable} from 'node:stream'
 
 import {Fmp4Reader} from './fmp4.js'
 import type {Rendition} from '../contract/index.js'
-import {ladderArgs, type LadderProfile, type LadderTracks} from './ladder.js'
+import {ladderArgs, type LadderProfile, type LadderTracks, type RealtimeOutput} from './ladder.js'
 import {LlHlsPackager, packagerRenditions} from './llhls.js'
 
 export interface LiveTranscodeOptions {
@@ -17,6 +17,8 @@ export interface LiveTranscodeOptions {
   tracks?: LadderTracks
   /** The rungs to encode (default: all the tracks allow). */
   rungs?: Rendition[]
+  /** Real-time playback: the top rung's video and the audio also as RTP (ladder.ts). */
+  realtime?: RealtimeOutput
   /**
    * Packages into this packager instead of a new one (the ladder restarted without a rung); it
    * is then not ended when ffmpeg exits: the caller owns it.
@@ -78,6 +80,7 @@ export class LiveTranscode extends EventEmitter<LiveTranscodeEvents> {
       ...(options.inputArgs ? {inputArgs: options.inputArgs} : {}),
       ...(options.tracks ? {tracks: options.tracks} : {}),
       ...(options.rungs ? {rungs: options.rungs} : {}),
+      ...(options.realtime ? {realtime: options.realtime} : {}),
     })
     this.args = command.args
     this.rungs = command.outputs.map((o) => o.rendition)

@@ -10,13 +10,14 @@ import {readFileSync} from 'node:fs'
 
 import {Counter} from 'prom-client'
 
-import type {Rendition} from '../contract/index.js'
+import {sfuRpcToken, type Rendition} from '../contract/index.js'
 import {JobQueues} from '../jobs/queues.js'
-import {ladderRungs} from '../hls/ladder.js'
+import {ladderRungs, type RealtimeOutput} from '../hls/ladder.js'
 import {LiveTranscode} from '../hls/live-transcode.js'
 import {LlHlsPackager, packagerRenditions} from '../hls/llhls.js'
 import type {ComponentContext} from '../platform/component.js'
 import type {Logger} from '../platform/logger.js'
+import {startRealtimeSender, type RealtimeSender} from '../realtime/sender.js'
 import {DvrArchive, type ArchivedRendition} from '../vods/dvr-archive.js'
 import {BoxCpu, CapacityMonitor, type CapacityOptions, type CapacityState} from './capacity.js'
 import type {AcceptedPublish, LadderLoad, OriginResponse, PublishHooks, PublishHooksFactory} from './rtmp-ingest.js'
@@ -45,6 +46,8 @@ interface LiveStream {
   /** Renditions the stream started with (a shed stream runs fewer). */
   packagerRungs: number
   ending: Promise<void> | undefined
+  /** Real-time playback's forwarding to an SFU, for a channel that has it on. */
+  realtime: RealtimeSender | undefined
 }
 
 /** SIGINT → SIGKILL grace for a ladder whose publish ended. */
@@ -111,6 +114,9 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
     })
     metrics.gauge('shing_ingest_behind_realtime', '1 while a live ladder falls behind realtime or the box has no CPU to spare', () => (measured.full ? 1 : 0))
     metrics.gauge('shing_ingest_full', '1 while the ingest takes no new publish (behind realtime, or a running stream gave up renditions)', () => (state.full ? 1 : 0))
+    metrics.gauge('shing_ingest_realtime_packets', 'RTP packets of real-time playback forwarded to SFUs by the streams live now', () =>
+      [...live.values()].reduce((sum, stream) => sum + (stream.realtime?.forwarded() ?? 0), 0),
+    )
     metrics.gauge('shing_ingest_box_cpu', "The box's CPU share busy over the last seconds (every process on it)", () => state.boxBusy ?? 0)
 
     const sampleCpu = (stream: LiveStream): void => {
@@ -131,7 +137,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       })
     }
 
-    const newTranscode = (publish: AcceptedPublish, extra: {packager: LlHlsPackager; rungs?: Rendition[]}): LiveTranscode =>
+    const newTranscode = (publish: AcceptedPublish, extra: {packager: LlHlsPackager; rungs?: Rendition[]; realtime?: RealtimeOutput}): LiveTranscode =>
       new LiveTranscode({
         profile: env.profile,
         input: publish.inputUrl,
@@ -143,7 +149,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         ...(options.ffmpegPath === undefined ? {} : {ffmpegPath: options.ffmpegPath}),
       })
 
-    const start = (publish: AcceptedPublish): LiveStream => {
+    const start = (publish: AcceptedPublish, realtime: RealtimeSender | undefined): LiveStream => {
       const {channel, state: streamState} = publish
       // The stream's packager outlives any one ffmpeg (a shed replaces the ffmpeg, not the playlists).
       const packager = new LlHlsPackager({
@@ -151,7 +157,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         segmentSeconds: env.profile.hls.segmentSeconds,
         partSeconds: env.profile.hls.partSeconds,
       })
-      const transcode = newTranscode(publish, {packager})
+      const transcode = newTranscode(publish, {packager, ...(realtime === undefined ? {} : {realtime: realtime.output})})
       const archive = new DvrArchive(storage, channel, streamState.streamId, log.child({channel, streamId: streamState.streamId}))
       const stream: LiveStream = {
         publish,
@@ -165,6 +171,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         retired: undefined,
         packagerRungs: transcode.rungs.length,
         ending: undefined,
+        realtime,
       }
       const archiveFailed = (): void => archiveFailures.inc()
       // setInit comes once per rendition and encode (a restarted encode sends the same bytes again).
@@ -194,7 +201,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       if (stream.ending !== undefined) return
       stream.packager.restartEncode(rest.map((r) => r.name))
       stream.packager.dropRendition(top.name)
-      const transcode = newTranscode(stream.publish, {packager: stream.packager, rungs: rest})
+      const transcode = newTranscode(stream.publish, {packager: stream.packager, rungs: rest, ...(stream.realtime === undefined ? {} : {realtime: stream.realtime.output})})
       stream.transcode = transcode
       wire(stream, transcode)
       log.warn(
@@ -212,6 +219,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       await stream.shedding
       sampleCpu(stream)
       await stream.transcode.stop()
+      await stream.realtime?.close().catch((error: unknown) => log.warn({channel, err: (error as Error).message}, 'realtime: not closed cleanly'))
       packager.end()
       // Relays see the channel offline already (its state is released): stop serving it.
       if (live.get(channel) === stream) live.delete(channel)
@@ -262,7 +270,15 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         const previous = live.get(publish.channel)
         // A reconnect while the last broadcast still winds down: that one is closing on its own.
         if (previous !== undefined && previous.ending === undefined) previous.publish.end('superseded')
-        const stream = start(publish)
+        // Real-time playback where the channel has it on (and there is video to send).
+        const realtime =
+          publish.realtime && publish.tracks.video
+            ? await startRealtimeSender({redis: ctx.redis, token: sfuRpcToken(ctx.secret('streamKeySecret')), log}, publish.channel, publish.state.streamId, publish.tracks).catch((error: unknown) => {
+                log.warn({channel: publish.channel, err: (error as Error).message}, 'realtime: could not start; the broadcast plays over LL-HLS only')
+                return undefined
+              })
+            : undefined
+        const stream = start(publish, realtime)
         live.set(publish.channel, stream)
         log.info({channel: publish.channel, streamId: publish.state.streamId, pid: stream.transcode.pid, renditions: stream.transcode.rungs.map((r) => r.name)}, 'ladder started')
         // Followers and webhooks hear of it from a worker; Redis away must not stop the broadcast.

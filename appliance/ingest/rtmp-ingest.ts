@@ -8,6 +8,7 @@ import NodeMediaServer from 'node-media-server'
 import nmsLogger from 'node-media-server/src/core/logger.js'
 import {Counter} from 'prom-client'
 
+import {realtimeOn} from '../channels/channels.js'
 import {StreamKeys} from '../channels/stream-keys.js'
 import {buildStreamState, renditionsOf, StreamRecords, StreamStates} from '../channels/stream-state.js'
 import {LIVE_PREFIX, REGISTRY_TTL_SECONDS, RTMP_APP, rtmpUrl, streamStatsKey, type StreamState} from '../contract/index.js'
@@ -35,6 +36,8 @@ export interface AcceptedPublish {
   tracks: LadderTracks
   /** rtmp://127.0.0.1:<port>/live/<key>: where a local ffmpeg plays the publish back from. */
   inputUrl: string
+  /** The channel has real-time playback (WHEP) on: the ladder also sends its top rendition to an SFU. */
+  realtime: boolean
   /** Ends the publish from our side (its ladder died): the publisher is dropped, onPublishEnded follows. */
   end(reason: string): void
 }
@@ -503,7 +506,12 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
       untap()
       return refuseStarted(t, 'already-live', `${t.channel} is already live from another encoder: stop that one first`, {fix: 'a second encoder publishes the channel'})
     }
+    const realtime = await realtimeOn(mongo.db, t.channel).catch((error: unknown) => {
+      log.warn({channel: t.channel, err: (error as Error).message}, 'could not read the channel\'s real-time setting: LL-HLS only')
+      return false
+    })
     const publish: AcceptedPublish = {
+      realtime,
       channel: t.channel,
       streamKey: aliases.get(session.streamName) ?? session.streamName,
       state,

@@ -18,6 +18,8 @@ export interface OfferedMedia {
   mid: string
   kind: 'audio' | 'video'
   rtpParameters: types.RtpParameters
+  /** The SFU sends this section (WHEP: a consumer's parameters); else it receives it (WHIP). */
+  send?: {streamId: string; trackId: string}
 }
 
 export interface ReadOffer {
@@ -33,7 +35,7 @@ type Rtp = MediaDescription['rtp'][number]
 const CODEC_NAMES: Record<'audio' | 'video', string> = {audio: 'Opus', video: 'H.264 or VP8'}
 
 /** The section's format parameters for a payload type, as mediasoup writes them (numbers as numbers). */
-function fmtpOf(media: MediaDescription, payload: number): Record<string, string | number> {
+export function fmtpOf(media: MediaDescription, payload: number): Record<string, string | number> {
   const config = media.fmtp.find((f) => f.payload === payload)?.config
   if (config === undefined) return {}
   const params = sdpTransform.parseParams(config) as Record<string, string | number>
@@ -165,7 +167,7 @@ export interface TransportSide {
   dtlsParameters: types.DtlsParameters
 }
 
-/** The answer: the taken sections receive on the SFU transport (one bundle), the others are declined. */
+/** The answer: the taken sections receive (WHIP) or send (WHEP) on the SFU transport (one bundle), the others are declined. */
 export function writeAnswer(read: ReadOffer, transport: TransportSide): string {
   const {offer} = read
   const fingerprint = transport.dtlsParameters.fingerprints.find((f) => f.algorithm === 'sha-256') ?? transport.dtlsParameters.fingerprints[0]!
@@ -191,6 +193,18 @@ export function writeAnswer(read: ReadOffer, transport: TransportSide): string {
     const config = Object.entries(codec.parameters ?? {})
       .map(([key, value]) => `${key}=${String(value)}`)
       .join(';')
+    const ssrc = taken.rtpParameters.encodings?.[0]?.ssrc
+    const cname = taken.rtpParameters.rtcp?.cname ?? 'shing'
+    const sending =
+      taken.send === undefined
+        ? {direction: 'recvonly' as const}
+        : {
+            direction: 'sendonly' as const,
+            msid: [{id: taken.send.streamId, appdata: taken.send.trackId}],
+            ...(ssrc === undefined
+              ? {}
+              : {ssrcs: [{id: ssrc, attribute: 'cname', value: cname}, {id: ssrc, attribute: 'msid', value: `${taken.send.streamId} ${taken.send.trackId}`}]}),
+          }
     return {
       type: section.type,
       port: 7,
@@ -198,7 +212,7 @@ export function writeAnswer(read: ReadOffer, transport: TransportSide): string {
       payloads: String(codec.payloadType),
       connection: {version: 4, ip: '127.0.0.1'},
       mid,
-      direction: 'recvonly' as const,
+      ...sending,
       iceUfrag: transport.iceParameters.usernameFragment,
       icePwd: transport.iceParameters.password,
       candidates,
@@ -210,7 +224,7 @@ export function writeAnswer(read: ReadOffer, transport: TransportSide): string {
       fmtp: config === '' ? [] : [{payload: codec.payloadType, config}],
       rtcpFb: (codec.rtcpFeedback ?? []).map((f) => ({payload: String(codec.payloadType), type: f.type, ...(f.parameter === undefined || f.parameter === '' ? {} : {subtype: f.parameter})})),
       ext: (taken.rtpParameters.headerExtensions ?? []).map((e) => ({value: e.id, uri: e.uri})),
-      ...(taken.rtpParameters.encodings?.[0]?.rid === undefined
+      ...(taken.send !== undefined || taken.rtpParameters.encodings?.[0]?.rid === undefined
         ? {}
         : {rids: [{id: taken.rtpParameters.encodings[0].rid, direction: 'recv'}], simulcast: {dir1: 'recv', list1: taken.rtpParameters.encodings[0].rid}}),
     }

@@ -8,6 +8,7 @@
  * Redis (CALL_EVENTS_CHANNEL). A participant whose browser went away without saying so (a closed
  * tab, a web instance that died) is dropped when their transports stop answering.
  */
+import {isSameProfile} from 'h264-profile-level-id'
 import type {types} from 'mediasoup'
 
 import {
@@ -91,8 +92,17 @@ interface RoomPart {
   /** Sees every audio producer of the room (its own and those piped in); the first part's speaks. */
   speaker: types.ActiveSpeakerObserver
   peers: number
-  /** Producers of other parts already piped into this one (a producer is piped once). */
-  piped: Set<string>
+  /**
+   * Producers of other parts already piped into this one (a producer is piped once), by their id
+   * in the room, to their id here: the same, unless the two parts share a worker (mediasoup then
+   * gives the pipe producer an id of its own).
+   */
+  piped: Map<string, string>
+  /**
+   * A part for receivers that number codecs their own way (WHEP players: their offer's payload
+   * types), made with those numbers: which ones. Only such receivers go to it.
+   */
+  flavour?: string
 }
 
 interface Room {
@@ -231,7 +241,7 @@ export class CallRooms {
         return {}
       }
       case 'consume':
-        return this.consume(room, peer, request.transportId, request.producerId)
+        return this.consume(room, peer, request.transportId, request.producerId, request.mid)
       case 'resumeConsumer':
         await this.consumer(peer, request.consumerId).resume()
         return {}
@@ -279,7 +289,8 @@ export class CallRooms {
     const room = await this.openRoom(rpc.room)
     // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
     if (rpc.internal !== true && [...room.peers.values()].filter((p) => !p.internal).length >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
-    const part = await this.partFor(room)
+    const capabilities = request.rtpCapabilities as unknown as types.RtpCapabilities | undefined
+    const part = rpc.internal === true && request.matchPayloadTypes === true && capabilities !== undefined ? await this.flavouredPart(room, capabilities) : await this.partFor(room)
     const peer: Peer = {
       id: rpc.peer,
       part,
@@ -330,7 +341,7 @@ export class CallRooms {
   /** Where the next participant goes: the room's part with room on its worker, else a new part on the least busy other worker. */
   private async partFor(room: Room): Promise<RoomPart> {
     const budget = this.options.consumersPerWorker
-    const open = room.parts.filter((part) => part.worker.consumers < budget && !part.router.closed).sort((a, b) => a.worker.consumers - b.worker.consumers)[0]
+    const open = room.parts.filter((part) => part.flavour === undefined && part.worker.consumers < budget && !part.router.closed).sort((a, b) => a.worker.consumers - b.worker.consumers)[0]
     if (open !== undefined) return open
     const used = new Set(room.parts.map((part) => part.worker))
     const other = this.options.workers().filter((worker) => !used.has(worker)).sort((a, b) => a.consumers - b.consumers)[0]
@@ -341,11 +352,61 @@ export class CallRooms {
     return part
   }
 
+  /**
+   * Where a receiver goes that must get the room's media with its own payload types (mediasoup
+   * sends a router's numbers, and a WHEP player's offer has its own; mediasoup cannot renumber per
+   * consumer): a part whose router numbers the room's codecs as this receiver does, shared by every
+   * receiver that numbers them alike (one browser version), on a worker with room.
+   */
+  private async flavouredPart(room: Room, capabilities: types.RtpCapabilities): Promise<RoomPart> {
+    const codecs: types.RouterRtpCodecCapability[] = []
+    for (const producer of [...room.peers.values()].flatMap((peer) => [...peer.producers.values()])) {
+      const codec = producer.rtpParameters.codecs[0]
+      if (codec === undefined || codecs.some((c) => c.mimeType.toLowerCase() === codec.mimeType.toLowerCase())) continue
+      const mode = (p: Record<string, unknown> | undefined): number => Number(p?.['packetization-mode'] ?? 0)
+      const match = (capabilities.codecs ?? []).find(
+        (c) =>
+          c.mimeType.toLowerCase() === codec.mimeType.toLowerCase() &&
+          c.clockRate === codec.clockRate &&
+          (c.kind !== 'audio' || (c.channels ?? 1) === (codec.channels ?? 1)) &&
+          (codec.mimeType.toLowerCase() !== 'video/h264' || (mode(c.parameters) === mode(codec.parameters) && isSameProfile(c.parameters, codec.parameters))),
+      )
+      if (match?.preferredPayloadType === undefined) continue
+      codecs.push({
+        kind: producer.kind,
+        mimeType: codec.mimeType as types.RouterRtpCodecCapability['mimeType'],
+        clockRate: codec.clockRate,
+        ...(codec.channels === undefined ? {} : {channels: codec.channels}),
+        parameters: codec.parameters ?? {},
+        preferredPayloadType: match.preferredPayloadType,
+      })
+    }
+    // Nothing sent yet, or nothing this receiver decodes: the room's own part (consume says why).
+    if (codecs.length === 0) return this.partFor(room)
+    // Audio first: mediasoup numbers a video codec's retransmissions from the free numbers as it
+    // reads the list, and must not take one the audio claims after it.
+    codecs.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'audio' ? -1 : 1))
+    const flavour = codecs.map((c) => `${c.mimeType}=${c.preferredPayloadType}`).sort().join(',')
+    const budget = this.options.consumersPerWorker
+    const parts = room.parts.filter((part) => part.flavour === flavour && !part.router.closed)
+    const open = parts.filter((part) => part.worker.consumers < budget).sort((a, b) => a.worker.consumers - b.worker.consumers)[0]
+    if (open !== undefined) return open
+    const used = new Set(parts.map((part) => part.worker))
+    const worker = this.options.workers().filter((w) => !used.has(w)).sort((a, b) => a.consumers - b.consumers)[0]
+    if (worker === undefined || worker.consumers >= budget) {
+      const least = parts.toSorted((a, b) => a.worker.consumers - b.worker.consumers)[0]
+      if (least !== undefined) return least
+    }
+    const part = await this.addPart(room, worker ?? this.options.workers().toSorted((a, b) => a.consumers - b.consumers)[0]!, {flavour, mediaCodecs: codecs})
+    this.options.log.info({room: room.id, flavour, worker: part.worker.worker.pid}, 'call: a part for receivers that number codecs their own way')
+    return part
+  }
+
   /** A router for the room on `worker`, with every producer the room has piped into it. */
-  private async addPart(room: Room, worker: CallWorker): Promise<RoomPart> {
-    const router = await worker.worker.createRouter({mediaCodecs: worker.mediaCodecs})
+  private async addPart(room: Room, worker: CallWorker, flavoured?: {flavour: string; mediaCodecs: types.RouterRtpCodecCapability[]}): Promise<RoomPart> {
+    const router = await worker.worker.createRouter({mediaCodecs: flavoured?.mediaCodecs ?? worker.mediaCodecs})
     const speaker = await router.createActiveSpeakerObserver({interval: 300})
-    const part: RoomPart = {router, worker, speaker, peers: 0, piped: new Set()}
+    const part: RoomPart = {router, worker, speaker, peers: 0, piped: new Map(), ...(flavoured === undefined ? {} : {flavour: flavoured.flavour})}
     speaker.on('dominantspeaker', ({producer}) => {
       if (room.parts[0] === part) this.emit(room, {type: 'activeSpeaker', peer: (producer.appData as {peer: string}).peer})
     })
@@ -356,14 +417,16 @@ export class CallRooms {
     return part
   }
 
-  /** Makes `producer` (on `from`) consumable on `to`, under the same id; audio joins `to`'s speaker detection. */
+  /** Makes `producer` (on `from`) consumable on `to` (its id there in `to.piped`); audio joins `to`'s speaker detection. */
   private async pipe(room: Room, producer: types.Producer, from: RoomPart, to: RoomPart): Promise<void> {
     // Once per producer and part: a producer made while the part is being filled would come twice.
     if (from === to || producer.closed || to.router.closed || to.piped.has(producer.id)) return
-    to.piped.add(producer.id)
+    to.piped.set(producer.id, producer.id)
     producer.observer.once('close', () => to.piped.delete(producer.id))
-    await from.router.pipeToRouter({producerId: producer.id, router: to.router})
-    if (producer.kind === 'audio') await to.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
+    const {pipeProducer} = await from.router.pipeToRouter({producerId: producer.id, router: to.router, keepId: from.worker !== to.worker})
+    const here = pipeProducer?.id ?? producer.id
+    if (to.piped.has(producer.id)) to.piped.set(producer.id, here)
+    if (producer.kind === 'audio') await to.speaker.addProducer({producerId: here}).catch(() => undefined)
   }
 
   private async createTransport(room: Room, peer: Peer, direction: 'send' | 'recv'): Promise<CallResults['createTransport']> {
@@ -428,7 +491,7 @@ export class CallRooms {
     return {id: producer.id}
   }
 
-  private async consume(room: Room, peer: Peer, transportId: string, producerId: string): Promise<CallResults['consume']> {
+  private async consume(room: Room, peer: Peer, transportId: string, producerId: string, mid?: string): Promise<CallResults['consume']> {
     const transport = this.transport(peer, transportId)
     if ((transport.appData as {direction: string}).direction !== 'recv') throw new CallError('That connection sends; receive on the other.')
     const owner = [...room.peers.values()].find((other) => other.producers.has(producerId))
@@ -438,11 +501,13 @@ export class CallRooms {
       if ([...peer.consumers.values()].some((consumer) => consumer.producerId === producerId)) throw new CallError('You receive that already.')
       if (peer.consumers.size >= CONSUMERS_PER_PEER) throw new CallError('You receive as much as a call can send.')
     }
-    if (peer.rtpCapabilities === undefined || !peer.part.router.canConsume({producerId, rtpCapabilities: peer.rtpCapabilities})) {
+    // The producer as this peer's part knows it (piped in from the owner's part, maybe under another id).
+    const local = owner.part === peer.part ? producerId : (peer.part.piped.get(producerId) ?? producerId)
+    if (peer.rtpCapabilities === undefined || !peer.part.router.canConsume({producerId: local, rtpCapabilities: peer.rtpCapabilities})) {
       throw new CallError('Your browser cannot play what this participant sends.')
     }
     // Paused until the browser has its track ready (resumeConsumer): no early keyframe is lost.
-    const consumer = await transport.consume({producerId, rtpCapabilities: peer.rtpCapabilities, paused: true, appData: {peer: owner.id}})
+    const consumer = await transport.consume({producerId: local, rtpCapabilities: peer.rtpCapabilities, paused: true, ...(mid === undefined ? {} : {mid}), appData: {peer: owner.id}})
     peer.consumers.set(consumer.id, consumer)
     const worker = peer.part.worker
     worker.consumers += 1

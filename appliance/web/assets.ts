@@ -190,6 +190,9 @@ section.vod-download [hidden] { display: none; }
 /* Following a channel: the count and the buttons in the channel's header */
 button.secondary { font: inherit; font-weight: 600; background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; cursor: pointer; }
 button.secondary[aria-pressed="true"] { border-color: var(--ok); }
+.realtime-toggle { padding: .3rem .8rem; font-size: .85rem; }
+.realtime-toggle[aria-pressed="true"] { background: #1d3d2a; border-color: var(--ok); }
+.player-note { margin: .4rem 1rem 0; font-size: .85rem; color: var(--muted); }
 .follow-box { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem .5rem; }
 .follow-box form { margin: 0; }
 .followers { font-size: .85rem; color: var(--muted); }

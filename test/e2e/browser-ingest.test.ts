@@ -3,10 +3,13 @@
  * needs a secure page) and `shing up`; Chromium in the box's network with a fake camera and
  * microphone signs up, makes a channel and goes live from the Go-live page, its WebSocket through
  * the Caddy edge and a web instance to the ingest; a second page watches through a relay; ffprobe
- * reads every rendition at the edge; End broadcast leaves a VOD. The ingest's failover and hostile
- * sockets are in test/integration/appliance/browser-ingest.test.ts. The streamer then publishes
+ * reads every rendition at the edge; the ingest's container is killed and the page goes live again
+ * on the one the swarm starts; End broadcast leaves a VOD. Hostile sockets are in
+ * test/integration/appliance/browser-ingest.test.ts. The streamer then publishes
  * over WHIP with a stream key (a Chromium page as the encoder), through the edge, a web instance,
- * the ingest and the SFU service; its refusals are in test/integration/appliance/whip.test.ts.
+ * the ingest and the SFU service; its refusals are in test/integration/appliance/whip.test.ts. With
+ * real-time playback on, a viewer presses Real time on the channel's page and plays it over WHEP
+ * from the SFU service (test/integration/appliance/whep.test.ts has the rest).
  * Ends with `browser-ingest e2e: …`.
  *
  * On the same stack (the camera wants the same secure page), a call: the streamer opens a room and
@@ -35,7 +38,7 @@ let browser: RunningChromium | undefined
 /** The streamer's page, logged in (the calls test reuses the account). */
 let studioPage: Page | undefined
 /** The broadcast test's figures, for the line the WHIP test ends with. */
-let summary: string | undefined
+let summary: {failover: string; figures: string} | undefined
 
 /** JSON from the site, fetched inside the box (Caddy's own CA signed its certificate). */
 async function getJson<T>(path: string): Promise<T> {
@@ -103,17 +106,36 @@ describe('going live from the browser through the edge', () => {
     const played = await viewer.evaluate(() => document.querySelector('video')?.currentTime ?? 0)
     await viewer.close()
 
+    // The ingest container killed under the broadcast: the swarm starts another, and the page
+    // reconnects to it by itself; the channel is live again, as a new broadcast.
+    const [ingest] = await site.box.docker.listContainers({filters: {label: ['io.shing.component=ingest']}})
+    expect(ingest).toBeDefined()
+    const killedAt = performance.now()
+    await site.box.docker.getContainer(ingest!.Id).kill()
+    const again = await waitFor('the channel live again after the ingest was killed', async () => {
+      const state = await studio.evaluate(() => (window as unknown as {shingGoLive: {live: boolean; streamId?: string}}).shingGoLive)
+      if (!state.live || state.streamId === streamId) return undefined
+      const p = await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)
+      return p.live && p.streamId === state.streamId ? state.streamId : undefined
+    }, {timeoutMs: 120_000, intervalMs: 1000})
+    const failover = (performance.now() - killedAt) / 1000
+
     await studio.getByRole('button', {name: 'End broadcast'}).click()
     await waitFor('the channel offline', async () => ((await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live ? undefined : true), {timeoutMs: 30_000, intervalMs: 1000})
     expect(await studio.locator('#go-live-status').textContent()).toContain('saved with your past broadcasts')
-    const vod = await waitFor('the VOD', async () => (await getJson<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)).vods.find((v) => v.streamId === streamId), {timeoutMs: 90_000, intervalMs: 2000})
-    expect(vod.durationSeconds).toBeGreaterThan(4)
-    summary = `ws=ok live-after=${liveAfter.toFixed(1)}s renditions=${renditions} played=${played.toFixed(1)}s vod=${vod.durationSeconds.toFixed(0)}s`
-  }, 400_000)
+    const vod = await waitFor('the VOD', async () => (await getJson<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)).vods.find((v) => v.streamId === again), {timeoutMs: 90_000, intervalMs: 2000})
+    expect(vod.durationSeconds).toBeGreaterThan(2)
+    summary = {failover: `${failover.toFixed(1)}s`, figures: `live-after=${liveAfter.toFixed(1)}s renditions=${renditions} played=${played.toFixed(1)}s vod=${vod.durationSeconds.toFixed(0)}s`}
+  }, 500_000)
 
   it('the streamer publishes over WHIP with a stream key (as OBS 30 does): through the edge, the web, the ingest and the SFU, it plays at the edge, and DELETE ends it', async () => {
     if (browser === undefined || studioPage === undefined || summary === undefined) throw new Error('the broadcast test did not sign the streamer up')
     await studioPage.goto(`${base}/dashboard/c/${CHANNEL}`)
+    // Real-time playback on, for the broadcast below.
+    await studioPage.getByLabel('Real-time playback').check()
+    await studioPage.getByRole('button', {name: 'Save profile'}).click()
+    await studioPage.waitForURL(`**/dashboard/c/${CHANNEL}**`)
+    expect(await studioPage.getByLabel('Real-time playback').isChecked()).toBe(true)
     await studioPage.getByRole('button', {name: 'Create a stream key'}).click()
     const key = await studioPage.inputValue('#new-key')
     const whip = await studioPage.inputValue('#whip-server')
@@ -134,6 +156,19 @@ describe('going live from the browser through the edge', () => {
       return s.filter((x) => x.codec_type === 'video').length >= 2 ? s : undefined
     }, {timeoutMs: 60_000, intervalMs: 1000})
     expect(streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac')).toBe(true)
+
+    // A viewer presses Real time on the channel's page: WHEP through the edge and the web, the media from the SFU service.
+    const viewer = await browser.newPage()
+    await viewer.goto(`${base}/c/${CHANNEL}`)
+    await viewer.getByRole('button', {name: 'Real time'}).click({timeout: 60_000})
+    await viewer.waitForFunction(() => (window as unknown as {shingPlayer: {realtimeState?: string}}).shingPlayer.realtimeState === 'connected', undefined, {timeout: 30_000}).catch(async (error: unknown) => {
+      throw new Error(`${(error as Error).message}: ${await viewer.locator('#player-note').textContent()}`)
+    })
+    const frames = (): Promise<number> => viewer.evaluate(() => (document.getElementById('video') as HTMLVideoElement).getVideoPlaybackQuality().totalVideoFrames)
+    const shown = await frames()
+    await waitFor('frames in real time', async () => ((await frames()) >= shown + 30 ? true : undefined), {timeoutMs: 30_000, intervalMs: 500})
+    await screenshot(viewer, 'e2e-watch-realtime')
+    await viewer.close()
     const anonymous = await encoder.evaluate(async (location) => (await fetch(location, {method: 'DELETE'})).status, published.location!)
     expect(anonymous).toBe(401) // the session's URL alone does not end it
     const deleted = await encoder.evaluate(async ({location, key}) => (await fetch(location, {method: 'DELETE', headers: {authorization: `Bearer ${key}`}})).status, {location: published.location!, key})
@@ -143,7 +178,7 @@ describe('going live from the browser through the edge', () => {
     // Recorded like any broadcast: a VOD with its own stream id.
     const whipVod = await waitFor('the WHIP broadcast\'s VOD', async () => (await getJson<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)).vods.find((v) => v.streamId === whipLive.streamId), {timeoutMs: 90_000, intervalMs: 2000})
     expect(whipVod.durationSeconds).toBeGreaterThan(2)
-    process.stdout.write(`browser-ingest e2e: ${summary} whip=ok whip-live-after=${liveAfter.toFixed(1)}s whip-vod=${whipVod.durationSeconds.toFixed(0)}s whep=not-built\n`)
+    process.stdout.write(`browser-ingest e2e: ws=ok failover=${summary.failover} whip=ok whep=ok ${summary.figures} whip-live-after=${liveAfter.toFixed(1)}s whip-vod=${whipVod.durationSeconds.toFixed(0)}s\n`)
   }, 240_000)
 })
 

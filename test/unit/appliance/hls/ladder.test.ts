@@ -1,6 +1,6 @@
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {ladderArgs, ladderRungs} from '../../../../appliance/hls/ladder.js'
+import {constrainedBaseline, ladderArgs, ladderRungs} from '../../../../appliance/hls/ladder.js'
 import type {HardwareProfile} from '../../../../appliance/contract/hardware-profile.js'
 import {findProfile, loadProfiles} from '../../../../src/hardware/profiles.js'
 
@@ -90,5 +90,40 @@ describe('the ladder for what the source sends', () => {
     const {outputs, args} = ladderArgs({profile, input: 'rtmp://x/live/k', rungs: profile.ladder.slice(1)})
     expect(outputs.map((o) => o.rendition.name)).toEqual(['480p', '360p'])
     expect(valueOf(args, '-filter_complex')).toBe('[0:v:0]split=2[s0][s1];[s0]fps=30,scale=-2:480[v0];[s1]fps=30,scale=-2:360[v1]')
+  })
+
+  it('with real time on, tees the top rendition to RTP (parameter sets before keyframes), adds an Opus RTP output, and keeps its SDP off stdout', () => {
+    const profile = findProfile(profiles, 'cpu-small')
+    const realtime = {port: 40_002, videoSsrc: 1111, audioSsrc: 2222}
+    const {args, outputs} = ladderArgs({profile, input: 'rtmp://x/live/k', realtime})
+    expect(outputs.map((o) => o.fd)).toEqual([3, 4, 5])
+    const tee = args[args.indexOf('tee') + 1]!
+    expect(tee).toBe(
+      '[f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof+skip_trailer:frag_duration=500000:avoid_negative_ts=disabled]pipe:3|' +
+        '[f=rtp:select=v:onfail=ignore:bsfs/v=dump_extra:payload_type=102:ssrc=1111]rtp://127.0.0.1:40002?pkt_size=1200&rtcpport=40002',
+    )
+    // The MP4 needs the encoders' headers out of band: the tee output asks for them.
+    expect(args.slice(args.indexOf('tee') - 8, args.indexOf('tee'))).toEqual(expect.arrayContaining(['-flags', '+global_header']))
+    // Constrained Baseline at the top (what every WebRTC player decodes); High below.
+    expect(args.slice(args.indexOf('[v0]'), args.indexOf('tee'))).toEqual(expect.arrayContaining(['-profile:v', 'baseline']))
+    expect(outputArgs(args, 4)).toEqual(expect.arrayContaining(['-profile:v', 'high']))
+    expect(constrainedBaseline(['-c:v', 'h264_vaapi', '-rc_mode', 'CBR', '-profile:v', 'high'])).toEqual(['-c:v', 'h264_vaapi', '-rc_mode', 'CBR', '-profile:v', 'constrained_baseline'])
+    // Only the top rendition is teed; the others stay plain MP4 pipes.
+    expect(args.filter((a) => a === 'tee')).toHaveLength(1)
+    expect(args).toContain('pipe:4')
+    const opus = args.slice(args.indexOf('libopus') - 4)
+    expect(opus.slice(0, 3)).toEqual(['-map', '0:a:0', '-vn'])
+    expect(valueOf(opus, '-payload_type')).toBe('111')
+    expect(valueOf(opus, '-ssrc')).toBe('2222')
+    expect(valueOf(opus, '-f')).toBe('rtp')
+    expect(args.slice(-2)).toEqual(['-sdp_file', '/dev/null'])
+  })
+
+  it('with real time on and no audio track, sends the video only (no Opus output, no SDP file, which ffmpeg refuses without an RTP output)', () => {
+    const profile = findProfile(profiles, 'cpu-small')
+    const {args} = ladderArgs({profile, input: 'rtmp://x/live/k', tracks: {video: true, audio: false}, realtime: {port: 40_004, videoSsrc: 1, audioSsrc: 2}})
+    expect(args).toContain('tee')
+    expect(args).not.toContain('libopus')
+    expect(args).not.toContain('-sdp_file')
   })
 })
