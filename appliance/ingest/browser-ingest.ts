@@ -318,7 +318,7 @@ export function startBrowserIngest(options: BrowserIngestOptions): BrowserIngest
         started = true
         if (!startsLike(container, chunk)) {
           refusal = {code: closeCodes.badMedia, message: 'not a recording'}
-          bridgeLog.warn('browser broadcast: the first frame is not a recording')
+          bridgeLog.warn({bytes: chunk.length, head: chunk.subarray(0, 16).toString('hex')}, 'browser broadcast: the first frame is not a recording')
           return finish(ws, closeCodes.badMedia, `What arrived is not a ${container === 'mp4' ? 'MP4' : 'WebM'} recording: send MediaRecorder's chunks as they come, the first one first`)
         }
       }

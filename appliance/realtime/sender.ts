@@ -65,7 +65,9 @@ export async function startRealtimeSender(options: RealtimeSenderOptions, channe
   const socket = dgram.createSocket('udp4')
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject)
-    socket.bind(0, '127.0.0.1', () => resolve())
+    // On every address: ffmpeg sends to the loopback, and the SFU (another box, or a container on
+    // the overlay network) is reached from the box's own address. Only the loopback's packets are forwarded.
+    socket.bind(0, () => resolve())
   })
   socket.on('error', (error) => log.warn({err: error.message}, 'realtime: forwarding socket error'))
   const output: RealtimeOutput = {port: socket.address().port, videoSsrc: randomInt(1, 2 ** 31), audioSsrc: randomInt(1, 2 ** 31)}

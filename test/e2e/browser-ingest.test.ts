@@ -84,7 +84,8 @@ describe('going live from the browser through the edge', () => {
     const since = performance.now()
     await studio.getByRole('button', {name: 'Go live'}).click()
     await studio.waitForFunction(() => (window as unknown as {shingGoLive: {live: boolean}}).shingGoLive.live, undefined, {timeout: 60_000}).catch(async (error: unknown) => {
-      throw new Error(`${(error as Error).message}: ${await studio.locator('#go-live-status').textContent()} / ${await studio.locator('#go-live-problem').textContent()}`)
+      const logs = await site.shing('logs', 'ingest', '--tail', '40')
+      throw new Error(`${(error as Error).message}: ${await studio.locator('#go-live-status').textContent()} / ${await studio.locator('#go-live-problem').textContent()}\n--- ingest\n${logs.stdout.split('\n').filter((l) => /browser|refus|error/i.test(l)).join('\n')}`)
     })
     const liveAfter = (performance.now() - since) / 1000
     const streamId = await studio.evaluate(() => (window as unknown as {shingGoLive: {streamId: string}}).shingGoLive.streamId)
@@ -119,6 +120,10 @@ describe('going live from the browser through the edge', () => {
       return p.live && p.streamId === state.streamId ? state.streamId : undefined
     }, {timeoutMs: 120_000, intervalMs: 1000})
     const failover = (performance.now() - killedAt) / 1000
+    console.log(`browser-ingest e2e: the ingest killed, live again after ${failover.toFixed(1)} s`)
+    // The new broadcast at the edge again, then a few seconds of it: it is kept as a past broadcast.
+    await waitFor('its renditions at the edge', async () => ((await ffprobe(`/live/${CHANNEL}/master.m3u8`)).some((x) => x.codec_type === 'video') ? true : undefined), {timeoutMs: 60_000, intervalMs: 1000})
+    await new Promise((resolve) => setTimeout(resolve, 5000))
 
     await studio.getByRole('button', {name: 'End broadcast'}).click()
     await waitFor('the channel offline', async () => ((await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)).live ? undefined : true), {timeoutMs: 30_000, intervalMs: 1000})
@@ -143,8 +148,15 @@ describe('going live from the browser through the edge', () => {
     const encoder = await browser.newPage()
     await encoder.goto(`${base}/`)
     const since = performance.now()
-    const published = await publishFrom(encoder, whip, key)
-    expect(published.status, published.text).toBe(201)
+    // As OBS does: after a 503 (the ingest measures no room while the last broadcast's VOD is made), again a little later.
+    const refusals: string[] = []
+    const published = await waitFor('the WHIP offer taken', async () => {
+      const attempt = await publishFrom(encoder, whip, key)
+      if (attempt.status !== 503) return attempt
+      refusals.push(attempt.text.trim())
+      return undefined
+    }, {timeoutMs: 90_000, intervalMs: 3000})
+    expect(published.status, `${published.text} (refused before: ${refusals.join('; ')})`).toBe(201)
     await waitFor('the WebRTC connection', async () => ((await connectionState(encoder)) === 'connected' ? true : undefined), {timeoutMs: 30_000, intervalMs: 250})
     const whipLive = await waitFor('the channel live', async () => {
       const p = await getJson<Playback>(`/api/streams/${CHANNEL}/playback`)
