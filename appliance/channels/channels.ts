@@ -43,7 +43,7 @@ export interface ChannelDisabled {
 
 /** Whether a channel offers real-time playback (its broadcasts are also sent to an SFU). */
 export async function realtimeOn(db: Db, channel: string): Promise<boolean> {
-  const doc = await db.collection<ChannelDoc>(CHANNELS_COLLECTION).findOne({name: channel}, {projection: {realtime: 1}})
+  const doc = await db.collection<ChannelDoc>(CHANNELS_COLLECTION).findOne({name: channel}, {projection: {realtime: 1}, maxTimeMS: 2000})
   return doc?.realtime === true
 }
 

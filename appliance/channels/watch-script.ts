@@ -263,6 +263,8 @@ export const watchJs = asset(
         // The same broadcast: real time may have come (its tracks reach the SFU a moment after it starts) or gone.
         const offered = !lastBody || lastBody.realtime !== body.realtime;
         lastBody = body;
+        // Real time stopped (the box shed the rendition it carried, or its server is moving): LL-HLS.
+        if (player.mode === 'realtime' && !body.realtime) { realtimeFailed('the channel stopped offering it'); return; }
         showRealtime(body.realtime);
         if (offered && body.realtime && player.mode === 'hls' && realtimeWanted() && canRealtime() && !player.realtimeErrors) { stop(); begin(body); }
       }

@@ -94,6 +94,9 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
     const storage = ctx.storage()
     const jobs = new JobQueues(ctx.redisEndpoint, ctx.redis, log)
     const live = new Map<string, LiveStream>()
+    /** Publishes whose start awaits (the real-time sender), and those of them that ended meanwhile. */
+    const starting = new Set<string>()
+    const endedEarly = new Set<string>()
     let endedCpuMicros = 0
     const cpu = new BoxCpu()
     const capacity = new CapacityMonitor(options.capacity)
@@ -185,11 +188,16 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       return stream
     }
 
-    /** Restarts the stream's ffmpeg without its top rendition; the packager carries on with the rest. */
+    /** Restarts the stream's ffmpeg without one rendition (the top one, or the next for a stream in real time); the packager carries on with the rest. */
     const shedTop = async (stream: LiveStream): Promise<void> => {
       const old = stream.transcode
-      const [top, ...rest] = old.rungs
-      if (top === undefined || rest.length === 0) return
+      // A stream played in real time keeps its top rendition (the one real time carries, encoded
+      // for it): the next one goes instead. No rendition that stays changes how it is encoded, so
+      // its players and its recording keep its init segment.
+      const drop = stream.realtime !== undefined ? 1 : 0
+      const dropped = old.rungs[drop]
+      const rest = old.rungs.filter((_, i) => i !== drop)
+      if (dropped === undefined || rest.length === 0) return
       const {channel, state: streamState} = stream.publish
       const speed = capacity.speed(`${channel}/${streamState.streamId}`, Date.now())
       sampleCpu(stream)
@@ -200,13 +208,13 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       await old.stop()
       if (stream.ending !== undefined) return
       stream.packager.restartEncode(rest.map((r) => r.name))
-      stream.packager.dropRendition(top.name)
+      stream.packager.dropRendition(dropped.name)
       const transcode = newTranscode(stream.publish, {packager: stream.packager, rungs: rest, ...(stream.realtime === undefined ? {} : {realtime: stream.realtime.output})})
       stream.transcode = transcode
       wire(stream, transcode)
       log.warn(
-        {channel, streamId: streamState.streamId, dropped: top.name, kept: rest.map((r) => r.name), speed, boxCpu: state.boxBusy},
-        `the box fell behind realtime: ${channel} gives up its ${top.name} rendition so the others keep up (add an ingest box, or lower hardware.ingestMaxLadders)`,
+        {channel, streamId: streamState.streamId, dropped: dropped.name, kept: rest.map((r) => r.name), speed, boxCpu: state.boxBusy},
+        `the box fell behind realtime: ${channel} gives up its ${dropped.name} rendition so the others keep up (add an ingest box, or lower hardware.ingestMaxLadders)`,
       )
     }
 
@@ -271,6 +279,7 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
         // A reconnect while the last broadcast still winds down: that one is closing on its own.
         if (previous !== undefined && previous.ending === undefined) previous.publish.end('superseded')
         // Real-time playback where the channel has it on (and there is video to send).
+        starting.add(publish.state.streamId)
         const realtime =
           publish.realtime && publish.tracks.video
             ? await startRealtimeSender({redis: ctx.redis, token: sfuRpcToken(ctx.secret('streamKeySecret')), log}, publish.channel, publish.state.streamId, publish.tracks).catch((error: unknown) => {
@@ -278,6 +287,12 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
                 return undefined
               })
             : undefined
+        starting.delete(publish.state.streamId)
+        // Ended while the sender was being set up: nothing starts.
+        if (endedEarly.delete(publish.state.streamId)) {
+          await realtime?.close().catch(() => undefined)
+          return
+        }
         const stream = start(publish, realtime)
         live.set(publish.channel, stream)
         log.info({channel: publish.channel, streamId: publish.state.streamId, pid: stream.transcode.pid, renditions: stream.transcode.rungs.map((r) => r.name)}, 'ladder started')
@@ -288,7 +303,12 @@ export function liveLadder(options: LiveLadderOptions = {}): PublishHooksFactory
       },
       onPublishEnded: async (publish) => {
         const stream = live.get(publish.channel)
-        if (stream === undefined || stream.publish.state.streamId !== publish.state.streamId) return
+        if (stream === undefined) {
+          // Its start may still be under way (the real-time sender is being set up): it stops there.
+          if (starting.has(publish.state.streamId)) endedEarly.add(publish.state.streamId)
+          return
+        }
+        if (stream.publish.state.streamId !== publish.state.streamId) return
         stream.ending ??= finish(stream).finally(() => {
           if (live.get(publish.channel) === stream) live.delete(publish.channel)
         })

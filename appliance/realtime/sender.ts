@@ -4,8 +4,8 @@
  * audio as RTP to a UDP socket here; this forwards it, from one socket whatever ffmpeg restarts,
  * to a plain RTP transport in a room on the least-loaded SFU, where the two tracks are producers
  * that the viewers' WHEP sessions consume. The room's place is kept in Redis (realtimeKey) while
- * the stream runs. An SFU that goes away is replaced by the next one; viewers on it play LL-HLS
- * until their page asks again.
+ * the stream runs. An SFU that stops answering for the room is replaced by the next one (the old
+ * room is left); its viewers' pages see the record change and play LL-HLS.
  */
 import {randomBytes, randomInt} from 'node:crypto'
 import dgram from 'node:dgram'
@@ -32,6 +32,17 @@ import {askSfu} from '../sfu/rpc-client.js'
 
 /** How often the sender refreshes its Redis record and checks that its SFU still answers. */
 const CHECK_EVERY_MS = 10_000
+/** Checks in a row without an answer before the tracks move to another SFU. */
+const MISSES_BEFORE_MOVING = 2
+/** Sets the record unless it names a newer broadcast of the channel (a reconnect's), whose sender owns it now. */
+const WRITE_UNLESS_NEWER = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if ok and type(decoded) == 'table' and type(decoded.streamId) == 'string' and decoded.streamId > ARGV[2] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1`
 
 export interface RealtimeSenderOptions {
   redis: Redis
@@ -127,8 +138,12 @@ export async function startRealtimeSender(options: RealtimeSenderOptions, channe
       () => false,
     )
 
+  /** The channel's record names this placement, unless a newer broadcast of the channel wrote its own (stream ids sort by time). */
   const record = async (at: Placement): Promise<void> => {
-    await redis.set(realtimeKey(channel), JSON.stringify({sfu: at.sfu.id, room: at.room, streamId}), 'EX', REALTIME_TTL_SECONDS)
+    await redis.eval(WRITE_UNLESS_NEWER, 1, realtimeKey(channel), JSON.stringify({sfu: at.sfu.id, room: at.room, streamId}), streamId, REALTIME_TTL_SECONDS)
+  }
+  const written = (at: Placement): void => {
+    record(at).catch((error: unknown) => log.warn({err: (error as Error).message}, 'realtime: the record is not written (Redis): viewers are not offered real time until it is'))
   }
 
   /** Places the tracks on the least-loaded SFU that takes them; the next one where one fails. */
@@ -143,7 +158,7 @@ export async function startRealtimeSender(options: RealtimeSenderOptions, channe
           return
         }
         placed = at
-        await record(at)
+        written(at)
         log.info({sfu: sfu.id, room: at.room, target: `${at.target.ip}:${at.target.port}`}, 'realtime: tracks on an SFU')
         return
       } catch (error) {
@@ -154,15 +169,24 @@ export async function startRealtimeSender(options: RealtimeSenderOptions, channe
   }
 
   let checking: Promise<void> = place(new Set()).catch((error: unknown) => log.warn({err: (error as Error).message}, 'realtime: not placed'))
+  /** Checks in a row its SFU did not answer for the room: one slow answer is no move. */
+  let misses = 0
   const timer = setInterval(() => {
     checking = checking.then(async () => {
       if (closed) return
       const at = placed
       if (at !== undefined && (await alive(at))) {
-        await record(at).catch((error: unknown) => log.debug({err: (error as Error).message}, 'realtime: record not refreshed'))
+        misses = 0
+        written(at)
         return
       }
-      if (at !== undefined) log.warn({sfu: at.sfu.id}, 'realtime: the SFU is gone; placing the tracks on another')
+      if (at !== undefined && (misses += 1) < MISSES_BEFORE_MOVING) return
+      misses = 0
+      if (at !== undefined) {
+        log.warn({sfu: at.sfu.id}, 'realtime: the SFU does not answer for the room; placing the tracks on another')
+        // Gone, or only slow: then its room (and the viewers on it) must not stay behind, frozen.
+        void ask(at, {method: 'leave'}, 10_000).catch(() => undefined)
+      }
       placed = undefined
       await place(at === undefined ? new Set() : new Set([at.sfu.id])).catch((error: unknown) => log.warn({err: (error as Error).message}, 'realtime: not placed'))
     })

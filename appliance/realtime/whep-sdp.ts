@@ -47,7 +47,8 @@ export function readViewerOffer(sdp: string): ViewerOffer {
     fingerprint ??= section.fingerprint ?? offer.fingerprint
     setup ??= section.setup ?? offer.setup
     for (const rtp of section.rtp) {
-      if (AUXILIARY.test(rtp.codec)) continue
+      // A payload type is 0-127 (RFC 3551); anything else is no offer a browser made.
+      if (AUXILIARY.test(rtp.codec) || !Number.isInteger(rtp.payload) || rtp.payload < 0 || rtp.payload > 127) continue
       codecs.push({
         kind,
         mimeType: `${kind}/${rtp.codec}` as types.RtpCodecCapability['mimeType'],
@@ -62,7 +63,7 @@ export function readViewerOffer(sdp: string): ViewerOffer {
     }
     for (const ext of section.ext ?? []) headerExtensions.push({kind, uri: ext.uri as types.RtpHeaderExtensionUri, preferredId: ext.value, direction: 'sendrecv'})
   }
-  if (sections.video === undefined && sections.audio === undefined) throw new WhepOfferError('The offer receives no audio or video: add recvonly transceivers for them')
+  if (sections.video === undefined) throw new WhepOfferError('The offer receives no video: add a recvonly video transceiver (and one for audio)')
   const mids = [sections.video?.mid, sections.audio?.mid].filter((m): m is string => m !== undefined)
   if (mids.length > 1 && !(offer.groups ?? []).some((g) => g.type === 'BUNDLE' && mids.every((mid) => String(g.mids).split(' ').includes(mid)))) {
     throw new WhepOfferError('The offer does not bundle its audio and video (a=group:BUNDLE): this server sends them over one connection')

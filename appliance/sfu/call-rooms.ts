@@ -103,6 +103,8 @@ interface RoomPart {
    * types), made with those numbers: which ones. Only such receivers go to it.
    */
   flavour?: string
+  /** Settles once the room's producers are piped in: a peer placed here waits for it. */
+  ready: Promise<void>
 }
 
 interface Room {
@@ -115,6 +117,8 @@ interface Room {
 }
 
 const SWEEP_EVERY_MS = 10_000
+/** Numberings (browser versions) one room keeps routers for: more is someone minting them. */
+const MAX_FLAVOURS = 8
 const IDLE_SWEEPS = 4
 
 const sourceOf = (producer: types.Producer): MediaSource => (producer.appData as {source: MediaSource}).source
@@ -291,6 +295,8 @@ export class CallRooms {
     if (rpc.internal !== true && [...room.peers.values()].filter((p) => !p.internal).length >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
     const capabilities = request.rtpCapabilities as unknown as types.RtpCapabilities | undefined
     const part = rpc.internal === true && request.matchPayloadTypes === true && capabilities !== undefined ? await this.flavouredPart(room, capabilities) : await this.partFor(room)
+    // Placed on a part still being filled (another peer's join made it): its producers first.
+    await part.ready
     const peer: Peer = {
       id: rpc.peer,
       part,
@@ -391,6 +397,9 @@ export class CallRooms {
     const parts = room.parts.filter((part) => part.flavour === flavour && !part.router.closed)
     const open = parts.filter((part) => part.worker.consumers < budget).sort((a, b) => a.worker.consumers - b.worker.consumers)[0]
     if (open !== undefined) return open
+    if (parts.length === 0 && new Set(room.parts.map((part) => part.flavour).filter((f) => f !== undefined)).size >= MAX_FLAVOURS) {
+      throw new CallError('This server plays the stream to too many kinds of player at once: try again later.')
+    }
     const used = new Set(parts.map((part) => part.worker))
     const worker = this.options.workers().filter((w) => !used.has(w)).sort((a, b) => a.consumers - b.consumers)[0]
     if (worker === undefined || worker.consumers >= budget) {
@@ -406,13 +415,23 @@ export class CallRooms {
   private async addPart(room: Room, worker: CallWorker, flavoured?: {flavour: string; mediaCodecs: types.RouterRtpCodecCapability[]}): Promise<RoomPart> {
     const router = await worker.worker.createRouter({mediaCodecs: flavoured?.mediaCodecs ?? worker.mediaCodecs})
     const speaker = await router.createActiveSpeakerObserver({interval: 300})
-    const part: RoomPart = {router, worker, speaker, peers: 0, piped: new Map(), ...(flavoured === undefined ? {} : {flavour: flavoured.flavour})}
+    const part: RoomPart = {router, worker, speaker, peers: 0, piped: new Map(), ready: Promise.resolve(), ...(flavoured === undefined ? {} : {flavour: flavoured.flavour})}
     speaker.on('dominantspeaker', ({producer}) => {
       if (room.parts[0] === part) this.emit(room, {type: 'activeSpeaker', peer: (producer.appData as {peer: string}).peer})
     })
     room.parts.push(part)
-    for (const peer of room.peers.values()) {
-      for (const producer of peer.producers.values()) await this.pipe(room, producer, peer.part, part)
+    part.ready = (async () => {
+      for (const peer of room.peers.values()) {
+        for (const producer of peer.producers.values()) await this.pipe(room, producer, peer.part, part)
+      }
+    })()
+    try {
+      await part.ready
+    } catch (error) {
+      // A part that could not be filled is no part: nobody is placed on it.
+      room.parts = room.parts.filter((p) => p !== part)
+      router.close()
+      throw error
     }
     return part
   }
@@ -421,6 +440,9 @@ export class CallRooms {
   private async pipe(room: Room, producer: types.Producer, from: RoomPart, to: RoomPart): Promise<void> {
     // Once per producer and part: a producer made while the part is being filled would come twice.
     if (from === to || producer.closed || to.router.closed || to.piped.has(producer.id)) return
+    // A part numbered for some receivers has only the codecs they take.
+    const codec = producer.rtpParameters.codecs[0]?.mimeType.toLowerCase()
+    if (!to.router.rtpCapabilities.codecs?.some((c) => c.mimeType.toLowerCase() === codec)) return
     to.piped.set(producer.id, producer.id)
     producer.observer.once('close', () => to.piped.delete(producer.id))
     const {pipeProducer} = await from.router.pipeToRouter({producerId: producer.id, router: to.router, keepId: from.worker !== to.worker})
@@ -525,6 +547,7 @@ export class CallRooms {
 
   private removePeer(room: Room, peer: Peer, why: string): void {
     if (room.peers.get(peer.id) !== peer) return
+    const sent = peer.producers.size > 0
     for (const timer of peer.timers.values()) clearTimeout(timer)
     room.peers.delete(peer.id)
     peer.part.peers -= 1
@@ -533,6 +556,11 @@ export class CallRooms {
     this.emit(room, {type: 'peerLeft', peer: peer.id}, {except: peer.id})
     this.options.log.info({room: room.id, peer: peer.id, why, peers: room.peers.size}, 'call: left')
     if (room.peers.size === 0) this.closeRoom(room)
+    else if (peer.internal && sent && [...room.peers.values()].every((other) => other.internal && other.producers.size === 0)) {
+      // The component that sent everything left (a real-time stream moved or ended, a WHIP encoder
+      // gone): its receivers have nothing to wait for. Their connections close with the room.
+      this.closeRoom(room)
+    }
     else if (peer.part.peers === 0 && room.parts.length > 1) {
       // An empty part gives its worker back (its pipes close with it).
       room.parts = room.parts.filter((part) => part !== peer.part)

@@ -3,8 +3,9 @@
  * over RTMP; the ingest's ladder sends its top rendition and Opus audio to an SFU (real mediasoup
  * workers); a Chromium page POSTs a WHEP offer to the web and decodes the video and hears the
  * audio; DELETE ends the session on the SFU. A channel without real-time, a bad offer and a wrong
- * content type are refused with the reason. The SFU killed under the stream: the ingest moves the
- * tracks to the other, and a new offer plays again.
+ * content type are refused with the reason. The box falling behind sheds the second rendition, not
+ * the top one real time carries. The SFU killed under the stream: the ingest moves the tracks to
+ * the other, and a new offer plays again.
  */
 import type {Page} from 'playwright-core'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
@@ -15,7 +16,8 @@ import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, type RunningChromium} from '../../harness/chromium.js'
 import {FormClient, signUpThroughForm} from '../../harness/http-client.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
-import {waitFor, type ManagedProcess} from '../../harness/process.js'
+import {startProcess, waitFor, type ManagedProcess} from '../../harness/process.js'
+import {requireTool} from '../../harness/tools.js'
 import {publishWhenThereIsRoom} from '../../harness/rtmp.js'
 import {playFrom, received, type Received} from '../../harness/whep-page.js'
 
@@ -144,6 +146,36 @@ describe('real-time playback (WHEP)', () => {
     expect(await page.locator('#player-note').textContent()).toBe('Real time is not available now (The real-time server of this channel is moving: try again in a few seconds): playing with the usual delay.')
     await context.close()
   }, 60_000)
+
+  it('the box falls behind: the broadcast gives up its second rendition, not the top one real time carries, and still plays in real time', async () => {
+    // Something else takes the CPU (as a worker's encode would), until the ingest sheds.
+    const hogs: ManagedProcess[] = []
+    try {
+      for (let attempt = 1; attempt <= 3 && (await site.metric('ingest', 'shing_ingest_renditions_shed_total')) === 0; attempt++) {
+        hogs.push(await startProcess({
+          name: `cpu-hog-${attempt}`,
+          command: requireTool('ffmpeg'),
+          args: ['-hide_banner', '-nostdin', '-loglevel', 'error', '-stats', '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=60', '-c:v', 'libx264', '-preset', 'medium', '-threads', '1', '-f', 'null', '-'],
+          ready: {log: /frame=\s*\d+/},
+        }))
+        await waitFor('a rendition shed', async () => ((await site.metric('ingest', 'shing_ingest_renditions_shed_total')) > 0 ? true : undefined), {timeoutMs: 45_000, intervalMs: 1000}).catch(() => undefined)
+      }
+      await waitFor('the ingest to say which rendition it gave up', async () => (/gives up its \w+ rendition/.test(site.get('ingest').process.output()) ? true : undefined), {timeoutMs: 30_000, intervalMs: 250})
+    } finally {
+      await Promise.allSettled(hogs.map((hog) => hog.stop()))
+    }
+    const said = site.get('ingest').process.output()
+    expect(said).toContain(`${CHANNEL} gives up its 480p rendition`)
+    expect(said).not.toContain(`${CHANNEL} gives up its 720p rendition`)
+    expect(await record()).toBeDefined()
+    const page = await chromium.browser.newPage()
+    await page.goto(`${site.frontUrl()}/`)
+    const played = await playFrom(page, whepUrl(CHANNEL))
+    expect(played.status, played.text).toBe(201)
+    const got = await plays(page)
+    expect(got.height).toBe(720)
+    await page.close()
+  }, 240_000)
 
   it('the SFU that has the tracks is killed: the ingest moves them to the other, and a new offer plays again', async () => {
     const before = (await record())!

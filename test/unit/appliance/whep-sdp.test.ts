@@ -46,7 +46,7 @@ describe('a WHEP viewer\'s offer', () => {
 
   it('refuses what is no offer, one that receives nothing, and one without DTLS, saying why', () => {
     expect(() => readViewerOffer('hello')).toThrow(WhepOfferError)
-    expect(() => readViewerOffer(offer.replaceAll('a=recvonly', 'a=sendonly'))).toThrow('The offer receives no audio or video')
+    expect(() => readViewerOffer(offer.replaceAll('a=recvonly', 'a=sendonly'))).toThrow('The offer receives no video')
     expect(() => readViewerOffer(offer.replace(/^a=fingerprint:.*\r?\n/gm, ''))).toThrow('no DTLS fingerprint')
     expect(() => readViewerOffer(offer.replace('a=group:BUNDLE 0 1', 'a=group:BUNDLE 0'))).toThrow('does not bundle')
   })
