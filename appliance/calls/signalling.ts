@@ -2,7 +2,8 @@
  * Call signalling on the web: the browser's requests arrive on the site's Socket.IO connection
  * (namespace /calls, logged-in people only), go to the SFU process the room is placed on
  * (placement.ts) over HTTP, and their answers come back as the acks. What the SFU says happened in
- * a room arrives through Redis; each web instance passes it to the room's sockets it holds. A
+ * a room arrives through Redis; each web instance passes it to the room's sockets it holds on that
+ * SFU (a room that spans processes has sockets on each, and each process tells its own). A
  * socket that goes away leaves its call; an SFU that cannot be reached is avoided, and the
  * browser told to join again, which places the room on another SFU.
  */
@@ -78,7 +79,7 @@ export interface CallSignallingOptions {
   log: Logger
 }
 
-const roomOf = (room: string): string => `call:${room}`
+const roomOf = (room: string, sfu?: string): string => (sfu === undefined ? `call:${room}` : `call:${room}@${sfu}`)
 const peerRoomOf = (peer: string): string => `call-peer:${peer}`
 
 export function startCallSignalling(options: CallSignallingOptions): {close(): Promise<void>} {
@@ -156,11 +157,18 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
     for (let tries = 0; tries < 3; tries += 1) {
       const placement = await placeRoom(redis, request.room, avoid())
       if (placement === undefined) break
-      const sfu = placement.sfu
+      const {sfu, hub} = placement
       // Moved (its SFU gone from the registry, or unreachable from here): those still on the old one join again.
       if (placement.movedFrom !== undefined) roomLost(request.room, placement.movedFrom)
+      await socket.join(roomOf(request.room, sfu.id))
       try {
-        const ack = await rpc(sfu, {room: request.room, peer: socket.data.peer, user: {id: socket.data.userId, name: user.username}, request})
+        const ack = await rpc(sfu, {
+          room: request.room,
+          peer: socket.data.peer,
+          user: {id: socket.data.userId, name: user.username},
+          ...(hub === undefined || hub.ports.http === undefined ? {} : {hub: {id: hub.id, host: hub.host, http: hub.ports.http}}),
+          request,
+        })
         if (!ack.ok) {
           await leaveRooms(socket)
           return ack
@@ -173,6 +181,7 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
         if (!(error instanceof SfuUnreachable)) throw error
         log.warn({room: request.room, err: error.message}, 'call: SFU unreachable; placing the room elsewhere')
         forget(sfu, request.room, socket.data.peer, {id: socket.data.userId, name: user.username})
+        await socket.leave(roomOf(request.room, sfu.id))
         // The next SFU gets another peer id: a late join there keeps no presence that would keep it.
         await socket.leave(peerRoomOf(socket.data.peer))
         socket.data.peer = randomBytes(9).toString('base64url')
@@ -257,7 +266,7 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
   subscriber.on('message', (_channel, message) => {
     const parsed = callEventMessageSchema.safeParse(safeJson(message))
     if (!parsed.success) return
-    const {room, to, except, event} = parsed.data
+    const {room, sfu, to, except, event} = parsed.data
     if (event.type === 'roomClosed') {
       // Only to those still on that SFU: those who joined again elsewhere stay where they are.
       for (const socket of nsp.sockets.values()) {
@@ -271,8 +280,8 @@ export function startCallSignalling(options: CallSignallingOptions): {close(): P
       }
       return
     }
-    // This instance's own sockets; the other instances serve theirs.
-    const target = to !== undefined ? nsp.local.to(peerRoomOf(to)) : nsp.local.to(roomOf(room))
+    // This instance's own sockets on that SFU; the other instances serve theirs, the other SFUs tell theirs.
+    const target = to !== undefined ? nsp.local.to(peerRoomOf(to)) : nsp.local.to(roomOf(room, sfu))
     ;(except === undefined ? target : target.except(peerRoomOf(except))).emit('callEvent', event)
   })
 

@@ -126,8 +126,8 @@ ${csrfField(context.csrfToken)}
 <label>Language
   <select name="language"${invalid(errors, 'language')}>${options(CHANNEL_LANGUAGES, form.language, 'Not set')}</select>${errorOf(errors, 'language')}
 </label>
-<label class="choice"><input type="checkbox" name="mature" value="1"${form.mature ? ' checked' : ''}> Mature content <span class="hint">(viewers see a badge)</span></label>
-<label class="choice"><input type="checkbox" name="realtime" value="1"${form.realtime ? ' checked' : ''}> Real-time playback <span class="hint">(viewers may choose to watch with under a second of delay, for play with your chat; from your next broadcast; it costs the server a little more)</span></label>
+<label class="choice"><input type="checkbox" name="mature" value="1"${form.mature ? ' checked' : ''}> <span>Mature content <span class="hint">(viewers see a badge)</span></span></label>
+<label class="choice"><input type="checkbox" name="realtime" value="1"${form.realtime ? ' checked' : ''}> <span>Real-time playback <span class="hint">(viewers may choose to watch with under a second of delay, for play with your chat; from your next broadcast; it costs the server a little more)</span></span></label>
 <button class="primary" type="submit">Save profile</button>
 </form>`
 }

@@ -50,6 +50,12 @@ export const turnUrls = (host: string, port: number): string[] => [`turn:${turnH
 export const CALL_EVENTS_CHANNEL = 'shing:calls:events'
 /** Redis key: the SFU process a room lives on (its registry id), while the room is used. */
 export const callRoomKey = (room: string): string => `shing:calls:room:${room}`
+/**
+ * Redis set: the other SFU processes a room continues on when its own is full (a room spans
+ * processes and boxes). Each links to the room's SFU, its hub, with a pair of mediasoup pipe
+ * transports; the hub passes every participant's media and news to every other process.
+ */
+export const callSpanKey = (room: string): string => `shing:calls:span:${room}`
 /** How long a room's placement is kept after its last join. */
 export const CALL_ROOM_TTL_SECONDS = 12 * 3600
 /**
@@ -92,6 +98,10 @@ export const callRequestSchema = z.discriminatedUnion('method', [
 export type CallRequest = z.infer<typeof callRequestSchema>
 export type CallMethod = CallRequest['method'] | InternalRequest['method']
 
+/** Where one SFU process answers the others (and the web): its registry id, host and HTTP port. */
+const sfuAddressSchema = z.object({id, host: z.string().min(1).max(255), http: z.number().int().min(1).max(65_535)})
+export type SfuAddress = z.infer<typeof sfuAddressSchema>
+
 /**
  * Plain RTP into and out of a room, for components (never forwarded from a browser): a transport
  * that takes RTP where it comes from (comedia, for producing) or sends to an address (for
@@ -103,6 +113,14 @@ export const internalRequestSchema = z.discriminatedUnion('method', [
   z.object({method: z.literal('plainConnect'), transportId: id, ip: z.union([z.ipv4(), z.ipv6()]), port: z.number().int().min(1).max(65_535)}),
   /** Asks the sender for a keyframe for this consumer now (a decoder that starts needs one). */
   z.object({method: z.literal('requestKeyFrame'), consumerId: id}),
+  /**
+   * From an SFU process the room continues on, to the room's hub: its pipe transport is at
+   * `ip`:`port`; the hub answers with its own, and with everyone in the room and what they send,
+   * already sent over it (each producer's RTP parameters on the pipe).
+   */
+  z.object({method: z.literal('link'), from: sfuAddressSchema, ip: z.union([z.ipv4(), z.ipv6()]), port: z.number().int().min(1).max(65_535)}),
+  /** Between linked SFU processes: send this producer over the link to `from` (its RTP parameters there). */
+  z.object({method: z.literal('pipeConsume'), from: id, producerId: id}),
 ])
 export type InternalRequest = z.infer<typeof internalRequestSchema>
 
@@ -117,6 +135,11 @@ export const sfuRpcSchema = z.object({
    * call's participants, and receives without a person's limits. The web never sets it.
    */
   internal: z.boolean().optional(),
+  /**
+   * With a join, from the web: the room's own SFU (its hub) when the room continues on this one
+   * because the hub is full. Absent: this SFU is the room's own.
+   */
+  hub: sfuAddressSchema.optional(),
   request: z.union([callRequestSchema, internalRequestSchema]),
 })
 export type SfuRpc = z.infer<typeof sfuRpcSchema>
@@ -175,6 +198,19 @@ export interface CallResults {
   plainTransport: {id: string; ip: string; port: number}
   plainConnect: Record<string, never>
   requestKeyFrame: Record<string, never>
+  link: {ip: string; port: number; peers: PipedPeerView[]}
+  pipeConsume: PipedProducerView
+}
+
+/** A producer as sent over a link between SFU processes. */
+export interface PipedProducerView extends CallProducerView {
+  rtpParameters: unknown
+}
+/** A participant as a linked SFU process learns of them. */
+export interface PipedPeerView {
+  peer: string
+  name: string
+  producers: PipedProducerView[]
 }
 
 /** The ack of every request: a result, or an error said to the person (and whether joining again may help). */
@@ -195,6 +231,10 @@ export const callEventSchema = z.discriminatedUnion('type', [
 export type CallEvent = z.infer<typeof callEventSchema>
 export const callEventMessageSchema = z.object({
   room: z.string().regex(ROOM_ID_PATTERN),
+  /** The SFU process that says it: the web passes it to the room's sockets on that process only. */
+  sfu: id.optional(),
+  /** About someone on another process, passed on by the room's hub: the other processes heard it from its own. */
+  relayed: z.boolean().optional(),
   to: id.optional(),
   except: id.optional(),
   event: callEventSchema,

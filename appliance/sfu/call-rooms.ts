@@ -7,7 +7,19 @@
  * each browser's request here (SFU_RPC_PATH); what changes in a room goes to its browsers through
  * Redis (CALL_EVENTS_CHANNEL). A participant whose browser went away without saying so (a closed
  * tab, a web instance that died) is dropped when their transports stop answering.
+ *
+ * A room that outgrows its SFU process continues on others (the web places its next participants
+ * there and names the room's own process, its hub). Each such process links to the hub with a pair
+ * of mediasoup pipe transports; over that link each side sends the other what its participants
+ * produce, and each side hears the other's news on CALL_EVENTS_CHANNEL. Everyone elsewhere is a
+ * remote peer here, whose producers are the link's pipe producers: to a browser they are
+ * participants like any other. The hub passes each linked process's participants on to the others,
+ * so every process of the room sees everyone (a star: media between two linked processes goes
+ * through the hub).
  */
+import {lookup} from 'node:dns/promises'
+import {isIP} from 'node:net'
+
 import {isSameProfile} from 'h264-profile-level-id'
 import type {types} from 'mediasoup'
 
@@ -23,6 +35,9 @@ import {
   type CallRequest,
   type CallResults,
   type MediaSource,
+  type PipedPeerView,
+  type PipedProducerView,
+  type SfuAddress,
   type SfuRpc,
 } from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
@@ -53,9 +68,13 @@ export interface CallRoomsOptions {
   consumersPerWorker: number
   /** Where plain RTP transports (components: a compositor, a benchmark) listen, and the address they announce. */
   plainListen: {ip: string; announcedAddress?: string}
-  /** This process's registry id (rooms closed here name it). */
-  id: string
+  /** This process: its registry id (rooms closed here name it), and where the others reach it. */
+  self: SfuAddress
   publish: (message: CallEventMessage) => void
+  /** A request to another SFU process (a room that spans processes). */
+  ask: (sfu: SfuAddress, body: SfuRpc) => Promise<CallAck>
+  /** The SFU processes in the registry now: a link to one that left it is dropped. Undefined when it cannot be told. */
+  alive?: () => Promise<Set<string>>
   /** Whether each participant's page is still connected to a web instance (contract: callPresenceKey); undefined when it cannot be told. */
   present?: (peers: string[]) => Promise<boolean[] | undefined>
   log: Logger
@@ -78,6 +97,8 @@ interface Peer {
   transports: Map<string, types.WebRtcTransport | types.PlainTransport>
   /** A component's own peer (contract: SfuRpc.internal): no participant limits. */
   internal: boolean
+  /** Someone on another SFU process of the room (its id): their producers are pipe producers of that link. */
+  remote?: string
   joinedAt: number
   producers: Map<string, types.Producer>
   consumers: Map<string, types.Consumer>
@@ -107,8 +128,31 @@ interface RoomPart {
   ready: Promise<void>
 }
 
+/** The pipe transports between this process and another of the same room. */
+interface Link {
+  sfu: SfuAddress
+  transport: types.PipeTransport
+  /** The part of the room the link's transport is on (its pipe producers are, and consumers read from). */
+  part: RoomPart
+  /** Producers of this process sent over the link already: their pipe consumers, by producer id. */
+  sent: Map<string, types.Consumer>
+  since: number
+  /** Sweeps in a row that found nobody from the other side (the hub drops such a link). */
+  emptySweeps: number
+  /** What the other side said, applied in its order. */
+  queue: Promise<void>
+}
+
 interface Room {
   id: string
+  /** Where the room is hubbed, when it continues here from another process (absent: this is its hub). */
+  hub?: SfuAddress
+  /** The other processes of the room, by registry id: the hub on a spoke, every spoke on the hub. */
+  links: Map<string, Link>
+  /** A (re)link to the hub under way: joins wait for it. */
+  linking?: Promise<void>
+  /** What the hub said while the link was being made (after its answer's snapshot, maybe): applied once it is. */
+  early?: {sfu: string; messages: CallEventMessage[]}
   /** Sweeps in a row that found only components' peers and no producer. */
   idleSweeps: number
   /** The first is where the room started; more when it outgrew that worker. */
@@ -120,6 +164,11 @@ const SWEEP_EVERY_MS = 10_000
 /** Numberings (browser versions) one room keeps routers for: more is someone minting them. */
 const MAX_FLAVOURS = 8
 const IDLE_SWEEPS = 4
+
+/** The peer id an SFU process asks another as. */
+const linkPeer = (sfu: string): string => `sfu:${sfu}`.slice(0, 64)
+/** An address for a pipe transport's connect, which takes no names. */
+const ipOf = async (address: string): Promise<string> => (isIP(address) === 0 ? (await lookup(address)).address : address)
 
 const sourceOf = (producer: types.Producer): MediaSource => (producer.appData as {source: MediaSource}).source
 const producerView = (producer: types.Producer): CallProducerView => ({id: producer.id, kind: producer.kind, source: sourceOf(producer), paused: producer.paused})
@@ -143,7 +192,16 @@ export class CallRooms {
    * IDLE_SWEEPS sweeps.
    */
   private async sweepAbsent(): Promise<void> {
+    const alive = this.options.alive === undefined ? undefined : await this.options.alive().catch(() => undefined)
     for (const room of [...this.rooms.values()]) {
+      for (const link of [...room.links.values()]) {
+        const from = [...room.peers.values()].some((peer) => peer.remote === link.sfu.id)
+        link.emptySweeps = from ? 0 : link.emptySweeps + 1
+        if (alive !== undefined && !alive.has(link.sfu.id)) this.dropLink(room, link, 'its SFU left the registry')
+        // A spoke whose people all left closed its room: the hub lets its link go too.
+        else if (room.hub === undefined && link.emptySweeps >= 2 && Date.now() - link.since > 3 * SWEEP_EVERY_MS) this.dropLink(room, link, 'nobody there')
+      }
+      if (this.rooms.get(room.id) !== room) continue
       const peers = [...room.peers.values()]
       const idle = peers.every((peer) => peer.internal && peer.producers.size === 0)
       room.idleSweeps = idle ? room.idleSweeps + 1 : 0
@@ -154,7 +212,7 @@ export class CallRooms {
     }
     // A page's web instance sets its key as the join is answered and refreshes it: a peer this old has one while its page is there.
     const old = Date.now() - 2 * CALL_PRESENCE_REFRESH_MS
-    const candidates = [...this.rooms.values()].flatMap((room) => [...room.peers.values()].filter((peer) => !peer.internal && peer.joinedAt < old).map((peer) => ({room, peer})))
+    const candidates = [...this.rooms.values()].flatMap((room) => [...room.peers.values()].filter((peer) => !peer.internal && peer.remote === undefined && peer.joinedAt < old).map((peer) => ({room, peer})))
     if (candidates.length === 0 || this.options.present === undefined) return
     const present = await this.options.present(candidates.map(({peer}) => peer.id)).catch(() => undefined)
     if (present === undefined) return
@@ -172,9 +230,11 @@ export class CallRooms {
     for (const room of this.rooms.values()) {
       routers += room.parts.length
       for (const peer of room.peers.values()) {
+        consumers += peer.consumers.size
+        // Those on other processes are counted there.
+        if (peer.remote !== undefined) continue
         peers += 1
         producers += peer.producers.size
-        consumers += peer.consumers.size
       }
     }
     return {rooms: this.rooms.size, routers, peers, producers, consumers}
@@ -195,7 +255,7 @@ export class CallRooms {
   closeAll(reason: string): void {
     clearInterval(this.sweeper)
     for (const room of [...this.rooms.values()]) {
-      this.emit(room, {type: 'roomClosed', reason, sfu: this.options.id})
+      this.emit(room, {type: 'roomClosed', reason, sfu: this.options.self.id})
       this.closeRoom(room)
     }
   }
@@ -203,6 +263,8 @@ export class CallRooms {
   private async run(rpc: SfuRpc): Promise<CallResults[CallMethod]> {
     const {request} = rpc
     if (request.method === 'join') return this.join(rpc, request)
+    if (request.method === 'link') return this.acceptLink(rpc, request)
+    if (request.method === 'pipeConsume') return this.pipeConsume(rpc, request)
     const room = this.rooms.get(rpc.room)
     const peer = room?.peers.get(rpc.peer)
     if (room === undefined || peer === undefined) {
@@ -291,6 +353,8 @@ export class CallRooms {
     const again = before?.peers.get(rpc.peer)
     if (before !== undefined && again !== undefined) this.removePeer(before, again, 'joined again')
     const room = await this.openRoom(rpc.room)
+    // Components' peers never move a room's hub; a person's join says where it is now.
+    if (rpc.internal !== true) await this.ensureHub(room, rpc.hub)
     // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
     if (rpc.internal !== true && [...room.peers.values()].filter((p) => !p.internal).length >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
     const capabilities = request.rtpCapabilities as unknown as types.RtpCapabilities | undefined
@@ -334,7 +398,7 @@ export class CallRooms {
   }
 
   private async createRoom(id: string): Promise<Room> {
-    const room: Room = {id, parts: [], peers: new Map(), idleSweeps: 0}
+    const room: Room = {id, parts: [], peers: new Map(), links: new Map(), idleSweeps: 0}
     // The worker with the fewest participants.
     const worker = this.options.workers().sort((a, b) => a.peers - b.peers)[0]
     if (worker === undefined) throw new CallError('This call server has no media worker running: joining again elsewhere…', true)
@@ -551,11 +615,15 @@ export class CallRooms {
     for (const timer of peer.timers.values()) clearTimeout(timer)
     room.peers.delete(peer.id)
     peer.part.peers -= 1
-    peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
+    if (peer.remote === undefined) peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
     for (const transport of peer.transports.values()) transport.close()
-    this.emit(room, {type: 'peerLeft', peer: peer.id}, {except: peer.id})
+    // Someone elsewhere: their pipe producers (the link stays for the others).
+    if (peer.remote !== undefined) for (const producer of peer.producers.values()) producer.close()
+    this.emit(room, {type: 'peerLeft', peer: peer.id}, {except: peer.id, relayed: peer.remote !== undefined})
     this.options.log.info({room: room.id, peer: peer.id, why, peers: room.peers.size}, 'call: left')
-    if (room.peers.size === 0) this.closeRoom(room)
+    // A room continued here from its hub closes with its last participant here; the hub keeps it for those elsewhere.
+    const local = [...room.peers.values()].filter((other) => other.remote === undefined).length
+    if (room.peers.size === 0 || (room.hub !== undefined && local === 0)) this.closeRoom(room)
     else if (peer.internal && sent && [...room.peers.values()].every((other) => other.internal && other.producers.size === 0)) {
       // The component that sent everything left (a real-time stream moved or ended, a WHIP encoder
       // gone): its receivers have nothing to wait for. Their connections close with the room.
@@ -571,16 +639,262 @@ export class CallRooms {
   private closeRoom(room: Room): void {
     for (const peer of room.peers.values()) {
       for (const timer of peer.timers.values()) clearTimeout(timer)
-      peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
+      if (peer.remote === undefined) peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
     }
     room.peers.clear()
+    room.links.clear()
     this.rooms.delete(room.id)
     for (const part of room.parts) part.router.close()
     this.options.log.info({room: room.id}, 'call: room closed')
   }
 
-  private emit(room: Room, event: CallEvent, target: {to?: string; except?: string} = {}): void {
-    this.options.publish({room: room.id, ...target, event})
+  /** Tells the room's browsers on this process; `relayed`: it is about someone on another process. */
+  private emit(room: Room, event: CallEvent, target: {to?: string; except?: string; relayed?: boolean} = {}): void {
+    const {relayed, ...to} = target
+    this.options.publish({room: room.id, sfu: this.options.self.id, ...(relayed === true ? {relayed} : {}), ...to, event})
+  }
+
+  /**
+   * What another SFU process of a room said there (CALL_EVENTS_CHANNEL): someone joined, sends,
+   * pauses, stops or left on it. Applied, in order, to the remote peers here, and told to this
+   * process's browsers. The hub hears only what each linked process says of its own people (it
+   * passes that on, `relayed`); a spoke hears everything the hub says.
+   */
+  onEvent(message: CallEventMessage): void {
+    const room = this.rooms.get(message.room)
+    if (room === undefined) return
+    const {event} = message
+    if (event.type === 'roomClosed') {
+      // That process stopped, or lost the room: what came from it goes (a spoke whose hub went closes, and its people join again).
+      const link = event.sfu === this.options.self.id ? undefined : room.links.get(event.sfu)
+      if (link !== undefined) this.dropLink(room, link, 'its SFU closed the room')
+      return
+    }
+    const from = message.sfu
+    const link = from === undefined || from === this.options.self.id ? undefined : room.links.get(from)
+    if (link === undefined && room.early !== undefined && room.early.sfu === from) room.early.messages.push(message)
+    if (link === undefined || message.to !== undefined || (room.hub === undefined && message.relayed === true)) return
+    link.queue = link.queue
+      .then(() => (this.rooms.get(room.id) === room && room.links.get(link.sfu.id) === link ? this.apply(room, link, event) : undefined))
+      .catch((error: unknown) => this.options.log.warn({room: room.id, sfu: link.sfu.id, event: event.type, err: (error as Error).message}, 'call: news from a linked SFU not applied'))
+  }
+
+  private async apply(room: Room, link: Link, event: CallEvent): Promise<void> {
+    const theirs = (peer: string): Peer | undefined => {
+      const found = room.peers.get(peer)
+      return found?.remote === link.sfu.id ? found : undefined
+    }
+    switch (event.type) {
+      case 'peerJoined':
+        if (!room.peers.has(event.peer)) this.addRemotePeer(room, link, {peer: event.peer, name: event.name, producers: []})
+        return
+      case 'peerLeft': {
+        const peer = theirs(event.peer)
+        if (peer !== undefined) this.removePeer(room, peer, 'left on its SFU')
+        return
+      }
+      case 'newProducer': {
+        const peer = theirs(event.peer)
+        if (peer === undefined || peer.producers.has(event.producer.id)) return
+        const ack = await this.options.ask(link.sfu, {
+          room: room.id,
+          peer: linkPeer(this.options.self.id),
+          user: {id: this.options.self.id, name: 'sfu'},
+          internal: true,
+          request: {method: 'pipeConsume', from: this.options.self.id, producerId: event.producer.id},
+        })
+        if (!ack.ok) throw new Error(ack.error)
+        if (theirs(event.peer) === peer && room.links.get(link.sfu.id) === link) await this.addRemoteProducer(room, link, peer, ack.result as PipedProducerView)
+        return
+      }
+      case 'producerClosed':
+      case 'producerPaused': {
+        const peer = theirs(event.peer)
+        const producer = peer?.producers.get(event.producerId)
+        if (peer === undefined || producer === undefined) return
+        if (event.type === 'producerClosed') {
+          producer.close()
+          peer.producers.delete(producer.id)
+          this.emit(room, event, {relayed: true})
+        } else {
+          if (event.paused) await producer.pause()
+          else await producer.resume()
+          this.emit(room, event, {relayed: true})
+        }
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  /** The room's hub is `hub` (absent: this process), as the web's placement says: linked to it, or unlinked from the old one. */
+  private async ensureHub(room: Room, hub: SfuAddress | undefined): Promise<void> {
+    while (room.linking !== undefined) await room.linking.catch(() => undefined)
+    if (hub?.id === room.hub?.id) return
+    room.linking = (async () => {
+      const old = room.hub === undefined ? undefined : room.links.get(room.hub.id)
+      delete room.hub
+      // This process is the room's hub now (the old one went): those who were there join again and come back.
+      if (old !== undefined) this.dropLink(room, old, 'the room moved')
+      if (hub !== undefined && hub.id !== this.options.self.id) await this.linkToHub(room, hub)
+    })().finally(() => {
+      room.linking = undefined
+    })
+    await room.linking
+  }
+
+  /** Links this process's part of the room to its hub: everyone there, and what they send, arrives here. */
+  private async linkToHub(room: Room, hub: SfuAddress): Promise<void> {
+    const part = room.parts[0]!
+    const transport = await this.pipeTransport(part)
+    room.early = {sfu: hub.id, messages: []}
+    try {
+      const ack = await this.options
+        .ask(hub, {
+          room: room.id,
+          peer: linkPeer(this.options.self.id),
+          user: {id: this.options.self.id, name: 'sfu'},
+          internal: true,
+          request: {method: 'link', from: this.options.self, ip: await ipOf(transport.tuple.localAddress), port: transport.tuple.localPort},
+        })
+        .catch((error: unknown) => ({ok: false as const, error: (error as Error).message}))
+      if (!ack.ok) throw new CallError(`This call continues on another server, which this one cannot reach (${ack.error}): joining again…`, true)
+      const {ip, port, peers} = ack.result as CallResults['link']
+      await transport.connect({ip: await ipOf(ip), port})
+      room.hub = hub
+      const link = this.addLink(room, hub, transport, part)
+      for (const view of peers) {
+        const peer = this.addRemotePeer(room, link, view)
+        for (const producer of view.producers) await this.addRemoteProducer(room, link, peer, producer)
+      }
+      this.options.log.info({room: room.id, hub: hub.id, peers: peers.length}, 'call: room continues here from its hub')
+      for (const message of room.early.messages) this.onEvent(message)
+    } catch (error) {
+      if (room.hub?.id !== hub.id) transport.close()
+      throw error
+    } finally {
+      delete room.early
+    }
+  }
+
+  /** On the hub: another process of the room links in; everyone here, and what they send, goes to it. */
+  private async acceptLink(rpc: SfuRpc, request: Extract<SfuRpc['request'], {method: 'link'}>): Promise<CallResults['link']> {
+    if (rpc.internal !== true) throw new CallError('Only SFU processes link rooms.')
+    const room = await this.openRoom(rpc.room)
+    // That process opened the room again: what it had here before is gone there.
+    const old = room.links.get(request.from.id)
+    if (old !== undefined) this.dropLink(room, old, 'linked again')
+    const part = room.parts[0]!
+    const transport = await this.pipeTransport(part)
+    await transport.connect({ip: await ipOf(request.ip), port: request.port})
+    const link = this.addLink(room, request.from, transport, part)
+    const peers: PipedPeerView[] = []
+    for (const peer of [...room.peers.values()]) {
+      if (peer.internal || peer.remote === request.from.id) continue
+      const producers: PipedProducerView[] = []
+      for (const producer of [...peer.producers.values()]) producers.push(await this.sendOver(link, peer, producer))
+      peers.push({peer: peer.id, name: peer.name, producers})
+    }
+    this.options.log.info({room: room.id, sfu: request.from.id, peers: peers.length}, 'call: room continues on another SFU')
+    return {ip: await ipOf(transport.tuple.localAddress), port: transport.tuple.localPort, peers}
+  }
+
+  /** A linked process asks for a producer of this one (or of another the hub links). */
+  private async pipeConsume(rpc: SfuRpc, request: Extract<SfuRpc['request'], {method: 'pipeConsume'}>): Promise<CallResults['pipeConsume']> {
+    if (rpc.internal !== true) throw new CallError('Only SFU processes link rooms.')
+    const room = this.rooms.get(rpc.room)
+    const link = room?.links.get(request.from)
+    if (room === undefined || link === undefined) throw new CallError('This room is not linked to that server.')
+    const owner = [...room.peers.values()].find((peer) => peer.producers.has(request.producerId))
+    const producer = owner?.producers.get(request.producerId)
+    if (owner === undefined || producer === undefined || owner.remote === request.from) throw new CallError('That camera or microphone is no longer in the call.')
+    return this.sendOver(link, owner, producer)
+  }
+
+  /** `producer` sent over `link` (once): what the other side produces it with. */
+  private async sendOver(link: Link, owner: Peer, producer: types.Producer): Promise<PipedProducerView> {
+    let consumer = link.sent.get(producer.id)
+    if (consumer === undefined || consumer.closed) {
+      const local = owner.part === link.part ? producer.id : (link.part.piped.get(producer.id) ?? producer.id)
+      consumer = await link.transport.consume({producerId: local})
+      link.sent.set(producer.id, consumer)
+      const sent = consumer
+      sent.observer.once('close', () => {
+        if (link.sent.get(producer.id) === sent) link.sent.delete(producer.id)
+      })
+    }
+    return {...producerView(producer), rtpParameters: consumer.rtpParameters}
+  }
+
+  private async pipeTransport(part: RoomPart): Promise<types.PipeTransport> {
+    const {ip, announcedAddress} = this.options.plainListen
+    return part.router.createPipeTransport({listenInfo: {protocol: 'udp', ip, ...(announcedAddress === undefined ? {} : {announcedAddress})}})
+  }
+
+  private addLink(room: Room, sfu: SfuAddress, transport: types.PipeTransport, part: RoomPart): Link {
+    const link: Link = {sfu, transport, part, sent: new Map(), since: Date.now(), emptySweeps: 0, queue: Promise.resolve()}
+    room.links.set(sfu.id, link)
+    // The link keeps its part open.
+    part.peers += 1
+    return link
+  }
+
+  /**
+   * The link to another process goes: so do the people there (told to the browsers here). A spoke
+   * that loses its hub closes the room, and its people join again wherever the room is now.
+   */
+  private dropLink(room: Room, link: Link, why: string): void {
+    if (room.links.get(link.sfu.id) !== link) return
+    this.options.log.info({room: room.id, sfu: link.sfu.id, why}, 'call: link to another SFU dropped')
+    if (room.hub?.id === link.sfu.id) {
+      this.emit(room, {type: 'roomClosed', reason: 'The call moved to another server: joining again…', sfu: this.options.self.id})
+      this.closeRoom(room)
+      return
+    }
+    room.links.delete(link.sfu.id)
+    link.part.peers -= 1
+    for (const peer of [...room.peers.values()]) if (peer.remote === link.sfu.id) this.removePeer(room, peer, why)
+    link.transport.close()
+  }
+
+  private addRemotePeer(room: Room, link: Link, view: PipedPeerView): Peer {
+    const known = room.peers.get(view.peer)
+    if (known !== undefined) return known
+    const peer: Peer = {
+      id: view.peer,
+      part: link.part,
+      userId: '',
+      name: view.name,
+      remote: link.sfu.id,
+      transports: new Map(),
+      producers: new Map(),
+      consumers: new Map(),
+      timers: new Map(),
+      internal: false,
+      joinedAt: Date.now(),
+    }
+    room.peers.set(peer.id, peer)
+    link.part.peers += 1
+    this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {relayed: true})
+    return peer
+  }
+
+  /** A producer of another process, made here from what it sends over the link, and on every part of the room. */
+  private async addRemoteProducer(room: Room, link: Link, peer: Peer, view: PipedProducerView): Promise<void> {
+    if (peer.producers.has(view.id)) return
+    const producer = await link.transport.produce({
+      id: view.id,
+      kind: view.kind,
+      rtpParameters: view.rtpParameters as types.RtpParameters,
+      paused: view.paused,
+      appData: {peer: peer.id, source: view.source},
+    })
+    peer.producers.set(producer.id, producer)
+    producer.on('transportclose', () => peer.producers.delete(producer.id))
+    if (producer.kind === 'audio') await link.part.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
+    for (const part of room.parts) await this.pipe(room, producer, link.part, part)
+    this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, {relayed: true})
   }
 
   private transport(peer: Peer, id: string): types.WebRtcTransport | types.PlainTransport {

@@ -14,7 +14,7 @@ export class SfuRefused extends Error {}
 const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : host)
 
 /** Sends one request; resolves with the SFU's ack (a refusal is an ack too), throws when there is none. */
-export async function askSfu<M extends CallMethod = CallMethod>(sfu: RegistryRecord, token: string, body: SfuRpc, timeoutMs = 10_000): Promise<CallAck<M>> {
+export async function askSfu<M extends CallMethod = CallMethod>(sfu: Pick<RegistryRecord, 'id' | 'host'> & {ports: {http?: number}}, token: string, body: SfuRpc, timeoutMs = 10_000): Promise<CallAck<M>> {
   let response: Response
   try {
     response = await fetch(`http://${urlHost(sfu.host)}:${sfu.ports.http}${SFU_RPC_PATH}`, {

@@ -4,16 +4,21 @@ import {once} from 'node:events'
 import {isIP} from 'node:net'
 import os from 'node:os'
 
+import {Redis} from 'ioredis'
 import * as mediasoup from 'mediasoup'
 import type {types} from 'mediasoup'
 
-import {CALL_EVENTS_CHANNEL, callPresenceKey, SFU_RPC_PATH, sfuRpcSchema, sfuRpcToken, } from '../contract/index.js'
+import {CALL_EVENTS_CHANNEL, callEventMessageSchema, callPresenceKey, SFU_RPC_PATH, sfuRpcSchema, sfuRpcToken} from '../contract/index.js'
 import type {ComponentContext, RunningComponent} from '../platform/component.js'
 import type {ApplianceEnv} from '../platform/env.js'
 import {redisCheck} from '../platform/checks.js'
 import {createHttpServer, listen, type HealthCheck} from '../platform/http-server.js'
+import {safeJson} from '../platform/json.js'
+import {reconnectDelay} from '../platform/redis.js'
 import {startHeartbeat} from '../registry/heartbeat.js'
+import {listNodes} from '../registry/nodes.js'
 import {CallRooms, type CallWorker} from './call-rooms.js'
+import {askSfu} from './rpc-client.js'
 import {startTurn, type RunningTurn} from './turn-server.js'
 
 /** What browsers send without negotiation surprises: Opus, VP8 (simulcast), H.264. */
@@ -99,7 +104,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
   }
   const rpcToken = sfuRpcToken(ctx.secret('streamKeySecret'))
   const calls = new CallRooms({
-    id: ctx.id,
+    self: {id: ctx.id, host: ctx.host, http: ctx.ports.http},
     workers: alive,
     consumersPerWorker: env.profile.sfu.consumersPerWorker,
     // Plain RTP is for components on the overlay network: the task's own address.
@@ -108,7 +113,18 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       redis.publish(CALL_EVENTS_CHANNEL, JSON.stringify(message)).catch((error: unknown) => log.warn({room: message.room, err: (error as Error).message}, 'call event not published'))
     },
     present: async (peers) => (await redis.mget(peers.map(callPresenceKey))).map((value) => value !== null),
+    // A room that spans processes: its SFUs ask each other with the token they share.
+    ask: async (sfu, body) => askSfu({id: sfu.id, host: sfu.host, ports: {http: sfu.http}}, rpcToken, body),
+    alive: async () => new Set((await listNodes(redis, 'sfu')).map((node) => node.id)),
     log: log.child({module: 'calls'}),
+  })
+  // What the room's other SFU processes say (a room that spans processes): its own connection, as subscribers take no other commands.
+  const events = new Redis({...ctx.redisEndpoint, connectionName: 'sfu-calls', retryStrategy: reconnectDelay, maxRetriesPerRequest: null})
+  events.on('error', (error: Error) => log.debug({err: error.message}, 'calls redis error'))
+  events.subscribe(CALL_EVENTS_CHANNEL).catch((error: unknown) => log.warn({err: (error as Error).message}, 'calls: not subscribed; rooms that span SFUs miss what changes'))
+  events.on('message', (_channel, message) => {
+    const parsed = callEventMessageSchema.safeParse(safeJson(message))
+    if (parsed.success) calls.onEvent(parsed.data)
   })
   log.info({announced: announced ?? env.SHING_BIND_HOST, ports: `${env.SHING_WEBRTC_MIN_PORT}-${env.SHING_WEBRTC_MIN_PORT + count - 1}`}, 'WebRTC: browsers send media here (UDP, or TCP)')
   metrics.gauge('shing_sfu_workers', 'mediasoup workers this SFU runs (configured)', () => count)
@@ -186,6 +202,7 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
       await heartbeat.stop()
       // Browsers join again at once, on another SFU, rather than after their network times out.
       calls.closeAll('This call server is restarting: joining again…')
+      events.disconnect()
       await app.close()
       // Wait for the worker processes to be gone, so none outlives the container's main process.
       const exited = slots.map((s) => (s.worker.subprocessClosed ? Promise.resolve() : once(s.worker, 'subprocessclose').then(() => undefined)))

@@ -135,6 +135,8 @@ fieldset { border: 1px solid var(--line); border-radius: .4rem; padding: .5rem .
 legend { font-weight: 600; padding: 0 .3rem; }
 label.choice { display: flex; gap: .5rem; align-items: center; font-weight: 400; }
 label.choice input { width: auto; }
+/* A long hint wraps under its text, the box beside the first line. */
+label.choice:has(> span > .hint) { align-items: baseline; }
 .rules { white-space: pre-line; }
 
 /* Notifications: the bell in the header, the list */

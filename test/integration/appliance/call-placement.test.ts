@@ -1,13 +1,14 @@
 /**
  * Where call rooms go (calls/placement.ts), against a real Redis holding registry records: the least
  * loaded SFU with a free slot, the same one for every web however many ask at once, kept while it
- * lives, and moved (once, for everyone) when it is gone or cannot be reached.
+ * lives, and moved (once, for everyone) when it is gone or cannot be reached; when it is full, the
+ * room's next people go to another SFU with room (the same one while it has room), naming the hub.
  */
 import {Redis} from 'ioredis'
 import {afterAll, beforeAll, beforeEach, expect, it} from 'vitest'
 
 import {placeRoom} from '../../../appliance/calls/placement.js'
-import {CALL_ROOM_TTL_SECONDS, callRoomKey, REGISTRY_TTL_SECONDS, registryKey, type RegistryRecord} from '../../../appliance/contract/index.js'
+import {CALL_ROOM_TTL_SECONDS, callRoomKey, callSpanKey, REGISTRY_TTL_SECONDS, registryKey, type RegistryRecord} from '../../../appliance/contract/index.js'
 import {startRedis, type RedisServer} from '../../harness/redis.js'
 
 let server: RedisServer
@@ -70,4 +71,27 @@ it('a room whose SFU left the registry, or that a web could not reach, moves to 
   expect((await placeRoom(redis, ROOM))?.sfu.id).toBe('first')
   await redis.del(registryKey('sfu', 'first'))
   expect(await placeRoom(redis, ROOM)).toBeUndefined()
+})
+
+it('a room whose SFU is full continues on another with room (the same one for the next), naming its hub; with none, the full one takes them', async () => {
+  await sfu('hub', {cpu: 0.1})
+  await sfu('calm', {cpu: 0.2})
+  await sfu('calmer', {cpu: 0.15})
+  expect(await placeRoom(redis, ROOM)).toEqual({sfu: expect.objectContaining({id: 'hub'})})
+  await sfu('hub', {cpu: 0.6, slotsUsed: 500, slotsFree: 0})
+  const spilled = await placeRoom(redis, ROOM)
+  expect(spilled?.sfu.id).toBe('calmer')
+  expect(spilled?.hub?.id).toBe('hub')
+  expect(await redis.smembers(callSpanKey(ROOM))).toEqual(['calmer'])
+  // The room's own SFU does not change.
+  expect(await redis.get(callRoomKey(ROOM))).toBe('hub')
+  // Busier than calm now, but the room is on it already: the next goes there too, while it has room.
+  await sfu('calmer', {cpu: 0.5})
+  expect((await placeRoom(redis, ROOM))?.sfu.id).toBe('calmer')
+  await sfu('calmer', {cpu: 0.5, slotsUsed: 500, slotsFree: 0})
+  expect(await placeRoom(redis, ROOM)).toMatchObject({sfu: {id: 'calm'}, hub: {id: 'hub'}})
+  expect((await redis.smembers(callSpanKey(ROOM))).sort()).toEqual(['calm', 'calmer'])
+  // Every one full: the hub takes them (on its least busy worker).
+  await sfu('calm', {cpu: 0.5, slotsUsed: 500, slotsFree: 0})
+  expect(await placeRoom(redis, ROOM)).toEqual({sfu: expect.objectContaining({id: 'hub'})})
 })

@@ -3,8 +3,10 @@
  * workers, Redis and FerretDB, and Chromium with fake cameras and microphones: three people in a
  * room each receive the other two (decoded frames and audio energy, read in their pages), the third
  * on another worker of the SFU than the first two (the room outgrew its first worker); a second
- * room goes to the less loaded SFU; muting and leaving reach the others; the SFU the room is on
- * is killed and the three join again on the other by themselves; hostile requests are refused.
+ * room goes to the less loaded SFU; a fourth person, placed on the other SFU process because the
+ * room's is full, and the three see and hear each other (the room spans processes); muting and
+ * leaving reach the others; the SFU the room is on is killed and the three join again on the other
+ * by themselves; hostile requests are refused.
  */
 import type {BrowserContext, Page} from 'playwright-core'
 import {execa} from 'execa'
@@ -28,6 +30,10 @@ const pages = new Map<string, Page>()
 const contexts: BrowserContext[] = []
 const dialogs: string[] = []
 let room = ''
+/** What the summary line says (npm run e2e:calls). */
+let called = false
+let spanned = false
+let failover: number | undefined
 
 async function openAs(name: string): Promise<Page> {
   const user = await signUpThroughForm(`http://127.0.0.1:${site.get('web').httpPort}`, name, {password: PASSWORD, address: `198.51.100.${160 + contexts.length}`})
@@ -63,7 +69,7 @@ async function openRoomAndJoin(page: Page): Promise<string> {
 }
 
 const placedOn = async (roomId: string): Promise<string | null> => site.client.get(callRoomKey(roomId))
-const sfuLoad = async (id: string): Promise<{streams: number; viewers: number; rooms?: number; participants?: number}> => {
+const sfuLoad = async (id: string): Promise<{streams: number; viewers: number; rooms?: number; participants?: number; slotsFree?: number}> => {
   const raw = await site.client.get(registryKey('sfu', id))
   return raw === null ? {streams: 0, viewers: 0} : registryRecordSchema.parse(JSON.parse(raw)).load
 }
@@ -72,8 +78,9 @@ const sfuLoad = async (id: string): Promise<{streams: number; viewers: number; r
 const sfuEnv: Record<string, NodeJS.ProcessEnv> = {}
 
 beforeAll(async () => {
-  // Two workers per SFU, each counted full at 2 consumers: the third person of a room goes to the room's part on the other worker.
-  site = await startLiveSite({adjustProfile: (profile) => ({...profile, sfu: {workers: 2, consumersPerWorker: 2}})})
+  // Two workers per SFU, each counted full at 4 consumers: the third person of a room goes to the
+  // room's part on the other worker; with three (12 consumers) the SFU is full, and a fourth goes to the other SFU.
+  site = await startLiveSite({adjustProfile: (profile) => ({...profile, sfu: {workers: 2, consumersPerWorker: 4}})})
   for (const id of ['sfu-a', 'sfu-b']) sfuEnv[id] = await webrtcRange(100, {turn: true})
   await Promise.all([
     site.start('web'),
@@ -95,6 +102,8 @@ afterEach((ctx) => {
 })
 
 afterAll(async () => {
+  // Co-streaming (issue 15's studio and compositor) is not built yet: the line says so.
+  console.log(`calls e2e: call=${called ? 'ok' : 'failed'} span=${spanned ? 'ok' : 'failed'} failover=${failover === undefined ? 'failed' : `${failover.toFixed(1)}s`} costream=not-built`)
   for (const context of contexts) await context.close().catch(() => undefined)
   await chromium?.close().catch(() => undefined)
   await site?.stop()
@@ -131,6 +140,7 @@ describe('calls', () => {
     expect(await site.metric(states[0]!.sfu!, 'shing_sfu_routers')).toBe(2)
     expect(site.get(states[0]!.sfu!).process.output()).toContain('call: room continues on another worker')
     expect(await screenshotDesktopAndPhone(pages.get('ann')!, 'call-three')).toBeLessThanOrEqual(PHONE.width)
+    called = true
   }, 180_000)
 
   it('the SFU reports its producers and consumers, and the next room goes to the less loaded SFU', async () => {
@@ -202,26 +212,78 @@ describe('calls', () => {
     await dee.close()
   }, 60_000)
 
-  it('the SFU the room is on is killed: all three join again on the other by themselves and see each other', async () => {
+  it('a fourth person, placed on the other SFU process because the room\'s is full, and the three see and hear each other; her leaving reaches them', async () => {
+    const hub = (await placedOn(room))!
+    const other = hub === 'sfu-a' ? 'sfu-b' : 'sfu-a'
+    await waitFor('the room\'s SFU to report itself full', async () => ((await sfuLoad(hub)).slotsFree === 0 ? true : undefined), {timeoutMs: 15_000})
+    const eve = await openAs('eve')
+    const started = performance.now()
+    await joinRoom(eve, room)
+    // On the other process; the room is still the first one's.
+    expect((await callState(eve)).sfu).toBe(other)
+    expect(await placedOn(room)).toBe(hub)
+    const everyone = [...NAMES, 'eve']
+    for (const name of everyone) {
+      const seen = await seesAndHears(pages.get(name)!, everyone.filter((o) => o !== name))
+      console.log(`calls span: ${name} (on ${(await callState(pages.get(name)!)).sfu}) receives ${seen.map((r) => `${r.name} ${r.frames} frames rms=${r.audioRms.toFixed(3)}`).join(', ')}`)
+    }
+    console.log(`calls span: 4 participants on 2 SFU processes connected in ${Math.round(performance.now() - started)} ms`)
+    expect(site.get(other).process.output()).toContain('call: room continues here from its hub')
+    expect(site.get(hub).process.output()).toContain('call: room continues on another SFU')
+    // Each process counts its own people (the others are remote peers there).
+    await waitFor('each SFU to count its own participants', async () => ((await sfuLoad(hub)).participants === 3 && (await sfuLoad(other)).participants === 1 ? true : undefined), {timeoutMs: 15_000})
+    // Muting on the other process shows at the hub's people.
+    await eve.click('#mute')
+    await pages.get('ann')!.waitForFunction(() => document.querySelector<HTMLElement>('#tiles li[data-peer][aria-label="eve"] .call-muted')?.hidden === false, undefined, {timeout: 10_000})
+    await eve.click('#leave')
+    for (const name of NAMES) {
+      await pages.get(name)!.waitForFunction(() => document.querySelectorAll('#tiles li[data-peer]').length === 2, undefined, {timeout: 10_000})
+    }
+    // Her room there closes with her; the three still see each other.
+    await waitFor('the room to close on the other SFU', async () => ((await site.metric(other, 'shing_sfu_call_rooms')) === 0 ? true : undefined), {timeoutMs: 10_000})
+    await seesAndHears(pages.get('ann')!, ['bea', 'cal'])
+    // She comes back (to the other SFU again, the room's being full), and stays for the next test.
+    await eve.click('#rejoin')
+    await joinFromLobby(eve)
+    expect((await callState(eve)).sfu).toBe(other)
+    await seesAndHears(eve, NAMES)
+    spanned = true
+  }, 180_000)
+
+  it('the SFU the room is on (its hub) is killed: all four, those on the other SFU too, join again on the other by themselves and see each other', async () => {
     const doomed = (await placedOn(room))!
     const survivor = doomed === 'sfu-a' ? 'sfu-b' : 'sfu-a'
+    // eve is on the survivor already (the room spans both): she is told to join again when the room moves.
+    const everyone = pages.has('eve') ? [...NAMES, 'eve'] : [...NAMES]
+    const rejoinsBefore = new Map(await Promise.all(everyone.map(async (name) => [name, (await callState(pages.get(name)!)).rejoins] as const)))
     const killedAt = performance.now()
     await site.get(doomed).process.kill('SIGKILL')
     try {
       const back: number[] = []
-      for (const name of NAMES) {
+      for (const name of everyone) {
         const page = pages.get(name)!
-        await waitFor(`${name} to be in the call on ${survivor}`, async () => {
+        await waitFor(`${name} to be in the call on ${survivor}, joined again`, async () => {
           const state = await callState(page)
-          return state.sfu === survivor && state.phase === 'in-call' ? true : undefined
+          return state.sfu === survivor && state.phase === 'in-call' && state.rejoins > rejoinsBefore.get(name)! ? true : undefined
         }, {timeoutMs: 45_000, intervalMs: 250})
         back.push(performance.now() - killedAt)
       }
-      for (const name of NAMES) await seesAndHears(pages.get(name)!, NAMES.filter((other) => other !== name))
+      for (const name of everyone) await seesAndHears(pages.get(name)!, everyone.filter((other) => other !== name))
       const seconds = (performance.now() - killedAt) / 1000
       console.log(`calls: SFU killed; rejoined on ${survivor} after ${back.map((ms) => (ms / 1000).toFixed(1)).join('/')} s, all seen and heard again after ${seconds.toFixed(1)} s`)
+      failover = seconds
       expect(await placedOn(room)).toBe(survivor)
-      expect(seconds).toBeLessThan(40)
+      expect(seconds).toBeLessThan(45)
+      // eve goes: the tests after this one have the three.
+      const eve = pages.get('eve')
+      if (eve !== undefined) {
+        await eve.click('#leave')
+        for (const name of NAMES) await pages.get(name)!.waitForFunction(() => document.querySelectorAll('#tiles li[data-peer]').length === 2, undefined, {timeout: 10_000})
+        const context = eve.context()
+        contexts.splice(contexts.indexOf(context), 1)
+        pages.delete('eve')
+        await context.close()
+      }
     } finally {
       // The killed SFU comes back (as the swarm restarts a task), empty; the tests after this one have two again.
       await site.start(doomed, sfuEnv[doomed])
@@ -323,7 +385,12 @@ describe('calls', () => {
 
   it('a participant whose web instance dies with their connection leaves the room by itself (their presence runs out)', async () => {
     const ann = pages.get('ann')!
-    const roomId = await openRoomAndJoin(ann)
+    // ann's page straight on the web instance that stays (through the front it may be on web-2, which dies below).
+    await ann.goto(`http://127.0.0.1:${site.get('web').httpPort}/calls`)
+    await ann.click('button:has-text("Open a room")')
+    await ann.waitForURL(/\/calls\/[A-Za-z0-9_-]{22}$/)
+    await joinFromLobby(ann)
+    const roomId = new URL(ann.url()).pathname.split('/').pop()!
     // dee listens only (joins, sends nothing, receives nothing: no transport of theirs ever connects), through web-2.
     const deeCookie = (await contexts[contexts.length - 1]!.cookies()).find((c) => c.name === 'shing_session')!.value
     const dee = io(`http://127.0.0.1:${site.get('web-2').httpPort}${CALLS_NAMESPACE}`, {path: '/socket.io', transports: ['websocket'], reconnection: false, extraHeaders: {cookie: `shing_session=${deeCookie}`}})
