@@ -118,9 +118,11 @@ export const internalRequestSchema = z.discriminatedUnion('method', [
    * `ip`:`port`; the hub answers with its own, and with everyone in the room and what they send,
    * already sent over it (each producer's RTP parameters on the pipe).
    */
-  z.object({method: z.literal('link'), from: sfuAddressSchema, ip: z.union([z.ipv4(), z.ipv6()]), port: z.number().int().min(1).max(65_535)}),
+  z.object({method: z.literal('link'), from: sfuAddressSchema, ip: z.union([z.ipv4(), z.ipv6()]), port: z.number().int().min(1).max(65_535), srtp: opaque}),
   /** Between linked SFU processes: send this producer over the link to `from` (its RTP parameters there). */
   z.object({method: z.literal('pipeConsume'), from: id, producerId: id}),
+  /** Between linked SFU processes: who `from` should know of from here, and what they send (a check for news lost on the way). */
+  z.object({method: z.literal('roster'), from: id}),
 ])
 export type InternalRequest = z.infer<typeof internalRequestSchema>
 
@@ -198,8 +200,10 @@ export interface CallResults {
   plainTransport: {id: string; ip: string; port: number}
   plainConnect: Record<string, never>
   requestKeyFrame: Record<string, never>
-  link: {ip: string; port: number; peers: PipedPeerView[]}
+  /** The hub's pipe transport (`srtp`: its SRTP parameters), and everyone in the room. */
+  link: {ip: string; port: number; srtp: unknown; peers: PipedPeerView[]}
   pipeConsume: PipedProducerView
+  roster: {peers: CallPeerView[]}
 }
 
 /** A producer as sent over a link between SFU processes. */
@@ -233,8 +237,8 @@ export const callEventMessageSchema = z.object({
   room: z.string().regex(ROOM_ID_PATTERN),
   /** The SFU process that says it: the web passes it to the room's sockets on that process only. */
   sfu: id.optional(),
-  /** About someone on another process, passed on by the room's hub: the other processes heard it from its own. */
-  relayed: z.boolean().optional(),
+  /** About someone on another process (its registry id), passed on by the room's hub: that process said it first. */
+  relayed: id.optional(),
   to: id.optional(),
   except: id.optional(),
   event: callEventSchema,

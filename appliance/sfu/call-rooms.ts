@@ -41,6 +41,7 @@ import {
   type SfuRpc,
 } from '../contract/index.js'
 import type {Logger} from '../platform/logger.js'
+import {SfuUnreachable} from './rpc-client.js'
 
 /** A participant whose transport was told to connect (DTLS) but whose ICE never connected is dropped after this. */
 const CONNECT_DEADLINE_MS = 45_000
@@ -75,6 +76,8 @@ export interface CallRoomsOptions {
   ask: (sfu: SfuAddress, body: SfuRpc) => Promise<CallAck>
   /** The SFU processes in the registry now: a link to one that left it is dropped. Undefined when it cannot be told. */
   alive?: () => Promise<Set<string>>
+  /** Where an SFU process of the registry answers (a link is made only with one there, at its registered address). */
+  locate?: (id: string) => Promise<SfuAddress | undefined>
   /** Whether each participant's page is still connected to a web instance (contract: callPresenceKey); undefined when it cannot be told. */
   present?: (peers: string[]) => Promise<boolean[] | undefined>
   log: Logger
@@ -134,11 +137,13 @@ interface Link {
   transport: types.PipeTransport
   /** The part of the room the link's transport is on (its pipe producers are, and consumers read from). */
   part: RoomPart
-  /** Producers of this process sent over the link already: their pipe consumers, by producer id. */
-  sent: Map<string, types.Consumer>
+  /** Producers of this process sent over the link (being) already: their pipe consumers, by producer id. */
+  sent: Map<string, Promise<types.Consumer>>
   since: number
   /** Sweeps in a row that found nobody from the other side (the hub drops such a link). */
   emptySweeps: number
+  /** What the last check of the other side's roster found amiss: mended if the next finds it still so. */
+  amiss: Set<string>
   /** What the other side said, applied in its order. */
   queue: Promise<void>
 }
@@ -151,6 +156,8 @@ interface Room {
   links: Map<string, Link>
   /** A (re)link to the hub under way: joins wait for it. */
   linking?: Promise<void>
+  /** Joins and links under way: the room does not close under them. */
+  pending: number
   /** What the hub said while the link was being made (after its answer's snapshot, maybe): applied once it is. */
   early?: {sfu: string; messages: CallEventMessage[]}
   /** Sweeps in a row that found only components' peers and no producer. */
@@ -200,6 +207,7 @@ export class CallRooms {
         if (alive !== undefined && !alive.has(link.sfu.id)) this.dropLink(room, link, 'its SFU left the registry')
         // A spoke whose people all left closed its room: the hub lets its link go too.
         else if (room.hub === undefined && link.emptySweeps >= 2 && Date.now() - link.since > 3 * SWEEP_EVERY_MS) this.dropLink(room, link, 'nobody there')
+        else this.enqueue(room, link, () => this.reconcile(room, link), 'roster check')
       }
       if (this.rooms.get(room.id) !== room) continue
       const peers = [...room.peers.values()]
@@ -229,6 +237,8 @@ export class CallRooms {
     let routers = 0
     for (const room of this.rooms.values()) {
       routers += room.parts.length
+      // What goes to the room's other processes is sent from here too.
+      for (const link of room.links.values()) consumers += link.sent.size
       for (const peer of room.peers.values()) {
         consumers += peer.consumers.size
         // Those on other processes are counted there.
@@ -265,6 +275,7 @@ export class CallRooms {
     if (request.method === 'join') return this.join(rpc, request)
     if (request.method === 'link') return this.acceptLink(rpc, request)
     if (request.method === 'pipeConsume') return this.pipeConsume(rpc, request)
+    if (request.method === 'roster') return this.roster(rpc, request)
     const room = this.rooms.get(rpc.room)
     const peer = room?.peers.get(rpc.peer)
     if (room === undefined || peer === undefined) {
@@ -353,14 +364,33 @@ export class CallRooms {
     const again = before?.peers.get(rpc.peer)
     if (before !== undefined && again !== undefined) this.removePeer(before, again, 'joined again')
     const room = await this.openRoom(rpc.room)
+    room.pending += 1
+    try {
+      return await this.enter(room, rpc, request)
+    } finally {
+      room.pending -= 1
+      // A join that failed leaves nothing open for nobody.
+      if (this.unused(room)) this.closeRoom(room)
+    }
+  }
+
+  private async enter(room: Room, rpc: SfuRpc, request: Extract<CallRequest, {method: 'join'}>): Promise<CallResults['join']> {
+    const stillOpen = (): void => {
+      if (this.rooms.get(room.id) !== room) throw new CallError('The call moved meanwhile: joining again…', true)
+    }
+    stillOpen()
+    // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
+    const full = (): boolean => rpc.internal !== true && [...room.peers.values()].filter((p) => !p.internal).length >= CALL_MAX_PARTICIPANTS
+    if (full()) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
     // Components' peers never move a room's hub; a person's join says where it is now.
     if (rpc.internal !== true) await this.ensureHub(room, rpc.hub)
-    // The same person in a second tab is a second participant; a rejoin of one tab replaces its own.
-    if (rpc.internal !== true && [...room.peers.values()].filter((p) => !p.internal).length >= CALL_MAX_PARTICIPANTS) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
+    stillOpen()
+    if (full()) throw new CallError(`This call is full: it has ${CALL_MAX_PARTICIPANTS} people, the most a call takes.`)
     const capabilities = request.rtpCapabilities as unknown as types.RtpCapabilities | undefined
     const part = rpc.internal === true && request.matchPayloadTypes === true && capabilities !== undefined ? await this.flavouredPart(room, capabilities) : await this.partFor(room)
     // Placed on a part still being filled (another peer's join made it): its producers first.
     await part.ready
+    stillOpen()
     const peer: Peer = {
       id: rpc.peer,
       part,
@@ -398,7 +428,7 @@ export class CallRooms {
   }
 
   private async createRoom(id: string): Promise<Room> {
-    const room: Room = {id, parts: [], peers: new Map(), links: new Map(), idleSweeps: 0}
+    const room: Room = {id, parts: [], peers: new Map(), links: new Map(), idleSweeps: 0, pending: 0}
     // The worker with the fewest participants.
     const worker = this.options.workers().sort((a, b) => a.peers - b.peers)[0]
     if (worker === undefined) throw new CallError('This call server has no media worker running: joining again elsewhere…', true)
@@ -619,11 +649,9 @@ export class CallRooms {
     for (const transport of peer.transports.values()) transport.close()
     // Someone elsewhere: their pipe producers (the link stays for the others).
     if (peer.remote !== undefined) for (const producer of peer.producers.values()) producer.close()
-    this.emit(room, {type: 'peerLeft', peer: peer.id}, {except: peer.id, relayed: peer.remote !== undefined})
+    this.emit(room, {type: 'peerLeft', peer: peer.id}, {except: peer.id, relayed: peer.remote})
     this.options.log.info({room: room.id, peer: peer.id, why, peers: room.peers.size}, 'call: left')
-    // A room continued here from its hub closes with its last participant here; the hub keeps it for those elsewhere.
-    const local = [...room.peers.values()].filter((other) => other.remote === undefined).length
-    if (room.peers.size === 0 || (room.hub !== undefined && local === 0)) this.closeRoom(room)
+    if (this.unused(room)) this.closeRoom(room)
     else if (peer.internal && sent && [...room.peers.values()].every((other) => other.internal && other.producers.size === 0)) {
       // The component that sent everything left (a real-time stream moved or ended, a WHIP encoder
       // gone): its receivers have nothing to wait for. Their connections close with the room.
@@ -636,7 +664,19 @@ export class CallRooms {
     }
   }
 
+  /**
+   * Whether the room has nobody left to carry: a hub, nobody and no link; a room continued here
+   * from its hub, nobody of its own here (the hub keeps it for those elsewhere). Never while a
+   * join or a link is under way.
+   */
+  private unused(room: Room): boolean {
+    if (room.pending > 0) return false
+    if (room.hub !== undefined) return ![...room.peers.values()].some((peer) => peer.remote === undefined)
+    return room.peers.size === 0 && room.links.size === 0
+  }
+
   private closeRoom(room: Room): void {
+    if (this.rooms.get(room.id) !== room) return
     for (const peer of room.peers.values()) {
       for (const timer of peer.timers.values()) clearTimeout(timer)
       if (peer.remote === undefined) peer.part.worker.peers = Math.max(0, peer.part.worker.peers - 1)
@@ -648,10 +688,10 @@ export class CallRooms {
     this.options.log.info({room: room.id}, 'call: room closed')
   }
 
-  /** Tells the room's browsers on this process; `relayed`: it is about someone on another process. */
-  private emit(room: Room, event: CallEvent, target: {to?: string; except?: string; relayed?: boolean} = {}): void {
+  /** Tells the room's browsers on this process; `relayed`: it is about someone on that other process. */
+  private emit(room: Room, event: CallEvent, target: {to?: string; except?: string; relayed?: string} = {}): void {
     const {relayed, ...to} = target
-    this.options.publish({room: room.id, sfu: this.options.self.id, ...(relayed === true ? {relayed} : {}), ...to, event})
+    this.options.publish({room: room.id, sfu: this.options.self.id, ...(relayed === undefined ? {} : {relayed}), ...to, event})
   }
 
   /**
@@ -665,18 +705,104 @@ export class CallRooms {
     if (room === undefined) return
     const {event} = message
     if (event.type === 'roomClosed') {
+      if (event.sfu === this.options.self.id) {
+        // Said of this process by another (a web that could not reach it, a hub that let its link go):
+        // its people here were told to join again, and the room goes.
+        if (message.sfu !== this.options.self.id) this.closeRoom(room)
+        return
+      }
       // That process stopped, or lost the room: what came from it goes (a spoke whose hub went closes, and its people join again).
-      const link = event.sfu === this.options.self.id ? undefined : room.links.get(event.sfu)
+      const link = room.links.get(event.sfu)
       if (link !== undefined) this.dropLink(room, link, 'its SFU closed the room')
       return
     }
     const from = message.sfu
     const link = from === undefined || from === this.options.self.id ? undefined : room.links.get(from)
     if (link === undefined && room.early !== undefined && room.early.sfu === from) room.early.messages.push(message)
-    if (link === undefined || message.to !== undefined || (room.hub === undefined && message.relayed === true)) return
+    // The hub hears only what a spoke says of its own people; a spoke, all the hub says but what it passes on of the spoke's own.
+    const repeated = message.relayed !== undefined && (room.hub === undefined || message.relayed === this.options.self.id)
+    if (link === undefined || message.to !== undefined || repeated) return
+    this.enqueue(room, link, () => this.apply(room, link, event), event.type)
+  }
+
+  /** Runs `work` after what is queued on the link, while the link is still the room's. */
+  private enqueue(room: Room, link: Link, work: () => Promise<void>, what: string): void {
     link.queue = link.queue
-      .then(() => (this.rooms.get(room.id) === room && room.links.get(link.sfu.id) === link ? this.apply(room, link, event) : undefined))
-      .catch((error: unknown) => this.options.log.warn({room: room.id, sfu: link.sfu.id, event: event.type, err: (error as Error).message}, 'call: news from a linked SFU not applied'))
+      .then(() => (this.rooms.get(room.id) === room && room.links.get(link.sfu.id) === link ? work() : undefined))
+      .catch((error: unknown) => this.options.log.warn({room: room.id, sfu: link.sfu.id, what, err: (error as Error).message}, 'call: news from a linked SFU not applied'))
+  }
+
+  /**
+   * Compares the remote peers from `link` with the other side's roster, and mends what differs
+   * twice in a row (once may be news still on the way): news lost on Redis (a reconnect) leaves
+   * neither a ghost nor a missing participant for long.
+   */
+  private async reconcile(room: Room, link: Link): Promise<void> {
+    let ack: CallAck
+    try {
+      ack = await this.options.ask(link.sfu, {room: room.id, peer: linkPeer(this.options.self.id), user: {id: this.options.self.id, name: 'sfu'}, internal: true, request: {method: 'roster', from: this.options.self.id}})
+    } catch (error) {
+      if (!(error instanceof SfuUnreachable) || this.rooms.get(room.id) !== room || room.links.get(link.sfu.id) !== link) throw error
+      // That process is gone (its record may outlive it): its people are told to join again now, as a
+      // web tells them when it cannot reach it, rather than when their browsers notice.
+      this.options.log.warn({room: room.id, sfu: link.sfu.id, err: error.message}, 'call: a linked SFU does not answer; its people are told to join again')
+      this.options.publish({room: room.id, event: {type: 'roomClosed', reason: 'The call server stopped: joining again…', sfu: link.sfu.id}})
+      this.dropLink(room, link, 'its SFU does not answer')
+      return
+    }
+    if (this.rooms.get(room.id) !== room || room.links.get(link.sfu.id) !== link) return
+    const seen = new Set<string>()
+    const twice = (key: string): boolean => {
+      seen.add(key)
+      return link.amiss.has(key)
+    }
+    if (!ack.ok) {
+      // The other side has no such link (its room closed, or it let the link go): neither will it send.
+      if (twice('link')) this.dropLink(room, link, 'not linked there')
+      link.amiss = seen
+      return
+    }
+    const theirs = new Map((ack.result as CallResults['roster']).peers.map((view) => [view.peer, view]))
+    let mended = 0
+    for (const peer of [...room.peers.values()]) {
+      if (peer.remote === link.sfu.id && !theirs.has(peer.id) && twice(`peer:${peer.id}`)) {
+        this.removePeer(room, peer, 'gone there')
+        mended += 1
+      }
+    }
+    for (const view of theirs.values()) {
+      const known = room.peers.get(view.peer)
+      if (known !== undefined && known.remote !== link.sfu.id) continue
+      if (known === undefined && !twice(`peer:${view.peer}`)) continue
+      const peer = known ?? this.addRemotePeer(room, link, {peer: view.peer, name: view.name, producers: []})
+      for (const producer of view.producers) {
+        if (peer.producers.has(producer.id) || !twice(`producer:${producer.id}`)) continue
+        const piped = await this.options.ask(link.sfu, {room: room.id, peer: linkPeer(this.options.self.id), user: {id: this.options.self.id, name: 'sfu'}, internal: true, request: {method: 'pipeConsume', from: this.options.self.id, producerId: producer.id}})
+        if (piped.ok && room.peers.get(peer.id) === peer) {
+          await this.addRemoteProducer(room, link, peer, piped.result as PipedProducerView)
+          mended += 1
+        }
+      }
+      for (const producer of [...peer.producers.values()]) {
+        if (view.producers.some((p) => p.id === producer.id) || !twice(`producer:${producer.id}`)) continue
+        producer.close()
+        peer.producers.delete(producer.id)
+        this.emit(room, {type: 'producerClosed', peer: peer.id, producerId: producer.id}, {relayed: peer.remote})
+        mended += 1
+      }
+      if (known === undefined) mended += 1
+    }
+    if (mended > 0) this.options.log.warn({room: room.id, sfu: link.sfu.id, mended}, 'call: news from a linked SFU was lost; the room is mended')
+    link.amiss = seen
+  }
+
+  /** On either side of a link: who the other side should know of from here (the hub: all but the other's own; a spoke: its own). */
+  private roster(rpc: SfuRpc, request: Extract<SfuRpc['request'], {method: 'roster'}>): CallResults['roster'] {
+    if (rpc.internal !== true) throw new CallError('Only SFU processes link rooms.')
+    const room = this.rooms.get(rpc.room)
+    if (room === undefined || !room.links.has(request.from)) throw new CallError('This room is not linked to that server.')
+    const peers = [...room.peers.values()].filter((peer) => !peer.internal && peer.remote !== request.from && (room.hub === undefined || peer.remote === undefined))
+    return {peers: peers.map((peer) => ({peer: peer.id, name: peer.name, producers: [...peer.producers.values()].map(producerView)}))}
   }
 
   private async apply(room: Room, link: Link, event: CallEvent): Promise<void> {
@@ -715,11 +841,11 @@ export class CallRooms {
         if (event.type === 'producerClosed') {
           producer.close()
           peer.producers.delete(producer.id)
-          this.emit(room, event, {relayed: true})
+          this.emit(room, event, {relayed: peer.remote})
         } else {
           if (event.paused) await producer.pause()
           else await producer.resume()
-          this.emit(room, event, {relayed: true})
+          this.emit(room, event, {relayed: peer.remote})
         }
         return
       }
@@ -749,6 +875,7 @@ export class CallRooms {
     const part = room.parts[0]!
     const transport = await this.pipeTransport(part)
     room.early = {sfu: hub.id, messages: []}
+    let link: Link | undefined
     try {
       const ack = await this.options
         .ask(hub, {
@@ -756,23 +883,31 @@ export class CallRooms {
           peer: linkPeer(this.options.self.id),
           user: {id: this.options.self.id, name: 'sfu'},
           internal: true,
-          request: {method: 'link', from: this.options.self, ip: await ipOf(transport.tuple.localAddress), port: transport.tuple.localPort},
+          request: {method: 'link', from: this.options.self, ip: await ipOf(transport.tuple.localAddress), port: transport.tuple.localPort, srtp: transport.srtpParameters as unknown as Record<string, unknown>},
         })
         .catch((error: unknown) => ({ok: false as const, error: (error as Error).message}))
       if (!ack.ok) throw new CallError(`This call continues on another server, which this one cannot reach (${ack.error}): joining again…`, true)
-      const {ip, port, peers} = ack.result as CallResults['link']
-      await transport.connect({ip: await ipOf(ip), port})
+      const {ip, port, srtp, peers} = ack.result as CallResults['link']
+      await transport.connect({ip: await ipOf(ip), port, srtpParameters: srtp as types.SrtpParameters})
+      if (this.rooms.get(room.id) !== room) throw new CallError('The call moved meanwhile: joining again…', true)
       room.hub = hub
-      const link = this.addLink(room, hub, transport, part)
-      for (const view of peers) {
-        const peer = this.addRemotePeer(room, link, view)
-        for (const producer of view.producers) await this.addRemoteProducer(room, link, peer, producer)
-      }
-      this.options.log.info({room: room.id, hub: hub.id, peers: peers.length}, 'call: room continues here from its hub')
+      const made = (link = this.addLink(room, hub, transport, part))
+      // Everyone there first; what the hub says meanwhile comes after, in its order.
+      made.queue = (async () => {
+        for (const view of peers) {
+          const peer = this.addRemotePeer(room, made, view)
+          for (const producer of view.producers) {
+            await this.addRemoteProducer(room, made, peer, producer).catch((error: unknown) => this.options.log.warn({room: room.id, producer: producer.id, err: (error as Error).message}, 'call: a producer from the hub not taken'))
+          }
+        }
+      })()
       for (const message of room.early.messages) this.onEvent(message)
+      await made.queue
+      this.options.log.info({room: room.id, hub: hub.id, peers: peers.length}, 'call: room continues here from its hub')
     } catch (error) {
-      if (room.hub?.id !== hub.id) transport.close()
-      throw error
+      if (link !== undefined) this.dropLink(room, link, 'linking failed')
+      else transport.close()
+      throw error instanceof CallError ? error : new CallError(`This call continues on another server, which this one could not link to (${(error as Error).message}): joining again…`, true)
     } finally {
       delete room.early
     }
@@ -781,23 +916,45 @@ export class CallRooms {
   /** On the hub: another process of the room links in; everyone here, and what they send, goes to it. */
   private async acceptLink(rpc: SfuRpc, request: Extract<SfuRpc['request'], {method: 'link'}>): Promise<CallResults['link']> {
     if (rpc.internal !== true) throw new CallError('Only SFU processes link rooms.')
+    // The token's holders are the site's components; the address this process will ask is still the registry's.
+    const from = this.options.locate === undefined ? request.from : await this.options.locate(request.from.id)
+    if (from === undefined) throw new CallError(`${request.from.id} is no SFU in the registry.`)
     const room = await this.openRoom(rpc.room)
-    // That process opened the room again: what it had here before is gone there.
-    const old = room.links.get(request.from.id)
-    if (old !== undefined) this.dropLink(room, old, 'linked again')
-    const part = room.parts[0]!
-    const transport = await this.pipeTransport(part)
-    await transport.connect({ip: await ipOf(request.ip), port: request.port})
-    const link = this.addLink(room, request.from, transport, part)
-    const peers: PipedPeerView[] = []
-    for (const peer of [...room.peers.values()]) {
-      if (peer.internal || peer.remote === request.from.id) continue
-      const producers: PipedProducerView[] = []
-      for (const producer of [...peer.producers.values()]) producers.push(await this.sendOver(link, peer, producer))
-      peers.push({peer: peer.id, name: peer.name, producers})
+    room.pending += 1
+    try {
+      const part = room.parts[0]!
+      const transport = await this.pipeTransport(part)
+      try {
+        await transport.connect({ip: await ipOf(request.ip), port: request.port, srtpParameters: request.srtp as unknown as types.SrtpParameters})
+      } catch (error) {
+        transport.close()
+        throw error
+      }
+      if (this.rooms.get(room.id) !== room) {
+        transport.close()
+        throw new CallError('The call moved meanwhile.', true)
+      }
+      // That process opened the room again (or asked twice): what it had here before is gone there.
+      const old = room.links.get(request.from.id)
+      if (old !== undefined) this.dropLink(room, old, 'linked again')
+      const link = this.addLink(room, from, transport, part)
+      const peers: PipedPeerView[] = []
+      for (const peer of [...room.peers.values()]) {
+        if (peer.internal || peer.remote === request.from.id) continue
+        const producers: PipedProducerView[] = []
+        for (const producer of [...peer.producers.values()]) {
+          // One that closes meanwhile is left out (its close is told anyway).
+          const view = await this.sendOver(link, peer, producer).catch(() => undefined)
+          if (view !== undefined) producers.push(view)
+        }
+        peers.push({peer: peer.id, name: peer.name, producers})
+      }
+      this.options.log.info({room: room.id, sfu: request.from.id, peers: peers.length}, 'call: room continues on another SFU')
+      return {ip: await ipOf(transport.tuple.localAddress), port: transport.tuple.localPort, srtp: transport.srtpParameters, peers}
+    } finally {
+      room.pending -= 1
+      if (this.unused(room)) this.closeRoom(room)
     }
-    this.options.log.info({room: room.id, sfu: request.from.id, peers: peers.length}, 'call: room continues on another SFU')
-    return {ip: await ipOf(transport.tuple.localAddress), port: transport.tuple.localPort, peers}
   }
 
   /** A linked process asks for a producer of this one (or of another the hub links). */
@@ -814,26 +971,39 @@ export class CallRooms {
 
   /** `producer` sent over `link` (once): what the other side produces it with. */
   private async sendOver(link: Link, owner: Peer, producer: types.Producer): Promise<PipedProducerView> {
-    let consumer = link.sent.get(producer.id)
-    if (consumer === undefined || consumer.closed) {
+    let sending = link.sent.get(producer.id)
+    if (sending === undefined) {
       const local = owner.part === link.part ? producer.id : (link.part.piped.get(producer.id) ?? producer.id)
-      consumer = await link.transport.consume({producerId: local})
-      link.sent.set(producer.id, consumer)
-      const sent = consumer
-      sent.observer.once('close', () => {
-        if (link.sent.get(producer.id) === sent) link.sent.delete(producer.id)
-      })
+      const made = link.transport.consume({producerId: local})
+      sending = made
+      link.sent.set(producer.id, made)
+      made.then(
+        (consumer) => {
+          // What goes to another process is this worker's work too (its free slots say so).
+          const worker = link.part.worker
+          worker.consumers += 1
+          consumer.observer.once('close', () => {
+            worker.consumers = Math.max(0, worker.consumers - 1)
+            if (link.sent.get(producer.id) === made) link.sent.delete(producer.id)
+          })
+        },
+        () => {
+          if (link.sent.get(producer.id) === made) link.sent.delete(producer.id)
+        },
+      )
     }
+    const consumer = await sending
     return {...producerView(producer), rtpParameters: consumer.rtpParameters}
   }
 
   private async pipeTransport(part: RoomPart): Promise<types.PipeTransport> {
     const {ip, announcedAddress} = this.options.plainListen
-    return part.router.createPipeTransport({listenInfo: {protocol: 'udp', ip, ...(announcedAddress === undefined ? {} : {announcedAddress})}})
+    // Between boxes: lost packets are sent again (RTX, both ends alike), and the media is encrypted whatever the overlay does.
+    return part.router.createPipeTransport({listenInfo: {protocol: 'udp', ip, ...(announcedAddress === undefined ? {} : {announcedAddress})}, enableRtx: true, enableSrtp: true})
   }
 
   private addLink(room: Room, sfu: SfuAddress, transport: types.PipeTransport, part: RoomPart): Link {
-    const link: Link = {sfu, transport, part, sent: new Map(), since: Date.now(), emptySweeps: 0, queue: Promise.resolve()}
+    const link: Link = {sfu, transport, part, sent: new Map(), since: Date.now(), emptySweeps: 0, amiss: new Set(), queue: Promise.resolve()}
     room.links.set(sfu.id, link)
     // The link keeps its part open.
     part.peers += 1
@@ -854,8 +1024,11 @@ export class CallRooms {
     }
     room.links.delete(link.sfu.id)
     link.part.peers -= 1
-    for (const peer of [...room.peers.values()]) if (peer.remote === link.sfu.id) this.removePeer(room, peer, why)
     link.transport.close()
+    for (const peer of [...room.peers.values()]) if (peer.remote === link.sfu.id) this.removePeer(room, peer, why)
+    // The spoke may still think itself linked (news lost on the way): its people join again and meet here.
+    if (why === 'nobody there') this.emit(room, {type: 'roomClosed', reason: 'The call moved: joining again…', sfu: link.sfu.id})
+    if (this.rooms.get(room.id) === room && this.unused(room)) this.closeRoom(room)
   }
 
   private addRemotePeer(room: Room, link: Link, view: PipedPeerView): Peer {
@@ -876,7 +1049,7 @@ export class CallRooms {
     }
     room.peers.set(peer.id, peer)
     link.part.peers += 1
-    this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {relayed: true})
+    this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {relayed: peer.remote})
     return peer
   }
 
@@ -894,7 +1067,7 @@ export class CallRooms {
     producer.on('transportclose', () => peer.producers.delete(producer.id))
     if (producer.kind === 'audio') await link.part.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
     for (const part of room.parts) await this.pipe(room, producer, link.part, part)
-    this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, {relayed: true})
+    this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, {relayed: peer.remote})
   }
 
   private transport(peer: Peer, id: string): types.WebRtcTransport | types.PlainTransport {

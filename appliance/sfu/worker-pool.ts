@@ -116,6 +116,10 @@ export async function startSfu(ctx: ComponentContext<'sfu'>): Promise<RunningCom
     // A room that spans processes: its SFUs ask each other with the token they share.
     ask: async (sfu, body) => askSfu({id: sfu.id, host: sfu.host, ports: {http: sfu.http}}, rpcToken, body),
     alive: async () => new Set((await listNodes(redis, 'sfu')).map((node) => node.id)),
+    locate: async (id) => {
+      const node = (await listNodes(redis, 'sfu')).find((n) => n.id === id)
+      return node?.ports.http === undefined ? undefined : {id, host: node.host, http: node.ports.http}
+    },
     log: log.child({module: 'calls'}),
   })
   // What the room's other SFU processes say (a room that spans processes): its own connection, as subscribers take no other commands.

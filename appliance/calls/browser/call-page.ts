@@ -523,19 +523,23 @@ async function setPaused(source: 'mic' | 'camera', paused: boolean): Promise<voi
 }
 
 // --- events from the room ----------------------------------------------------------------------
+/** Who came and went, said once in the call: a join under way says its own outcome (the room's people may arrive as news before its answer). */
+const tell = (text: string): void => {
+  if (state.phase === 'in-call') say(text, 'in-call')
+}
 socket.on('callEvent', (event: CallEvent) => {
   if (!wanted) return
   switch (event.type) {
     case 'peerJoined':
       peerOf(event.peer, event.name)
-      say(`${event.name} joined.`, 'in-call')
+      tell(`${event.name} joined.`)
       break
     case 'peerLeft': {
       removePending((entry) => entry.peer === event.peer)
       goneWhileJoining.peers.add(event.peer)
       const name = peers.get(event.peer)?.name
       dropPeer(event.peer)
-      if (name !== undefined) say(`${name} left.`, 'in-call')
+      if (name !== undefined) tell(`${name} left.`)
       break
     }
     case 'newProducer': {

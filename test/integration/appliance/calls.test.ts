@@ -13,7 +13,7 @@ import {execa} from 'execa'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {io} from 'socket.io-client'
 
-import {callRoomKey, CALLS_NAMESPACE, registryRecordSchema, registryKey, SFU_RPC_PATH} from '../../../appliance/contract/index.js'
+import {CALL_EVENTS_CHANNEL, callRoomKey, CALLS_NAMESPACE, registryRecordSchema, registryKey, SFU_RPC_PATH} from '../../../appliance/contract/index.js'
 import {PHONE, screenshotDesktopAndPhone} from '../../harness/artifacts.js'
 import {launchChromium, recordDialogs, type RunningChromium} from '../../harness/chromium.js'
 import {signUpThroughForm} from '../../harness/http-client.js'
@@ -232,6 +232,14 @@ describe('calls', () => {
     expect(site.get(hub).process.output()).toContain('call: room continues on another SFU')
     // Each process counts its own people (the others are remote peers there).
     await waitFor('each SFU to count its own participants', async () => ((await sfuLoad(hub)).participants === 3 && (await sfuLoad(other)).participants === 1 ? true : undefined), {timeoutMs: 15_000})
+    // News lost on the way is mended: a participant the hub never had (as if its leaving were lost) goes from eve's call by itself.
+    await site.client.publish(CALL_EVENTS_CHANNEL, JSON.stringify({room, sfu: hub, event: {type: 'peerJoined', peer: 'ghost-of-a-lost-message', name: 'ghost'}}))
+    await eve.waitForFunction(() => document.querySelector('#tiles li[aria-label="ghost"]') !== null, undefined, {timeout: 10_000})
+    // The hub's own pages heard it too: told it left, in a message eve's SFU takes for its own news repeated (it ignores it).
+    await site.client.publish(CALL_EVENTS_CHANNEL, JSON.stringify({room, sfu: hub, relayed: other, event: {type: 'peerLeft', peer: 'ghost-of-a-lost-message'}}))
+    await pages.get('ann')!.waitForFunction(() => document.querySelector('#tiles li[aria-label="ghost"]') === null, undefined, {timeout: 10_000})
+    await eve.waitForFunction(() => document.querySelector('#tiles li[aria-label="ghost"]') === null, undefined, {timeout: 45_000, polling: 1000})
+    expect(site.get(other).process.output()).toContain('the room is mended')
     // Muting on the other process shows at the hub's people.
     await eve.click('#mute')
     await pages.get('ann')!.waitForFunction(() => document.querySelector<HTMLElement>('#tiles li[data-peer][aria-label="eve"] .call-muted')?.hidden === false, undefined, {timeout: 10_000})
@@ -242,7 +250,8 @@ describe('calls', () => {
     // Her room there closes with her; the three still see each other.
     await waitFor('the room to close on the other SFU', async () => ((await site.metric(other, 'shing_sfu_call_rooms')) === 0 ? true : undefined), {timeoutMs: 10_000})
     await seesAndHears(pages.get('ann')!, ['bea', 'cal'])
-    // She comes back (to the other SFU again, the room's being full), and stays for the next test.
+    // She comes back (to the other SFU again, the room's being full, once its record shows it has room again), and stays for the next test.
+    await waitFor('the other SFU to report room again', async () => (((await sfuLoad(other)).slotsFree ?? 0) > 0 ? true : undefined), {timeoutMs: 15_000})
     await eve.click('#rejoin')
     await joinFromLobby(eve)
     expect((await callState(eve)).sfu).toBe(other)
