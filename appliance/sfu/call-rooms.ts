@@ -598,13 +598,21 @@ export class CallRooms {
       rtpParameters: request.rtpParameters as unknown as types.RtpParameters,
       appData: {peer: peer.id, source: request.source},
     })
+    await this.adopt(room, peer, producer, {except: peer.id})
+    return {id: producer.id}
+  }
+
+  /**
+   * A new producer of `peer` (made on its part: its own, or a link's) joins the room: audio to the
+   * part's speaker detection, piped to every part before anyone is told of it (whoever consumes it
+   * finds it there), then told.
+   */
+  private async adopt(room: Room, peer: Peer, producer: types.Producer, target: {except?: string; relayed?: string}): Promise<void> {
     peer.producers.set(producer.id, producer)
     producer.on('transportclose', () => peer.producers.delete(producer.id))
     if (producer.kind === 'audio') await peer.part.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
-    // On every part of the room before anyone is told of it: whoever consumes it finds it there.
     for (const part of room.parts) await this.pipe(room, producer, peer.part, part)
-    this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, {except: peer.id})
-    return {id: producer.id}
+    this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, target)
   }
 
   private async consume(room: Room, peer: Peer, transportId: string, producerId: string, mid?: string): Promise<CallResults['consume']> {
@@ -1063,11 +1071,8 @@ export class CallRooms {
       paused: view.paused,
       appData: {peer: peer.id, source: view.source},
     })
-    peer.producers.set(producer.id, producer)
-    producer.on('transportclose', () => peer.producers.delete(producer.id))
-    if (producer.kind === 'audio') await link.part.speaker.addProducer({producerId: producer.id}).catch(() => undefined)
-    for (const part of room.parts) await this.pipe(room, producer, link.part, part)
-    this.emit(room, {type: 'newProducer', peer: peer.id, producer: producerView(producer)}, {relayed: peer.remote})
+    // A remote peer's part is its link's.
+    await this.adopt(room, peer, producer, {relayed: peer.remote})
   }
 
   private transport(peer: Peer, id: string): types.WebRtcTransport | types.PlainTransport {
