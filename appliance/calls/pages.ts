@@ -13,7 +13,7 @@ import type {FastifyInstance, FastifyReply} from 'fastify'
 import type {Users} from '../accounts/users.js'
 import type {Notifier} from '../community/chat-notifications.js'
 
-import {CALL_MAX_PARTICIPANTS, CALLS_NAMESPACE, ROOM_ID_PATTERN} from '../contract/index.js'
+import {CALL_MAX_PARTICIPANTS, CALLS_NAMESPACE, playbackApiPath, ROOM_ID_PATTERN} from '../contract/index.js'
 import {asset, type Asset} from '../web/assets.js'
 import {csrfField, escapeHtml, formText, notFoundPage, page, sendPage as html, viewerOrLogIn, type PageContext, type PageContextOf} from '../web/html.js'
 
@@ -63,15 +63,28 @@ ${csrfField(context.csrfToken)}
   })
 }
 
-export function callRoomPage(context: PageContext, view: {room: string; publicUrl: string; socketIoUrl: string; callJsUrl: string; invited?: string}): string {
+/**
+ * The room's page. `studio`: a channel's studio (co-streaming) as its host sees it, with the
+ * broadcast's controls (`panel`) beside the call; `studioOf`: the channel whose studio a guest's
+ * room is, said at the top.
+ */
+export function callRoomPage(
+  context: PageContext,
+  view: {room: string; publicUrl: string; socketIoUrl: string; callJsUrl: string; invited?: string; studio?: {title: string; heading: string; panel: string}; studioOf?: string},
+): string {
   const link = `${view.publicUrl.replace(/\/$/, '')}${roomPath(view.room)}`
+  const guest =
+    view.studioOf === undefined
+      ? ''
+      : `<p class="notice" id="studio-guest" data-playback="${escapeHtml(playbackApiPath(view.studioOf))}">This is the studio of <a href="/c/${encodeURIComponent(view.studioOf)}">${escapeHtml(view.studioOf)}</a>: while it is on the air, what your camera and microphone send may be seen and heard live by the channel's viewers, and recorded. <strong class="studio-on-air" id="studio-on-air" hidden>● On the air now.</strong></p>\n`
   return page(context, {
-    title: 'Call',
+    title: view.studio?.title ?? (view.studioOf === undefined ? 'Call' : `Studio · ${view.studioOf}`),
     width: 'wide',
     scripts: [view.socketIoUrl, view.callJsUrl],
     data: {room: view.room, namespace: CALLS_NAMESPACE},
     body: `<div class="call" id="call">
-<h1>Call</h1>
+${view.studio === undefined ? `<h1>${view.studioOf === undefined ? 'Call' : 'Studio'}</h1>` : view.studio.heading}
+${guest}${view.studio?.panel ?? ''}
 <p class="notice error" id="call-problem" role="alert" hidden></p>
 <p class="notice ok" id="call-notice" role="status"${view.invited === undefined ? ' hidden' : ''}>${view.invited === undefined ? '' : invitedText(view.invited)}</p>
 <p id="call-status" class="call-status" role="status" aria-live="polite" data-phase="loading">Loading…</p>
@@ -113,6 +126,8 @@ export interface CallRoutesOptions {
   /** The site's address, for the room's link. */
   publicUrl: string
   pageContext: PageContextOf
+  /** The channel whose studio this room is, if it is one. */
+  studioOf?: (room: string) => Promise<string | undefined>
 }
 
 export async function callRoutes(app: FastifyInstance, options: CallRoutesOptions): Promise<void> {
@@ -163,6 +178,18 @@ export async function callRoutes(app: FastifyInstance, options: CallRoutesOption
     if (viewerOrLogIn(request, reply) === undefined) return reply
     if (!ROOM_ID_PATTERN.test(request.params.room)) return html(reply, 404, notFoundPage(pageContext(request, reply), {what: 'No room has that address: check the link, or open a new room.'}))
     const invited = typeof request.query.invited === 'string' && request.query.invited.length <= 30 ? request.query.invited : undefined
-    return html(reply, 200, callRoomPage(pageContext(request, reply, {form: true}), {room: request.params.room, publicUrl: options.publicUrl, socketIoUrl: options.socketIoJs.url, callJsUrl: options.callJs.url, ...(invited === undefined ? {} : {invited})}))
+    const studioOf = await options.studioOf?.(request.params.room).catch(() => undefined)
+    return html(
+      reply,
+      200,
+      callRoomPage(pageContext(request, reply, {form: true}), {
+        room: request.params.room,
+        publicUrl: options.publicUrl,
+        socketIoUrl: options.socketIoJs.url,
+        callJsUrl: options.callJs.url,
+        ...(invited === undefined ? {} : {invited}),
+        ...(studioOf === undefined ? {} : {studioOf}),
+      }),
+    )
   })
 }

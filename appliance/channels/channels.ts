@@ -32,6 +32,8 @@ export interface ChannelDoc {
   disabled?: ChannelDisabled
   /** Real-time playback (WHEP) offered beside LL-HLS: the owner's choice in the dashboard. */
   realtime?: boolean
+  /** The studio's call room (co-streaming): its link lets guests in; a new one shuts the old out. */
+  studioRoom?: string
 }
 
 /** Who disabled a channel, when, and why (the reason is shown to its owner). */
@@ -83,6 +85,7 @@ export class Channels {
     await this.collection.createIndex({name: 1}, {unique: true})
     await this.collection.createIndex({ownerId: 1})
     await this.collection.createIndex({category: 1, name: 1})
+    await this.collection.createIndex({studioRoom: 1}, {sparse: true})
   }
 
   byName(name: string): Promise<ChannelDoc | null> {

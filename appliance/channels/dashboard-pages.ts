@@ -231,6 +231,7 @@ ${csrfField(context.csrfToken)}
 </form>
 <h2>Go live</h2>
 <p><a class="button primary" id="go-live-link" href="${path}/go-live">Go live from this browser</a> <span class="hint">Camera, microphone or a screen share, no software to install.</span></p>
+<p><a class="button secondary" id="studio-link" href="${path}/studio">Open the studio</a> <span class="hint">Go live with up to three guests, each from their own browser.</span></p>
 <h2>Streaming from OBS</h2>
 <label>Server <span class="copy-row"><input id="obs-server" value="${escapeHtml(view.server)}" readonly spellcheck="false"><button type="button" class="primary" data-copy="obs-server" hidden>Copy</button></span></label>
 <p class="hint">OBS's Service "Custom…" with this server and a stream key below (RTMP). OBS 30 or later may publish over WebRTC instead: Service "WHIP", the server below, and a stream key as the Bearer Token.</p>

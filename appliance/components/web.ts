@@ -46,6 +46,7 @@ import {dashboardRoutes} from '../channels/dashboard.js'
 import {refuseDisabledChannels} from '../channels/disabled-gate.js'
 import {dashboardJs} from '../channels/dashboard-pages.js'
 import {goLiveJs, goLiveRoutes} from '../channels/go-live.js'
+import {studioOf, studioRoutes} from '../channels/studio.js'
 import {forwardBrowserIngest} from '../ingest/browser-forward.js'
 import {Channels} from '../channels/channels.js'
 import {ChannelDirectory} from '../channels/directory.js'
@@ -320,7 +321,18 @@ export const web: ComponentDef<'web'> = {
       metrics,
       log: log.child({module: 'calls'}),
     })
-    await app.register(callRoutes, {users, notify: notifier, socketIoJs, callJs, publicUrl: env.SHING_PUBLIC_URL, pageContext})
+    await app.register(callRoutes, {users, notify: notifier, socketIoJs, callJs, publicUrl: env.SHING_PUBLIC_URL, pageContext, studioOf: (room) => studioOf(mongo.db, room)})
+    await app.register(studioRoutes, {
+      db: mongo.db,
+      redis,
+      streamKeySecret: ctx.secret('streamKeySecret'),
+      publicUrl: env.SHING_PUBLIC_URL,
+      socketIoJs,
+      callJs,
+      goLiveRefusal: (viewer) => accountMail.goLiveRefusal(viewer),
+      pageContext,
+      log: log.child({module: 'studio'}),
+    })
     await app.register(chatRoutes, {rooms: chatRooms, db: mongo.db, socketIoJs, pageContext, log: log.child({module: 'chat'})})
     await app.register(chatModerationRoutes, {rooms: chatRooms, users, chat, timeouts: new ChatFloodGate(redis, env.chatLimits), pageContext, log: log.child({module: 'chat'})})
     await app.register(clipRoutes, {db: mongo.db, redis, storage, jobs, rooms: chatRooms, media: env.media, hlsJs, pageContext, log: log.child({module: 'clips'})})

@@ -113,6 +113,8 @@ export const internalRequestSchema = z.discriminatedUnion('method', [
   z.object({method: z.literal('plainConnect'), transportId: id, ip: z.union([z.ipv4(), z.ipv6()]), port: z.number().int().min(1).max(65_535)}),
   /** Asks the sender for a keyframe for this consumer now (a decoder that starts needs one). */
   z.object({method: z.literal('requestKeyFrame'), consumerId: id}),
+  /** The RTP packets a producer of the room has received so far (a compositor leaves out a source that sends nothing). */
+  z.object({method: z.literal('producerStats'), producerId: id}),
   /**
    * From an SFU process the room continues on, to the room's hub: its pipe transport is at
    * `ip`:`port`; the hub answers with its own, and with everyone in the room and what they send,
@@ -200,6 +202,7 @@ export interface CallResults {
   plainTransport: {id: string; ip: string; port: number}
   plainConnect: Record<string, never>
   requestKeyFrame: Record<string, never>
+  producerStats: {packets: number}
   /** The hub's pipe transport (`srtp`: its SRTP parameters), and everyone in the room. */
   link: {ip: string; port: number; srtp: unknown; peers: PipedPeerView[]}
   pipeConsume: PipedProducerView

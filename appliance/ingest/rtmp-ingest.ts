@@ -22,6 +22,7 @@ import {startHeartbeat} from '../registry/heartbeat.js'
 import {PublishEventBus, startBrowserIngest} from './browser-ingest.js'
 import type {CapacityState} from './capacity.js'
 import {LiveMeter} from './live-meter.js'
+import {startCostreams} from './costream.js'
 import {startWhipIngest} from './whip-ingest.js'
 import {installPublishGate, isPublisherOf, noPublishGrace, publishMetadata, refuseAfterStart, tapPackets, type PublishDecision, type RefusalCode} from './nms.js'
 import {judgeTracks, SourceInspector, type LadderTop, type SourceTracks} from './source.js'
@@ -358,6 +359,23 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     log: log.child({module: 'whip'}),
   })
   metrics.gauge('shing_ingest_whip_sessions', 'WHIP sessions on this ingest', () => whip.sessions())
+  // Studios (co-streaming): a call room's people composited into one broadcast, into the same RTMP server.
+  const costreams = startCostreams({
+    app,
+    ingestId: ctx.id,
+    keys,
+    redis,
+    redisEndpoint: ctx.redisEndpoint,
+    streamKeySecret: ctx.secret('streamKeySecret'),
+    rtmpPort: ctx.ports.rtmp,
+    ladderTop: {fps: top.fps, videoKbps: top.videoKbps, height: top.height, segmentSeconds: env.profile.hls.segmentSeconds},
+    events,
+    alias: browserAlias,
+    liveNow,
+    hasSlot: () => !stopping && !capacity().full && load().slotsFree > 0,
+    log: log.child({module: 'costream'}),
+  })
+  metrics.gauge('shing_ingest_costream_sessions', 'Studio broadcasts (co-streams) composited on this ingest', () => costreams.sessions())
   await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
   /** Keeps each live channel's state alive with the registry record; gives up a channel another ingest took. */
@@ -595,7 +613,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
       stopping = true
       await heartbeat.stop()
       // Browsers are told to go elsewhere first: their pages reconnect to another ingest.
-      await Promise.all([browsers.close(), whip.close()])
+      await Promise.all([browsers.close(), whip.close(), costreams.close()])
       // Offline at once instead of after the TTL; the streamer's OBS reconnects elsewhere.
       await Promise.all(
         [...tracked.values()].map(async (t) => {

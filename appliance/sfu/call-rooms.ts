@@ -355,6 +355,13 @@ export class CallRooms {
         if (consumer.kind === 'video') await consumer.requestKeyFrame()
         return {}
       }
+      case 'producerStats': {
+        if (!peer.internal) throw new CallError('Only components read what a producer received.')
+        const producer = [...room.peers.values()].map((other) => other.producers.get(request.producerId)).find((found) => found !== undefined)
+        if (producer === undefined) throw new CallError('That camera or microphone is no longer in the call.')
+        const stats = await producer.getStats()
+        return {packets: stats.reduce((sum, entry) => sum + (entry.packetCount ?? 0), 0)}
+      }
     }
   }
 
@@ -408,10 +415,11 @@ export class CallRooms {
     part.peers += 1
     part.worker.peers += 1
     // A participant who only listens may never connect a transport: they stay until they leave or their socket goes.
-    this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {except: peer.id})
+    // A component that only receives (a studio's compositor) is nobody the people see.
+    if (!peer.internal) this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {except: peer.id})
     this.options.log.info({room: room.id, peer: peer.id, user: peer.userId, peers: room.peers.size, worker: part.worker.worker.pid}, 'call: joined')
     const peers: CallPeerView[] = [...room.peers.values()]
-      .filter((other) => other !== peer)
+      .filter((other) => other !== peer && !(other.internal && other.producers.size === 0))
       .map((other) => ({peer: other.id, name: other.name, producers: [...other.producers.values()].map(producerView)}))
     return {rtpCapabilities: part.router.rtpCapabilities, peers, sfu: ''}
   }

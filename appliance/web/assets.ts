@@ -191,6 +191,7 @@ section.vod-download [hidden] { display: none; }
 
 /* Following a channel: the count and the buttons in the channel's header */
 button.secondary { font: inherit; font-weight: 600; background: var(--panel); color: var(--text); border: 1px solid var(--line); border-radius: .4rem; padding: .6rem 1rem; cursor: pointer; }
+.button.secondary { background: var(--panel); color: var(--text); border: 1px solid var(--line); }
 button.secondary[aria-pressed="true"] { border-color: var(--ok); }
 .realtime-toggle { padding: .3rem .8rem; font-size: .85rem; }
 .realtime-toggle[aria-pressed="true"] { background: #1d3d2a; border-color: var(--ok); }
@@ -473,6 +474,17 @@ table.deliveries td { vertical-align: top; }
 .call-invite-box summary { cursor: pointer; color: var(--link); padding: .3rem 0; }
 .call-invite { display: grid; gap: .3rem; margin-top: .4rem; }
 .call-invite .field-error { margin: 0; }
+/* A channel's studio (channels/studio.ts): the broadcast's controls above the call. */
+.studio { background: var(--panel); border: 1px solid var(--line); border-radius: .5rem; padding: .8rem 1rem; margin: 0 0 1rem; display: grid; gap: .6rem; }
+.studio h2 { margin: 0; font-size: 1.15rem; }
+.studio p, .studio form { margin: 0; }
+.studio-status { font-weight: 600; }
+.studio[data-live="true"] .studio-status { color: var(--danger); }
+.studio[data-live="true"] .studio-status::before { content: "● "; }
+.studio fieldset.choices { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; margin: 0 0 .6rem; }
+.studio .actions { display: flex; flex-wrap: wrap; gap: .5rem; }
+.studio-on-air { color: var(--danger); }
+.studio-new-link { display: flex; flex-wrap: wrap; gap: .4rem .8rem; align-items: center; }
 `,
 )
 

@@ -5,6 +5,7 @@
 import {Device} from 'mediasoup-client'
 import type {types} from 'mediasoup-client'
 
+import {startStudioPanel} from './studio-panel.js'
 import type {CallAck, CallConsumerInfo, CallEvent, CallMethod, CallProducerView, CallRequest, CallResults, MediaSource} from '../../contract/calls.js'
 
 interface CallSocket {
@@ -105,6 +106,9 @@ inviteForm?.addEventListener('submit', (event) => {
     }
   })()
 })
+
+// --- a studio's broadcast controls (the host's studio page) ---------------------------------------
+startStudioPanel()
 
 // --- local media -------------------------------------------------------------------------------
 let microphone: MediaStreamTrack | undefined

@@ -6,7 +6,7 @@
  * room goes to the less loaded SFU; a fourth person, placed on the other SFU process because the
  * room's is full, and the three see and hear each other (the room spans processes); muting and
  * leaving reach the others; the SFU the room is on is killed and the three join again on the other
- * by themselves; hostile requests are refused.
+ * by themselves; hostile requests are refused. Co-streaming (a channel's studio) is costream.test.ts.
  */
 import type {BrowserContext, Page} from 'playwright-core'
 import {execa} from 'execa'
@@ -21,6 +21,7 @@ import {webrtcRange} from '../../harness/appliance.js'
 import {startLiveSite, type LiveSite} from '../../harness/live-site.js'
 import {waitFor} from '../../harness/process.js'
 import {callState, seesAndHears} from '../../harness/call-page.js'
+import {recordSummary} from '../../harness/summary.js'
 
 let site: LiveSite
 let chromium: RunningChromium
@@ -102,8 +103,10 @@ afterEach((ctx) => {
 })
 
 afterAll(async () => {
-  // Co-streaming (issue 15's studio and compositor) is not built yet: the line says so.
-  console.log(`calls e2e: call=${called ? 'ok' : 'failed'} span=${spanned ? 'ok' : 'failed'} failover=${failover === undefined ? 'failed' : `${failover.toFixed(1)}s`} costream=not-built`)
+  // npm run e2e:calls prints these with the co-stream's (costream.test.ts) as its last line.
+  const summary = {call: called ? 'ok' : 'failed', span: spanned ? 'ok' : 'failed', failover: failover === undefined ? 'failed' : `${failover.toFixed(1)}s`}
+  console.log(`calls: ${Object.entries(summary).map(([key, value]) => `${key}=${value}`).join(' ')}`)
+  await recordSummary(summary)
   for (const context of contexts) await context.close().catch(() => undefined)
   await chromium?.close().catch(() => undefined)
   await site?.stop()
