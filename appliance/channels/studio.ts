@@ -17,6 +17,7 @@ import {
   COSTREAM_MAX_GUESTS,
   COSTREAM_PATH,
   costreamLayouts,
+  costreamEndedKey,
   costreamLiveKey,
   costreamLiveSchema,
   sfuRpcToken,
@@ -55,22 +56,39 @@ export async function studioRoom(channels: Channels, channel: string, fresh = fa
     if (found?.studioRoom !== undefined) return found.studioRoom
   }
   const room = randomBytes(16).toString('base64url')
-  await channels.collection.updateOne({name: channel}, {$set: {studioRoom: room}})
-  return room
+  if (fresh) {
+    await channels.collection.updateOne({name: channel}, {$set: {studioRoom: room}})
+    return room
+  }
+  // Two first visits at once: the first one's room is the studio's.
+  await channels.collection.updateOne({name: channel, studioRoom: {$exists: false}}, {$set: {studioRoom: room}})
+  const stored = await channels.collection.findOne({name: channel}, {projection: {studioRoom: 1}})
+  return stored?.studioRoom ?? room
 }
 
-/** Whether the studio is on the air, and how. */
+/** Whether the studio is on the air, and how; else why its last broadcast ended, if that was lately. */
 export async function studioLive(redis: Redis, channel: string): Promise<CostreamLive | undefined> {
   const parsed = costreamLiveSchema.safeParse(safeJson((await redis.get(costreamLiveKey(channel))) ?? ''))
   return parsed.success ? parsed.data : undefined
 }
 
-const statusText = (live: CostreamLive | undefined): string =>
-  live === undefined
-    ? 'Off the air. Join the call, choose a layout, then go live.'
-    : `On the air: ${live.tiles.length === 0 ? 'nobody is in the picture' : live.tiles.map((name) => name).join(', ')} (${layoutNames[live.layout].toLowerCase()}).`
+interface StudioState {
+  live?: CostreamLive
+  /** Why the last broadcast ended (the ingest says so for a few minutes). */
+  ended?: string
+}
 
-export function studioPanel(context: PageContext, view: {channel: ChannelDoc; live?: CostreamLive; refusal?: string}): string {
+async function studioState(redis: Redis, channel: string): Promise<StudioState> {
+  const [live, ended] = await Promise.all([studioLive(redis, channel), redis.get(costreamEndedKey(channel)).catch(() => null)])
+  return {...(live === undefined ? {} : {live}), ...(ended === null || live !== undefined ? {} : {ended})}
+}
+
+const statusText = ({live, ended}: StudioState): string =>
+  live === undefined
+    ? `Off the air${ended === undefined ? '' : ` (the last broadcast ended: ${ended})`}. Join the call, choose a layout, then go live.`
+    : `On the air: ${live.tiles.length === 0 ? 'nobody is in the picture' : live.tiles.join(', ')} (${layoutNames[live.layout].toLowerCase()}).`
+
+export function studioPanel(context: PageContext, view: {channel: ChannelDoc; live?: CostreamLive; ended?: string; refusal?: string}): string {
   const path = studioPath(view.channel.name)
   const chosen = view.live?.layout ?? 2
   const radios = costreamLayouts
@@ -91,15 +109,22 @@ ${radios}
   return `<section class="studio" id="studio" aria-labelledby="studio-heading" data-live="${view.live === undefined ? 'false' : 'true'}" data-state="${path}/state.json">
 <h2 id="studio-heading">Broadcast</h2>
 <p class="notice error" id="studio-problem" role="alert" hidden></p>
-<p class="studio-status" id="studio-status" role="status" aria-live="polite">${escapeHtml(statusText(view.live))}</p>
+<p class="studio-status" id="studio-status" role="status" aria-live="polite">${escapeHtml(statusText(view))}</p>
 ${controls}
 <p class="hint">Invite up to ${COSTREAM_MAX_GUESTS} guests: send them the room's link (below). They join with their camera and microphone; you are the first tile, then the others in the order they came. Viewers see it on <a href="/c/${encodeURIComponent(view.channel.name)}">your channel page</a>, and it is recorded like any broadcast.</p>
 <form method="post" action="${path}/new-link" class="studio-new-link">
 ${csrfField(context.csrfToken)}
-<button type="submit" class="secondary">New link</button> <span class="hint">The old link stops letting anyone in.</span>
+<button type="submit" class="secondary">New link</button> <span class="hint">A new room for the studio: what is sent on the old link is no longer on the air.</span>
 </form>
 </section>`
 }
+
+/** What the page's script reads (state.json, and the answer to each of its requests). */
+const stateAnswer = (state: StudioState): {live: boolean; layout?: number; tiles?: string[]; status: string} => ({
+  live: state.live !== undefined,
+  ...(state.live === undefined ? {} : {layout: state.live.layout, tiles: state.live.tiles}),
+  status: statusText(state),
+})
 
 const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : host)
 
@@ -112,10 +137,10 @@ export async function studioRoutes(app: FastifyInstance, options: StudioOptions)
 
   const studioPage = async (request: FastifyRequest<{Params: {channel: string}}>, reply: FastifyReply, channel: ChannelDoc, problem?: string): Promise<FastifyReply> => {
     const room = await studioRoom(channels, channel.name)
-    const live = await studioLive(redis, channel.name)
+    const state = await studioState(redis, channel.name)
     const refusal = options.goLiveRefusal(request.viewer!)
     const context = pageContext(request, reply, {form: true})
-    const panel = studioPanel(context, {channel, ...(live === undefined ? {} : {live}), ...(refusal === undefined ? {} : {refusal})})
+    const panel = studioPanel(context, {channel, ...state, ...(refusal === undefined ? {} : {refusal})})
     const heading = `<p><a href="/dashboard/c/${encodeURIComponent(channel.name)}">${escapeHtml(channel.name)}'s dashboard</a></p>
 <h1>Studio</h1>${problem === undefined ? '' : `\n<p class="notice error" role="alert">${escapeHtml(problem)}</p>`}`
     return html(
@@ -136,8 +161,7 @@ export async function studioRoutes(app: FastifyInstance, options: StudioOptions)
     if (request.viewer === undefined) return reply.code(401).send({error: 'unauthorized', message: 'Your session ended: log in again.'})
     const channel = await owned(request)
     if (channel === null) return reply.code(404).send({error: 'not found', message: 'You have no channel by that name.'})
-    const live = await studioLive(redis, channel.name)
-    return reply.header('cache-control', 'no-store').send({live: live !== undefined, ...(live === undefined ? {} : {layout: live.layout, tiles: live.tiles}), status: statusText(live)})
+    return reply.header('cache-control', 'no-store').send(stateAnswer(await studioState(redis, channel.name)))
   })
 
   /** Sends the studio's request to an ingest; its answer, or why there is none. */
@@ -159,11 +183,10 @@ export async function studioRoutes(app: FastifyInstance, options: StudioOptions)
   /** A JSON answer for the page's script, or the page again for a browser without it. */
   const answer = async (request: FastifyRequest<{Params: {channel: string}}>, reply: FastifyReply, channel: ChannelDoc, status: number, message?: string): Promise<FastifyReply> => {
     if (request.headers.accept?.includes('application/json') === true) {
-      const live = await studioLive(redis, channel.name)
       return reply
         .code(status)
         .header('cache-control', 'no-store')
-        .send({live: live !== undefined, ...(live === undefined ? {} : {layout: live.layout, tiles: live.tiles}), status: statusText(live), ...(message === undefined ? {} : {message})})
+        .send({...stateAnswer(await studioState(redis, channel.name)), ...(message === undefined ? {} : {message})})
     }
     if (status < 400) return reply.redirect(studioPath(channel.name), 303)
     return studioPage(request, reply, channel, message)

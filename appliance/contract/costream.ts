@@ -32,3 +32,6 @@ export const costreamLiveKey = (channel: string): string => `shing:costream:${ch
 export const COSTREAM_LIVE_TTL_SECONDS = 30
 export const costreamLiveSchema = z.object({ingest: z.string(), layout: layoutSchema, since: z.number(), tiles: z.array(z.string())})
 export type CostreamLive = z.infer<typeof costreamLiveSchema>
+/** Redis key: why the studio's last broadcast ended (shown on the studio page), for a while after. */
+export const costreamEndedKey = (channel: string): string => `shing:costream:ended:${channel}`
+export const COSTREAM_ENDED_TTL_SECONDS = 600

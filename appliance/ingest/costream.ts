@@ -1,7 +1,7 @@
 /**
  * Co-streaming, the ingest's side (docs/costream.md). The web asks here to put a channel's studio
  * (a call room: the host and up to three guests) on the air. The ingest joins the room on its SFU
- * as a component, takes each tile's camera (or screen) and everyone's microphone as plain RTP,
+ * as a component, takes each tile's camera (or screen) and microphone as plain RTP,
  * and one ffmpeg, the compositor, tiles the pictures (1, 2 or 4 tiles), mixes the sound and
  * encodes it once at the ladder's top. A second ffmpeg, the publisher, copies that into this
  * ingest's own RTMP server under a name standing for the channel's browser key: from there it is
@@ -15,7 +15,7 @@
  * saying so) is rebuilt too.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
-import {randomBytes} from 'node:crypto'
+import {randomBytes, timingSafeEqual} from 'node:crypto'
 
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 import {Redis} from 'ioredis'
@@ -25,9 +25,12 @@ import type {StreamKeys} from '../channels/stream-keys.js'
 import {
   CALL_EVENTS_CHANNEL,
   callEventMessageSchema,
+  CHANNEL_PATTERN,
   callRoomKey,
+  COSTREAM_ENDED_TTL_SECONDS,
   COSTREAM_LIVE_TTL_SECONDS,
   COSTREAM_PATH,
+  costreamEndedKey,
   costreamLayoutSchema,
   costreamLiveKey,
   costreamStartSchema,
@@ -40,6 +43,7 @@ import {
   type CallResults,
   type CostreamLayout,
   type CostreamLive,
+  type CostreamStart,
   type InternalRequest,
   type RegistryRecord,
 } from '../contract/index.js'
@@ -67,6 +71,8 @@ export interface CostreamOptions {
   liveNow: (channel: string) => Promise<boolean>
   hasSlot: () => boolean
   log: Logger
+  /** ports.webrtc: the compositor's RTP ports stay out of it (an SFU on the same box uses it). */
+  webrtcPorts?: {min: number; max: number}
   ffmpegPath?: string
 }
 
@@ -77,14 +83,20 @@ export interface Costreams {
 
 /** After a change in the room, the compositor waits this long for the rest of it (a guest's camera follows their join). */
 const SETTLE_MS = 1500
-/** A compositor whose output stands still this long is rebuilt (a source stopped without a word). */
-const STALL_MS = 6000
+/** A compositor whose output stands still this long is rebuilt (a source stopped without a word, and the sampler missed it). */
+const STALL_MS = 12_000
+/**
+ * A new compositor's timestamps start this far past the broadcast's. The publisher's MPEG-TS
+ * demuxer takes a jump of more than 10 s for a discontinuity and joins the new timestamps to the
+ * old ones (ffmpeg's dts_delta_threshold): the broadcast's timeline goes on without a gap.
+ */
+const TIMESTAMP_JUMP_S = 100
 /** A first picture takes this long at most (ffmpeg reads the sources' first seconds to know them). */
 const FIRST_OUTPUT_MS = 15_000
 /** The publisher with nothing to send this long: the broadcast ends. */
 const PUBLISHER_SILENCE_MS = 30_000
 const STOP_GRACE_MS = 5000
-/** A compositor that dies this soon after it started failed; so many in a row end the broadcast. */
+/** A compositor that dies this soon after it started failed; so many in a row (none with 10 s of output between) end the broadcast. */
 const QUICK_FAILURE_MS = 10_000
 const MAX_QUICK_FAILURES = 5
 /** Everyone gone from the studio this long (a reload is quicker): the broadcast ends. */
@@ -166,7 +178,7 @@ export function compositorArgs(plan: CompositorPlan): string[] {
   })
   graph.push(`[bg${layer}]null[v]`)
   const voices = plan.audio.map((stream, i) => {
-    graph.push(`[0:${stream}]aresample=48000,aformat=channel_layouts=stereo[a${i}]`)
+    graph.push(`[0:${stream}]aresample=48000:async=1:first_pts=0,aformat=channel_layouts=stereo[a${i}]`)
     return `[a${i}]`
   })
   graph.push(`${voices.join('')}[silence]amix=inputs=${voices.length + 1}:duration=longest:dropout_transition=0:normalize=0,alimiter=limit=0.9:level=0[a]`)
@@ -217,14 +229,20 @@ const signatureOf = (tiles: ReturnType<typeof chooseTiles>, layout: CostreamLayo
 interface Generation {
   n: number
   peer: string
+  /** The SFU its peer is on (the room may move while it runs). */
+  sfu: RegistryRecord
   child?: ChildProcess
   exited?: Promise<void>
   ports: number[]
+  /** Where its timestamps start on the broadcast's timeline (seconds). */
   offset: number
+  /** Its output time so far (µs, from its progress). */
   outTime: number
   startedAt: number
   movedAt?: number
   signature: string
+  /** Its output goes to the publisher (it is on the air). */
+  forwarding: boolean
   stopping?: boolean
   /** What ffmpeg said last (not its progress). */
   said: string
@@ -241,7 +259,13 @@ interface Session {
   publisher: ChildProcess
   publisherExited: Promise<void>
   publisherMovedAt: number
+  /** The newest compositor (maybe not on the air yet), and the one on the air. */
   generation?: Generation
+  onAir?: Generation
+  /** How far the compositors' timestamps have gone (seconds). */
+  timeline: number
+  /** When to try again to build a compositor after none could be. */
+  retryAt: number
   generations: number
   /** A rebuild under way, and whether another was asked for meanwhile. */
   building?: Promise<void>
@@ -266,12 +290,15 @@ export function startCostreams(options: CostreamOptions): Costreams {
   const {app, log, events} = options
   const token = sfuRpcToken(options.streamKeySecret)
   const sessions = new Map<string, Session>()
+  /** Channels whose studio is being put on the air (a second request waits for nothing: it is refused). */
+  const starting = new Set<string>()
   const heldPorts = new Set<number>()
   let closing = false
 
-  const ask = async <M extends CallMethod>(session: Session, peer: string, request: CallRequest | InternalRequest, timeoutMs?: number): Promise<CallResults[M]> => {
-    const ack = (await askSfu<M>(session.sfu, token, {room: session.room, peer, user: {id: session.channel, name: 'broadcast'}, internal: true, request}, timeoutMs)) as CallAck<M>
-    if (!ack.ok) throw new Error(`${session.sfu.id}: ${request.method}: ${ack.error}`)
+  /** A request of a compositor's peer to its SFU. */
+  const ask = async <M extends CallMethod>(session: Session, on: {peer: string; sfu: RegistryRecord}, request: CallRequest | InternalRequest, timeoutMs?: number): Promise<CallResults[M]> => {
+    const ack = (await askSfu<M>(on.sfu, token, {room: session.room, peer: on.peer, user: {id: session.channel, name: 'broadcast'}, internal: true, request}, timeoutMs)) as CallAck<M>
+    if (!ack.ok) throw new Error(`${on.sfu.id}: ${request.method}: ${ack.error}`)
     return ack.result
   }
 
@@ -282,14 +309,18 @@ export function startCostreams(options: CostreamOptions): Costreams {
 
   /** Stops one compositor: its output no longer reaches the publisher, its peer leaves the room. */
   const retire = async (session: Session, generation: Generation): Promise<void> => {
+    if (generation.stopping === true) return
     generation.stopping = true
+    generation.forwarding = false
+    if (session.onAir === generation) session.onAir = undefined
     const child = generation.child
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.stdout?.unpipe()
       child.kill('SIGKILL')
       await generation.exited
     }
-    await ask(session, generation.peer, {method: 'leave'}, 5000).catch(() => undefined)
+    // Its ports are free again only once its consumers stopped sending to them (the SFU may be slow, or gone with them).
+    const left = await ask(session, generation, {method: 'leave'}, 5000).then(() => true, () => false)
+    if (!left) await ask(session, generation, {method: 'leave'}, 10_000).catch((error: unknown) => log.warn({channel: session.channel, generation: generation.n, err: (error as Error).message}, 'costream: a compositor\'s peer did not leave the room'))
     for (const port of generation.ports) heldPorts.delete(port)
   }
 
@@ -300,7 +331,7 @@ export function startCostreams(options: CostreamOptions): Costreams {
       log.info({channel: session.channel, why}, 'costream: the broadcast ends')
       clearTimeout(session.settle)
       await session.building?.catch(() => undefined)
-      if (session.generation !== undefined) await retire(session, session.generation)
+      await Promise.all([session.generation, session.onAir].filter((g) => g !== undefined).map((g) => retire(session, g)))
       const publisher = session.publisher
       if (publisher.exitCode === null && publisher.signalCode === null) {
         publisher.stdin?.end()
@@ -309,19 +340,24 @@ export function startCostreams(options: CostreamOptions): Costreams {
         clearTimeout(killer)
       }
       await options.redis.del(costreamLiveKey(session.channel)).catch(() => undefined)
-      sessions.delete(session.channel)
+      await options.redis.set(costreamEndedKey(session.channel), why, 'EX', COSTREAM_ENDED_TTL_SECONDS).catch(() => undefined)
+      if (sessions.get(session.channel) === session) sessions.delete(session.channel)
     })()
     return session.ended
   }
 
   /** Looks at what each producer received (as `peer`); whether the ones sending are not those the compositor takes. */
-  const sample = async (session: Session, peer: string, ids: string[]): Promise<boolean> => {
+  const sample = async (session: Session, on: {peer: string; sfu: RegistryRecord}, ids: string[]): Promise<boolean> => {
     const now = Date.now()
     session.sampledAt = now
     await Promise.all(
       ids.map(async (id) => {
-        const {packets} = await ask<'producerStats'>(session, peer, {method: 'producerStats', producerId: id}, 5000).catch(() => ({packets: -1}))
-        if (packets < 0) return
+        const {packets} = await ask<'producerStats'>(session, on, {method: 'producerStats', producerId: id}, 5000).catch(() => ({packets: -1}))
+        // Not known (an SFU that cannot say): taken as sending, as before this check.
+        if (packets < 0) {
+          session.packets.set(id, {count: session.packets.get(id)?.count ?? 0, movedAt: now})
+          return
+        }
         const before = session.packets.get(id)
         if (before === undefined) session.packets.set(id, {count: packets, movedAt: packets > 0 ? now : 0})
         else if (packets > before.count) session.packets.set(id, {count: packets, movedAt: now})
@@ -345,6 +381,11 @@ export function startCostreams(options: CostreamOptions): Costreams {
           await build(session, force)
           force = false
         } while (session.again && session.ending === undefined)
+      } catch (error) {
+        // Tried again in a moment (by the watchdog where no compositor runs, else with the next change).
+        session.retryAt = Date.now() + 3000
+        if (session.again) changed(session)
+        throw error
       } finally {
         session.building = undefined
       }
@@ -355,41 +396,40 @@ export function startCostreams(options: CostreamOptions): Costreams {
   const build = async (session: Session, force: boolean): Promise<void> => {
     if (session.ending !== undefined) return
     const n = ++session.generations
-    const peer = `costream-${session.id}-${n}`
-    // Plain RTP without retransmissions: ffmpeg asks for none.
-    const joined = await ask<'join'>(session, peer, {method: 'join', room: session.room})
-    const routerCapabilities = joined.rtpCapabilities as types.RtpCapabilities
-    const capabilities = {codecs: (routerCapabilities.codecs ?? []).filter((c) => !/\/rtx$/i.test(c.mimeType)), headerExtensions: []}
-    await ask(session, peer, {method: 'setRtpCapabilities', rtpCapabilities: capabilities as unknown as Record<string, unknown>})
-    const chosen = chooseTiles(joined.peers, session.host, session.layout)
-    if (chosen.length === 0) session.emptySince ??= Date.now()
-    else session.emptySince = undefined
-    // Only sources that send: one that does not (a page whose microphone gives nothing, a camera
-    // not started yet) would hold the picture. It comes in when it sends (the watchdog looks).
-    session.candidates = chosen.flatMap((tile) => [tile.video, tile.audio].filter((id) => id !== undefined))
-    await sample(session, peer, session.candidates)
-    const tiles = chosen.map((tile) => ({
-      peer: tile.peer,
-      ...(tile.video !== undefined && sending(session, tile.video) ? {video: tile.video} : {}),
-      ...(tile.audio !== undefined && sending(session, tile.audio) ? {audio: tile.audio} : {}),
-    }))
-    const signature = signatureOf(tiles, session.layout)
-    const previous = session.generation
-    if (!force && previous !== undefined && previous.signature === signature && previous.child?.exitCode === null) {
-      await ask(session, peer, {method: 'leave'}, 5000).catch(() => undefined)
-      return
-    }
-    const generation: Generation = {n, peer, ports: [], offset: 0, outTime: 0, startedAt: Date.now(), signature, said: ''}
+    const generation: Generation = {n, peer: `costream-${session.id}-${n}`, sfu: session.sfu, ports: [], offset: 0, outTime: 0, startedAt: Date.now(), signature: '', forwarding: false, said: ''}
     try {
-      const ip = await addressToward(session.sfu.host, session.sfu.ports.http ?? 9)
+      // Plain RTP without retransmissions: ffmpeg asks for none.
+      const joined = await ask<'join'>(session, generation, {method: 'join', room: session.room})
+      const routerCapabilities = joined.rtpCapabilities as types.RtpCapabilities
+      const capabilities = {codecs: (routerCapabilities.codecs ?? []).filter((c) => !/\/rtx$/i.test(c.mimeType)), headerExtensions: []}
+      await ask(session, generation, {method: 'setRtpCapabilities', rtpCapabilities: capabilities as unknown as Record<string, unknown>})
+      const chosen = chooseTiles(joined.peers, session.host, session.layout)
+      if (chosen.length === 0) session.emptySince ??= Date.now()
+      else session.emptySince = undefined
+      // Only sources that send: one that does not (a page whose microphone gives nothing, a camera
+      // not started yet) would hold the picture. It comes in when it sends (the watchdog looks).
+      session.candidates = chosen.flatMap((tile) => [tile.video, tile.audio].filter((id) => id !== undefined))
+      await sample(session, generation, session.candidates)
+      const tiles = chosen.map((tile) => ({
+        peer: tile.peer,
+        ...(tile.video !== undefined && sending(session, tile.video) ? {video: tile.video} : {}),
+        ...(tile.audio !== undefined && sending(session, tile.audio) ? {audio: tile.audio} : {}),
+      }))
+      generation.signature = signatureOf(tiles, session.layout)
+      const previous = session.generation
+      if (!force && previous !== undefined && previous.signature === generation.signature && previous.child?.exitCode === null && previous.stopping !== true) {
+        await retire(session, generation)
+        return
+      }
+      const ip = await addressToward(generation.sfu.host, generation.sfu.ports.http ?? 9)
       const streams: Array<PlainStream & {consumerId: string}> = []
       const take = async (producerId: string, kind: 'audio' | 'video'): Promise<number> => {
-        const plain = await ask<'plainTransport'>(session, peer, {method: 'plainTransport', direction: 'recv'})
-        const port = await udpPortPair(heldPorts)
+        const plain = await ask<'plainTransport'>(session, generation, {method: 'plainTransport', direction: 'recv'})
+        const port = await udpPortPair(heldPorts, options.webrtcPorts)
         heldPorts.add(port)
         generation.ports.push(port)
-        await ask(session, peer, {method: 'plainConnect', transportId: plain.id, ip, port})
-        const consumer = await ask<'consume'>(session, peer, {method: 'consume', transportId: plain.id, producerId})
+        await ask(session, generation, {method: 'plainConnect', transportId: plain.id, ip, port})
+        const consumer = await ask<'consume'>(session, generation, {method: 'consume', transportId: plain.id, producerId})
         streams.push({kind, port, rtpParameters: consumer.rtpParameters as types.RtpParameters, consumerId: consumer.id})
         return streams.length - 1
       }
@@ -399,9 +439,9 @@ export function startCostreams(options: CostreamOptions): Costreams {
         videoOf.push(tile.video === undefined ? undefined : await take(tile.video, 'video'))
         if (tile.audio !== undefined) audio.push(await take(tile.audio, 'audio'))
       }
-      // Timestamps go on after the last compositor's, and never fall behind the clock of the broadcast.
-      const last = previous === undefined ? 0 : previous.offset + previous.outTime / 1e6 + 0.2
-      generation.offset = Math.max(last, (Date.now() - session.since) / 1000)
+      // Its timestamps start far past the others' (the publisher joins them up).
+      generation.offset = session.timeline + TIMESTAMP_JUMP_S
+      session.timeline = generation.offset
       const plan: CompositorPlan = {
         layout: session.layout,
         tiles: videoOf,
@@ -414,10 +454,10 @@ export function startCostreams(options: CostreamOptions): Costreams {
         offsetSeconds: generation.offset,
       }
       if (session.ending !== undefined) throw new Error('the broadcast ended meanwhile')
-      // The old compositor goes first: its ports and its output make way.
-      if (previous !== undefined) await retire(session, previous)
-      start(session, generation, plan, ffmpegSdp(ip, streams))
+      // One built before and not on the air yet gives way now; the one on the air stays until this one's first picture.
+      if (previous !== undefined && previous !== session.onAir) void retire(session, previous)
       session.generation = generation
+      start(session, generation, plan, ffmpegSdp(ip, streams))
       session.used = new Set(tiles.flatMap((tile) => [tile.video, tile.audio].filter((id) => id !== undefined)))
       session.names = tiles.map((tile) => tile.peer.name)
       await announce(session)
@@ -429,11 +469,11 @@ export function startCostreams(options: CostreamOptions): Costreams {
         if (bound.every(Boolean)) break
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
-      for (const stream of streams) await ask(session, peer, {method: 'resumeConsumer', consumerId: stream.consumerId})
+      for (const stream of streams) await ask(session, generation, {method: 'resumeConsumer', consumerId: stream.consumerId})
       for (const stream of streams.filter((s) => s.kind === 'video')) {
         for (const delay of KEYFRAME_REQUESTS_MS) {
           setTimeout(() => {
-            if (!generation.stopping) void ask(session, peer, {method: 'requestKeyFrame', consumerId: stream.consumerId}).catch(() => undefined)
+            if (generation.stopping !== true) void ask(session, generation, {method: 'requestKeyFrame', consumerId: stream.consumerId}).catch(() => undefined)
           }, delay).unref()
         }
       }
@@ -441,6 +481,15 @@ export function startCostreams(options: CostreamOptions): Costreams {
       if (session.generation !== generation) await retire(session, generation)
       throw error
     }
+  }
+
+  /** `generation`'s first picture: it goes on the air, and the one before it goes. */
+  const goOnAir = (session: Session, generation: Generation): void => {
+    const before = session.onAir
+    log.info({channel: session.channel, generation: generation.n, afterMs: Date.now() - generation.startedAt, replaced: before?.n}, 'costream: a compositor is on the air')
+    if (before !== undefined && before !== generation) void retire(session, before)
+    session.onAir = generation
+    generation.forwarding = true
   }
 
   /** Starts a compositor; its whole MPEG-TS packets go to the publisher. */
@@ -457,6 +506,8 @@ export function startCostreams(options: CostreamOptions): Costreams {
           generation.movedAt = Date.now()
         }
       }
+      // 10 s of pictures: whatever failed before is past.
+      if (generation.outTime > QUICK_FAILURE_MS * 1000) session.quickFailures = 0
       const said = text.split('\n').filter((line) => line !== '' && !/^[a-z0-9_]+=/.test(line))
       if (said.length > 0) generation.said = `${generation.said}\n${said.join('\n')}`.slice(-2000)
     })
@@ -465,14 +516,22 @@ export function startCostreams(options: CostreamOptions): Costreams {
     child.stdin?.end(plan.rtp ? sdp : '')
     let rest: Buffer = Buffer.alloc(0)
     child.stdout?.on('data', (chunk: Buffer) => {
-      if (generation.stopping) return
+      if (generation.stopping === true) return
+      if (!generation.forwarding) {
+        // A newer one was built meanwhile: this one never goes on the air.
+        if (session.generation !== generation) return
+        goOnAir(session, generation)
+      }
+      session.timeline = Math.max(session.timeline, generation.offset + generation.outTime / 1e6)
       const data = rest.length === 0 ? chunk : Buffer.concat([rest, chunk])
       const whole = data.length - (data.length % TS_PACKET)
       rest = data.subarray(whole)
       if (whole > 0 && session.publisher.stdin?.writable === true) session.publisher.stdin.write(data.subarray(0, whole))
     })
     void generation.exited.then(async () => {
-      if (generation.stopping || session.ending !== undefined) return
+      if (session.onAir === generation) session.onAir = undefined
+      // Only the newest one is replaced: an older one was on its way out.
+      if (generation.stopping === true || session.ending !== undefined || session.generation !== generation) return
       log.warn({channel: session.channel, generation: generation.n, code: child.exitCode, stderr: generation.said.trim().slice(-600)}, 'costream: the compositor exited; building another')
       // One that dies at once, again and again, is not fixed by another try: the broadcast ends.
       session.quickFailures = Date.now() - generation.startedAt < QUICK_FAILURE_MS ? session.quickFailures + 1 : 0
@@ -506,11 +565,19 @@ export function startCostreams(options: CostreamOptions): Costreams {
         void end(session, 'everyone left the studio')
         continue
       }
+      if (session.building !== undefined) continue
       const generation = session.generation
-      if (generation === undefined || session.building !== undefined) continue
+      if (generation === undefined || generation.stopping === true) {
+        // None could be built (an SFU that did not answer, the room moving): again, now and then.
+        if (now >= session.retryAt) {
+          session.retryAt = now + 5000
+          void rebuild(session, true).catch((error: unknown) => log.warn({channel: session.channel, err: (error as Error).message}, 'costream: no compositor yet'))
+        }
+        continue
+      }
       // A source that started or stopped sending: the picture follows.
       if (now - session.sampledAt >= SAMPLE_EVERY_MS) {
-        void sample(session, generation.peer, session.candidates).then((differs) => {
+        void sample(session, generation, session.candidates).then((differs) => {
           if (differs && session.building === undefined && session.ending === undefined) {
             log.info({channel: session.channel}, 'costream: a source started or stopped sending')
             changed(session)
@@ -548,8 +615,7 @@ export function startCostreams(options: CostreamOptions): Costreams {
       const placed = await placement(session.room).catch(() => undefined)
       if (placed !== undefined && placed.id !== session.sfu.id) {
         log.info({channel: session.channel, sfu: placed.id}, 'costream: the studio moved to another SFU; following it')
-        if (session.generation !== undefined) await retire(session, session.generation)
-        session.generation = undefined
+        // The next compositor is built there; the ones on the old SFU go as it comes (each asks its own SFU).
         session.sfu = placed
         await rebuild(session, true).catch(() => undefined)
         return
@@ -563,8 +629,10 @@ export function startCostreams(options: CostreamOptions): Costreams {
     return (await listNodes(options.redis, 'sfu')).find((node) => node.id === id && node.ports.http !== undefined)
   }
 
+  const expected = Buffer.from(`Bearer ${token}`)
   const authorized = (request: FastifyRequest, reply: FastifyReply): boolean => {
-    if (request.headers.authorization === `Bearer ${token}`) return true
+    const given = Buffer.from(request.headers.authorization ?? '')
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return true
     void reply.code(401).send({error: 'unauthorized', message: 'Only the site\'s components start studio broadcasts.'})
     return false
   }
@@ -576,10 +644,20 @@ export function startCostreams(options: CostreamOptions): Costreams {
     const body = costreamStartSchema.safeParse(request.body)
     if (!body.success) return refuse(reply, 400, 'Send the studio room, its host and a layout of 1, 2 or 4 tiles.')
     const {channel} = request.params
+    if (!CHANNEL_PATTERN.test(channel)) return refuse(reply, 404, 'No channel has that name.')
     if (closing) return refuse(reply, 503, 'This server is restarting: try again in a moment.')
-    if (sessions.has(channel)) return refuse(reply, 409, 'The studio is on the air already.')
+    if (sessions.has(channel) || starting.has(channel)) return refuse(reply, 409, 'The studio is on the air already.')
+    starting.add(channel)
+    try {
+      return await goLive(reply, channel, body.data)
+    } finally {
+      starting.delete(channel)
+    }
+  })
+
+  const goLive = async (reply: FastifyReply, channel: string, body: CostreamStart): Promise<FastifyReply> => {
     if (await options.liveNow(channel).catch(() => false)) return refuse(reply, 409, `${channel} is live from another encoder: end that broadcast first.`)
-    const sfu = await placement(body.data.room).catch(() => undefined)
+    const sfu = await placement(body.room).catch(() => undefined)
     if (sfu === undefined) return refuse(reply, 409, 'Nobody is in the studio: join it first, then go live.')
     if (!options.hasSlot()) return refuse(reply, 503, 'This server has no room for another broadcast now: try again in a few minutes.')
     let key: string
@@ -595,15 +673,17 @@ export function startCostreams(options: CostreamOptions): Costreams {
     const session: Session = {
       id: randomBytes(6).toString('hex'),
       channel,
-      room: body.data.room,
-      host: body.data.host,
-      layout: body.data.layout,
+      room: body.room,
+      host: body.host,
+      layout: body.layout,
       sfu,
       since: Date.now(),
       publisher,
       publisherExited: new Promise<void>((resolve) => publisher.once('close', () => resolve())),
       publisherMovedAt: Date.now(),
       generations: 0,
+      timeline: 0,
+      retryAt: 0,
       packets: new Map(),
       candidates: [],
       used: new Set(),
@@ -612,11 +692,19 @@ export function startCostreams(options: CostreamOptions): Costreams {
       names: [],
     }
     sessions.set(channel, session)
+    await options.redis.del(costreamEndedKey(channel)).catch(() => undefined)
     const sessionLog = log.child({channel})
     let stderr = ''
+    let published = -1
     publisher.stderr?.on('data', (chunk: Buffer) => {
       const text = chunk.toString()
-      if (/^out_time_us=\d+/m.test(text)) session.publisherMovedAt = Date.now()
+      // Its output time moving on (newer ffmpeg prints its progress even while nothing comes).
+      for (const match of text.matchAll(/^out_time_us=(\d+)/gm)) {
+        if (Number(match[1]) > published) {
+          published = Number(match[1])
+          session.publisherMovedAt = Date.now()
+        }
+      }
       const errors = text.split('\n').filter((line) => line !== '' && !/^[a-z0-9_]+=/.test(line))
       if (errors.length > 0) stderr = `${stderr}\n${errors.join('\n')}`.slice(-2000)
     })
@@ -655,7 +743,7 @@ export function startCostreams(options: CostreamOptions): Costreams {
       return refuse(reply, 503, 'The studio could not go live: try again in a moment.')
     }
     return reply.code(201).header('cache-control', 'no-store').send({layout: session.layout, tiles: session.names})
-  })
+  }
 
   app.put<{Params: {channel: string}}>(`${COSTREAM_PATH}/:channel`, {config}, async (request, reply) => {
     if (!authorized(request, reply)) return reply

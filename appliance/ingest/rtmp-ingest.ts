@@ -374,6 +374,7 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     liveNow,
     hasSlot: () => !stopping && !capacity().full && load().slotsFree > 0,
     log: log.child({module: 'costream'}),
+    webrtcPorts: {min: env.SHING_WEBRTC_MIN_PORT, max: env.SHING_WEBRTC_MAX_PORT},
   })
   metrics.gauge('shing_ingest_costream_sessions', 'Studio broadcasts (co-streams) composited on this ingest', () => costreams.sessions())
   await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})

@@ -147,15 +147,17 @@ const bindUdp = (socket: dgram.Socket, port: number): Promise<void> =>
 /**
  * An even UDP port whose next is free too: ffmpeg binds both (RTP and RTCP) for each stream.
  * `held`: ports handed out already whose ffmpeg may not have bound them yet; never handed out twice.
+ * `avoid`: a range to stay out of (the SFUs' WebRTC and TURN ports, where a box runs both).
  */
-export async function udpPortPair(held: ReadonlySet<number> = new Set()): Promise<number> {
+export async function udpPortPair(held: ReadonlySet<number> = new Set(), avoid?: {min: number; max: number}): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const first = dgram.createSocket('udp4')
     const second = dgram.createSocket('udp4')
     try {
       await bindUdp(first, 0)
       const port = first.address().port
-      if (port % 2 === 0 && port < 65_535 && !held.has(port) && !held.has(port - 2)) {
+      const outside = avoid === undefined || port + 1 < avoid.min || port > avoid.max
+      if (port % 2 === 0 && port < 65_535 && outside && !held.has(port) && !held.has(port - 2)) {
         await bindUdp(second, port + 1)
         return port
       }
@@ -227,6 +229,8 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
 
   /** UDP ports handed to the sessions' ffmpeg. */
   const heldPorts = new Set<number>()
+  /** Channels whose offer is being placed on an SFU (between the checks and the session). */
+  const placing = new Set<string>()
   const ask = async <M extends CallMethod>(session: Session, peer: string, request: CallRequest | InternalRequest, timeoutMs?: number): Promise<CallResults[M]> => {
     const ack = (await askSfu<M>(session.sfu, token, {room: session.room, peer, user: {id: session.channel, name: session.channel}, internal: true, request}, timeoutMs)) as CallAck<M>
     if (!ack.ok) throw new Error(`${session.sfu.id}: ${request.method}: ${ack.error}`)
@@ -427,11 +431,21 @@ export function startWhipIngest(options: WhipIngestOptions): WhipIngest {
     if (lookup.channel !== channel) return refuse(reply, 401, `This stream key is not ${channel}'s: publish to ${WHIP_PATH}/${lookup.channel}, or use ${channel}'s key`, unauthorized)
     if (lookup.status === 'disabled') return refuse(reply, 403, `${channel} is disabled by the site's moderators: your dashboard says why`)
     if (await options.liveNow(channel).catch(() => false)) return refuse(reply, 409, `${channel} is already live from another encoder: stop that one first`)
-    if ([...sessions.values()].some((other) => other.channel === channel && other.ending === undefined)) {
+    if (placing.has(channel) || [...sessions.values()].some((other) => other.channel === channel && other.ending === undefined)) {
       return refuse(reply, 409, `A WHIP session of ${channel} is starting or running: end it (DELETE its URL) first, or wait until it has ended`)
     }
     if (sessions.size >= MAX_SESSIONS) return refuse(reply, 503, 'This server is starting too many broadcasts at once: try again in a moment', {'retry-after': '5'})
     if (!options.hasSlot()) return refuse(reply, 503, 'This server has no room for another broadcast now: try again in a few minutes', {'retry-after': String(WHIP_RETRY_AFTER_SECONDS)})
+    // The channel is taken from here on (two offers at once: the second is refused above), until this one is placed or not.
+    placing.add(channel)
+    try {
+      return await placeOnSfu(request, reply, channel, key)
+    } finally {
+      placing.delete(channel)
+    }
+  }
+
+  const placeOnSfu = async (request: FastifyRequest<{Params: {channel: string}; Body: string}>, reply: FastifyReply, channel: string, key: string): Promise<FastifyReply> => {
     const sfus = (await listNodes(options.redis, 'sfu').catch(() => [])).filter((node) => node.ports.http !== undefined)
     if (sfus.length === 0) return refuse(reply, 503, 'No WebRTC server (SFU) is running on this site: publish over RTMP, or ask the admin (shing status)', {'retry-after': String(WHIP_RETRY_AFTER_SECONDS)})
 

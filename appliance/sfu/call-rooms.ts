@@ -415,7 +415,7 @@ export class CallRooms {
     part.peers += 1
     part.worker.peers += 1
     // A participant who only listens may never connect a transport: they stay until they leave or their socket goes.
-    // A component that only receives (a studio's compositor) is nobody the people see.
+    // A component that only receives (a studio's compositor) is nobody the people see; one that sends is announced when it does.
     if (!peer.internal) this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {except: peer.id})
     this.options.log.info({room: room.id, peer: peer.id, user: peer.userId, peers: room.peers.size, worker: part.worker.worker.pid}, 'call: joined')
     const peers: CallPeerView[] = [...room.peers.values()]
@@ -606,6 +606,8 @@ export class CallRooms {
       rtpParameters: request.rtpParameters as unknown as types.RtpParameters,
       appData: {peer: peer.id, source: request.source},
     })
+    // A component that sends (a WHIP encoder's media) is announced with its first producer.
+    if (peer.internal && peer.producers.size === 0) this.emit(room, {type: 'peerJoined', peer: peer.id, name: peer.name}, {except: peer.id})
     await this.adopt(room, peer, producer, {except: peer.id})
     return {id: producer.id}
   }

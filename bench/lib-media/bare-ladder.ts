@@ -28,9 +28,9 @@ export class BareLadder extends EventEmitter<BareLadderEvents> {
   private stderr = ''
   private readonly exited: Promise<void>
 
-  constructor(options: {profile: LadderProfile; input: string; ffmpegPath: string}) {
+  constructor(options: {profile: LadderProfile; input: string; ffmpegPath: string; inputArgs?: string[]}) {
     super()
-    const command = ladderArgs({profile: options.profile, input: options.input})
+    const command = ladderArgs({profile: options.profile, input: options.input, ...(options.inputArgs === undefined ? {} : {inputArgs: options.inputArgs})})
     this.args = command.args
     const devNull = openSync('/dev/null', 'w')
     try {

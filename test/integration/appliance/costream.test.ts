@@ -184,6 +184,7 @@ describe('co-streaming', () => {
   })
 
   let streamId = ''
+  let liveSince = 0
 
   it('the host joins and goes live; two guests join from the link; the channel plays through the relay with the three cameras in their tiles', async () => {
     const host = pages.get('host')!
@@ -212,6 +213,7 @@ describe('co-streaming', () => {
       return p.live ? p : undefined
     }, {timeoutMs: 60_000, intervalMs: 500})
     streamId = live.streamId ?? ''
+    liveSince = Date.now()
     // Every rendition at the relay: H.264 and AAC.
     const streams = await waitFor('its renditions at the relay', async () => {
       const probed = await execa(requireTool('ffprobe'), ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,height', '-of', 'json', `${site.frontUrl()}${live.url}`], {timeout: 60_000, reject: false})
@@ -302,15 +304,23 @@ describe('co-streaming', () => {
     const host = pages.get('host')!
     await host.click('#studio-stop')
     await host.waitForFunction(() => document.getElementById('studio')?.dataset.live === 'false', undefined, {timeout: 30_000})
+    expect(await host.locator('#studio-status').textContent()).toContain('the last broadcast ended: the host ended it')
+    const onAir = (Date.now() - liveSince) / 1000
     await waitFor('offline', async () => ((await playback()).live ? undefined : true), {timeoutMs: 30_000, intervalMs: 500})
     expect(await site.client.get(costreamLiveKey(CHANNEL))).toBeNull()
     const vod = await waitFor('the VOD of the studio broadcast', async () => {
       const {body} = await site.web<{vods: VodListing[]}>(`/api/streams/${CHANNEL}/vods`)
       return body.vods.find((v) => v.streamId === streamId)
     }, {timeoutMs: 120_000, intervalMs: 2000})
-    expect(vod.durationSeconds).toBeGreaterThan(10)
+    // As long as it was on the air: each new compositor's timestamps were joined to the last one's (no jumps, no gaps).
+    console.log(`costream: on the air ${onAir.toFixed(1)} s, VOD ${vod.durationSeconds} s`)
+    expect(vod.durationSeconds).toBeGreaterThan(onAir * 0.7)
+    expect(vod.durationSeconds).toBeLessThan(onAir + 15)
     // The host is still in the call, with the guest.
     expect(await host.evaluate(() => (window as unknown as {shingCall: {phase: string}}).shingCall.phase)).toBe('in-call')
+    // How each change went on the air (make before break): after how long.
+    const switches = site.get('ingest').process.output().split('\n').filter((line) => line.includes('costream: a compositor is on the air'))
+    console.log(`costream: compositors on the air after ${switches.map((line) => (JSON.parse(line) as {afterMs: number}).afterMs).join('/')} ms`)
     costreamed = true
   }, 180_000)
 })
