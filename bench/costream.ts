@@ -124,11 +124,18 @@ async function compositorSide(tiles: 1 | 2 | 4, clip: string): Promise<Measured>
   }
   const args = compositorArgs(plan)
   args[args.length - 1] = '/dev/null'
-  const compositor = track(spawn(ffmpeg, args, {stdio: ['pipe', 'ignore', 'pipe']}))
+  const compositor = track(spawn(ffmpeg, ['-y', ...args], {stdio: ['pipe', 'ignore', 'pipe']}))
   compositor.stdin!.end(ffmpegSdp('127.0.0.1', streams))
   let media = 0
+  let said = ''
+  let stopping = false
   compositor.stderr!.on('data', (chunk: Buffer) => {
-    for (const match of chunk.toString().matchAll(/^out_time_us=(\d+)/gm)) media = Number(match[1]) / 1e6
+    const text = chunk.toString()
+    for (const match of text.matchAll(/^out_time_us=(\d+)/gm)) media = Number(match[1]) / 1e6
+    said = `${said}${text.split('\n').filter((line) => line !== '' && !/^[a-z0-9_]+=/.test(line)).join('\n')}`.slice(-1500)
+  })
+  compositor.once('close', (code) => {
+    if (!stopping) console.error(`costream bench: the compositor exited (${code}): ${said}`)
   })
   await sleep(500)
   for (let i = 0; i < tiles; i++) {
@@ -146,6 +153,7 @@ async function compositorSide(tiles: 1 | 2 | 4, clip: string): Promise<Measured>
   try {
     return await measure(compositor.pid!, () => media)
   } finally {
+    stopping = true
     for (const sender of senders) await stop(sender)
     await stop(compositor)
   }
