@@ -111,7 +111,7 @@ ${radios}
 <p class="notice error" id="studio-problem" role="alert" hidden></p>
 <p class="studio-status" id="studio-status" role="status" aria-live="polite">${escapeHtml(statusText(view))}</p>
 ${controls}
-<p class="hint">Invite up to ${COSTREAM_MAX_GUESTS} guests: send them the room's link (below). They join with their camera and microphone; you are the first tile, then the others in the order they came. Viewers see it on <a href="/c/${encodeURIComponent(view.channel.name)}">your channel page</a>, and it is recorded like any broadcast.</p>
+<p class="hint">Invite up to ${COSTREAM_MAX_GUESTS} guests: send them the room's link (Copy link). They join with their camera and microphone; you are the first tile, then the others in the order they came. Viewers see it on <a href="/c/${encodeURIComponent(view.channel.name)}">your channel page</a>, and it is recorded like any broadcast.</p>
 <form method="post" action="${path}/new-link" class="studio-new-link">
 ${csrfField(context.csrfToken)}
 <button type="submit" class="secondary">New link</button> <span class="hint">A new room for the studio: what is sent on the old link is no longer on the air.</span>
