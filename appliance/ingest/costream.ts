@@ -17,11 +17,10 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {randomBytes, timingSafeEqual} from 'node:crypto'
 
-import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
+import type {FastifyReply, FastifyRequest} from 'fastify'
 import {Redis} from 'ioredis'
 import type {types} from 'mediasoup'
 
-import type {StreamKeys} from '../channels/stream-keys.js'
 import {
   CALL_EVENTS_CHANNEL,
   callEventMessageSchema,
@@ -48,32 +47,17 @@ import {
   type RegistryRecord,
 } from '../contract/index.js'
 import {safeJson} from '../platform/json.js'
-import type {Logger} from '../platform/logger.js'
-import {reconnectDelay, type RedisEndpoint} from '../platform/redis.js'
+import {reconnectDelay} from '../platform/redis.js'
 import {listNodes} from '../registry/nodes.js'
 import {askSfu} from '../sfu/rpc-client.js'
-import type {PublishEventBus} from './browser-ingest.js'
 import type {RefuseReason} from './rtmp-ingest.js'
-import {addressToward, udpBound, udpPortPair} from './whip-ingest.js'
+import {addressToward, udpBound, udpPortPair, type WhipIngestOptions} from './whip-ingest.js'
 import {ffmpegSdp, type PlainStream} from './whip-sdp.js'
 
-export interface CostreamOptions {
-  app: FastifyInstance
-  ingestId: string
-  keys: StreamKeys
-  redis: Redis
-  redisEndpoint: RedisEndpoint
-  streamKeySecret: string
-  rtmpPort: number
-  ladderTop: {fps: number; videoKbps: number; height: number; segmentSeconds: number}
-  events: PublishEventBus
-  alias: (key: string) => {name: string; release(): void}
-  liveNow: (channel: string) => Promise<boolean>
-  hasSlot: () => boolean
-  log: Logger
+/** What the WHIP bridge takes (the same RTMP server, keys, events and slots), less what only it needs. */
+export type CostreamOptions = Omit<WhipIngestOptions, 'publicHost' | 'registry'> & {
   /** ports.webrtc: the compositor's RTP ports stay out of it (an SFU on the same box uses it). */
   webrtcPorts?: {min: number; max: number}
-  ffmpegPath?: string
 }
 
 export interface Costreams {

@@ -340,10 +340,10 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     log: log.child({module: 'browser-ingest'}),
   })
   metrics.gauge('shing_ingest_browser_sockets', 'Browser broadcast sockets open on this ingest', () => browsers.sockets())
-  // WHIP (WebRTC from OBS 30+ and others): through an SFU, into the same RTMP server.
-  const whip = startWhipIngest({
+  // WHIP (WebRTC from OBS 30+ and others) and studios (co-streaming: a call room's people
+  // composited into one broadcast): media from an SFU, bridged into the same RTMP server.
+  const bridged = {
     app,
-    publicHost: env.SHING_PUBLIC_HOST,
     ingestId: ctx.id,
     keys,
     redis,
@@ -355,27 +355,10 @@ export async function startIngest(ctx: ComponentContext<'ingest'>, hooksFor: Pub
     alias: browserAlias,
     liveNow,
     hasSlot: () => !stopping && !capacity().full && load().slotsFree > 0,
-    registry: metrics.registry,
-    log: log.child({module: 'whip'}),
-  })
+  }
+  const whip = startWhipIngest({...bridged, publicHost: env.SHING_PUBLIC_HOST, registry: metrics.registry, log: log.child({module: 'whip'})})
   metrics.gauge('shing_ingest_whip_sessions', 'WHIP sessions on this ingest', () => whip.sessions())
-  // Studios (co-streaming): a call room's people composited into one broadcast, into the same RTMP server.
-  const costreams = startCostreams({
-    app,
-    ingestId: ctx.id,
-    keys,
-    redis,
-    redisEndpoint: ctx.redisEndpoint,
-    streamKeySecret: ctx.secret('streamKeySecret'),
-    rtmpPort: ctx.ports.rtmp,
-    ladderTop: {fps: top.fps, videoKbps: top.videoKbps, height: top.height, segmentSeconds: env.profile.hls.segmentSeconds},
-    events,
-    alias: browserAlias,
-    liveNow,
-    hasSlot: () => !stopping && !capacity().full && load().slotsFree > 0,
-    log: log.child({module: 'costream'}),
-    webrtcPorts: {min: env.SHING_WEBRTC_MIN_PORT, max: env.SHING_WEBRTC_MAX_PORT},
-  })
+  const costreams = startCostreams({...bridged, log: log.child({module: 'costream'}), webrtcPorts: {min: env.SHING_WEBRTC_MIN_PORT, max: env.SHING_WEBRTC_MAX_PORT}})
   metrics.gauge('shing_ingest_costream_sessions', 'Studio broadcasts (co-streams) composited on this ingest', () => costreams.sessions())
   await listen(app, {port: ctx.ports.http, host: env.SHING_BIND_HOST, log})
 
