@@ -20,4 +20,5 @@ export const imagePaths = {
   main: '/app/appliance/dist/main.js',
   admin: '/app/appliance/dist/admin.js',
   healthcheck: '/app/appliance/dist/healthcheck.js',
+  backup: '/app/appliance/dist/backup.js',
 } as const
