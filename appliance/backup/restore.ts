@@ -17,7 +17,7 @@ import {BSON, type Document} from 'mongodb'
 
 import type {BackupManifest, BackupProgress, RestoreSummary} from '../contract/index.js'
 import type {BackupSources} from './write.js'
-import {BackupProblem, blobPath, fileSha256, readManifest} from './target.js'
+import {BackupProblem, blobPath, eachAtOnce, fileSha256, OBJECTS_AT_ONCE, readManifest} from './target.js'
 
 async function* gzLines(file: string): AsyncGenerator<string> {
   const lines = createInterface({input: createReadStream(file).pipe(createGunzip()), crlfDelay: Infinity})
@@ -107,15 +107,16 @@ export async function restoreBackup(sources: BackupSources, dir: string, id: str
   let unchanged = 0
   let bytes = 0
   let reported = 0
-  for (const [index, entry] of manifest.objects.entries.entries()) {
+  let done = 0
+  await eachAtOnce(manifest.objects.entries, OBJECTS_AT_ONCE, async (entry) => {
     const there = present.get(entry.key)
     if (there !== undefined && there.size === entry.size && there.etag === entry.etag) unchanged++
     else {
       const hash = createHash('sha256')
       const tap = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
+        transform(chunk: Buffer, _encoding, next) {
           hash.update(chunk)
-          done(null, chunk)
+          next(null, chunk)
         },
       })
       const source = createReadStream(blobPath(dir, entry.sha256)).pipe(tap)
@@ -128,11 +129,12 @@ export async function restoreBackup(sources: BackupSources, dir: string, id: str
       uploaded++
       bytes += entry.size
     }
-    if (Date.now() - reported >= 1000 || index + 1 === manifest.objects.count) {
+    done++
+    if (Date.now() - reported >= 1000 || done === manifest.objects.count) {
       reported = Date.now()
-      onProgress({step: 'objects', done: index + 1, total: manifest.objects.count, bytes, text: `objects: ${index + 1}/${manifest.objects.count} (${uploaded} uploaded, ${unchanged} already there)`})
+      onProgress({step: 'objects', done, total: manifest.objects.count, bytes, text: `objects: ${done}/${manifest.objects.count} (${uploaded} uploaded, ${unchanged} already there)`})
     }
-  }
+  })
 
   // Counted again, as a reader would find them.
   let verified = 0

@@ -88,3 +88,25 @@ export async function prune(dir: string, keep: number): Promise<string[]> {
   }
   return removed
 }
+
+/** How many objects are copied at once (S3 answers each request with some latency of its own). */
+export const OBJECTS_AT_ONCE = 4
+
+/** Runs work over the items, `limit` at a time; the first failure stops the others from starting more. */
+export async function eachAtOnce<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed = false
+  await Promise.all(
+    Array.from({length: Math.min(limit, items.length)}, async () => {
+      while (!failed && next < items.length) {
+        const index = next++
+        try {
+          await work(items[index]!, index)
+        } catch (error) {
+          failed = true
+          throw error
+        }
+      }
+    }),
+  )
+}

@@ -30,7 +30,7 @@ import {
   type BackupSummary,
 } from '../contract/index.js'
 import type {Storage} from '../platform/storage.js'
-import {blobPath, completeBackups, exists, fileSha256, partialPath, prune, readManifest} from './target.js'
+import {blobPath, completeBackups, eachAtOnce, exists, fileSha256, OBJECTS_AT_ONCE, partialPath, prune, readManifest} from './target.js'
 
 export interface BackupSources {
   db: Db
@@ -190,14 +190,15 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
     if (name !== undefined) listed.push({key: name, size: size ?? 0, etag: (etag ?? '').replace(/"/g, '')})
   }
   const totalBytes = listed.reduce((sum, o) => sum + o.size, 0)
-  const entries: BackupObject[] = []
   let copied = 0
   let copiedBytes = 0
   let seenBytes = 0
-  for (const [index, object] of listed.entries()) {
+  const entries: BackupObject[] = new Array<BackupObject>(listed.length)
+  let done = 0
+  await eachAtOnce(listed, OBJECTS_AT_ONCE, async (object, index) => {
     const before = previous.get(object.key)
     if (before !== undefined && before.size === object.size && before.etag === object.etag && (await exists(blobPath(dir, before.sha256)))) {
-      entries.push(before)
+      entries[index] = before
     } else {
       const info = await client.statObject(bucket, object.key)
       const stored = await storeBlob(dir, await client.getObject(bucket, object.key))
@@ -207,11 +208,12 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
         written += stored.bytes
       }
       const contentType = (info.metaData as Record<string, string> | undefined)?.['content-type']
-      entries.push({key: object.key, size: stored.bytes, etag: object.etag, sha256: stored.sha256, ...(contentType === undefined ? {} : {contentType})})
+      entries[index] = {key: object.key, size: stored.bytes, etag: object.etag, sha256: stored.sha256, ...(contentType === undefined ? {} : {contentType})}
     }
     seenBytes += object.size
-    progress({step: 'objects', done: index + 1, total: listed.length, bytes: seenBytes, text: `objects: ${index + 1}/${listed.length}, ${mb(seenBytes)}/${mb(totalBytes)} MB (${copied} copied)`}, index + 1 === listed.length)
-  }
+    done++
+    progress({step: 'objects', done, total: listed.length, bytes: seenBytes, text: `objects: ${done}/${listed.length}, ${mb(seenBytes)}/${mb(totalBytes)} MB (${copied} copied)`}, done === listed.length)
+  })
 
   let config: BackupManifest['config']
   if (options.sealedConfig !== undefined) {

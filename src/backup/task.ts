@@ -25,6 +25,8 @@ export async function webTemplate(engine: Engine): Promise<ServiceInfo> {
 
 /** Refuses while another backup or restore runs: they would write the same places. */
 export async function refuseConcurrentTask(engine: Engine): Promise<void> {
+  // No swarm (a new box): nothing can run.
+  if ((await engine.info()).swarm.state !== 'active') return
   const other = (await engine.listServices({})).find((s) => s.labels[TASK_LABEL] !== undefined)
   if (other !== undefined) {
     throw new AbortError(`Another backup or restore is running (${other.name}).`, [`Wait for it to end, or stop it: docker service rm ${other.name}`])
@@ -115,16 +117,17 @@ export async function runTask(
     const deadline = Date.now() + options.timeoutMs
     let state: string | undefined
     let error: string | undefined
-    while (!interrupted) {
+    for (;;) {
       const [taskInfo] = await engine.listTasks({service: name})
       state = taskInfo?.state
       error = taskInfo?.error
       report(await readLines())
       if (state !== undefined && FINISHED.has(state)) break
+      // Interrupted while it runs: the task goes (finally), and what it wrote is not a backup.
+      if (interrupted) throw options.onInterrupt()
       if (Date.now() > deadline) throw new AbortError(`The ${name} task did not finish within ${Math.round(options.timeoutMs / 1000)} s (state ${state ?? 'unknown'}); it was stopped.`, ['Give it longer: --timeout <minutes>'])
-      await new Promise((resolve) => setTimeout(resolve, 1000))
+      await new Promise((resolve) => setTimeout(resolve, 500))
     }
-    if (interrupted) throw options.onInterrupt()
     // The last lines may reach the log a moment after the task ended.
     let lines = await readLines()
     for (let i = 0; i < 5 && !lines.some((l) => l.startsWith('{"ok"')); i++) {

@@ -9,76 +9,13 @@ import {mkdir, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {execa} from 'execa'
-import {Redis} from 'ioredis'
-import {Client as MinioClient} from 'minio'
-import {MongoClient, ObjectId} from 'mongodb'
+import type {Client as MinioClient} from 'minio'
+import {ObjectId} from 'mongodb'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import YAML from 'yaml'
 
-import {BACKUP_DIR_ENV, BACKUP_REQUEST_ENV, MONGO_DATABASE, MONGO_USER, backupManifestSchema, type BackupRequest} from '../../../appliance/contract/index.js'
-import {siteEnv, writeSecretFiles} from '../../harness/appliance.js'
-import {repoRoot} from '../../harness/cli.js'
-import {startMongoWire, type MongoWireServer} from '../../harness/mongo-wire.js'
+import {MONGO_DATABASE, backupManifestSchema} from '../../../appliance/contract/index.js'
+import {DATA_BUCKET as BUCKET, runBackupTask, startDataSite, type DataSite} from '../../harness/data-site.js'
 import {tempDir} from '../../harness/process.js'
-import {startRedis, type RedisServer} from '../../harness/redis.js'
-import {startS3, type S3Server} from '../../harness/s3.js'
-
-const BUCKET = 'shing-media'
-const backupJs = path.join(repoRoot, 'appliance/dist/backup.js')
-
-interface Servers {
-  redis: RedisServer
-  mongo: MongoWireServer
-  s3: S3Server
-  env: NodeJS.ProcessEnv
-  redisClient: Redis
-  mongoClient: MongoClient
-  minio: MinioClient
-  stop(): Promise<void>
-}
-
-async function startServers(): Promise<Servers> {
-  const redisPassword = randomBytes(12).toString('hex')
-  const mongoPassword = randomBytes(12).toString('hex')
-  const [redis, mongo, s3] = await Promise.all([startRedis({password: redisPassword}), startMongoWire({auth: {username: MONGO_USER, password: mongoPassword}}), startS3()])
-  const secrets = await tempDir('backup-secrets')
-  await writeSecretFiles(secrets.dir, {mongoPassword, redisPassword, s3})
-  const profile = YAML.parse(await readFile(path.join(repoRoot, 'hardware-profiles', 'cpu-small.yaml'), 'utf8')) as unknown
-  // The task runs with the web's environment in the stack.
-  const env = {...siteEnv({redisPort: redis.port, mongoUrl: mongo.url, s3, secretsDir: secrets.dir, profile, bucket: BUCKET}), SHING_COMPONENT: 'web'}
-  const redisClient = new Redis({port: redis.port, host: '127.0.0.1', password: redisPassword})
-  const mongoClient = new MongoClient(`mongodb://${MONGO_USER}:${mongoPassword}@${new URL(mongo.url).host}/?authSource=admin`)
-  const minio = new MinioClient({endPoint: '127.0.0.1', port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true})
-  return {
-    redis, mongo, s3, env, redisClient, mongoClient, minio,
-    stop: async () => {
-      redisClient.disconnect()
-      await mongoClient.close()
-      await Promise.all([redis.stop(), mongo.stop(), s3.stop()])
-      await secrets.remove()
-    },
-  }
-}
-
-/** Runs the task as the swarm does, with the request in its environment. */
-async function runTask(servers: Servers, dir: string, request: BackupRequest, options: {signalAfter?: RegExp} = {}) {
-  const child = execa(process.execPath, [backupJs], {
-    env: {...servers.env, [BACKUP_DIR_ENV]: dir, [BACKUP_REQUEST_ENV]: JSON.stringify(request)},
-    extendEnv: false,
-    reject: false,
-    timeout: 120_000,
-  })
-  if (options.signalAfter !== undefined) {
-    const pattern = options.signalAfter
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (pattern.test(chunk.toString())) child.kill('SIGINT')
-    })
-  }
-  const done = await child
-  const lines = String(done.stdout).trim().split('\n').filter(Boolean)
-  const last = JSON.parse(lines.at(-1) ?? 'null') as {ok: boolean; result?: Record<string, unknown>; error?: {kind: string; message: string; actions: string[]}} | null
-  return {exitCode: done.exitCode, signal: done.signal, lines, reply: last, stderr: String(done.stderr)}
-}
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 async function objectBytes(minio: MinioClient, key: string): Promise<Buffer> {
@@ -95,13 +32,13 @@ async function objectSums(minio: MinioClient): Promise<Map<string, string>> {
   return sums
 }
 
-let site: Servers
+let site: DataSite
 let target: {dir: string; remove: () => Promise<void>}
 const userId = new ObjectId()
 const joined = new Date('2026-03-04T05:06:07.089Z')
 
 beforeAll(async () => {
-  site = await startServers()
+  site = await startDataSite()
   target = await tempDir('backup-target')
   const db = site.mongoClient.db(MONGO_DATABASE)
   await db.collection('users').insertMany([
@@ -132,7 +69,7 @@ describe('the backup task', () => {
 
   it('backs up every collection, the durable Redis keys only, and every object with its checksum', async () => {
     firstId = '20261201T010000Z'
-    const run = await runTask(site, target.dir, {operation: 'backup', id: firstId, version: '0.1.0', sealedConfig: '{"sealed":true}\n'})
+    const run = await runBackupTask(site, target.dir, {operation: 'backup', id: firstId, version: '0.1.0', sealedConfig: '{"sealed":true}\n'})
     expect(run.exitCode, run.stderr + run.lines.join('\n')).toBe(0)
     expect(run.reply?.ok).toBe(true)
     expect(run.lines.some((l) => l.includes('"step":"objects"'))).toBe(true)
@@ -151,19 +88,19 @@ describe('the backup task', () => {
   it('a second backup copies only what changed since the first', async () => {
     await site.minio.putObject(BUCKET, 'vods/v1/seg000.m4s', randomBytes(20_000), 20_000)
     await site.minio.putObject(BUCKET, 'posts/p1/image.webp', randomBytes(5000), 5000)
-    const run = await runTask(site, target.dir, {operation: 'backup', id: '20261201T020000Z', version: '0.1.0'})
+    const run = await runBackupTask(site, target.dir, {operation: 'backup', id: '20261201T020000Z', version: '0.1.0'})
     expect(run.exitCode, run.stderr + run.lines.join('\n')).toBe(0)
     expect(run.reply?.result).toMatchObject({objects: 33, copied: 2, copiedBytes: 25_000})
   })
 
   it('a backup interrupted by a signal leaves no backup that claims to be whole, and the next one clears what it left', async () => {
     const before = await readdir(target.dir)
-    const run = await runTask(site, target.dir, {operation: 'backup', id: '20261201T030000Z', version: '0.1.0'}, {signalAfter: /"step":"(redis|objects)"/})
+    const run = await runBackupTask(site, target.dir, {operation: 'backup', id: '20261201T030000Z', version: '0.1.0'}, {signalAfter: /"step":"(redis|objects)"/})
     expect(run.signal ?? run.exitCode).not.toBe(0)
     const after = await readdir(target.dir)
     expect(after).not.toContain('20261201T030000Z')
     expect(after.filter((n) => !before.includes(n)).every((n) => n.endsWith('.partial'))).toBe(true)
-    const next = await runTask(site, target.dir, {operation: 'backup', id: '20261201T040000Z', version: '0.1.0', keep: 2})
+    const next = await runBackupTask(site, target.dir, {operation: 'backup', id: '20261201T040000Z', version: '0.1.0', keep: 2})
     expect(next.exitCode, next.stderr + next.lines.join('\n')).toBe(0)
     const names = await readdir(target.dir)
     expect(names.filter((n) => n.endsWith('.partial'))).toEqual([])
@@ -176,7 +113,7 @@ describe('the backup task', () => {
     const small = await tempDir('backup-full')
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small.dir])
     try {
-      const run = await runTask(site, small.dir, {operation: 'backup', id: '20261201T050000Z', version: '0.1.0'})
+      const run = await runBackupTask(site, small.dir, {operation: 'backup', id: '20261201T050000Z', version: '0.1.0'})
       expect(run.exitCode).toBe(1)
       expect(run.reply?.error?.message).toMatch(/target is full/)
       expect(run.reply?.error?.actions.join(' ')).toMatch(/Free space/)
@@ -189,10 +126,10 @@ describe('the backup task', () => {
   })
 
   it('restores into empty servers: every document, the durable keys with their TTL, every object byte for byte', async () => {
-    const fresh = await startServers()
+    const fresh = await startDataSite()
     try {
       await fresh.redisClient.set('shing:stream-key:stale', 'from before')
-      const run = await runTask(fresh, target.dir, {operation: 'restore', id: '20261201T040000Z'})
+      const run = await runBackupTask(fresh, target.dir, {operation: 'restore', id: '20261201T040000Z'})
       expect(run.exitCode, run.stderr + run.lines.join('\n')).toBe(0)
       expect(run.reply?.result).toMatchObject({documents: {restored: 292, expected: 292}, redisKeys: 4, objects: {verified: 33, expected: 33, uploaded: 33}})
       const db = fresh.mongoClient.db(MONGO_DATABASE)
@@ -218,13 +155,13 @@ describe('the backup task', () => {
       const victim = manifest.objects.entries[0]!
       await writeFile(path.join(copy.dir, 'blobs', victim.sha256.slice(0, 2), victim.sha256), 'short')
       const before = await site.mongoClient.db(MONGO_DATABASE).collection('users').countDocuments()
-      const run = await runTask(site, copy.dir, {operation: 'restore', id: '20261201T040000Z'})
+      const run = await runBackupTask(site, copy.dir, {operation: 'restore', id: '20261201T040000Z'})
       expect(run.exitCode).toBe(1)
       expect(run.reply?.error?.message).toContain(`the object ${victim.key} is damaged`)
       expect(await site.mongoClient.db(MONGO_DATABASE).collection('users').countDocuments()).toBe(before)
       await rm(path.join(copy.dir, '20261201T040000Z'), {recursive: true})
       await mkdir(path.join(copy.dir, 'elsewhere'))
-      const missing = await runTask(site, copy.dir, {operation: 'restore', id: '20261201T040000Z'})
+      const missing = await runBackupTask(site, copy.dir, {operation: 'restore', id: '20261201T040000Z'})
       expect(missing.reply?.error?.message).toContain('there is no complete backup 20261201T040000Z')
     } finally {
       await copy.remove()
