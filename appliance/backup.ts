@@ -40,6 +40,8 @@ function reply(error: unknown): AdminReply {
 }
 
 async function main(): Promise<AdminReply> {
+  // A backup holds password hashes, addresses and webhook secrets: for root's eyes only.
+  process.umask(0o077)
   const quiet = pino({level: 'silent'})
   try {
     const request = backupRequestSchema.parse(JSON.parse(process.env[BACKUP_REQUEST_ENV] ?? 'null'))

@@ -15,7 +15,7 @@ import {createGunzip} from 'node:zlib'
 
 import {BSON, type Document} from 'mongodb'
 
-import type {BackupManifest, BackupProgress, RestoreSummary} from '../contract/index.js'
+import type {BackupManifest, BackupObject, BackupProgress, RestoreSummary} from '../contract/index.js'
 import type {BackupSources} from './write.js'
 import {BackupProblem, blobPath, eachAtOnce, fileSha256, OBJECTS_AT_ONCE, readManifest} from './target.js'
 
@@ -24,23 +24,34 @@ async function* gzLines(file: string): AsyncGenerator<string> {
   for await (const line of lines) if (line !== '') yield line
 }
 
-/** Every file and blob the backup names is there and whole, before anything is changed. */
-async function verifyFiles(dir: string, manifest: BackupManifest, onProgress: (p: BackupProgress) => void): Promise<void> {
+/**
+ * Every file the backup names is there and whole (its checksum), and so is every blob that will be
+ * uploaded; the others must be there with their size. All before anything is changed.
+ */
+async function verifyFiles(dir: string, manifest: BackupManifest, toUpload: ReadonlySet<string>, onProgress: (p: BackupProgress) => void): Promise<void> {
   const folder = path.join(dir, manifest.id)
   const files = [...manifest.mongo.collections.map((c) => ({file: c.file, sha256: c.sha256})), {file: manifest.redis.file, sha256: manifest.redis.sha256}]
   for (const {file, sha256} of files) {
     const actual = await fileSha256(path.join(folder, file)).catch((error: NodeJS.ErrnoException) => {
-      throw new BackupProblem(`the backup's ${file} cannot be read (${error.code ?? error.message}): the backup is damaged`)
+      throw new BackupProblem(`the backup's ${file} cannot be read (${error.code ?? error.message}): the backup is damaged`, ['Restore an earlier backup'])
     })
     if (actual !== sha256) throw new BackupProblem(`the backup's ${file} is damaged: its checksum is not the manifest's`, ['Restore an earlier backup'])
   }
-  for (const [index, entry] of manifest.objects.entries.entries()) {
-    const size = await stat(blobPath(dir, entry.sha256)).then((s) => s.size).catch(() => -1)
-    if (size !== entry.size) {
-      throw new BackupProblem(`the object ${entry.key} is ${size < 0 ? 'missing from' : 'damaged in'} the backup target (blob ${entry.sha256.slice(0, 12)}…)`, ['Restore an earlier backup'])
+  let done = 0
+  let reported = Date.now()
+  await eachAtOnce(manifest.objects.entries, OBJECTS_AT_ONCE, async (entry) => {
+    const blob = blobPath(dir, entry.sha256)
+    const size = await stat(blob).then((s) => s.size, () => -1)
+    const damaged = size !== entry.size || (toUpload.has(entry.key) && (await fileSha256(blob)) !== entry.sha256)
+    if (damaged) {
+      throw new BackupProblem(`the object ${entry.key} is ${size < 0 ? 'missing from' : 'damaged in'} the backup target (blob ${entry.sha256.slice(0, 12)}…); nothing was changed`, ['Restore an earlier backup'])
     }
-    if ((index + 1) % 500 === 0) onProgress({step: 'verify', done: index + 1, total: manifest.objects.count, text: `checked ${index + 1}/${manifest.objects.count} objects' files`})
-  }
+    done++
+    if (Date.now() - reported >= 1000) {
+      reported = Date.now()
+      onProgress({step: 'verify', done, total: manifest.objects.count, text: `checked ${done}/${manifest.objects.count} objects in the backup`})
+    }
+  })
 }
 
 export async function restoreBackup(sources: BackupSources, dir: string, id: string, onProgress: (p: BackupProgress) => void): Promise<RestoreSummary> {
@@ -48,7 +59,20 @@ export async function restoreBackup(sources: BackupSources, dir: string, id: str
   const manifest = await readManifest(dir, id)
   const folder = path.join(dir, id)
   onProgress({step: 'verify', done: 0, text: `checking backup ${id} (${manifest.objects.count} objects, ${manifest.mongo.collections.length} collections)`})
-  await verifyFiles(dir, manifest, onProgress)
+  const {client, bucket} = sources.storage
+  const hasBucket = await client.bucketExists(bucket)
+  const present = new Map<string, {size: number; etag: string}>()
+  if (hasBucket) {
+    for await (const item of client.listObjectsV2(bucket, '', true)) {
+      const {name, size, etag} = item as {name?: string; size?: number; etag?: string}
+      if (name !== undefined) present.set(name, {size: size ?? 0, etag: (etag ?? '').replace(/"/g, '')})
+    }
+  }
+  const isThere = (entry: BackupObject): boolean => {
+    const there = present.get(entry.key)
+    return there !== undefined && there.size === entry.size && there.etag === entry.etag
+  }
+  await verifyFiles(dir, manifest, new Set(manifest.objects.entries.filter((e) => !isThere(e)).map((e) => e.key)), onProgress)
 
   // MongoDB: the database becomes the backup's.
   const {db} = sources
@@ -81,8 +105,10 @@ export async function restoreBackup(sources: BackupSources, dir: string, id: str
   let keys = 0
   let pipe = redis.pipeline()
   for await (const line of gzLines(path.join(folder, manifest.redis.file))) {
-    const {k, t, v} = JSON.parse(line) as {k: string; t: number; v: string}
-    pipe.restore(k, t, Buffer.from(v, 'base64'), 'REPLACE')
+    const {k, x, v} = JSON.parse(line) as {k: string; x: number; v: string}
+    // Expired since the backup: it would have gone by now.
+    if (x > 0 && x <= Date.now()) continue
+    pipe.restore(k, x, Buffer.from(v, 'base64'), 'REPLACE', 'ABSTTL')
     keys++
     if (keys % 500 === 0) {
       await execOrThrow(pipe)
@@ -93,13 +119,7 @@ export async function restoreBackup(sources: BackupSources, dir: string, id: str
   onProgress({step: 'redis', done: keys, text: `Redis: ${keys} keys`})
 
   // Objects: the bucket becomes the backup's.
-  const {client, bucket} = sources.storage
-  if (!(await client.bucketExists(bucket))) await client.makeBucket(bucket)
-  const present = new Map<string, {size: number; etag: string}>()
-  for await (const item of client.listObjectsV2(bucket, '', true)) {
-    const {name, size, etag} = item as {name?: string; size?: number; etag?: string}
-    if (name !== undefined) present.set(name, {size: size ?? 0, etag: (etag ?? '').replace(/"/g, '')})
-  }
+  if (!hasBucket) await client.makeBucket(bucket)
   const wanted = new Set(manifest.objects.entries.map((e) => e.key))
   const extra = [...present.keys()].filter((key) => !wanted.has(key))
   for (let i = 0; i < extra.length; i += 1000) await client.removeObjects(bucket, extra.slice(i, i + 1000))
@@ -109,8 +129,7 @@ export async function restoreBackup(sources: BackupSources, dir: string, id: str
   let reported = 0
   let done = 0
   await eachAtOnce(manifest.objects.entries, OBJECTS_AT_ONCE, async (entry) => {
-    const there = present.get(entry.key)
-    if (there !== undefined && there.size === entry.size && there.etag === entry.etag) unchanged++
+    if (isThere(entry)) unchanged++
     else {
       const hash = createHash('sha256')
       const tap = new Transform({
@@ -119,7 +138,10 @@ export async function restoreBackup(sources: BackupSources, dir: string, id: str
           next(null, chunk)
         },
       })
-      const source = createReadStream(blobPath(dir, entry.sha256)).pipe(tap)
+      const file = createReadStream(blobPath(dir, entry.sha256))
+      // A read error ends the upload with it (pipe alone would leave the upload waiting).
+      file.on('error', (error) => tap.destroy(error))
+      const source = file.pipe(tap)
       await client.putObject(bucket, entry.key, source, entry.size, entry.contentType === undefined ? {} : {'Content-Type': entry.contentType})
       const sha256 = hash.digest('hex')
       if (sha256 !== entry.sha256) {

@@ -43,6 +43,7 @@ export async function readManifest(dir: string, id: string): Promise<BackupManif
   }
   const parsed = backupManifestSchema.safeParse(JSON.parse(text))
   if (!parsed.success) throw new BackupProblem(`${file} is not a Shing backup manifest this version reads: ${parsed.error.issues[0]?.message ?? ''}`)
+  if (parsed.data.id !== id) throw new BackupProblem(`${file} is the manifest of ${parsed.data.id}: the backup folder was renamed or copied wrong`)
   return parsed.data
 }
 
@@ -76,10 +77,11 @@ export async function exists(file: string): Promise<boolean> {
 export async function prune(dir: string, keep: number): Promise<string[]> {
   const ids = await completeBackups(dir)
   const removed = ids.slice(0, Math.max(0, ids.length - keep))
-  for (const id of removed) await rm(path.join(dir, id), {recursive: true, force: true})
   if (removed.length === 0) return removed
+  // What the kept backups hold, read before anything goes.
   const wanted = new Set<string>()
   for (const id of ids.slice(removed.length)) for (const entry of (await readManifest(dir, id)).objects.entries) wanted.add(entry.sha256)
+  for (const id of removed) await rm(path.join(dir, id), {recursive: true, force: true})
   const blobs = path.join(dir, 'blobs')
   for (const shard of await readdir(blobs).catch(() => [] as string[])) {
     for (const name of await readdir(path.join(blobs, shard))) {

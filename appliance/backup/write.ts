@@ -8,7 +8,7 @@
  */
 import {createHash, randomBytes} from 'node:crypto'
 import {createWriteStream} from 'node:fs'
-import {mkdir, open, readdir, rename, rm, stat, unlink, writeFile} from 'node:fs/promises'
+import {link, mkdir, open, readdir, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {Transform, type Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -29,8 +29,8 @@ import {
   type BackupProgress,
   type BackupSummary,
 } from '../contract/index.js'
-import type {Storage} from '../platform/storage.js'
-import {blobPath, completeBackups, eachAtOnce, exists, fileSha256, OBJECTS_AT_ONCE, partialPath, prune, readManifest} from './target.js'
+import {isMissingObject, type Storage} from '../platform/storage.js'
+import {BackupProblem, blobPath, completeBackups, eachAtOnce, exists, fileSha256, OBJECTS_AT_ONCE, partialPath, prune, readManifest} from './target.js'
 
 export interface BackupSources {
   db: Db
@@ -60,7 +60,7 @@ async function writeLines(file: string, lines: AsyncIterable<string>): Promise<{
     }
     if (batch !== '') yield Buffer.from(batch)
   }
-  await pipeline(chunks, createGzip({level: 6}), createWriteStream(file))
+  await pipeline(chunks, createGzip({level: 6}), createWriteStream(file, {flush: true}))
   return {sha256: await fileSha256(file), bytes: (await stat(file)).size}
 }
 
@@ -77,16 +77,26 @@ async function storeBlob(dir: string, source: Readable): Promise<{sha256: string
     },
   })
   try {
-    await pipeline(source, tap, createWriteStream(temp))
+    // flush: on disk before it takes its name (a blob is trusted by its name from then on).
+    await pipeline(source, tap, createWriteStream(temp, {flush: true}))
     const sha256 = hash.digest('hex')
     const final = blobPath(dir, sha256)
-    if (await exists(final)) {
-      await unlink(temp)
-      return {sha256, bytes, isNew: false}
-    }
     await mkdir(path.dirname(final), {recursive: true})
-    await rename(temp, final)
-    return {sha256, bytes, isNew: true}
+    // link fails when the blob is there already (the same bytes under another key, maybe copied
+    // at this very moment by another of the copies running at once): then it is not new.
+    const isNew = await link(temp, final).then(
+      () => true,
+      async (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EEXIST') return false
+        // A file system without hard links (some network shares): a rename, which replaces the same bytes.
+        if (error.code !== 'EPERM' && error.code !== 'ENOTSUP' && error.code !== 'EOPNOTSUPP') throw error
+        const there = await exists(final)
+        await rename(temp, final)
+        return !there
+      },
+    )
+    await rm(temp, {force: true})
+    return {sha256, bytes, isNew}
   } catch (error) {
     await rm(temp, {force: true})
     throw error
@@ -123,7 +133,7 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
   // What an earlier interrupted backup left: never a backup, and in the way of nothing but space.
   for (const name of await readdir(dir)) if (/^\.\d{8}T\d{6}Z\.partial$/.test(name)) await rm(path.join(dir, name), {recursive: true, force: true})
   for (const name of await readdir(path.join(dir, 'blobs', 'tmp'))) await rm(path.join(dir, 'blobs', 'tmp', name), {force: true})
-  if (await exists(path.join(dir, id))) throw new Error(`a backup ${id} is already in ${dir}`)
+  if (await exists(path.join(dir, id))) throw new BackupProblem(`a backup ${id} is already in ${dir}`, ['Wait a second and run it again'])
   const partial = partialPath(dir, id)
   await mkdir(path.join(partial, 'mongo'), {recursive: true})
   let written = 0
@@ -165,12 +175,14 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
         for (const key of batch) pipe.dumpBuffer(key).pttl(key)
         const replies = (await pipe.exec()) ?? []
         for (const [i, key] of batch.entries()) {
-          const value = replies[i * 2]?.[1] as Buffer | null
-          const ttl = replies[i * 2 + 1]?.[1] as number
+          const [dumpError, value] = replies[i * 2] ?? [null, null]
+          const [ttlError, ttl] = replies[i * 2 + 1] ?? [null, -2]
+          if (dumpError || ttlError) throw new Error(`Redis refused to read ${key}: ${(dumpError ?? ttlError)?.message ?? ''}`)
           // Gone (or expired) between the scan and the dump: nothing to keep.
           if (value === null || value === undefined || ttl === -2) continue
           keys++
-          yield JSON.stringify({k: key, t: ttl > 0 ? ttl : 0, v: value.toString('base64')})
+          // The moment it expires (not how long it had left): a restore a week later does not make a link valid again.
+          yield JSON.stringify({k: key, x: (ttl as number) > 0 ? Date.now() + (ttl as number) : 0, v: (value as Buffer).toString('base64')})
         }
       } while (cursor !== '0')
     }
@@ -197,23 +209,31 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
   let done = 0
   await eachAtOnce(listed, OBJECTS_AT_ONCE, async (object, index) => {
     const before = previous.get(object.key)
-    if (before !== undefined && before.size === object.size && before.etag === object.etag && (await exists(blobPath(dir, before.sha256)))) {
+    const blobSize = before === undefined ? -1 : await stat(blobPath(dir, before.sha256)).then((st) => st.size, () => -1)
+    if (before !== undefined && before.size === object.size && before.etag === object.etag && blobSize === before.size) {
       entries[index] = before
     } else {
-      const info = await client.statObject(bucket, object.key)
-      const stored = await storeBlob(dir, await client.getObject(bucket, object.key))
-      if (stored.isNew) {
-        copied++
-        copiedBytes += stored.bytes
-        written += stored.bytes
+      try {
+        const info = await client.statObject(bucket, object.key)
+        const stored = await storeBlob(dir, await client.getObject(bucket, object.key))
+        if (stored.isNew) {
+          copied++
+          copiedBytes += stored.bytes
+          written += stored.bytes
+        }
+        const contentType = (info.metaData as Record<string, string> | undefined)?.['content-type']
+        entries[index] = {key: object.key, size: stored.bytes, etag: info.etag.replace(/"/g, ''), sha256: stored.sha256, ...(contentType === undefined ? {} : {contentType})}
+      } catch (error) {
+        // Deleted since the listing (retention, its owner): not part of this backup.
+        if (!isMissingObject(error)) throw error
       }
-      const contentType = (info.metaData as Record<string, string> | undefined)?.['content-type']
-      entries[index] = {key: object.key, size: stored.bytes, etag: object.etag, sha256: stored.sha256, ...(contentType === undefined ? {} : {contentType})}
     }
     seenBytes += object.size
     done++
     progress({step: 'objects', done, total: listed.length, bytes: seenBytes, text: `objects: ${done}/${listed.length}, ${mb(seenBytes)}/${mb(totalBytes)} MB (${copied} copied)`}, done === listed.length)
   })
+
+  const kept = entries.filter((e): e is BackupObject => e !== undefined)
 
   let config: BackupManifest['config']
   if (options.sealedConfig !== undefined) {
@@ -231,7 +251,7 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
     seconds: (Date.now() - started) / 1000,
     mongo,
     redis: {keys, file: BACKUP_REDIS_FILE, sha256: redisOut.sha256, prefixes: [...DURABLE_REDIS_PREFIXES]},
-    objects: {bucket, count: entries.length, bytes: entries.reduce((s, e) => s + e.size, 0), copied, copiedBytes, entries},
+    objects: {bucket, count: kept.length, bytes: kept.reduce((s, e) => s + e.size, 0), copied, copiedBytes, entries: kept},
     ...(config === undefined ? {} : {config}),
   }
   const manifestText = `${JSON.stringify(manifest, null, 1)}\n`
@@ -246,7 +266,15 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
   }
   written += Buffer.byteLength(manifestText)
   await rename(partial, path.join(dir, id))
-  const pruned = options.keep === undefined ? [] : await prune(dir, options.keep)
+  let pruned: string[] = []
+  if (options.keep !== undefined) {
+    try {
+      pruned = await prune(dir, options.keep)
+    } catch (error) {
+      // The backup is whole whatever happens here: say so, and what went wrong with the old ones.
+      progress({step: 'prune', done: 0, text: `the backup is whole, but older ones could not be removed: ${(error as Error).message}`}, true)
+    }
+  }
   if (pruned.length > 0) progress({step: 'prune', done: pruned.length, text: `removed ${pruned.length} older backup(s): ${pruned.join(', ')}`}, true)
   return {
     id,
@@ -254,7 +282,7 @@ async function write(sources: BackupSources, options: WriteBackupOptions): Promi
     documents,
     collections: collections.length,
     redisKeys: keys,
-    objects: entries.length,
+    objects: kept.length,
     objectBytes: manifest.objects.bytes,
     copied,
     copiedBytes,

@@ -51,9 +51,10 @@ export const backupManifestSchema = z.object({
   seconds: z.number(),
   mongo: z.object({
     database: z.string(),
-    collections: z.array(z.object({name: z.string(), documents: z.number().int().nonnegative(), file: z.string(), sha256: sha256Schema})),
+    // The file names are checked: a manifest names nothing outside its backup's folder.
+    collections: z.array(z.object({name: z.string().min(1).refine((n) => !n.startsWith('system.'), 'a system collection'), documents: z.number().int().nonnegative(), file: z.string().regex(/^mongo\/[^/\\]+\.ejson\.gz$/), sha256: sha256Schema})),
   }),
-  redis: z.object({keys: z.number().int().nonnegative(), file: z.string(), sha256: sha256Schema, prefixes: z.array(z.string())}),
+  redis: z.object({keys: z.number().int().nonnegative(), file: z.literal(BACKUP_REDIS_FILE), sha256: sha256Schema, prefixes: z.array(z.string())}),
   objects: z.object({
     bucket: z.string(),
     count: z.number().int().nonnegative(),
@@ -63,7 +64,7 @@ export const backupManifestSchema = z.object({
     copiedBytes: z.number().int().nonnegative(),
     entries: z.array(backupObjectSchema),
   }),
-  config: z.object({file: z.string(), sha256: sha256Schema}).optional(),
+  config: z.object({file: z.literal(BACKUP_SEALED_CONFIG), sha256: sha256Schema}).optional(),
 })
 export type BackupManifest = z.infer<typeof backupManifestSchema>
 

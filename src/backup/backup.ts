@@ -3,10 +3,10 @@
  * sealed config, into a folder of this box, by the backup task (appliance/backup.ts) run in the
  * swarm. contract/backup.ts has the folder's layout.
  */
-import {mkdir, readFile} from 'node:fs/promises'
+import {chmod, mkdir, readFile, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {backupId, backupSummarySchema, type BackupProgress, type BackupSummary} from '../../appliance/contract/index.js'
+import {BACKUP_MANIFEST, backupId, backupSummarySchema, type BackupProgress, type BackupSummary} from '../../appliance/contract/index.js'
 import {CONFIG_FILE, SECRETS_FILE} from '../config/files.js'
 import {loadConfig} from '../config/load.js'
 import type {Engine} from '../engine/engine.js'
@@ -40,7 +40,9 @@ export async function backupTarget(to: string): Promise<string> {
   }
   const target = path.resolve(to)
   try {
-    await mkdir(target, {recursive: true})
+    // The backups hold password hashes, addresses and webhook secrets: root's eyes only.
+    await mkdir(target, {recursive: true, mode: 0o700})
+    await chmod(target, 0o700)
   } catch (error) {
     throw fileSystemAbort(error, path.join(target, 'x'), 'no backup was made.') ?? error
   }
@@ -64,11 +66,21 @@ export async function backup(engine: Engine, options: BackupOptions): Promise<Ba
     hostDir: target,
     request: {operation: 'backup', id, version: shingVersion(), sealedConfig, ...(options.keep === undefined ? {} : {keep: options.keep})},
   })
-  const result = await runTask(engine, spec, {
-    timeoutMs: options.timeoutMs,
-    onProgress: options.onProgress,
-    onInterrupt: () => new AbortError(`The backup was interrupted; the unfinished one (.${id}.partial in ${target}) is not a backup, and the next backup removes it.`, ['Run it again: shing backup --to ' + target]),
-  })
+  const whole = (): Promise<boolean> => stat(path.join(target, id, BACKUP_MANIFEST)).then(() => true, () => false)
+  let result: unknown
+  try {
+    result = await runTask(engine, spec, {
+      timeoutMs: options.timeoutMs,
+      onProgress: options.onProgress,
+      onInterrupt: () => new AbortError(`The backup was interrupted; the unfinished one (.${id}.partial in ${target}) is not a backup, and the next backup removes it.`, ['Run it again: shing backup --to ' + target]),
+    })
+  } catch (error) {
+    // Interrupted in its last moment: it may have become whole all the same.
+    if (error instanceof AbortError && /interrupted/.test(error.message) && (await whole())) {
+      throw new AbortError(`The backup was interrupted after it was written whole: ${path.join(target, id)} is a backup (older ones may not have been removed).`, [`Restore it with: shing restore ${path.join(target, id)}`])
+    }
+    throw error
+  }
   const summary = backupSummarySchema.parse(result)
   return {...summary, path: path.join(target, summary.id), target, restoreWith: `shing restore ${path.join(target, summary.id)}`}
 }

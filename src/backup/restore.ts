@@ -103,7 +103,8 @@ export async function restore(engine: Engine, options: RestoreOptions): Promise<
   const actual = await readActualStack(engine)
   const volumes = await engine.listVolumes(stackLabels)
   if (volumes.length > 0 || actual.services.length > 0) {
-    if (localSecrets !== undefined && localSecrets !== restoredSecrets && volumes.length > 0) {
+    // A lost secrets file counts as other passwords: MongoDB's volume keeps whichever it was made with.
+    if (localSecrets !== restoredSecrets && volumes.length > 0) {
       throw new AbortError(
         "This box's data volumes were made with other passwords than the backup's secrets, and MongoDB keeps the one it was made with.",
         ['The restore replaces all the data: remove it first with shing down --volumes --yes, then run the restore again'],
@@ -152,14 +153,12 @@ export async function restore(engine: Engine, options: RestoreOptions): Promise<
       }),
     )
   } catch (error) {
-    if (error instanceof AbortError) {
-      throw new AbortError(`${error.message} The components that write are stopped.`, [
-        ...error.actions,
-        `Run the restore again once fixed: shing restore ${path.join(target, id)} --yes`,
-        'Or start the site as it is now: shing up',
-      ])
-    }
-    throw error
+    const actions = error instanceof AbortError ? error.actions : []
+    throw new AbortError(`${errorMessage(error)} The components that write are stopped.`, [
+      ...actions,
+      `Run the restore again once fixed: shing restore ${path.join(target, id)} --yes`,
+      'Or start the site as it is now: shing up',
+    ])
   }
   const started = await up(engine, {dir: options.dir, dryRun: false, joinExisting: false, healthTimeoutMs: options.healthTimeoutMs, onProgress: options.onStack})
   return {...summary, backup: path.join(target, id), createdAt: manifest.createdAt, keptFiles, urls: started.urls}

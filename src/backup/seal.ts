@@ -15,7 +15,7 @@ export const MIN_PASSPHRASE = 12
 
 const sealedSchema = z.object({
   format: z.literal(FORMAT),
-  kdf: z.object({name: z.literal('scrypt'), N: z.number().int(), r: z.number().int(), p: z.number().int(), salt: z.string()}),
+  kdf: z.object({name: z.literal('scrypt'), N: z.number().int().min(2 ** 10).max(2 ** 20), r: z.number().int().min(1).max(32), p: z.number().int().min(1).max(16), salt: z.string()}),
   iv: z.string(),
   tag: z.string(),
   data: z.string(),
@@ -52,7 +52,9 @@ export async function unseal(text: string, passphrase: string): Promise<SealedFi
   } catch {
     throw new AbortError("The backup's sealed config is not one this version of Shing reads.", ['Restore with the Shing version that made the backup'])
   }
-  const key = await deriveKey(passphrase, Buffer.from(sealed.kdf.salt, 'base64'), sealed.kdf)
+  const key = await deriveKey(passphrase, Buffer.from(sealed.kdf.salt, 'base64'), sealed.kdf).catch((error: unknown) => {
+    throw new AbortError(`The backup's sealed config names key settings this box cannot use (${(error as Error).message}).`, ['Restore with the Shing version that made the backup'])
+  })
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'))
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'))
   let plain: string

@@ -92,8 +92,9 @@ export async function runTask(
   const stop = (): void => {
     interrupted = true
   }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  // Held until the task is gone: a second Ctrl-C must not leave it running.
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
   await engine.createService(spec)
   try {
     let seen = 0
@@ -121,8 +122,10 @@ export async function runTask(
       const [taskInfo] = await engine.listTasks({service: name})
       state = taskInfo?.state
       error = taskInfo?.error
-      report(await readLines())
-      if (state !== undefined && FINISHED.has(state)) break
+      const lines = await readLines()
+      report(lines)
+      // Its reply printed: it has finished, whatever the swarm says yet (and whatever Ctrl-C says).
+      if ((state !== undefined && FINISHED.has(state)) || lines.some((l) => l.startsWith('{"ok"'))) break
       // Interrupted while it runs: the task goes (finally), and what it wrote is not a backup.
       if (interrupted) throw options.onInterrupt()
       if (Date.now() > deadline) throw new AbortError(`The ${name} task did not finish within ${Math.round(options.timeoutMs / 1000)} s (state ${state ?? 'unknown'}); it was stopped.`, ['Give it longer: --timeout <minutes>'])
@@ -148,8 +151,8 @@ export async function runTask(
     }
     return reply.result
   } finally {
+    await engine.removeService(name)
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
-    await engine.removeService(name)
   }
 }

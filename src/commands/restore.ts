@@ -10,7 +10,7 @@ import {renderProgress} from '../render/stack.js'
 
 export default class Restore extends ShingCommand {
   static override summary = 'Restore a backup onto this box: an empty one, or over the running site (asks first).'
-  static override description = `Takes a backup folder (<target>/<id>), or a target folder (its newest backup). The backup's shing.yaml and secrets become this box's (the files they replace are kept beside them, named *.before-restore-<id>); the stack comes up; the components that write are stopped; MongoDB, Redis and the object storage are made the backup's and checked against its manifest (counts and checksums); then everything starts again.
+  static override description = `Takes a backup folder (<target>/<id>), or a target folder (its newest backup). The backup's shing.yaml and secrets become this box's (the files they replace are kept beside them, named *.before-restore-<id>); the stack comes up; the components that write are stopped; the backup's files, and the objects it will upload, are checked against their checksums before anything is changed; MongoDB, Redis and the object storage are made the backup's, each collection's count and the bucket checked against the manifest; then everything starts again.
 
 On a new box nothing needs to be there first: install shing and run the restore (edit site.hostname in shing.yaml after it if the box's address changed, and run shing up).`
   static override examples = ['<%= config.bin %> restore /var/backups/shing/20261207T230000Z', '<%= config.bin %> restore /var/backups/shing --yes']

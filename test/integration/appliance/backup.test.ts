@@ -167,4 +167,27 @@ describe('the backup task', () => {
       await copy.remove()
     }
   })
+
+  it('a blob whose bytes changed (its size the same) is found before a restore changes anything', async () => {
+    const copy = await tempDir('backup-flipped')
+    const fresh = await startDataSite()
+    try {
+      await execa('cp', ['-a', `${target.dir}/.`, copy.dir])
+      const manifest = backupManifestSchema.parse(JSON.parse(await readFile(path.join(copy.dir, '20261201T040000Z', 'manifest.json'), 'utf8')))
+      const victim = manifest.objects.entries.find((e) => e.key === 'clips/c1.mp4')!
+      const blob = path.join(copy.dir, 'blobs', victim.sha256.slice(0, 2), victim.sha256)
+      const bytes = await readFile(blob)
+      bytes[1000] = bytes[1000]! ^ 0xff
+      await writeFile(blob, bytes)
+      await fresh.redisClient.set('shing:session:kept', 'still here')
+      const run = await runBackupTask(fresh, copy.dir, {operation: 'restore', id: '20261201T040000Z'})
+      expect(run.exitCode).toBe(1)
+      expect(run.reply?.error?.message).toBe(`the object clips/c1.mp4 is damaged in the backup target (blob ${victim.sha256.slice(0, 12)}…); nothing was changed`)
+      expect(await fresh.redisClient.get('shing:session:kept')).toBe('still here')
+      expect(await fresh.minio.bucketExists(BUCKET)).toBe(false)
+    } finally {
+      await fresh.stop()
+      await copy.remove()
+    }
+  })
 })
