@@ -5,19 +5,10 @@
  * puts the data back and checks it; everything starts again.
  */
 import {createHash} from 'node:crypto'
-import {readdir, readFile, stat} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {
-  BACKUP_ID_PATTERN,
-  BACKUP_MANIFEST,
-  backupManifestSchema,
-  componentNames,
-  restoreSummarySchema,
-  type BackupManifest,
-  type BackupProgress,
-  type RestoreSummary,
-} from '../../appliance/contract/index.js'
+import {componentNames, restoreSummarySchema, type BackupProgress, type RestoreSummary} from '../../appliance/contract/index.js'
 import {CONFIG_FILE, configPaths, SECRETS_FILE} from '../config/files.js'
 import type {Engine} from '../engine/engine.js'
 import {pollUntil} from '../engine/poll.js'
@@ -27,6 +18,7 @@ import {labels, STACK, dockerName} from '../stack/names.js'
 import type {ProgressEvent} from '../up/apply.js'
 import {readActualStack, stackLabels} from '../up/read-stack.js'
 import {up, type UpResult} from '../up/up.js'
+import {findBackup} from './list.js'
 import {unseal} from './seal.js'
 import {refuseConcurrentTask, runTask, taskSpec, webTemplate} from './task.js'
 
@@ -48,34 +40,6 @@ export interface RestoreResult extends RestoreSummary {
   /** The files of this box the backup's replaced, kept under these names. */
   keptFiles: string[]
   urls: UpResult['urls']
-}
-
-async function isFile(file: string): Promise<boolean> {
-  return stat(file).then((s) => s.isFile(), () => false)
-}
-
-/** A backup's folder, or a target folder (its newest complete backup). */
-export async function findBackup(where: string): Promise<{target: string; id: string; manifest: BackupManifest}> {
-  const resolved = path.resolve(where)
-  let folder = resolved
-  if (!(await isFile(path.join(resolved, BACKUP_MANIFEST)))) {
-    const names = await readdir(resolved).catch((error: NodeJS.ErrnoException) => {
-      throw new AbortError(`There is no backup at ${resolved} (${error.code ?? errorMessage(error)}).`, ['Name a backup folder: shing restore <target>/<id>'])
-    })
-    const ids: string[] = []
-    for (const name of names.filter((n) => BACKUP_ID_PATTERN.test(n)).sort()) if (await isFile(path.join(resolved, name, BACKUP_MANIFEST))) ids.push(name)
-    const newest = ids.pop()
-    if (newest === undefined) throw new AbortError(`There is no complete backup in ${resolved}.`, ['Name a backup folder: shing restore <target>/<id>'])
-    folder = path.join(resolved, newest)
-  }
-  let manifest: BackupManifest
-  try {
-    manifest = backupManifestSchema.parse(JSON.parse(await readFile(path.join(folder, BACKUP_MANIFEST), 'utf8')))
-  } catch (error) {
-    throw new AbortError(`${path.join(folder, BACKUP_MANIFEST)} is not a backup manifest this version reads: ${errorMessage(error).slice(0, 300)}`)
-  }
-  if (manifest.id !== path.basename(folder)) throw new AbortError(`The backup folder ${folder} holds the manifest of ${manifest.id}: it was renamed or copied wrong.`)
-  return {target: path.dirname(folder), id: manifest.id, manifest}
 }
 
 async function readOptional(file: string): Promise<string | undefined> {

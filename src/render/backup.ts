@@ -1,5 +1,6 @@
 import type {BackupProgress} from '../../appliance/contract/index.js'
 import type {BackupResult} from '../backup/backup.js'
+import type {BackupListing} from '../backup/list.js'
 import type {RestoreResult} from '../backup/restore.js'
 
 export const bytes = (n: number): string => {
@@ -37,5 +38,20 @@ export function renderRestore(r: RestoreResult): string {
     '',
     `Web        ${r.urls.web}`,
     `OBS server ${r.urls.rtmp}`,
+  ].join('\n')
+}
+
+export function renderBackupList(r: BackupListing): string {
+  if (r.backups.length === 0) {
+    return [`No complete backup in ${r.target}.`, ...(r.partial.length > 0 ? [`Unfinished (not backups): ${r.partial.join(', ')}`] : []), `Make one: shing backup --to ${r.target}`].join('\n')
+  }
+  const rows = r.backups.map((b) => `  ${b.id}  ${b.createdAt.slice(0, 19).replace('T', ' ')} UTC  ${String(b.documents).padStart(9)}  ${String(b.objects).padStart(8)}  ${bytes(b.objectBytes).padStart(9)}  ${bytes(b.copiedBytes).padStart(9)}  ${b.version}`)
+  return [
+    `Backups in ${r.target} (${r.backups.length}; the objects take ${bytes(r.blobBytes)} on disk, shared between them):`,
+    `  ${'id'.padEnd(16)}  ${'made'.padEnd(23)}  ${'documents'.padStart(9)}  ${'objects'.padStart(8)}  ${'size'.padStart(9)}  ${'copied'.padStart(9)}  version`,
+    ...rows,
+    ...(r.partial.length > 0 ? ['', `Unfinished (not backups; the next backup removes them): ${r.partial.join(', ')}`] : []),
+    '',
+    `Restore the newest: shing restore ${r.target}`,
   ].join('\n')
 }

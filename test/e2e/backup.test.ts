@@ -172,6 +172,10 @@ describe('backup and restore of a site', () => {
     expect(plain.stderr).toMatch(/objects: \d+\/\d+/)
     expect(plain.stdout).toMatch(/0 copied now/)
     expect(plain.stdout).toContain(`Restore it with: shing restore ${backups.dir}/`)
+    const list = await site.shing('backup', 'list', '--to', backups.dir)
+    expect(list.exitCode, explain(list)).toBe(0)
+    expect(list.stdout).toContain(`Backups in ${backups.dir} (2;`)
+    expect(list.stdout.split('\n').filter((l) => /^ {2}\d{8}T\d{6}Z /.test(l))).toHaveLength(2)
   })
 
   it('a backup interrupted with Ctrl-C leaves no backup that claims to be whole, and no task behind', async () => {

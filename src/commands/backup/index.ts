@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {ShingCommand} from '../base-command.js'
-import {backup, type BackupResult} from '../backup/backup.js'
-import {getPassphrase, PASSPHRASE_ENV} from '../backup/passphrase.js'
-import {renderBackup, renderBackupProgress} from '../render/backup.js'
+import {ShingCommand} from '../../base-command.js'
+import {backup, type BackupResult} from '../../backup/backup.js'
+import {getPassphrase, PASSPHRASE_ENV} from '../../backup/passphrase.js'
+import {renderBackup, renderBackupProgress} from '../../render/backup.js'
 
 export default class Backup extends ShingCommand {
   static override summary = "Back up the running site: MongoDB, Redis's sessions and queues, the object storage, and the config with its secrets (sealed)."
