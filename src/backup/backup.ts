@@ -67,16 +67,15 @@ export async function backup(engine: Engine, options: BackupOptions): Promise<Ba
     request: {operation: 'backup', id, version: shingVersion(), sealedConfig, ...(options.keep === undefined ? {} : {keep: options.keep})},
   })
   const whole = (): Promise<boolean> => stat(path.join(target, id, BACKUP_MANIFEST)).then(() => true, () => false)
+  const interrupted = new AbortError(`The backup was interrupted; the unfinished one (.${id}.partial in ${target}) is not a backup, and the next backup removes it.`, [
+    `Run it again: shing backup --to ${target}`,
+  ])
   let result: unknown
   try {
-    result = await runTask(engine, spec, {
-      timeoutMs: options.timeoutMs,
-      onProgress: options.onProgress,
-      onInterrupt: () => new AbortError(`The backup was interrupted; the unfinished one (.${id}.partial in ${target}) is not a backup, and the next backup removes it.`, ['Run it again: shing backup --to ' + target]),
-    })
+    result = await runTask(engine, spec, {timeoutMs: options.timeoutMs, onProgress: options.onProgress, onInterrupt: () => interrupted})
   } catch (error) {
     // Interrupted in its last moment: it may have become whole all the same.
-    if (error instanceof AbortError && /interrupted/.test(error.message) && (await whole())) {
+    if (error === interrupted && (await whole())) {
       throw new AbortError(`The backup was interrupted after it was written whole: ${path.join(target, id)} is a backup (older ones may not have been removed).`, [`Restore it with: shing restore ${path.join(target, id)}`])
     }
     throw error
