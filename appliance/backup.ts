@@ -20,7 +20,7 @@ import {writeBackup} from './backup/write.js'
 import {parseEnv, readSecrets, secret} from './platform/env.js'
 import {connectMongo} from './platform/mongo.js'
 import {closeRedis, connectRedis, parseHostPort} from './platform/redis.js'
-import {connectStorage} from './platform/storage.js'
+import {connectStorage, storageOptions} from './platform/storage.js'
 
 const say = (line: unknown): void => {
   process.stdout.write(`${JSON.stringify(line)}\n`)
@@ -52,14 +52,7 @@ async function main(): Promise<AdminReply> {
     // Large values (a queue's job with its data) take longer than a health check's 3 s.
     redis.options.commandTimeout = 60_000
     const mongo = connectMongo(env.SHING_MONGO_HOST, secret(secrets, 'mongoRootPassword'), 'shing-backup')
-    const storage = connectStorage({
-      endpoint: env.SHING_S3_ENDPOINT,
-      region: env.SHING_S3_REGION,
-      bucket: env.SHING_S3_BUCKET,
-      pathStyle: env.SHING_S3_PATH_STYLE === 'true',
-      accessKey: secret(secrets, 's3AccessKey'),
-      secretKey: secret(secrets, 's3SecretKey'),
-    })
+    const storage = connectStorage(storageOptions(env, secrets))
     const sources = {db: mongo.db, redis, storage}
     try {
       if (request.operation === 'backup') {

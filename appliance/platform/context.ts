@@ -9,7 +9,7 @@ import {createMetrics} from './http-server.js'
 import type {Logger} from './logger.js'
 import {connectMongo, type MongoConnection} from './mongo.js'
 import {closeRedis, connectRedis, parseHostPort} from './redis.js'
-import {connectStorage, type Storage} from './storage.js'
+import {connectStorage, storageOptions, type Storage} from './storage.js'
 
 export interface Context<K extends ComponentName> extends ComponentContext<K> {
   /** Closes the clients the component used, after it stopped. */
@@ -38,14 +38,7 @@ export function createContext<K extends ComponentName>(name: K, env: ApplianceEn
     mongo: () => (mongo ??= connectMongo(env.SHING_MONGO_HOST, secret(secrets, 'mongoRootPassword'), `shing-${name}`)),
     storage: () => {
       if (storage === undefined) {
-        storage = connectStorage({
-          endpoint: env.SHING_S3_ENDPOINT,
-          region: env.SHING_S3_REGION,
-          bucket: env.SHING_S3_BUCKET,
-          pathStyle: env.SHING_S3_PATH_STYLE === 'true',
-          accessKey: secret(secrets, 's3AccessKey'),
-          secretKey: secret(secrets, 's3SecretKey'),
-        })
+        storage = connectStorage(storageOptions(env, secrets))
         storage.ensureBucket(log.child({module: 's3'}))
       }
       return storage

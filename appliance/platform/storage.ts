@@ -3,6 +3,7 @@ import type {Readable} from 'node:stream'
 
 import {Client} from 'minio'
 
+import {secret, type ApplianceEnv, type Secrets} from './env.js'
 import type {Logger} from './logger.js'
 
 export interface StorageOptions {
@@ -23,6 +24,18 @@ export interface Storage {
   /** Creates the bucket unless it exists; retries in the background until it succeeds. */
   ensureBucket(log: Logger): void
   close(): void
+}
+
+/** The site's storage as the environment and the secrets name it. */
+export function storageOptions(env: ApplianceEnv, secrets: Secrets): StorageOptions {
+  return {
+    endpoint: env.SHING_S3_ENDPOINT,
+    region: env.SHING_S3_REGION,
+    bucket: env.SHING_S3_BUCKET,
+    pathStyle: env.SHING_S3_PATH_STYLE === 'true',
+    accessKey: secret(secrets, 's3AccessKey'),
+    secretKey: secret(secrets, 's3SecretKey'),
+  }
 }
 
 export function connectStorage(options: StorageOptions): Storage {
