@@ -24,6 +24,13 @@ export interface Placement {
   hub?: RegistryRecord
 }
 
+/** The live SFU a room is on now, from its placement; undefined when nobody is in it (or its SFU is gone). */
+export async function roomSfu(redis: Redis, room: string): Promise<RegistryRecord | undefined> {
+  const id = await redis.get(callRoomKey(room))
+  if (id === null) return undefined
+  return (await listNodes(redis, 'sfu')).find((node) => node.id === id && node.ports.http !== undefined)
+}
+
 const hasRoom = (node: RegistryRecord): boolean => (node.load.slotsFree ?? 1) > 0
 
 /**

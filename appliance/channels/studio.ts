@@ -13,7 +13,9 @@ import type {Db} from 'mongodb'
 
 import type {Viewer} from '../accounts/users.js'
 import {callRoomPage} from '../calls/pages.js'
+import {roomSfu} from '../calls/placement.js'
 import {
+  COSTREAM_EMPTY_ROOM,
   COSTREAM_MAX_GUESTS,
   COSTREAM_PATH,
   costreamLayouts,
@@ -213,10 +215,12 @@ export async function studioRoutes(app: FastifyInstance, options: StudioOptions)
       const layout = layoutOf(request)
       if (layout === undefined) return answer(request, reply, channel, 400, 'Choose a layout: 1, 2 or 4 tiles.')
       if ((await studioLive(redis, channel.name)) !== undefined) return answer(request, reply, channel, 200)
+      const room = await studioRoom(channels, channel.name)
+      // Nobody there is said first: it is true whatever the servers' load.
+      if ((await roomSfu(redis, room).catch(() => undefined)) === undefined) return answer(request, reply, channel, 409, COSTREAM_EMPTY_ROOM)
       const ingests = (await listNodes(redis, 'ingest').catch(() => [])).filter((n) => (n.load.slotsFree ?? 0) > 0 && n.ports.http !== undefined)
       const ingest = ingests[0]
       if (ingest === undefined) return answer(request, reply, channel, 503, 'No server has room for another broadcast now: try again in a few minutes.')
-      const room = await studioRoom(channels, channel.name)
       const started = await toIngest(ingest, channel.name, 'POST', {room, host: request.viewer!.username, layout})
       if (started.status !== 201) {
         log.info({channel: channel.name, ingest: ingest.id, status: started.status, why: started.answer.message}, 'studio: the ingest did not put it on the air')

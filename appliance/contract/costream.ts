@@ -16,6 +16,8 @@ export const costreamLayouts = [1, 2, 4] as const
 export type CostreamLayout = (typeof costreamLayouts)[number]
 /** Guests a studio takes in its picture (the host is the first tile). */
 export const COSTREAM_MAX_GUESTS = 3
+/** The refusal when the studio's room has nobody in it (the web says it first; the ingest again, in case). */
+export const COSTREAM_EMPTY_ROOM = 'Nobody is in the studio: join it first, then go live.'
 
 const layoutSchema = z.union([z.literal(1), z.literal(2), z.literal(4)])
 export const costreamStartSchema = z.object({

@@ -25,7 +25,7 @@ import {
   CALL_EVENTS_CHANNEL,
   callEventMessageSchema,
   CHANNEL_PATTERN,
-  callRoomKey,
+  COSTREAM_EMPTY_ROOM,
   COSTREAM_ENDED_TTL_SECONDS,
   COSTREAM_LIVE_TTL_SECONDS,
   COSTREAM_PATH,
@@ -48,7 +48,7 @@ import {
 } from '../contract/index.js'
 import {safeJson} from '../platform/json.js'
 import {reconnectDelay} from '../platform/redis.js'
-import {listNodes} from '../registry/nodes.js'
+import {roomSfu} from '../calls/placement.js'
 import {askSfu} from '../sfu/rpc-client.js'
 import type {RefuseReason} from './rtmp-ingest.js'
 import {addressToward, udpBound, udpPortPair, type WhipIngestOptions} from './whip-ingest.js'
@@ -607,11 +607,7 @@ export function startCostreams(options: CostreamOptions): Costreams {
     }
   }
 
-  const placement = async (room: string): Promise<RegistryRecord | undefined> => {
-    const id = await options.redis.get(callRoomKey(room))
-    if (id === null) return undefined
-    return (await listNodes(options.redis, 'sfu')).find((node) => node.id === id && node.ports.http !== undefined)
-  }
+  const placement = (room: string): Promise<RegistryRecord | undefined> => roomSfu(options.redis, room)
 
   const expected = Buffer.from(`Bearer ${token}`)
   const authorized = (request: FastifyRequest, reply: FastifyReply): boolean => {
@@ -642,7 +638,7 @@ export function startCostreams(options: CostreamOptions): Costreams {
   const goLive = async (reply: FastifyReply, channel: string, body: CostreamStart): Promise<FastifyReply> => {
     if (await options.liveNow(channel).catch(() => false)) return refuse(reply, 409, `${channel} is live from another encoder: end that broadcast first.`)
     const sfu = await placement(body.room).catch(() => undefined)
-    if (sfu === undefined) return refuse(reply, 409, 'Nobody is in the studio: join it first, then go live.')
+    if (sfu === undefined) return refuse(reply, 409, COSTREAM_EMPTY_ROOM)
     if (!options.hasSlot()) return refuse(reply, 503, 'This server has no room for another broadcast now: try again in a few minutes.')
     let key: string
     try {
